@@ -1,0 +1,1 @@
+"""Unpack for Slack: everything that is not a Slack listener or a table."""

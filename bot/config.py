@@ -1,0 +1,131 @@
+"""Settings from the environment (and `.env` when present), validated once at start-up.
+
+Every variable of SPEC §4 lives here. A bad or missing value becomes one line naming the
+variable and what is expected (see `load_settings`), never a traceback.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from cryptography.fernet import Fernet
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    slack_signing_secret: str = Field(min_length=1)
+    slack_bot_token: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: str | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    # Where the browser goes to approve a multi-workspace install; tests point it at the emulator.
+    slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
+
+    atlassian_client_id: str | None = None
+    atlassian_client_secret: str | None = None
+    atlassian_auth_url: str = "https://auth.atlassian.com"
+    atlassian_api_url: str = "https://api.atlassian.com"
+
+    public_url: str = "http://localhost:3000"
+    database_url: str = "sqlite:///unpack.db"
+    encryption_key: str = Field(min_length=1)
+    port: int = Field(default=3000, ge=1, le=65535)
+    sync_interval_seconds: float = Field(default=60, gt=0)
+    sync_retry_base_seconds: float = Field(default=30, ge=0)
+
+    @field_validator(
+        "slack_api_url",
+        "atlassian_auth_url",
+        "atlassian_api_url",
+        "public_url",
+        "slack_authorize_url",
+    )
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError("expected a SQLAlchemy URL such as sqlite:///unpack.db") from exc
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("expected a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: str) -> str:
+        for key in value.split(","):
+            try:
+                Fernet(key.strip())
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    "expected one or more comma-separated Fernet keys "
+                    "(make one with: python -c 'from cryptography.fernet import Fernet; "
+                    "print(Fernet.generate_key().decode())')"
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _one_slack_mode(self) -> Settings:
+        if not self.slack_bot_token and not (self.slack_client_id and self.slack_client_secret):
+            raise ValueError(
+                "SLACK_BOT_TOKEN (single workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
+                "(multi-workspace install) must be set"
+            )
+        if bool(self.atlassian_client_id) != bool(self.atlassian_client_secret):
+            raise ValueError("ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET go together")
+        return self
+
+    @property
+    def multi_workspace(self) -> bool:
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def oauth_enabled(self) -> bool:
+        return bool(self.atlassian_client_id and self.atlassian_client_secret)
+
+    @cached_property
+    def async_database_url(self) -> str:
+        """The URL with an asyncio driver, whatever driver the operator wrote."""
+        url = make_url(self.database_url)
+        driver = "aiosqlite" if url.get_backend_name() == "sqlite" else "asyncpg"
+        return url.set(drivername=f"{url.get_backend_name()}+{driver}").render_as_string(
+            hide_password=False
+        )
+
+    def public(self, path: str) -> str:
+        return self.public_url.rstrip("/") + path
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings, or SettingsError with one line per bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        field = "".join(str(part) for part in error["loc"][:1]).upper()
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "missing":
+            message = "is required"
+        lines.append(f"{field}: {message}" if field else message)
+    return "; ".join(lines)

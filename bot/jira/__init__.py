@@ -1,0 +1,1 @@
+"""Talking to Jira Cloud: the client and its typed errors, OAuth, ADF, webhooks."""

@@ -1,0 +1,172 @@
+"""The one Jira Cloud REST client: one pooled httpx client per process, explicit timeouts,
+every failure turned into a JiraError.
+
+A JiraClient is bound to one connection's base URL and auth. It never retries on its own:
+whether a failed call may be repeated depends on the call (a create may have happened),
+and that decision belongs to the caller (the sync engine).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.jira.errors import JiraError, JiraErrorKind, classify_field_errors
+
+logger = logging.getLogger(__name__)
+
+API = "/rest/api/3"
+
+
+@dataclass
+class JiraAuth:
+    """How to authenticate: a Bearer token (OAuth) or basic email:token."""
+
+    bearer: str | None = None
+    basic: tuple[str, str] | None = None
+
+    def apply(self, headers: dict[str, str]) -> httpx.Auth | None:
+        if self.bearer:
+            headers["Authorization"] = f"Bearer {self.bearer}"
+            return None
+        if self.basic:
+            return httpx.BasicAuth(*self.basic)
+        return None
+
+
+class JiraClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        auth: JiraAuth,
+        *,
+        on_unauthorized: Callable[[], Awaitable[JiraAuth | None]] | None = None,
+    ) -> None:
+        """`base_url` is the site URL (API token) or ATLASSIAN_API_URL/ex/jira/CLOUDID
+        (OAuth). `on_unauthorized`, when given, may refresh the token once after a 401."""
+        self._http = http
+        self.base_url = base_url.rstrip("/")
+        self._auth = auth
+        self._on_unauthorized = on_unauthorized
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call `API + path`; returns the decoded JSON (None for 204) or raises JiraError."""
+        response = await self._send(method, path, json=json, params=params, timeout=timeout)
+        if response.status_code == 401 and self._on_unauthorized is not None:
+            new_auth = await self._on_unauthorized()
+            if new_auth is not None:
+                self._auth = new_auth
+                response = await self._send(method, path, json=json, params=params, timeout=timeout)
+        return _decode(response)
+
+    async def _send(self, method, path, *, json, params, timeout) -> httpx.Response:
+        headers = {"Accept": "application/json"}
+        auth = self._auth.apply(headers)
+        extra = {"timeout": timeout} if timeout is not None else {}
+        try:
+            return await self._http.request(
+                method,
+                f"{self.base_url}{API}{path}",
+                json=json,
+                params=params,
+                headers=headers,
+                auth=auth,
+                **extra,
+            )
+        except httpx.TimeoutException:
+            raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira did not answer in time") from None
+        except httpx.TransportError as exc:
+            raise JiraError(
+                JiraErrorKind.UNAVAILABLE, f"could not reach Jira ({type(exc).__name__})"
+            ) from None
+
+    # --- the calls the app makes -------------------------------------------------------
+
+    async def myself(self) -> dict:
+        return await self.request("GET", "/myself")
+
+    async def search_projects(self, query: str = "", *, max_results: int = 50) -> list[dict]:
+        params = {"maxResults": max_results, "action": "create", "orderBy": "name"}
+        if query:
+            params["query"] = query
+        try:
+            page = await self.request("GET", "/project/search", params=params)
+        except JiraError as exc:
+            if exc.kind is JiraErrorKind.NOT_FOUND:  # the spec: 404 when nothing matches
+                return []
+            raise
+        return page.get("values", [])
+
+    async def issue_types(self, project_id_or_key: str) -> list[dict]:
+        page = await self.request(
+            "GET", f"/issue/createmeta/{project_id_or_key}/issuetypes", params={"maxResults": 200}
+        )
+        # Cloud names the array issueTypes; Data Center says values (JIRA_API_NOTES §3.2).
+        return page.get("issueTypes") or page.get("values") or []
+
+
+def _decode(response: httpx.Response) -> Any:
+    status = response.status_code
+    if status < 300:
+        if status == 204 or not response.content:
+            return None
+        return response.json()
+    body = _json_or_empty(response)
+    # Bulk create answers 400 with its usual body when every element failed.
+    if status == 400 and isinstance(body, dict) and "issues" in body and "errors" in body:
+        return body
+    raise _error_for(status, body, response.headers.get("Retry-After"))
+
+
+def _json_or_empty(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return {}
+
+
+def _error_for(status: int, body: Any, retry_after: str | None) -> JiraError:
+    body = body if isinstance(body, dict) else {}
+    messages = [str(m) for m in body.get("errorMessages") or []]
+    if body.get("message"):
+        messages.append(str(body["message"]))
+    field_errors = body.get("errors") if isinstance(body.get("errors"), dict) else {}
+    detail = "; ".join([*messages, *(f"{k}: {v}" for k, v in field_errors.items())])
+    detail = detail or f"HTTP {status}"
+    if status == 429 or (status == 503 and retry_after):
+        return JiraError(
+            JiraErrorKind.RATE_LIMITED if status == 429 else JiraErrorKind.UNAVAILABLE,
+            detail,
+            status=status,
+            retry_after=_seconds(retry_after),
+        )
+    if status >= 500:
+        return JiraError(JiraErrorKind.UNAVAILABLE, detail, status=status)
+    if status == 401:
+        return JiraError(JiraErrorKind.AUTH, detail, status=status)
+    if status == 403:
+        return JiraError(JiraErrorKind.PERMISSION, detail, status=status, field_errors=field_errors)
+    if status == 404:
+        return JiraError(JiraErrorKind.NOT_FOUND, detail, status=status)
+    kind = classify_field_errors(field_errors, messages)
+    return JiraError(kind, detail, status=status, field_errors=field_errors)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,80 @@
+"""What one process shares: settings, the database, the secret box, the HTTP clients.
+
+Built once at start-up and handed around explicitly (httpx/Starlette style), never global.
+Slack listeners read it from Bolt's context as `context["runtime"]`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from bot.config import Settings
+from storage.crypto import SecretBox
+from storage.db import make_engine, make_sessions
+
+# Jira answers most calls in well under a second; a create that hangs longer is treated as
+# ambiguous and resolved by the sync engine rather than waited on.
+JIRA_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker
+    box: SecretBox
+    http: httpx.AsyncClient
+    slack_api_url: str
+    # Set to run a sync cycle now (commit, retry, shortcut) instead of at the next tick.
+    sync_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # Names this process in sync leases, so a claim can be traced to its owner.
+    process_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    )
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.async_database_url)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_sessions(engine),
+            box=SecretBox(settings.encryption_key),
+            http=httpx.AsyncClient(
+                timeout=JIRA_TIMEOUT,
+                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                headers={"User-Agent": "unpack-for-slack"},
+            ),
+            slack_api_url=settings.slack_api_url,
+        )
+
+    def slack_client(self, token: str | None = None) -> AsyncWebClient:
+        """A Web API client on SLACK_API_URL that rides out rate limits and blips."""
+        return AsyncWebClient(
+            token=token,
+            base_url=self.slack_api_url,
+            timeout=10,
+            retry_handlers=[
+                AsyncConnectionErrorRetryHandler(max_retry_count=1),
+                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+            ],
+        )
+
+    def wake_sync(self) -> None:
+        self.sync_wakeup.set()
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.engine.dispose()

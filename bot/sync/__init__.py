@@ -1,0 +1,1 @@
+"""The sync engine: the database is the queue (DESIGN.md)."""

@@ -1,0 +1,59 @@
+"""Tiny constructors for the Block Kit pieces every view uses."""
+
+from __future__ import annotations
+
+# Slack's limits (SLACK_NOTES §8.1); builders trim to them rather than fail at Slack.
+SECTION_TEXT_MAX = 3000
+BUTTON_TEXT_MAX = 75
+MESSAGE_BLOCKS_MAX = 50
+VIEW_BLOCKS_MAX = 100
+
+
+def clip(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def mrkdwn(value: str) -> dict:
+    return {"type": "mrkdwn", "text": clip(value, SECTION_TEXT_MAX)}
+
+
+def plain(value: str, limit: int = SECTION_TEXT_MAX) -> dict:
+    return {"type": "plain_text", "text": clip(value, limit), "emoji": True}
+
+
+def section(value: str, **extra) -> dict:
+    return {"type": "section", "text": mrkdwn(value), **extra}
+
+
+def header(value: str) -> dict:
+    return {"type": "header", "text": plain(value, 150)}
+
+
+def context(*parts: str) -> dict:
+    return {"type": "context", "elements": [mrkdwn(p) for p in parts[:10]]}
+
+
+def divider() -> dict:
+    return {"type": "divider"}
+
+
+def button(label: str, action_id: str, value: str = "", *, style: str | None = None, **extra):
+    element = {"type": "button", "text": plain(label, BUTTON_TEXT_MAX), "action_id": action_id}
+    if value:
+        element["value"] = value
+    if style:
+        element["style"] = style
+    element.update(extra)
+    return element
+
+
+def actions(*elements: dict, block_id: str | None = None) -> dict:
+    block = {"type": "actions", "elements": list(elements)[:25]}
+    if block_id:
+        block["block_id"] = block_id
+    return block
+
+
+def escape(value: str) -> str:
+    """Slack mrkdwn control characters (user text must not become links or mentions)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,82 @@
+"""The Starlette app: Slack (through Bolt), the Jira OAuth callback and webhooks, health.
+
+The lifespan migrates the database, then starts the scheduler and the sync worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot import background
+from bot.jira.oauth import jira_oauth_callback
+from bot.jira.webhooks import jira_webhook
+from bot.runtime import Runtime
+from bot.slack_app import build_slack_app
+from storage.db import migrate, ping
+
+logger = logging.getLogger(__name__)
+
+# Slack's own payloads are small; a cap stops a client from making us buffer gigabytes.
+SLACK_BODY_MAX = 1024 * 1024
+JIRA_WEBHOOK_BODY_MAX = 1024 * 1024  # SPEC §3: over 1 MiB gets 413
+
+
+def build_web_app(runtime: Runtime) -> Starlette:
+    bolt = build_slack_app(runtime)
+    handler = AsyncSlackRequestHandler(bolt)
+
+    async def slack_events(request: Request) -> Response:
+        # Bolt raises (→ 500) on a timestamp that is not a number; that is a bad signature.
+        timestamp = request.headers.get("x-slack-request-timestamp", "")
+        if not timestamp.isdigit():
+            return JSONResponse({"error": "invalid request"}, status_code=401)
+        return await handler.handle(request)
+
+    async def slack_oauth(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            await ping(runtime.engine)
+        except Exception:
+            logger.exception("health check: database unreachable")
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
+
+    routes = [
+        Route("/slack/events", slack_events, methods=["POST"], max_body_size=SLACK_BODY_MAX),
+        Route("/jira/oauth/callback", jira_oauth_callback, methods=["GET", "POST"]),
+        Route(
+            "/jira/webhook/{token}",
+            jira_webhook,
+            methods=["POST"],
+            max_body_size=JIRA_WEBHOOK_BODY_MAX,
+        ),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    if runtime.settings.multi_workspace:
+        routes += [
+            Route("/slack/install", slack_oauth, methods=["GET"]),
+            Route("/slack/oauth_redirect", slack_oauth, methods=["GET"]),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await migrate(runtime.engine)
+        jobs = await background.start(runtime)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await background.stop(jobs)
+            await runtime.close()
+
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -1,0 +1,44 @@
+"""Which workspace a Slack request belongs to, and how to talk to it from background work."""
+
+from __future__ import annotations
+
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.runtime import Runtime
+from storage.models import Workspace
+
+
+async def workspace_for_team(session: AsyncSession, team_id: str) -> Workspace:
+    """The workspace row for a Slack team, created on first sight (single-workspace mode,
+    or a request that raced its own install)."""
+    workspace = await session.scalar(select(Workspace).where(Workspace.slack_team_id == team_id))
+    if workspace is not None:
+        return workspace
+    try:
+        async with session.begin_nested():
+            workspace = Workspace(slack_team_id=team_id)
+            session.add(workspace)
+    except IntegrityError:
+        workspace = await session.scalar(
+            select(Workspace).where(Workspace.slack_team_id == team_id)
+        )
+    return workspace
+
+
+async def workspace_id_for_team(runtime: Runtime, team_id: str) -> int:
+    async with runtime.sessions.begin() as session:
+        return (await workspace_for_team(session, team_id)).id
+
+
+def bot_client(runtime: Runtime, workspace: Workspace) -> AsyncWebClient:
+    """A Web API client with the workspace's bot token, for work done after ack()."""
+    if runtime.settings.multi_workspace:
+        if workspace.bot_token_enc is None:
+            raise LookupError(f"workspace {workspace.slack_team_id} has uninstalled the app")
+        token = runtime.box.open(workspace.bot_token_enc)
+    else:
+        token = runtime.settings.slack_bot_token
+    return runtime.slack_client(token)

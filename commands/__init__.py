@@ -1,0 +1,12 @@
+"""Slack listeners, one module per surface; each has register(app). Listeners stay thin:
+read the payload, ack(), call one function in bot/, render with bot/views."""
+
+from slack_bolt.app.async_app import AsyncApp
+
+from commands import home, jira, retro
+
+
+def register_all(app: AsyncApp) -> None:
+    retro.register(app)
+    jira.register(app)
+    home.register(app)

@@ -1,0 +1,1 @@
+"""Tables, the session factory, workspace-scoped queries, encryption and migrations."""

@@ -1,0 +1,161 @@
+"""Slack installations in our own tables, bot tokens encrypted.
+
+slack-sdk's SQLAlchemy stores keep tokens in plain text and create tables outside Alembic
+(SLACK_NOTES §3.1), so these small stores implement its interfaces on `workspaces` and
+`slack_oauth_states` instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from storage.clock import utcnow
+from storage.crypto import SecretBox
+from storage.models import SlackOAuthState, Workspace
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class WorkspaceInstallationStore(AsyncInstallationStore):
+    def __init__(self, sessions: async_sessionmaker, box: SecretBox, client_id: str) -> None:
+        self._sessions = sessions
+        self._box = box
+        self._client_id = client_id
+
+    @property
+    def logger(self):  # required by the interface; Bolt logs through its own logger
+        import logging
+
+        return logging.getLogger(__name__)
+
+    async def async_save(self, installation: Installation) -> None:
+        if not installation.team_id or not installation.bot_token:
+            raise ValueError("only workspace installs with a bot token are supported")
+        async with self._sessions.begin() as session:
+            workspace = await session.scalar(
+                select(Workspace).where(Workspace.slack_team_id == installation.team_id)
+            )
+            if workspace is None:
+                workspace = Workspace(slack_team_id=installation.team_id)
+                session.add(workspace)
+            workspace.enterprise_id = installation.enterprise_id
+            workspace.name = installation.team_name
+            workspace.bot_token_enc = self._box.seal(installation.bot_token)
+            workspace.bot_user_id = installation.bot_user_id
+            workspace.bot_id = installation.bot_id
+            workspace.bot_scopes = ",".join(installation.bot_scopes or [])
+            workspace.installer_user_id = installation.user_id
+            workspace.app_id = installation.app_id
+            workspace.installed_at = utcnow()
+            workspace.uninstalled_at = None
+
+    async def async_find_bot(
+        self, *, enterprise_id, team_id, is_enterprise_install=False
+    ) -> Bot | None:
+        workspace = await self._installed(team_id)
+        if workspace is None:
+            return None
+        return Bot(
+            app_id=workspace.app_id,
+            enterprise_id=workspace.enterprise_id,
+            team_id=workspace.slack_team_id,
+            team_name=workspace.name,
+            bot_token=self._box.open(workspace.bot_token_enc),
+            bot_id=workspace.bot_id,
+            bot_user_id=workspace.bot_user_id,
+            bot_scopes=workspace.bot_scopes or "",
+            installed_at=workspace.installed_at.timestamp(),
+        )
+
+    async def async_find_installation(
+        self, *, enterprise_id, team_id, user_id=None, is_enterprise_install=False
+    ) -> Installation | None:
+        workspace = await self._installed(team_id)
+        if workspace is None:
+            return None
+        return Installation(
+            app_id=workspace.app_id,
+            enterprise_id=workspace.enterprise_id,
+            team_id=workspace.slack_team_id,
+            team_name=workspace.name,
+            bot_token=self._box.open(workspace.bot_token_enc),
+            bot_id=workspace.bot_id,
+            bot_user_id=workspace.bot_user_id,
+            bot_scopes=workspace.bot_scopes or "",
+            user_id=workspace.installer_user_id or "",
+            installed_at=workspace.installed_at.timestamp(),
+        )
+
+    async def async_delete_bot(self, *, enterprise_id, team_id) -> None:
+        await self._forget(team_id)
+
+    async def async_delete_installation(self, *, enterprise_id, team_id, user_id=None) -> None:
+        await self._forget(team_id)
+
+    async def async_delete_all(self, *, enterprise_id, team_id) -> None:
+        await self._forget(team_id)
+
+    async def _installed(self, team_id: str | None) -> Workspace | None:
+        if not team_id:
+            return None
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(Workspace).where(
+                    Workspace.slack_team_id == team_id,
+                    Workspace.bot_token_enc.is_not(None),
+                )
+            )
+
+    async def _forget(self, team_id: str | None) -> None:
+        """Uninstall: drop the token, keep the workspace's retros and items."""
+        async with self._sessions.begin() as session:
+            workspace = await session.scalar(
+                select(Workspace).where(Workspace.slack_team_id == team_id)
+            )
+            if workspace is not None:
+                workspace.bot_token_enc = None
+                workspace.uninstalled_at = utcnow()
+
+
+class DatabaseStateStore(AsyncOAuthStateStore):
+    """Single-use install `state`, kept hashed, valid for `expiration_seconds`."""
+
+    def __init__(self, sessions: async_sessionmaker, expiration_seconds: int = 600) -> None:
+        self._sessions = sessions
+        self.expiration_seconds = expiration_seconds
+
+    @property
+    def logger(self):
+        import logging
+
+        return logging.getLogger(__name__)
+
+    async def async_issue(self, *args, **kwargs) -> str:
+        state = secrets.token_urlsafe(32)
+        async with self._sessions.begin() as session:
+            session.add(
+                SlackOAuthState(
+                    state_hash=_hash(state),
+                    expires_at=utcnow() + timedelta(seconds=self.expiration_seconds),
+                )
+            )
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                delete(SlackOAuthState)
+                .where(SlackOAuthState.state_hash == _hash(state))
+                .where(SlackOAuthState.expires_at > utcnow())
+            )
+            return result.rowcount == 1

@@ -1,0 +1,332 @@
+"""Tables. Every row that belongs to a workspace carries `workspace_id`, and every query
+filters on it (see storage/queries.py); no route reaches a row by its id alone.
+
+The database is also the sync queue: an action item's sync state, attempt count, next
+attempt time, lease and last error live on its row, so a restart loses nothing and several
+processes can share the work (DESIGN.md, "How data flows").
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.clock import utcnow
+
+# Alembic and the app agree on constraint names on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+Base.metadata.naming_convention = NAMING
+
+
+class StrEnum(enum.StrEnum):
+    pass
+
+
+class ConnectionMethod(StrEnum):
+    OAUTH = "oauth"
+    API_TOKEN = "api_token"  # noqa: S105 (a method name, not a secret)
+
+
+class ConnectionStatus(StrEnum):
+    ACTIVE = "active"
+    BROKEN = "broken"  # credentials revoked or refresh failed: admins must reconnect
+
+
+class RetroPhase(StrEnum):
+    COLLECT = "collect"
+    COMMIT = "commit"
+    CLOSED = "closed"
+
+
+class ItemStatus(StrEnum):
+    OPEN = "open"
+    COMPLETE = "complete"
+
+
+class SyncState(StrEnum):
+    LOCAL = "local"  # not queued for Jira yet (retro not committed)
+    PENDING = "pending"  # queued: create (no key yet) or push changes (key present, dirty)
+    SYNCED = "synced"  # Jira issue matches the item as of `synced_revision`
+    ERROR = "error"  # retries exhausted; shown with a Retry button
+
+
+def _ts() -> Mapped[datetime]:
+    return mapped_column(default=utcnow)
+
+
+class Workspace(Base):
+    """One Slack workspace that installed the app (SPEC §1)."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_team_id: Mapped[str] = mapped_column(String(32), unique=True)
+    enterprise_id: Mapped[str | None] = mapped_column(String(32))
+    name: Mapped[str | None] = mapped_column(String(255))
+    # Multi-workspace installs: the bot token, encrypted (storage/crypto.py).
+    bot_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bot_user_id: Mapped[str | None] = mapped_column(String(32))
+    bot_id: Mapped[str | None] = mapped_column(String(32))
+    bot_scopes: Mapped[str | None] = mapped_column(Text)
+    installer_user_id: Mapped[str | None] = mapped_column(String(32))
+    app_id: Mapped[str | None] = mapped_column(String(32))
+    installed_at: Mapped[datetime | None] = mapped_column()
+    uninstalled_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = _ts()
+
+    connection: Mapped[JiraConnection | None] = relationship(
+        back_populates="workspace", uselist=False, lazy="raise"
+    )
+
+
+class JiraConnection(Base):
+    """The workspace's link to one Jira Cloud site (SPEC §1 "connection")."""
+
+    __tablename__ = "jira_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), unique=True
+    )
+    method: Mapped[str] = mapped_column(String(16))  # ConnectionMethod
+    status: Mapped[str] = mapped_column(String(16), default=ConnectionStatus.ACTIVE.value)
+    broken_reason: Mapped[str | None] = mapped_column(Text)
+    site_url: Mapped[str] = mapped_column(String(512))
+    cloud_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    account_id: Mapped[str | None] = mapped_column(String(128))
+    account_name: Mapped[str | None] = mapped_column(String(255))
+    account_email: Mapped[str | None] = mapped_column(String(320))
+    connected_by_user_id: Mapped[str | None] = mapped_column(String(32))
+    # JSON of the secrets, encrypted: {"access_token", "refresh_token"} or {"api_token"}.
+    credentials_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    access_expires_at: Mapped[datetime | None] = mapped_column()
+    # Bumped on every token refresh: a refresh that lost the race sees a newer generation.
+    credentials_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # Webhooks (issue 6). The token picks the workspace in POST /jira/webhook/{token}.
+    webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # API-token mode HMAC
+    webhook_ids: Mapped[list | None] = mapped_column(JSON)  # dynamic webhook ids (OAuth)
+    webhook_jql: Mapped[str | None] = mapped_column(Text)
+    webhook_expires_at: Mapped[datetime | None] = mapped_column()
+    webhook_error: Mapped[str | None] = mapped_column(Text)
+    webhook_last_delivery_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    workspace: Mapped[Workspace] = relationship(back_populates="connection", lazy="raise")
+
+
+class JiraOAuthFlow(Base):
+    """One Atlassian 3LO attempt: the `state` (single use, 10 minutes, bound to workspace
+    and admin) and, when the grant covers several sites, the tokens awaiting the choice."""
+
+    __tablename__ = "jira_oauth_flows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    slack_user_id: Mapped[str] = mapped_column(String(32))
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    # Site chooser: encrypted tokens + the sites offered, and a one-time form nonce.
+    pending_credentials_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pending_sites: Mapped[list | None] = mapped_column(JSON)
+    choice_nonce_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    completed_at: Mapped[datetime | None] = mapped_column()
+    created_at: Mapped[datetime] = _ts()
+
+
+class SyncSettings(Base):
+    """Workspace defaults (SPEC §1 "sync settings")."""
+
+    __tablename__ = "sync_settings"
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str | None] = mapped_column(String(32))
+    project_key: Mapped[str | None] = mapped_column(String(64))
+    project_name: Mapped[str | None] = mapped_column(String(255))
+    issue_type_id: Mapped[str | None] = mapped_column(String(32))
+    issue_type_name: Mapped[str | None] = mapped_column(String(255))
+    webhooks_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    epic_per_retro: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelOverride(Base):
+    """A team's own project and issue type (per channel)."""
+
+    __tablename__ = "channel_overrides"
+    __table_args__ = (UniqueConstraint("workspace_id", "channel_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    project_id: Mapped[str] = mapped_column(String(32))
+    project_key: Mapped[str] = mapped_column(String(64))
+    project_name: Mapped[str | None] = mapped_column(String(255))
+    issue_type_id: Mapped[str] = mapped_column(String(32))
+    issue_type_name: Mapped[str | None] = mapped_column(String(255))
+
+
+class Retro(Base):
+    __tablename__ = "retros"
+    __table_args__ = (
+        # One open retro per channel, enforced by the database (races between two /retro start).
+        Index(
+            "uq_retros_open_per_channel",
+            "workspace_id",
+            "channel_id",
+            unique=True,
+            sqlite_where=text("phase != 'closed'"),
+            postgresql_where=text("phase != 'closed'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(String(255))
+    facilitator_user_id: Mapped[str] = mapped_column(String(32))
+    phase: Mapped[str] = mapped_column(String(16), default=RetroPhase.COLLECT.value)
+    summary_ts: Mapped[str | None] = mapped_column(String(32))
+    summary_permalink: Mapped[str | None] = mapped_column(Text)
+    # Extra messages when a large retro's summary spans several messages (Block Kit limits).
+    overflow_ts: Mapped[list | None] = mapped_column(JSON)
+    # Epic grouping (SPEC §3): one epic per retro, created once.
+    epic_issue_id: Mapped[str | None] = mapped_column(String(32))
+    epic_key: Mapped[str | None] = mapped_column(String(64))
+    epic_label: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = _ts()
+    committed_at: Mapped[datetime | None] = mapped_column()
+    closed_at: Mapped[datetime | None] = mapped_column()
+
+    items: Mapped[list[ActionItem]] = relationship(
+        back_populates="retro", lazy="raise", order_by="ActionItem.id"
+    )
+
+
+class ActionItem(Base):
+    __tablename__ = "action_items"
+    __table_args__ = (
+        Index("ix_action_items_due_work", "sync_state", "next_attempt_at"),
+        Index("ix_action_items_jira_issue", "workspace_id", "jira_issue_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    retro_id: Mapped[int | None] = mapped_column(
+        ForeignKey("retros.id", ondelete="CASCADE"), index=True
+    )
+    channel_id: Mapped[str] = mapped_column(String(32))
+    # An item made by "Sync to Jira" outside a retro gets a message of its own.
+    message_ts: Mapped[str | None] = mapped_column(String(32))
+    source_permalink: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    assignee_user_id: Mapped[str | None] = mapped_column(String(32))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.OPEN.value)
+    created_by_user_id: Mapped[str] = mapped_column(String(32))
+    # Every edit bumps `revision`; a push records the revision it sent in `synced_revision`.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    synced_revision: Mapped[int] = mapped_column(Integer, default=0)
+
+    # --- the sync queue ---
+    sync_state: Mapped[str] = mapped_column(String(16), default=SyncState.LOCAL.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_kind: Mapped[str | None] = mapped_column(String(32))
+    # Lease: a process owns the item until `claimed_until`; a dead process's lease lapses.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    # Unique Jira label sent with the create, so an ambiguous create can be found, never resent.
+    sync_label: Mapped[str] = mapped_column(String(64), unique=True)
+    create_sent_at: Mapped[datetime | None] = mapped_column()
+
+    # --- what Jira knows ---
+    jira_issue_id: Mapped[str | None] = mapped_column(String(32))
+    jira_key: Mapped[str | None] = mapped_column(String(64))
+    jira_site_url: Mapped[str | None] = mapped_column(String(512))  # links survive disconnect
+    jira_project_key: Mapped[str | None] = mapped_column(String(64))
+    jira_status_category: Mapped[str | None] = mapped_column(String(32))
+    assignee_note: Mapped[str | None] = mapped_column(Text)  # "unassigned in Jira: …"
+    completed_by: Mapped[str | None] = mapped_column(String(255))
+    status_changed_at: Mapped[datetime | None] = mapped_column()  # orders webhook deliveries
+    created_at: Mapped[datetime] = _ts()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    retro: Mapped[Retro | None] = relationship(back_populates="items", lazy="raise")
+
+
+class SyncAttempt(Base):
+    """The Sync Log: one row per attempt to create, update or poll an item."""
+
+    __tablename__ = "sync_attempts"
+    __table_args__ = (Index("ix_sync_attempts_workspace_at", "workspace_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = _ts()
+    operation: Mapped[str] = mapped_column(String(16))  # create / update / status / epic
+    outcome: Mapped[str] = mapped_column(String(16))  # ok / retrying / failed
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    error_kind: Mapped[str | None] = mapped_column(String(32))
+    message: Mapped[str | None] = mapped_column(Text)
+    jira_key: Mapped[str | None] = mapped_column(String(64))
+
+
+class WebhookDelivery(Base):
+    """Jira webhook deliveries seen, for at-most-once processing."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (UniqueConstraint("workspace_id", "delivery_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    delivery_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = _ts()
+    issue_id: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+
+
+class SlackOAuthState(Base):
+    """`state` values of the Slack install flow (single use, 10 minutes)."""
+
+    __tablename__ = "slack_oauth_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column()

@@ -1,0 +1,73 @@
+"""Shared fixtures: one Slack emulator, one Jira emulator and one app process per test session.
+
+Tests stay independent by giving each its own workspace (`team`) and Jira site (`site`),
+so they can share the app without resetting it.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.fakes.jira_emulator import JiraEmulator
+from tests.fakes.slack_emulator import SlackEmulator
+from tests.fakes.slack_requests import SlackRequests
+from tests.harness import (
+    SIGNING_SECRET,
+    AppProcess,
+    Database,
+    SlackTeam,
+    install_workspace,
+    launch_app,
+)
+
+
+@pytest.fixture(scope="session")
+def slack_emulator() -> SlackEmulator:
+    emulator = SlackEmulator()
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def jira_emulator() -> JiraEmulator:
+    emulator = JiraEmulator()
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def app(slack_emulator, jira_emulator) -> AppProcess:
+    """The app in multi-workspace mode, as most deployments run it."""
+    process = launch_app(slack_emulator, jira_emulator)
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def db(app) -> Database:
+    return Database(app.env["DATABASE_URL"])
+
+
+@pytest.fixture(scope="session")
+def slack(app, slack_emulator) -> SlackRequests:
+    """Sends signed Slack requests to the app."""
+    return SlackRequests(app.url, SIGNING_SECRET, slack_emulator)
+
+
+@pytest.fixture
+def team(app, slack_emulator, db) -> SlackTeam:
+    """A freshly installed workspace with an admin, a member and a channel."""
+    return install_workspace(app, slack_emulator, db)
+
+
+@pytest.fixture
+def site(jira_emulator):
+    """A fresh Jira Cloud site with project TEAM (Task, Bug, Epic) and a few users."""
+    site = jira_emulator.add_site("acme" + uuid.uuid4().hex[:6])
+    site.add_project("TEAM", "Team board")
+    site.add_project("OPS", "Operations")
+    return site

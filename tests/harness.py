@@ -1,0 +1,258 @@
+"""Runs the real app (`python app.py`) on loopback against the emulators, and reads its
+database the way an operator would. Tests talk to it only over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGNING_SECRET = "test-signing-secret"
+SLACK_CLIENT_ID = "111.222"
+SLACK_CLIENT_SECRET = "slack-client-secret"
+ATLASSIAN_CLIENT_ID = "atl-client-id"
+ATLASSIAN_CLIENT_SECRET = "atl-client-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_database_url(tmp_dir: Path) -> str:
+    """A new empty database: SQLite in tmp_dir, or a new PostgreSQL database on the server
+    named by TEST_DATABASE_URL (CI's PostgreSQL pass)."""
+    server = os.environ.get("TEST_DATABASE_URL")
+    if not server:
+        return f"sqlite:///{tmp_dir / f'unpack-{uuid.uuid4().hex[:8]}.db'}"
+    name = f"unpack_test_{uuid.uuid4().hex[:10]}"
+    admin_url = make_url(server).set(drivername="postgresql+asyncpg")
+
+    async def create() -> None:
+        engine = create_async_engine(admin_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+
+    asyncio.run(create())
+    return (
+        make_url(server)
+        .set(drivername="postgresql", database=name)
+        .render_as_string(hide_password=False)
+    )
+
+
+class Database:
+    """Read (and, for set-up only, write) the app's database from a test."""
+
+    def __init__(self, url: str) -> None:
+        url_obj = make_url(url)
+        driver = "aiosqlite" if url_obj.get_backend_name() == "sqlite" else "asyncpg"
+        self.url = url
+        self.async_url = url_obj.set(drivername=f"{url_obj.get_backend_name()}+{driver}")
+
+    def run(self, work: Callable[[AsyncSession], Any]) -> Any:
+        """Run `await work(session)` in a transaction and return its result."""
+
+        async def go():
+            engine = create_async_engine(self.async_url, poolclass=NullPool)
+            try:
+                async with AsyncSession(engine, expire_on_commit=False) as session:
+                    async with session.begin():
+                        return await work(session)
+            finally:
+                await engine.dispose()
+
+        return asyncio.run(go())
+
+    def rows(self, sql: str, **params) -> list[dict]:
+        async def work(session):
+            result = await session.execute(text(sql), params)
+            return [dict(row._mapping) for row in result]
+
+        return self.run(work)
+
+    def scalar(self, sql: str, **params) -> Any:
+        rows = self.rows(sql, **params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def execute(self, sql: str, **params) -> None:
+        self.run(lambda session: session.execute(text(sql), params))
+
+
+@dataclass
+class AppProcess:
+    """One `python app.py` process."""
+
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20) -> AppProcess:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py")],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"app exited at start-up:\n{self.log()}")
+            try:
+                if self.client.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"app did not answer /healthz in {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self) -> None:
+        """kill -9: no shutdown hooks run."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def get(self, path: str, **kwargs) -> httpx.Response:
+        return self.client.get(self.url + path, **kwargs)
+
+    def post(self, path: str, **kwargs) -> httpx.Response:
+        return self.client.post(self.url + path, **kwargs)
+
+
+def app_env(
+    *,
+    slack,
+    jira,
+    database_url: str,
+    port: int,
+    multi_workspace: bool = True,
+    **overrides: str,
+) -> dict[str, str]:
+    """The environment of an app wired to the emulators."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "ATLASSIAN_", "SYNC_")) and key != "DATABASE_URL"
+    }
+    env.update(
+        SLACK_SIGNING_SECRET=SIGNING_SECRET,
+        SLACK_API_URL=slack.api_url,
+        SLACK_AUTHORIZE_URL=slack.base_url + "/oauth/v2/authorize",
+        ATLASSIAN_CLIENT_ID=ATLASSIAN_CLIENT_ID,
+        ATLASSIAN_CLIENT_SECRET=ATLASSIAN_CLIENT_SECRET,
+        ATLASSIAN_AUTH_URL=jira.auth_url,
+        ATLASSIAN_API_URL=jira.api_url,
+        SSL_CERT_FILE=jira.ca_file,
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
+        DATABASE_URL=database_url,
+        ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        PORT=str(port),
+        SYNC_INTERVAL_SECONDS="60",
+        SYNC_RETRY_BASE_SECONDS="0.2",
+        PYTHONUNBUFFERED="1",
+    )
+    if multi_workspace:
+        env.update(SLACK_CLIENT_ID=SLACK_CLIENT_ID, SLACK_CLIENT_SECRET=SLACK_CLIENT_SECRET)
+    else:
+        env["SLACK_BOT_TOKEN"] = "xoxb-single-workspace"
+    env.update(overrides)
+    return env
+
+
+def launch_app(slack, jira, *, database_url: str | None = None, **overrides) -> AppProcess:
+    tmp = Path(tempfile.mkdtemp(prefix="unpack-app-"))
+    port = free_port()
+    url = database_url or fresh_database_url(tmp)
+    env = app_env(slack=slack, jira=jira, database_url=url, port=port, **overrides)
+    return AppProcess(env=env, port=port, log_path=tmp / "app.log").start()
+
+
+@dataclass
+class SlackTeam:
+    """An installed workspace as a test sees it: ids of its people and a channel."""
+
+    team_id: str
+    admin: str
+    member: str
+    channel: str
+    workspace_id: int
+
+
+def unique_team_id() -> str:
+    return "T" + uuid.uuid4().hex[:10].upper()
+
+
+def install_workspace(
+    app: AppProcess, slack, db: Database, team_id: str | None = None
+) -> SlackTeam:
+    """Runs Slack's OAuth install flow through /slack/install and /slack/oauth_redirect, as
+    the admin's browser would, and returns the installed team."""
+    team_id = team_id or unique_team_id()
+    suffix = team_id[1:7]
+    admin, member = f"UADM{suffix}", f"UMEM{suffix}"
+    slack.add_workspace(team_id, name=f"Team {suffix}")
+    slack.add_user(
+        team_id, admin, name="Ana Admin", email=f"ana.{suffix.lower()}@example.com", is_admin=True
+    )
+    slack.add_user(team_id, member, name="Max Member", email=f"max.{suffix.lower()}@example.com")
+
+    start = app.get("/slack/install", follow_redirects=False)
+    assert start.status_code in (200, 302), start.text
+    state = start.cookies.get("slack-app-oauth-state")
+    assert state, "the install page sets the OAuth state cookie"
+    authorize_url = start.headers.get("location") or re.search(r'href="([^"]+)"', start.text).group(
+        1
+    ).replace("&amp;", "&")
+    assert parse_qs(urlparse(authorize_url).query)["state"] == [state]
+
+    code = slack.oauth_code(team_id, installer_user_id=admin)
+    done = app.get(
+        f"/slack/oauth_redirect?code={code}&state={state}",
+        headers={"Cookie": f"slack-app-oauth-state={state}"},
+    )
+    assert done.status_code == 200, done.text
+    workspace_id = db.scalar("SELECT id FROM workspaces WHERE slack_team_id = :t", t=team_id)
+    return SlackTeam(team_id, admin, member, f"C{suffix}", workspace_id)

@@ -1,0 +1,58 @@
+"""The first slice: /retro help and /jira help, end to end, in both Slack modes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.slack_requests import SlackRequests
+from tests.harness import SIGNING_SECRET, launch_app
+
+
+def test_retro_help_lists_every_subcommand(slack, team):
+    response = slack.command(team.team_id, team.member, team.channel, "/retro", "help")
+    assert response.status_code == 200
+    body = response.json()
+    text = str(body["blocks"])
+    for sub in ("start", "add", "list", "commit", "close", "help"):
+        assert f"/retro {sub}" in text
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+
+
+def test_jira_help_lists_every_subcommand(slack, team):
+    response = slack.command(team.team_id, team.member, team.channel, "/jira", "help")
+    text = str(response.json()["blocks"])
+    for sub in ("connect", "connect token", "settings", "status", "log", "retry", "disconnect"):
+        assert f"/jira {sub}" in text
+
+
+def test_bare_command_shows_help(slack, team):
+    response = slack.command(team.team_id, team.member, team.channel, "/retro", "")
+    assert "/retro start" in str(response.json()["blocks"])
+
+
+def test_unknown_subcommand_points_to_help(slack, team):
+    response = slack.command(team.team_id, team.member, team.channel, "/jira", "frobnicate")
+    assert "frobnicate" in response.text and "/jira help" in response.text
+
+
+@pytest.fixture(scope="module")
+def single_workspace_app(slack_emulator, jira_emulator):
+    slack_emulator.add_workspace("TSINGLE", bot_token="xoxb-single-workspace")
+    process = launch_app(slack_emulator, jira_emulator, multi_workspace=False)
+    yield process
+    process.stop()
+
+
+def test_help_in_single_workspace_mode(single_workspace_app, slack_emulator):
+    requests = SlackRequests(single_workspace_app.url, SIGNING_SECRET, slack_emulator)
+    response = requests.command("TSINGLE", "U1", "C1", "/retro", "help")
+    assert response.status_code == 200
+    assert "/retro start" in str(response.json()["blocks"])
+    # No install routes in single-workspace mode.
+    assert single_workspace_app.get("/slack/install").status_code == 404
+
+
+def test_healthz_checks_the_database(app):
+    response = app.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}

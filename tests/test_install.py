@@ -1,0 +1,61 @@
+"""Multi-workspace install through /slack/install and /slack/oauth_redirect."""
+
+from __future__ import annotations
+
+from tests.harness import install_workspace, unique_team_id
+
+
+def test_install_saves_workspace_with_encrypted_token(app, slack_emulator, db, slack):
+    team = install_workspace(app, slack_emulator, db)
+    row = db.rows(
+        "SELECT bot_token_enc, bot_user_id, installer_user_id FROM workspaces WHERE id = :id",
+        id=team.workspace_id,
+    )[0]
+    token = slack_emulator.workspace(team.team_id).bot_token
+    assert token.encode() not in bytes(row["bot_token_enc"])
+    assert row["installer_user_id"] == team.admin
+    assert row["bot_user_id"]
+    # The installed workspace is served with its own bot token.
+    response = slack.command(team.team_id, team.member, team.channel, "/retro", "help")
+    assert response.status_code == 200
+    assert "/retro start" in response.text
+
+
+def test_reused_install_state_is_refused(app, slack_emulator, db):
+    team_id = unique_team_id()
+    slack_emulator.add_workspace(team_id)
+    slack_emulator.add_user(team_id, "UINST", name="Installer", is_admin=True)
+    start = app.get("/slack/install", follow_redirects=False)
+    state = start.cookies.get("slack-app-oauth-state")
+    cookie = {"Cookie": f"slack-app-oauth-state={state}"}
+    first = app.get(
+        f"/slack/oauth_redirect?code={slack_emulator.oauth_code(team_id, installer_user_id='UINST')}"
+        f"&state={state}",
+        headers=cookie,
+    )
+    assert first.status_code == 200
+    again = app.get(
+        f"/slack/oauth_redirect?code={slack_emulator.oauth_code(team_id, installer_user_id='UINST')}"
+        f"&state={state}",
+        headers=cookie,
+    )
+    assert again.status_code == 401
+
+
+def test_forged_state_installs_nothing(app, slack_emulator, db):
+    team_id = unique_team_id()
+    slack_emulator.add_workspace(team_id)
+    code = slack_emulator.oauth_code(team_id, installer_user_id="UINST")
+    response = app.get(
+        f"/slack/oauth_redirect?code={code}&state=forged",
+        headers={"Cookie": "slack-app-oauth-state=forged"},
+    )
+    assert response.status_code == 401
+    assert db.scalar("SELECT count(*) FROM workspaces WHERE slack_team_id = :t", t=team_id) == 0
+
+
+def test_uninstalled_workspace_is_not_served(app, slack_emulator, slack):
+    team_id = unique_team_id()
+    slack_emulator.add_workspace(team_id)
+    response = slack.command(team_id, "U1", "C1", "/retro", "help")
+    assert "/retro start" not in response.text
