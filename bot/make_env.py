@@ -17,6 +17,17 @@ from cryptography.fernet import Fernet
 from bot.config import Settings
 
 ENV_FILE = ".env"
+# Only the operator's Slack app can supply these. (A plain string: ruff's S608 mistakes
+# "replace ... values" in a formatted string for SQL.)
+SLACK_PLACEHOLDERS = """\
+# Slack: replace with your app's values (api.slack.com/apps, your app).
+# Basic Information > App Credentials > Signing Secret:
+SLACK_SIGNING_SECRET=replace-with-your-apps-signing-secret
+# Single workspace: OAuth & Permissions > Bot User OAuth Token (xoxb-...):
+SLACK_BOT_TOKEN=xoxb-replace-with-your-apps-bot-token
+# Or, to let several workspaces install the app at PUBLIC_URL/slack/install, remove
+# SLACK_BOT_TOKEN and set the app's client id and secret instead:
+"""
 GENERATE_KEY = (
     "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
 )
@@ -48,14 +59,7 @@ def render(encryption_key: str | None) -> str:
 # Unpack settings, read by `python app.py` from the current directory.
 # Every variable is described in README.md ("Settings").
 
-# Slack: replace with your app's values (api.slack.com/apps, your app).
-# Basic Information > App Credentials > Signing Secret:
-SLACK_SIGNING_SECRET=replace-with-your-apps-signing-secret
-# Single workspace: OAuth & Permissions > Bot User OAuth Token (xoxb-...):
-SLACK_BOT_TOKEN=xoxb-replace-with-your-apps-bot-token
-# Or, to let several workspaces install the app at PUBLIC_URL/slack/install, remove
-# SLACK_BOT_TOKEN and set the app's client id and secret instead:
-{_commented("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_API_URL")}
+{SLACK_PLACEHOLDERS}{_commented("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_API_URL")}
 
 # Jira Cloud OAuth 2.0 (3LO) app; without it only API-token connections are offered.
 {_commented("ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET")}
