@@ -15,6 +15,8 @@ from tests.fakes.slack_emulator import SlackEmulator
 from tests.fakes.slack_requests import SlackRequests
 from tests.harness import (
     SIGNING_SECRET,
+    SLACK_CLIENT_ID,
+    SLACK_CLIENT_SECRET,
     AppProcess,
     Database,
     SlackTeam,
@@ -26,6 +28,8 @@ from tests.harness import (
 @pytest.fixture(scope="session")
 def slack_emulator() -> SlackEmulator:
     emulator = SlackEmulator()
+    # The install flow must present the app's own client credentials to oauth.v2.access.
+    emulator.client_id, emulator.client_secret = SLACK_CLIENT_ID, SLACK_CLIENT_SECRET
     emulator.start()
     yield emulator
     emulator.stop()

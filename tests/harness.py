@@ -243,7 +243,7 @@ def install_workspace(
     assert start.status_code in (200, 302), start.text
     state = start.cookies.get("slack-app-oauth-state")
     assert state, "the install page sets the OAuth state cookie"
-    authorize_url = start.headers.get("location") or re.search(r'href="([^"]+)"', start.text).group(
+    authorize_url = start.headers.get("location") or re.search(r'<a href="([^"]+)"', start.text).group(
         1
     ).replace("&amp;", "&")
     assert parse_qs(urlparse(authorize_url).query)["state"] == [state]
