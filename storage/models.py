@@ -9,6 +9,7 @@ processes can share the work (DESIGN.md, "How data flows").
 from __future__ import annotations
 
 import enum
+import uuid
 from datetime import date, datetime
 
 from sqlalchemy import (
@@ -81,6 +82,11 @@ class SyncState(StrEnum):
 
 def _ts() -> Mapped[datetime]:
     return mapped_column(default=utcnow)
+
+
+def new_sync_label() -> str:
+    """A Jira label unique to one item (or one retro's epic): finds an ambiguous create."""
+    return f"unpack-{uuid.uuid4().hex[:12]}"
 
 
 class Workspace(Base):
@@ -227,6 +233,7 @@ class Retro(Base):
     epic_issue_id: Mapped[str | None] = mapped_column(String(32))
     epic_key: Mapped[str | None] = mapped_column(String(64))
     epic_label: Mapped[str | None] = mapped_column(String(64))
+    epic_create_sent_at: Mapped[datetime | None] = mapped_column()  # as ActionItem's
     created_at: Mapped[datetime] = _ts()
     committed_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
@@ -272,7 +279,7 @@ class ActionItem(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_until: Mapped[datetime | None] = mapped_column()
     # Unique Jira label sent with the create, so an ambiguous create can be found, never resent.
-    sync_label: Mapped[str] = mapped_column(String(64), unique=True)
+    sync_label: Mapped[str] = mapped_column(String(64), unique=True, default=new_sync_label)
     create_sent_at: Mapped[datetime | None] = mapped_column()
 
     # --- what Jira knows ---

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 08:47:30.223569
+Create Date: 2026-11-23 08:56:39.703475
 """
 
 import sqlalchemy as sa
@@ -116,6 +116,7 @@ def upgrade() -> None:
     sa.Column('epic_issue_id', sa.String(length=32), nullable=True),
     sa.Column('epic_key', sa.String(length=64), nullable=True),
     sa.Column('epic_label', sa.String(length=64), nullable=True),
+    sa.Column('epic_create_sent_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('committed_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
