@@ -1,10 +1,317 @@
-"""Connect / disconnect / settings rules (issue 3)."""
+"""Connecting a workspace to Jira Cloud, and disconnecting it (SPEC §2-§3, issue 3).
+
+Both ways of connecting end in `save_connection` (one row per workspace, credentials sealed
+with ENCRYPTION_KEY) and `after_connect` (webhooks follow the new connection, the admin is
+told, their App Home shows it). Settings live in bot/sync_settings.py; OAuth's browser leg
+in bot/jira/oauth.py.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import delete, func, select
+
+from bot.home import publish_home
+from bot.jira import webhook_registration
+from bot.jira.client import JiraAuth, JiraClient
+from bot.jira.credentials import connection_for, new_webhook_token
+from bot.jira.errors import JiraError, JiraErrorKind
 from bot.runtime import Runtime
+from bot.views import jira_status
+from bot.views.jira_ids import EMAIL_BLOCK, SITE_BLOCK, TOKEN_BLOCK
+from bot.workspaces import bot_client
+from storage.clock import utcnow
+from storage.models import (
+    ActionItem,
+    ChannelOverride,
+    ConnectionMethod,
+    ConnectionStatus,
+    JiraConnection,
+    SyncSettings,
+    SyncState,
+    Workspace,
+)
+
+logger = logging.getLogger(__name__)
+
+# The credentials check runs before the modal's ack, inside Slack's 3 seconds.
+CHECK_TIMEOUT = 2.0
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
+
+
+@dataclass
+class NewConnection:
+    """A connection that has been proven to work (GET /myself answered), not yet saved."""
+
+    method: str
+    site_url: str
+    cloud_id: str | None
+    account_id: str | None
+    account_name: str | None
+    account_email: str | None
+    secret: dict = field(repr=False)  # {"api_token"} or {"access_token", "refresh_token"}
+    expires_in: int | None = None
+
+
+@dataclass
+class TokenForm:
+    site_url: str
+    email: str
+    api_token: str = field(repr=False)
+
+
+@dataclass
+class TokenCheck:
+    errors: dict[str, str]
+    connection: NewConnection | None = None
+
+
+# --- API token --------------------------------------------------------------------------
+
+
+def normalize_site_url(raw: str) -> str | None:
+    """https://team.atlassian.net from what an admin pastes (host only for Atlassian's
+    own hosts, since people paste a board's URL); None when it is not an https URL."""
+    value = raw.strip()
+    if value and "://" not in value:
+        value = "https://" + value
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname:
+        return None
+    path = "" if parts.hostname.endswith(".atlassian.net") else parts.path.rstrip("/")
+    return urlunsplit(("https", parts.netloc.lower(), path, "", ""))
+
+
+async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
+    """Validate the modal and prove the credentials with GET /rest/api/3/myself."""
+    site_url = normalize_site_url(form.site_url)
+    errors: dict[str, str] = {}
+    if site_url is None:
+        errors[SITE_BLOCK] = (
+            "Enter your Jira site's address starting with https://, "
+            "for example https://your-team.atlassian.net"
+        )
+    if not EMAIL.match(form.email.strip()):
+        errors[EMAIL_BLOCK] = "Enter the email address of the Atlassian account."
+    if not form.api_token.strip():
+        errors[TOKEN_BLOCK] = "Paste an API token."
+    if errors:
+        return TokenCheck(errors)
+    email, token = form.email.strip(), form.api_token.strip()
+    client = JiraClient(runtime.http, site_url, JiraAuth(basic=(email, token)))
+    try:
+        me = await client.request("GET", "/myself", timeout=CHECK_TIMEOUT)
+    except JiraError as exc:
+        return TokenCheck(_token_error(exc, site_url))
+    except ValueError:  # a 200 that is not JSON: some other web site
+        return TokenCheck({SITE_BLOCK: f"No Jira Cloud site answered at {site_url}."})
+    if not isinstance(me, dict) or not me.get("accountId"):
+        return TokenCheck({SITE_BLOCK: f"No Jira Cloud site answered at {site_url}."})
+    return TokenCheck(
+        {},
+        NewConnection(
+            method=ConnectionMethod.API_TOKEN.value,
+            site_url=site_url,
+            cloud_id=None,
+            account_id=me["accountId"],
+            account_name=me.get("displayName"),
+            account_email=email,
+            secret={"api_token": token},
+        ),
+    )
+
+
+def _token_error(error: JiraError, site_url: str) -> dict[str, str]:
+    if error.kind in (JiraErrorKind.AUTH, JiraErrorKind.PERMISSION):
+        return {
+            TOKEN_BLOCK: "Jira did not accept this email and API token. Check both, "
+            f"or create a new token at {API_TOKENS_PAGE}"
+        }
+    if error.kind in (JiraErrorKind.UNAVAILABLE, JiraErrorKind.RATE_LIMITED):
+        return {SITE_BLOCK: f"Could not reach {site_url} in time. Check the address and try again."}
+    return {SITE_BLOCK: f"No Jira Cloud site answered at {site_url}. Check the address."}
+
+
+# --- saving and announcing --------------------------------------------------------------
+
+
+async def save_connection(
+    runtime: Runtime, workspace_id: int, user_id: str, new: NewConnection
+) -> bool:
+    """Store (or replace) the workspace's connection. Returns True when it now points at a
+    different site than before, in which case project choices made for the old site and
+    its webhook registrations are dropped."""
+    async with runtime.sessions.begin() as session:
+        conn = await connection_for(session, workspace_id)
+        moved = conn is not None and conn.site_url != new.site_url
+        if conn is None:
+            conn = JiraConnection(workspace_id=workspace_id, webhook_token=new_webhook_token())
+            session.add(conn)
+        if moved:
+            _forget_site(conn)
+            await _forget_project_choices(session, workspace_id)
+        conn.method = new.method
+        conn.status = ConnectionStatus.ACTIVE.value
+        conn.broken_reason = None
+        conn.site_url = new.site_url
+        conn.cloud_id = new.cloud_id
+        conn.account_id = new.account_id
+        conn.account_name = new.account_name
+        conn.account_email = new.account_email
+        conn.connected_by_user_id = user_id
+        conn.credentials_enc = runtime.box.seal_json(new.secret)
+        conn.access_expires_at = (
+            utcnow() + timedelta(seconds=new.expires_in) if new.expires_in else None
+        )
+        conn.credentials_generation = (conn.credentials_generation or 0) + 1
+        if await session.get(SyncSettings, workspace_id) is None:
+            session.add(SyncSettings(workspace_id=workspace_id))
+    return moved
+
+
+def _forget_site(conn: JiraConnection) -> None:
+    conn.webhook_ids = None
+    conn.webhook_jql = None
+    conn.webhook_expires_at = None
+    conn.webhook_error = None
+    conn.webhook_secret_enc = None
+
+
+async def _forget_project_choices(session, workspace_id: int) -> None:
+    settings = await session.get(SyncSettings, workspace_id)
+    if settings is not None:
+        settings.project_id = settings.project_key = settings.project_name = None
+        settings.issue_type_id = settings.issue_type_name = None
+    await session.execute(
+        delete(ChannelOverride).where(ChannelOverride.workspace_id == workspace_id)
+    )
+
+
+async def replace_connection(
+    runtime: Runtime, workspace_id: int, user_id: str, new: NewConnection
+) -> None:
+    """Connect (or reconnect). Moving to another site first drops the old site's webhooks,
+    while its credentials still exist to do so."""
+    async with runtime.sessions() as session:
+        old = await connection_for(session, workspace_id)
+    if old is not None and old.site_url != new.site_url:
+        await _best_effort(webhook_registration.delete_webhooks(runtime, workspace_id))
+    await save_connection(runtime, workspace_id, user_id, new)
+
+
+async def follow_up_connect(
+    runtime: Runtime, workspace_id: int, user_id: str, new: NewConnection, *, announce: bool
+) -> None:
+    """After a connection is saved: webhooks follow it, and the admin sees it in Slack."""
+    await _best_effort(webhook_registration.settings_changed(runtime, workspace_id))
+    if announce:
+        await announce_connected(runtime, workspace_id, user_id, new)
+    else:
+        await refresh_home(runtime, workspace_id, user_id)
+
+
+async def announce_connected(
+    runtime: Runtime, workspace_id: int, user_id: str, new: NewConnection
+) -> None:
+    """A DM to the admin who connected (the browser leg of OAuth ends outside Slack), and
+    their App Home refreshed."""
+    client = await _workspace_client(runtime, workspace_id)
+    if client is None:
+        return
+    message = jira_status.connected_message(new.site_url, new.account_name, new.method)
+    await _best_effort(client.chat_postMessage(channel=user_id, **message))
+    await refresh_home(runtime, workspace_id, user_id, client=client)
+
+
+async def refresh_home(runtime: Runtime, workspace_id: int, user_id: str, *, client=None) -> None:
+    client = client or await _workspace_client(runtime, workspace_id)
+    if client is None:
+        return
+    async with runtime.sessions() as session:
+        team_id = await session.scalar(
+            select(Workspace.slack_team_id).where(Workspace.id == workspace_id)
+        )
+    await _best_effort(publish_home(runtime, client, workspace_id, team_id, user_id))
+
+
+async def _workspace_client(runtime: Runtime, workspace_id: int):
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, workspace_id)
+    try:
+        return bot_client(runtime, workspace) if workspace else None
+    except LookupError:
+        return None
+
+
+async def _best_effort(awaitable) -> None:
+    """Follow-ups that must not undo what the admin just did when they fail."""
+    try:
+        await awaitable
+    except Exception:
+        logger.exception("follow-up after a Jira connection change failed")
+
+
+# --- status, disconnect, App Home -------------------------------------------------------
+
+
+async def status_report(
+    runtime: Runtime, workspace_id: int, channel_id: str | None
+) -> jira_status.StatusReport:
+    async with runtime.sessions() as session:
+        conn = await connection_for(session, workspace_id)
+        settings = await session.get(SyncSettings, workspace_id)
+        overrides = list(
+            await session.scalars(
+                select(ChannelOverride)
+                .where(ChannelOverride.workspace_id == workspace_id)
+                .order_by(ChannelOverride.channel_id)
+            )
+        )
+        failed = await session.scalar(
+            select(func.count())
+            .select_from(ActionItem)
+            .where(
+                ActionItem.workspace_id == workspace_id,
+                ActionItem.sync_state == SyncState.ERROR.value,
+            )
+        )
+    return jira_status.StatusReport.build(
+        conn,
+        settings,
+        overrides,
+        channel_id=channel_id,
+        failed_syncs=failed or 0,
+        oauth_enabled=runtime.settings.oauth_enabled,
+        webhook_url=runtime.settings.public(f"/jira/webhook/{conn.webhook_token}")
+        if conn
+        else None,
+    )
+
+
+async def disconnect(runtime: Runtime, workspace_id: int) -> str | None:
+    """Delete registered webhooks, then the connection row (its credentials with it).
+    Items keep jira_key and jira_site_url, so their links keep working; the sync engine
+    skips a workspace without a connection. Returns the site URL that was connected."""
+    async with runtime.sessions() as session:
+        conn = await connection_for(session, workspace_id)
+    if conn is None:
+        return None
+    await _best_effort(webhook_registration.delete_webhooks(runtime, workspace_id))
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            delete(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
+        )
+    logger.info("workspace %s disconnected from Jira", workspace_id)
+    return conn.site_url
 
 
 async def home_jira_card(runtime: Runtime, workspace_id: int) -> list[dict]:
     """App Home's Jira card for admins (SPEC §2)."""
-    return []
+    report = await status_report(runtime, workspace_id, None)
+    return jira_status.home_card(report)

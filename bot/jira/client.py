@@ -117,6 +117,43 @@ class JiraClient:
         # Cloud names the array issueTypes; Data Center says values (JIRA_API_NOTES §3.2).
         return page.get("issueTypes") or page.get("values") or []
 
+    async def project(self, project_id_or_key: str, *, timeout: float | None = None) -> dict:
+        return await self.request("GET", f"/project/{project_id_or_key}", timeout=timeout)
+
+    # --- the sync engine's calls (issue 5) -------------------------------------------------
+
+    async def create_issues(self, issue_updates: list[dict]) -> dict:
+        """POST /issue/bulk (≤50): {"issues": [created…], "errors": [per element…]}."""
+        body = await self.request("POST", "/issue/bulk", json={"issueUpdates": issue_updates})
+        return body or {"issues": [], "errors": []}
+
+    async def create_issue(self, issue_update: dict) -> dict:
+        return await self.request("POST", "/issue", json=issue_update)
+
+    async def edit_issue(self, issue_id_or_key: str, fields: dict) -> None:
+        await self.request("PUT", f"/issue/{issue_id_or_key}", json={"fields": fields})
+
+    async def search_issues(
+        self, jql: str, *, fields: list[str], max_results: int = 100, reconcile: list[int] = ()
+    ) -> list[dict]:
+        """Every issue matching `jql` (POST /search/jql, following nextPageToken)."""
+        body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results}
+        if reconcile:
+            body["reconcileIssues"] = list(reconcile)
+        issues: list[dict] = []
+        while True:
+            page = await self.request("POST", "/search/jql", json=body) or {}
+            issues += page.get("issues") or []
+            token = page.get("nextPageToken")
+            if page.get("isLast", True) or not token:
+                return issues
+            body["nextPageToken"] = token
+
+    async def users_by_email(self, email: str) -> list[dict]:
+        """GET /user/search?query=EMAIL: active users; may be [] for hidden emails."""
+        found = await self.request("GET", "/user/search", params={"query": email})
+        return found if isinstance(found, list) else []
+
 
 def _decode(response: httpx.Response) -> Any:
     status = response.status_code
@@ -170,3 +207,9 @@ def _seconds(value: str | None) -> float | None:
         return max(0.0, float(value)) if value is not None else None
     except ValueError:
         return None
+
+
+def error_from_body(status: int, body: Any) -> JiraError:
+    """The JiraError for an error body found inside a response, e.g. one element of a bulk
+    create's `errors` (its `elementErrors` is an ErrorCollection)."""
+    return _error_for(status, body, None)

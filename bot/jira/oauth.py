@@ -1,11 +1,263 @@
-"""Atlassian OAuth 2.0 (3LO): authorize URL, the callback page, token refresh (issue 3)."""
+"""Atlassian OAuth 2.0 (3LO), the browser leg: `begin` makes the `state`, and
+GET/POST /jira/oauth/callback finishes (SPEC §3).
+
+The `state` is stored only as a hash in jira_oauth_flows, bound to the workspace and the
+admin who ran /jira connect, valid for 10 minutes and claimed atomically on first use, so a
+replayed or forged callback saves nothing. When the grant reaches several Jira sites, the
+page is a form with one button per site; its one-time nonce plays the part of the state.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from bot import connections
+from bot.jira import atlassian
+from bot.jira.client import JiraAuth, JiraClient
+from bot.jira.errors import JiraError
+from bot.runtime import Runtime
+from bot.views.jira_pages import chooser_page, failure_page, success_page
+from storage.clock import utcnow
+from storage.models import ConnectionMethod, JiraOAuthFlow
+
+logger = logging.getLogger(__name__)
+
+FLOW_TTL = timedelta(minutes=10)
+CALLBACK_PATH = "/jira/oauth/callback"
+
+
+class FlowFailed(Exception):
+    """The callback cannot connect anything; `reason` is shown on the page."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class ClaimedFlow:
+    id: int
+    workspace_id: int
+    user_id: str
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def _expired(expires_at: datetime, now: datetime) -> bool:
+    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
+        expires_at = expires_at.replace(tzinfo=now.tzinfo)
+    return expires_at <= now
+
+
+async def begin(runtime: Runtime, workspace_id: int, user_id: str) -> str:
+    """A new flow for this admin; returns Atlassian's consent URL carrying its state."""
+    state = secrets.token_urlsafe(32)
+    now = utcnow()
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            delete(JiraOAuthFlow).where(
+                JiraOAuthFlow.workspace_id == workspace_id,
+                JiraOAuthFlow.expires_at < now - timedelta(days=1),
+            )
+        )
+        session.add(
+            JiraOAuthFlow(
+                workspace_id=workspace_id,
+                slack_user_id=user_id,
+                state_hash=_hash(state),
+                expires_at=now + FLOW_TTL,
+            )
+        )
+    return atlassian.authorize_url(runtime.settings, state)
+
 
 async def jira_oauth_callback(request: Request) -> Response:
-    """GET/POST /jira/oauth/callback."""
-    return HTMLResponse("<p>Jira connections are not available yet.</p>", status_code=503)
+    """GET: Atlassian sends the browser back here. POST: the site chooser's form."""
+    runtime: Runtime = request.app.state.runtime
+    try:
+        if request.method == "POST":
+            return await _site_chosen(runtime, request)
+        return await _consent_returned(runtime, request)
+    except FlowFailed as failed:
+        return HTMLResponse(failure_page(failed.reason), status_code=failed.status)
+
+
+# --- GET: back from Atlassian -----------------------------------------------------------
+
+
+async def _consent_returned(runtime: Runtime, request: Request) -> Response:
+    query = request.query_params
+    flow = await _claim_state(runtime, query.get("state") or "")
+    if query.get("error"):
+        raise FlowFailed(_consent_error(query["error"]))
+    if not query.get("code"):
+        raise FlowFailed("Atlassian sent no authorization code.")
+    token = await _exchange(runtime, query["code"])
+    try:
+        sites = await atlassian.accessible_sites(
+            runtime.http, runtime.settings, token["access_token"]
+        )
+    except JiraError as exc:
+        raise FlowFailed(f"Could not list your Jira sites: {exc.message}.", 502) from None
+    if not sites:
+        raise FlowFailed(
+            "Your Atlassian account doesn't reach any Jira Cloud site that granted Unpack access."
+        )
+    if len(sites) == 1:
+        return await _complete(runtime, flow, sites[0], token)
+    return await _offer_sites(runtime, flow, sites, token)
+
+
+def _consent_error(error: str) -> str:
+    if error == "access_denied":
+        return "You declined access in Atlassian, so Unpack can't reach Jira."
+    return f"Atlassian did not authorize Unpack ({error[:100]})."
+
+
+async def _claim_state(runtime: Runtime, state: str) -> ClaimedFlow:
+    if not state:
+        raise FlowFailed("This page was opened without a sign-in state.")
+    now = utcnow()
+    async with runtime.sessions.begin() as session:
+        flow = await session.scalar(
+            select(JiraOAuthFlow).where(JiraOAuthFlow.state_hash == _hash(state))
+        )
+        if flow is None:
+            raise FlowFailed("This sign-in link isn't valid.")
+        if flow.used_at is not None:
+            raise FlowFailed("This sign-in link was already used; each link works only once.")
+        if _expired(flow.expires_at, now):
+            raise FlowFailed("This sign-in link expired; links work for 10 minutes.")
+        claimed = await session.execute(
+            update(JiraOAuthFlow)
+            .where(JiraOAuthFlow.id == flow.id, JiraOAuthFlow.used_at.is_(None))
+            .values(used_at=now)
+        )
+        if claimed.rowcount != 1:  # another request claimed it a moment ago
+            raise FlowFailed("This sign-in link was already used; each link works only once.")
+        return ClaimedFlow(flow.id, flow.workspace_id, flow.slack_user_id)
+
+
+async def _exchange(runtime: Runtime, code: str) -> dict:
+    try:
+        token = await atlassian.exchange_code(runtime.settings, code)
+    except atlassian.AtlassianRefused:
+        raise FlowFailed(
+            "Atlassian did not accept the authorization (it may have expired)."
+        ) from None
+    except JiraError as exc:
+        raise FlowFailed(
+            f"Could not finish signing in with Atlassian: {exc.message}.", 502
+        ) from None
+    if not token.get("access_token") or not token.get("refresh_token"):
+        raise FlowFailed("Atlassian granted no offline access, so Unpack could not stay connected.")
+    return {
+        "access_token": token["access_token"],
+        "refresh_token": token["refresh_token"],
+        "expires_in": int(token.get("expires_in") or 3600),
+    }
+
+
+async def _offer_sites(runtime: Runtime, flow: ClaimedFlow, sites, token: dict) -> Response:
+    nonce = secrets.token_urlsafe(32)
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            update(JiraOAuthFlow)
+            .where(JiraOAuthFlow.id == flow.id)
+            .values(
+                pending_credentials_enc=runtime.box.seal_json(token),
+                pending_sites=[site.as_json() for site in sites],
+                choice_nonce_hash=_hash(nonce),
+                expires_at=utcnow() + FLOW_TTL,
+            )
+        )
+    choices = [(site.cloud_id, site.name, site.url) for site in sites]
+    page = chooser_page(runtime.settings.public(CALLBACK_PATH), nonce, choices)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+# --- POST: a site was chosen ------------------------------------------------------------
+
+
+async def _site_chosen(runtime: Runtime, request: Request) -> Response:
+    form = await request.form()
+    nonce, cloud_id = str(form.get("nonce") or ""), str(form.get("site") or "")
+    now = utcnow()
+    async with runtime.sessions.begin() as session:
+        flow = None
+        if nonce:
+            flow = await session.scalar(
+                select(JiraOAuthFlow).where(JiraOAuthFlow.choice_nonce_hash == _hash(nonce))
+            )
+        if flow is None or flow.pending_sites is None:
+            raise FlowFailed("This choice isn't valid.")
+        if flow.completed_at is not None:
+            raise FlowFailed("A site was already chosen with this page.")
+        if _expired(flow.expires_at, now):
+            raise FlowFailed("This choice expired; choose a site within 10 minutes.")
+        site = next((s for s in flow.pending_sites if s["cloud_id"] == cloud_id), None)
+        if site is None:
+            raise FlowFailed("Choose one of the sites listed on the page.")
+        claimed = await session.execute(
+            update(JiraOAuthFlow)
+            .where(JiraOAuthFlow.id == flow.id, JiraOAuthFlow.completed_at.is_(None))
+            .values(completed_at=now, pending_credentials_enc=None)
+        )
+        if claimed.rowcount != 1:
+            raise FlowFailed("A site was already chosen with this page.")
+        token = runtime.box.open_json(flow.pending_credentials_enc)
+        claimed_flow = ClaimedFlow(flow.id, flow.workspace_id, flow.slack_user_id)
+    return await _complete(runtime, claimed_flow, atlassian.JiraSite.from_json(site), token)
+
+
+# --- connecting -------------------------------------------------------------------------
+
+
+async def _complete(
+    runtime: Runtime, flow: ClaimedFlow, site: atlassian.JiraSite, token: dict
+) -> Response:
+    client = JiraClient(
+        runtime.http,
+        atlassian.api_base(runtime.settings, site.cloud_id),
+        JiraAuth(bearer=token["access_token"]),
+    )
+    try:
+        me = await client.myself()
+    except JiraError as exc:
+        raise FlowFailed(
+            f"Jira at {site.url} did not let this account in ({exc.message}).", 502
+        ) from None
+    new = connections.NewConnection(
+        method=ConnectionMethod.OAUTH.value,
+        site_url=site.url,
+        cloud_id=site.cloud_id,
+        account_id=me.get("accountId"),
+        account_name=me.get("displayName"),
+        account_email=me.get("emailAddress"),
+        secret={"access_token": token["access_token"], "refresh_token": token["refresh_token"]},
+        expires_in=token["expires_in"],
+    )
+    await connections.replace_connection(runtime, flow.workspace_id, flow.user_id, new)
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            update(JiraOAuthFlow)
+            .where(JiraOAuthFlow.id == flow.id)
+            .values(completed_at=utcnow(), pending_credentials_enc=None)
+        )
+    logger.info("workspace %s connected to Jira %s (OAuth)", flow.workspace_id, site.url)
+    follow_up = BackgroundTask(
+        connections.follow_up_connect, runtime, flow.workspace_id, flow.user_id, new, announce=True
+    )
+    return HTMLResponse(success_page(site.url, new.account_name), background=follow_up)

@@ -1,0 +1,151 @@
+"""Atlassian's OAuth 2.0 (3LO) endpoints, through authlib (JIRA_API_NOTES §1).
+
+Only this module talks to ATLASSIAN_AUTH_URL. Tokens go in and out of it as plain dicts and
+never into a log line or an exception message: failures are `AtlassianRefused` (the grant is
+gone: reconnect) or JiraError(unavailable) (try again later), worded without secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+import httpx
+from authlib.common.urls import url_decode
+from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+
+from bot.config import Settings
+from bot.jira.errors import JiraError, JiraErrorKind
+
+logger = logging.getLogger(__name__)
+
+SCOPES = "read:jira-work write:jira-work read:jira-user manage:jira-webhook offline_access"
+# authlib names client-auth methods; ours puts client id and secret in a JSON body.
+JSON_AUTH = "client_secret_json"
+TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+class AtlassianRefused(Exception):
+    """The token endpoint said invalid_grant (revoked, expired or reused): reconnect."""
+
+
+@dataclass(frozen=True)
+class JiraSite:
+    cloud_id: str
+    name: str
+    url: str
+
+    def as_json(self) -> dict:
+        return {"cloud_id": self.cloud_id, "name": self.name, "url": self.url}
+
+    @classmethod
+    def from_json(cls, value: dict) -> JiraSite:
+        return cls(value["cloud_id"], value["name"], value["url"])
+
+
+def _client_secret_json(auth, method, uri, headers, body):
+    """Atlassian's token endpoint takes a JSON body with the client credentials in it
+    (JIRA_API_NOTES §1.2), where authlib would send a form."""
+    params = dict(url_decode(body.decode() if isinstance(body, bytes) else body or ""))
+    params.update(client_id=auth.client_id, client_secret=auth.client_secret)
+    headers["Content-Type"] = "application/json"
+    return uri, headers, json.dumps(params).encode()
+
+
+def oauth_client(settings: Settings) -> AsyncOAuth2Client:
+    client = AsyncOAuth2Client(
+        client_id=settings.atlassian_client_id,
+        client_secret=settings.atlassian_client_secret,
+        token_endpoint_auth_method=JSON_AUTH,
+        scope=SCOPES,
+        redirect_uri=redirect_uri(settings),
+        timeout=TOKEN_TIMEOUT,
+    )
+    client.register_client_auth_method((JSON_AUTH, _client_secret_json))
+    return client
+
+
+def redirect_uri(settings: Settings) -> str:
+    return settings.public("/jira/oauth/callback")
+
+
+def authorize_url(settings: Settings, state: str) -> str:
+    """The consent page, with the parameters Atlassian's Jira page lists (§1.1)."""
+    client = oauth_client(settings)
+    url, _ = client.create_authorization_url(
+        settings.atlassian_auth_url.rstrip("/") + "/authorize",
+        state=state,
+        audience="api.atlassian.com",
+        prompt="consent",
+    )
+    return url
+
+
+def _token_url(settings: Settings) -> str:
+    return settings.atlassian_auth_url.rstrip("/") + "/oauth/token"
+
+
+async def exchange_code(settings: Settings, code: str) -> dict:
+    """The authorization code for {access_token, refresh_token, expires_in}."""
+    async with oauth_client(settings) as client:
+        return await _token_call(
+            client.fetch_token(_token_url(settings), grant_type="authorization_code", code=code)
+        )
+
+
+async def refresh(settings: Settings, refresh_token: str) -> dict:
+    """A new access token and (Atlassian rotates them) a new refresh token."""
+    async with oauth_client(settings) as client:
+        client.scope = None  # a refresh keeps the granted scopes; Atlassian wants none sent
+        return await _token_call(client.refresh_token(_token_url(settings), refresh_token))
+
+
+async def _token_call(call) -> dict:
+    try:
+        token = await call
+    except OAuthError as exc:
+        if exc.error in ("invalid_grant", "access_denied", "unauthorized_client"):
+            raise AtlassianRefused(exc.error) from None
+        raise JiraError(
+            JiraErrorKind.UNAVAILABLE, f"Atlassian refused the token ({exc.error})"
+        ) from None
+    except httpx.HTTPStatusError as exc:
+        status = exc.response.status_code
+        raise JiraError(
+            JiraErrorKind.UNAVAILABLE, f"Atlassian's token service answered HTTP {status}"
+        ) from None
+    except (httpx.TransportError, ValueError) as exc:
+        raise JiraError(
+            JiraErrorKind.UNAVAILABLE,
+            f"could not reach Atlassian's token service ({type(exc).__name__})",
+        ) from None
+    return dict(token)
+
+
+async def accessible_sites(http: httpx.AsyncClient, settings: Settings, access_token: str):
+    """The Jira sites this grant reaches (§1.4); other products' resources are left out."""
+    url = settings.atlassian_api_url.rstrip("/") + "/oauth/token/accessible-resources"
+    try:
+        response = await http.get(
+            url, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+        )
+    except httpx.TransportError as exc:
+        raise JiraError(
+            JiraErrorKind.UNAVAILABLE, f"could not reach Atlassian ({type(exc).__name__})"
+        ) from None
+    if response.status_code != 200:
+        raise JiraError(
+            JiraErrorKind.UNAVAILABLE,
+            f"Atlassian did not list the authorized sites (HTTP {response.status_code})",
+        )
+    return [
+        JiraSite(str(r["id"]), str(r.get("name") or r["url"]), str(r["url"]).rstrip("/"))
+        for r in response.json()
+        if any("jira" in scope for scope in r.get("scopes") or [])
+    ]
+
+
+def api_base(settings: Settings, cloud_id: str) -> str:
+    """Where an OAuth connection's REST calls go (JiraClient base_url)."""
+    return f"{settings.atlassian_api_url.rstrip('/')}/ex/jira/{cloud_id}"

@@ -1,0 +1,283 @@
+"""Sync settings (SPEC §1): the default project and issue type, per-channel overrides,
+webhooks on/off and epic grouping, as the /jira settings modal reads and writes them.
+
+An issue type is only accepted when the chosen project offers it (Jira's createmeta), checked
+again on submit because the menu's options are only as fresh as the moment it was opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, select
+
+from bot.jira import webhook_registration
+from bot.jira.credentials import connection_for, jira_client_for
+from bot.jira.errors import JiraError, JiraErrorKind, explain
+from bot.runtime import Runtime
+from bot.views import jira_ids as ids
+from bot.views.jira_settings import (
+    IssueTypeRef,
+    ProjectRef,
+    SettingsForm,
+    SettingsSubmission,
+    project_in_block,
+)
+from storage.models import (
+    ChannelOverride,
+    ConnectionMethod,
+    ConnectionStatus,
+    JiraConnection,
+    SyncSettings,
+)
+
+logger = logging.getLogger(__name__)
+
+# Submissions are checked against Jira before the ack; leave room in Slack's 3 seconds.
+SUBMIT_CHECK_TIMEOUT = 2.0
+SUGGESTION_TIMEOUT = 2.5
+EPIC_LEVEL = 1  # hierarchyLevel of epics (JIRA_API_NOTES §3)
+
+
+@dataclass
+class SaveOutcome:
+    errors: dict[str, str] = field(default_factory=dict)
+    summary: list[str] = field(default_factory=list)
+
+
+class NotConnected(Exception):
+    """The workspace has no usable connection; `message` says what to do."""
+
+
+# --- opening the modal ------------------------------------------------------------------
+
+
+async def settings_form(runtime: Runtime, workspace_id: int, channel_id: str | None):
+    """The modal's starting values; NotConnected when there is nothing to configure."""
+    async with runtime.sessions() as session:
+        conn = await connection_for(session, workspace_id)
+        _require_usable(conn)
+        settings = await session.get(SyncSettings, workspace_id) or SyncSettings(
+            webhooks_enabled=True, epic_per_retro=False
+        )
+        override = await _override(session, workspace_id, channel_id) if channel_id else None
+    source = override or settings
+    project = (
+        ProjectRef(source.project_id, source.project_key, source.project_name or "")
+        if source.project_id
+        else None
+    )
+    issue_type = (
+        IssueTypeRef(source.issue_type_id, source.issue_type_name or source.issue_type_id)
+        if source.issue_type_id
+        else None
+    )
+    token_mode = conn.method == ConnectionMethod.API_TOKEN.value
+    return SettingsForm(
+        site_url=conn.site_url,
+        account_name=conn.account_name,
+        channel_id=channel_id,
+        project=project,
+        issue_type=issue_type,
+        scope=ids.SCOPE_CHANNEL if override else ids.SCOPE_WORKSPACE,
+        has_override=override is not None,
+        webhooks_enabled=settings.webhooks_enabled,
+        epic_per_retro=settings.epic_per_retro,
+        webhook_url=runtime.settings.public(f"/jira/webhook/{conn.webhook_token}")
+        if token_mode
+        else None,
+        webhook_secret_saved=conn.webhook_secret_enc is not None,
+    )
+
+
+def _require_usable(conn: JiraConnection | None) -> None:
+    if conn is None:
+        raise NotConnected("Jira is not connected yet. Connect it first with `/jira connect`.")
+    if conn.status != ConnectionStatus.ACTIVE.value:
+        raise NotConnected(explain(JiraError(JiraErrorKind.AUTH, "")))
+
+
+async def _override(session, workspace_id: int, channel_id: str) -> ChannelOverride | None:
+    return await session.scalar(
+        select(ChannelOverride).where(
+            ChannelOverride.workspace_id == workspace_id,
+            ChannelOverride.channel_id == channel_id,
+        )
+    )
+
+
+def with_project(form: SettingsForm, project: ProjectRef) -> SettingsForm:
+    """The form after the admin picked another project: its issue type is asked again."""
+    form.project = project
+    form.issue_type = None
+    return form
+
+
+# --- menu options -----------------------------------------------------------------------
+
+
+async def project_choices(runtime: Runtime, workspace_id: int, query: str) -> list[ProjectRef]:
+    try:
+        client = await jira_client_for(runtime, workspace_id)
+        found = await asyncio.wait_for(client.search_projects(query.strip()), SUGGESTION_TIMEOUT)
+    except (JiraError, TimeoutError) as exc:
+        logger.warning("project search failed for workspace %s: %s", workspace_id, exc)
+        return []
+    return [ProjectRef(str(p["id"]), p["key"], p.get("name") or p["key"]) for p in found]
+
+
+async def issue_type_choices(
+    runtime: Runtime, workspace_id: int, project_id: str | None, query: str
+) -> list[IssueTypeRef]:
+    if not project_id:
+        return []
+    try:
+        client = await jira_client_for(runtime, workspace_id)
+        types = await asyncio.wait_for(client.issue_types(project_id), SUGGESTION_TIMEOUT)
+    except (JiraError, TimeoutError) as exc:
+        logger.warning("issue types failed for workspace %s: %s", workspace_id, exc)
+        return []
+    wanted = query.strip().lower()
+    return [t for t in _creatable(types) if wanted in t.name.lower()]
+
+
+def _creatable(types: list[dict]) -> list[IssueTypeRef]:
+    # Subtasks need a parent issue, which an action item does not have.
+    return [
+        IssueTypeRef(str(t["id"]), t["name"])
+        for t in types
+        if not t.get("subtask") and t.get("hierarchyLevel", 0) >= 0
+    ]
+
+
+# --- saving -----------------------------------------------------------------------------
+
+
+async def save_settings(
+    runtime: Runtime, workspace_id: int, submission: SettingsSubmission
+) -> SaveOutcome:
+    """Validate against Jira and store; errors are keyed by the modal's block ids."""
+    if submission.scope == ids.SCOPE_REMOVE and submission.channel_id:
+        await _store(runtime, workspace_id, submission, None, None)
+        return SaveOutcome(summary=_summary(submission, None, None))
+    outcome = _check_form(submission)
+    if outcome.errors:
+        return outcome
+    try:
+        project, types = await _project_and_types(runtime, workspace_id, submission.project_id)
+    except JiraError as exc:
+        return SaveOutcome(errors={ids.PROJECT_BLOCK: _project_error(exc)})
+    issue_type = next((t for t in _creatable(types) if t.id == submission.issue_type_id), None)
+    if issue_type is None:
+        outcome.errors[submission.issue_type_block] = (
+            f"{project.key} doesn't offer this issue type. Choose one from the list."
+        )
+    elif submission.epic_per_retro and not any(
+        t.get("hierarchyLevel") == EPIC_LEVEL for t in types
+    ):
+        outcome.errors[ids.OPTIONS_BLOCK] = (
+            f"{project.key} has no Epic issue type, so retros can't be grouped under epics there."
+        )
+    if outcome.errors:
+        return outcome
+    await _store(runtime, workspace_id, submission, project, issue_type)
+    return SaveOutcome(summary=_summary(submission, project, issue_type))
+
+
+def _check_form(submission: SettingsSubmission) -> SaveOutcome:
+    outcome = SaveOutcome()
+    if not submission.project_id:
+        outcome.errors[ids.PROJECT_BLOCK] = "Choose a project."
+        return outcome
+    block = submission.issue_type_block or ids.issue_type_block(submission.project_id)
+    if not submission.issue_type_id:
+        outcome.errors[block] = "Choose an issue type."
+    elif project_in_block(block) != submission.project_id:
+        outcome.errors[block] = "Choose an issue type of the selected project."
+    return outcome
+
+
+async def _project_and_types(runtime: Runtime, workspace_id: int, project_id: str):
+    client = await jira_client_for(runtime, workspace_id)
+    try:
+        project, types = await asyncio.wait_for(
+            asyncio.gather(client.project(project_id), client.issue_types(project_id)),
+            SUBMIT_CHECK_TIMEOUT,
+        )
+    except TimeoutError:
+        raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira did not answer in time") from None
+    ref = ProjectRef(str(project["id"]), project["key"], project.get("name") or project["key"])
+    return ref, types
+
+
+def _project_error(error: JiraError) -> str:
+    if error.kind is JiraErrorKind.NOT_FOUND:
+        return "This project no longer exists, or the connected Jira account can't see it."
+    if error.kind in (JiraErrorKind.UNAVAILABLE, JiraErrorKind.RATE_LIMITED):
+        return "Jira didn't answer in time. Try saving again."
+    return explain(error)
+
+
+async def _store(runtime, workspace_id, submission, project, issue_type) -> None:
+    async with runtime.sessions.begin() as session:
+        settings = await session.get(SyncSettings, workspace_id)
+        if settings is None:
+            settings = SyncSettings(workspace_id=workspace_id)
+            session.add(settings)
+        settings.webhooks_enabled = submission.webhooks_enabled
+        settings.epic_per_retro = submission.epic_per_retro
+        if submission.webhook_secret:
+            conn = await connection_for(session, workspace_id)
+            if conn is not None and conn.method == ConnectionMethod.API_TOKEN.value:
+                conn.webhook_secret_enc = runtime.box.seal(submission.webhook_secret)
+        channel_id = submission.channel_id
+        if submission.scope == ids.SCOPE_REMOVE and channel_id:
+            await session.execute(
+                delete(ChannelOverride).where(
+                    ChannelOverride.workspace_id == workspace_id,
+                    ChannelOverride.channel_id == channel_id,
+                )
+            )
+        elif submission.scope == ids.SCOPE_CHANNEL and channel_id:
+            override = await _override(session, workspace_id, channel_id)
+            if override is None:
+                override = ChannelOverride(workspace_id=workspace_id, channel_id=channel_id)
+                session.add(override)
+            _aim(override, project, issue_type)
+        else:
+            _aim(settings, project, issue_type)
+
+
+def _aim(target, project: ProjectRef, issue_type: IssueTypeRef) -> None:
+    target.project_id, target.project_key, target.project_name = (
+        project.id,
+        project.key,
+        project.name,
+    )
+    target.issue_type_id, target.issue_type_name = issue_type.id, issue_type.name
+
+
+def _summary(submission: SettingsSubmission, project, issue_type) -> list[str]:
+    channel = f"<#{submission.channel_id}>" if submission.channel_id else ""
+    if submission.scope == ids.SCOPE_REMOVE:
+        first = f"{channel} now uses the workspace default project and issue type."
+    elif submission.scope == ids.SCOPE_CHANNEL and channel:
+        first = f"Action items from {channel} go to *{project.key}* as *{issue_type.name}*."
+    else:
+        first = f"Default: action items go to *{project.key}* as *{issue_type.name}*."
+    webhooks = "on" if submission.webhooks_enabled else "off (Unpack polls Jira instead)"
+    epics = "on" if submission.epic_per_retro else "off"
+    lines = [first, f"Webhooks: {webhooks}. One epic per retro: {epics}."]
+    if submission.webhook_secret:
+        lines.append("The webhook secret is saved.")
+    return lines
+
+
+async def after_save(runtime: Runtime, workspace_id: int) -> None:
+    """Webhooks follow the settings (registered for the new projects, or dropped)."""
+    try:
+        await webhook_registration.settings_changed(runtime, workspace_id)
+    except Exception:
+        logger.exception("webhook update after a settings change failed")

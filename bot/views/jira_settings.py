@@ -1,0 +1,309 @@
+"""The /jira settings modal: project, issue type (only what the project offers), this
+channel's override, webhooks, epic grouping, and for API-token connections the webhook to
+set up in Jira. Pure builders, plus the reader that turns a submission into plain data.
+
+Project and issue type are external selects (SLACK_NOTES §5.5): options come from Jira when
+the menu opens (`min_query_length` 0), the issue-type block id carries the project id, and
+choosing a project rebuilds the view.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bot.views import jira_ids as ids
+from bot.views.blocks import clip, context, escape, mrkdwn, plain, section
+
+OPTION_TEXT_MAX = 75
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    id: str
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class IssueTypeRef:
+    id: str
+    name: str
+
+
+@dataclass
+class SettingsForm:
+    site_url: str
+    account_name: str | None
+    channel_id: str | None  # where /jira settings ran; None from App Home
+    project: ProjectRef | None
+    issue_type: IssueTypeRef | None
+    scope: str  # ids.SCOPE_WORKSPACE or ids.SCOPE_CHANNEL
+    has_override: bool
+    webhooks_enabled: bool
+    epic_per_retro: bool
+    webhook_url: str | None  # API-token connections: the URL to enter in Jira
+    webhook_secret_saved: bool = False
+
+
+@dataclass
+class SettingsSubmission:
+    channel_id: str | None
+    project_id: str | None
+    issue_type_block: str | None
+    issue_type_id: str | None
+    scope: str
+    webhooks_enabled: bool
+    epic_per_retro: bool
+    webhook_secret: str | None
+
+
+# --- options ----------------------------------------------------------------------------
+
+
+def project_option(project: ProjectRef) -> dict:
+    label = f"{project.name} ({project.key})"
+    if len(label) > OPTION_TEXT_MAX:
+        label = f"{clip(project.name, OPTION_TEXT_MAX - len(project.key) - 3)} ({project.key})"
+    return {"text": plain(label, OPTION_TEXT_MAX), "value": project.id}
+
+
+def issue_type_option(issue_type: IssueTypeRef) -> dict:
+    return {"text": plain(issue_type.name, OPTION_TEXT_MAX), "value": issue_type.id}
+
+
+def options(choices: list, make) -> dict:
+    """A block_suggestion answer (at most 100 options)."""
+    return {"options": [make(choice) for choice in choices[:100]]}
+
+
+# --- the modal --------------------------------------------------------------------------
+
+
+def settings_modal(form: SettingsForm) -> dict:
+    project_id = form.project.id if form.project else None
+    blocks = [
+        context(
+            f"Jira: <{form.site_url}|{escape(form.site_url)}>"
+            + (f" as {escape(form.account_name)}" if form.account_name else "")
+        ),
+        _project_input(form),
+        _issue_type_input(form),
+    ]
+    if form.channel_id:
+        blocks.append(_scope_input(form))
+    blocks.append(_options_input(form))
+    if form.webhook_url:
+        blocks += _webhook_setup(form)
+    return {
+        "type": "modal",
+        "callback_id": ids.SETTINGS_MODAL,
+        "title": plain("Jira settings", 24),
+        "submit": plain("Save", 24),
+        "close": plain("Cancel", 24),
+        "private_metadata": json.dumps({"channel_id": form.channel_id, "project_id": project_id}),
+        "blocks": blocks,
+    }
+
+
+def _external_select(action_id: str, placeholder: str, initial: dict | None) -> dict:
+    element = {
+        "type": "external_select",
+        "action_id": action_id,
+        "placeholder": plain(placeholder, 150),
+        "min_query_length": 0,
+    }
+    if initial:
+        element["initial_option"] = initial
+    return element
+
+
+def _project_input(form: SettingsForm) -> dict:
+    initial = project_option(form.project) if form.project else None
+    return {
+        "type": "input",
+        "block_id": ids.PROJECT_BLOCK,
+        "dispatch_action": True,  # choosing a project reloads the issue types
+        "label": plain("Project"),
+        "hint": plain("Projects the connected Jira account can create issues in."),
+        "element": _external_select(ids.PROJECT_SELECT, "Search projects", initial),
+    }
+
+
+def _issue_type_input(form: SettingsForm) -> dict:
+    project = form.project
+    initial = issue_type_option(form.issue_type) if form.issue_type and project else None
+    hint = (
+        f"Only the issue types {project.key} offers."
+        if project
+        else "Choose a project first; its issue types appear here."
+    )
+    return {
+        "type": "input",
+        "block_id": ids.issue_type_block(project.id if project else None),
+        "label": plain("Issue type"),
+        "hint": plain(hint),
+        "element": _external_select(ids.ISSUE_TYPE_SELECT, "Choose an issue type", initial),
+    }
+
+
+def _choice(value: str, text: str, description: str | None = None) -> dict:
+    option = {"text": mrkdwn(text), "value": value}
+    if description:
+        option["description"] = mrkdwn(description)
+    return option
+
+
+def _scope_input(form: SettingsForm) -> dict:
+    channel = f"<#{form.channel_id}>"
+    choices = [
+        _choice(
+            ids.SCOPE_WORKSPACE,
+            "*Workspace default*",
+            "Used by every channel without its own project.",
+        ),
+        _choice(
+            ids.SCOPE_CHANNEL,
+            f"*Only {channel}*",
+            f"Retros in {channel} use this project and issue type; other channels keep the "
+            "default.",
+        ),
+    ]
+    if form.has_override:
+        choices.append(
+            _choice(
+                ids.SCOPE_REMOVE,
+                f"*Remove {channel}'s override*",
+                f"{channel} goes back to the workspace default (project and issue type above "
+                "are ignored).",
+            )
+        )
+    initial = next(c for c in choices if c["value"] == form.scope)
+    return {
+        "type": "input",
+        "block_id": ids.SCOPE_BLOCK,
+        "label": plain("Applies to"),
+        "element": {
+            "type": "radio_buttons",
+            "action_id": ids.SCOPE_INPUT,
+            "options": choices,
+            "initial_option": initial,
+        },
+    }
+
+
+def _options_input(form: SettingsForm) -> dict:
+    choices = [
+        _choice(
+            ids.OPTION_WEBHOOKS,
+            "*Jira webhooks*",
+            "Done in Jira completes the action item within seconds. Off: Unpack checks Jira "
+            "on every sync cycle instead.",
+        ),
+        _choice(
+            ids.OPTION_EPIC,
+            "*One epic per retro*",
+            "Each retro's action items become children of an epic named after the retro.",
+        ),
+    ]
+    chosen = {ids.OPTION_WEBHOOKS: form.webhooks_enabled, ids.OPTION_EPIC: form.epic_per_retro}
+    element = {"type": "checkboxes", "action_id": ids.OPTIONS_INPUT, "options": choices}
+    initial = [c for c in choices if chosen[c["value"]]]
+    if initial:
+        element["initial_options"] = initial
+    return {
+        "type": "input",
+        "block_id": ids.OPTIONS_BLOCK,
+        "optional": True,
+        "label": plain("Options (whole workspace)"),
+        "element": element,
+    }
+
+
+def _webhook_setup(form: SettingsForm) -> list[dict]:
+    project = form.project.key if form.project else "YOUR_PROJECT"
+    steps = (
+        "*Webhook for status changes (API-token connections).* In Jira, open *Settings → "
+        "System → WebHooks → Create a WebHook* and enter:\n"
+        f"• URL: `{form.webhook_url}`\n"
+        "• Events: *Issue → updated*\n"
+        f"• JQL: `project = {project}` (add every project Unpack syncs to)\n"
+        "• Secret: generate one, then paste it below."
+    )
+    hint = (
+        "A secret is saved. Leave this empty to keep it, or paste a new one."
+        if form.webhook_secret_saved
+        else "Deliveries without a valid signature are refused."
+    )
+    return [
+        section(steps),
+        {
+            "type": "input",
+            "block_id": ids.WEBHOOK_SECRET_BLOCK,
+            "optional": True,
+            "label": plain("Webhook secret from Jira"),
+            "hint": plain(hint),
+            "element": {
+                "type": "plain_text_input",
+                "action_id": ids.WEBHOOK_SECRET_INPUT,
+                "placeholder": plain("Paste the secret Jira generated"),
+            },
+        },
+    ]
+
+
+def saved_view(summary: list[str]) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": ids.SETTINGS_SAVED_MODAL,
+        "title": plain("Jira settings", 24),
+        "close": plain("Done", 24),
+        "blocks": [section(":white_check_mark: Saved.\n" + "\n".join(summary))],
+    }
+
+
+# --- reading a submission ---------------------------------------------------------------
+
+
+def read_submission(view: dict) -> SettingsSubmission:
+    """The submitted view's state as plain data (keys are ids.*)."""
+    values = (view.get("state") or {}).get("values") or {}
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    issue_block = next((b for b in values if b.startswith(ids.ISSUE_TYPE_BLOCK_PREFIX)), None)
+    project = _selected(values, ids.PROJECT_BLOCK, ids.PROJECT_SELECT)
+    issue_type = _selected(values, issue_block, ids.ISSUE_TYPE_SELECT) if issue_block else None
+    scope = _selected(values, ids.SCOPE_BLOCK, ids.SCOPE_INPUT) or ids.SCOPE_WORKSPACE
+    checked = {
+        o["value"]
+        for o in (values.get(ids.OPTIONS_BLOCK, {}).get(ids.OPTIONS_INPUT) or {}).get(
+            "selected_options"
+        )
+        or []
+    }
+    secret = (values.get(ids.WEBHOOK_SECRET_BLOCK, {}).get(ids.WEBHOOK_SECRET_INPUT) or {}).get(
+        "value"
+    )
+    return SettingsSubmission(
+        channel_id=metadata.get("channel_id"),
+        project_id=project,
+        issue_type_block=issue_block,
+        issue_type_id=issue_type,
+        scope=scope,
+        webhooks_enabled=ids.OPTION_WEBHOOKS in checked,
+        epic_per_retro=ids.OPTION_EPIC in checked,
+        webhook_secret=(secret or "").strip() or None,
+    )
+
+
+def _selected(values: dict, block_id: str, action_id: str) -> str | None:
+    leaf = (values.get(block_id) or {}).get(action_id) or {}
+    option = leaf.get("selected_option") or {}
+    return option.get("value")
+
+
+def project_in_block(block_id: str | None) -> str | None:
+    """The project id an issue-type block was built for."""
+    if not block_id or not block_id.startswith(ids.ISSUE_TYPE_BLOCK_PREFIX):
+        return None
+    project_id = block_id[len(ids.ISSUE_TYPE_BLOCK_PREFIX) :]
+    return None if project_id == "none" else project_id

@@ -1,0 +1,280 @@
+"""What a workspace's Jira connection looks like: /jira status, the App Home card, the
+connect / disconnect confirmations. Pure: data in, Block Kit out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.views import jira_ids as ids
+from bot.views.blocks import actions, button, context, divider, escape, header, section
+from storage.models import ConnectionMethod, ConnectionStatus
+
+METHOD_LABELS = {
+    ConnectionMethod.OAUTH.value: "OAuth (Atlassian account)",
+    ConnectionMethod.API_TOKEN.value: "API token",
+}
+OVERRIDES_SHOWN = 10
+
+
+@dataclass
+class Target:
+    """A project and issue type, as the admin chose them."""
+
+    project_key: str | None
+    project_name: str | None
+    issue_type_name: str | None
+
+    def describe(self) -> str:
+        if not self.project_key:
+            return "not chosen yet"
+        return f"{self.project_key} · {self.issue_type_name or 'no issue type'}"
+
+
+@dataclass
+class StatusReport:
+    connected: bool
+    oauth_enabled: bool
+    site_url: str | None = None
+    account_name: str | None = None
+    method: str | None = None
+    broken_reason: str | None = None
+    default: Target = field(default_factory=lambda: Target(None, None, None))
+    channel_id: str | None = None
+    channel_override: Target | None = None
+    overrides: list[tuple[str, Target]] = field(default_factory=list)
+    webhooks_enabled: bool = True
+    epic_per_retro: bool = False
+    webhook_health: str = ""
+    webhook_url: str | None = None
+    failed_syncs: int = 0
+
+    @property
+    def broken(self) -> bool:
+        return self.broken_reason is not None
+
+    @classmethod
+    def build(cls, conn, settings, overrides, *, channel_id, failed_syncs, oauth_enabled,
+              webhook_url) -> StatusReport:  # fmt: skip
+        targets = [
+            (o.channel_id, Target(o.project_key, o.project_name, o.issue_type_name))
+            for o in overrides
+        ]
+        report = cls(
+            connected=conn is not None,
+            oauth_enabled=oauth_enabled,
+            channel_id=channel_id,
+            channel_override=next((t for c, t in targets if c == channel_id), None),
+            overrides=targets,
+            failed_syncs=failed_syncs,
+        )
+        if settings is not None:
+            report.default = Target(
+                settings.project_key, settings.project_name, settings.issue_type_name
+            )
+            report.webhooks_enabled = settings.webhooks_enabled
+            report.epic_per_retro = settings.epic_per_retro
+        if conn is not None:
+            report.site_url = conn.site_url
+            report.account_name = conn.account_name
+            report.method = conn.method
+            if conn.status != ConnectionStatus.ACTIVE.value:
+                report.broken_reason = conn.broken_reason or "credentials refused"
+            report.webhook_url = webhook_url if conn.method != ConnectionMethod.OAUTH else None
+            report.webhook_health = _webhook_health(conn, report.webhooks_enabled)
+        return report
+
+
+def _webhook_health(conn, enabled: bool) -> str:
+    if not enabled:
+        return "off: status is read from Jira on every sync cycle"
+    if conn.webhook_error:
+        return f":warning: {conn.webhook_error}"
+    last = _when(conn.webhook_last_delivery_at)
+    heard = f"; last delivery {last}" if last else "; no delivery received yet"
+    if conn.method == ConnectionMethod.OAUTH.value:
+        if conn.webhook_ids:
+            renew = _when(conn.webhook_expires_at)
+            expiry = f", expires {renew} (renewed before then)" if renew else ""
+            return "registered" + expiry + heard
+        return "not registered yet (registered once a default project is chosen)"
+    if conn.webhook_secret_enc is None:
+        return (
+            "waiting for set-up: add the webhook in Jira and paste its secret in `/jira settings`"
+        )
+    return "secret saved" + heard
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value else None
+
+
+def _link(url: str) -> str:
+    return f"<{url}|{escape(url)}>"
+
+
+def _connection_lines(report: StatusReport) -> list[str]:
+    return [
+        f"*Site:* {_link(report.site_url or '')}",
+        f"*Account:* {escape(report.account_name or 'unknown')}",
+        f"*Method:* {METHOD_LABELS.get(report.method or '', report.method)}",
+    ]
+
+
+def _settings_lines(report: StatusReport) -> list[str]:
+    lines = [f"*Default project and issue type:* {escape(report.default.describe())}"]
+    if report.channel_id:
+        override = report.channel_override
+        lines.append(
+            f"*This channel (<#{report.channel_id}>):* "
+            + (escape(override.describe()) if override else "uses the default")
+        )
+    lines.append(f"*Epic per retro:* {'on' if report.epic_per_retro else 'off'}")
+    return lines
+
+
+def _health_lines(report: StatusReport) -> list[str]:
+    failed = report.failed_syncs
+    failures = f"{failed} action item{'s' if failed != 1 else ''}" if failed else "none"
+    hint = " (`/jira log` shows them, `/jira retry` retries them)" if failed else ""
+    return [f"*Webhooks:* {report.webhook_health}", f"*Failed syncs:* {failures}{hint}"]
+
+
+def status_message(report: StatusReport) -> dict:
+    """The ephemeral reply to /jira status (anyone may ask)."""
+    if not report.connected:
+        text = "Jira is not connected. An admin can connect it with `/jira connect`."
+        return {"text": text, "blocks": [section(text)]}
+    blocks = [header("Jira connection")]
+    if report.broken:
+        blocks.append(section(_broken_text(report)))
+    blocks += [
+        section("\n".join(_connection_lines(report))),
+        section("\n".join(_settings_lines(report))),
+        section("\n".join(_health_lines(report))),
+    ]
+    text = f"Jira: {report.site_url} as {report.account_name}" + (
+        " (broken: reconnect)" if report.broken else ""
+    )
+    return {"text": text, "blocks": blocks}
+
+
+def _broken_text(report: StatusReport) -> str:
+    command = "/jira connect" if report.method == ConnectionMethod.OAUTH else "/jira connect token"
+    return (
+        f":warning: *Connection broken:* {escape(report.broken_reason or '')}. "
+        f"Action items will not sync until an admin reconnects with `{command}`."
+    )
+
+
+def home_card(report: StatusReport) -> list[dict]:
+    """The Jira card of App Home, for admins."""
+    blocks = [header("Jira")]
+    if not report.connected:
+        blocks += [
+            section("Not connected. Connect a Jira Cloud site to turn action items into issues."),
+            actions(*_connect_buttons(report, primary=True)),
+            divider(),
+        ]
+        return blocks
+    if report.broken:
+        blocks.append(section(_broken_text(report)))
+    blocks += [
+        section("\n".join(_connection_lines(report))),
+        section("\n".join(_settings_lines(report))),
+    ]
+    if report.overrides:
+        lines = [
+            f"<#{channel}>: {escape(target.describe())}"
+            for channel, target in report.overrides[:OVERRIDES_SHOWN]
+        ]
+        more = len(report.overrides) - OVERRIDES_SHOWN
+        if more > 0:
+            lines.append(f"…and {more} more")
+        blocks.append(section("*Channel overrides:*\n" + "\n".join(lines)))
+    blocks.append(section("\n".join(_health_lines(report))))
+    buttons = [button("Settings", ids.OPEN_SETTINGS, style="primary")]
+    if report.broken:
+        buttons = _connect_buttons(report, primary=True, label="Reconnect")
+    buttons.append(disconnect_button(report.site_url or ""))
+    blocks += [actions(*buttons), divider()]
+    return blocks
+
+
+def _connect_buttons(report: StatusReport, *, primary: bool, label: str = "Connect") -> list:
+    style = "primary" if primary else None
+    if report.oauth_enabled:
+        return [
+            button(f"{label} with Atlassian", ids.CONNECT_OAUTH, style=style),
+            button(f"{label} with an API token", ids.CONNECT_TOKEN),
+        ]
+    return [button(f"{label} with an API token", ids.CONNECT_TOKEN, style=style)]
+
+
+def disconnect_button(site_url: str) -> dict:
+    return button(
+        "Disconnect",
+        ids.DISCONNECT,
+        "disconnect",
+        style="danger",
+        confirm={
+            "title": {"type": "plain_text", "text": "Disconnect Jira?"},
+            "text": {
+                "type": "mrkdwn",
+                "text": (
+                    f"Unpack will forget the credentials for {escape(site_url)[:200]} and remove "
+                    "its webhooks. Action items stop syncing; their issue keys keep linking."
+                ),
+            },
+            "confirm": {"type": "plain_text", "text": "Disconnect"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+            "style": "danger",
+        },
+    )
+
+
+def disconnect_prompt(site_url: str) -> dict:
+    """The ephemeral reply to /jira disconnect: nothing happens until the admin confirms."""
+    text = (
+        f"Disconnect Jira ({site_url})? Unpack will forget the credentials and remove its "
+        "webhooks; action items stop syncing, and their issue keys keep linking."
+    )
+    return {
+        "text": text,
+        "blocks": [
+            section(
+                f"Disconnect Jira ({_link(site_url)})?\nUnpack will forget the credentials and "
+                "remove its webhooks. Action items stop syncing; their issue keys keep linking."
+            ),
+            actions(disconnect_button(site_url), button("Cancel", ids.CANCEL)),
+        ],
+    }
+
+
+def disconnected_message(site_url: str | None) -> dict:
+    if site_url is None:
+        text = "Jira was already disconnected."
+    else:
+        text = (
+            f"Disconnected from Jira ({site_url}). Credentials and webhooks are removed and "
+            "action items no longer sync; their issue keys keep linking. "
+            "Reconnect any time with `/jira connect`."
+        )
+    return {"text": text, "blocks": [section(escape(text))]}
+
+
+def connected_message(site_url: str, account_name: str | None, method: str) -> dict:
+    """The confirmation the admin gets in Slack once a connection is saved."""
+    who = f" as {account_name}" if account_name else ""
+    how = METHOD_LABELS.get(method, method)
+    text = f"Jira is connected: {site_url}{who} ({how})."
+    body = (
+        f":white_check_mark: Jira is connected: {_link(site_url)}{escape(who)} ({how}).\n"
+        "Next, choose the default project and issue type with `/jira settings`."
+    )
+    return {"text": text, "blocks": [section(body)]}
+
+
+def not_connected_reply() -> dict:
+    text = "Jira is not connected yet. Connect it first with `/jira connect`."
+    return {"text": text, "blocks": [section(text), context("Or `/jira connect token`.")]}
