@@ -1,33 +1,245 @@
 """The one notifier: everything the app tells Slack after the fact goes through here, so a
 sync result, a webhook and an edit all refresh the same surfaces the same way.
 
-Owned by the retro flow (issue 4) for rendering; the sync engine and webhooks only call it.
+Surfaces are always rendered from the database at send time, so when several refreshes
+of one retro overlap, the last state wins. Failures to reach Slack are logged, never
+raised into the caller's work (a sync or a webhook must not fail because a message
+could not be edited); `post_summary` is the exception, because /retro start must know.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+
 from bot.runtime import Runtime
+from bot.views.retro_items import item_message
+from bot.views.retro_summary import emptied_continuation, summary_messages
+from bot.workspaces import bot_client
+from storage.models import ActionItem, JiraConnection, Retro, Workspace
 
 logger = logging.getLogger(__name__)
+
+# Per retro: a lock so one process edits its messages one refresh at a time, and the
+# number of refreshes asked for since the last render began. A refresh that finds the
+# count at zero was covered by a render that started after it was asked for.
+_locks: dict[tuple[int, int], asyncio.Lock] = {}
+_wanted: dict[tuple[int, int], int] = {}
+
+
+async def _workspace_client(runtime: Runtime, workspace_id: int) -> AsyncWebClient:
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise LookupError(f"no workspace {workspace_id}")
+    return bot_client(runtime, workspace)
+
+
+async def _load_retro(runtime: Runtime, workspace_id: int, retro_id: int):
+    async with runtime.sessions() as session:
+        retro = await session.scalar(
+            select(Retro).where(Retro.workspace_id == workspace_id, Retro.id == retro_id)
+        )
+        if retro is None:
+            return None, []
+        items = await session.scalars(
+            select(ActionItem)
+            .where(ActionItem.workspace_id == workspace_id, ActionItem.retro_id == retro_id)
+            .order_by(ActionItem.id)
+        )
+        return retro, list(items)
+
+
+# -- the summary message ---------------------------------------------------------------------
+
+
+async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
+    """Post a new retro's summary message in its channel and remember its ts and permalink.
+    Raises SlackApiError (or LookupError when the app is uninstalled) so the caller can
+    tell the person why the retro could not start."""
+    retro, items = await _load_retro(runtime, workspace_id, retro_id)
+    if retro is None:
+        raise LookupError(f"no retro {retro_id}")
+    client = await _workspace_client(runtime, workspace_id)
+    first = summary_messages(retro, items)[0]
+    posted = await client.chat_postMessage(channel=retro.channel_id, **first)
+    ts, channel = posted["ts"], posted["channel"]
+    permalink = None
+    try:
+        permalink = (await client.chat_getPermalink(channel=channel, message_ts=ts))["permalink"]
+    except SlackApiError as exc:
+        logger.warning("chat.getPermalink failed for retro %s: %s", retro_id, _error(exc))
+    async with runtime.sessions.begin() as session:
+        stored = await session.get(Retro, retro_id)
+        stored.summary_ts = ts
+        stored.summary_permalink = permalink
+
+
+async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
+    """Re-render the retro's summary message (and its continuation messages)."""
+    key = (workspace_id, retro_id)
+    lock = _locks.setdefault(key, asyncio.Lock())
+    _wanted[key] = _wanted.get(key, 0) + 1
+    async with lock:
+        if not _wanted.get(key):
+            return  # a render that started after this request already showed its state
+        _wanted[key] = 0
+        try:
+            await _render_retro(runtime, workspace_id, retro_id)
+        except (SlackApiError, LookupError) as exc:
+            logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
+
+
+async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
+    retro, items = await _load_retro(runtime, workspace_id, retro_id)
+    if retro is None or not retro.summary_ts:
+        return
+    client = await _workspace_client(runtime, workspace_id)
+    first, *rest = summary_messages(retro, items)
+    await client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **first)
+    overflow = list(retro.overflow_ts or [])
+    for index, message in enumerate(rest):
+        if index < len(overflow):
+            await client.chat_update(channel=retro.channel_id, ts=overflow[index], **message)
+        else:
+            # Continuations live in the summary's thread, so the retro stays one anchor.
+            posted = await client.chat_postMessage(
+                channel=retro.channel_id, thread_ts=retro.summary_ts, **message
+            )
+            overflow.append(posted["ts"])
+            await _save_overflow(runtime, retro_id, overflow)
+    for ts in overflow[len(rest) :]:
+        await client.chat_update(channel=retro.channel_id, ts=ts, **emptied_continuation(retro))
+
+
+async def _save_overflow(runtime: Runtime, retro_id: int, overflow: list[str]) -> None:
+    async with runtime.sessions.begin() as session:
+        stored = await session.get(Retro, retro_id)
+        stored.overflow_ts = list(overflow)
+
+
+# -- items -----------------------------------------------------------------------------------
 
 
 async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[int]) -> None:
     """Re-render every Slack surface that shows these items: their retro's summary message
     (chat.update) and an item's own message (items made by Sync to Jira outside a retro)."""
-    logger.debug("refresh_items(%s, %s): not wired yet", workspace_id, list(item_ids))
+    ids = sorted(set(item_ids))
+    if not ids:
+        return
+    async with runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                select(ActionItem.id, ActionItem.retro_id, ActionItem.message_ts).where(
+                    ActionItem.workspace_id == workspace_id, ActionItem.id.in_(ids)
+                )
+            )
+        ).all()
+    for retro_id in sorted({row.retro_id for row in rows if row.retro_id}):
+        await refresh_retro(runtime, workspace_id, retro_id)
+    for row in rows:
+        if row.retro_id is None and row.message_ts:
+            await _refresh_item_message(runtime, workspace_id, row.id)
+
+
+async def _item(runtime: Runtime, workspace_id: int, item_id: int) -> ActionItem | None:
+    async with runtime.sessions() as session:
+        return await session.scalar(
+            select(ActionItem).where(
+                ActionItem.workspace_id == workspace_id, ActionItem.id == item_id
+            )
+        )
+
+
+async def _refresh_item_message(runtime: Runtime, workspace_id: int, item_id: int) -> None:
+    item = await _item(runtime, workspace_id, item_id)
+    if item is None or not item.message_ts:
+        return
+    try:
+        client = await _workspace_client(runtime, workspace_id)
+        await client.chat_update(channel=item.channel_id, ts=item.message_ts, **item_message(item))
+    except (SlackApiError, LookupError) as exc:
+        logger.warning("could not refresh item %s: %s", item_id, _error(exc))
+
+
+async def post_item_message(
+    runtime: Runtime, workspace_id: int, item_id: int, *, thread_ts: str | None = None
+) -> str | None:
+    """Give an item outside any retro a message of its own in its channel (Sync to Jira),
+    remember its ts, and return it. Later refreshes edit that message."""
+    item = await _item(runtime, workspace_id, item_id)
+    if item is None:
+        return None
+    try:
+        client = await _workspace_client(runtime, workspace_id)
+        posted = await client.chat_postMessage(
+            channel=item.channel_id, thread_ts=thread_ts, **item_message(item)
+        )
+    except (SlackApiError, LookupError) as exc:
+        logger.warning("could not post item %s: %s", item_id, _error(exc))
+        return None
+    async with runtime.sessions.begin() as session:
+        stored = await session.get(ActionItem, item_id)
+        stored.message_ts = posted["ts"]
+    return posted["ts"]
+
+
+# -- threads and admins ----------------------------------------------------------------------
 
 
 async def post_in_retro_thread(
     runtime: Runtime, workspace_id: int, retro_id: int, text: str
-) -> None:
-    """A threaded reply under the retro's summary message."""
-    logger.debug("post_in_retro_thread(%s, %s): not wired yet", workspace_id, retro_id)
+) -> str | None:
+    """A threaded reply under the retro's summary message (in the channel when the summary
+    is missing). Returns the reply's ts, or None when Slack could not be reached."""
+    retro, _items = await _load_retro(runtime, workspace_id, retro_id)
+    if retro is None:
+        return None
+    try:
+        client = await _workspace_client(runtime, workspace_id)
+        posted = await client.chat_postMessage(
+            channel=retro.channel_id, thread_ts=retro.summary_ts, text=text
+        )
+    except (SlackApiError, LookupError) as exc:
+        logger.warning("could not post in retro %s's thread: %s", retro_id, _error(exc))
+        return None
+    return posted["ts"]
 
 
 async def tell_admins(runtime: Runtime, workspace_id: int, text: str) -> None:
     """A direct message to the people who administer the integration (the installer and
     whoever connected Jira)."""
-    logger.debug("tell_admins(%s): not wired yet", workspace_id)
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, workspace_id)
+        connected_by = await session.scalar(
+            select(JiraConnection.connected_by_user_id).where(
+                JiraConnection.workspace_id == workspace_id
+            )
+        )
+    if workspace is None:
+        return
+    people = [u for u in dict.fromkeys([workspace.installer_user_id, connected_by]) if u]
+    if not people:
+        logger.warning("workspace %s has no admin to tell: %s", workspace_id, text[:80])
+        return
+    try:
+        client = bot_client(runtime, workspace)
+    except LookupError as exc:
+        logger.warning("cannot tell admins of workspace %s: %s", workspace_id, exc)
+        return
+    for user_id in people:
+        try:
+            await client.chat_postMessage(channel=user_id, text=text)
+        except SlackApiError as exc:
+            logger.warning("could not DM %s: %s", user_id, _error(exc))
+
+
+def _error(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error"))
+    return str(exc)

@@ -1,10 +1,357 @@
-"""Retro and action-item rules: start, add, edit, commit, close, complete (issue 4)."""
+"""Retro rules: start, list, commit, close, and the retros part of App Home.
+
+Every query is scoped by workspace_id; a retro is found by its channel (the open one) or by
+an id that must belong to the asking workspace. Functions return the ephemeral reply for
+the person who asked, as {"text", "blocks"?}; Slack work after the fact goes through
+bot.notifier. Action items (add, edit, the modal) live in bot/action_items.py.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import date
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import notifier
+from bot.admins import is_admin
 from bot.runtime import Runtime
+from bot.sync.queue import enqueue
+from bot.views.blocks import escape
+from bot.views.retro_home import OwnItem, RetroTally, home_section
+from bot.views.retro_summary import list_messages
+from storage.clock import utcnow
+from storage.models import (
+    ActionItem,
+    ChannelOverride,
+    ConnectionStatus,
+    ItemStatus,
+    JiraConnection,
+    Retro,
+    RetroPhase,
+    SyncSettings,
+    SyncState,
+)
+
+logger = logging.getLogger(__name__)
+
+TITLE_MAX = 255
+NO_OPEN_RETRO = (
+    "There's no open retro in this channel. Start one with `/retro start [title]`, "
+    "then add action items with `/retro add [title]`."
+)
+NOT_CONNECTED = (
+    "Jira isn't connected to this workspace yet, so there's nowhere to send the action "
+    "items. A workspace admin needs to run `/jira connect` first; then run `/retro commit` again."
+)
+CONNECTION_BROKEN = (
+    "The Jira connection needs attention ({reason}). A workspace admin needs to reconnect "
+    "with `/jira connect`; then run `/retro commit` again."
+)
+NO_PROJECT = (
+    "Jira is connected, but no project is chosen for action items. A workspace admin can pick "
+    "the default project (or one for this channel) with `/jira settings`; then run "
+    "`/retro commit` again."
+)
+
+
+def reply(text: str, blocks: list[dict] | None = None) -> dict:
+    message: dict = {"text": text, "response_type": "ephemeral"}
+    if blocks:
+        message["blocks"] = blocks
+    return message
+
+
+# -- queries (always scoped by workspace) ---------------------------------------------------
+
+
+async def open_retro(session: AsyncSession, workspace_id: int, channel_id: str) -> Retro | None:
+    return await session.scalar(
+        select(Retro).where(
+            Retro.workspace_id == workspace_id,
+            Retro.channel_id == channel_id,
+            Retro.phase != RetroPhase.CLOSED.value,
+        )
+    )
+
+
+async def retro_by_id(session: AsyncSession, workspace_id: int, retro_id: int) -> Retro | None:
+    return await session.scalar(
+        select(Retro).where(Retro.workspace_id == workspace_id, Retro.id == retro_id)
+    )
+
+
+async def retro_items(session: AsyncSession, retro: Retro) -> list[ActionItem]:
+    result = await session.scalars(
+        select(ActionItem)
+        .where(ActionItem.workspace_id == retro.workspace_id, ActionItem.retro_id == retro.id)
+        .order_by(ActionItem.id)
+    )
+    return list(result)
+
+
+def describe_open(retro: Retro) -> str:
+    title = escape(retro.title)
+    name = f"<{retro.summary_permalink}|{title}>" if retro.summary_permalink else f"*{title}*"
+    return f"{name} (started by <@{retro.facilitator_user_id}>)"
+
+
+# -- start ------------------------------------------------------------------------------------
+
+
+def default_title(today: date) -> str:
+    return f"Retro {today:%B} {today.day}, {today.year}"
+
+
+async def start_retro(
+    runtime: Runtime, workspace_id: int, channel_id: str, user_id: str, title: str
+) -> dict:
+    """Open a retro in the channel and post its summary; one open retro per channel."""
+    title = " ".join(title.split()) or default_title(utcnow().date())
+    if len(title) > TITLE_MAX:
+        return reply(f"Keep the retro title to {TITLE_MAX} characters (it has {len(title)}).")
+    try:
+        async with runtime.sessions.begin() as session:
+            existing = await open_retro(session, workspace_id, channel_id)
+            if existing is not None:
+                return _already_open(existing)
+            retro = Retro(
+                workspace_id=workspace_id,
+                channel_id=channel_id,
+                title=title,
+                facilitator_user_id=user_id,
+            )
+            session.add(retro)
+    except IntegrityError:  # another /retro start won the race (unique open-retro index)
+        async with runtime.sessions() as session:
+            existing = await open_retro(session, workspace_id, channel_id)
+        return _already_open(existing) if existing else reply("Please try `/retro start` again.")
+    try:
+        await notifier.post_summary(runtime, workspace_id, retro.id)
+    except (SlackApiError, LookupError) as exc:
+        await _forget(runtime, workspace_id, retro.id)
+        return reply(_cannot_post(exc))
+    return reply(
+        f"Started *{escape(title)}*. Add action items with *Add action item* on the summary "
+        "message or `/retro add [title]`; `/retro commit` sends them to Jira."
+    )
+
+
+def _already_open(retro: Retro) -> dict:
+    return reply(
+        f"This channel already has an open retro: {describe_open(retro)}. "
+        "Finish it with `/retro close` before starting another."
+    )
+
+
+def _cannot_post(exc: Exception) -> str:
+    error = exc.response.get("error") if isinstance(exc, SlackApiError) else "not installed"
+    if error in ("not_in_channel", "channel_not_found", "is_archived"):
+        return (
+            "I can't post in this channel. Invite me with `/invite @Unpack`, then run "
+            "`/retro start` again."
+        )
+    return f"Slack didn't accept the retro's summary message ({error}). Please try again."
+
+
+async def _forget(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
+    async with runtime.sessions.begin() as session:
+        retro = await retro_by_id(session, workspace_id, retro_id)
+        if retro is not None:
+            await session.delete(retro)
+
+
+# -- list -------------------------------------------------------------------------------------
+
+
+async def list_retro(runtime: Runtime, workspace_id: int, channel_id: str) -> list[dict]:
+    """/retro list: the open retro's items, in one or more ephemeral messages."""
+    async with runtime.sessions() as session:
+        retro = await open_retro(session, workspace_id, channel_id)
+        if retro is None:
+            return [reply(NO_OPEN_RETRO)]
+        items = await retro_items(session, retro)
+    return [
+        {**message, "response_type": "ephemeral"}
+        for message in list_messages(retro, items, retro.summary_permalink)
+    ]
+
+
+# -- commit -----------------------------------------------------------------------------------
+
+
+async def commit_retro(
+    runtime: Runtime,
+    workspace_id: int,
+    *,
+    channel_id: str | None = None,
+    retro_id: int | None = None,
+) -> dict:
+    """Move the retro to the Commit phase and queue its items for Jira in one transaction.
+
+    Items not yet sent (and those whose sync failed) are queued; committing again later
+    queues the items added since (SPEC §3). Without a working Jira connection nothing
+    changes and the person is told who can fix it.
+    """
+    async with runtime.sessions.begin() as session:
+        retro = await _target(session, workspace_id, channel_id, retro_id)
+        if retro is None:
+            return reply(NO_OPEN_RETRO)
+        if retro.phase == RetroPhase.CLOSED:
+            return reply(f"*{escape(retro.title)}* is closed; there's nothing to commit.")
+        problem = await _jira_not_ready(session, workspace_id, retro.channel_id)
+        if problem:
+            return reply(problem)
+        items = await retro_items(session, retro)
+        if not items:
+            return reply(
+                f"*{escape(retro.title)}* has no action items yet. Add some with "
+                "*Add action item* or `/retro add`, then commit."
+            )
+        queued = enqueue(i for i in items if i.sync_state in (SyncState.LOCAL, SyncState.ERROR))
+        first_commit = retro.phase == RetroPhase.COLLECT
+        retro.phase = RetroPhase.COMMIT.value
+        retro.committed_at = retro.committed_at or utcnow()
+        title, retro_id = retro.title, retro.id
+    if queued:
+        runtime.wake_sync()
+    await notifier.refresh_retro(runtime, workspace_id, retro_id)
+    return reply(_committed_text(escape(title), queued, first_commit))
+
+
+def _committed_text(title: str, queued: int, first_commit: bool) -> str:
+    if not queued:
+        return f"Everything in *{title}* is already in Jira or on its way; nothing new to send."
+    items = f"{queued} action item" + ("" if queued == 1 else "s")
+    lead = f"Committed *{title}*" if first_commit else f"Sent {items} more from *{title}*"
+    if first_commit:
+        lead += f": {items} on their way to Jira"
+    return f"{lead}. Each line of the summary message shows its Jira key as it arrives."
+
+
+async def _target(session, workspace_id, channel_id, retro_id) -> Retro | None:
+    if retro_id is not None:
+        return await retro_by_id(session, workspace_id, retro_id)
+    return await open_retro(session, workspace_id, channel_id or "")
+
+
+async def _jira_not_ready(session: AsyncSession, workspace_id: int, channel_id: str) -> str | None:
+    connection = await session.scalar(
+        select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
+    )
+    if connection is None:
+        return NOT_CONNECTED
+    if connection.status != ConnectionStatus.ACTIVE:
+        return CONNECTION_BROKEN.format(reason=connection.broken_reason or "credentials revoked")
+    settings = await session.get(SyncSettings, workspace_id)
+    override = await session.scalar(
+        select(ChannelOverride.id).where(
+            ChannelOverride.workspace_id == workspace_id, ChannelOverride.channel_id == channel_id
+        )
+    )
+    if override is None and (settings is None or not settings.project_id):
+        return NO_PROJECT
+    return None
+
+
+# -- close ------------------------------------------------------------------------------------
+
+
+async def close_retro(
+    runtime: Runtime,
+    client: AsyncWebClient,
+    workspace_id: int,
+    team_id: str,
+    channel_id: str,
+    user_id: str,
+) -> dict:
+    """Close the channel's open retro (facilitator or admin). Its items keep syncing."""
+    async with runtime.sessions() as session:
+        retro = await open_retro(session, workspace_id, channel_id)
+    if retro is None:
+        return reply(NO_OPEN_RETRO)
+    if retro.facilitator_user_id != user_id and not await is_admin(client, team_id, user_id):
+        return reply(
+            f"Only the retro's facilitator (<@{retro.facilitator_user_id}>) or a workspace "
+            "admin can close it."
+        )
+    async with runtime.sessions.begin() as session:
+        current = await retro_by_id(session, workspace_id, retro.id)
+        if current is None or current.phase == RetroPhase.CLOSED:
+            return reply("That retro is already closed.")
+        current.phase = RetroPhase.CLOSED.value
+        current.closed_at = utcnow()
+    await notifier.refresh_retro(runtime, workspace_id, retro.id)
+    await notifier.post_in_retro_thread(
+        runtime, workspace_id, retro.id, f"<@{user_id}> closed this retro."
+    )
+    return reply(
+        f"Closed *{escape(retro.title)}*. Its action items keep their Jira status up to date. "
+        "Start the next retro with `/retro start`."
+    )
+
+
+# -- App Home ---------------------------------------------------------------------------------
 
 
 async def home_retros(runtime: Runtime, workspace_id: int, user_id: str) -> list[dict]:
     """App Home for everyone: open retros the user takes part in and their own items."""
-    return []
+    async with runtime.sessions() as session:
+        tallies = await _my_open_retros(session, workspace_id, user_id)
+        own, open_total, completed = await _my_items(session, workspace_id, user_id)
+    return home_section(tallies, own, completed, open_total)
+
+
+async def _my_open_retros(session, workspace_id: int, user_id: str) -> list[RetroTally]:
+    involved = select(ActionItem.retro_id).where(
+        ActionItem.workspace_id == workspace_id,
+        or_(ActionItem.created_by_user_id == user_id, ActionItem.assignee_user_id == user_id),
+    )
+    retros = list(
+        await session.scalars(
+            select(Retro)
+            .where(
+                Retro.workspace_id == workspace_id,
+                Retro.phase != RetroPhase.CLOSED.value,
+                or_(Retro.facilitator_user_id == user_id, Retro.id.in_(involved)),
+            )
+            .order_by(Retro.created_at.desc(), Retro.id.desc())
+            .limit(50)
+        )
+    )
+    if not retros:
+        return []
+    mine = func.sum(case((ActionItem.assignee_user_id == user_id, 1), else_=0))
+    rows = await session.execute(
+        select(ActionItem.retro_id, func.count(ActionItem.id), mine)
+        .where(
+            ActionItem.workspace_id == workspace_id,
+            ActionItem.retro_id.in_([r.id for r in retros]),
+        )
+        .group_by(ActionItem.retro_id)
+    )
+    counts = {retro_id: (total, int(own or 0)) for retro_id, total, own in rows}
+    return [RetroTally(r, *counts.get(r.id, (0, 0))) for r in retros]
+
+
+async def _my_items(session, workspace_id: int, user_id: str) -> tuple[list[OwnItem], int, int]:
+    """The user's open items (soonest due first, at most what Home can show), how many open
+    items they have in all, and how many are complete."""
+    mine = (ActionItem.workspace_id == workspace_id) & (ActionItem.assignee_user_id == user_id)
+    rows = await session.execute(
+        select(ActionItem, Retro.title)
+        .outerjoin(Retro, Retro.id == ActionItem.retro_id)
+        .where(mine, ActionItem.status == ItemStatus.OPEN.value)
+        .order_by(ActionItem.due_date.asc().nulls_last(), ActionItem.id)
+        .limit(60)
+    )
+    own = [OwnItem(item, title) for item, title in rows]
+    totals = await session.execute(
+        select(ActionItem.status, func.count(ActionItem.id)).where(mine).group_by(ActionItem.status)
+    )
+    by_status = dict(totals.all())
+    return own, by_status.get(ItemStatus.OPEN.value, 0), by_status.get(ItemStatus.COMPLETE.value, 0)

@@ -3,10 +3,11 @@ read the payload, ack(), call one function in bot/, render with bot/views."""
 
 from slack_bolt.app.async_app import AsyncApp
 
-from commands import home, jira, retro
+from commands import actions, home, jira, retro
 
 
 def register_all(app: AsyncApp) -> None:
     retro.register(app)
+    actions.register(app)
     jira.register(app)
     home.register(app)

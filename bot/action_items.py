@@ -1,0 +1,319 @@
+"""Action-item rules: open the modal to add or edit, save a submission, confirm it.
+
+The modal's private_metadata carries ids only ({"retro", "item", "channel", "tz", "from"});
+every id read back is checked against the asking workspace, so another workspace's item id
+in a payload is refused like an unknown one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import notifier
+from bot.home import publish_home
+from bot.retros import NO_OPEN_RETRO, open_retro, reply, retro_by_id
+from bot.runtime import Runtime
+from bot.views import retro_ids as ids
+from bot.views.blocks import escape
+from bot.views.item_modal import (
+    ItemForm,
+    build_item_modal,
+    notice_modal,
+    read_item_form,
+    read_metadata,
+    today_in,
+    validate_item_form,
+)
+from bot.views.retro_items import jira_link
+from storage.models import ActionItem, Retro, RetroPhase, SyncState
+
+logger = logging.getLogger(__name__)
+
+TZ_LOOKUP_TIMEOUT = 1.0  # the modal must open within the trigger's 3 seconds
+ITEM_GONE = (
+    "That action item can't be found. It may have been removed, or it belongs to another workspace."
+)
+RETRO_CLOSED = "{title} is closed, so it takes no new action items. Start a new retro first."
+
+
+def new_sync_label() -> str:
+    """The unique Jira label an item's create carries, so an ambiguous create can be found
+    in Jira instead of sent twice (the sync engine searches by it)."""
+    return f"unpack-{uuid.uuid4().hex[:20]}"
+
+
+def new_item(
+    workspace_id: int, retro: Retro | None, channel_id: str, user_id: str, form: ItemForm
+) -> ActionItem:
+    """A new, local (not yet queued) item; the caller adds it to its session."""
+    return ActionItem(
+        workspace_id=workspace_id,
+        retro_id=retro.id if retro else None,
+        channel_id=retro.channel_id if retro else channel_id,
+        title=form.title,
+        description=form.description or None,
+        assignee_user_id=form.assignee_user_id,
+        due_date=form.due_date,
+        created_by_user_id=user_id,
+        sync_state=SyncState.LOCAL.value,
+        sync_label=new_sync_label(),
+    )
+
+
+def apply_edit(item: ActionItem, form: ItemForm) -> bool:
+    """Change the item to match the form; True when something changed.
+
+    Every change bumps `revision`. An item already in Jira becomes dirty: pending with
+    next_attempt_at NULL, which the sync engine treats as due on its next periodic cycle
+    (SPEC §3: "pushed on the next sync cycle, or at once by Sync to Jira"), without waking
+    it now. Attempts restart because this is new work. An item still waiting for its
+    create keeps its place in the queue; the create sends the newest fields.
+    """
+    new = (form.title, form.description or None, form.assignee_user_id, form.due_date)
+    old = (item.title, item.description, item.assignee_user_id, item.due_date)
+    if new == old:
+        return False
+    item.title, item.description, item.assignee_user_id, item.due_date = new
+    item.revision += 1
+    if item.jira_key:
+        item.sync_state = SyncState.PENDING.value
+        item.attempts = 0
+        item.next_attempt_at = None
+        item.last_error = None
+        item.last_error_kind = None
+    return True
+
+
+async def item_by_id(session: AsyncSession, workspace_id: int, item_id: int) -> ActionItem | None:
+    return await session.scalar(
+        select(ActionItem).where(ActionItem.workspace_id == workspace_id, ActionItem.id == item_id)
+    )
+
+
+async def user_tz(client: AsyncWebClient, user_id: str) -> str | None:
+    """The person's time zone, so "not before today" means their today."""
+    try:
+        response = await asyncio.wait_for(client.users_info(user=user_id), TZ_LOOKUP_TIMEOUT)
+    except (SlackApiError, TimeoutError):
+        return None
+    return (response.get("user") or {}).get("tz")
+
+
+# -- opening the modal -----------------------------------------------------------------------
+
+
+async def open_add_modal(
+    runtime: Runtime,
+    client: AsyncWebClient,
+    workspace_id: int,
+    user_id: str,
+    trigger_id: str,
+    *,
+    source: str,
+    channel_id: str | None = None,
+    retro_id: int | None = None,
+    title: str = "",
+) -> dict | None:
+    """Open the modal for a new item in the retro (by id, or the channel's open one).
+    Returns a reply to show instead when there is no open retro to add to."""
+    async with runtime.sessions() as session:
+        if retro_id is not None:
+            retro = await retro_by_id(session, workspace_id, retro_id)
+        else:
+            retro = await open_retro(session, workspace_id, channel_id or "")
+    if retro is None:
+        return await _refuse(client, trigger_id, source, NO_OPEN_RETRO)
+    if retro.phase == RetroPhase.CLOSED:
+        text = RETRO_CLOSED.format(title=f"*{escape(retro.title)}*")
+        return await _refuse(client, trigger_id, source, text)
+    metadata = {"retro": retro.id, "channel": retro.channel_id, "from": source}
+    metadata["tz"] = await user_tz(client, user_id)
+    view = build_item_modal(
+        metadata,
+        ItemForm(title=" ".join(title.split())),
+        intro=f"For *{escape(retro.title)}* in <#{retro.channel_id}>",
+    )
+    return await _open(client, trigger_id, view, source)
+
+
+async def open_edit_modal(
+    runtime: Runtime,
+    client: AsyncWebClient,
+    workspace_id: int,
+    user_id: str,
+    trigger_id: str,
+    item_id: int | None,
+    *,
+    source: str,
+) -> dict | None:
+    """Open the modal filled in with the item; refuse ids outside this workspace."""
+    async with runtime.sessions() as session:
+        item = await item_by_id(session, workspace_id, item_id) if item_id else None
+        retro = (
+            await retro_by_id(session, workspace_id, item.retro_id)
+            if item and item.retro_id
+            else None
+        )
+    if item is None:
+        return await _refuse(client, trigger_id, source, ITEM_GONE)
+    metadata = {"item": item.id, "retro": item.retro_id, "channel": item.channel_id}
+    metadata.update({"from": source, "tz": await user_tz(client, user_id)})
+    where = f"*{escape(retro.title)}* in " if retro else ""
+    view = build_item_modal(
+        metadata,
+        ItemForm(item.title, item.description or "", item.assignee_user_id, item.due_date),
+        heading="Edit action item",
+        submit="Save",
+        intro=f"In {where}<#{item.channel_id}>",
+        note=_edit_note(item, runtime.settings.sync_interval_seconds),
+    )
+    return await _open(client, trigger_id, view, source)
+
+
+def _edit_note(item: ActionItem, interval: float) -> str | None:
+    link = jira_link(item)
+    if not link:
+        return None
+    minutes = max(1, round(interval / 60))
+    when = "a minute" if minutes == 1 else f"{minutes} minutes"
+    return f"Linked to {link}. Saved changes reach Jira within {when}."
+
+
+async def _open(client, trigger_id: str, view: dict, source: str) -> dict | None:
+    try:
+        await client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as exc:
+        logger.warning("views.open failed: %s", exc.response.get("error"))
+        if source == ids.FROM_HOME:
+            return None
+        return reply("Slack couldn't open the form in time. Please try again.")
+    return None
+
+
+async def _refuse(client, trigger_id: str, source: str, text: str) -> dict | None:
+    """Say no where the person is: a message reply, or a small modal on App Home (which
+    has no response_url)."""
+    if source != ids.FROM_HOME:
+        return reply(text)
+    try:
+        await client.views_open(trigger_id=trigger_id, view=notice_modal("Action item", text))
+    except SlackApiError as exc:
+        logger.warning("views.open (notice) failed: %s", exc.response.get("error"))
+    return None
+
+
+# -- saving a submission -------------------------------------------------------------------
+
+
+@dataclass
+class SavedItem:
+    """What a submission did: inline errors, or the saved item's ids and what changed."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    item_id: int | None = None
+    retro_id: int | None = None
+    channel_id: str | None = None
+    title: str = ""
+    retro_title: str | None = None
+    created: bool = False
+    changed: bool = False
+    jira_key: str | None = None
+    retro_committed: bool = False
+    source: str = ids.FROM_COMMAND
+
+
+async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dict) -> SavedItem:
+    """Validate and store a submitted item modal (fast: runs before the ack)."""
+    metadata = read_metadata(view)
+    form = read_item_form((view.get("state") or {}).get("values") or {})
+    errors = validate_item_form(form, today_in(metadata.get("tz")))
+    if errors:
+        return SavedItem(errors=errors)
+    source = str(metadata.get("from") or ids.FROM_COMMAND)
+    item_id, retro_id = ids.parse_id(metadata.get("item")), ids.parse_id(metadata.get("retro"))
+    async with runtime.sessions.begin() as session:
+        if metadata.get("item") is not None:
+            return await _save_edit(session, workspace_id, item_id, form, source)
+        return await _save_new(session, workspace_id, retro_id, user_id, form, source)
+
+
+async def _save_edit(session, workspace_id, item_id, form, source) -> SavedItem:
+    item = await item_by_id(session, workspace_id, item_id) if item_id else None
+    if item is None:
+        return SavedItem(errors={ids.TITLE_BLOCK: ITEM_GONE})
+    changed = apply_edit(item, form)
+    retro = await retro_by_id(session, workspace_id, item.retro_id) if item.retro_id else None
+    return _saved(item, retro, created=False, changed=changed, source=source)
+
+
+async def _save_new(session, workspace_id, retro_id, user_id, form, source) -> SavedItem:
+    retro = await retro_by_id(session, workspace_id, retro_id) if retro_id else None
+    if retro is None:
+        return SavedItem(errors={ids.TITLE_BLOCK: NO_OPEN_RETRO})
+    if retro.phase == RetroPhase.CLOSED:
+        return SavedItem(errors={ids.TITLE_BLOCK: RETRO_CLOSED.format(title=retro.title)})
+    item = new_item(workspace_id, retro, retro.channel_id, user_id, form)
+    session.add(item)
+    await session.flush()
+    return _saved(item, retro, created=True, changed=True, source=source)
+
+
+def _saved(item: ActionItem, retro: Retro | None, *, created, changed, source) -> SavedItem:
+    return SavedItem(
+        item_id=item.id,
+        retro_id=item.retro_id,
+        channel_id=item.channel_id,
+        title=item.title,
+        retro_title=retro.title if retro else None,
+        created=created,
+        changed=changed,
+        jira_key=item.jira_key,
+        retro_committed=bool(retro and retro.phase == RetroPhase.COMMIT),
+        source=source,
+    )
+
+
+async def confirm_saved(
+    runtime: Runtime,
+    client: AsyncWebClient,
+    workspace_id: int,
+    team_id: str,
+    user_id: str,
+    saved: SavedItem,
+) -> None:
+    """After the ack: refresh the surfaces that show the item and tell the person."""
+    if saved.changed and saved.item_id is not None:
+        await notifier.refresh_items(runtime, workspace_id, [saved.item_id])
+    if saved.source == ids.FROM_HOME:
+        # The Home tab is where they are: showing the change there is the confirmation.
+        await publish_home(runtime, client, workspace_id, team_id, user_id)
+        return
+    try:
+        await client.chat_postEphemeral(
+            channel=saved.channel_id, user=user_id, text=confirmation_text(saved)
+        )
+    except SlackApiError as exc:
+        logger.info("confirmation not shown: %s", exc.response.get("error"))
+
+
+def confirmation_text(saved: SavedItem) -> str:
+    title = f"*{escape(saved.title)}*"
+    retro = f"*{escape(saved.retro_title)}*" if saved.retro_title else "the retro"
+    if saved.created:
+        text = f"Added {title} to {retro}."
+        if saved.retro_committed:
+            text += " The retro is already committed: run `/retro commit` again to send it to Jira."
+        return text
+    if not saved.changed:
+        return f"No changes to {title}."
+    if saved.jira_key:
+        return f"Saved {title}. {saved.jira_key} in Jira gets the change on the next sync."
+    return f"Saved {title}."

@@ -1,0 +1,48 @@
+"""Block, action and callback ids of the retro surfaces: the summary message, /retro list,
+App Home and the action-item modal. Listeners and views both read them from here."""
+
+from __future__ import annotations
+
+# Buttons on the summary message (value: the retro id).
+ADD_ITEM = "retro_add_item"
+COMMIT = "retro_commit"
+
+# On every item line (value: the item id).
+EDIT_ITEM = "edit_item"
+RETRY_ITEM = "retry_item"  # handled by the sync engine's listener (commands/sync.py)
+
+# The action-item modal.
+ITEM_MODAL = "action_item"
+TITLE_BLOCK, TITLE_INPUT = "title", "title_input"
+DESCRIPTION_BLOCK, DESCRIPTION_INPUT = "description", "description_input"
+ASSIGNEE_BLOCK, ASSIGNEE_INPUT = "assignee", "assignee_select"
+DUE_BLOCK, DUE_INPUT = "due", "due_date"
+
+# Item blocks carry the item id, so a message can be traced back to its item (the Sync to
+# Jira shortcut recognizes an item's own message this way).
+ITEM_BLOCK_PREFIX = "item:"
+ITEM_RETRY_BLOCK_PREFIX = "item_retry:"
+# App Home shares its view with other sections; its item blocks get their own prefix.
+HOME_ITEM_BLOCK_PREFIX = "home_item:"
+HOME_RETRY_BLOCK_PREFIX = "home_item_retry:"
+
+# Where an item modal was opened from (private_metadata "from"): decides the confirmation.
+FROM_COMMAND, FROM_MESSAGE, FROM_HOME = "command", "message", "home"
+
+
+def item_block_id(item_id: int, prefix: str = ITEM_BLOCK_PREFIX) -> str:
+    return f"{prefix}{item_id}"
+
+
+def item_id_from_block_id(block_id: str | None) -> int | None:
+    """The item id in an `item:<id>` block id, or None for any other block."""
+    if not block_id or not block_id.startswith(ITEM_BLOCK_PREFIX):
+        return None
+    rest = block_id[len(ITEM_BLOCK_PREFIX) :]
+    return int(rest) if rest.isdigit() else None
+
+
+def parse_id(value: object) -> int | None:
+    """A button value that should be a row id; anything else is None (never trusted)."""
+    text = str(value or "")
+    return int(text) if text.isdigit() and len(text) < 19 else None

@@ -1,0 +1,77 @@
+"""Retro buttons (Add action item, Commit, Edit on every item line) and the action-item
+modal's submission. Thin: read the payload, ack, call one function in bot/."""
+
+from __future__ import annotations
+
+from slack_bolt.app.async_app import AsyncApp
+
+from bot import action_items, retros
+from bot.views import retro_ids as ids
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ids.ADD_ITEM)(handle_add_button)
+    app.action(ids.COMMIT)(handle_commit_button)
+    app.action(ids.EDIT_ITEM)(handle_edit_button)
+    app.view(ids.ITEM_MODAL)(handle_item_submission)
+
+
+def _source(body: dict) -> str:
+    """Where the click happened: App Home (no response_url) or a message."""
+    view = body.get("view") or {}
+    return ids.FROM_HOME if view.get("type") == "home" else ids.FROM_MESSAGE
+
+
+def _value(body: dict) -> int | None:
+    return ids.parse_id((body.get("actions") or [{}])[0].get("value"))
+
+
+async def _answer(respond, reply: dict | None) -> None:
+    if reply:
+        await respond(**reply)
+
+
+async def handle_add_button(ack, body, context, client, respond) -> None:
+    await ack()
+    reply = await action_items.open_add_modal(
+        context["runtime"],
+        client,
+        context["workspace_id"],
+        body["user"]["id"],
+        body["trigger_id"],
+        source=_source(body),
+        retro_id=_value(body) or 0,
+    )
+    await _answer(respond, reply)
+
+
+async def handle_commit_button(ack, body, context, respond) -> None:
+    await ack()
+    reply = await retros.commit_retro(
+        context["runtime"], context["workspace_id"], retro_id=_value(body) or 0
+    )
+    await respond(**reply)
+
+
+async def handle_edit_button(ack, body, context, client, respond) -> None:
+    await ack()
+    reply = await action_items.open_edit_modal(
+        context["runtime"],
+        client,
+        context["workspace_id"],
+        body["user"]["id"],
+        body["trigger_id"],
+        _value(body),
+        source=_source(body),
+    )
+    await _answer(respond, reply)
+
+
+async def handle_item_submission(ack, body, view, context, client) -> None:
+    runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
+    saved = await action_items.save_item(runtime, workspace_id, user_id, view)
+    if saved.errors:
+        await ack(response_action="errors", errors=saved.errors)
+        return
+    await ack()
+    await action_items.confirm_saved(runtime, client, workspace_id, context.team_id, user_id, saved)
