@@ -316,10 +316,22 @@ class SyncAttempt(Base):
 
 
 class WebhookDelivery(Base):
-    """Jira webhook deliveries seen, for at-most-once processing."""
+    """Jira webhook deliveries seen, for at-most-once processing.
+
+    A delivery that changed an item also owes the retro's thread a message: `notice` holds
+    it until `notified_at` is set, so a process that dies after answering Jira (which will
+    not resend a 2xx) still gets the message out on restart (bot/jira/webhooks.py)."""
 
     __tablename__ = "webhook_deliveries"
-    __table_args__ = (UniqueConstraint("workspace_id", "delivery_id"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "delivery_id"),
+        Index(
+            "ix_webhook_deliveries_owed",
+            "received_at",
+            sqlite_where=text("notice IS NOT NULL AND notified_at IS NULL"),
+            postgresql_where=text("notice IS NOT NULL AND notified_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -327,6 +339,9 @@ class WebhookDelivery(Base):
     received_at: Mapped[datetime] = _ts()
     issue_id: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str | None] = mapped_column(String(32))
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"))
+    notice: Mapped[str | None] = mapped_column(Text)
+    notified_at: Mapped[datetime | None] = mapped_column()
 
 
 class SlackOAuthState(Base):
