@@ -43,9 +43,25 @@ class JiraError(Exception):
         return self.kind in TRANSIENT
 
 
-def explain(error: JiraError, *, project_key: str | None = None) -> str:
-    """The sentence shown on an item's line, in the Sync Log and in /jira status."""
+def explain(
+    error: JiraError,
+    *,
+    project_key: str | None = None,
+    issue_key: str | None = None,
+    final: bool = False,
+) -> str:
+    """The sentence shown on an item's line, in the Sync Log and in /jira status.
+    `issue_key`: the failure was an update of that issue. `final`: no retry follows."""
     project = project_key or "the project"
+    if issue_key and error.kind is JiraErrorKind.PERMISSION:
+        return f"Permission denied: the connected Jira account cannot edit {issue_key}."
+    if issue_key and error.kind is JiraErrorKind.NOT_FOUND:
+        return f"Jira issue {issue_key} was not found (deleted, or not visible to the account)."
+    if final and error.transient:
+        return (
+            f"Jira could not be reached after several tries ({error.message}). "
+            "Use Retry to try again."
+        )
     match error.kind:
         case JiraErrorKind.AUTH:
             return "Jira credentials were revoked or expired: an admin must reconnect with `/jira connect`."
