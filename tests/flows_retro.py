@@ -1,0 +1,162 @@
+"""Retro flows as a person runs them in Slack, for any test that needs a retro:
+
+    summary = start_retro(slack, slack_emulator, team, "Sprint 42")
+    item_id = add_item(slack, slack_emulator, team, "Fix the deploy", assignee=team.member)
+    text = commit(slack, slack_emulator, team)
+
+Everything goes through signed requests and the real modal; helpers wait for the app's
+after-ack work (the reply on the response_url, the summary message's update).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from tests.fakes.slack_models import Message, ResponsePost, View
+from tests.fakes.slack_requests import date_value, text_value, user_value
+
+ITEM_MODAL = "action_item"
+
+
+def replies(slack_emulator, url: str, count: int = 1, timeout: float = 5.0) -> list[ResponsePost]:
+    """The first `count` posts the app made to a response_url (its ephemeral replies)."""
+    return slack_emulator.wait_for(
+        lambda: (found := slack_emulator.responses_to(url)) and len(found) >= count and found,
+        timeout,
+        message=f"{count} reply(ies) on {url}",
+    )
+
+
+def retro_command(slack, slack_emulator, team, text: str, *, user=None, channel=None) -> str:
+    """Run `/retro <text>` and return the text of the app's (first) ephemeral reply."""
+    response = slack.command(
+        team.team_id, user or team.member, channel or team.channel, "/retro", text
+    )
+    assert response.status_code == 200, response.text
+    return replies(slack_emulator, slack.last_response_url)[0].text
+
+
+def header_text(message: Message) -> str:
+    return next((b["text"]["text"] for b in message.blocks if b.get("type") == "header"), "")
+
+
+def summary_message(slack_emulator, team, channel=None, title: str | None = None) -> Message:
+    """The newest retro summary message in the channel (optionally the one for `title`)."""
+    channel = channel or team.channel
+
+    def find():
+        found = [
+            m
+            for m in slack_emulator.messages(channel, team_id=team.team_id, include_replies=False)
+            if header_text(m).startswith("Retro: ")
+            and (title is None or header_text(m) == f"Retro: {title}")
+        ]
+        return found[-1] if found else None
+
+    return slack_emulator.wait_for(find, message=f"a summary message in {channel}")
+
+
+def start_retro(slack, slack_emulator, team, title: str = "Sprint 42", *, user=None, channel=None):
+    """`/retro start <title>`; returns the summary message the app posted."""
+    text = retro_command(slack, slack_emulator, team, f"start {title}", user=user, channel=channel)
+    assert text.startswith("Started"), text
+    return summary_message(slack_emulator, team, channel, title)
+
+
+def open_item_modal(slack, slack_emulator, team, click, *, user=None) -> View:
+    """Do `click()` (a command or button that opens the item modal); return the new modal."""
+    user = user or team.member
+    before = {v.id for v in slack_emulator.open_views(user, team_id=team.team_id)}
+    response = click()
+    assert response.status_code == 200, response.text
+
+    def opened():
+        views = slack_emulator.open_views(user, team_id=team.team_id)
+        return next((v for v in views if v.id not in before and v.is_open), None)
+
+    return slack_emulator.wait_for(opened, message="the action-item modal to open")
+
+
+def item_values(title=None, *, description=None, assignee=None, due=None) -> dict:
+    """View state for the item modal ({block_id: {action_id: leaf}})."""
+    values = {"title": {"title_input": text_value(title)}}
+    if description is not None:
+        values["description"] = {"description_input": text_value(description)}
+    if assignee is not None:
+        values["assignee"] = {"assignee_select": user_value(assignee)}
+    if due is not None:
+        values["due"] = {"due_date": date_value(due.isoformat() if isinstance(due, date) else due)}
+    return values
+
+
+def submit_item(slack, team, view: View, values: dict, *, user=None):
+    response = slack.view_submission(team.team_id, user or team.member, view, values)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def add_item(
+    slack,
+    slack_emulator,
+    team,
+    title: str,
+    assignee: str | None = None,
+    due: date | str | None = None,
+    description: str | None = None,
+    *,
+    user=None,
+    channel=None,
+) -> int:
+    """`/retro add` and submit the modal; waits for the summary to show the item and
+    returns the new item's id."""
+    user, channel = user or team.member, channel or team.channel
+    before = set(all_item_lines(slack_emulator, team, channel))
+    view = open_item_modal(
+        slack,
+        slack_emulator,
+        team,
+        lambda: slack.command(team.team_id, user, channel, "/retro", "add"),
+        user=user,
+    )
+    values = item_values(title, description=description, assignee=assignee, due=due)
+    response = submit_item(slack, team, view, values, user=user)
+    assert not response.content or "errors" not in response.text, response.text
+
+    def added():
+        lines = all_item_lines(slack_emulator, team, channel)
+        return next((i for i, line in lines.items() if i not in before and title in line), None)
+
+    return slack_emulator.wait_for(added, message=f"the summary to show {title!r}")
+
+
+def item_lines(message: Message) -> dict[int, str]:
+    """{item id: line text} of a summary (or continuation) message."""
+    return {
+        int(b["block_id"].split(":", 1)[1]): b["text"]["text"]
+        for b in message.blocks
+        if str(b.get("block_id", "")).startswith("item:")
+    }
+
+
+def all_item_lines(slack_emulator, team, channel=None) -> dict[int, str]:
+    """Every item line of the channel's newest retro: summary plus thread continuations."""
+    summary = summary_message(slack_emulator, team, channel)
+    lines = item_lines(summary)
+    for reply in slack_emulator.thread(channel or team.channel, summary.ts, team_id=team.team_id):
+        lines.update(item_lines(reply))
+    return lines
+
+
+def wait_for_line(slack_emulator, team, text: str, *, channel=None, timeout=5.0):
+    """(item id, line) of the first item line containing `text`, once the summary shows it."""
+
+    def find():
+        lines = all_item_lines(slack_emulator, team, channel)
+        return next(((i, line) for i, line in lines.items() if text in line), None)
+
+    return slack_emulator.wait_for(find, timeout, message=f"an item line containing {text!r}")
+
+
+def commit(slack, slack_emulator, team, *, user=None, channel=None) -> str:
+    """`/retro commit`; returns the app's reply."""
+    return retro_command(slack, slack_emulator, team, "commit", user=user, channel=channel)
