@@ -14,6 +14,8 @@ from tests.fakes.jira_emulator import JiraEmulator
 from tests.fakes.slack_emulator import SlackEmulator
 from tests.fakes.slack_requests import SlackRequests
 from tests.harness import (
+    ATLASSIAN_CLIENT_ID,
+    ATLASSIAN_CLIENT_SECRET,
     SIGNING_SECRET,
     SLACK_CLIENT_ID,
     SLACK_CLIENT_SECRET,
@@ -37,7 +39,7 @@ def slack_emulator() -> SlackEmulator:
 
 @pytest.fixture(scope="session")
 def jira_emulator() -> JiraEmulator:
-    emulator = JiraEmulator()
+    emulator = JiraEmulator(client_id=ATLASSIAN_CLIENT_ID, client_secret=ATLASSIAN_CLIENT_SECRET)
     emulator.start()
     yield emulator
     emulator.stop()

@@ -32,7 +32,7 @@ SIGNING_SECRET = "test-signing-secret"
 SLACK_CLIENT_ID = "111.222"
 SLACK_CLIENT_SECRET = "slack-client-secret"
 ATLASSIAN_CLIENT_ID = "atl-client-id"
-ATLASSIAN_CLIENT_SECRET = "atl-client-secret"
+ATLASSIAN_CLIENT_SECRET = "atl-client-secret-0123456789abcdef-xyz"  # ≥32 bytes for HS256
 
 
 def free_port() -> int:

@@ -1,0 +1,258 @@
+"""One Jira Cloud site: its projects, users, issues, webhooks, and the knobs tests turn
+(permissions, removed issue types, index lag, status transitions)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from . import jql, webhooks
+from .model import (
+    INITIAL_STATUS,
+    STATUSES,
+    AdminWebhook,
+    Delivery,
+    DynamicWebhook,
+    Issue,
+    IssueType,
+    Project,
+    User,
+    new_account_id,
+)
+
+
+class Site:
+    def __init__(self, emulator: Any, name: str, cloud_id: str | None = None):
+        self.emulator = emulator
+        self.name = name
+        self.cloud_id = cloud_id or str(uuid.uuid4())
+        self.projects: dict[str, Project] = {}  # by key
+        self.users: dict[str, User] = {}  # by account id
+        self.api_tokens: dict[str, str] = {}  # email -> token
+        self.issues: dict[str, Issue] = {}  # by key
+        self.webhooks: dict[int, DynamicWebhook] = {}
+        self.admin_webhooks: list[AdminWebhook] = []
+        self.deliveries: list[Delivery] = []
+        self.search_lag_seconds = 0.0  # new issues reach JQL results this much later
+        self.user_search_calls = 0
+        self.webhook_limit_per_user = 5  # Atlassian's (unconfirmed) per app+user+site cap
+        self._ids = {"issue": 10000, "type": 10001, "webhook": 1, "changelog": 10100}
+
+    def __repr__(self) -> str:
+        return f"<Site {self.name} {self.cloud_id}>"
+
+    @property
+    def url(self) -> str:
+        return f"{self.emulator.base_url}/sites/{self.name}"
+
+    def _next(self, kind: str) -> int:
+        value = self._ids[kind]
+        self._ids[kind] += 1
+        return value
+
+    # --- setup ----------------------------------------------------------------------
+
+    def add_project(
+        self, key: str, name: str, issue_types: tuple[str, ...] = ("Task", "Bug", "Epic")
+    ) -> Project:
+        with self.emulator.lock:
+            types = [
+                IssueType(
+                    str(self._next("type")),
+                    t,
+                    1 if t == "Epic" else -1 if t.lower() in ("subtask", "sub-task") else 0,
+                )
+                for t in issue_types
+            ]
+            project = Project(str(10000 + len(self.projects)), key, name, types)
+            self.projects[key] = project
+            return project
+
+    def add_user(
+        self,
+        email: str,
+        display_name: str,
+        *,
+        account_id: str | None = None,
+        email_visible: bool = True,
+        active: bool = True,
+    ) -> User:
+        user = User(account_id or new_account_id(), email, display_name, email_visible, active)
+        return self.add_member(user)
+
+    def add_member(self, user: User) -> User:
+        """Gives an existing Atlassian account (e.g. from another site) access here."""
+        with self.emulator.lock:
+            self.users[user.account_id] = user
+        return user
+
+    def add_api_token(self, email: str, token: str) -> None:
+        with self.emulator.lock:
+            if self.find_user_by_email(email) is None:
+                self.add_user(email, email.split("@")[0].replace(".", " ").title())
+            self.api_tokens[email.lower()] = token
+
+    def revoke_api_token(self, email: str) -> None:
+        with self.emulator.lock:
+            self.api_tokens.pop(email.lower(), None)
+
+    def deny_create(self, project_key: str, *, status: int = 400) -> None:
+        """The caller loses *Create issues* in the project (400 as the spec lists it;
+        pass status=403 for the other documented answer)."""
+        with self.emulator.lock:
+            self.projects[project_key].create_denied_status = status
+
+    def allow_create(self, project_key: str) -> None:
+        with self.emulator.lock:
+            self.projects[project_key].create_denied_status = None
+
+    def remove_issue_type(self, project_key: str, name: str) -> None:
+        with self.emulator.lock:
+            project = self.projects[project_key]
+            project.removed_type_ids |= {t.id for t in project.issue_types if t.name == name}
+
+    def set_assignable(self, project_key: str, user: User, assignable: bool) -> None:
+        with self.emulator.lock:
+            group = self.projects[project_key].unassignable
+            (group.discard if assignable else group.add)(user.account_id)
+
+    def add_admin_webhook(
+        self, url: str, secret: str, events: tuple[str, ...] = ("jira:issue_updated",)
+    ) -> None:
+        with self.emulator.lock:
+            self.admin_webhooks.append(AdminWebhook(url, secret, tuple(events)))
+
+    def create_issue(
+        self,
+        project_key: str,
+        summary: str,
+        *,
+        issuetype: str = "Task",
+        created_via: str = "single",
+        **fields: Any,
+    ) -> Issue:
+        """Puts an issue straight into the site (no REST, no validation): for tests
+        that need issues the app did not create."""
+        with self.emulator.lock:
+            project = self.projects[project_key]
+            itype = next(t for t in project.issue_types if t.name == issuetype)
+            values = {"summary": summary, "issuetype": itype.id, "project": project_key}
+            return self.store_issue(values | fields, created_via)
+
+    # --- lookups (callers hold the emulator lock) ----------------------------------
+
+    def find_user_by_email(self, email: str) -> User | None:
+        email = email.lower()
+        return next((u for u in self.users.values() if u.email.lower() == email), None)
+
+    def find_project(self, ref: str) -> Project | None:
+        ref = str(ref)
+        return next(
+            (p for p in self.projects.values() if ref.upper() == p.key or ref == p.id), None
+        )
+
+    def find_issue(self, ref: str) -> Issue | None:
+        ref = str(ref)
+        found = self.issues.get(ref.upper())
+        return found or next((i for i in self.issues.values() if i.id == ref), None)
+
+    def store_issue(self, values: dict[str, Any], created_via: str) -> Issue:
+        """Adds a validated issue; ``values`` uses the plain shapes of ``Issue.fields``."""
+        project = self.projects[values["project"]]
+        now = time.time()
+        key = f"{project.key}-{project.next_number}"
+        project.next_number += 1
+        fields = {
+            "summary": "",
+            "description": None,
+            "assignee": None,
+            "reporter": None,
+            "duedate": None,
+            "labels": [],
+            "parent": None,
+            "status": INITIAL_STATUS,
+        } | values
+        issue = Issue(
+            str(self._next("issue")),
+            key,
+            fields,
+            created_via,
+            now,
+            now,
+            indexed_at=now + self.search_lag_seconds,
+            status_changed=now,
+        )
+        self.issues[key] = issue
+        return issue
+
+    # --- events ---------------------------------------------------------------------
+
+    def transition(self, key: str, status: str, *, by: User) -> list[Delivery]:
+        """Moves the issue to ``status`` as user ``by`` and delivers ``jira:issue_updated``
+        to every matching webhook, returning the deliveries (sent and answered)."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}; one of {sorted(STATUSES)}")
+        with self.emulator.lock:
+            issue = self.find_issue(key)
+            if issue is None:
+                raise KeyError(key)
+            old = issue.fields["status"]
+            issue.fields["status"] = status
+            issue.updated = issue.status_changed = time.time()
+            changelog = {
+                "id": str(self._next("changelog")),
+                "items": [
+                    {
+                        "field": "status",
+                        "fieldtype": "jira",
+                        "fieldId": "status",
+                        "from": STATUSES[old].id,
+                        "fromString": old,
+                        "to": STATUSES[status].id,
+                        "toString": status,
+                    }
+                ],
+            }
+            planned = webhooks.plan(self, issue, by, changelog)
+        return [self._send(d) for d in planned]
+
+    def redeliver(self, delivery: Delivery) -> Delivery:
+        """Sends a delivery again as Jira's retry would (same body and identifier)."""
+        return self._send(webhooks.retry_of(self, delivery))
+
+    def _send(self, delivery: Delivery) -> Delivery:
+        webhooks.send(delivery, timeout=self.emulator.webhook_timeout)
+        with self.emulator.lock:
+            self.deliveries.append(delivery)
+        return delivery
+
+    def register_webhook(self, url: str, spec: dict[str, Any], caller: User) -> dict[str, Any]:
+        """One entry of POST /webhook: the created id, or the errors Jira would give."""
+        errors = jql.webhook_filter_errors(spec.get("jqlFilter") or "")
+        mine = [w for w in self.webhooks.values() if w.registered_by == caller.account_id]
+        if not errors and len(mine) >= self.webhook_limit_per_user:
+            errors = [
+                f"The number of webhooks per app and user exceeds the limit "
+                f"({self.webhook_limit_per_user})."
+            ]
+        if not spec.get("events"):
+            errors.append("The events are required.")
+        if errors:
+            return {"errors": errors}
+        hook = DynamicWebhook(
+            id=self._next("webhook"),
+            url=url,
+            events=list(spec["events"]),
+            jqlFilter=spec["jqlFilter"],
+            expiration=self.webhook_expiry(),
+            registered_by=caller.account_id,
+            fieldIdsFilter=spec.get("fieldIdsFilter"),
+            filter_ast=jql.parse(spec["jqlFilter"]),
+        )
+        self.webhooks[hook.id] = hook
+        return {"createdWebhookId": hook.id}
+
+    @staticmethod
+    def webhook_expiry() -> int:
+        return int((time.time() + 30 * 86400) * 1000)
