@@ -8,6 +8,7 @@ in bot/jira/oauth.py.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from bot.jira.credentials import connection_for, new_webhook_token
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.runtime import Runtime
 from bot.views import jira_status
+from bot.views.jira_connect import TokenForm
 from bot.views.jira_ids import EMAIL_BLOCK, SITE_BLOCK, TOKEN_BLOCK
 from bot.workspaces import bot_client
 from storage.clock import utcnow
@@ -57,13 +59,6 @@ class NewConnection:
     account_email: str | None
     secret: dict = field(repr=False)  # {"api_token"} or {"access_token", "refresh_token"}
     expires_in: int | None = None
-
-
-@dataclass
-class TokenForm:
-    site_url: str
-    email: str
-    api_token: str = field(repr=False)
 
 
 @dataclass
@@ -154,6 +149,8 @@ async def save_connection(
             conn = JiraConnection(workspace_id=workspace_id, webhook_token=new_webhook_token())
             session.add(conn)
         if moved:
+            # A new webhook URL too: anything the old site still sends is refused.
+            conn.webhook_token = new_webhook_token()
             _forget_site(conn)
             await _forget_project_choices(session, workspace_id)
         conn.method = new.method
@@ -194,14 +191,21 @@ async def _forget_project_choices(session, workspace_id: int) -> None:
 
 
 async def replace_connection(
-    runtime: Runtime, workspace_id: int, user_id: str, new: NewConnection
+    runtime: Runtime,
+    workspace_id: int,
+    user_id: str,
+    new: NewConnection,
+    *,
+    cleanup_timeout: float | None = None,
 ) -> None:
-    """Connect (or reconnect). Moving to another site first drops the old site's webhooks,
-    while its credentials still exist to do so."""
+    """Connect (or reconnect). Moving to another site first drops the old site's webhooks
+    while its credentials still exist (within `cleanup_timeout` when a Slack ack waits;
+    webhooks left behind expire and can no longer reach us, see save_connection)."""
     async with runtime.sessions() as session:
         old = await connection_for(session, workspace_id)
     if old is not None and old.site_url != new.site_url:
-        await _best_effort(webhook_registration.delete_webhooks(runtime, workspace_id))
+        cleanup = webhook_registration.delete_webhooks(runtime, workspace_id)
+        await _best_effort(asyncio.wait_for(cleanup, cleanup_timeout))
     await save_connection(runtime, workspace_id, user_id, new)
 
 

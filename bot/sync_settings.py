@@ -203,7 +203,7 @@ async def _project_and_types(runtime: Runtime, workspace_id: int, project_id: st
     client = await jira_client_for(runtime, workspace_id)
     try:
         project, types = await asyncio.wait_for(
-            asyncio.gather(client.project(project_id), client.issue_types(project_id)),
+            asyncio.gather(client.creatable_project(project_id), client.issue_types(project_id)),
             SUBMIT_CHECK_TIMEOUT,
         )
     except TimeoutError:

@@ -117,8 +117,14 @@ class JiraClient:
         # Cloud names the array issueTypes; Data Center says values (JIRA_API_NOTES §3.2).
         return page.get("issueTypes") or page.get("values") or []
 
-    async def project(self, project_id_or_key: str, *, timeout: float | None = None) -> dict:
-        return await self.request("GET", f"/project/{project_id_or_key}", timeout=timeout)
+    async def creatable_project(self, project_id: str) -> dict:
+        """The project, if the account may create issues in it; JiraError(not_found) if not."""
+        params = {"id": project_id, "action": "create", "maxResults": 1}
+        page = await self.request("GET", "/project/search", params=params)
+        values = page.get("values") or []
+        if not values:
+            raise JiraError(JiraErrorKind.NOT_FOUND, f"no project {project_id}", status=404)
+        return values[0]
 
     # --- the sync engine's calls (issue 5) -------------------------------------------------
 

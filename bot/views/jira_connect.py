@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from bot.views import jira_ids as ids
 from bot.views.blocks import actions, button, context, escape, plain, section
 
 AUTHORIZE_MINUTES = 10
+
+
+@dataclass
+class TokenForm:
+    site_url: str
+    email: str
+    api_token: str = field(repr=False)
+
+
+def read_token_form(view: dict) -> TokenForm:
+    values = (view.get("state") or {}).get("values") or {}
+
+    def text(block: str, action: str) -> str:
+        return ((values.get(block) or {}).get(action) or {}).get("value") or ""
+
+    return TokenForm(
+        site_url=text(ids.SITE_BLOCK, ids.SITE_INPUT),
+        email=text(ids.EMAIL_BLOCK, ids.EMAIL_INPUT),
+        api_token=text(ids.TOKEN_BLOCK, ids.TOKEN_INPUT),
+    )
 
 
 def _authorize_button(url: str) -> dict:

@@ -68,6 +68,15 @@ def project_option(project: ProjectRef) -> dict:
     return {"text": plain(label, OPTION_TEXT_MAX), "value": project.id}
 
 
+def project_from_option(option: dict | None) -> ProjectRef | None:
+    """Back from a chosen option's "Name (KEY)" label (ours), so no Jira call is needed."""
+    if not option or not option.get("value"):
+        return None
+    label = (option.get("text") or {}).get("text") or ""
+    name, _, key = label.rpartition(" (")
+    return ProjectRef(str(option["value"]), key.rstrip(")") or label, name or label)
+
+
 def issue_type_option(issue_type: IssueTypeRef) -> dict:
     return {"text": plain(issue_type.name, OPTION_TEXT_MAX), "value": issue_type.id}
 
@@ -148,6 +157,7 @@ def _issue_type_input(form: SettingsForm) -> dict:
 
 
 def _choice(value: str, text: str, description: str | None = None) -> dict:
+    # Slack: option text and description at most 75 characters each.
     option = {"text": mrkdwn(text), "value": value}
     if description:
         option["description"] = mrkdwn(description)
@@ -165,8 +175,7 @@ def _scope_input(form: SettingsForm) -> dict:
         _choice(
             ids.SCOPE_CHANNEL,
             f"*Only {channel}*",
-            f"Retros in {channel} use this project and issue type; other channels keep the "
-            "default.",
+            "Only this channel's retros use it; other channels keep the default.",
         ),
     ]
     if form.has_override:
@@ -174,8 +183,7 @@ def _scope_input(form: SettingsForm) -> dict:
             _choice(
                 ids.SCOPE_REMOVE,
                 f"*Remove {channel}'s override*",
-                f"{channel} goes back to the workspace default (project and issue type above "
-                "are ignored).",
+                "This channel goes back to the workspace default.",
             )
         )
     initial = next(c for c in choices if c["value"] == form.scope)
@@ -197,13 +205,12 @@ def _options_input(form: SettingsForm) -> dict:
         _choice(
             ids.OPTION_WEBHOOKS,
             "*Jira webhooks*",
-            "Done in Jira completes the action item within seconds. Off: Unpack checks Jira "
-            "on every sync cycle instead.",
+            "Done in Jira completes items at once. Off: Unpack polls Jira instead.",
         ),
         _choice(
             ids.OPTION_EPIC,
             "*One epic per retro*",
-            "Each retro's action items become children of an epic named after the retro.",
+            "Each retro's items become children of an epic named after it.",
         ),
     ]
     chosen = {ids.OPTION_WEBHOOKS: form.webhooks_enabled, ids.OPTION_EPIC: form.epic_per_retro}

@@ -1,0 +1,110 @@
+"""The /jira settings modal: opening it, its menus' options, the project → issue-type
+dependency, and saving (SLACK_NOTES §5.5)."""
+
+from __future__ import annotations
+
+import json
+
+from slack_bolt.app.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+
+from bot import connections, sync_settings
+from bot.admins import ADMIN_ONLY, is_admin
+from bot.views import jira_ids as ids
+from bot.views import jira_settings as views
+
+
+def register(app: AsyncApp) -> None:
+    app.action(ids.OPEN_SETTINGS)(handle_settings_button)
+    app.options(ids.PROJECT_SELECT)(handle_project_options)
+    app.options(ids.ISSUE_TYPE_SELECT)(handle_issue_type_options)
+    app.action(ids.PROJECT_SELECT)(handle_project_chosen)
+    app.view(ids.SETTINGS_MODAL)(handle_settings_submission)
+
+
+def _team_channel(channel_id: str | None) -> str | None:
+    # Overrides belong to a team's channel; a DM with the app has none.
+    return channel_id if channel_id and not channel_id.startswith("D") else None
+
+
+async def open_settings(*, ack, command, context, client, **_) -> None:
+    """/jira settings (the caller is already known to be an admin)."""
+    channel_id = _team_channel(command.get("channel_id"))
+    try:
+        form = await sync_settings.settings_form(
+            context["runtime"], context["workspace_id"], channel_id
+        )
+    except sync_settings.NotConnected as exc:
+        await ack(text=str(exc))
+        return
+    await ack()
+    await client.views_open(trigger_id=command["trigger_id"], view=views.settings_modal(form))
+
+
+async def handle_settings_button(ack, body, context, client) -> None:
+    """Settings from App Home: workspace defaults only (there is no channel)."""
+    await ack()
+    user_id = body["user"]["id"]
+    if not await is_admin(client, context.team_id, user_id):
+        await client.chat_postMessage(channel=user_id, text=ADMIN_ONLY)
+        return
+    try:
+        form = await sync_settings.settings_form(context["runtime"], context["workspace_id"], None)
+    except sync_settings.NotConnected as exc:
+        await client.chat_postMessage(channel=user_id, text=str(exc))
+        return
+    await client.views_open(trigger_id=body["trigger_id"], view=views.settings_modal(form))
+
+
+async def handle_project_options(ack, body, context) -> None:
+    projects = await sync_settings.project_choices(
+        context["runtime"], context["workspace_id"], body.get("value") or ""
+    )
+    await ack(**views.options(projects, views.project_option))
+
+
+async def handle_issue_type_options(ack, body, context) -> None:
+    # The block id names the project the menu belongs to (view.state may lag behind).
+    project_id = views.project_in_block(body.get("block_id"))
+    types = await sync_settings.issue_type_choices(
+        context["runtime"], context["workspace_id"], project_id, body.get("value") or ""
+    )
+    await ack(**views.options(types, views.issue_type_option))
+
+
+async def handle_project_chosen(ack, body, context, client) -> None:
+    """A project was picked: rebuild the modal so the issue-type menu is that project's."""
+    await ack()
+    view = body["view"]
+    project = views.project_from_option(body["actions"][0].get("selected_option"))
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    if project is None or project.id == metadata.get("project_id"):
+        return
+    runtime, workspace_id = context["runtime"], context["workspace_id"]
+    try:
+        form = await sync_settings.settings_form(runtime, workspace_id, metadata.get("channel_id"))
+    except sync_settings.NotConnected:
+        return
+    form = sync_settings.with_project(form, project)
+    try:
+        await client.views_update(
+            view_id=view["id"], hash=view.get("hash"), view=views.settings_modal(form)
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") != "hash_conflict":  # a newer choice already won
+            raise
+
+
+async def handle_settings_submission(ack, body, view, context, client) -> None:
+    runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
+    if not await is_admin(client, context.team_id, user_id):
+        await ack(response_action="errors", errors={ids.PROJECT_BLOCK: ADMIN_ONLY})
+        return
+    submission = views.read_submission(view)
+    outcome = await sync_settings.save_settings(runtime, workspace_id, submission)
+    if outcome.errors:
+        await ack(response_action="errors", errors=outcome.errors)
+        return
+    await ack(response_action="update", view=views.saved_view(outcome.summary))
+    await sync_settings.after_save(runtime, workspace_id)
+    await connections.refresh_home(runtime, workspace_id, user_id, client=client)
