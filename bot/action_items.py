@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass, field
 
 from slack_sdk.errors import SlackApiError
@@ -44,16 +43,11 @@ ITEM_GONE = (
 RETRO_CLOSED = "{title} is closed, so it takes no new action items. Start a new retro first."
 
 
-def new_sync_label() -> str:
-    """The unique Jira label an item's create carries, so an ambiguous create can be found
-    in Jira instead of sent twice (the sync engine searches by it)."""
-    return f"unpack-{uuid.uuid4().hex[:20]}"
-
-
 def new_item(
     workspace_id: int, retro: Retro | None, channel_id: str, user_id: str, form: ItemForm
 ) -> ActionItem:
-    """A new, local (not yet queued) item; the caller adds it to its session."""
+    """A new, local (not yet queued) item; the caller adds it to its session. Its unique
+    Jira label (sync_label) comes from the model's default."""
     return ActionItem(
         workspace_id=workspace_id,
         retro_id=retro.id if retro else None,
@@ -64,7 +58,6 @@ def new_item(
         due_date=form.due_date,
         created_by_user_id=user_id,
         sync_state=SyncState.LOCAL.value,
-        sync_label=new_sync_label(),
     )
 
 
