@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from dataclasses import dataclass
 
 import httpx
 from authlib.common.urls import url_decode
-from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+
+with warnings.catch_warnings():
+    # Authlib 1.9 nudges httpx users towards its httpx2 integration; we stay on httpx (the
+    # one HTTP client the app uses) and keep start-up output to the lines that matter.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
 from bot.config import Settings
 from bot.jira.errors import JiraError, JiraErrorKind
