@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import httpx
 from authlib.common.urls import url_decode
+from authlib.deprecate import AuthlibDeprecationWarning  # installs an "always" filter
 
 with warnings.catch_warnings():
     # Authlib 1.9 nudges httpx users towards its httpx2 integration; we stay on httpx (the
     # one HTTP client the app uses) and keep start-up output to the lines that matter.
-    warnings.filterwarnings("ignore", message="The httpx module is deprecated")
+    warnings.filterwarnings("ignore", category=AuthlibDeprecationWarning, message="The httpx")
     from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
 
 from bot.config import Settings
