@@ -25,8 +25,37 @@ class BackgroundJobs:
 async def start(runtime: Runtime) -> BackgroundJobs:
     scheduler = AsyncIOScheduler(timezone="UTC")
     jobs = BackgroundJobs(scheduler=scheduler)
+    _webhook_jobs(scheduler, runtime)
+    jobs.tasks.append(_sync_worker(scheduler, runtime))
     scheduler.start()
     return jobs
+
+
+def _sync_worker(scheduler: AsyncIOScheduler, runtime: Runtime):
+    """Issue 5: the sync worker, woken by commits and every SYNC_INTERVAL_SECONDS."""
+    from bot.sync import worker
+
+    return worker.start(runtime, scheduler)
+
+
+def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
+    """Issue 6: renew dynamic webhooks well before their 30 days run out (and retry failed
+    registrations), send thread messages a dead process still owed, forget old deliveries."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.jira import webhook_registration, webhooks
+
+    soon = datetime.now(UTC) + timedelta(minutes=2)
+    every = {"args": [runtime], "coalesce": True, "max_instances": 1}
+    scheduler.add_job(
+        webhook_registration.refresh_due_webhooks,
+        "interval",
+        seconds=webhook_registration.REFRESH_EVERY.total_seconds(),
+        next_run_time=soon,
+        **every,
+    )
+    scheduler.add_job(webhooks.send_owed_notices, "interval", seconds=60, **every)
+    scheduler.add_job(webhooks.prune_deliveries, "interval", hours=12, next_run_time=soon, **every)
 
 
 async def stop(jobs: BackgroundJobs) -> None:

@@ -1,10 +1,436 @@
-"""POST /jira/webhook/{token}: verify, deduplicate, apply (issue 6)."""
+"""POST /jira/webhook/{token}: issue status coming back from Jira (SPEC §3 "Webhooks").
+
+In this order, and nothing is read or written before the step that allows it:
+
+1. The TOKEN picks the workspace's connection; an unknown one gets 404 and no detail.
+2. The raw body (Starlette stops reading past 1 MiB: 413) is verified as received, before
+   it is parsed: an OAuth connection's deliveries carry `Authorization: Bearer JWT` (HS256
+   with ATLASSIAN_CLIENT_SECRET, the algorithm pinned, `exp` required and checked); an
+   API-token connection's carry `X-Hub-Signature: sha256=HEX`, the HMAC of the body with
+   the secret Jira generated (constant-time compare). Anything else: 401, nothing changes.
+3. Malformed JSON, or no issue id or status category: 400.
+4. One transaction applies the status to the item (bot/completion.py) and records the
+   delivery under (workspace, X-Atlassian-Webhook-Identifier); a replay hits the unique
+   key, rolls back and gets 200 with nothing done. The item's new state is committed
+   before Jira hears 2xx, because Jira never resends a delivery it saw succeed.
+5. Slack hears about it after the answer. The message is owed in the delivery row
+   (`notice`) until claimed (`notified_at`), so `send_owed_notices` (scheduler) sends what a
+   process that died in between left behind; the claim comes before the post, so a
+   message is never sent twice.
+
+Deliveries are also checked against the connected site (issue.self), so a token that
+leaked to another site's webhook cannot touch an item with the same issue id here.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.background import BackgroundTask
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from bot.completion import (
+    Connected,
+    JiraStatus,
+    Outcome,
+    StatusChange,
+    announce,
+    record_jira_status,
+)
+from bot.runtime import Runtime
+from storage.clock import utcnow
+from storage.models import ActionItem, ConnectionMethod, JiraConnection, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+TOKEN_MAX = 64  # new_webhook_token() makes 43 characters
+JWT_LEEWAY = 60  # seconds of clock skew allowed on exp/iat
+DELIVERY_ID_MAX = 128
+EVENTS = {"jira:issue_updated"}
+# "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
+LAST_DELIVERY_EVERY = timedelta(seconds=60)
+# A notice still owed after this long was left by a process that died (or is about to be
+# sent by a live one: the claim decides).
+OWED_AFTER = timedelta(seconds=60)
+KEEP_DELIVERIES = timedelta(days=7)  # Jira retries for about half an hour at most
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """The connection a token names, as much as a delivery needs of it."""
+
+    workspace_id: int
+    connection_id: int
+    method: str
+    site_url: str
+    cloud_id: str | None
+    account_name: str | None
+    hub_secret: str | None
+    last_delivery_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    identifier: str
+    status: JiraStatus
+    issue_self: str | None
+
+
+class MalformedDelivery(ValueError):
+    pass
+
 
 async def jira_webhook(request: Request) -> Response:
-    return JSONResponse({"error": "unknown webhook"}, status_code=404)
+    runtime: Runtime = request.app.state.runtime
+    token = request.path_params["token"]
+    endpoint = await endpoint_for(runtime, token) if len(token) <= TOKEN_MAX else None
+    if endpoint is None:
+        return _answer(404, error="unknown webhook")
+    body = await request.body()
+    if not verified(runtime, endpoint, request.headers, body):
+        return _answer(401, error="signature verification failed")
+    try:
+        payload = _json_object(body)
+        if payload.get("webhookEvent") not in EVENTS:
+            return _answer(200, status="ignored")
+        delivery = parse_delivery(payload, request.headers, body)
+    except MalformedDelivery as exc:
+        return _answer(400, error=str(exc))
+    try:
+        pk, change = await accept(runtime, endpoint, delivery)
+    except IntegrityError:
+        if not await _seen(runtime, endpoint.workspace_id, delivery.identifier):
+            raise
+        return _answer(200, status="duplicate")
+    background = None
+    if change is not None:
+        background = BackgroundTask(notify, runtime, endpoint.workspace_id, pk, change)
+    return _answer(202, status="accepted", background=background)
+
+
+def _answer(status_code: int, *, background=None, **body) -> Response:
+    return JSONResponse(body, status_code=status_code, background=background)
+
+
+# --- 1. the token -----------------------------------------------------------------------
+
+
+async def endpoint_for(runtime: Runtime, token: str) -> Endpoint | None:
+    async with runtime.sessions() as session:
+        row = (
+            await session.execute(
+                select(
+                    JiraConnection.id,
+                    JiraConnection.workspace_id,
+                    JiraConnection.method,
+                    JiraConnection.site_url,
+                    JiraConnection.cloud_id,
+                    JiraConnection.account_name,
+                    JiraConnection.webhook_secret_enc,
+                    JiraConnection.webhook_last_delivery_at,
+                ).where(JiraConnection.webhook_token == token)
+            )
+        ).first()
+    if row is None:
+        return None
+    secret = None
+    if row.webhook_secret_enc is not None and row.method == ConnectionMethod.API_TOKEN.value:
+        try:
+            secret = runtime.box.open(row.webhook_secret_enc)
+        except ValueError:
+            logger.error("workspace %s: webhook secret cannot be decrypted", row.workspace_id)
+    return Endpoint(
+        workspace_id=row.workspace_id,
+        connection_id=row.id,
+        method=row.method,
+        site_url=row.site_url,
+        cloud_id=row.cloud_id,
+        account_name=row.account_name,
+        hub_secret=secret,
+        last_delivery_at=_aware(row.webhook_last_delivery_at),
+    )
+
+
+# --- 2. the signature -------------------------------------------------------------------
+
+
+def verified(runtime: Runtime, endpoint: Endpoint, headers: Headers, body: bytes) -> bool:
+    if endpoint.method == ConnectionMethod.OAUTH.value:
+        return jwt_valid(headers.get("authorization"), runtime.settings.atlassian_client_secret)
+    return hub_signature_valid(headers.get("x-hub-signature"), endpoint.hub_secret, body)
+
+
+def jwt_valid(authorization: str | None, client_secret: str | None) -> bool:
+    """A dynamic webhook's Bearer JWT: HS256 only (never `none`, never the secret used as
+    an RSA key), signed with the app's client secret, not expired."""
+    if not client_secret or not authorization:
+        return False
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    try:
+        jwt.decode(
+            token.strip(),
+            client_secret,
+            algorithms=["HS256"],
+            leeway=JWT_LEEWAY,
+            # Atlassian documents no audience for these tokens; exp is what must be there.
+            options={"require": ["exp"], "verify_aud": False},
+        )
+    except jwt.PyJWTError:
+        return False
+    return True
+
+
+def hub_signature_valid(header: str | None, secret: str | None, body: bytes) -> bool:
+    """An admin webhook's `X-Hub-Signature: sha256=HEX` over the exact bytes received."""
+    if not secret or not header:
+        return False
+    algorithm, _, digest = header.strip().partition("=")
+    if algorithm.lower() != "sha256" or not digest:
+        return False
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(digest.lower().encode(), expected.encode())
+
+
+# --- 3. the payload ---------------------------------------------------------------------
+
+
+def _json_object(body: bytes) -> dict:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedDelivery("the body is not JSON") from None
+    if not isinstance(payload, dict):
+        raise MalformedDelivery("the body is not a JSON object")
+    return payload
+
+
+def parse_delivery(payload: dict, headers: Headers, body: bytes) -> Delivery:
+    """What a `jira:issue_updated` delivery says (JIRA_API_NOTES §8d)."""
+    issue = payload.get("issue")
+    if not isinstance(issue, dict) or not str(issue.get("id") or "").strip():
+        raise MalformedDelivery("the delivery names no issue id")
+    fields = issue.get("fields") if isinstance(issue.get("fields"), dict) else {}
+    status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
+    category = status.get("statusCategory")
+    category_key = category.get("key") if isinstance(category, dict) else None
+    if not isinstance(category_key, str) or not category_key:
+        raise MalformedDelivery("the delivery has no status category")
+    user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
+    return Delivery(
+        identifier=_identifier(headers, body),
+        status=JiraStatus(
+            issue_id=str(issue["id"]).strip(),
+            category_key=category_key,
+            changed_at=_event_time(payload, fields),
+            actor_name=_text(user.get("displayName")),
+            status_name=_text(status.get("name")),
+        ),
+        issue_self=_text(issue.get("self")),
+    )
+
+
+def _identifier(headers: Headers, body: bytes) -> str:
+    """Jira's id for the delivery, unchanged across its retries; without one, the body
+    itself (a retry resends the same bytes)."""
+    given = (headers.get("x-atlassian-webhook-identifier") or "").strip()
+    if given and len(given) <= DELIVERY_ID_MAX:
+        return given
+    return "sha256:" + hashlib.sha256(given.encode() or body).hexdigest()
+
+
+def _event_time(payload: dict, fields: dict) -> datetime:
+    """When the change happened: the delivery's `timestamp` (epoch ms), else the issue's
+    `updated`, else now. Orders deliveries that arrive out of order."""
+    stamp = payload.get("timestamp")
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 0:
+        try:
+            return datetime.fromtimestamp(stamp / 1000, UTC)
+        except (OverflowError, OSError, ValueError):
+            pass
+    updated = fields.get("updated")
+    if isinstance(updated, str):
+        try:
+            return _aware(datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S.%f%z"))
+        except ValueError:
+            pass
+    return utcnow()
+
+
+def _text(value) -> str | None:
+    return (value.strip()[:255] or None) if isinstance(value, str) else None
+
+
+def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bool:
+    """Whether the issue lives on the connected site (its `self` link says where)."""
+    if not issue_self:
+        return True  # nothing to check against; the item lookup is scoped to the site anyway
+    link = issue_self.lower()
+    if link.startswith(site_url.lower().rstrip("/") + "/"):
+        return True
+    return bool(cloud_id) and f"/ex/jira/{cloud_id.lower()}/" in link
+
+
+# --- 4. applying it, once ---------------------------------------------------------------
+
+
+async def accept(
+    runtime: Runtime, endpoint: Endpoint, delivery: Delivery
+) -> tuple[int, StatusChange | None]:
+    """Apply and record in one transaction; IntegrityError means a replay (rolled back)."""
+    now = utcnow()
+    async with runtime.sessions.begin() as session:
+        outcome, change = "other_site", None
+        if same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
+            connected = Connected(endpoint.site_url, endpoint.account_name)
+            outcome, change = await record_jira_status(
+                session, endpoint.workspace_id, connected, delivery.status
+            )
+        pk = await session.scalar(
+            insert(WebhookDelivery)
+            .values(
+                workspace_id=endpoint.workspace_id,
+                delivery_id=delivery.identifier,
+                received_at=now,
+                issue_id=delivery.status.issue_id[:32],
+                outcome=str(outcome),
+                item_id=change.item_id if change else None,
+                notice=change.notice if change else None,
+            )
+            .returning(WebhookDelivery.id)
+        )
+        last = endpoint.last_delivery_at
+        if last is None or now - last >= LAST_DELIVERY_EVERY:
+            await session.execute(
+                update(JiraConnection)
+                .where(JiraConnection.id == endpoint.connection_id)
+                .values(webhook_last_delivery_at=now)
+                .execution_options(synchronize_session=False)
+            )
+    if outcome != Outcome.UNCHANGED:
+        logger.info(
+            "workspace %s: delivery for issue %s: %s",
+            endpoint.workspace_id,
+            delivery.status.issue_id,
+            outcome,
+        )
+    return pk, change
+
+
+async def _seen(runtime: Runtime, workspace_id: int, identifier: str) -> bool:
+    async with runtime.sessions() as session:
+        found = await session.scalar(
+            select(WebhookDelivery.id).where(
+                WebhookDelivery.workspace_id == workspace_id,
+                WebhookDelivery.delivery_id == identifier,
+            )
+        )
+    return found is not None
+
+
+# --- 5. telling Slack -------------------------------------------------------------------
+
+
+async def notify(runtime: Runtime, workspace_id: int, pk: int, change: StatusChange) -> None:
+    """Claim the owed notice, then send it: at most once, whoever gets there first."""
+    if await _claim(runtime, workspace_id, pk):
+        await announce(runtime, workspace_id, change)
+
+
+async def _claim(runtime: Runtime, workspace_id: int, pk: int) -> bool:
+    async with runtime.sessions.begin() as session:
+        result = await session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == pk,
+                WebhookDelivery.workspace_id == workspace_id,
+                WebhookDelivery.notified_at.is_(None),
+            )
+            .values(notified_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+    return result.rowcount == 1
+
+
+async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
+    """Scheduler job: send what a process that died after answering Jira left owed."""
+    cutoff = utcnow() - OWED_AFTER
+    async with runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                select(
+                    WebhookDelivery.id,
+                    WebhookDelivery.workspace_id,
+                    WebhookDelivery.outcome,
+                    WebhookDelivery.item_id,
+                    WebhookDelivery.notice,
+                    ActionItem.retro_id,
+                )
+                .join(ActionItem, ActionItem.id == WebhookDelivery.item_id)
+                .where(
+                    WebhookDelivery.notice.is_not(None),
+                    WebhookDelivery.notified_at.is_(None),
+                    WebhookDelivery.received_at < cutoff,
+                    ActionItem.workspace_id == WebhookDelivery.workspace_id,
+                )
+                .order_by(WebhookDelivery.id)
+                .limit(limit)
+            )
+        ).all()
+    sent = 0
+    for row in rows:
+        change = StatusChange(Outcome(row.outcome), row.item_id, row.retro_id, row.notice)
+        if await _claim(runtime, row.workspace_id, row.id):
+            await announce(runtime, row.workspace_id, change)
+            sent += 1
+    if sent:
+        logger.info("sent %s webhook notices a previous process left owed", sent)
+    return sent
+
+
+async def prune_deliveries(runtime: Runtime) -> None:
+    """Forget deliveries older than any retry Jira would still send."""
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.received_at < utcnow() - KEEP_DELIVERIES)
+        )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# --- logs -------------------------------------------------------------------------------
+
+_TOKEN_IN_PATH = re.compile(r"(/jira/webhook/)[^/?\s\"]+")
+
+
+class HideWebhookTokens(logging.Filter):
+    """The token in the URL picks a workspace, so it is a secret: access log lines show
+    `/jira/webhook/…` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
+        return True
+
+
+logging.getLogger("uvicorn.access").addFilter(HideWebhookTokens())

@@ -1,0 +1,227 @@
+"""Completing and reopening action items from their Jira issue's status (SPEC §3).
+
+Status comes back two ways, and both end here: webhook deliveries (bot/jira/webhooks.py)
+and, with webhooks off, the sync engine's JQL polling (`apply_jira_status`, via="poll").
+
+The rules:
+* Only the status *category* counts (statusCategory.key: new / indeterminate / done); status
+  names are localized and customized ("Fertig" is Done too).
+* Only items the app created in this workspace, on the connected site, are touched: the
+  item is found by (workspace_id, jira_site_url, jira_issue_id), never by issue id alone.
+* Deliveries arrive late and out of order, so each one is a fact "at time T the issue was
+  in category C": one older than what the item already knows (status_changed_at) is
+  ignored, a newer one is recorded even when it changes nothing visible.
+* An item changes at most once per transition, and says so once: the update is a
+  compare-and-set on what was read, so two deliveries racing for the same change (two
+  webhooks, a webhook and a poll, two processes) cannot both win.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import notifier
+from bot.runtime import Runtime
+from bot.views.blocks import escape
+from storage.models import ActionItem, ItemStatus, JiraConnection
+
+logger = logging.getLogger(__name__)
+
+DONE = "done"
+# A compare-and-set that lost can only have lost to a newer fact; re-reading settles it.
+CAS_ATTEMPTS = 3
+
+
+class Outcome(enum.StrEnum):
+    COMPLETED = "completed"
+    REOPENED = "reopened"
+    UNCHANGED = "unchanged"  # recorded, nothing to tell anyone
+    STALE = "stale"  # older than what the item already knows
+    UNKNOWN_ISSUE = "unknown_issue"  # not an issue this workspace's app created
+
+
+@dataclass(frozen=True)
+class JiraStatus:
+    """One fact about an issue, as a delivery or a poll saw it."""
+
+    issue_id: str
+    category_key: str
+    changed_at: datetime
+    actor_name: str | None = None
+    status_name: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """An item that just completed or reopened, and the message its retro is owed."""
+
+    outcome: Outcome
+    item_id: int
+    retro_id: int | None
+    notice: str
+
+
+@dataclass(frozen=True)
+class Connected:
+    """What the rules need of the workspace's connection."""
+
+    site_url: str
+    account_name: str | None
+
+
+async def record_jira_status(
+    session: AsyncSession, workspace_id: int, connected: Connected, status: JiraStatus
+) -> tuple[Outcome, StatusChange | None]:
+    """Apply one fact to the item in the caller's transaction; the caller announces the
+    change (if any) after committing."""
+    for _ in range(CAS_ATTEMPTS):
+        item = await _find_item(session, workspace_id, connected.site_url, status.issue_id)
+        if item is None:
+            return Outcome.UNKNOWN_ISSUE, None
+        seen_at = _aware(item.status_changed_at)
+        if seen_at is not None and status.changed_at < seen_at:
+            return Outcome.STALE, None
+        outcome = _decide(item.status, item.jira_status_category, status.category_key)
+        if await _compare_and_set(session, item, status, outcome):
+            if outcome is Outcome.UNCHANGED:
+                return outcome, None
+            notice = _notice(outcome, item, status, connected.account_name)
+            return outcome, StatusChange(outcome, item.id, item.retro_id, notice)
+    logger.warning("item for issue %s kept changing under us; giving up", status.issue_id)
+    return Outcome.STALE, None
+
+
+def _decide(item_status: str, known_category: str | None, category: str) -> Outcome:
+    if category == DONE and item_status != ItemStatus.COMPLETE.value:
+        return Outcome.COMPLETED
+    # Only leaving Done reopens: an item someone ticked off in Slack while its issue was
+    # still in progress stays complete when the issue merely moves along.
+    if category != DONE and item_status == ItemStatus.COMPLETE.value and known_category == DONE:
+        return Outcome.REOPENED
+    return Outcome.UNCHANGED
+
+
+async def _find_item(session: AsyncSession, workspace_id: int, site_url: str, issue_id: str):
+    result = await session.execute(
+        select(
+            ActionItem.id,
+            ActionItem.retro_id,
+            ActionItem.status,
+            ActionItem.jira_status_category,
+            ActionItem.status_changed_at,
+            ActionItem.jira_key,
+            ActionItem.jira_site_url,
+            ActionItem.title,
+        )
+        .where(
+            ActionItem.workspace_id == workspace_id,
+            ActionItem.jira_issue_id == issue_id,
+            ActionItem.jira_site_url == site_url,
+        )
+        .order_by(ActionItem.id)
+        .limit(1)
+    )
+    return result.first()
+
+
+async def _compare_and_set(session: AsyncSession, item, status: JiraStatus, outcome) -> bool:
+    values: dict = {
+        "jira_status_category": status.category_key,
+        "status_changed_at": status.changed_at,
+    }
+    if outcome is Outcome.COMPLETED:
+        values.update(status=ItemStatus.COMPLETE.value, completed_by=status.actor_name or "Jira")
+    elif outcome is Outcome.REOPENED:
+        values.update(status=ItemStatus.OPEN.value, completed_by=None)
+    result = await session.execute(
+        update(ActionItem)
+        .where(
+            ActionItem.id == item.id,
+            ActionItem.status == item.status,
+            ActionItem.status_changed_at.is_not_distinct_from(item.status_changed_at),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _notice(outcome: Outcome, item, status: JiraStatus, account_name: str | None) -> str:
+    """The thread message, e.g. ✅ TEAM-12 *Fix the deploy* was moved to Done by Ana Lima via
+    Jira (connected as Unpack Bot)."""
+    key = item.jira_key or "An action item"
+    if item.jira_key and item.jira_site_url:
+        key = f"<{item.jira_site_url.rstrip('/')}/browse/{item.jira_key}|{item.jira_key}>"
+    what = f"{key} *{escape(item.title)}*"
+    by = f" by {escape(status.actor_name)}" if status.actor_name else ""
+    via = f" via Jira (connected as {escape(account_name)})" if account_name else " via Jira"
+    shown = status.status_name
+    if outcome is Outcome.COMPLETED:
+        named = f" ({escape(shown)})" if shown and shown.lower() != "done" else ""
+        return f"✅ {what} was moved to Done{named}{by}{via}"
+    moved = f" (moved to {escape(shown)})" if shown else ""
+    return f"↩️ {what} was reopened{moved}{by}{via}"
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+async def connected_site(session: AsyncSession, workspace_id: int) -> Connected | None:
+    row = (
+        await session.execute(
+            select(JiraConnection.site_url, JiraConnection.account_name).where(
+                JiraConnection.workspace_id == workspace_id
+            )
+        )
+    ).first()
+    return Connected(row.site_url, row.account_name) if row else None
+
+
+async def announce(runtime: Runtime, workspace_id: int, change: StatusChange) -> None:
+    """Re-render the item wherever it shows, then tell the retro's thread."""
+    try:
+        await notifier.refresh_items(runtime, workspace_id, [change.item_id])
+    except Exception:
+        logger.exception("refreshing item %s after a Jira status change failed", change.item_id)
+    if change.retro_id is None:
+        return
+    try:
+        await notifier.post_in_retro_thread(runtime, workspace_id, change.retro_id, change.notice)
+    except Exception:
+        logger.exception("telling retro %s about item %s failed", change.retro_id, change.item_id)
+
+
+async def apply_jira_status(
+    runtime: Runtime,
+    workspace_id: int,
+    issue_id: str,
+    category_key: str,
+    actor_name: str | None,
+    changed_at: datetime,
+    via: str,
+    *,
+    status_name: str | None = None,
+) -> bool:
+    """Complete or reopen the item of this issue (once) and tell its retro. Returns True
+    when the item changed. The sync engine's polling calls this with via="poll"; webhook
+    deliveries use `record_jira_status` inside their dedup transaction instead."""
+    status = JiraStatus(str(issue_id), category_key, _aware(changed_at), actor_name, status_name)
+    async with runtime.sessions.begin() as session:
+        connected = await connected_site(session, workspace_id)
+        if connected is None:
+            return False
+        outcome, change = await record_jira_status(session, workspace_id, connected, status)
+    logger.info("issue %s → %s (%s): %s", issue_id, category_key, via, outcome)
+    if change is None:
+        return False
+    await announce(runtime, workspace_id, change)
+    return True
