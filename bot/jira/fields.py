@@ -1,0 +1,90 @@
+"""An action item as Jira issue fields (SPEC §3 "Field mapping"). Pure functions: the sync
+engine gathers what they need (target project, assignee account, epic, links) first."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from bot.jira.adf import mrkdwn_to_adf
+from storage.models import ActionItem
+
+SUMMARY_MAX = 255
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an item's issue goes: the channel's override, else the workspace default."""
+
+    project_id: str
+    project_key: str
+    issue_type_id: str
+    issue_type_name: str | None = None
+
+
+@dataclass
+class IssueContext:
+    """What an item's fields need besides the item itself."""
+
+    retro_title: str | None = None
+    retro_permalink: str | None = None
+    assignee_account_id: str | None = None
+    epic_issue_id: str | None = None
+    mention_names: Mapping[str, str] = field(default_factory=dict)
+
+
+def summary(title: str) -> str:
+    """Jira summaries are one line of at most 255 characters."""
+    one_line = " ".join((title or "").split())
+    return one_line[:SUMMARY_MAX] or "Action item"
+
+
+def description(item: ActionItem, context: IssueContext) -> dict:
+    links = []
+    if context.retro_permalink:
+        name = context.retro_title or "the retro"
+        links.append(("From the retro: ", name, context.retro_permalink))
+    elif item.source_permalink and item.source_permalink not in (item.description or ""):
+        links.append(("From Slack: ", "the message", item.source_permalink))
+    return mrkdwn_to_adf(item.description, names=context.mention_names, links=links)
+
+
+def create_fields(item: ActionItem, target: Target, context: IssueContext) -> dict:
+    fields = {
+        "project": {"id": target.project_id},
+        "issuetype": {"id": target.issue_type_id},
+        "summary": summary(item.title),
+        "description": description(item, context),
+        # The item's unique label: how an ambiguous create is found again (no duplicates).
+        "labels": [item.sync_label],
+    }
+    if context.assignee_account_id:
+        fields["assignee"] = {"accountId": context.assignee_account_id}
+    if item.due_date:
+        fields["duedate"] = item.due_date.isoformat()
+    if context.epic_issue_id:
+        fields["parent"] = {"id": context.epic_issue_id}
+    return fields
+
+
+def update_fields(item: ActionItem, context: IssueContext) -> dict:
+    """What an edit in Slack may change: title, description, assignee, due date."""
+    assignee = {"accountId": context.assignee_account_id} if context.assignee_account_id else None
+    return {
+        "summary": summary(item.title),
+        "description": description(item, context),
+        "assignee": assignee,
+        "duedate": item.due_date.isoformat() if item.due_date else None,
+    }
+
+
+def epic_fields(title: str, label: str, target: Target, epic_type_id: str, link: str | None):
+    """The one epic of a retro, named after it."""
+    links = [("The retro in Slack: ", title, link)] if link else []
+    return {
+        "project": {"id": target.project_id},
+        "issuetype": {"id": epic_type_id},
+        "summary": summary(title),
+        "description": mrkdwn_to_adf("", links=links),
+        "labels": [label],
+    }

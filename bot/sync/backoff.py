@@ -1,0 +1,26 @@
+"""When to try a failed sync again (SPEC §3 "Syncing"): up to 3 retries, exponential
+backoff with jitter from SYNC_RETRY_BASE_SECONDS (about 30 s, 60 s, 120 s by default), and
+never sooner than Jira's Retry-After."""
+
+from __future__ import annotations
+
+import random
+
+MAX_RETRIES = 3
+JITTER = 0.25  # ±25 %: processes that failed together do not all come back together
+
+
+def retries_left(failures: int) -> bool:
+    """After `failures` failed tries of one sync, is another try allowed?"""
+    return failures <= MAX_RETRIES
+
+
+def retry_delay(
+    failures: int, base_seconds: float, retry_after: float | None = None, *, rng=random
+) -> float:
+    """Seconds to wait after the `failures`-th failure (1 → about base, 2 → twice that…)."""
+    delay = base_seconds * 2 ** max(0, failures - 1)
+    delay *= 1 + rng.uniform(-JITTER, JITTER)
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return delay

@@ -1,0 +1,161 @@
+"""Claiming due work in the database, so that several processes share it and none loses it.
+
+An item is due when it is pending and its next attempt time has come, or when it is synced
+but was edited since (revision > synced_revision). A process claims due items by writing
+its id and a lease end on them; while it works it renews the lease, so only a dead
+process's claims lapse and are taken over.
+
+PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` then the lease, in one transaction, so two
+processes never claim the same row. SQLite: one process owns the database file, so a
+plain select then update is enough (the update re-checks that the row is still free).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+
+from bot.runtime import Runtime
+from storage.clock import utcnow
+from storage.models import ActionItem, SyncState
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200  # items per claim; a cycle claims again until nothing is due
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; everything we store is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _due(now: datetime):
+    return or_(
+        and_(
+            ActionItem.sync_state == SyncState.PENDING.value,
+            or_(ActionItem.next_attempt_at.is_(None), ActionItem.next_attempt_at <= now),
+        ),
+        and_(
+            ActionItem.sync_state == SyncState.SYNCED.value,
+            ActionItem.revision > ActionItem.synced_revision,
+        ),
+    )
+
+
+def _free(now: datetime):
+    return or_(ActionItem.claimed_until.is_(None), ActionItem.claimed_until < now)
+
+
+def lease_length(runtime: Runtime) -> timedelta:
+    return timedelta(seconds=runtime.settings.sync_lease_seconds)
+
+
+async def claim_due(runtime: Runtime, limit: int = BATCH) -> list[int]:
+    """Claims up to `limit` due items for this process; returns their ids."""
+    now = utcnow()
+    until = now + lease_length(runtime)
+    postgres = runtime.engine.dialect.name == "postgresql"
+    async with runtime.sessions.begin() as session:
+        query = (
+            select(ActionItem.id)
+            .where(_due(now), _free(now))
+            .order_by(ActionItem.next_attempt_at, ActionItem.id)
+            .limit(limit)
+        )
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        ids = list(await session.scalars(query))
+        if not ids:
+            return []
+        await session.execute(
+            update(ActionItem)
+            .where(ActionItem.id.in_(ids), _free(now))
+            .values(claimed_by=runtime.process_id, claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        mine = await session.scalars(
+            select(ActionItem.id).where(
+                ActionItem.id.in_(ids), ActionItem.claimed_by == runtime.process_id
+            )
+        )
+        return sorted(mine)
+
+
+async def renew(runtime: Runtime, ids: list[int]) -> None:
+    until = utcnow() + lease_length(runtime)
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            update(ActionItem)
+            .where(ActionItem.id.in_(ids), ActionItem.claimed_by == runtime.process_id)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def release(runtime: Runtime, ids: list[int]) -> None:
+    """Lets go of whatever of `ids` this process still holds (every path ends here)."""
+    if not ids:
+        return
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            update(ActionItem)
+            .where(ActionItem.id.in_(ids), ActionItem.claimed_by == runtime.process_id)
+            .values(claimed_by=None, claimed_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@contextlib.asynccontextmanager
+async def held(runtime: Runtime, ids: list[int]) -> AsyncIterator[None]:
+    """Keeps the lease on `ids` alive while the block runs, then releases them."""
+    period = runtime.settings.sync_lease_seconds / 3
+
+    async def heartbeat() -> None:
+        while True:
+            await asyncio.sleep(period)
+            try:
+                await renew(runtime, ids)
+            except Exception:  # a missed renewal only shortens the lease
+                logger.exception("could not renew sync leases")
+
+    task = asyncio.create_task(heartbeat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await release(runtime, ids)
+
+
+async def next_due_at(runtime: Runtime) -> datetime | None:
+    """When the earliest queued item becomes due, or a claim on one lapses (the owner may
+    have died); None when nothing is queued."""
+    async with runtime.sessions() as session:
+        unclaimed = await session.scalar(
+            select(func.min(ActionItem.next_attempt_at)).where(
+                ActionItem.sync_state == SyncState.PENDING.value,
+                ActionItem.claimed_until.is_(None),
+            )
+        )
+        dirty = await session.scalar(
+            select(func.count(ActionItem.id)).where(
+                ActionItem.sync_state == SyncState.SYNCED.value,
+                ActionItem.revision > ActionItem.synced_revision,
+                ActionItem.claimed_until.is_(None),
+            )
+        )
+        claimed = await session.scalar(
+            select(func.min(ActionItem.claimed_until)).where(ActionItem.claimed_until.is_not(None))
+        )
+    times = [aware(t) for t in (unclaimed, claimed) if t is not None]
+    if dirty:
+        times.append(utcnow())
+    return min(times) if times else None

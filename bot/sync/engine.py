@@ -1,0 +1,173 @@
+"""One sync cycle: claim due items, push each workspace's share to its Jira, store every
+outcome on its row, then tell Slack (DESIGN.md "How data flows").
+
+Items without an issue are created in bulk (bot/sync/create.py); synced items edited since
+their last push are updated (bot/sync/update.py). Nothing is held in memory between
+cycles: the rows are the queue, so a restart or a second process picks up where this
+one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+
+from sqlalchemy import select
+
+from bot import notifier
+from bot.jira.credentials import jira_client_for
+from bot.jira.errors import JiraError, JiraErrorKind
+from bot.runtime import Runtime
+from bot.sync import claims, outcomes
+from bot.sync.context import WorkspaceSync
+from bot.sync.create import create_items
+from bot.sync.outcomes import Failed
+from bot.sync.targets import targets_for
+from bot.sync.update import update_items
+from bot.views.blocks import escape
+from bot.workspaces import bot_client
+from storage.models import ActionItem, JiraConnection, Retro, SyncSettings, Workspace
+
+logger = logging.getLogger(__name__)
+
+
+async def run_cycle(runtime: Runtime) -> int:
+    """Claims and syncs one batch; returns how many items it claimed (0: nothing due)."""
+    ids = await claims.claim_due(runtime)
+    if not ids:
+        return 0
+    async with claims.held(runtime, ids):
+        items = await _load(runtime, ids)
+        by_workspace: dict[int, list[ActionItem]] = defaultdict(list)
+        for item in items:
+            by_workspace[item.workspace_id].append(item)
+        await asyncio.gather(
+            *(_sync_workspace(runtime, ws_id, group) for ws_id, group in by_workspace.items())
+        )
+    return len(ids)
+
+
+async def run_until_idle(runtime: Runtime) -> None:
+    while await run_cycle(runtime) >= claims.BATCH:
+        pass
+
+
+async def _load(runtime: Runtime, ids: list[int]) -> list[ActionItem]:
+    async with runtime.sessions() as session:
+        rows = await session.scalars(
+            select(ActionItem)
+            .where(ActionItem.id.in_(ids), ActionItem.claimed_by == runtime.process_id)
+            .order_by(ActionItem.id)
+        )
+        return list(rows)
+
+
+async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[ActionItem]) -> None:
+    try:
+        ws = await _workspace_sync(runtime, workspace_id, items)
+    except JiraError as exc:  # not connected, or the credentials are gone
+        failures = [Failed(item.id, exc, _operation(item)) for item in items]
+        await _record_without_jira(runtime, workspace_id, failures)
+        return
+    try:
+        await _push(ws, items)
+    except Exception:
+        logger.exception("sync of workspace %s failed", workspace_id)
+        error = JiraError(JiraErrorKind.UNAVAILABLE, "an unexpected error stopped the sync")
+        done = {i for applied in ws.applied for i in applied.item_ids}
+        # Left as possibly created: the next try looks for them before sending again.
+        left = [i for i in items if i.id not in done]
+        await ws.record([Failed(i.id, error, _operation(i), not_created=False) for i in left])
+    await _tell_slack(ws)
+
+
+def _operation(item: ActionItem) -> str:
+    return "update" if item.jira_issue_id else "create"
+
+
+async def _workspace_sync(runtime: Runtime, workspace_id: int, items) -> WorkspaceSync:
+    jira = await jira_client_for(runtime, workspace_id)
+    retro_ids = {item.retro_id for item in items if item.retro_id}
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, workspace_id)
+        connection = await session.scalar(
+            select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
+        )
+        settings = await session.get(SyncSettings, workspace_id)
+        retros = await session.scalars(
+            select(Retro).where(Retro.workspace_id == workspace_id, Retro.id.in_(retro_ids))
+        )
+        retros = {retro.id: retro for retro in retros}
+    try:
+        slack = bot_client(runtime, workspace)
+    except LookupError:
+        slack = None  # uninstalled: Jira still gets the items, nobody is told
+    return WorkspaceSync(
+        runtime=runtime,
+        workspace_id=workspace_id,
+        jira=jira,
+        slack=slack,
+        site_url=connection.site_url,
+        account_name=connection.account_name,
+        settings=settings,
+        retros=retros,
+    )
+
+
+async def _push(ws: WorkspaceSync, items: list[ActionItem]) -> None:
+    to_create = [item for item in items if not item.jira_issue_id]
+    to_update = [item for item in items if item.jira_issue_id]
+    async with ws.runtime.sessions() as session:
+        targets = await targets_for(session, ws.workspace_id, {i.channel_id for i in to_create})
+    await asyncio.gather(create_items(ws, to_create, targets), update_items(ws, to_update))
+
+
+async def _record_without_jira(runtime: Runtime, workspace_id: int, failures: list) -> None:
+    applied = await outcomes.apply(runtime, workspace_id, None, failures)
+    await _refresh(runtime, workspace_id, applied.item_ids)
+
+
+# --- telling Slack ----------------------------------------------------------------------
+
+
+async def _tell_slack(ws: WorkspaceSync) -> None:
+    changed = sorted({i for applied in ws.applied for i in applied.item_ids})
+    await _refresh(ws.runtime, ws.workspace_id, changed)
+    created_by_retro: dict[int, list[ActionItem]] = defaultdict(list)
+    for applied in ws.applied:
+        for item in applied.created:
+            if item.retro_id:
+                created_by_retro[item.retro_id].append(item)
+    for retro_id, created in created_by_retro.items():
+        text = created_notice(ws.account_name, created, ws.epics_created.get(retro_id))
+        try:
+            await notifier.post_in_retro_thread(ws.runtime, ws.workspace_id, retro_id, text)
+        except Exception:
+            logger.exception("telling retro %s about created issues failed", retro_id)
+
+
+async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> None:
+    if not item_ids:
+        return
+    try:
+        await notifier.refresh_items(runtime, workspace_id, item_ids)
+    except Exception:
+        logger.exception("refreshing items of workspace %s failed", workspace_id)
+
+
+def created_notice(account_name: str | None, items: list[ActionItem], epic_key: str | None):
+    """ "Created in Jira as Ana Lima: TEAM-1, TEAM-2" (SPEC §3), keys linked."""
+    links = ", ".join(_key_link(item) for item in sorted(items, key=lambda i: i.id))
+    who = f" as {escape(account_name)}" if account_name else ""
+    count = f"{len(items)} issue{'s' if len(items) != 1 else ''}"
+    text = f":white_check_mark: Created {count} in Jira{who}: {links}"
+    if epic_key:
+        text += f"\nGrouped under the retro's epic {epic_key}."
+    return text
+
+
+def _key_link(item: ActionItem) -> str:
+    if item.jira_site_url:
+        return f"<{item.jira_site_url.rstrip('/')}/browse/{item.jira_key}|{item.jira_key}>"
+    return item.jira_key or ""

@@ -1,0 +1,163 @@
+"""Epic grouping (SPEC §3): with it on, each retro gets one epic, named after the retro,
+created once, and its items' issues are created under it (`parent`).
+
+"Once" holds across retries, crashes and processes the same way items are kept from
+duplicates (bot/sync/create.py): the retro row records the epic's label and when its
+create was sent, and a process takes the right to send with a conditional update, so two
+processes creating items of one retro never make two epics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+
+from bot.jira import fields as jira_fields
+from bot.jira.errors import JiraError, JiraErrorKind
+from bot.jira.fields import Target
+from bot.sync.claims import aware
+from bot.sync.context import WorkspaceSync
+from bot.sync.lookup import find_by_labels
+from bot.sync.outcomes import Deferred, Failed
+from storage.clock import utcnow
+from storage.models import ActionItem, Retro, new_sync_label
+
+logger = logging.getLogger(__name__)
+
+EPIC_LEVEL = 1  # issue types' hierarchyLevel for epics
+
+
+class _Wait(Exception):
+    def __init__(self, until: datetime) -> None:
+        self.until = until
+
+
+async def prepare(ws: WorkspaceSync, items: list[ActionItem], targets: dict) -> list:
+    """The items ready to create: their retro's epic exists (or grouping is off)."""
+    if not (ws.settings and ws.settings.epic_per_retro):
+        return items
+    ready = [item for item in items if item.retro_id is None]
+    by_retro: dict[int, list[ActionItem]] = defaultdict(list)
+    for item in items:
+        if item.retro_id is not None:
+            by_retro[item.retro_id].append(item)
+    for retro_id, group in by_retro.items():
+        retro = ws.retros[retro_id]
+        target = targets[group[0].channel_id]
+        try:
+            await ensure_epic(ws, retro, target)
+        except _Wait as wait:
+            await ws.record([Deferred(item.id, wait.until) for item in group])
+            continue
+        except JiraError as exc:
+            project = target.project_key
+            await ws.record([Failed(i.id, exc, "epic", project_key=project) for i in group])
+            continue
+        ready += group
+    return ready
+
+
+async def ensure_epic(ws: WorkspaceSync, retro: Retro, target: Target) -> str | None:
+    """The retro's epic issue id, creating the epic if need be; None when the project has
+    no epic type (items are then created without a parent)."""
+    if retro.epic_issue_id:
+        return retro.epic_issue_id
+    seen = retro.epic_create_sent_at
+    if seen is not None:
+        if await _adopt(ws, retro, target):
+            return retro.epic_issue_id
+        if utcnow() < ws.resend_after(aware(seen)):
+            raise _Wait(ws.resend_after(aware(seen)))
+    epic_type = await _epic_type(ws, target)
+    if epic_type is None:
+        logger.warning(
+            "project %s has no epic issue type; no epic for retro %s", target.project_key, retro.id
+        )
+        return None
+    await _take_turn(ws, retro, seen)
+    return await _send(ws, retro, target, epic_type)
+
+
+async def _adopt(ws: WorkspaceSync, retro: Retro, target: Target) -> bool:
+    found = await find_by_labels(ws.jira, target.project_key, [retro.epic_label])
+    issue = found.get((retro.epic_label or "").lower())
+    if issue is None:
+        return False
+    await _store(ws, retro, str(issue["id"]), issue["key"])
+    return True
+
+
+async def _epic_type(ws: WorkspaceSync, target: Target) -> str | None:
+    types = await ws.jira.issue_types(target.project_id)
+    for issue_type in types:
+        if issue_type.get("hierarchyLevel") == EPIC_LEVEL:
+            return str(issue_type["id"])
+    named = [t for t in types if str(t.get("name", "")).lower() == "epic"]
+    return str(named[0]["id"]) if named else None
+
+
+async def _take_turn(ws: WorkspaceSync, retro: Retro, seen: datetime | None) -> None:
+    """Records the send; only one process wins, the others wait for its epic."""
+    now = utcnow()
+    label = retro.epic_label or new_sync_label()
+    sent = Retro.epic_create_sent_at
+    async with ws.runtime.sessions.begin() as session:
+        result = await session.execute(
+            update(Retro)
+            .where(
+                Retro.id == retro.id,
+                Retro.workspace_id == ws.workspace_id,
+                Retro.epic_issue_id.is_(None),
+                sent.is_(None) if seen is None else sent == seen,
+            )
+            .values(epic_label=label, epic_create_sent_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    if result.rowcount != 1:
+        pause = max(ws.runtime.settings.sync_retry_base_seconds, 1.0)
+        raise _Wait(now + timedelta(seconds=pause))
+    retro.epic_label, retro.epic_create_sent_at = label, now
+
+
+async def _send(ws: WorkspaceSync, retro: Retro, target: Target, epic_type: str) -> str:
+    link = await ws.retro_permalink(retro)
+    fields = jira_fields.epic_fields(retro.title, retro.epic_label, target, epic_type, link)
+    try:
+        created = await asyncio.wait_for(
+            ws.jira.create_issue({"fields": fields}), timeout=ws.create_timeout
+        )
+    except TimeoutError:
+        raise JiraError(JiraErrorKind.AMBIGUOUS, "Jira did not answer the create in time") from None
+    except JiraError as exc:
+        if not exc.transient or exc.kind is JiraErrorKind.RATE_LIMITED:
+            await _forget_send(ws, retro)  # Jira answered: no epic was made
+        raise
+    await _store(ws, retro, str(created["id"]), created["key"])
+    ws.epics_created[retro.id] = created["key"]
+    return retro.epic_issue_id
+
+
+async def _store(ws: WorkspaceSync, retro: Retro, issue_id: str, key: str) -> None:
+    async with ws.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Retro)
+            .where(Retro.id == retro.id, Retro.workspace_id == ws.workspace_id)
+            .values(epic_issue_id=issue_id, epic_key=key)
+            .execution_options(synchronize_session=False)
+        )
+    retro.epic_issue_id, retro.epic_key = issue_id, key
+
+
+async def _forget_send(ws: WorkspaceSync, retro: Retro) -> None:
+    async with ws.runtime.sessions.begin() as session:
+        await session.execute(
+            update(Retro)
+            .where(Retro.id == retro.id, Retro.workspace_id == ws.workspace_id)
+            .values(epic_create_sent_at=None)
+            .execution_options(synchronize_session=False)
+        )
+    retro.epic_create_sent_at = None

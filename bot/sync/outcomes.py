@@ -1,0 +1,205 @@
+"""Writing what happened to each item back to its row, and to the Sync Log.
+
+Every claimed item ends a cycle with exactly one outcome: created, updated, failed (retry
+later, or sync-error state once retries are spent) or deferred (an ambiguous create is
+still inside its search-lag window; no attempt is spent).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from bot.jira.credentials import NOT_CONNECTED
+from bot.jira.errors import JiraError, explain
+from bot.runtime import Runtime
+from bot.sync.backoff import retries_left, retry_delay
+from storage.clock import utcnow
+from storage.models import ActionItem, SyncAttempt, SyncState
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Created:
+    item_id: int
+    issue_id: str
+    key: str
+    project_key: str
+    revision: int
+    assignee_note: str | None
+
+
+@dataclass
+class Updated:
+    item_id: int
+    revision: int
+    assignee_note: str | None
+
+
+@dataclass
+class Failed:
+    item_id: int
+    error: JiraError
+    operation: str  # create / update / epic
+    # The create surely did not happen (Jira answered it): no search before the next send.
+    not_created: bool = True
+    project_key: str | None = None
+    text: str | None = None  # a sentence of our own instead of explain()'s
+
+
+@dataclass
+class Deferred:
+    item_id: int
+    until: datetime
+
+
+Outcome = Created | Updated | Failed | Deferred
+
+
+@dataclass
+class Applied:
+    """What changed, for the notifier."""
+
+    item_ids: list[int] = field(default_factory=list)
+    created: list[ActionItem] = field(default_factory=list)
+    failed: list[ActionItem] = field(default_factory=list)
+
+
+async def apply(
+    runtime: Runtime, workspace_id: int, site_url: str | None, outcomes: list[Outcome]
+) -> Applied:
+    applied = Applied()
+    if not outcomes:
+        return applied
+    now = utcnow()
+    async with runtime.sessions.begin() as session:
+        rows = await session.scalars(
+            select(ActionItem).where(
+                ActionItem.workspace_id == workspace_id,
+                ActionItem.id.in_([o.item_id for o in outcomes]),
+            )
+        )
+        items = {item.id: item for item in rows}
+        for outcome in outcomes:
+            item = items.get(outcome.item_id)
+            if item is None:
+                continue  # deleted meanwhile
+            attempt = _apply_one(runtime, item, outcome, site_url, now)
+            if attempt is not None:
+                session.add(attempt)
+            applied.item_ids.append(item.id)
+            if isinstance(outcome, Created) and item.jira_issue_id == outcome.issue_id:
+                applied.created.append(item)
+            if isinstance(outcome, Failed) and item.sync_state == SyncState.ERROR.value:
+                applied.failed.append(item)
+    return applied
+
+
+def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now) -> SyncAttempt | None:
+    release = {"claimed_by": None, "claimed_until": None}
+    if isinstance(outcome, Deferred):
+        _set(item, sync_state=SyncState.PENDING.value, next_attempt_at=outcome.until, **release)
+        return None
+    if isinstance(outcome, Created):
+        return _created(item, outcome, site_url, now, release)
+    if isinstance(outcome, Updated):
+        _set(
+            item,
+            sync_state=SyncState.SYNCED.value,
+            synced_revision=max(item.synced_revision, outcome.revision),
+            attempts=0,
+            next_attempt_at=None,
+            last_error=None,
+            last_error_kind=None,
+            assignee_note=outcome.assignee_note,
+            **release,
+        )
+        return _attempt(item, "update", "ok", 1, jira_key=item.jira_key)
+    return _failed(runtime, item, outcome, now, release)
+
+
+def _created(item: ActionItem, outcome: Created, site_url, now, release) -> SyncAttempt:
+    if item.jira_issue_id and item.jira_issue_id != outcome.issue_id:
+        # Should never happen; if it does, keep the first and say so loudly.
+        logger.error(
+            "item %s already has Jira issue %s; %s was created too",
+            item.id,
+            item.jira_key,
+            outcome.key,
+        )
+        return _attempt(item, "create", "failed", 1, message="duplicate issue " + outcome.key)
+    _set(
+        item,
+        jira_issue_id=outcome.issue_id,
+        jira_key=outcome.key,
+        jira_site_url=site_url,
+        jira_project_key=outcome.project_key,
+        sync_state=SyncState.SYNCED.value,
+        synced_revision=max(item.synced_revision, outcome.revision),
+        attempts=0,
+        next_attempt_at=None,
+        last_error=None,
+        last_error_kind=None,
+        assignee_note=outcome.assignee_note,
+        **release,
+    )
+    return _attempt(item, "create", "ok", 1, jira_key=outcome.key)
+
+
+def _failed(runtime, item: ActionItem, outcome: Failed, now, release) -> SyncAttempt:
+    error = outcome.error
+    failures = item.attempts + 1
+    if outcome.not_created and outcome.operation == "create":
+        item.create_sent_at = None
+    project = outcome.project_key or item.jira_project_key
+    issue_key = item.jira_key if outcome.operation == "update" else None
+    if error.transient and retries_left(failures):
+        delay = retry_delay(failures, runtime.settings.sync_retry_base_seconds, error.retry_after)
+        _set(
+            item,
+            sync_state=SyncState.PENDING.value,
+            attempts=failures,
+            next_attempt_at=now + timedelta(seconds=delay),
+            **release,
+        )
+        message = explain(error, project_key=project, issue_key=issue_key)
+        return _attempt(item, outcome.operation, "retrying", failures, error, message)
+    text = outcome.text or _final_text(error, project, issue_key)
+    _set(
+        item,
+        sync_state=SyncState.ERROR.value,
+        attempts=failures,
+        next_attempt_at=None,
+        last_error=text,
+        last_error_kind=error.kind.value,
+        **release,
+    )
+    return _attempt(item, outcome.operation, "failed", failures, error, text)
+
+
+def _final_text(error: JiraError, project: str | None, issue_key: str | None) -> str:
+    if error.message == NOT_CONNECTED:
+        return NOT_CONNECTED
+    return explain(error, project_key=project, issue_key=issue_key, final=True)
+
+
+def _attempt(item, operation, outcome, number, error=None, message=None, jira_key=None):
+    return SyncAttempt(
+        workspace_id=item.workspace_id,
+        item_id=item.id,
+        operation=operation,
+        outcome=outcome,
+        attempt=number,
+        error_kind=error.kind.value if error else None,
+        message=message,
+        jira_key=jira_key or item.jira_key,
+    )
+
+
+def _set(item: ActionItem, **values) -> None:
+    for name, value in values.items():
+        setattr(item, name, value)

@@ -1,0 +1,93 @@
+"""Slack people as Jira accounts: the Slack profile email (users.info), then Jira's user
+search by that email (JIRA_API_NOTES §6). Lookups run in parallel and each answer is kept
+for the rest of the sync cycle, so a retro whose items share an owner asks once."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.jira.client import JiraClient
+
+# Jira's user search shares a tenant-wide rate limit: a few at a time, not fifty.
+JIRA_LOOKUPS_AT_ONCE = 10
+SLACK_LOOKUPS_AT_ONCE = 20
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    name: str | None
+    email: str | None
+
+
+@dataclass(frozen=True)
+class Assignee:
+    account_id: str | None
+    note: str | None  # shown on the item's line when the person could not be assigned
+
+
+class People:
+    def __init__(self, slack: AsyncWebClient | None, jira: JiraClient) -> None:
+        self._slack = slack
+        self._jira = jira
+        self._people: dict[str, asyncio.Task] = {}
+        self._accounts: dict[str, asyncio.Task] = {}
+        self._slack_gate = asyncio.Semaphore(SLACK_LOOKUPS_AT_ONCE)
+        self._jira_gate = asyncio.Semaphore(JIRA_LOOKUPS_AT_ONCE)
+
+    async def person(self, user_id: str) -> Person:
+        if user_id not in self._people:
+            self._people[user_id] = asyncio.ensure_future(self._fetch_person(user_id))
+        return await self._people[user_id]
+
+    async def names(self, user_ids: set[str]) -> dict[str, str]:
+        people = await asyncio.gather(*(self.person(u) for u in user_ids))
+        return {p.user_id: p.name for p in people if p.name}
+
+    async def assignee(self, user_id: str | None) -> Assignee:
+        """The Jira account for a Slack assignee; raises JiraError when Jira fails."""
+        if not user_id:
+            return Assignee(None, None)
+        person = await self.person(user_id)
+        if not person.email:
+            return Assignee(None, "unassigned in Jira: the assignee's Slack profile has no email")
+        account = await self.account_for(person.email)
+        if account is None:
+            return Assignee(None, f"unassigned in Jira: no Jira account matches {person.email}")
+        return Assignee(account, None)
+
+    async def account_for(self, email: str) -> str | None:
+        key = email.lower()
+        if key not in self._accounts:
+            self._accounts[key] = asyncio.ensure_future(self._search(email))
+        return await self._accounts[key]
+
+    async def _fetch_person(self, user_id: str) -> Person:
+        if self._slack is None:
+            return Person(user_id, None, None)
+        async with self._slack_gate:
+            try:
+                response = await self._slack.users_info(user=user_id)
+            except SlackApiError:
+                return Person(user_id, None, None)
+        user = response.get("user") or {}
+        profile = user.get("profile") or {}
+        name = profile.get("display_name") or profile.get("real_name") or user.get("real_name")
+        return Person(user_id, name or user.get("name"), profile.get("email") or None)
+
+    async def _search(self, email: str) -> str | None:
+        async with self._jira_gate:
+            users = await self._jira.users_by_email(email)
+        exact = [u for u in users if (u.get("emailAddress") or "").lower() == email.lower()]
+        if exact:
+            return exact[0].get("accountId")
+        # A hidden email is not returned, but an email-shaped query matches only emails:
+        # one active user answering it is that person.
+        hidden = [u for u in users if not u.get("emailAddress")]
+        if len(users) == 1 and hidden and hidden[0].get("accountType", "atlassian") == "atlassian":
+            return hidden[0].get("accountId")
+        return None

@@ -1,0 +1,42 @@
+"""The one place that decides an item's Jira project and issue type: the channel's override
+if it has one, else the workspace default (SPEC §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.jira.fields import Target
+from storage.models import ChannelOverride, SyncSettings
+
+NO_PROJECT = (
+    "No Jira project is chosen for this channel yet: an admin can choose one with `/jira settings`."
+)
+
+
+async def targets_for(
+    session: AsyncSession, workspace_id: int, channel_ids: Iterable[str]
+) -> dict[str, Target | None]:
+    channels = set(channel_ids)
+    overrides = {
+        row.channel_id: row
+        for row in await session.scalars(
+            select(ChannelOverride).where(
+                ChannelOverride.workspace_id == workspace_id,
+                ChannelOverride.channel_id.in_(channels),
+            )
+        )
+    }
+    default = await session.get(SyncSettings, workspace_id)
+    result: dict[str, Target | None] = {}
+    for channel in channels:
+        source = overrides.get(channel) or default
+        if source is None or not source.project_id or not source.issue_type_id:
+            result[channel] = None
+        else:
+            result[channel] = Target(
+                source.project_id, source.project_key, source.issue_type_id, source.issue_type_name
+            )
+    return result
