@@ -1,0 +1,213 @@
+"""Webhook set-ups as an admin makes them, and deliveries as Jira sends them, for the
+tests/test_webhook_*.py suites:
+
+    hook = token_webhook(app, slack, slack_emulator, db, team, site)   # admin webhook + secret
+    hook = oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site)
+    item = synced_item(slack, slack_emulator, db, team, "Fix the deploy")
+    site.transition(item.key, "Done", by=hook.jira_user)              # Jira delivers
+    post_delivery(app, hook.token, body, headers)                     # or we do
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+
+from tests.flows_jira import choose_default_project, connect_with_oauth, connect_with_token
+from tests.flows_retro import add_item, commit, start_retro
+from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
+
+
+@dataclass
+class Hook:
+    """A workspace whose Jira status reaches the app by webhook."""
+
+    token: str
+    method: str  # "api_token" or "oauth"
+    account_name: str  # the connected Jira account
+    jira_user: Any  # someone on the site who moves issues
+    secret: str | None = None  # the admin webhook's secret (API token)
+
+
+@dataclass
+class SyncedItem:
+    id: int
+    key: str
+    issue_id: str
+    title: str
+    retro_id: int
+
+
+def webhook_token(db, team) -> str:
+    return db.scalar(
+        "SELECT webhook_token FROM jira_connections WHERE workspace_id = :w", w=team.workspace_id
+    )
+
+
+def webhook_path(token: str) -> str:
+    return f"/jira/webhook/{token}"
+
+
+def token_webhook(app, slack, slack_emulator, db, team, site, *, add_to_jira=True) -> Hook:
+    """API token: connect, choose TEAM, paste the secret Jira generated, and (as the Jira
+    admin would) add the webhook with the URL the settings show."""
+    account = connect_with_token(slack, slack_emulator, team, site, display_name="Jira Robot")
+    secret = "whsec-" + uuid.uuid4().hex
+    choose_default_project(slack, slack_emulator, team, webhook_secret=secret)
+    token = webhook_token(db, team)
+    if add_to_jira:
+        site.add_admin_webhook(app.url + webhook_path(token), secret)
+    mover = site.add_user(f"ana.{uuid.uuid4().hex[:6]}@example.com", "Ana Lima")
+    return Hook(token, "api_token", account, mover, secret)
+
+
+def oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site) -> Hook:
+    """OAuth: connect, choose TEAM; the app registers its dynamic webhook."""
+    attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    assert attempt.page.status_code == 200, attempt.page.text
+    choose_default_project(slack, slack_emulator, team)
+    token = webhook_token(db, team)
+    wait_until(lambda: registered(site, token), "the dynamic webhook to be registered")
+    mover = site.add_user(f"max.{uuid.uuid4().hex[:6]}@example.com", "Max Mover")
+    return Hook(token, "oauth", attempt.user.display_name, mover)
+
+
+def registered(site, token: str) -> list:
+    return [w for w in site.webhooks.values() if w.url.endswith(webhook_path(token))]
+
+
+def synced_items(slack, slack_emulator, db, team, *titles: str) -> list[SyncedItem]:
+    """A retro whose action items were committed to Jira: the app created their issues."""
+    start_retro(slack, slack_emulator, team, "Retro " + uuid.uuid4().hex[:4])
+    ids = [add_item(slack, slack_emulator, team, title) for title in titles]
+    commit(slack, slack_emulator, team)
+
+    def created():
+        rows = db.rows(
+            "SELECT id, title, jira_key, jira_issue_id, retro_id FROM action_items "
+            "WHERE workspace_id = :w AND jira_key IS NOT NULL",
+            w=team.workspace_id,
+        )
+        found = {r["id"]: r for r in rows if r["id"] in ids}
+        return len(found) == len(ids) and found
+
+    rows = wait_until(created, f"{titles} to get their Jira issues", timeout=10)
+    return [
+        SyncedItem(
+            i, rows[i]["jira_key"], rows[i]["jira_issue_id"], rows[i]["title"], rows[i]["retro_id"]
+        )
+        for i in ids
+    ]
+
+
+def retro_thread(slack_emulator, db, team, retro_id: int) -> list[str]:
+    """The texts of the replies under a retro's summary message."""
+    ts = db.scalar("SELECT summary_ts FROM retros WHERE id = :r", r=retro_id)
+    return [m.text for m in slack_emulator.thread(team.channel, ts, team_id=team.team_id)]
+
+
+def wait_for_thread(slack_emulator, db, team, retro_id: int, text: str, count: int = 1):
+    """The thread replies containing `text`, once there are `count` of them."""
+    return slack_emulator.wait_for(
+        lambda: (
+            len(found := [t for t in retro_thread(slack_emulator, db, team, retro_id) if text in t])
+            >= count
+            and found
+        ),
+        message=f"{count} thread message(s) containing {text!r}",
+    )
+
+
+def item_row(db, item_id: int) -> dict:
+    return db.rows(
+        "SELECT status, completed_by, jira_status_category, status_changed_at "
+        "FROM action_items WHERE id = :i",
+        i=item_id,
+    )[0]
+
+
+def wait_until(predicate, what: str, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# --- deliveries ---------------------------------------------------------------------------
+
+
+def issue_payload(
+    site,
+    *,
+    issue_id: str,
+    key: str,
+    category: str,
+    status: str,
+    timestamp_ms: int | None = None,
+    actor: str = "Ana Lima",
+) -> dict:
+    """A `jira:issue_updated` body shaped like Jira Cloud's (JIRA_API_NOTES §8d)."""
+    return {
+        "timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
+        "webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_generic",
+        "user": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": actor},
+        "issue": {
+            "id": issue_id,
+            "self": f"{site.url}/rest/api/2/issue/{issue_id}",
+            "key": key,
+            "fields": {
+                "summary": "whatever",
+                "status": {
+                    "name": status,
+                    "id": "1",
+                    "statusCategory": {"id": 3, "key": category, "name": category.title()},
+                },
+            },
+        },
+        "changelog": {"id": "1", "items": [{"field": "status", "fieldId": "status"}]},
+    }
+
+
+def hub_headers(secret: str, body: bytes, identifier: str | None = None) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "X-Hub-Signature": f"sha256={digest}",
+        "X-Atlassian-Webhook-Identifier": identifier or str(uuid.uuid4()),
+    }
+
+
+def jwt_headers(
+    identifier: str | None = None,
+    *,
+    secret: str = ATLASSIAN_CLIENT_SECRET,
+    algorithm: str = "HS256",
+    expires_in: int = 180,
+    claims: dict | None = None,
+) -> dict[str, str]:
+    now = int(time.time())
+    body = {"iss": ATLASSIAN_CLIENT_ID, "sub": "5b10ac8d", "iat": now, "exp": now + expires_in}
+    body.update(claims or {})
+    token = jwt.encode(body, secret, algorithm=algorithm)
+    return {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {token}",
+        "X-Atlassian-Webhook-Identifier": identifier or str(uuid.uuid4()),
+    }
+
+
+def post_delivery(app, token: str, body: bytes | dict, headers: dict[str, str]) -> httpx.Response:
+    raw = json.dumps(body).encode() if isinstance(body, dict) else body
+    return app.post(webhook_path(token), content=raw, headers=headers)

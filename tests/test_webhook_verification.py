@@ -1,0 +1,237 @@
+"""POST /jira/webhook/{token}: who may deliver, and what gets refused before anything is
+read — HMAC and JWT signatures (valid, forged, expired, wrong algorithm, missing), unknown
+tokens, malformed and oversized bodies, replays. Nothing refused leaves a trace."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import jwt
+import pytest
+
+from tests.flows_webhooks import (
+    hub_headers,
+    issue_payload,
+    jwt_headers,
+    oauth_webhook,
+    post_delivery,
+    token_webhook,
+)
+from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
+
+
+def _deliveries(db, team) -> list[dict]:
+    return db.rows(
+        "SELECT delivery_id, issue_id, outcome FROM webhook_deliveries WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )
+
+
+def _body(site, issue_id="424242") -> bytes:
+    payload = issue_payload(site, issue_id=issue_id, key="TEAM-99", category="done", status="Done")
+    return json.dumps(payload).encode()
+
+
+@pytest.fixture
+def token_hook(app, slack, slack_emulator, db, team, site):
+    return token_webhook(app, slack, slack_emulator, db, team, site, add_to_jira=False)
+
+
+@pytest.fixture
+def oauth_hook(app, slack, slack_emulator, jira_emulator, db, team, site):
+    return oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site)
+
+
+# --- X-Hub-Signature (API-token connections) -------------------------------------------------
+
+
+def test_hub_signature_over_the_raw_body_is_accepted(app, db, team, site, token_hook):
+    body = _body(site)
+    answer = post_delivery(app, token_hook.token, body, hub_headers(token_hook.secret, body))
+
+    assert answer.status_code == 202, answer.text
+    # Accepted and recorded; the issue is not one the app created, so nothing else happened.
+    assert [d["outcome"] for d in _deliveries(db, team)] == ["unknown_issue"]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda h, b: h.update({"X-Hub-Signature": "sha256=" + "0" * 64}), id="forged"),
+        pytest.param(lambda h, b: h.pop("X-Hub-Signature"), id="missing"),
+        pytest.param(
+            lambda h, b: h.update({"X-Hub-Signature": h["X-Hub-Signature"].replace("256", "1")}),
+            id="other-algorithm",
+        ),
+        pytest.param(
+            lambda h, b: h.update(hub_headers("not-the-secret", b)), id="signed-with-another-secret"
+        ),
+    ],
+)
+def test_bad_hub_signatures_get_401_and_change_nothing(app, db, team, site, token_hook, spoil):
+    body = _body(site)
+    headers = hub_headers(token_hook.secret, body)
+    spoil(headers, body)
+
+    answer = post_delivery(app, token_hook.token, body, headers)
+
+    assert answer.status_code == 401
+    assert token_hook.secret not in answer.text
+    assert _deliveries(db, team) == []
+
+
+def test_a_body_changed_after_signing_is_refused(app, db, team, site, token_hook):
+    body = _body(site)
+    headers = hub_headers(token_hook.secret, body)
+    # Same JSON, different bytes: the signature covers the bytes, not the meaning.
+    reserialized = json.dumps(json.loads(body), indent=1).encode()
+
+    assert post_delivery(app, token_hook.token, reserialized, headers).status_code == 401
+    assert _deliveries(db, team) == []
+
+
+def test_a_jwt_does_not_open_an_api_token_workspace(app, db, team, site, token_hook):
+    assert post_delivery(app, token_hook.token, _body(site), jwt_headers()).status_code == 401
+    assert _deliveries(db, team) == []
+
+
+# --- Bearer JWT (OAuth connections) ----------------------------------------------------------
+
+
+def test_valid_jwt_is_accepted(app, db, team, site, oauth_hook):
+    answer = post_delivery(app, oauth_hook.token, _body(site), jwt_headers())
+
+    assert answer.status_code == 202, answer.text
+    assert [d["outcome"] for d in _deliveries(db, team)] == ["unknown_issue"]
+
+
+def _unsigned(claims: dict) -> str:
+    header = jwt.utils.base64url_encode(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    payload = jwt.utils.base64url_encode(json.dumps(claims).encode())
+    return f"{header.decode()}.{payload.decode()}."
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda: jwt_headers(secret="someone-elses-secret-value-32bytes"), id="forged"),
+        pytest.param(lambda: jwt_headers(expires_in=-600), id="expired"),
+        pytest.param(lambda: jwt_headers(algorithm="HS512"), id="other-algorithm"),
+        pytest.param(
+            lambda: {"Authorization": "Bearer " + _unsigned({"exp": 9_999_999_999})},
+            id="alg-none",
+        ),
+        pytest.param(
+            lambda: {
+                "Authorization": "Bearer "
+                + jwt.encode({"iss": ATLASSIAN_CLIENT_ID}, ATLASSIAN_CLIENT_SECRET, "HS256")
+            },
+            id="no-expiry",
+        ),
+        pytest.param(lambda: {"Authorization": "Basic " + "x" * 20}, id="not-bearer"),
+        pytest.param(lambda: {}, id="missing"),
+        pytest.param(lambda: hub_headers(ATLASSIAN_CLIENT_SECRET, b"{}"), id="hmac-instead"),
+    ],
+)
+def test_bad_jwts_get_401_and_change_nothing(app, db, team, site, oauth_hook, headers):
+    answer = post_delivery(app, oauth_hook.token, _body(site), headers())
+
+    assert answer.status_code == 401
+    assert _deliveries(db, team) == []
+
+
+def test_slightly_expired_jwt_is_within_clock_skew(app, db, team, site, oauth_hook):
+    answer = post_delivery(app, oauth_hook.token, _body(site), jwt_headers(expires_in=-20))
+    assert answer.status_code == 202
+
+
+# --- the token, the body, replays ------------------------------------------------------------
+
+
+def test_unknown_token_gets_404_without_detail(app, site):
+    body = _body(site)
+    for token in ("nope", "x" * 43, "y" * 500):
+        answer = post_delivery(app, token, body, jwt_headers())
+        assert answer.status_code == 404
+        assert answer.json() == {"error": "unknown webhook"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"{not json", id="not-json"),
+        pytest.param(b"\xff\xfe", id="not-utf8"),
+        pytest.param(b"[1, 2]", id="not-an-object"),
+        pytest.param(
+            json.dumps({"webhookEvent": "jira:issue_updated", "issue": {"key": "TEAM-1"}}).encode(),
+            id="no-issue-id",
+        ),
+        pytest.param(
+            json.dumps({"webhookEvent": "jira:issue_updated", "issue": {"id": "1"}}).encode(),
+            id="no-status",
+        ),
+    ],
+)
+def test_malformed_bodies_get_400(app, db, team, token_hook, body):
+    answer = post_delivery(app, token_hook.token, body, hub_headers(token_hook.secret, body))
+
+    assert answer.status_code == 400
+    assert _deliveries(db, team) == []
+
+
+def test_other_events_are_acknowledged_and_ignored(app, db, team, site, token_hook):
+    payload = json.loads(_body(site)) | {"webhookEvent": "comment_created"}
+    body = json.dumps(payload).encode()
+
+    answer = post_delivery(app, token_hook.token, body, hub_headers(token_hook.secret, body))
+
+    assert answer.status_code == 200
+    assert _deliveries(db, team) == []
+
+
+def test_body_over_one_mebibyte_gets_413(app, db, team, site, token_hook):
+    payload = json.loads(_body(site))
+    payload["issue"]["fields"]["description"] = "x" * (1024 * 1024)
+    body = json.dumps(payload).encode()
+    assert len(body) > 1024 * 1024
+
+    answer = post_delivery(app, token_hook.token, body, hub_headers(token_hook.secret, body))
+
+    assert answer.status_code == 413
+    assert _deliveries(db, team) == []
+
+
+def test_body_just_under_the_limit_is_read(app, db, team, site, token_hook):
+    payload = json.loads(_body(site))
+    payload["issue"]["fields"]["description"] = ""
+    room = 1024 * 1024 - len(json.dumps(payload).encode())
+    payload["issue"]["fields"]["description"] = "x" * room
+    body = json.dumps(payload).encode()
+    assert len(body) == 1024 * 1024
+
+    answer = post_delivery(app, token_hook.token, body, hub_headers(token_hook.secret, body))
+
+    assert answer.status_code == 202
+
+
+def test_a_replayed_delivery_is_recorded_once(app, db, team, site, token_hook):
+    body = _body(site)
+    identifier = str(uuid.uuid4())
+    headers = hub_headers(token_hook.secret, body, identifier)
+
+    first = post_delivery(app, token_hook.token, body, headers)
+    again = post_delivery(app, token_hook.token, body, headers | {"X-Atlassian-Webhook-Retry": "1"})
+
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert [d["delivery_id"] for d in _deliveries(db, team)] == [identifier]
+
+
+def test_the_token_never_reaches_the_log(app, site, token_hook):
+    body = _body(site)
+    post_delivery(app, token_hook.token, body, hub_headers(token_hook.secret, body))
+
+    log = app.log()
+    assert "/jira/webhook/" in log  # the access log line is there...
+    assert token_hook.token not in log  # ...without the token
+    assert token_hook.secret not in log
