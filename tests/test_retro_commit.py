@@ -1,0 +1,170 @@
+"""/retro commit and the Commit button with Jira connected: every item is queued in one
+go, the summary shows each key as it arrives, committing again sends only what is new,
+and an edit of an item already in Jira is marked for the next sync cycle."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from tests.flows_jira import choose_default_project, connect_with_token
+from tests.flows_retro import (
+    add_item,
+    all_item_lines,
+    commit,
+    item_values,
+    open_item_modal,
+    replies,
+    start_retro,
+    submit_item,
+)
+
+
+def keys_on_summary(slack_emulator, team, site, count: int) -> dict[int, str]:
+    """Wait until `count` lines show their Jira key as a browse link; {item id: line}."""
+
+    def linked():
+        lines = all_item_lines(slack_emulator, team)
+        found = {i: line for i, line in lines.items() if f"<{site.url}/browse/" in line}
+        return len(found) >= count and found
+
+    return slack_emulator.wait_for(linked, timeout=10, message=f"{count} Jira keys on the summary")
+
+
+def items(db, team) -> list[dict]:
+    return db.rows(
+        "SELECT * FROM action_items WHERE workspace_id = :w ORDER BY id", w=team.workspace_id
+    )
+
+
+def connected(slack, slack_emulator, team, site):
+    connect_with_token(slack, slack_emulator, team, site)
+    choose_default_project(slack, slack_emulator, team, project_key="TEAM", issue_type="Task")
+
+
+def test_commit_sends_every_item_and_the_summary_shows_each_key(
+    slack, slack_emulator, team, site, db
+):
+    connected(slack, slack_emulator, team, site)
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    due = date.today() + timedelta(days=4)
+    add_item(slack, slack_emulator, team, "Fix the deploy", due=due)
+    add_item(slack, slack_emulator, team, "Write the runbook")
+
+    text = commit(slack, slack_emulator, team)
+    assert text.startswith("Committed *Sprint 42*: 2 action items on their way to Jira")
+    retro = db.rows("SELECT * FROM retros WHERE workspace_id = :w", w=team.workspace_id)[0]
+    assert retro["phase"] == "commit" and retro["committed_at"] is not None
+    assert all(row["sync_state"] != "local" for row in items(db, team))  # all queued at once
+
+    lines = keys_on_summary(slack_emulator, team, site, 2)
+    created = {issue.fields["summary"]: key for key, issue in site.issues.items()}
+    assert set(created) == {"Fix the deploy", "Write the runbook"}
+    for line in lines.values():
+        key = next(k for title, k in created.items() if title in line)
+        assert f"<{site.url}/browse/{key}|{key}>" in line
+        assert "syncing" not in line
+    assert site.issues[created["Fix the deploy"]].fields["duedate"] == due.isoformat()
+    slack_emulator.assert_no_violations()
+
+
+def test_committing_again_sends_only_the_items_added_since(slack, slack_emulator, team, site, db):
+    connected(slack, slack_emulator, team, site)
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    add_item(slack, slack_emulator, team, "First")
+    commit(slack, slack_emulator, team)
+    keys_on_summary(slack_emulator, team, site, 1)
+
+    assert "already in Jira" in commit(slack, slack_emulator, team)
+
+    late = add_item(slack, slack_emulator, team, "Added after the commit")
+    confirmation = slack_emulator.wait_for(
+        lambda: [
+            e
+            for e in slack_emulator.ephemerals
+            if e.team_id == team.team_id and "Added after" in e.text
+        ]
+    )
+    assert "`/retro commit` again" in confirmation[-1].text
+    assert next(r for r in items(db, team) if r["id"] == late)["sync_state"] == "local"
+
+    assert commit(slack, slack_emulator, team).startswith("Sent 1 action item more")
+    keys_on_summary(slack_emulator, team, site, 2)
+    assert len(site.issues) == 2  # nothing sent twice
+
+
+def test_the_commit_button_on_the_summary(slack, slack_emulator, team, site, db):
+    connected(slack, slack_emulator, team, site)
+    summary = start_retro(slack, slack_emulator, team, "Sprint 42")
+    add_item(slack, slack_emulator, team, "Fix the deploy")
+    response = slack.block_action(
+        team.team_id, team.admin, "retro_commit", channel_id=team.channel, message_ts=summary.ts
+    )
+    assert response.status_code == 200
+    [reply] = replies(slack_emulator, slack.last_response_url)
+    assert reply.text.startswith("Committed *Sprint 42*")
+    assert reply.json.get("response_type") == "ephemeral"
+    keys_on_summary(slack_emulator, team, site, 1)
+
+
+def test_commit_with_a_broken_connection_asks_for_a_reconnect(
+    slack, slack_emulator, team, site, db
+):
+    connected(slack, slack_emulator, team, site)
+    start_retro(slack, slack_emulator, team)
+    add_item(slack, slack_emulator, team, "Fix the deploy")
+    # Set-up: the state the connection is left in when Jira revokes the credentials.
+    db.execute(
+        "UPDATE jira_connections SET status = 'broken', broken_reason = 'credentials revoked' "
+        "WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )
+    text = commit(slack, slack_emulator, team)
+    assert "needs attention" in text and "`/jira connect`" in text
+    assert items(db, team)[0]["sync_state"] == "local"
+
+
+def test_commit_without_a_project_says_where_to_choose_one(slack, slack_emulator, team, site, db):
+    connect_with_token(slack, slack_emulator, team, site)  # and no project chosen yet
+    start_retro(slack, slack_emulator, team)
+    add_item(slack, slack_emulator, team, "Fix the deploy")
+    text = commit(slack, slack_emulator, team)
+    assert "`/jira settings`" in text
+    assert items(db, team)[0]["sync_state"] == "local"
+
+
+def test_editing_a_synced_item_marks_it_for_the_next_cycle(slack, slack_emulator, team, site, db):
+    connected(slack, slack_emulator, team, site)
+    summary = start_retro(slack, slack_emulator, team, "Sprint 42")
+    item_id = add_item(slack, slack_emulator, team, "Fix the deploy")
+    commit(slack, slack_emulator, team)
+    keys_on_summary(slack_emulator, team, site, 1)
+    [synced] = items(db, team)
+    assert synced["sync_state"] == "synced" and synced["synced_revision"] == synced["revision"]
+
+    view = open_item_modal(
+        slack,
+        slack_emulator,
+        team,
+        lambda: slack.block_action(
+            team.team_id,
+            team.member,
+            "edit_item",
+            value=str(item_id),
+            channel_id=team.channel,
+            message_ts=summary.ts,
+        ),
+    )
+    assert synced["jira_key"] in str(view.blocks)
+    submit_item(slack, team, view, item_values("Fix the deploy pipeline"))
+
+    [edited] = items(db, team)
+    assert edited["revision"] == synced["revision"] + 1
+    assert edited["revision"] > edited["synced_revision"]
+    assert edited["sync_state"] == "pending" and edited["next_attempt_at"] is None
+    line = slack_emulator.wait_for(
+        lambda: (
+            "pipeline" in all_item_lines(slack_emulator, team)[item_id]
+            and all_item_lines(slack_emulator, team)[item_id]
+        )
+    )
+    assert synced["jira_key"] in line
