@@ -1,0 +1,151 @@
+"""Helpers for the sync engine's end-to-end tests: an app of their own (short leases, a short
+sync interval), a workspace connected to a Jira site with a default project, and ways to
+wait for what the engine stores and to count what Jira holds.
+
+    app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")   # module-scoped fixtures
+    world = connect_world(...)                          # team + site + settings
+    rows = wait_for_keys(db, team, 3)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.fakes.slack_requests import SlackRequests
+from tests.flows_jira import choose_default_project, connect_with_token
+from tests.flows_retro import add_item, commit, start_retro
+from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app
+
+# Short enough that a killed process's claims lapse within a test; renewed while working.
+TEST_LEASE_SECONDS = "3"
+
+
+@dataclass
+class SyncApp:
+    app: Any
+    db: Database
+    slack: SlackRequests
+
+
+def sync_app_fixture(**env: str):
+    """A module-scoped app process with its own database (and its Slack request signer)."""
+
+    @pytest.fixture(scope="module")
+    def sync_app(slack_emulator, jira_emulator):
+        settings = {"SYNC_LEASE_SECONDS": TEST_LEASE_SECONDS, **env}
+        process = launch_app(slack_emulator, jira_emulator, **settings)
+        yield SyncApp(
+            process,
+            Database(process.env["DATABASE_URL"]),
+            SlackRequests(process.url, SIGNING_SECRET, slack_emulator),
+        )
+        process.stop()
+
+    return sync_app
+
+
+def slack_email(team, who: str) -> str:
+    """The Slack profile email install_workspace gave the team's admin or member."""
+    suffix = team.team_id[1:7].lower()
+    return f"{'ana' if who == 'admin' else 'max'}.{suffix}@example.com"
+
+
+@dataclass
+class World:
+    team: Any
+    site: Any
+    account_name: str
+    member_account: Any  # the Jira user whose email matches team.member's
+
+
+def connect_world(
+    sync_app: SyncApp, slack_emulator, site, *, webhooks: bool = True, epic: bool = False
+) -> World:
+    """A fresh workspace on `sync_app`, connected by API token to `site`, default project
+    TEAM / Task; the member has a Jira account with the same email, the admin has none."""
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    member_account = site.add_user(slack_email(team, "member"), "Max Member")
+    name = connect_with_token(sync_app.slack, slack_emulator, team, site)
+    choose_default_project(
+        sync_app.slack, slack_emulator, team, "TEAM", "Task", webhooks=webhooks, epic=epic
+    )
+    return World(team, site, name, member_account)
+
+
+def retro_with_items(sync_app: SyncApp, slack_emulator, world: World, titles, **item) -> list:
+    """Starts a retro and adds one item per title; returns the item ids."""
+    start_retro(sync_app.slack, slack_emulator, world.team, "Sprint 42")
+    return [add_item(sync_app.slack, slack_emulator, world.team, title, **item) for title in titles]
+
+
+def add_items_directly(sync_app: SyncApp, world: World, count: int, **columns) -> list[int]:
+    """Many items at once, straight into the open retro's table (set-up only: the modal
+    path is covered elsewhere and adding 50 items through it is slow)."""
+    retro_id = sync_app.db.scalar(
+        "SELECT id FROM retros WHERE workspace_id = :w AND phase != 'closed'",
+        w=world.team.workspace_id,
+    )
+    ids = []
+    for n in range(count):
+        label = f"unpack-t{time.monotonic_ns() % 10**11:011d}{n:03d}"[:19]
+        sync_app.db.execute(
+            "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
+            "created_by_user_id, revision, synced_revision, sync_state, attempts, sync_label, "
+            "created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, 1, 0, 'local', 0, "
+            ":label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            w=world.team.workspace_id,
+            r=retro_id,
+            c=world.team.channel,
+            t=f"Bulk item {n + 1}",
+            u=world.team.member,
+            label=label,
+        )
+        ids.append(sync_app.db.scalar("SELECT id FROM action_items WHERE sync_label = :l", l=label))
+    return ids
+
+
+def commit_retro(sync_app: SyncApp, slack_emulator, world: World) -> str:
+    return commit(sync_app.slack, slack_emulator, world.team)
+
+
+def items(db: Database, team) -> list[dict]:
+    return db.rows(
+        "SELECT * FROM action_items WHERE workspace_id = :w ORDER BY id", w=team.workspace_id
+    )
+
+
+def wait_until(predicate, timeout: float = 10.0, message: str = "a condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def wait_for_keys(db: Database, team, count: int, timeout: float = 10.0) -> list[dict]:
+    """The workspace's items once `count` of them have a Jira key."""
+
+    def keyed():
+        rows = items(db, team)
+        return rows if sum(1 for r in rows if r["jira_key"]) >= count else None
+
+    return wait_until(keyed, timeout, f"{count} Jira keys")
+
+
+def wait_for_state(db: Database, team, item_id: int, state: str, timeout: float = 10.0) -> dict:
+    def reached():
+        row = next((r for r in items(db, team) if r["id"] == item_id), None)
+        return row if row and row["sync_state"] == state else None
+
+    return wait_until(reached, timeout, f"item {item_id} in sync state {state}")
+
+
+def issues_labelled(site, label: str) -> list:
+    with site.emulator.lock:
+        return [i for i in site.issues.values() if label in (i.fields.get("labels") or [])]
