@@ -168,3 +168,24 @@ def test_editing_a_synced_item_marks_it_for_the_next_cycle(slack, slack_emulator
         )
     )
     assert synced["jira_key"] in line
+
+
+def test_a_failed_sync_shows_the_error_and_a_retry_button(slack, slack_emulator, team, site, db):
+    connected(slack, slack_emulator, team, site)
+    site.deny_create("TEAM")
+    summary = start_retro(slack, slack_emulator, team, "Sprint 42")
+    item_id = add_item(slack, slack_emulator, team, "Fix the deploy")
+    commit(slack, slack_emulator, team)
+
+    def failed():
+        message = slack_emulator.message(team.channel, summary.ts)
+        return "retry_item" in str(message.blocks) and message
+
+    message = slack_emulator.wait_for(failed, timeout=15)
+    line = next(b for b in message.blocks if b.get("block_id") == f"item:{item_id}")
+    assert "⚠️" in line["text"]["text"]
+    error = db.scalar("SELECT last_error FROM action_items WHERE id = :i", i=item_id)
+    assert error and error[:40] in line["text"]["text"].replace("&amp;", "&")
+    retry = next(b for b in message.blocks if b.get("block_id") == f"item_retry:{item_id}")
+    assert retry["elements"][0]["value"] == str(item_id)
+    assert "failed to sync" in str(message.blocks)  # counted in the header line too
