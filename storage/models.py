@@ -140,7 +140,8 @@ class JiraConnection(Base):
     # Webhooks (issue 6). The token picks the workspace in POST /jira/webhook/{token}.
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
     webhook_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # API-token mode HMAC
-    webhook_ids: Mapped[list | None] = mapped_column(JSON)  # dynamic webhook ids (OAuth)
+    # none_as_null: "no webhooks" must be SQL NULL (queries test IS NULL), not JSON null.
+    webhook_ids: Mapped[list | None] = mapped_column(JSON(none_as_null=True))  # OAuth
     webhook_jql: Mapped[str | None] = mapped_column(Text)
     webhook_expires_at: Mapped[datetime | None] = mapped_column()
     webhook_error: Mapped[str | None] = mapped_column(Text)

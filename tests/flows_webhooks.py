@@ -52,6 +52,12 @@ def webhook_token(db, team) -> str:
     )
 
 
+def webhook_ids(db, team):
+    return db.scalar(
+        "SELECT webhook_ids FROM jira_connections WHERE workspace_id = :w", w=team.workspace_id
+    )
+
+
 def webhook_path(token: str) -> str:
     return f"/jira/webhook/{token}"
 
@@ -69,13 +75,17 @@ def token_webhook(app, slack, slack_emulator, db, team, site, *, add_to_jira=Tru
     return Hook(token, "api_token", account, mover, secret)
 
 
-def oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site) -> Hook:
-    """OAuth: connect, choose TEAM; the app registers its dynamic webhook."""
+def oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site, *, wait=True) -> Hook:
+    """OAuth: connect, choose TEAM; the app registers its dynamic webhook (`wait` for it)."""
     attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
     assert attempt.page.status_code == 200, attempt.page.text
     choose_default_project(slack, slack_emulator, team)
     token = webhook_token(db, team)
-    wait_until(lambda: registered(site, token), "the dynamic webhook to be registered")
+    if wait:
+        wait_until(
+            lambda: registered(site, token) and webhook_ids(db, team),
+            "the dynamic webhook to be registered (and remembered)",
+        )
     mover = site.add_user(f"max.{uuid.uuid4().hex[:6]}@example.com", "Max Mover")
     return Hook(token, "oauth", attempt.user.display_name, mover)
 

@@ -1,0 +1,275 @@
+"""Dynamic webhooks of OAuth connections: registered for the configured projects when the
+settings change, replaced when they change again, deleted when webhooks are turned off or
+Jira is disconnected, renewed well before their 30 days run out (freezegun), and a failure
+shown in /jira status, App Home and a message to the admins."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+
+from bot.config import load_settings
+from bot.jira.webhook_registration import parse_expiration, refresh_due_webhooks
+from bot.runtime import Runtime
+from bot.views import jira_ids as ids
+from tests.flows_jira import choose_default_project, set_channel_override
+from tests.flows_webhooks import oauth_webhook, registered, token_webhook, wait_until
+
+
+def _connection(db, team) -> dict:
+    return db.rows(
+        "SELECT webhook_ids, webhook_jql, webhook_expires_at, webhook_error "
+        "FROM jira_connections WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )[0]
+
+
+def _aware(value) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _calls(site, method: str, path: str) -> list:
+    """Requests to this site (the emulator records every site's)."""
+    return [r for r in site.emulator.requests_to(method, path) if r.site == site.name]
+
+
+def _status_text(slack, team) -> str:
+    reply = slack.command(team.team_id, team.member, team.channel, "/jira", "status").json()
+    return str(reply)
+
+
+@pytest.fixture
+def hook(app, slack, slack_emulator, jira_emulator, db, team, site):
+    return oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site)
+
+
+def test_settings_register_one_webhook_for_the_configured_projects(
+    app, slack, db, team, site, hook
+):
+    [webhook] = registered(site, hook.token)
+    assert webhook.url == app.url + f"/jira/webhook/{hook.token}"
+    assert webhook.events == ["jira:issue_updated"]
+    assert webhook.jqlFilter == 'project IN ("TEAM")'
+    assert webhook.fieldIdsFilter == ["status"]
+    row = _connection(db, team)
+    assert row["webhook_error"] is None and row["webhook_jql"] == webhook.jqlFilter
+    # Jira's 30 days, counted from now.
+    left = _aware(row["webhook_expires_at"]) - datetime.now(UTC)
+    assert timedelta(days=29, hours=23) < left <= timedelta(days=30)
+    assert "registered" in _status_text(slack, team)
+
+
+def test_a_channel_override_replaces_the_webhook_with_both_projects(
+    slack, slack_emulator, db, team, site, hook
+):
+    [first] = registered(site, hook.token)
+
+    set_channel_override(slack, slack_emulator, team, "COPS", "OPS", "Bug")
+
+    # Registered anew, then the old one deleted (not left to fire twice).
+    [second] = wait_until(
+        lambda: (
+            (hooks := registered(site, hook.token))
+            and all(w.id != first.id for w in hooks)
+            and hooks
+        ),
+        "the webhook to be replaced",
+    )
+    assert second.jqlFilter == 'project IN ("OPS", "TEAM")'
+    assert _connection(db, team)["webhook_ids"] in ([second.id], f"[{second.id}]")
+    assert _connection(db, team)["webhook_jql"] == second.jqlFilter
+
+
+def test_saving_the_same_settings_registers_nothing_new(slack, slack_emulator, team, site, hook):
+    before = len(_calls(site, "POST", "/webhook"))
+
+    choose_default_project(slack, slack_emulator, team)
+
+    assert len(_calls(site, "POST", "/webhook")) == before
+    assert len(registered(site, hook.token)) == 1
+
+
+def test_turning_webhooks_off_deletes_it_and_on_registers_again(
+    slack, slack_emulator, db, team, site, hook
+):
+    choose_default_project(slack, slack_emulator, team, webhooks=False)
+
+    wait_until(lambda: not registered(site, hook.token), "the webhook to be deleted")
+    row = _connection(db, team)
+    assert row["webhook_ids"] is None and row["webhook_jql"] is None
+    assert "off" in _status_text(slack, team)
+
+    choose_default_project(slack, slack_emulator, team, webhooks=True)
+
+    wait_until(lambda: registered(site, hook.token), "the webhook to be registered again")
+
+
+def test_disconnect_deletes_the_webhook(slack, slack_emulator, db, team, site, hook):
+    assert registered(site, hook.token)
+
+    slack.block_action(team.team_id, team.admin, ids.DISCONNECT, channel_id=team.channel)
+
+    wait_until(
+        lambda: (
+            not db.rows(
+                "SELECT id FROM jira_connections WHERE workspace_id = :w", w=team.workspace_id
+            )
+        ),
+        "the connection to be removed",
+    )
+    assert not registered(site, hook.token)
+    deletes = _calls(site, "DELETE", "/webhook")
+    assert deletes and deletes[-1].status == 202
+
+
+def test_api_token_connections_register_nothing(app, slack, slack_emulator, db, team, site):
+    before = len(_calls(site, "POST", "/webhook"))
+
+    hook = token_webhook(app, slack, slack_emulator, db, team, site)
+
+    assert len(_calls(site, "POST", "/webhook")) == before
+    # The settings show the URL to paste into Jira.
+    status = _status_text(slack, team)
+    assert "secret saved" in status
+    assert _connection(db, team)["webhook_ids"] is None
+    assert hook.token
+
+
+# --- renewal -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def in_process_runtime(app, monkeypatch):
+    """A Runtime of the app's own settings and database, to run a scheduler job here."""
+    monkeypatch.setenv("SSL_CERT_FILE", app.env["SSL_CERT_FILE"])
+    overrides = {k.lower(): v for k, v in app.env.items() if k.isupper() and k != "PATH"}
+    settings = load_settings(**overrides)
+
+    def run(job, *args):
+        async def go():
+            runtime = Runtime.build(settings)
+            try:
+                return await job(runtime, *args)
+            finally:
+                await runtime.close()
+
+        return asyncio.run(go())
+
+    return run
+
+
+def test_refresh_renews_the_webhook_well_before_it_expires(
+    db, team, site, hook, in_process_runtime
+):
+    [webhook] = registered(site, hook.token)
+    expires_before = _aware(_connection(db, team)["webhook_expires_at"])
+    refreshes = len(_calls(site, "PUT", "/webhook/refresh"))
+
+    # 10 days in: not due yet, nothing is called.
+    with freeze_time(datetime.now(UTC) + timedelta(days=10), tick=True):
+        in_process_runtime(refresh_due_webhooks)
+    assert len(_calls(site, "PUT", "/webhook/refresh")) == refreshes
+
+    # 25 days in (5 left): renewed.
+    later = datetime.now(UTC) + timedelta(days=25)
+    with freeze_time(later, tick=True):
+        in_process_runtime(refresh_due_webhooks)
+
+    calls = _calls(site, "PUT", "/webhook/refresh")
+    assert len(calls) == refreshes + 1
+    assert calls[-1].json == {"webhookIds": [webhook.id]} and calls[-1].status == 200
+    row = _connection(db, team)
+    renewed = _aware(row["webhook_expires_at"])
+    assert renewed > expires_before + timedelta(days=24)
+    assert abs(renewed - (later + timedelta(days=30))) < timedelta(minutes=5)
+    assert row["webhook_error"] is None
+    # Jira's own record moved too, and the webhook still fires after the old expiry.
+    assert webhook.expiration / 1000 > (later + timedelta(days=29)).timestamp()
+
+
+def test_a_webhook_removed_in_jira_is_registered_again(db, team, site, hook, in_process_runtime):
+    [webhook] = registered(site, hook.token)
+    with site.emulator.lock:
+        del site.webhooks[webhook.id]
+
+    with freeze_time(datetime.now(UTC) + timedelta(days=25), tick=True):
+        in_process_runtime(refresh_due_webhooks)
+
+    [again] = registered(site, hook.token)
+    assert again.id != webhook.id
+    assert _connection(db, team)["webhook_ids"] in ([again.id], f"[{again.id}]")
+
+
+def test_expiration_dates_in_either_format():
+    assert parse_expiration(1559392950000) == datetime(2019, 6, 1, 12, 42, 30, tzinfo=UTC)
+    assert parse_expiration("1559392950000") == datetime(2019, 6, 1, 12, 42, 30, tzinfo=UTC)
+    assert parse_expiration("2019-06-01T12:42:30.000+0000") == datetime(
+        2019, 6, 1, 12, 42, 30, tzinfo=UTC
+    )
+    assert parse_expiration(None) is None and parse_expiration("soon") is None
+
+
+# --- failures ----------------------------------------------------------------------------------
+
+
+def _dms(slack_emulator, team, text: str) -> list[str]:
+    return [
+        m.text for m in slack_emulator.messages(team.admin, team_id=team.team_id) if text in m.text
+    ]
+
+
+def test_a_failed_registration_is_shown_and_admins_are_told_once(
+    app, slack, slack_emulator, jira_emulator, db, team, site, in_process_runtime
+):
+    jira_emulator.faults.add("POST", "/webhook", "503", times=2)
+
+    oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site, wait=False)
+
+    error = wait_until(lambda: _connection(db, team)["webhook_error"], "the failure to be kept")
+    assert "Jira did not answer" in error
+    status = _status_text(slack, team)
+    assert ":warning:" in status and "Jira did not answer" in status
+    [dm] = slack_emulator.wait_for(
+        lambda: _dms(slack_emulator, team, "couldn't register its Jira webhook")
+    )
+    assert site.url in dm
+    # The App Home card says it too.
+    slack.app_home_opened(team.team_id, team.admin)
+    slack_emulator.wait_for(
+        lambda: "Jira did not answer" in str(slack_emulator.home(team.team_id, team.admin))
+    )
+
+    # Saving again fails again: still one message to the admins.
+    choose_default_project(slack, slack_emulator, team)
+    wait_until(
+        lambda: len([r for r in jira_emulator.requests_to("POST", "/webhook") if r.fault]) == 2,
+        "the second registration attempt",
+    )
+    assert len(_dms(slack_emulator, team, "couldn't register its Jira webhook")) == 1
+
+    # The hourly upkeep retries; Jira answers now, and the warning goes away.
+    in_process_runtime(refresh_due_webhooks)
+    token = db.scalar(
+        "SELECT webhook_token FROM jira_connections WHERE workspace_id = :w", w=team.workspace_id
+    )
+    assert registered(site, token)
+    assert _connection(db, team)["webhook_error"] is None
+    assert ":warning:" not in _status_text(slack, team)
+    slack_emulator.assert_no_violations()
+
+
+def test_jira_refusing_the_webhook_says_why(
+    app, slack, slack_emulator, jira_emulator, db, team, site
+):
+    site.webhook_limit_per_user = 0
+
+    oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site, wait=False)
+
+    error = wait_until(lambda: _connection(db, team)["webhook_error"], "the failure to be kept")
+    assert "Jira refused the webhook" in error and "exceeds the limit" in error
+    assert "Jira refused the webhook" in _status_text(slack, team)
