@@ -3,7 +3,7 @@ read the payload, ack(), call one function in bot/, render with bot/views."""
 
 from slack_bolt.app.async_app import AsyncApp
 
-from commands import actions, home, jira, retro
+from commands import actions, home, jira, retro, shortcuts, sync
 
 
 def register_all(app: AsyncApp) -> None:
@@ -11,3 +11,5 @@ def register_all(app: AsyncApp) -> None:
     actions.register(app)
     jira.register(app)
     home.register(app)
+    sync.register(app)
+    shortcuts.register(app)

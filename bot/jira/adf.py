@@ -27,6 +27,7 @@ _FENCE = re.compile(r"```(.*?)```", re.DOTALL)
 _BULLET = re.compile(r"^(\s*)[•◦▪‣·]\s+", re.MULTILINE)
 _QUOTE = re.compile(r"^(\s*)&gt;", re.MULTILINE)
 _URL = re.compile(r"^(https?://|mailto:)\S+$", re.IGNORECASE)
+_BARE_URL = re.compile(r"https?://[^\s<>|`]+", re.IGNORECASE)
 _ENTITIES = {"&amp;": "&", "&lt;": "<", "&gt;": ">"}
 _SPECIALS = {"here": "@here", "channel": "@channel", "everyone": "@everyone"}
 _MARK_CHARS = {"*": "strong", "_": "em", "~": "strike"}
@@ -253,6 +254,12 @@ class _Inline:
                 body, i = skip
                 out.append(_Segment(_unescape(body), (*marks, "code"), href))
                 continue
+            bare = self._bare_url(i, end) if href is None else None
+            if bare:
+                flush()
+                url, i = bare
+                out.append(_Segment(url, marks, url))
+                continue
             if char == "<":
                 construct = self._angle(i, end, marks, href)
                 if construct:
@@ -307,6 +314,19 @@ class _Inline:
             return None
         shown = _unescape(label) if label else url
         return [_Segment(shown, marks, url)], close + 1
+
+    def _bare_url(self, i: int, end: int) -> tuple[str, int] | None:
+        """A URL typed as is (not in <…>) becomes a link too, as Slack shows it."""
+        text = self.text
+        if text[i] not in "hH" or (i > 0 and (text[i - 1].isalnum() or text[i - 1] in "/|")):
+            return None
+        match = _BARE_URL.match(text, i, end)
+        if not match:
+            return None
+        raw = re.split(r"&[lg]t;", match.group(0))[0].rstrip(".,;:!?)]}'\"")
+        if len(raw) <= len("https://"):
+            return None
+        return _unescape(raw), i + len(raw)
 
     def _opens(self, i: int, end: int) -> bool:
         text = self.text

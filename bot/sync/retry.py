@@ -1,0 +1,85 @@
+"""Starting syncs again by hand: a Retry button (one item), `/jira retry` (every item in
+sync-error state) and Sync to Jira (push now). Each starts again from attempt 1, and an
+item whose create may have reached Jira is looked for before anything is sent."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bot import notifier
+from bot.runtime import Runtime
+from bot.sync.queue import enqueue
+from bot.views.blocks import escape
+from storage.models import ActionItem, SyncState
+
+ITEM_GONE = (
+    "That action item can't be found. It may have been removed, or it belongs to another workspace."
+)
+
+
+@dataclass(frozen=True)
+class Queued:
+    text: str  # the confirmation for the person who asked
+    item_ids: tuple[int, ...] = ()
+
+
+async def retry_item(runtime: Runtime, workspace_id: int, item_id: int | None) -> Queued:
+    """A Retry button: the item (of this workspace only) is queued from attempt 1."""
+    async with runtime.sessions.begin() as session:
+        item = await _item(session, workspace_id, item_id)
+        if item is None:
+            return Queued(ITEM_GONE)
+        title = escape(item.title)
+        if item.sync_state == SyncState.PENDING.value:
+            return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
+        if item.sync_state == SyncState.SYNCED.value and item.revision <= item.synced_revision:
+            return Queued(f"*{title}* is already in Jira as {item.jira_key}.", (item.id,))
+        enqueue([item])
+    await _after_queueing(runtime, workspace_id, [item.id])
+    return Queued(f"Retrying *{title}* from attempt 1. Its line shows the result.", (item.id,))
+
+
+async def retry_all(runtime: Runtime, workspace_id: int) -> int:
+    """/jira retry: every item in sync-error state; returns how many were queued."""
+    async with runtime.sessions.begin() as session:
+        rows = await session.scalars(
+            select(ActionItem).where(
+                ActionItem.workspace_id == workspace_id,
+                ActionItem.sync_state == SyncState.ERROR.value,
+            )
+        )
+        items = list(rows)
+        enqueue(items)
+    await _after_queueing(runtime, workspace_id, [i.id for i in items])
+    return len(items)
+
+
+async def push_now(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> list[ActionItem]:
+    """Sync to Jira on existing items: create or push them now, whatever their state."""
+    async with runtime.sessions.begin() as session:
+        rows = await session.scalars(
+            select(ActionItem).where(
+                ActionItem.workspace_id == workspace_id, ActionItem.id.in_(item_ids)
+            )
+        )
+        items = list(rows)
+        enqueue(items)
+    await _after_queueing(runtime, workspace_id, [i.id for i in items])
+    return items
+
+
+async def _item(session, workspace_id: int, item_id: int | None) -> ActionItem | None:
+    if item_id is None:
+        return None
+    return await session.scalar(
+        select(ActionItem).where(ActionItem.workspace_id == workspace_id, ActionItem.id == item_id)
+    )
+
+
+async def _after_queueing(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> None:
+    if not item_ids:
+        return
+    runtime.wake_sync()
+    await notifier.refresh_items(runtime, workspace_id, item_ids)

@@ -1,0 +1,49 @@
+"""Sync surfaces: Retry buttons (item lines, /jira log, App Home), `/jira log` and
+`/jira retry` (admins). Thin: read the payload, ack, call one function in bot/sync."""
+
+from __future__ import annotations
+
+from slack_bolt.app.async_app import AsyncApp
+
+from bot.admins import ADMIN_ONLY, is_admin
+from bot.home import publish_home
+from bot.sync import log, retry
+from bot.views import retro_ids, sync_ids
+from bot.views.sync_log import retried_all_text
+from commands import jira
+
+
+def register(app: AsyncApp) -> None:
+    app.action(sync_ids.RETRY_ITEM)(handle_retry_button)
+    jira.add_subcommand("log", handle_log)
+    jira.add_subcommand("retry", handle_retry_all)
+
+
+async def handle_retry_button(ack, body, context, client, respond) -> None:
+    await ack()
+    runtime, workspace_id = context["runtime"], context["workspace_id"]
+    item_id = retro_ids.parse_id((body.get("actions") or [{}])[0].get("value"))
+    queued = await retry.retry_item(runtime, workspace_id, item_id)
+    user_id = body["user"]["id"]
+    if (body.get("view") or {}).get("type") == "home":
+        # The Home tab is where they are: showing the item queued there is the confirmation.
+        await publish_home(runtime, client, workspace_id, context.team_id, user_id)
+    elif body.get("response_url"):
+        await respond(text=queued.text, response_type="ephemeral", replace_original=False)
+    else:
+        await client.chat_postMessage(channel=user_id, text=queued.text)
+
+
+async def handle_log(*, ack, command, context, client, args, **_) -> None:
+    if not await is_admin(client, context.team_id, command["user_id"]):
+        await ack(text=ADMIN_ONLY)
+        return
+    await ack(**await log.log_message(context["runtime"], context["workspace_id"]))
+
+
+async def handle_retry_all(*, ack, command, context, client, args, **_) -> None:
+    if not await is_admin(client, context.team_id, command["user_id"]):
+        await ack(text=ADMIN_ONLY)
+        return
+    count = await retry.retry_all(context["runtime"], context["workspace_id"])
+    await ack(text=retried_all_text(count))
