@@ -196,12 +196,15 @@ async def mark_broken(runtime: Runtime, workspace_id: int, connection_id: int, r
         site_url, method = conn.site_url, conn.method
     logger.warning("Jira connection of workspace %s is broken: %s", workspace_id, reason)
     command = "/jira connect" if method == ConnectionMethod.OAUTH.value else "/jira connect token"
-    await notifier.tell_admins(
-        runtime,
-        workspace_id,
-        f":warning: Unpack can no longer reach Jira at {site_url}: {reason}. "
-        f"Action items will not sync until an admin reconnects with `{command}`.",
-    )
+    try:
+        await notifier.tell_admins(
+            runtime,
+            workspace_id,
+            f":warning: Unpack can no longer reach Jira at {site_url}: {reason}. "
+            f"Action items will not sync until an admin reconnects with `{command}`.",
+        )
+    except Exception:  # the connection is marked either way; /jira status shows it
+        logger.exception("could not tell the admins of workspace %s", workspace_id)
 
 
 def new_webhook_token() -> str:

@@ -14,6 +14,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl
 
 from sqlalchemy import delete, select, update
 from starlette.background import BackgroundTask
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(minutes=10)
 CALLBACK_PATH = "/jira/oauth/callback"
+CHOICE_BODY_MAX = 4096
 
 
 class FlowFailed(Exception):
@@ -192,8 +194,12 @@ async def _offer_sites(runtime: Runtime, flow: ClaimedFlow, sites, token: dict) 
 
 
 async def _site_chosen(runtime: Runtime, request: Request) -> Response:
-    form = await request.form()
-    nonce, cloud_id = str(form.get("nonce") or ""), str(form.get("site") or "")
+    body = await request.body()
+    if len(body) > CHOICE_BODY_MAX:
+        raise FlowFailed("This choice isn't valid.")
+    # A browser form post; parsed here rather than pulling in a multipart library.
+    form = dict(parse_qsl(body.decode(errors="replace")))
+    nonce, cloud_id = form.get("nonce", ""), form.get("site", "")
     now = utcnow()
     async with runtime.sessions.begin() as session:
         flow = None
@@ -210,14 +216,15 @@ async def _site_chosen(runtime: Runtime, request: Request) -> Response:
         site = next((s for s in flow.pending_sites if s["cloud_id"] == cloud_id), None)
         if site is None:
             raise FlowFailed("Choose one of the sites listed on the page.")
+        sealed = flow.pending_credentials_enc  # read before the update below clears it
         claimed = await session.execute(
             update(JiraOAuthFlow)
             .where(JiraOAuthFlow.id == flow.id, JiraOAuthFlow.completed_at.is_(None))
             .values(completed_at=now, pending_credentials_enc=None)
         )
-        if claimed.rowcount != 1:
+        if claimed.rowcount != 1 or sealed is None:
             raise FlowFailed("A site was already chosen with this page.")
-        token = runtime.box.open_json(flow.pending_credentials_enc)
+        token = runtime.box.open_json(sealed)
         claimed_flow = ClaimedFlow(flow.id, flow.workspace_id, flow.slack_user_id)
     return await _complete(runtime, claimed_flow, atlassian.JiraSite.from_json(site), token)
 

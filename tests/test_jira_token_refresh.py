@@ -1,0 +1,129 @@
+"""Token refresh with rotating refresh tokens (JIRA_API_NOTES §1.3), in-process: two
+Runtimes (as two workers would) against the app's database and the Jira emulator.
+
+On SQLite the two share the process-wide lock of that database file; on a PostgreSQL run
+(TEST_DATABASE_URL) each has its own and the row lock (SELECT … FOR UPDATE) decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from bot.config import load_settings
+from bot.jira.credentials import connection_for, jira_client_for, refresh_connection
+from bot.jira.errors import JiraError, JiraErrorKind
+from bot.runtime import Runtime
+from storage.clock import utcnow
+from tests.flows_jira import connect_with_oauth
+from tests.harness import SIGNING_SECRET, SLACK_CLIENT_ID, SLACK_CLIENT_SECRET
+
+
+@pytest.fixture
+def settings(app, monkeypatch):
+    # Both httpx and authlib's client read the emulator's CA from SSL_CERT_FILE.
+    monkeypatch.setenv("SSL_CERT_FILE", app.env["SSL_CERT_FILE"])
+    names = (
+        "ATLASSIAN_CLIENT_ID",
+        "ATLASSIAN_CLIENT_SECRET",
+        "ATLASSIAN_AUTH_URL",
+        "ATLASSIAN_API_URL",
+        "SLACK_API_URL",
+        "DATABASE_URL",
+        "ENCRYPTION_KEY",
+        "PUBLIC_URL",
+    )
+    return load_settings(
+        slack_signing_secret=SIGNING_SECRET,
+        slack_client_id=SLACK_CLIENT_ID,
+        slack_client_secret=SLACK_CLIENT_SECRET,
+        **{name.lower(): app.env[name] for name in names},
+    )
+
+
+@pytest.fixture
+async def runtimes(settings):
+    built = [Runtime.build(settings), Runtime.build(settings)]
+    yield built
+    for runtime in built:
+        await runtime.close()
+
+
+async def _update_connection(runtime, workspace_id, **values) -> int:
+    async with runtime.sessions.begin() as session:
+        conn = await connection_for(session, workspace_id)
+        for name, value in values.items():
+            setattr(conn, name, value)
+        return conn.id
+
+
+async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
+    app, slack, slack_emulator, jira_emulator, team, site, runtimes
+):
+    connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    first, second = runtimes
+    connection_id = await _update_connection(
+        first, team.workspace_id, access_expires_at=utcnow() - timedelta(minutes=1)
+    )
+    refreshes = jira_emulator.token_requests.get("refresh_token", 0)
+    reuses = jira_emulator.refresh_token_reuses
+    # Atlassian is slow to answer, so the two callers surely overlap.
+    jira_emulator.faults.add("POST", "/oauth/token", "latency", delay=0.3)
+
+    clients = await asyncio.gather(
+        jira_client_for(first, team.workspace_id), jira_client_for(second, team.workspace_id)
+    )
+
+    assert jira_emulator.token_requests["refresh_token"] == refreshes + 1  # one refresh only
+    assert jira_emulator.refresh_token_reuses == reuses
+    for me in await asyncio.gather(*(client.myself() for client in clients)):
+        assert me["displayName"] == "Ana Lima"
+    # The stored refresh token is the rotated one: refreshing again spends no old token.
+    await refresh_connection(second, connection_id)
+    assert jira_emulator.token_requests["refresh_token"] == refreshes + 2
+    assert jira_emulator.refresh_token_reuses == reuses
+
+
+async def test_a_401_refreshes_once_and_retries(
+    app, slack, slack_emulator, jira_emulator, team, site, runtimes
+):
+    connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    runtime = runtimes[0]
+    async with runtime.sessions() as session:
+        conn = await connection_for(session, team.workspace_id)
+    stale = runtime.box.open_json(conn.credentials_enc) | {"access_token": "emu-at-revoked"}
+    await _update_connection(
+        runtime, team.workspace_id, credentials_enc=runtime.box.seal_json(stale)
+    )
+    refreshes = jira_emulator.token_requests.get("refresh_token", 0)
+
+    client = await jira_client_for(runtime, team.workspace_id)  # token looks alive
+    me = await client.myself()
+
+    assert me["displayName"] == "Ana Lima"
+    assert jira_emulator.token_requests["refresh_token"] == refreshes + 1
+
+
+async def test_not_connected_and_broken_are_auth_errors(
+    app, slack, slack_emulator, jira_emulator, team, site, runtimes
+):
+    runtime = runtimes[0]
+    with pytest.raises(JiraError) as missing:
+        await jira_client_for(runtime, team.workspace_id)
+    assert missing.value.kind is JiraErrorKind.AUTH and "/jira connect" in missing.value.message
+
+    attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    jira_emulator.revoke_grant(attempt.user)
+    await _update_connection(
+        runtime, team.workspace_id, access_expires_at=utcnow() - timedelta(minutes=1)
+    )
+    with pytest.raises(JiraError) as revoked:
+        await jira_client_for(runtime, team.workspace_id)
+    assert revoked.value.kind is JiraErrorKind.AUTH
+    async with runtime.sessions() as session:
+        conn = await connection_for(session, team.workspace_id)
+    assert conn.status == "broken"
+    with pytest.raises(JiraError):  # and stays broken, without asking Atlassian again
+        await jira_client_for(runtime, team.workspace_id)
