@@ -26,6 +26,7 @@ async def start(runtime: Runtime) -> BackgroundJobs:
     scheduler = AsyncIOScheduler(timezone="UTC")
     jobs = BackgroundJobs(scheduler=scheduler)
     _webhook_jobs(scheduler, runtime)
+    _token_jobs(scheduler, runtime)
     jobs.tasks.append(_sync_worker(scheduler, runtime))
     scheduler.start()
     return jobs
@@ -56,6 +57,21 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
     )
     scheduler.add_job(webhooks.send_owed_notices, "interval", seconds=60, **every)
     scheduler.add_job(webhooks.prune_deliveries, "interval", hours=12, next_run_time=soon, **every)
+
+
+def _token_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
+    """Issue 3: refresh OAuth tokens left idle for 30 days, so Atlassian's 90-day inactivity
+    expiry of refresh tokens never disconnects a quiet workspace."""
+    from bot.jira import credentials
+
+    scheduler.add_job(
+        credentials.keep_refresh_tokens_alive,
+        "interval",
+        hours=24,
+        args=[runtime],
+        coalesce=True,
+        max_instances=1,
+    )
 
 
 async def stop(jobs: BackgroundJobs) -> None:

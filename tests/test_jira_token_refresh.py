@@ -13,7 +13,12 @@ from datetime import timedelta
 import pytest
 
 from bot.config import load_settings
-from bot.jira.credentials import connection_for, jira_client_for, refresh_connection
+from bot.jira.credentials import (
+    connection_for,
+    jira_client_for,
+    keep_refresh_tokens_alive,
+    refresh_connection,
+)
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.runtime import Runtime
 from storage.clock import utcnow
@@ -127,3 +132,22 @@ async def test_not_connected_and_broken_are_auth_errors(
     assert conn.status == "broken"
     with pytest.raises(JiraError):  # and stays broken, without asking Atlassian again
         await jira_client_for(runtime, team.workspace_id)
+
+
+async def test_idle_connections_are_refreshed_before_atlassian_forgets_them(
+    app, slack, slack_emulator, jira_emulator, team, site, runtimes
+):
+    connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    runtime = runtimes[0]
+    await _update_connection(
+        runtime, team.workspace_id, access_expires_at=utcnow() - timedelta(days=40)
+    )
+    refreshes = jira_emulator.token_requests.get("refresh_token", 0)
+
+    await keep_refresh_tokens_alive(runtime)
+
+    assert jira_emulator.token_requests["refresh_token"] >= refreshes + 1
+    async with runtime.sessions() as session:
+        conn = await connection_for(session, team.workspace_id)
+    assert conn.status == "active"
+    assert conn.access_expires_at.replace(tzinfo=None) > utcnow().replace(tzinfo=None)
