@@ -136,7 +136,7 @@ async def _compare_and_set(session: AsyncSession, item, status: JiraStatus, outc
         "status_changed_at": status.changed_at,
     }
     if outcome is Outcome.COMPLETED:
-        values.update(status=ItemStatus.COMPLETE.value, completed_by=status.actor_name or "Jira")
+        values.update(status=ItemStatus.COMPLETE.value, completed_by=status.actor_name)
     elif outcome is Outcome.REOPENED:
         values.update(status=ItemStatus.OPEN.value, completed_by=None)
     result = await session.execute(

@@ -10,9 +10,11 @@ tests/test_webhook_*.py suites:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -21,6 +23,8 @@ from typing import Any
 import httpx
 import jwt
 
+from bot.config import load_settings
+from bot.runtime import Runtime
 from tests.flows_jira import choose_default_project, connect_with_oauth, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
 from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
@@ -124,6 +128,15 @@ def retro_thread(slack_emulator, db, team, retro_id: int) -> list[str]:
     return [m.text for m in slack_emulator.thread(team.channel, ts, team_id=team.team_id)]
 
 
+def status_notices(slack_emulator, db, team, retro_id: int) -> list[str]:
+    """The thread replies about Jira status (not the sync engine's "Created …" ones)."""
+    return [
+        t
+        for t in retro_thread(slack_emulator, db, team, retro_id)
+        if "was moved to Done" in t or "was reopened" in t
+    ]
+
+
 def wait_for_thread(slack_emulator, db, team, retro_id: int, text: str, count: int = 1):
     """The thread replies containing `text`, once there are `count` of them."""
     return slack_emulator.wait_for(
@@ -221,3 +234,26 @@ def jwt_headers(
 def post_delivery(app, token: str, body: bytes | dict, headers: dict[str, str]) -> httpx.Response:
     raw = json.dumps(body).encode() if isinstance(body, dict) else body
     return app.post(webhook_path(token), content=raw, headers=headers)
+
+
+def run_in_process(app, job, *args):
+    """Run a scheduler job (`await job(runtime, *args)`) here, with a Runtime of the app's
+    own settings and database, so a test can freeze time around it."""
+    settings = load_settings(**{k.lower(): v for k, v in app.env.items() if k.isupper()})
+    saved = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = app.env["SSL_CERT_FILE"]  # trust the Jira emulator
+
+    async def go():
+        runtime = Runtime.build(settings)
+        try:
+            return await job(runtime, *args)
+        finally:
+            await runtime.close()
+
+    try:
+        return asyncio.run(go())
+    finally:
+        if saved is None:
+            os.environ.pop("SSL_CERT_FILE", None)
+        else:
+            os.environ["SSL_CERT_FILE"] = saved

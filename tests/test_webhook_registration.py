@@ -5,18 +5,21 @@ shown in /jira status, App Home and a message to the admins."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
 
-from bot.config import load_settings
 from bot.jira.webhook_registration import parse_expiration, refresh_due_webhooks
-from bot.runtime import Runtime
 from bot.views import jira_ids as ids
 from tests.flows_jira import choose_default_project, set_channel_override
-from tests.flows_webhooks import oauth_webhook, registered, token_webhook, wait_until
+from tests.flows_webhooks import (
+    oauth_webhook,
+    registered,
+    run_in_process,
+    token_webhook,
+    wait_until,
+)
 
 
 def _connection(db, team) -> dict:
@@ -144,23 +147,8 @@ def test_api_token_connections_register_nothing(app, slack, slack_emulator, db, 
 
 
 @pytest.fixture
-def in_process_runtime(app, monkeypatch):
-    """A Runtime of the app's own settings and database, to run a scheduler job here."""
-    monkeypatch.setenv("SSL_CERT_FILE", app.env["SSL_CERT_FILE"])
-    overrides = {k.lower(): v for k, v in app.env.items() if k.isupper() and k != "PATH"}
-    settings = load_settings(**overrides)
-
-    def run(job, *args):
-        async def go():
-            runtime = Runtime.build(settings)
-            try:
-                return await job(runtime, *args)
-            finally:
-                await runtime.close()
-
-        return asyncio.run(go())
-
-    return run
+def in_process_runtime(app):
+    return lambda job, *args: run_in_process(app, job, *args)
 
 
 def test_refresh_renews_the_webhook_well_before_it_expires(

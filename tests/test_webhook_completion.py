@@ -1,0 +1,237 @@
+"""Status back from Jira: an issue the app created moving into a Done-category status
+completes its action item and says so once in the retro's thread; leaving Done reopens it.
+Replays, out-of-order deliveries, localized status names, issues the app did not create
+and other workspaces' tokens are all handled without touching what they must not."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from bot.jira.webhooks import send_owed_notices
+from tests.flows_retro import wait_for_line
+from tests.flows_webhooks import (
+    hub_headers,
+    issue_payload,
+    item_row,
+    oauth_webhook,
+    post_delivery,
+    run_in_process,
+    status_notices,
+    synced_items,
+    token_webhook,
+    wait_for_thread,
+)
+from tests.harness import install_workspace
+
+
+@pytest.fixture
+def hook(app, slack, slack_emulator, db, team, site):
+    """API token, with the admin webhook added in Jira as the settings say."""
+    return token_webhook(app, slack, slack_emulator, db, team, site)
+
+
+def _outcomes(db, team) -> list[str]:
+    return [
+        r["outcome"]
+        for r in db.rows(
+            "SELECT outcome FROM webhook_deliveries WHERE workspace_id = :w ORDER BY id",
+            w=team.workspace_id,
+        )
+    ]
+
+
+def test_done_completes_the_item_and_tells_the_retro_thread(
+    slack, slack_emulator, db, team, site, hook
+):
+    [item, other] = synced_items(slack, slack_emulator, db, team, "Fix the deploy", "Write docs")
+
+    [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
+
+    assert delivery.status == 202, delivery.response_text
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    assert text == (
+        f"✅ <{site.url}/browse/{item.key}|{item.key}> *Fix the deploy* was moved to Done "
+        f"by Ana Lima via Jira (connected as {hook.account_name})"
+    )
+    row = item_row(db, item.id)
+    assert (row["status"], row["completed_by"], row["jira_status_category"]) == (
+        "complete",
+        "Ana Lima",
+        "done",
+    )
+    assert item_row(db, other.id)["status"] == "open"
+    # The summary message shows the check mark and who did it.
+    _, line = wait_for_line(slack_emulator, team, "done in Jira by Ana Lima")
+    assert line.startswith("✅") and "Fix the deploy" in line
+    slack_emulator.assert_no_violations()
+
+
+def test_a_replayed_delivery_posts_one_message(app, slack, slack_emulator, db, team, site, hook):
+    [item] = synced_items(slack, slack_emulator, db, team, "Rotate the keys")
+    [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+
+    retried = site.redeliver(delivery)  # Jira's retry: same identifier, same body
+    again = post_delivery(app, hook.token, delivery.body, delivery.headers)
+
+    assert (retried.status, again.status_code) == (200, 200)
+    time.sleep(0.3)  # room for a (wrong) second message to show up
+    assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 1
+    assert _outcomes(db, team) == ["completed"]
+
+
+def test_moving_out_of_done_reopens_and_says_so(slack, slack_emulator, db, team, site, hook):
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    site.transition(item.key, "Done", by=hook.jira_user)
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+
+    site.transition(item.key, "In Progress", by=hook.jira_user)
+
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "reopened")
+    assert text.startswith(f"↩️ <{site.url}/browse/{item.key}|{item.key}> *Fix the deploy*")
+    assert "was reopened (moved to In Progress) by Ana Lima" in text
+    assert f"via Jira (connected as {hook.account_name})" in text
+    row = item_row(db, item.id)
+    assert (row["status"], row["completed_by"], row["jira_status_category"]) == (
+        "open",
+        None,
+        "indeterminate",
+    )
+    # Moving along outside Done says nothing more.
+    site.transition(item.key, "To Do", by=hook.jira_user)
+    time.sleep(0.3)
+    assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 2
+
+
+def test_a_localized_done_status_completes_by_its_category(
+    slack, slack_emulator, db, team, site, hook
+):
+    [item] = synced_items(slack, slack_emulator, db, team, "Übersetzen")
+
+    site.transition(item.key, "Fertig", by=hook.jira_user)
+
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    assert "moved to Done (Fertig) by Ana Lima" in text
+    assert item_row(db, item.id)["status"] == "complete"
+
+
+def test_out_of_order_deliveries_keep_the_newest_state(app, slack, slack_emulator, db, team, site):
+    hook = token_webhook(app, slack, slack_emulator, db, team, site, add_to_jira=False)
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    t0 = int(time.time() * 1000)
+
+    def deliver(category, status, at):
+        body = issue_payload(
+            site, issue_id=item.issue_id, key=item.key, category=category, status=status,
+            timestamp_ms=at,
+        )  # fmt: skip
+        raw = json.dumps(body).encode()
+        return post_delivery(app, hook.token, raw, hub_headers(hook.secret, raw))
+
+    # Done at t0+1s, reopened at t0+3s, but the reopen arrives first.
+    assert deliver("new", "To Do", t0 + 3000).status_code == 202
+    assert deliver("done", "Done", t0 + 1000).status_code == 202
+
+    time.sleep(0.3)
+    assert item_row(db, item.id)["status"] == "open"  # the late Done is older: ignored
+    assert status_notices(slack_emulator, db, team, item.retro_id) == []
+    assert _outcomes(db, team) == ["unchanged", "stale"]
+
+    # Then: Done at t0+5s, reopened at t0+7s; the reopen is delayed past a Done at t0+6s.
+    assert deliver("done", "Done", t0 + 5000).status_code == 202
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    assert deliver("indeterminate", "In Progress", t0 + 7000).status_code == 202
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "reopened")
+    assert deliver("done", "Done", t0 + 6000).status_code == 202
+
+    time.sleep(0.3)
+    assert item_row(db, item.id)["status"] == "open"
+    assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 2
+    assert _outcomes(db, team)[-3:] == ["completed", "reopened", "stale"]
+
+
+def test_issues_the_app_did_not_create_are_ignored(slack, slack_emulator, db, team, site, hook):
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    manual = site.create_issue("TEAM", "Made in Jira by hand")
+
+    [delivery] = site.transition(manual.key, "Done", by=hook.jira_user)
+
+    assert delivery.status == 202
+    time.sleep(0.3)
+    assert _outcomes(db, team) == ["unknown_issue"]
+    assert item_row(db, item.id)["status"] == "open"
+    assert status_notices(slack_emulator, db, team, item.retro_id) == []
+
+
+def test_a_token_of_another_workspace_touches_nothing_of_this_one(
+    app, slack, slack_emulator, jira_emulator, db, team, site, hook
+):
+    """Workspace B (its own site) sends a delivery about A's issue with B's token and B's
+    valid signature. Issue ids are per site, so B even has an item with the same id."""
+    [a_item] = synced_items(slack, slack_emulator, db, team, "A's item")
+    other = install_workspace(app, slack_emulator, db)
+    other_site = jira_emulator.add_site("other" + uuid.uuid4().hex[:6])
+    other_site.add_project("TEAM", "Their board")
+    b_hook = token_webhook(app, slack, slack_emulator, db, other, other_site)
+    [b_item] = synced_items(slack, slack_emulator, db, other, "B's item")
+    assert b_item.issue_id == a_item.issue_id  # both sites number issues from 10000
+
+    body = issue_payload(
+        site, issue_id=a_item.issue_id, key=a_item.key, category="done", status="Done"
+    )
+    raw = json.dumps(body).encode()
+    answer = post_delivery(app, b_hook.token, raw, hub_headers(b_hook.secret, raw))
+
+    assert answer.status_code == 202
+    time.sleep(0.3)
+    assert item_row(db, a_item.id)["status"] == "open"
+    assert item_row(db, b_item.id)["status"] == "open"  # not B's issue either: other site
+    assert _outcomes(db, other) == ["other_site"]
+    assert _outcomes(db, team) == []
+    assert status_notices(slack_emulator, db, team, a_item.retro_id) == []
+    assert status_notices(slack_emulator, db, other, b_item.retro_id) == []
+    # A's own signature on B's token is refused outright.
+    assert post_delivery(app, b_hook.token, raw, hub_headers(hook.secret, raw)).status_code == 401
+
+
+def test_oauth_dynamic_webhook_completes_the_item(
+    app, slack, slack_emulator, jira_emulator, db, team, site
+):
+    hook = oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site)
+    [item] = synced_items(slack, slack_emulator, db, team, "Ship the release")
+
+    [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
+
+    assert delivery.kind == "dynamic" and delivery.status == 202
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    assert "*Ship the release* was moved to Done by Max Mover" in text
+    assert f"via Jira (connected as {hook.account_name})" in text
+    assert item_row(db, item.id)["status"] == "complete"
+
+
+def test_a_notice_left_owed_by_a_dead_process_is_sent_once(
+    app, slack, slack_emulator, db, team, site, hook
+):
+    """The state a crash leaves between committing a delivery and posting its message."""
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    db.execute(
+        "INSERT INTO webhook_deliveries (workspace_id, delivery_id, received_at, issue_id, "
+        "outcome, item_id, notice) VALUES (:w, :d, :at, :i, 'completed', :item, :notice)",
+        w=team.workspace_id,
+        d=str(uuid.uuid4()),
+        at="2020-01-01 00:00:00.000000",
+        i=item.issue_id,
+        item=item.id,
+        notice="✅ TEAM-1 *Fix the deploy* was moved to Done by Ana Lima via Jira",
+    )
+
+    assert run_in_process(app, send_owed_notices) == 1
+    assert run_in_process(app, send_owed_notices) == 0
+
+    assert status_notices(slack_emulator, db, team, item.retro_id) == [
+        "✅ TEAM-1 *Fix the deploy* was moved to Done by Ana Lima via Jira"
+    ]
