@@ -1,0 +1,254 @@
+"""Failures on the way to Jira: retried with backoff (Retry-After honoured), resolved without
+duplicates when the outcome of a create is unknown, worded per SPEC when permanent, and
+restartable by hand from attempt 1 (Retry buttons, /jira retry, /jira log)."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import pytest
+
+from tests.flows_retro import all_item_lines, replies, summary_message
+from tests.flows_sync import (
+    commit_retro,
+    connect_world,
+    issues_labelled,
+    items,
+    retro_with_items,
+    sync_app_fixture,
+    wait_for_keys,
+    wait_for_state,
+    wait_until,
+)
+
+sync_app = sync_app_fixture()
+
+
+@pytest.fixture
+def site(jira_emulator):
+    site = jira_emulator.add_site("retry" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    yield site
+    jira_emulator.faults.clear()
+
+
+def on(site, rest: str) -> str:
+    """A fault path that only this test's site matches."""
+    return f"/sites/{site.name}/rest/api/3{rest}"
+
+
+def at(site, request) -> bool:
+    # By path: a request the emulator faulted never reached the part that names its site.
+    return f"/sites/{site.name}/" in request.path
+
+
+def bulk_requests(jira_emulator, site) -> list:
+    return [r for r in jira_emulator.requests_to("POST", "/issue/bulk") if at(site, r)]
+
+
+def label_searches(jira_emulator, site) -> list:
+    return [
+        r
+        for r in jira_emulator.requests_to("POST", "/search/jql")
+        if at(site, r) and "labels" in (r.json or {}).get("jql", "")
+    ]
+
+
+def ack_text(response) -> str:
+    """What an ack said: Bolt answers a text-only ack as plain text, blocks as JSON."""
+    try:
+        return response.json().get("text", "")
+    except ValueError:
+        return response.text
+
+
+def committed(sync_app, slack_emulator, site, titles=("Fix the deploy",)):
+    world = connect_world(sync_app, slack_emulator, site)
+    ids = retro_with_items(sync_app, slack_emulator, world, list(titles))
+    return world, ids
+
+
+def assert_one_issue_each(sync_app, world, site) -> list[dict]:
+    rows = items(sync_app.db, world.team)
+    for row in rows:
+        found = issues_labelled(site, row["sync_label"])
+        assert len(found) == 1, f"{row['title']}: {len(found)} issues"
+        assert found[0].key == row["jira_key"]
+    return rows
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "drop", "created_then_500", "created_then_drop"])
+def test_a_create_that_fails_or_is_lost_ends_with_exactly_one_issue(
+    kind, sync_app, slack_emulator, jira_emulator, site
+):
+    world, _ids = committed(sync_app, slack_emulator, site, ["One", "Two"])
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), kind, times=1)
+    commit_retro(sync_app, slack_emulator, world)
+    wait_for_keys(sync_app.db, world.team, 2, timeout=15)
+    rows = assert_one_issue_each(sync_app, world, site)
+    assert {r["sync_state"] for r in rows} <= {"synced", "pending"}
+    # Whatever the failure, an unknown outcome is looked up by label before any resend.
+    assert label_searches(jira_emulator, site)
+    if kind.startswith("created_then_"):
+        assert len(bulk_requests(jira_emulator, site)) == 1  # found, never resent
+
+
+def test_a_create_that_times_out_is_found_or_resent_once(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    """The app gives a create SYNC_LEASE_SECONDS/2 (1.5 s here) and then treats it as
+    ambiguous; Jira holding the request for 3 s and dropping it created nothing."""
+    world, _ids = committed(sync_app, slack_emulator, site)
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "timeout", times=1, delay=3)
+    commit_retro(sync_app, slack_emulator, world)
+    wait_for_keys(sync_app.db, world.team, 1, timeout=15)
+    assert_one_issue_each(sync_app, world, site)
+    assert len(bulk_requests(jira_emulator, site)) == 2
+
+
+def test_search_lag_does_not_cause_a_duplicate(sync_app, slack_emulator, jira_emulator, site):
+    """Created, then a 500; Jira's index shows the new issue only 0.8 s later."""
+    site.search_lag_seconds = 0.8
+    world, _ids = committed(sync_app, slack_emulator, site)
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "created_then_500", times=1)
+    commit_retro(sync_app, slack_emulator, world)
+    wait_for_keys(sync_app.db, world.team, 1, timeout=15)
+    assert_one_issue_each(sync_app, world, site)
+    assert len(bulk_requests(jira_emulator, site)) == 1
+
+
+def test_a_429_waits_for_retry_after_and_is_resent_without_a_search(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, _ids = committed(sync_app, slack_emulator, site)
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "429", times=1, retry_after=1)
+    commit_retro(sync_app, slack_emulator, world)
+    wait_for_keys(sync_app.db, world.team, 1, timeout=10)
+    first, second = bulk_requests(jira_emulator, site)
+    assert second.timestamp - first.timestamp >= 1.0  # the base (0.2 s) alone is shorter
+    assert label_searches(jira_emulator, site) == []  # a 429 was not processed
+    assert_one_issue_each(sync_app, world, site)
+
+
+def test_retries_exhausted_then_a_retry_button_starts_again_from_attempt_1(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, [item_id] = committed(sync_app, slack_emulator, site)
+    team = world.team
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "429", times=None)
+    commit_retro(sync_app, slack_emulator, world)
+
+    row = wait_for_state(sync_app.db, team, item_id, "error", timeout=10)
+    sends = bulk_requests(jira_emulator, site)
+    assert len(sends) == 4  # the first try and 3 retries
+    gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(sends)]
+    assert gaps[2] > gaps[0]  # exponential: about 0.2 s, 0.4 s, 0.8 s
+    assert row["attempts"] == 4
+    assert "Jira could not be reached after several tries" in row["last_error"]
+    log = sync_app.db.rows(
+        "SELECT outcome, attempt FROM sync_attempts WHERE item_id = :i ORDER BY id", i=item_id
+    )
+    assert [(r["outcome"], r["attempt"]) for r in log] == [
+        ("retrying", 1),
+        ("retrying", 2),
+        ("retrying", 3),
+        ("failed", 4),
+    ]
+
+    # The summary line shows the error and a Retry button.
+    summary = wait_until(
+        lambda: (
+            "could not be reached" in all_item_lines(slack_emulator, team)[item_id]
+            and summary_message(slack_emulator, team)
+        ),
+        message="the error on the item's line",
+    )
+    retry_values = [
+        el.get("value")
+        for block in summary.blocks
+        if block.get("type") == "actions"
+        for el in block["elements"]
+        if el.get("action_id") == "retry_item"
+    ]
+    assert retry_values == [str(item_id)]
+
+    jira_emulator.faults.clear()
+    answer = sync_app.slack.block_action(
+        team.team_id,
+        team.member,
+        "retry_item",
+        value=str(item_id),
+        channel_id=team.channel,
+        message_ts=summary.ts,
+    )
+    assert answer.status_code == 200
+    assert "from attempt 1" in replies(slack_emulator, sync_app.slack.last_response_url)[0].text
+    wait_for_keys(sync_app.db, team, 1)
+    assert len(bulk_requests(jira_emulator, site)) == 5
+    assert items(sync_app.db, team)[0]["attempts"] == 0
+    assert_one_issue_each(sync_app, world, site)
+
+
+def test_jira_log_lists_failures_with_retry_and_jira_retry_requeues_them(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, ids = committed(sync_app, slack_emulator, site, ["Alpha", "Beta"])
+    team = world.team
+    site.deny_create("TEAM")
+    commit_retro(sync_app, slack_emulator, world)
+    for item_id in ids:
+        wait_for_state(sync_app.db, team, item_id, "error")
+
+    denied = sync_app.slack.command(team.team_id, team.member, team.channel, "/jira", "log")
+    assert "Only workspace admins" in ack_text(denied)
+    log = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "log")
+    body = log.json()
+    failures = [b for b in body["blocks"] if b.get("block_id", "").startswith("sync_log_failure:")]
+    assert len(failures) == 2
+    assert all(b["accessory"]["action_id"] == "retry_item" for b in failures)
+    assert "cannot create issues in TEAM" in str(failures)
+    assert "Recent attempts" in str(body["blocks"])
+
+    refused = sync_app.slack.command(team.team_id, team.member, team.channel, "/jira", "retry")
+    assert "Only workspace admins" in ack_text(refused)
+    site.allow_create("TEAM")
+    again = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "retry")
+    assert ack_text(again).startswith("Retrying 2 action items from attempt 1")
+    wait_for_keys(sync_app.db, team, 2)
+    assert_one_issue_each(sync_app, world, site)
+    nothing = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "retry")
+    assert "nothing to retry" in ack_text(nothing)
+
+
+def test_permanent_errors_are_worded_for_people(sync_app, slack_emulator, jira_emulator, site):
+    world, [item_id] = committed(sync_app, slack_emulator, site)
+    site.remove_issue_type("TEAM", "Task")
+    commit_retro(sync_app, slack_emulator, world)
+    row = wait_for_state(sync_app.db, world.team, item_id, "error")
+    assert row["last_error"] == (
+        "The issue type is no longer available in TEAM: pick another in `/jira settings`."
+    )
+    assert row["attempts"] == 1  # a person has to change something: no automatic retry
+
+
+def test_a_project_gone_from_jira_is_named(sync_app, slack_emulator, jira_emulator, site):
+    world, [item_id] = committed(sync_app, slack_emulator, site)
+    with jira_emulator.lock:
+        del site.projects["TEAM"]
+    commit_retro(sync_app, slack_emulator, world)
+    row = wait_for_state(sync_app.db, world.team, item_id, "error")
+    assert row["last_error"] == (
+        "Project TEAM was not found in Jira (deleted, renamed, or not visible)."
+    )
+
+
+def test_revoked_credentials_say_to_reconnect(sync_app, slack_emulator, jira_emulator, site):
+    world, [item_id] = committed(sync_app, slack_emulator, site)
+    for email in list(site.api_tokens):
+        site.revoke_api_token(email)
+    commit_retro(sync_app, slack_emulator, world)
+    row = wait_for_state(sync_app.db, world.team, item_id, "error")
+    assert "credentials were revoked or expired" in row["last_error"]
+    assert "/jira connect" in row["last_error"]
+    assert issues_labelled(site, row["sync_label"]) == []
