@@ -1,0 +1,158 @@
+"""After creation: edits in Slack reach the issue on the next sync cycle, epics group a
+retro's issues, and with webhooks off the status comes back by polling each cycle.
+
+The app here runs a sync cycle every second, so "the next cycle" comes quickly."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from tests.flows_retro import item_values, open_item_modal, submit_item, summary_message
+from tests.flows_sync import (
+    commit_retro,
+    connect_world,
+    issues_labelled,
+    items,
+    retro_with_items,
+    sync_app_fixture,
+    wait_for_keys,
+    wait_until,
+)
+
+sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
+
+
+@pytest.fixture
+def site(jira_emulator):
+    site = jira_emulator.add_site("upd" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    return site
+
+
+def edit(sync_app, slack_emulator, team, item_id, values):
+    summary = summary_message(slack_emulator, team)
+    view = open_item_modal(
+        sync_app.slack,
+        slack_emulator,
+        team,
+        lambda: sync_app.slack.block_action(
+            team.team_id,
+            team.member,
+            "edit_item",
+            value=str(item_id),
+            channel_id=team.channel,
+            message_ts=summary.ts,
+        ),
+    )
+    submit_item(sync_app.slack, team, view, values)
+
+
+def test_an_edit_of_a_synced_item_reaches_its_issue_on_the_next_cycle(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site)
+    team = world.team
+    [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Fix the deploy"])
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, team, 1)
+    [issue] = issues_labelled(site, row["sync_label"])
+    puts_before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+
+    due = date.today() + timedelta(days=3)
+    edit(
+        sync_app,
+        slack_emulator,
+        team,
+        item_id,
+        item_values(
+            "Fix the deploy for good",
+            description="Now with *tests*",
+            assignee=team.member,
+            due=due,
+        ),
+    )
+    wait_until(
+        lambda: issue.fields["summary"] == "Fix the deploy for good",
+        timeout=5,
+        message="the issue's summary to change",
+    )
+    assert issue.fields["assignee"] == world.member_account.account_id
+    assert issue.fields["duedate"] == due.isoformat()
+    assert "tests" in str(issue.fields["description"])
+    assert len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}")) == puts_before + 1
+    [row] = wait_until(
+        lambda: (rows := items(sync_app.db, team))[0]["sync_state"] == "synced" and rows,
+        message="the item back in sync",
+    )
+    assert row["synced_revision"] == row["revision"] == 2
+    assert len(issues_labelled(site, row["sync_label"])) == 1  # updated, never re-created
+
+
+def test_epic_grouping_makes_one_epic_per_retro_as_parent(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site, epic=True)
+    retro_with_items(sync_app, slack_emulator, world, ["One", "Two", "Three"])
+    commit_retro(sync_app, slack_emulator, world)
+    rows = wait_for_keys(sync_app.db, world.team, 3)
+    retro = sync_app.db.rows(
+        "SELECT * FROM retros WHERE workspace_id = :w", w=world.team.workspace_id
+    )[0]
+    [epic] = issues_labelled(site, retro["epic_label"])
+    assert epic.key == retro["epic_key"] and epic.fields["summary"] == "Sprint 42"
+    for row in rows:
+        [issue] = issues_labelled(site, row["sync_label"])
+        assert issue.fields["parent"] == epic.key
+    with jira_emulator.lock:
+        epics = [i for i in site.issues.values() if i.fields["summary"] == "Sprint 42"]
+    assert len(epics) == 1
+
+
+def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reopens(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    team = world.team
+    retro_with_items(sync_app, slack_emulator, world, ["Fix the deploy"])
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, team, 1)
+    mover = site.add_user("lead@example.com", "Lena Lead")
+
+    site.transition(row["jira_key"], "Done", by=mover)
+    done = wait_until(
+        lambda: (r := items(sync_app.db, team)[0])["status"] == "complete" and r,
+        timeout=5,
+        message="the item completed by polling",
+    )
+    assert done["jira_status_category"] == "done"
+    summary = summary_message(slack_emulator, team)
+    wait_until(
+        lambda: any(
+            "was moved to Done" in m.text and row["jira_key"] in m.text
+            for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
+        ),
+        message="the completion notice in the retro's thread",
+    )
+
+    site.transition(row["jira_key"], "In Progress", by=mover)
+    wait_until(
+        lambda: items(sync_app.db, team)[0]["status"] == "open",
+        timeout=5,
+        message="the item reopened by polling",
+    )
+    wait_until(
+        lambda: any(
+            "was reopened" in m.text
+            for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
+        ),
+        message="the reopen notice",
+    )
+    searches = [
+        r
+        for r in jira_emulator.requests_to("POST", "/search/jql")
+        if f"/sites/{site.name}/" in r.path and "id in" in (r.json or {}).get("jql", "")
+    ]
+    assert searches and all("status" in r.json["fields"] for r in searches)
