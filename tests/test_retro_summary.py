@@ -14,7 +14,6 @@ from tests.flows_retro import (
     all_item_lines,
     item_values,
     open_item_modal,
-    replies,
     start_retro,
     submit_item,
     summary_message,
@@ -114,11 +113,14 @@ def test_a_60_item_retro_splits_into_thread_messages_within_limits(slack, slack_
     # /retro list shows all 60 too, in several ephemeral messages.
     slack.command(team.team_id, team.member, team.channel, "/retro", "list")
     url = slack.last_response_url
-    posts = replies(slack_emulator, url, count=2)
-    slack_emulator.wait_for(lambda: len(slack_emulator.responses_to(url)) == len(posts))
-    listed = "".join(str(p.blocks) for p in slack_emulator.responses_to(url))
-    for n in range(1, ITEMS + 1):
-        assert f"{n}. Item {n:02d}:" in listed
+
+    def listed():
+        text = "".join(str(p.blocks) for p in slack_emulator.responses_to(url))
+        return all(f"{n}. Item {n:02d}:" in text for n in range(1, ITEMS + 1)) and text
+
+    slack_emulator.wait_for(listed, message="all 60 items in the /retro list replies")
+    posts = slack_emulator.responses_to(url)
+    assert len(posts) >= 2 and all(p.json["response_type"] == "ephemeral" for p in posts)
     slack_emulator.assert_no_violations()
 
 
