@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ from tests.flows_jira import (
 )
 from tests.harness import ROOT, install_workspace
 
-PAST = "2000-01-01 00:00:00.000000"
+PAST = datetime(2000, 1, 1, tzinfo=UTC)  # long expired
 
 
 def _oauth_tokens(jira_emulator, user) -> list[str]:

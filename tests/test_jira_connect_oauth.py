@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -22,7 +23,7 @@ from tests.flows_jira import (
 )
 from tests.harness import launch_app
 
-PAST = "2000-01-01 00:00:00.000000"  # a timestamp literal both SQLite and PostgreSQL read
+PAST = datetime(2000, 1, 1, tzinfo=UTC)  # long expired
 
 
 def _connection(db, team) -> dict | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from bot.admins import ADMIN_ONLY
 from bot.views import jira_ids as ids
 from tests.flows_jira import (
@@ -146,6 +148,30 @@ def test_disconnect_needs_an_admin(slack, slack_emulator, db, team, site):
         )
         == 1
     )
+
+
+@pytest.mark.parametrize(
+    "subcommand", ["connect", "connect token", "settings", "log", "retry", "disconnect"]
+)
+def test_admin_commands_refuse_members_and_change_nothing(
+    slack, slack_emulator, db, team, site, subcommand
+):
+    connect_with_token(slack, slack_emulator, team, site)
+    before = db.rows("SELECT * FROM jira_connections WHERE workspace_id = :w", w=team.workspace_id)
+
+    reply = slack.command(team.team_id, team.member, team.channel, "/jira", subcommand)
+
+    assert reply.status_code == 200 and ADMIN_ONLY in reply.text
+    assert "admins and owners" in ADMIN_ONLY
+    assert slack_emulator.open_views(team.member, team_id=team.team_id) == []
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM jira_oauth_flows WHERE workspace_id = :w", w=team.workspace_id
+        )
+        == 0
+    )
+    after = db.rows("SELECT * FROM jira_connections WHERE workspace_id = :w", w=team.workspace_id)
+    assert after == before
 
 
 def test_disconnect_when_not_connected(slack, team):
