@@ -102,9 +102,11 @@ def test_turning_webhooks_off_deletes_it_and_on_registers_again(
 ):
     choose_default_project(slack, slack_emulator, team, webhooks=False)
 
-    wait_until(lambda: not registered(site, hook.token), "the webhook to be deleted")
-    row = _connection(db, team)
-    assert row["webhook_ids"] is None and row["webhook_jql"] is None
+    wait_until(
+        lambda: not registered(site, hook.token) and _connection(db, team)["webhook_ids"] is None,
+        "the webhook to be deleted (and forgotten)",
+    )
+    assert _connection(db, team)["webhook_jql"] is None
     assert "off" in _status_text(slack, team)
 
     choose_default_project(slack, slack_emulator, team, webhooks=True)
