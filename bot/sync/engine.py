@@ -37,6 +37,7 @@ async def run_cycle(runtime: Runtime) -> int:
     ids = await claims.claim_due(runtime)
     if not ids:
         return 0
+    logger.info("sync: %s claimed %d item(s)", runtime.process_id, len(ids))
     async with claims.held(runtime, ids):
         items = await _load(runtime, ids)
         by_workspace: dict[int, list[ActionItem]] = defaultdict(list)

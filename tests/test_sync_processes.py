@@ -1,0 +1,185 @@
+"""No item is lost or synced twice when a process dies mid-sync, or when several processes
+share one PostgreSQL database (SPEC §4, §5)."""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+
+import pytest
+
+from tests.fakes.slack_requests import SlackRequests
+from tests.flows_jira import set_channel_override
+from tests.flows_retro import add_item, commit, start_retro
+from tests.flows_sync import (
+    SyncApp,
+    add_items_directly,
+    connect_world,
+    issues_labelled,
+    items,
+    retro_with_items,
+    wait_for_keys,
+    wait_until,
+)
+from tests.harness import SIGNING_SECRET, Database, launch_app
+
+LEASE = "2"
+
+
+def new_site(jira_emulator):
+    site = jira_emulator.add_site("proc" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    return site
+
+
+def as_sync_app(process) -> SyncApp:
+    return SyncApp(
+        process,
+        Database(process.env["DATABASE_URL"]),
+        SlackRequests(process.url, SIGNING_SECRET, process_emulator(process)),
+    )
+
+
+_emulators: dict[int, object] = {}
+
+
+def process_emulator(process):
+    return _emulators[id(process)]
+
+
+def start(slack_emulator, jira_emulator, **env):
+    process = launch_app(slack_emulator, jira_emulator, SYNC_LEASE_SECONDS=LEASE, **env)
+    _emulators[id(process)] = slack_emulator
+    return process
+
+
+def sibling(first, slack_emulator, jira_emulator, **env):
+    """Another process on the same database (and the same encryption key)."""
+    return start(
+        slack_emulator,
+        jira_emulator,
+        database_url=first.env["DATABASE_URL"],
+        ENCRYPTION_KEY=first.env["ENCRYPTION_KEY"],
+        **env,
+    )
+
+
+def bulk_requests(jira_emulator, site) -> list:
+    return [
+        r
+        for r in jira_emulator.requests_to("POST", "/issue/bulk")
+        if f"/sites/{site.name}/" in r.path
+    ]
+
+
+def test_a_process_killed_mid_sync_leaves_nothing_lost_or_doubled(slack_emulator, jira_emulator):
+    site = new_site(jira_emulator)
+    first = start(slack_emulator, jira_emulator)
+    second = None
+    try:
+        app = as_sync_app(first)
+        world = connect_world(app, slack_emulator, site)
+        retro_with_items(app, slack_emulator, world, ["First"])
+        add_items_directly(app, world, 4)
+        # Jira takes 1.5 s over the bulk create; the process dies while it waits.
+        jira_emulator.faults.add(
+            "POST", f"/sites/{site.name}/rest/api/3/issue/bulk", "latency", times=1, delay=1.5
+        )
+        commit(app.slack, slack_emulator, world.team)
+        wait_until(lambda: bulk_requests(jira_emulator, site), message="the bulk create to leave")
+        first.kill()
+        rows = items(app.db, world.team)
+        assert all(r["create_sent_at"] and not r["jira_key"] for r in rows)
+        assert all(r["claimed_by"] for r in rows)  # held by the dead process
+
+        second = sibling(first, slack_emulator, jira_emulator)
+        rows = wait_for_keys(app.db, world.team, 5, timeout=20)
+        for row in rows:
+            assert len(issues_labelled(site, row["sync_label"])) == 1, row["title"]
+        assert {r["sync_state"] for r in rows} <= {"synced", "pending"}
+        assert all(r["claimed_by"] is None for r in items(app.db, world.team))
+        # The dead process's create went through; the new one found it instead of resending.
+        assert len(bulk_requests(jira_emulator, site)) == 1
+    finally:
+        jira_emulator.faults.clear()
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="two processes share work only on PostgreSQL; set TEST_DATABASE_URL to run",
+)
+def test_two_processes_on_one_postgresql_database_share_the_work_without_doubling(
+    slack_emulator, jira_emulator
+):
+    site = new_site(jira_emulator)
+    a = start(slack_emulator, jira_emulator)
+    b = sibling(a, slack_emulator, jira_emulator)
+    try:
+        app_a, app_b = as_sync_app(a), as_sync_app(b)
+        world = connect_world(app_a, slack_emulator, site)
+        team = world.team
+        channels = [team.channel] + [f"C{uuid.uuid4().hex[:8].upper()}" for _ in range(3)]
+        for channel in channels[1:]:
+            set_channel_override(app_a.slack, slack_emulator, team, channel, "TEAM", "Task")
+        for channel in channels:
+            start_retro(app_a.slack, slack_emulator, team, f"Retro {channel}", channel=channel)
+            add_item(app_a.slack, slack_emulator, team, f"First in {channel}", channel=channel)
+        retro_ids = app_a.db.rows(
+            "SELECT id, channel_id FROM retros WHERE workspace_id = :w", w=team.workspace_id
+        )
+        for retro in retro_ids:
+            add_items_to_retro(app_a.db, team, retro["id"], retro["channel_id"], 9)
+        jira_emulator.latency = 0.05
+
+        # Commits arrive at both processes at once, as behind a load balancer.
+        def commit_via(app, channel):
+            commit(app.slack, slack_emulator, team, channel=channel)
+
+        threads = [
+            threading.Thread(target=commit_via, args=((app_a, app_b)[i % 2], channel))
+            for i, channel in enumerate(channels)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        rows = wait_for_keys(app_a.db, team, 40, timeout=30)
+
+        labels = [r["sync_label"] for r in rows]
+        assert all(len(issues_labelled(site, label)) == 1 for label in labels)
+        with jira_emulator.lock:
+            assert len(site.issues) == 40
+        sent = [u for r in bulk_requests(jira_emulator, site) for u in r.json["issueUpdates"]]
+        assert sorted(u["fields"]["labels"][0] for u in sent) == sorted(labels)  # each once
+        claimed = {"a": claims_in(a.log()), "b": claims_in(b.log())}
+        assert sum(claimed.values()) == 40, claimed  # every item claimed exactly once
+        assert all(claimed.values()), f"one process did all the work: {claimed}"
+    finally:
+        jira_emulator.latency = 0.0
+        a.stop()
+        b.stop()
+
+
+def claims_in(log: str) -> int:
+    return sum(int(n) for n in re.findall(r"sync: \S+ claimed (\d+) item", log))
+
+
+def add_items_to_retro(db: Database, team, retro_id: int, channel: str, count: int) -> None:
+    for n in range(count):
+        db.execute(
+            "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
+            "created_by_user_id, revision, synced_revision, sync_state, attempts, sync_label, "
+            "created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, 1, 0, 'local', 0, "
+            ":label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            w=team.workspace_id,
+            r=retro_id,
+            c=channel,
+            t=f"Item {n + 1} in {channel}",
+            u=team.member,
+            label=f"unpack-{uuid.uuid4().hex[:12]}",
+        )
