@@ -252,3 +252,48 @@ def test_revoked_credentials_say_to_reconnect(sync_app, slack_emulator, jira_emu
     assert "credentials were revoked or expired" in row["last_error"]
     assert "/jira connect" in row["last_error"]
     assert issues_labelled(site, row["sync_label"]) == []
+
+
+def open_home(sync_app, slack_emulator, team, user) -> dict:
+    def publishes():
+        return sum(
+            1 for c in slack_emulator.calls_to("views.publish") if c.args.get("user_id") == user
+        )
+
+    before = publishes()
+    assert sync_app.slack.app_home_opened(team.team_id, user).status_code == 200
+    slack_emulator.wait_for(lambda: publishes() > before, message="App Home published")
+    return slack_emulator.home(team.team_id, user)
+
+
+def test_app_home_shows_admins_the_sync_log_with_retry(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, [item_id] = committed(sync_app, slack_emulator, site, ["Denied in Home"])
+    team = world.team
+    site.deny_create("TEAM")
+    commit_retro(sync_app, slack_emulator, world)
+    wait_for_state(sync_app.db, team, item_id, "error")
+
+    home = open_home(sync_app, slack_emulator, team, team.admin)
+    [failure] = [b for b in home["blocks"] if b.get("block_id") == f"home_sync_failure:{item_id}"]
+    assert "Denied in Home" in failure["text"]["text"]
+    assert "cannot create issues in TEAM" in failure["text"]["text"]
+    assert "<!date^" in failure["text"]["text"]  # when, in the reader's time zone
+    assert failure["accessory"]["action_id"] == "retry_item"
+    member_home = open_home(sync_app, slack_emulator, team, team.member)
+    assert "Sync Log" not in str(member_home["blocks"])
+
+    site.allow_create("TEAM")
+    answer = sync_app.slack.block_action(
+        team.team_id,
+        team.admin,
+        "retry_item",
+        value=str(item_id),
+        block_id=f"home_sync_failure:{item_id}",
+        view=home,
+    )
+    assert answer.status_code == 200
+    wait_for_keys(sync_app.db, team, 1)
+    assert_one_issue_each(sync_app, world, site)
+    slack_emulator.assert_no_violations()
