@@ -16,6 +16,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from bot.home import publish_home
 from bot.jira import webhook_registration
@@ -142,6 +143,13 @@ async def save_connection(
     """Store (or replace) the workspace's connection. Returns True when it now points at a
     different site than before, in which case project choices made for the old site and
     its webhook registrations are dropped."""
+    try:
+        return await _save_connection(runtime, workspace_id, user_id, new)
+    except IntegrityError:  # two first connects at once: the other inserted; update it
+        return await _save_connection(runtime, workspace_id, user_id, new)
+
+
+async def _save_connection(runtime, workspace_id, user_id, new: NewConnection) -> bool:
     async with runtime.sessions.begin() as session:
         conn = await connection_for(session, workspace_id)
         moved = conn is not None and conn.site_url != new.site_url

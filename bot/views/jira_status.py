@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot.views import jira_ids as ids
-from bot.views.blocks import actions, button, context, divider, escape, header, section
+from bot.views.blocks import (
+    SECTION_TEXT_MAX,
+    actions,
+    button,
+    clip,
+    context,
+    divider,
+    escape,
+    header,
+    section,
+)
 from storage.models import ConnectionMethod, ConnectionStatus
 
 METHOD_LABELS = {
@@ -15,6 +25,7 @@ METHOD_LABELS = {
     ConnectionMethod.API_TOKEN.value: "API token",
 }
 OVERRIDES_SHOWN = 10
+OVERRIDES_TEXT_MAX = SECTION_TEXT_MAX - 100  # room for the "…and N more" line
 
 
 @dataclass
@@ -28,7 +39,7 @@ class Target:
     def describe(self) -> str:
         if not self.project_key:
             return "not chosen yet"
-        return f"{self.project_key} · {self.issue_type_name or 'no issue type'}"
+        return f"{self.project_key} · {clip(self.issue_type_name or 'no issue type', 80)}"
 
 
 @dataclass
@@ -184,14 +195,7 @@ def home_card(report: StatusReport) -> list[dict]:
         section("\n".join(_settings_lines(report))),
     ]
     if report.overrides:
-        lines = [
-            f"<#{channel}>: {escape(target.describe())}"
-            for channel, target in report.overrides[:OVERRIDES_SHOWN]
-        ]
-        more = len(report.overrides) - OVERRIDES_SHOWN
-        if more > 0:
-            lines.append(f"…and {more} more")
-        blocks.append(section("*Channel overrides:*\n" + "\n".join(lines)))
+        blocks.append(section(_overrides_text(report.overrides)))
     blocks.append(section("\n".join(_health_lines(report))))
     buttons = [button("Settings", ids.OPEN_SETTINGS, style="primary")]
     if report.broken:
@@ -199,6 +203,17 @@ def home_card(report: StatusReport) -> list[dict]:
     buttons.append(disconnect_button(report.site_url or ""))
     blocks += [actions(*buttons), divider()]
     return blocks
+
+
+def _overrides_text(overrides: list[tuple[str, Target]]) -> str:
+    """As many lines as fit in one section, then how many more there are."""
+    text = "*Channel overrides:*"
+    for shown, (channel, target) in enumerate(overrides):
+        line = f"\n<#{channel}>: {escape(target.describe())}"
+        if shown == OVERRIDES_SHOWN or len(text) + len(line) > OVERRIDES_TEXT_MAX:
+            return text + f"\n…and {len(overrides) - shown} more"
+        text += line
+    return text
 
 
 def _connect_buttons(report: StatusReport, *, primary: bool, label: str = "Connect") -> list:
