@@ -99,7 +99,9 @@ def test_bot_scopes_and_events(manifest):
 def test_app_home_has_the_home_tab_only(manifest):
     app_home = manifest["features"]["app_home"]
     assert app_home["home_tab_enabled"] is True
-    assert app_home["messages_tab_enabled"] is False
+    # Admin notices arrive as DMs from the app: the Messages tab shows them, read-only.
+    assert app_home["messages_tab_enabled"] is True
+    assert app_home["messages_tab_read_only_enabled"] is True
 
 
 def test_every_url_points_at_a_slack_route(manifest):
