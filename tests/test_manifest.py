@@ -96,7 +96,7 @@ def test_bot_scopes_and_events(manifest):
     assert {"app_home_opened", "app_uninstalled", "tokens_revoked"} <= events
 
 
-def test_app_home_has_the_home_tab_only(manifest):
+def test_app_home_has_the_home_tab_and_a_read_only_messages_tab(manifest):
     app_home = manifest["features"]["app_home"]
     assert app_home["home_tab_enabled"] is True
     # Admin notices arrive as DMs from the app: the Messages tab shows them, read-only.
