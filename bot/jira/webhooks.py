@@ -9,10 +9,11 @@ In this order, and nothing is read or written before the step that allows it:
    API-token connection's carry `X-Hub-Signature: sha256=HEX`, the HMAC of the body with
    the secret Jira generated (constant-time compare). Anything else: 401, nothing changes.
 3. Malformed JSON, or no issue id or status category: 400.
-4. One transaction applies the status to the item (bot/completion.py) and records the
-   delivery under (workspace, X-Atlassian-Webhook-Identifier); a replay hits the unique
-   key, rolls back and gets 200 with nothing done. The item's new state is committed
-   before Jira hears 2xx, because Jira never resends a delivery it saw succeed.
+4. The delivery is recorded under (workspace, X-Atlassian-Webhook-Identifier) and its
+   status applied to the item (bot/completion.py) in one transaction, committed before
+   Jira hears 2xx, because Jira never resends a delivery it saw succeed; deliveries that
+   arrive together are committed together (bot/jira/deliveries.py). A replay changes
+   nothing and gets 200; a failed commit gets 503, so Jira retries.
 5. Slack hears about it after the answer. The message is owed in the delivery row
    (`notice`) until claimed (`notified_at`), so `send_owed_notices` (scheduler) sends what a
    process that died in between left behind; the claim comes before the post, so a
@@ -29,24 +30,22 @@ import hmac
 import json
 import logging
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlalchemy import delete, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from starlette.background import BackgroundTask
+from sqlalchemy import delete, select
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.completion import (
-    Connected,
-    JiraStatus,
-    Outcome,
-    StatusChange,
-    announce,
-    record_jira_status,
+from bot.completion import JiraStatus, Outcome, StatusChange
+from bot.jira.deliveries import (
+    Delivery,
+    DeliveryNotStored,
+    DeliveryPipeline,
+    Endpoint,
+    Owed,
+    send_notices,
 )
 from bot.runtime import Runtime
 from storage.clock import utcnow
@@ -58,33 +57,10 @@ TOKEN_MAX = 64  # new_webhook_token() makes 43 characters
 JWT_LEEWAY = 60  # seconds of clock skew allowed on exp/iat
 DELIVERY_ID_MAX = 128
 EVENTS = {"jira:issue_updated"}
-# "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
-LAST_DELIVERY_EVERY = timedelta(seconds=60)
 # A notice still owed after this long was left by a process that died (or is about to be
 # sent by a live one: the claim decides).
 OWED_AFTER = timedelta(seconds=60)
 KEEP_DELIVERIES = timedelta(days=7)  # Jira retries for about half an hour at most
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """The connection a token names, as much as a delivery needs of it."""
-
-    workspace_id: int
-    connection_id: int
-    method: str
-    site_url: str
-    cloud_id: str | None
-    account_name: str | None
-    hub_secret: str | None
-    last_delivery_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Delivery:
-    identifier: str
-    status: JiraStatus
-    issue_self: str | None
 
 
 class MalformedDelivery(ValueError):
@@ -108,19 +84,21 @@ async def jira_webhook(request: Request) -> Response:
     except MalformedDelivery as exc:
         return _answer(400, error=str(exc))
     try:
-        pk, change = await accept(runtime, endpoint, delivery)
-    except IntegrityError:
-        if not await _seen(runtime, endpoint.workspace_id, delivery.identifier):
-            raise
-        return _answer(200, status="duplicate")
-    background = None
-    if change is not None:
-        background = BackgroundTask(notify, runtime, endpoint.workspace_id, pk, change)
-    return _answer(202, status="accepted", background=background)
+        new = await _pipeline(request).submit(endpoint, delivery)
+    except DeliveryNotStored:
+        return _answer(503, error="could not store the delivery; try again")
+    return _answer(202, status="accepted") if new else _answer(200, status="duplicate")
 
 
-def _answer(status_code: int, *, background=None, **body) -> Response:
-    return JSONResponse(body, status_code=status_code, background=background)
+def _pipeline(request: Request) -> DeliveryPipeline:
+    state = request.app.state
+    if getattr(state, "webhook_pipeline", None) is None:
+        state.webhook_pipeline = DeliveryPipeline(state.runtime)
+    return state.webhook_pipeline
+
+
+def _answer(status_code: int, **body) -> Response:
+    return JSONResponse(body, status_code=status_code)
 
 
 # --- 1. the token -----------------------------------------------------------------------
@@ -273,95 +251,7 @@ def _text(value) -> str | None:
     return (value.strip()[:255] or None) if isinstance(value, str) else None
 
 
-def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bool:
-    """Whether the issue lives on the connected site (its `self` link says where)."""
-    if not issue_self:
-        return True  # nothing to check against; the item lookup is scoped to the site anyway
-    link = issue_self.lower()
-    if link.startswith(site_url.lower().rstrip("/") + "/"):
-        return True
-    return bool(cloud_id) and f"/ex/jira/{cloud_id.lower()}/" in link
-
-
-# --- 4. applying it, once ---------------------------------------------------------------
-
-
-async def accept(
-    runtime: Runtime, endpoint: Endpoint, delivery: Delivery
-) -> tuple[int, StatusChange | None]:
-    """Apply and record in one transaction; IntegrityError means a replay (rolled back)."""
-    now = utcnow()
-    async with runtime.sessions.begin() as session:
-        outcome, change = "other_site", None
-        if same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
-            connected = Connected(endpoint.site_url, endpoint.account_name)
-            outcome, change = await record_jira_status(
-                session, endpoint.workspace_id, connected, delivery.status
-            )
-        pk = await session.scalar(
-            insert(WebhookDelivery)
-            .values(
-                workspace_id=endpoint.workspace_id,
-                delivery_id=delivery.identifier,
-                received_at=now,
-                issue_id=delivery.status.issue_id[:32],
-                outcome=str(outcome),
-                item_id=change.item_id if change else None,
-                notice=change.notice if change else None,
-            )
-            .returning(WebhookDelivery.id)
-        )
-        last = endpoint.last_delivery_at
-        if last is None or now - last >= LAST_DELIVERY_EVERY:
-            await session.execute(
-                update(JiraConnection)
-                .where(JiraConnection.id == endpoint.connection_id)
-                .values(webhook_last_delivery_at=now)
-                .execution_options(synchronize_session=False)
-            )
-    if outcome != Outcome.UNCHANGED:
-        logger.info(
-            "workspace %s: delivery for issue %s: %s",
-            endpoint.workspace_id,
-            delivery.status.issue_id,
-            outcome,
-        )
-    return pk, change
-
-
-async def _seen(runtime: Runtime, workspace_id: int, identifier: str) -> bool:
-    async with runtime.sessions() as session:
-        found = await session.scalar(
-            select(WebhookDelivery.id).where(
-                WebhookDelivery.workspace_id == workspace_id,
-                WebhookDelivery.delivery_id == identifier,
-            )
-        )
-    return found is not None
-
-
-# --- 5. telling Slack -------------------------------------------------------------------
-
-
-async def notify(runtime: Runtime, workspace_id: int, pk: int, change: StatusChange) -> None:
-    """Claim the owed notice, then send it: at most once, whoever gets there first."""
-    if await _claim(runtime, workspace_id, pk):
-        await announce(runtime, workspace_id, change)
-
-
-async def _claim(runtime: Runtime, workspace_id: int, pk: int) -> bool:
-    async with runtime.sessions.begin() as session:
-        result = await session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == pk,
-                WebhookDelivery.workspace_id == workspace_id,
-                WebhookDelivery.notified_at.is_(None),
-            )
-            .values(notified_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-    return result.rowcount == 1
+# --- 4. what a dead process owed ---------------------------------------------------------
 
 
 async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
@@ -389,12 +279,12 @@ async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
                 .limit(limit)
             )
         ).all()
-    sent = 0
-    for row in rows:
-        change = StatusChange(Outcome(row.outcome), row.item_id, row.retro_id, row.notice)
-        if await _claim(runtime, row.workspace_id, row.id):
-            await announce(runtime, row.workspace_id, change)
-            sent += 1
+    owed = [
+        Owed(row.workspace_id, row.id, StatusChange(Outcome(row.outcome), row.item_id,
+                                                    row.retro_id, row.notice))
+        for row in rows
+    ]  # fmt: skip
+    sent = await send_notices(runtime, owed) if owed else 0
     if sent:
         logger.info("sent %s webhook notices a previous process left owed", sent)
     return sent

@@ -1,0 +1,244 @@
+"""Webhook deliveries per second: signature check, dedup, the database update and the
+Slack notice, end to end.
+
+Starts what the tests start (the Slack and Jira emulators, `python app.py` on SQLite),
+connects a workspace with an API token and the admin webhook's secret, commits ITEMS
+action items spread over RETROS retros (so the app created their Jira issues), then fires
+DELIVERIES signed `jira:issue_updated` deliveries at POST /jira/webhook/TOKEN from an
+httpx.AsyncClient with CONCURRENCY requests in flight. Each item's deliveries alternate
+Done / To Do with increasing timestamps, so most of them complete or reopen an item and
+owe its retro a thread message; REPLAYS of them are sent again with the same identifier
+(Jira's retries), which must change nothing.
+
+Two figures:
+* accepted/s: deliveries answered (2xx) per second: verified, deduplicated, item updated
+  and committed before the answer;
+* processed/s: deliveries per second until the last thread message owed is in the Slack
+  emulator (the retros' summaries are re-rendered too).
+
+    python bench/webhooks.py                     # the README's figure
+    python bench/webhooks.py --deliveries 500    # quicker
+
+Everything (app, emulators, load) shares the machine's cores; the figure is a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from tests.fakes.jira import webhooks as jira_webhooks  # noqa: E402
+from tests.fakes.jira_emulator import JiraEmulator  # noqa: E402
+from tests.fakes.slack_emulator import SlackEmulator  # noqa: E402
+from tests.fakes.slack_requests import SlackRequests  # noqa: E402
+from tests.flows_retro import add_item, commit, start_retro  # noqa: E402
+from tests.flows_webhooks import token_webhook, wait_until  # noqa: E402
+from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app  # noqa: E402
+
+NOTICE_MARK = "via Jira (connected as"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100)
+    parser.add_argument("--retros", type=int, default=5)
+    parser.add_argument("--deliveries", type=int, default=3000, help="unique deliveries")
+    parser.add_argument("--replays", type=float, default=0.2, help="share sent twice")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=6)
+    return parser.parse_args()
+
+
+# --- set-up -------------------------------------------------------------------------------
+
+
+def set_up(args, slack_emulator, jira_emulator):
+    app = launch_app(slack_emulator, jira_emulator)
+    db = Database(app.env["DATABASE_URL"])
+    slack = SlackRequests(app.url, SIGNING_SECRET, slack_emulator)
+    team = install_workspace(app, slack_emulator, db)
+    site = jira_emulator.add_site("bench" + uuid.uuid4().hex[:6])
+    site.add_project("TEAM", "Team board")
+    hook = token_webhook(app, slack, slack_emulator, db, team, site, add_to_jira=False)
+    per_retro = -(-args.items // args.retros)
+    for r in range(args.retros):
+        channel = f"CBENCH{r:03d}"
+        start_retro(slack, slack_emulator, team, f"Sprint {r}", channel=channel)
+        for i in range(min(per_retro, args.items - r * per_retro)):
+            add_item(slack, slack_emulator, team, f"Action {r}.{i}", channel=channel)
+        commit(slack, slack_emulator, team, channel=channel)
+    rows = wait_until(
+        lambda: (
+            found := db.rows(
+                "SELECT id, jira_key, jira_issue_id FROM action_items "
+                "WHERE workspace_id = :w AND jira_issue_id IS NOT NULL",
+                w=team.workspace_id,
+            )
+        )
+        and len(found) == args.items
+        and found,
+        f"{args.items} items to get their Jira issues",
+        timeout=120,
+    )
+    return app, db, team, site, hook, rows
+
+
+# --- the load -----------------------------------------------------------------------------
+
+
+def deliveries(args, site, hook, rows) -> list[tuple[bytes, dict]]:
+    """(body, headers) for every request, replays included, in sending order."""
+    rng = random.Random(args.seed)
+    actor = site.add_user(f"mover.{uuid.uuid4().hex[:6]}@example.com", "Ana Lima")
+    shapes = {}
+    for row in rows:
+        issue = site.find_issue(row["jira_key"])
+        shapes[row["jira_key"]] = jira_webhooks.payload(
+            site, issue, actor, {"id": "1", "items": [{"field": "status"}]}, "jira:issue_updated"
+        )
+    statuses = {
+        "done": {"name": "Done", "id": "10001", "key": "done"},
+        "new": {"name": "To Do", "id": "10000", "key": "new"},
+    }
+    base = int(time.time() * 1000)
+    unique = []
+    for n in range(args.deliveries):
+        row = rows[n % len(rows)]
+        round_ = n // len(rows)
+        state = statuses["done" if round_ % 2 == 0 else "new"]
+        payload = json.loads(json.dumps(shapes[row["jira_key"]]))
+        payload["timestamp"] = base + round_ * 1000
+        status = payload["issue"]["fields"]["status"]
+        status["name"], status["id"] = state["name"], state["id"]
+        status["statusCategory"]["key"] = state["key"]
+        body = json.dumps(payload).encode()
+        digest = hmac.new(hook.secret.encode(), body, hashlib.sha256).hexdigest()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature": f"sha256={digest}",
+            "X-Atlassian-Webhook-Identifier": str(uuid.uuid4()),
+        }
+        unique.append((body, headers))
+    sent = list(unique)
+    for _ in range(int(args.deliveries * args.replays)):
+        at = rng.randrange(len(sent) + 1)
+        body, headers = unique[rng.randrange(min(len(unique), max(1, at)))]
+        sent.insert(at, (body, headers | {"X-Atlassian-Webhook-Retry": "1"}))
+    return sent
+
+
+async def fire(url: str, requests: list[tuple[bytes, dict]], concurrency: int):
+    queue: asyncio.Queue = asyncio.Queue()
+    for request in requests:
+        queue.put_nowait(request)
+    statuses: Counter = Counter()
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def worker():
+            while not queue.empty():
+                body, headers = queue.get_nowait()
+                started = time.perf_counter()
+                response = await client.post(url, content=body, headers=headers)
+                latencies.append(time.perf_counter() - started)
+                statuses[response.status_code] += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return statuses, latencies
+
+
+def notices_in_slack(slack_emulator, team) -> int:
+    return sum(
+        1
+        for c in slack_emulator.calls_to("chat.postMessage")
+        if c.team_id == team.team_id and NOTICE_MARK in str(c.args.get("text", ""))
+    )
+
+
+def main() -> int:
+    args = parse_args()
+    slack_emulator, jira_emulator = SlackEmulator(), JiraEmulator()
+    slack_emulator.start()
+    jira_emulator.start()
+    app = None
+    try:
+        app, db, team, site, hook, rows = set_up(args, slack_emulator, jira_emulator)
+        requests = deliveries(args, site, hook, rows)
+        url = f"{app.url}/jira/webhook/{hook.token}"
+        before = notices_in_slack(slack_emulator, team)
+        updates_before = len(slack_emulator.calls_to("chat.update"))
+
+        started = time.perf_counter()
+        statuses, latencies = asyncio.run(fire(url, requests, args.concurrency))
+        accepted_at = time.perf_counter()
+        owed = db.scalar(
+            "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
+            "AND notice IS NOT NULL",
+            w=team.workspace_id,
+        )
+        deadline = time.monotonic() + 300
+        while notices_in_slack(slack_emulator, team) - before < owed:
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out waiting for the thread messages")
+            time.sleep(0.01)
+        done_at = time.perf_counter()
+
+        outcomes = dict(
+            (r["outcome"], r["n"])
+            for r in db.rows(
+                "SELECT outcome, count(*) AS n FROM webhook_deliveries "
+                "WHERE workspace_id = :w GROUP BY outcome",
+                w=team.workspace_id,
+            )
+        )
+        total = len(requests)
+        latencies.sort()
+        report = {
+            "cores": os.cpu_count(),
+            "database": "sqlite",
+            "items": args.items,
+            "retros": args.retros,
+            "requests": total,
+            "unique": args.deliveries,
+            "replays": total - args.deliveries,
+            "concurrency": args.concurrency,
+            "http_statuses": dict(sorted(statuses.items())),
+            "outcomes": outcomes,
+            "thread_messages": notices_in_slack(slack_emulator, team) - before,
+            "summary_updates": len(slack_emulator.calls_to("chat.update")) - updates_before,
+            "accepted_per_s": round(total / (accepted_at - started)),
+            "processed_per_s": round(total / (done_at - started)),
+            "latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
+            "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        }
+        print(json.dumps(report, indent=2))
+        ok = set(statuses) <= {200, 202} and statuses[202] == args.deliveries
+        if not ok:
+            print("unexpected answers: every unique delivery should get 202, replays 200")
+        return 0 if ok else 1
+    finally:
+        if app is not None:
+            app.stop()
+        jira_emulator.stop()
+        slack_emulator.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
