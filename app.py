@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+import logging.config
 import sys
 
 import uvicorn
 
 from bot.config import SettingsError, load_settings
+from bot.logging_setup import uvicorn_log_config
 from bot.runtime import Runtime
 from bot.web import build_web_app
 from storage.db import DatabaseUnavailable, prepare_database
 
 
 def main() -> int:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.config.dictConfig(uvicorn_log_config())
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -30,7 +29,12 @@ def main() -> int:
         print(f"Unpack cannot start: DATABASE_URL: {exc}", file=sys.stderr)
         return 2
     web_app = build_web_app(Runtime.build(settings))
-    uvicorn.run(web_app, host="0.0.0.0", port=settings.port, log_level="info")  # noqa: S104
+    uvicorn.run(
+        web_app,
+        host="0.0.0.0",  # noqa: S104 (a server: it listens on every interface)
+        port=settings.port,
+        log_config=uvicorn_log_config(),
+    )
     return 0
 
 
