@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 
+import aiohttp
 from sqlalchemy import select
 
 from bot import notifier
@@ -65,6 +67,7 @@ async def _load(runtime: Runtime, ids: list[int]) -> list[ActionItem]:
 
 
 async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[ActionItem]) -> None:
+    started = time.perf_counter()
     try:
         ws = await _workspace_sync(runtime, workspace_id, items)
     except JiraError as exc:  # not connected, or the credentials are gone
@@ -72,7 +75,14 @@ async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[Actio
         await _record_without_jira(runtime, workspace_id, failures)
         return
     try:
-        await _push(ws, items)
+        async with aiohttp.ClientSession() as session:
+            # One connection pool for this cycle's Slack lookups (one users.info per person)
+            # instead of a connection per call.
+            if ws.slack is not None:
+                ws.slack.session = session
+            await _push(ws, items)
+            if ws.slack is not None:
+                ws.slack.session = None
     except Exception:
         logger.exception("sync of workspace %s failed", workspace_id)
         error = JiraError(JiraErrorKind.UNAVAILABLE, "an unexpected error stopped the sync")
@@ -80,6 +90,16 @@ async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[Actio
         # Left as possibly created: the next try looks for them before sending again.
         left = [i for i in items if i.id not in done]
         await ws.record([Failed(i.id, error, _operation(i), not_created=False) for i in left])
+    created = sum(len(applied.created) for applied in ws.applied)
+    failed = sum(len(applied.failed) for applied in ws.applied)
+    logger.info(
+        "sync: workspace %s: %d item(s), %d created, %d failed for good, in %.2f s",
+        workspace_id,
+        len(items),
+        created,
+        failed,
+        time.perf_counter() - started,
+    )
     await _tell_slack(ws)
 
 

@@ -13,8 +13,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.jira.client import JiraClient
 
 # Jira's user search shares a tenant-wide rate limit: a few at a time, not fifty.
-JIRA_LOOKUPS_AT_ONCE = 10
-SLACK_LOOKUPS_AT_ONCE = 20
+JIRA_LOOKUPS_AT_ONCE = 25
+SLACK_LOOKUPS_AT_ONCE = 50
 
 
 @dataclass(frozen=True)
