@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.jira.client import JiraClient
 
 # Jira's user search shares a tenant-wide rate limit: a few at a time, not fifty.
-JIRA_LOOKUPS_AT_ONCE = 25
+JIRA_LOOKUPS_AT_ONCE = 20
 SLACK_LOOKUPS_AT_ONCE = 50
 
 
