@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -74,7 +75,7 @@ def add_items(db: Database, team, assignees: list[tuple[str, str]]) -> None:
             t=f"Action item {n + 1}",
             d=DESCRIPTION,
             a=user_id,
-            due="2031-01-31",
+            due=date(2031, 1, 31),
             u=team.member,
             label=f"unpack-{uuid.uuid4().hex[:12]}",
         )
