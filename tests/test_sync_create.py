@@ -7,7 +7,8 @@ import uuid
 from datetime import date, timedelta
 
 from tests.fakes.jira.adf import validate_adf
-from tests.flows_retro import add_item, all_item_lines, summary_message
+from tests.flows_jira import set_channel_override
+from tests.flows_retro import add_item, all_item_lines, commit, start_retro, summary_message
 from tests.flows_sync import (
     add_items_directly,
     commit_retro,
@@ -197,3 +198,25 @@ def test_permanent_errors_are_worded_per_spec(sync_app, slack_emulator, jira_emu
     assert row["jira_key"] is None and row["attempts"] == 1
     assert issues_labelled(site, row["sync_label"]) == []
     assert [r["sync_state"] for r in items(sync_app.db, world.team)] == ["error"]
+
+
+def test_items_go_to_their_channels_project_and_issue_type(sync_app, slack_emulator, jira_emulator):
+    """A channel with an override (OPS / Bug) and one on the default (TEAM / Task): one bulk
+    request per project and issue type."""
+    site = new_site(jira_emulator)
+    world = connect_world(sync_app, slack_emulator, site)
+    team, ops_channel = world.team, "COPS" + uuid.uuid4().hex[:6].upper()
+    set_channel_override(sync_app.slack, slack_emulator, team, ops_channel, "OPS", "Bug")
+    [default_item] = retro_with_items(sync_app, slack_emulator, world, ["Default project"])
+    start_retro(sync_app.slack, slack_emulator, team, "Ops review", channel=ops_channel)
+    ops_item = add_item(sync_app.slack, slack_emulator, team, "Ops project", channel=ops_channel)
+    commit(sync_app.slack, slack_emulator, team)
+    commit(sync_app.slack, slack_emulator, team, channel=ops_channel)
+
+    rows = {r["id"]: r for r in wait_for_keys(sync_app.db, team, 2)}
+    assert rows[default_item]["jira_key"].startswith("TEAM-")
+    assert rows[ops_item]["jira_key"].startswith("OPS-")
+    [ops_issue] = issues_labelled(site, rows[ops_item]["sync_label"])
+    bug = next(t for t in site.projects["OPS"].issue_types if t.name == "Bug")
+    assert ops_issue.fields["issuetype"] == bug.id
+    assert rows[ops_item]["jira_project_key"] == "OPS"

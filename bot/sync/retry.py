@@ -32,7 +32,7 @@ async def retry_item(runtime: Runtime, workspace_id: int, item_id: int | None) -
         if item is None:
             return Queued(ITEM_GONE)
         title = escape(item.title)
-        if item.sync_state == SyncState.PENDING.value:
+        if item.sync_state == SyncState.PENDING.value and not item.attempts:
             return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
         if item.sync_state == SyncState.SYNCED.value and item.revision <= item.synced_revision:
             return Queued(f"*{title}* is already in Jira as {item.jira_key}.", (item.id,))
