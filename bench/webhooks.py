@@ -4,8 +4,8 @@ Slack notice, end to end.
 Starts what the tests start (the Slack and Jira emulators, `python app.py` on SQLite),
 connects a workspace with an API token and the admin webhook's secret, commits ITEMS
 action items spread over RETROS retros (so the app created their Jira issues), then fires
-DELIVERIES signed `jira:issue_updated` deliveries at POST /jira/webhook/TOKEN from an
-httpx.AsyncClient with CONCURRENCY requests in flight. Each item's deliveries alternate
+DELIVERIES signed `jira:issue_updated` deliveries at POST /jira/webhook/TOKEN over
+CONCURRENCY keep-alive connections, from a process of its own. Each item's deliveries alternate
 Done / To Do with increasing timestamps, so most of them complete or reopen an item and
 owe its retro a thread message; REPLAYS of them are sent again with the same identifier
 (Jira's retries), which must change nothing.
@@ -29,6 +29,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import multiprocessing
 import os
 import random
 import statistics
@@ -37,11 +38,10 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-
-import httpx  # noqa: E402
 
 from tests.fakes.jira import webhooks as jira_webhooks  # noqa: E402
 from tests.fakes.jira_emulator import JiraEmulator  # noqa: E402
@@ -85,14 +85,16 @@ def set_up(args, slack_emulator, jira_emulator):
         commit(slack, slack_emulator, team, channel=channel)
     rows = wait_until(
         lambda: (
-            found := db.rows(
-                "SELECT id, jira_key, jira_issue_id FROM action_items "
-                "WHERE workspace_id = :w AND jira_issue_id IS NOT NULL",
-                w=team.workspace_id,
+            (
+                found := db.rows(
+                    "SELECT id, jira_key, jira_issue_id FROM action_items "
+                    "WHERE workspace_id = :w AND jira_issue_id IS NOT NULL",
+                    w=team.workspace_id,
+                )
             )
-        )
-        and len(found) == args.items
-        and found,
+            and len(found) == args.items
+            and found
+        ),
         f"{args.items} items to get their Jira issues",
         timeout=120,
     )
@@ -144,32 +146,83 @@ def deliveries(args, site, hook, rows) -> list[tuple[bytes, dict]]:
 
 
 async def fire(url: str, requests: list[tuple[bytes, dict]], concurrency: int):
-    queue: asyncio.Queue = asyncio.Queue()
-    for request in requests:
-        queue.put_nowait(request)
+    """Send every request over CONCURRENCY keep-alive connections; (statuses, latencies)."""
+    target = urlsplit(url)
+    queue = list(reversed(requests))
     statuses: Counter = Counter()
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
-        async def worker():
-            while not queue.empty():
-                body, headers = queue.get_nowait()
+    async def connection():
+        reader, writer = await asyncio.open_connection(target.hostname, target.port)
+        try:
+            while queue:
+                body, headers = queue.pop()
                 started = time.perf_counter()
-                response = await client.post(url, content=body, headers=headers)
+                writer.write(_request_bytes(target, body, headers))
+                statuses[await _status_of_response(reader)] += 1
                 latencies.append(time.perf_counter() - started)
-                statuses[response.status_code] += 1
+        finally:
+            writer.close()
 
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(connection() for _ in range(concurrency)))
     return statuses, latencies
 
 
+def _request_bytes(target, body: bytes, headers: dict) -> bytes:
+    """A plain HTTP/1.1 request. The load generator is kept this small (no client library)
+    so that, on a two-core machine, it leaves the app its core."""
+    lines = [f"POST {target.path} HTTP/1.1", f"Host: {target.netloc}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def _status_of_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    length = next(
+        (int(h.split(":", 1)[1]) for h in header_lines if h.lower().startswith("content-length:")),
+        0,
+    )
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+def fire_in_own_process(url: str, requests: list, concurrency: int):
+    """The load runs in a process of its own, so the emulators' threads here do not share
+    an interpreter lock with it."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return pool.apply(_fire_sync, (url, requests, concurrency))
+
+
+def _fire_sync(url: str, requests: list, concurrency: int):
+    started = time.perf_counter()
+    statuses, latencies = asyncio.run(fire(url, requests, concurrency))
+    return statuses, latencies, started, time.perf_counter()
+
+
 def notices_in_slack(slack_emulator, team) -> int:
+    """Status lines posted in retro threads (several changes may share one message)."""
+    return sum(
+        str(c.args.get("text", "")).count(NOTICE_MARK)
+        for c in slack_emulator.calls_to("chat.postMessage")
+        if c.team_id == team.team_id
+    )
+
+
+def thread_posts(slack_emulator, team) -> int:
     return sum(
         1
         for c in slack_emulator.calls_to("chat.postMessage")
         if c.team_id == team.team_id and NOTICE_MARK in str(c.args.get("text", ""))
     )
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -183,11 +236,13 @@ def main() -> int:
         requests = deliveries(args, site, hook, rows)
         url = f"{app.url}/jira/webhook/{hook.token}"
         before = notices_in_slack(slack_emulator, team)
+        posts_before = thread_posts(slack_emulator, team)
         updates_before = len(slack_emulator.calls_to("chat.update"))
 
-        started = time.perf_counter()
-        statuses, latencies = asyncio.run(fire(url, requests, args.concurrency))
-        accepted_at = time.perf_counter()
+        cpu_before = process_cpu_seconds(app.proc.pid)
+        statuses, latencies, started, accepted_at = fire_in_own_process(
+            url, requests, args.concurrency
+        )
         owed = db.scalar(
             "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
             "AND notice IS NOT NULL",
@@ -199,6 +254,7 @@ def main() -> int:
                 raise SystemExit("timed out waiting for the thread messages")
             time.sleep(0.01)
         done_at = time.perf_counter()
+        app_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
 
         outcomes = dict(
             (r["outcome"], r["n"])
@@ -221,10 +277,13 @@ def main() -> int:
             "concurrency": args.concurrency,
             "http_statuses": dict(sorted(statuses.items())),
             "outcomes": outcomes,
-            "thread_messages": notices_in_slack(slack_emulator, team) - before,
+            "status_lines_posted": notices_in_slack(slack_emulator, team) - before,
+            "thread_messages": thread_posts(slack_emulator, team) - posts_before,
             "summary_updates": len(slack_emulator.calls_to("chat.update")) - updates_before,
             "accepted_per_s": round(total / (accepted_at - started)),
             "processed_per_s": round(total / (done_at - started)),
+            "app_cpu_ms_per_request": round(app_cpu * 1000 / total, 2),
+            "load_average": os.getloadavg()[0],
             "latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
             "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
         }

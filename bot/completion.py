@@ -75,50 +75,106 @@ class Connected:
     account_name: str | None
 
 
+@dataclass
+class ItemState:
+    """What the rules read of an item, and change as facts are applied in order."""
+
+    id: int
+    retro_id: int | None
+    status: str
+    jira_status_category: str | None
+    status_changed_at: datetime | None
+    completed_by: str | None
+    jira_key: str | None
+    jira_site_url: str | None
+    title: str
+
+    COLUMNS = (
+        ActionItem.id,
+        ActionItem.retro_id,
+        ActionItem.status,
+        ActionItem.jira_status_category,
+        ActionItem.status_changed_at,
+        ActionItem.completed_by,
+        ActionItem.jira_key,
+        ActionItem.jira_site_url,
+        ActionItem.title,
+    )
+
+    @classmethod
+    def from_row(cls, row) -> ItemState:
+        return cls(*(getattr(row, column.key) for column in cls.COLUMNS))
+
+
+def judge(item: ItemState, status: JiraStatus) -> Outcome:
+    """What this fact does to the item (STALE when the item knows a newer one)."""
+    seen_at = _aware(item.status_changed_at)
+    if seen_at is not None and status.changed_at < seen_at:
+        return Outcome.STALE
+    if status.category_key == DONE and item.status != ItemStatus.COMPLETE.value:
+        return Outcome.COMPLETED
+    # Only leaving Done reopens: an item someone ticked off in Slack while its issue was
+    # still in progress stays complete when the issue merely moves along.
+    if (
+        status.category_key != DONE
+        and item.status == ItemStatus.COMPLETE.value
+        and item.jira_status_category == DONE
+    ):
+        return Outcome.REOPENED
+    return Outcome.UNCHANGED
+
+
+def settle(item: ItemState, status: JiraStatus, outcome: Outcome) -> dict:
+    """The item's new column values (also applied to `item`); a stale fact changes none."""
+    if outcome is Outcome.STALE:
+        return {}
+    item.jira_status_category = status.category_key
+    item.status_changed_at = status.changed_at
+    if outcome is Outcome.COMPLETED:
+        item.status, item.completed_by = ItemStatus.COMPLETE.value, status.actor_name
+    elif outcome is Outcome.REOPENED:
+        item.status, item.completed_by = ItemStatus.OPEN.value, None
+    return {
+        "status": item.status,
+        "completed_by": item.completed_by,
+        "jira_status_category": item.jira_status_category,
+        "status_changed_at": item.status_changed_at,
+    }
+
+
+def change_for(
+    outcome: Outcome, item: ItemState, status: JiraStatus, account_name: str | None
+) -> StatusChange | None:
+    if outcome not in (Outcome.COMPLETED, Outcome.REOPENED):
+        return None
+    return StatusChange(
+        outcome, item.id, item.retro_id, _notice(outcome, item, status, account_name)
+    )
+
+
 async def record_jira_status(
     session: AsyncSession, workspace_id: int, connected: Connected, status: JiraStatus
 ) -> tuple[Outcome, StatusChange | None]:
     """Apply one fact to the item in the caller's transaction; the caller announces the
     change (if any) after committing."""
     for _ in range(CAS_ATTEMPTS):
-        item = await _find_item(session, workspace_id, connected.site_url, status.issue_id)
-        if item is None:
+        row = await _find_item(session, workspace_id, connected.site_url, status.issue_id)
+        if row is None:
             return Outcome.UNKNOWN_ISSUE, None
-        seen_at = _aware(item.status_changed_at)
-        if seen_at is not None and status.changed_at < seen_at:
-            return Outcome.STALE, None
-        outcome = _decide(item.status, item.jira_status_category, status.category_key)
-        if await _compare_and_set(session, item, status, outcome):
-            if outcome is Outcome.UNCHANGED:
-                return outcome, None
-            notice = _notice(outcome, item, status, connected.account_name)
-            return outcome, StatusChange(outcome, item.id, item.retro_id, notice)
+        item = ItemState.from_row(row)
+        outcome = judge(item, status)
+        if outcome is Outcome.STALE:
+            return outcome, None
+        seen = (item.id, item.status, item.status_changed_at)
+        if await _compare_and_set(session, seen, settle(item, status, outcome)):
+            return outcome, change_for(outcome, item, status, connected.account_name)
     logger.warning("item for issue %s kept changing under us; giving up", status.issue_id)
     return Outcome.STALE, None
 
 
-def _decide(item_status: str, known_category: str | None, category: str) -> Outcome:
-    if category == DONE and item_status != ItemStatus.COMPLETE.value:
-        return Outcome.COMPLETED
-    # Only leaving Done reopens: an item someone ticked off in Slack while its issue was
-    # still in progress stays complete when the issue merely moves along.
-    if category != DONE and item_status == ItemStatus.COMPLETE.value and known_category == DONE:
-        return Outcome.REOPENED
-    return Outcome.UNCHANGED
-
-
 async def _find_item(session: AsyncSession, workspace_id: int, site_url: str, issue_id: str):
     result = await session.execute(
-        select(
-            ActionItem.id,
-            ActionItem.retro_id,
-            ActionItem.status,
-            ActionItem.jira_status_category,
-            ActionItem.status_changed_at,
-            ActionItem.jira_key,
-            ActionItem.jira_site_url,
-            ActionItem.title,
-        )
+        select(*ItemState.COLUMNS)
         .where(
             ActionItem.workspace_id == workspace_id,
             ActionItem.jira_issue_id == issue_id,
@@ -130,21 +186,14 @@ async def _find_item(session: AsyncSession, workspace_id: int, site_url: str, is
     return result.first()
 
 
-async def _compare_and_set(session: AsyncSession, item, status: JiraStatus, outcome) -> bool:
-    values: dict = {
-        "jira_status_category": status.category_key,
-        "status_changed_at": status.changed_at,
-    }
-    if outcome is Outcome.COMPLETED:
-        values.update(status=ItemStatus.COMPLETE.value, completed_by=status.actor_name)
-    elif outcome is Outcome.REOPENED:
-        values.update(status=ItemStatus.OPEN.value, completed_by=None)
+async def _compare_and_set(session: AsyncSession, seen: tuple, values: dict) -> bool:
+    item_id, status, changed_at = seen
     result = await session.execute(
         update(ActionItem)
         .where(
-            ActionItem.id == item.id,
-            ActionItem.status == item.status,
-            ActionItem.status_changed_at.is_not_distinct_from(item.status_changed_at),
+            ActionItem.id == item_id,
+            ActionItem.status == status,
+            ActionItem.status_changed_at.is_not_distinct_from(changed_at),
         )
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -152,7 +201,7 @@ async def _compare_and_set(session: AsyncSession, item, status: JiraStatus, outc
     return result.rowcount == 1
 
 
-def _notice(outcome: Outcome, item, status: JiraStatus, account_name: str | None) -> str:
+def _notice(outcome: Outcome, item: ItemState, status: JiraStatus, account_name: str | None) -> str:
     """The thread message, e.g. ✅ TEAM-12 *Fix the deploy* was moved to Done by Ana Lima via
     Jira (connected as Unpack Bot)."""
     key = item.jira_key or "An action item"

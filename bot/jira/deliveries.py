@@ -6,40 +6,43 @@ one writer task per process takes every delivery waiting and commits them togeth
 transaction, one fsync on SQLite instead of one per delivery, and no requests queuing on
 SQLite's write lock. Each request waits for its group's commit, then answers.
 
-In the group, each delivery is recorded under (workspace, identifier) — a replay, even
-one in the same group, is a duplicate and changes nothing — and its status is applied to
-the item by bot/completion.py, in arrival order. If another process recorded one of
-the identifiers first (PostgreSQL, two processes behind a load balancer), the group is
-rolled back and done again, so nothing is applied twice.
+In the group, each delivery is recorded under (workspace, identifier) first — a replay,
+even one in the same group or one another process is recording at this moment, hits the
+unique key and changes nothing — then its status is applied to the item by the rules of
+bot/completion.py, in arrival order.
 
 The changes then go to one sender task, which claims their owed notices in one statement
-(claim before post: a message is never sent twice) and posts them: the retro summaries
-refreshed once per group, thread messages in order within a retro. Notices a process left
-owed when it died are sent by `webhooks.send_owed_notices` on the schedule.
+(claim before post: a message is never sent twice) and posts them: each retro's summary
+refreshed once per batch, and one thread message per retro per batch, a line per change
+in order (a bulk move of forty issues is one message, not forty: Slack also limits posts
+to about one a second per channel). Notices a process left owed when it died are sent by
+`webhooks.send_owed_notices` on the schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notifier
-from bot.completion import Connected, JiraStatus, StatusChange, record_jira_status
+from bot.completion import ItemState, JiraStatus, Outcome, StatusChange, change_for, judge, settle
 from bot.runtime import Runtime
 from storage.clock import utcnow
-from storage.models import JiraConnection, WebhookDelivery
+from storage.models import ActionItem, JiraConnection, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
 GROUP_MAX = 200  # deliveries per transaction
 RETROS_AT_ONCE = 8  # thread messages go out for this many retros in parallel
+SEND_LINGER = 0.2  # seconds a notice waits for others of the same burst
+LINES_PER_MESSAGE = 25  # notices in one thread message (Slack shows ~40k characters)
 OTHER_SITE = "other_site"
 # "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
 LAST_DELIVERY_EVERY = timedelta(seconds=60)
@@ -97,10 +100,6 @@ def _write_lock(runtime: Runtime) -> asyncio.Lock:
     return _write_locks.setdefault(id(runtime), asyncio.Lock())
 
 
-class _Raced(Exception):
-    """Another process recorded one of the group's deliveries first."""
-
-
 class DeliveryPipeline:
     """One per process: the writer and the sender, started on the first delivery."""
 
@@ -139,10 +138,7 @@ class DeliveryPipeline:
     async def _write(self, group: list[_Waiting]) -> None:
         items = [(w.endpoint, w.delivery) for w in group]
         try:
-            try:
-                results = await commit_group(self.runtime, items)
-            except _Raced:
-                results = await commit_group(self.runtime, items)
+            results = await commit_group(self.runtime, items)
         except Exception as exc:
             logger.exception("storing %s webhook deliveries failed", len(group))
             for waiting in group:
@@ -160,6 +156,8 @@ class DeliveryPipeline:
     async def _send_loop(self) -> None:
         while True:
             await self._send_wake.wait()
+            # Let a burst gather: its changes go out as one message per retro, not one each.
+            await asyncio.sleep(SEND_LINGER)
             self._send_wake.clear()
             while self._owed:
                 group, self._owed = self._owed[:GROUP_MAX], self._owed[GROUP_MAX:]
@@ -183,93 +181,165 @@ def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bo
 
 
 async def commit_group(runtime: Runtime, items: list) -> list[tuple[bool, Owed | None]]:
-    """[(is new, owed notice)] per delivery, in order, once committed."""
+    """[(is new, owed notice)] per delivery, in order, once committed. Set-wise, so a
+    group costs a handful of statements whatever its size:
+
+    1. insert the deliveries not seen yet (a replay hits the unique key and is skipped;
+       on SQLite this also takes the write lock, so what is read next stays true);
+    2. read their items at once (FOR UPDATE on PostgreSQL);
+    3. apply each fact in arrival order, in memory (bot/completion.py rules);
+    4. write the items that changed and each delivery's outcome."""
     now = utcnow()
     async with _write_lock(runtime), runtime.sessions.begin() as session:
-        seen = await _already_recorded(session, items)
-        decided, rows = [], []
-        for endpoint, delivery in items:
-            key = (endpoint.workspace_id, delivery.identifier)
-            if key in seen:
-                decided.append(None)
-                continue
-            seen.add(key)
-            outcome, change = await _apply(session, endpoint, delivery)
-            decided.append((endpoint.workspace_id, delivery.identifier, change))
-            rows.append(_row(endpoint, delivery, outcome, change, now))
-        pks = await _insert(session, rows) if rows else {}
-        if len(pks) != len(rows):
-            raise _Raced()  # the transaction rolls back with it
-        await _touch_connections(session, items, now)
-    results = []
-    for entry in decided:
-        if entry is None:
+        conn = await session.connection()
+        firsts = _first_of_each(items)
+        pks = await _insert(conn, [_row(e, d, now) for e, d in firsts.values()])
+        new = [(key, *firsts[key]) for key in firsts if key in pks]
+        states = await _items(conn, [(e, d) for _, e, d in new])
+        item_values, outcomes, changes = {}, [], {}
+        for key, endpoint, delivery in new:
+            outcome, change, values = _apply(states, endpoint, delivery)
+            if values:
+                item_values[values["item_pk"]] = values
+            outcomes.append(_outcome_row(pks[key], outcome, change))
+            changes[key] = change
+        await _write_items(conn, list(item_values.values()))
+        await _write_outcomes(conn, outcomes)
+        await _touch_connections(conn, items, now)
+    results, answered = [], set()
+    for endpoint, delivery in items:
+        key = (endpoint.workspace_id, delivery.identifier)
+        if key not in pks or key in answered:
             results.append((False, None))
             continue
-        workspace_id, identifier, change = entry
-        owed = Owed(workspace_id, pks[(workspace_id, identifier)], change) if change else None
-        results.append((True, owed))
+        answered.add(key)
+        change = changes.get(key)
+        results.append((True, Owed(key[0], pks[key], change) if change else None))
     return results
 
 
-async def _already_recorded(session: AsyncSession, items: list) -> set[tuple[int, str]]:
-    workspaces = {endpoint.workspace_id for endpoint, _ in items}
-    identifiers = {delivery.identifier for _, delivery in items}
-    found = await session.execute(
-        select(WebhookDelivery.workspace_id, WebhookDelivery.delivery_id).where(
-            WebhookDelivery.workspace_id.in_(workspaces),
-            WebhookDelivery.delivery_id.in_(identifiers),
-        )
-    )
-    return {(row.workspace_id, row.delivery_id) for row in found}
+def _first_of_each(items: list) -> dict[tuple[int, str], tuple[Endpoint, Delivery]]:
+    firsts: dict = {}
+    for endpoint, delivery in items:
+        firsts.setdefault((endpoint.workspace_id, delivery.identifier), (endpoint, delivery))
+    return firsts
 
 
-async def _apply(session: AsyncSession, endpoint: Endpoint, delivery: Delivery):
-    if not same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
-        return OTHER_SITE, None
-    connected = Connected(endpoint.site_url, endpoint.account_name)
-    return await record_jira_status(session, endpoint.workspace_id, connected, delivery.status)
-
-
-def _row(endpoint: Endpoint, delivery: Delivery, outcome, change: StatusChange | None, now) -> dict:
+def _row(endpoint: Endpoint, delivery: Delivery, now) -> dict:
     return {
         "workspace_id": endpoint.workspace_id,
         "delivery_id": delivery.identifier,
         "received_at": now,
         "issue_id": delivery.status.issue_id[:32],
-        "outcome": str(outcome),
-        "item_id": change.item_id if change else None,
-        "notice": change.notice if change else None,
     }
 
 
-async def _insert(session: AsyncSession, rows: list[dict]) -> dict[tuple[int, str], int]:
-    """Insert, skipping identifiers another process recorded meanwhile; {key: pk}."""
-    dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(WebhookDelivery)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "delivery_id"])
-        .returning(WebhookDelivery.id, WebhookDelivery.workspace_id, WebhookDelivery.delivery_id)
-    )
-    result = await session.execute(statement)
+async def _insert(conn, rows: list[dict]) -> dict[tuple[int, str], int]:
+    """Insert, skipping identifiers already recorded (by anyone); {key: pk} of the new.
+    One statement for the group (executemany: compiled once, sent as multi-row VALUES)."""
+    if not rows:
+        return {}
+    result = await conn.execute(_insert_statement(conn.dialect.name), rows)
     return {(row.workspace_id, row.delivery_id): row.id for row in result}
 
 
-async def _touch_connections(session: AsyncSession, items: list, now) -> None:
-    """ "Last delivery" for /jira status, written at most once a minute per connection."""
-    stale = {
-        endpoint.connection_id
-        for endpoint, _ in items
-        if endpoint.last_delivery_at is None
-        or now - endpoint.last_delivery_at >= LAST_DELIVERY_EVERY
+@functools.cache
+def _insert_statement(dialect_name: str):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(WebhookDelivery)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "delivery_id"])
+        .returning(WebhookDelivery.id, WebhookDelivery.workspace_id, WebhookDelivery.delivery_id)
+    )
+
+
+async def _items(conn, new: list) -> dict[tuple[int, str, str], ItemState]:
+    """The items the new deliveries name, by (workspace, site, issue id)."""
+    wanted = {(e.workspace_id, d.status.issue_id) for e, d in new}
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        select(ActionItem.workspace_id, ActionItem.jira_issue_id, *ItemState.COLUMNS)
+        .where(tuple_(ActionItem.workspace_id, ActionItem.jira_issue_id).in_(sorted(wanted)))
+        .order_by(ActionItem.id.desc())  # the oldest item wins a (never expected) tie
+        .with_for_update()
+    )
+    return {
+        (row.workspace_id, row.jira_site_url, row.jira_issue_id): ItemState.from_row(row)
+        for row in rows
     }
+
+
+def _apply(states: dict, endpoint: Endpoint, delivery: Delivery):
+    """(outcome, change, the item's new values) of one fact, in memory."""
+    if not same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
+        return OTHER_SITE, None, None
+    status = delivery.status
+    item = states.get((endpoint.workspace_id, endpoint.site_url, status.issue_id))
+    if item is None:
+        return Outcome.UNKNOWN_ISSUE, None, None
+    outcome = judge(item, status)
+    values = settle(item, status, outcome)
+    change = change_for(outcome, item, status, endpoint.account_name)
+    return outcome, change, ({"item_pk": item.id, **values} if values else None)
+
+
+def _outcome_row(pk: int, outcome, change: StatusChange | None) -> dict:
+    return {
+        "delivery_pk": pk,
+        "outcome": str(outcome),
+        "changed_item": change.item_id if change else None,
+        "owed_notice": change.notice if change else None,
+    }
+
+
+_ITEM_COLUMNS = ("status", "completed_by", "jira_status_category", "status_changed_at")
+_WRITE_ITEM = (
+    update(ActionItem)
+    .where(ActionItem.id == bindparam("item_pk"))
+    .values({column: bindparam("new_" + column) for column in _ITEM_COLUMNS})
+)
+_WRITE_OUTCOME = (
+    update(WebhookDelivery)
+    .where(WebhookDelivery.id == bindparam("delivery_pk"))
+    .values(
+        outcome=bindparam("outcome"),
+        item_id=bindparam("changed_item"),
+        notice=bindparam("owed_notice"),
+    )
+)
+
+
+async def _write_items(conn, rows: list[dict]) -> None:
+    if rows:
+        await conn.execute(
+            _WRITE_ITEM,
+            [{"item_pk": r["item_pk"], **{"new_" + c: r[c] for c in _ITEM_COLUMNS}} for r in rows],
+        )
+
+
+async def _write_outcomes(conn, rows: list[dict]) -> None:
+    if rows:
+        await conn.execute(_WRITE_OUTCOME, rows)
+
+
+_touched: dict[int, datetime] = {}  # connection id → when this process last wrote it
+
+
+async def _touch_connections(conn, items: list, now) -> None:
+    """The "last delivery" of /jira status, written at most once a minute per connection."""
+    stale = set()
+    for endpoint, _ in items:
+        known = [t for t in (endpoint.last_delivery_at, _touched.get(endpoint.connection_id)) if t]
+        if not known or now - max(known) >= LAST_DELIVERY_EVERY:
+            stale.add(endpoint.connection_id)
+    for connection_id in stale:
+        _touched[connection_id] = now
     if stale:
-        await session.execute(
+        await conn.execute(
             update(JiraConnection)
             .where(JiraConnection.id.in_(stale))
             .values(webhook_last_delivery_at=now)
-            .execution_options(synchronize_session=False)
         )
 
 
@@ -277,8 +347,8 @@ async def _touch_connections(session: AsyncSession, items: list, now) -> None:
 
 
 async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
-    """Claim, then post: summaries refreshed once per workspace, thread messages in order
-    within each retro. Returns how many were sent (claimed here)."""
+    """Claim, then post: summaries refreshed once per workspace, one thread message per
+    retro (a line per change, in order). Returns how many notices were sent."""
     claimed = await _claim(runtime, [o.delivery_pk for o in owed])
     mine = [o for o in owed if o.delivery_pk in claimed]
     if not mine:
@@ -292,7 +362,7 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
     gate = asyncio.Semaphore(RETROS_AT_ONCE)
     await asyncio.gather(
         *(_refresh(runtime, ws, ids, gate) for ws, ids in items_by_workspace.items()),
-        *(_post(runtime, ws, retro, texts, gate) for (ws, retro), texts in threads.items()),
+        *(_post(runtime, ws, retro, lines, gate) for (ws, retro), lines in threads.items()),
     )
     return len(mine)
 
@@ -317,10 +387,11 @@ async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int], gat
             logger.exception("refreshing items after Jira status changes failed")
 
 
-async def _post(runtime: Runtime, workspace_id: int, retro_id: int, texts: list[str], gate):
+async def _post(runtime: Runtime, workspace_id: int, retro_id: int, lines: list[str], gate):
     async with gate:
-        for text in texts:
+        for start in range(0, len(lines), LINES_PER_MESSAGE):
+            text = "\n".join(lines[start : start + LINES_PER_MESSAGE])
             try:
                 await notifier.post_in_retro_thread(runtime, workspace_id, retro_id, text)
             except Exception:
-                logger.exception("telling retro %s about a Jira status change failed", retro_id)
+                logger.exception("telling retro %s about Jira status changes failed", retro_id)

@@ -30,6 +30,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -103,8 +104,28 @@ def _answer(status_code: int, **body) -> Response:
 
 # --- 1. the token -----------------------------------------------------------------------
 
+# A burst of deliveries names the same token hundreds of times; the connection it picks is
+# kept for a few seconds, so a disconnect or a new secret takes effect within ENDPOINT_TTL
+# (a status change accepted in those seconds is harmless). Unknown tokens are not kept.
+ENDPOINT_TTL = 5.0
+ENDPOINTS_KEPT = 10_000
+_endpoints: dict[tuple[int, str], tuple[float, Endpoint]] = {}
+
 
 async def endpoint_for(runtime: Runtime, token: str) -> Endpoint | None:
+    key, now = (id(runtime), token), time.monotonic()
+    kept = _endpoints.get(key)
+    if kept is not None and now - kept[0] < ENDPOINT_TTL:
+        return kept[1]
+    endpoint = await _load_endpoint(runtime, token)
+    if endpoint is not None:
+        if len(_endpoints) >= ENDPOINTS_KEPT:
+            _endpoints.clear()
+        _endpoints[key] = (now, endpoint)
+    return endpoint
+
+
+async def _load_endpoint(runtime: Runtime, token: str) -> Endpoint | None:
     async with runtime.sessions() as session:
         row = (
             await session.execute(
