@@ -136,13 +136,24 @@ def test_two_processes_on_one_postgresql_database_share_the_work_without_doublin
             add_items_to_retro(app_a.db, team, retro["id"], retro["channel_id"], 9)
         jira_emulator.latency = 0.05
 
-        # Commits arrive at both processes at once, as behind a load balancer.
         def commit_via(app, channel):
             commit(app.slack, slack_emulator, team, channel=channel)
 
+        def taken(channel):
+            return all(
+                r["claimed_by"] or r["jira_key"]
+                for r in items(app_a.db, team)
+                if r["channel_id"] == channel
+            )
+
+        # One commit reaches each process (so each has work of its own)...
+        commit_via(app_a, channels[0])
+        wait_until(lambda: taken(channels[0]), message="process A to claim its retro")
+        commit_via(app_b, channels[1])
+        # ...then two arrive at once, one at each, as behind a load balancer.
         threads = [
-            threading.Thread(target=commit_via, args=((app_a, app_b)[i % 2], channel))
-            for i, channel in enumerate(channels)
+            threading.Thread(target=commit_via, args=(app, channel))
+            for app, channel in ((app_a, channels[2]), (app_b, channels[3]))
         ]
         for thread in threads:
             thread.start()
