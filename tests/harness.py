@@ -243,9 +243,9 @@ def install_workspace(
     assert start.status_code in (200, 302), start.text
     state = start.cookies.get("slack-app-oauth-state")
     assert state, "the install page sets the OAuth state cookie"
-    authorize_url = start.headers.get("location") or re.search(r'<a href="([^"]+)"', start.text).group(
-        1
-    ).replace("&amp;", "&")
+    # A 302 straight to Slack, or Bolt's install page with an "Add to Slack" link.
+    link = re.search(r'<a href="([^"]+)"', start.text)
+    authorize_url = start.headers.get("location") or link.group(1).replace("&amp;", "&")
     assert parse_qs(urlparse(authorize_url).query)["state"] == [state]
 
     code = slack.oauth_code(team_id, installer_user_id=admin)

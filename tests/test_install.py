@@ -28,17 +28,11 @@ def test_reused_install_state_is_refused(app, slack_emulator, db):
     start = app.get("/slack/install", follow_redirects=False)
     state = start.cookies.get("slack-app-oauth-state")
     cookie = {"Cookie": f"slack-app-oauth-state={state}"}
-    first = app.get(
-        f"/slack/oauth_redirect?code={slack_emulator.oauth_code(team_id, installer_user_id='UINST')}"
-        f"&state={state}",
-        headers=cookie,
-    )
+    code = slack_emulator.oauth_code(team_id, installer_user_id="UINST")
+    first = app.get(f"/slack/oauth_redirect?code={code}&state={state}", headers=cookie)
     assert first.status_code == 200
-    again = app.get(
-        f"/slack/oauth_redirect?code={slack_emulator.oauth_code(team_id, installer_user_id='UINST')}"
-        f"&state={state}",
-        headers=cookie,
-    )
+    code = slack_emulator.oauth_code(team_id, installer_user_id="UINST")
+    again = app.get(f"/slack/oauth_redirect?code={code}&state={state}", headers=cookie)
     assert again.status_code == 401
 
 

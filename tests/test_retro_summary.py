@@ -66,7 +66,9 @@ def test_a_60_item_retro_splits_into_thread_messages_within_limits(slack, slack_
     assert "continue in this message's thread" in str(first.blocks)
     assert "retro_add_item" in str(first.blocks)  # the buttons stay on the summary
     assert "(continued)" in str(messages[1].blocks)
-    overflow = db.scalar("SELECT overflow_ts FROM retros WHERE workspace_id = :w", w=team.workspace_id)
+    overflow = db.scalar(
+        "SELECT overflow_ts FROM retros WHERE workspace_id = :w", w=team.workspace_id
+    )
     if isinstance(overflow, str):  # SQLite hands JSON back as text; asyncpg decodes it
         overflow = json.loads(overflow)
     assert overflow == [m.ts for m in messages[1:]]

@@ -64,13 +64,19 @@ def explain(
         )
     match error.kind:
         case JiraErrorKind.AUTH:
-            return "Jira credentials were revoked or expired: an admin must reconnect with `/jira connect`."
+            return (
+                "Jira credentials were revoked or expired: "
+                "an admin must reconnect with `/jira connect`."
+            )
         case JiraErrorKind.PERMISSION:
             return (
                 f"Permission denied: the connected Jira account cannot create issues in {project}."
             )
         case JiraErrorKind.ISSUE_TYPE:
-            return f"The issue type is no longer available in {project}: pick another in `/jira settings`."
+            return (
+                f"The issue type is no longer available in {project}: "
+                "pick another in `/jira settings`."
+            )
         case JiraErrorKind.NOT_FOUND:
             return f"Project {project} was not found in Jira (deleted, renamed, or not visible)."
         case JiraErrorKind.RATE_LIMITED:
