@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 GROUP_MAX = 200  # deliveries per transaction
 RETROS_AT_ONCE = 8  # thread messages go out for this many retros in parallel
-SEND_LINGER = 0.2  # seconds a notice waits for others of the same burst
+NOTICES_PER_SEND = 1000
+SEND_PAUSE = 1.0  # seconds between two sends of one process (bursts gather meanwhile)
 LINES_PER_MESSAGE = 25  # notices in one thread message (Slack shows ~40k characters)
 OTHER_SITE = "other_site"
 # "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
@@ -156,15 +157,18 @@ class DeliveryPipeline:
     async def _send_loop(self) -> None:
         while True:
             await self._send_wake.wait()
-            # Let a burst gather: its changes go out as one message per retro, not one each.
-            await asyncio.sleep(SEND_LINGER)
             self._send_wake.clear()
-            while self._owed:
-                group, self._owed = self._owed[:GROUP_MAX], self._owed[GROUP_MAX:]
+            backlog, self._owed = self._owed, []
+            for start in range(0, len(backlog), NOTICES_PER_SEND):
+                group = backlog[start : start + NOTICES_PER_SEND]
                 try:
                     await send_notices(self.runtime, group)
                 except Exception:
                     logger.exception("sending %s webhook notices failed", len(group))
+            # A lone change goes out at once; what arrives within SEND_PAUSE of a send goes
+            # out together, one message per retro (Slack takes about one message a second
+            # per channel anyway).
+            await asyncio.sleep(SEND_PAUSE)
 
 
 # --- the writer's transaction -----------------------------------------------------------
@@ -190,8 +194,8 @@ async def commit_group(runtime: Runtime, items: list) -> list[tuple[bool, Owed |
     3. apply each fact in arrival order, in memory (bot/completion.py rules);
     4. write the items that changed and each delivery's outcome."""
     now = utcnow()
-    async with _write_lock(runtime), runtime.sessions.begin() as session:
-        conn = await session.connection()
+    # Core on a plain connection: no ORM objects here, and a group is on the hot path.
+    async with _write_lock(runtime), runtime.engine.begin() as conn:
         firsts = _first_of_each(items)
         pks = await _insert(conn, [_row(e, d, now) for e, d in firsts.values()])
         new = [(key, *firsts[key]) for key in firsts if key in pks]
@@ -368,13 +372,12 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
 
 
 async def _claim(runtime: Runtime, pks: list[int]) -> set[int]:
-    async with _write_lock(runtime), runtime.sessions.begin() as session:
-        result = await session.execute(
+    async with _write_lock(runtime), runtime.engine.begin() as conn:
+        result = await conn.execute(
             update(WebhookDelivery)
             .where(WebhookDelivery.id.in_(pks), WebhookDelivery.notified_at.is_(None))
             .values(notified_at=utcnow())
             .returning(WebhookDelivery.id)
-            .execution_options(synchronize_session=False)
         )
         return set(result.scalars())
 
