@@ -235,3 +235,26 @@ def test_a_notice_left_owed_by_a_dead_process_is_sent_once(
     assert status_notices(slack_emulator, db, team, item.retro_id) == [
         "✅ TEAM-1 *Fix the deploy* was moved to Done by Ana Lima via Jira"
     ]
+
+
+def test_a_burst_of_changes_shares_one_thread_message(slack, slack_emulator, db, team, site, hook):
+    """A bulk move in Jira: the first change goes out at once, the rest of the burst is
+    gathered into one message (a line each) instead of one message per issue."""
+    items = synced_items(slack, slack_emulator, db, team, "One", "Two", "Three", "Four")
+
+    for item in items:
+        site.transition(item.key, "Done", by=hook.jira_user)
+
+    retro = items[0].retro_id
+    slack_emulator.wait_for(
+        lambda: (
+            sum(t.count("\n") + 1 for t in status_notices(slack_emulator, db, team, retro)) == 4
+        ),
+        message="four status lines",
+    )
+    messages = status_notices(slack_emulator, db, team, retro)
+    assert len(messages) < 4 and any("\n" in m for m in messages)
+    lines = "\n".join(messages).splitlines()
+    for item in items:
+        assert sum(f"|{item.key}> *{item.title}* was moved to Done" in line for line in lines) == 1
+    assert all(item_row(db, item.id)["status"] == "complete" for item in items)
