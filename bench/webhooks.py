@@ -5,21 +5,25 @@ Starts what the tests start (the Slack and Jira emulators, `python app.py` on SQ
 connects a workspace with an API token and the admin webhook's secret, commits ITEMS
 action items spread over RETROS retros (so the app created their Jira issues), then fires
 DELIVERIES signed `jira:issue_updated` deliveries at POST /jira/webhook/TOKEN over
-CONCURRENCY keep-alive connections, from a process of its own. Each item's deliveries alternate
-Done / To Do with increasing timestamps, so most of them complete or reopen an item and
-owe its retro a thread message; REPLAYS of them are sent again with the same identifier
-(Jira's retries), which must change nothing.
+CONCURRENCY keep-alive connections, from a process of its own. Each item's deliveries
+alternate Done / To Do with increasing timestamps, so most of them complete or reopen an
+item and owe its retro a thread line; a share (REPLAYS) is sent twice with the same
+identifier, as Jira's retries are, and must change nothing.
 
 Two figures:
-* accepted/s: deliveries answered (2xx) per second: verified, deduplicated, item updated
-  and committed before the answer;
-* processed/s: deliveries per second until the last thread message owed is in the Slack
-  emulator (the retros' summaries are re-rendered too).
+* accepted/s: deliveries answered per second, each verified, deduplicated and applied to
+  its item in a committed transaction before its 2xx;
+* processed/s: deliveries per second until the last thread line owed is in the Slack
+  emulator (retro summaries re-rendered too). Notices of a burst are sent at most once a
+  second per process, so a short run pays up to a second here.
+
+Also printed: the app's CPU time per request (independent of what else runs on the
+machine), the load average, and answer latencies.
 
     python bench/webhooks.py                     # the README's figure
     python bench/webhooks.py --deliveries 500    # quicker
 
-Everything (app, emulators, load) shares the machine's cores; the figure is a floor.
+App, emulators and load generator share the machine's cores; the figures are a floor.
 """
 
 from __future__ import annotations
@@ -58,7 +62,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100)
     parser.add_argument("--retros", type=int, default=5)
-    parser.add_argument("--deliveries", type=int, default=3000, help="unique deliveries")
+    parser.add_argument("--deliveries", type=int, default=5000, help="unique deliveries")
     parser.add_argument("--replays", type=float, default=0.2, help="share sent twice")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seed", type=int, default=6)
