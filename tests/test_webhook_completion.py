@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import datetime
 
 import pytest
 
@@ -223,7 +224,7 @@ def test_a_notice_left_owed_by_a_dead_process_is_sent_once(
         "outcome, item_id, notice) VALUES (:w, :d, :at, :i, 'completed', :item, :notice)",
         w=team.workspace_id,
         d=str(uuid.uuid4()),
-        at="2020-01-01 00:00:00.000000",
+        at=datetime(2020, 1, 1),  # long ago: whoever owed it is gone
         i=item.issue_id,
         item=item.id,
         notice="✅ TEAM-1 *Fix the deploy* was moved to Done by Ana Lima via Jira",
