@@ -12,7 +12,7 @@ from freezegun import freeze_time
 
 from bot.jira.webhook_registration import parse_expiration, refresh_due_webhooks
 from bot.views import jira_ids as ids
-from tests.flows_jira import choose_default_project, set_channel_override
+from tests.flows_jira import choose_default_project, open_settings, set_channel_override
 from tests.flows_webhooks import (
     oauth_webhook,
     registered,
@@ -138,11 +138,16 @@ def test_api_token_connections_register_nothing(app, slack, slack_emulator, db, 
     hook = token_webhook(app, slack, slack_emulator, db, team, site)
 
     assert len(_calls(site, "POST", "/webhook")) == before
-    # The settings show the URL to paste into Jira.
-    status = _status_text(slack, team)
-    assert "secret saved" in status
     assert _connection(db, team)["webhook_ids"] is None
-    assert hook.token
+    # The settings show the URL to paste into Jira, and the secret is kept (sealed).
+    view = open_settings(slack, slack_emulator, team)
+    assert f"{app.url}/jira/webhook/{hook.token}" in str(view.blocks)
+    assert "secret saved" in _status_text(slack, team)
+    sealed = db.scalar(
+        "SELECT webhook_secret_enc FROM jira_connections WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )
+    assert sealed and hook.secret.encode() not in bytes(sealed)
 
 
 # --- renewal -----------------------------------------------------------------------------------
@@ -263,3 +268,17 @@ def test_jira_refusing_the_webhook_says_why(
     error = wait_until(lambda: _connection(db, team)["webhook_error"], "the failure to be kept")
     assert "Jira refused the webhook" in error and "exceeds the limit" in error
     assert "Jira refused the webhook" in _status_text(slack, team)
+
+
+def test_a_failed_renewal_is_shown_and_admins_are_told(
+    slack, slack_emulator, jira_emulator, db, team, site, hook, in_process_runtime
+):
+    # This site's refresh only (the job renews every workspace that is due).
+    jira_emulator.faults.add("PUT", f"{site.cloud_id}/rest/api/3/webhook/refresh", "503")
+
+    with freeze_time(datetime.now(UTC) + timedelta(days=25), tick=True):
+        in_process_runtime(refresh_due_webhooks)
+
+    assert "Jira did not answer" in (_connection(db, team)["webhook_error"] or "")
+    assert ":warning:" in _status_text(slack, team)
+    slack_emulator.wait_for(lambda: _dms(slack_emulator, team, "couldn't refresh its Jira webhook"))
