@@ -122,11 +122,16 @@ class DeliveryPipeline:
         return await future
 
     def _start(self) -> None:
-        if not self._tasks:
+        # (Re)started on demand: a loop that died of a bug must not leave requests waiting.
+        if not self._tasks or any(task.done() for task in self._tasks):
+            for task in self._tasks:
+                task.cancel()
             self._tasks = [
                 asyncio.create_task(self._write_loop(), name="webhook-writer"),
                 asyncio.create_task(self._send_loop(), name="webhook-sender"),
             ]
+            self._write_wake.set()
+            self._send_wake.set()
 
     async def _write_loop(self) -> None:
         while True:
