@@ -6,6 +6,7 @@ shutdown so an in-flight Jira call is not cut halfway by the process exiting.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 
@@ -78,3 +79,4 @@ async def stop(jobs: BackgroundJobs) -> None:
     jobs.scheduler.shutdown(wait=False)
     for task in jobs.tasks:
         task.cancel()
+    await asyncio.gather(*jobs.tasks, return_exceptions=True)

@@ -77,6 +77,9 @@ def build_web_app(runtime: Runtime) -> Starlette:
             yield
         finally:
             await background.stop(jobs)
+            pipeline = getattr(app.state, "webhook_pipeline", None)
+            if pipeline is not None:
+                await pipeline.stop()
             await runtime.close()
 
     return Starlette(routes=routes, lifespan=lifespan)

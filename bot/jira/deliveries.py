@@ -121,6 +121,14 @@ class DeliveryPipeline:
         self._write_wake.set()
         return await future
 
+    async def stop(self) -> None:
+        """Shutdown: end the writer and the sender. Notices not yet posted stay owed in the
+        database (notified_at empty) and the recovery job sends them after a restart."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
     def _start(self) -> None:
         # (Re)started on demand: a loop that died of a bug must not leave requests waiting.
         if not self._tasks or any(task.done() for task in self._tasks):
