@@ -62,20 +62,10 @@ class WorkspaceInstallationStore(AsyncInstallationStore):
     async def async_find_bot(
         self, *, enterprise_id, team_id, is_enterprise_install=False
     ) -> Bot | None:
-        workspace = await self._installed(team_id)
-        if workspace is None:
-            return None
-        return Bot(
-            app_id=workspace.app_id,
-            enterprise_id=workspace.enterprise_id,
-            team_id=workspace.slack_team_id,
-            team_name=workspace.name,
-            bot_token=self._box.open(workspace.bot_token_enc),
-            bot_id=workspace.bot_id,
-            bot_user_id=workspace.bot_user_id,
-            bot_scopes=workspace.bot_scopes or "",
-            installed_at=workspace.installed_at.timestamp(),
+        installation = await self.async_find_installation(
+            enterprise_id=enterprise_id, team_id=team_id
         )
+        return installation.to_bot() if installation is not None else None
 
     async def async_find_installation(
         self, *, enterprise_id, team_id, user_id=None, is_enterprise_install=False

@@ -107,17 +107,7 @@ def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now) -> Sy
     if isinstance(outcome, Created):
         return _created(item, outcome, site_url, now, release)
     if isinstance(outcome, Updated):
-        _set(
-            item,
-            sync_state=SyncState.SYNCED.value,
-            synced_revision=max(item.synced_revision, outcome.revision),
-            attempts=0,
-            next_attempt_at=None,
-            last_error=None,
-            last_error_kind=None,
-            assignee_note=outcome.assignee_note,
-            **release,
-        )
+        _mark_synced(item, outcome, release)
         return _attempt(item, "update", "ok", 1, jira_key=item.jira_key)
     return _failed(runtime, item, outcome, now, release)
 
@@ -132,12 +122,22 @@ def _created(item: ActionItem, outcome: Created, site_url, now, release) -> Sync
             outcome.key,
         )
         return _attempt(item, "create", "failed", 1, message="duplicate issue " + outcome.key)
-    _set(
+    _mark_synced(
         item,
+        outcome,
+        release,
         jira_issue_id=outcome.issue_id,
         jira_key=outcome.key,
         jira_site_url=site_url,
         jira_project_key=outcome.project_key,
+    )
+    return _attempt(item, "create", "ok", 1, jira_key=outcome.key)
+
+
+def _mark_synced(item: ActionItem, outcome: Created | Updated, release: dict, **jira) -> None:
+    """The item matches Jira as of the revision sent; its retry state starts afresh."""
+    _set(
+        item,
         sync_state=SyncState.SYNCED.value,
         synced_revision=max(item.synced_revision, outcome.revision),
         attempts=0,
@@ -145,9 +145,9 @@ def _created(item: ActionItem, outcome: Created, site_url, now, release) -> Sync
         last_error=None,
         last_error_kind=None,
         assignee_note=outcome.assignee_note,
+        **jira,
         **release,
     )
-    return _attempt(item, "create", "ok", 1, jira_key=outcome.key)
 
 
 def _failed(runtime, item: ActionItem, outcome: Failed, now, release) -> SyncAttempt:
