@@ -12,6 +12,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 
+import aiohttp
 import httpx
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -39,6 +40,9 @@ class Runtime:
     slack_api_url: str
     # Set to run a sync cycle now (commit, retry, shortcut) instead of at the next tick.
     sync_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    # One Slack connection pool for the process, opened inside the server's event loop
+    # (`open`); until then (or in scripts) each Slack call uses a connection of its own.
+    slack_session: aiohttp.ClientSession | None = None
     # Names this process in sync leases, so a claim can be traced to its owner.
     process_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -66,6 +70,7 @@ class Runtime:
             token=token,
             base_url=self.slack_api_url,
             timeout=10,
+            session=self.slack_session,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=1),
                 AsyncRateLimitErrorRetryHandler(max_retry_count=2),
@@ -75,6 +80,11 @@ class Runtime:
     def wake_sync(self) -> None:
         self.sync_wakeup.set()
 
+    async def open(self) -> None:
+        self.slack_session = aiohttp.ClientSession()
+
     async def close(self) -> None:
+        if self.slack_session is not None:
+            await self.slack_session.close()
         await self.http.aclose()
         await self.engine.dispose()

@@ -71,6 +71,9 @@ def build_web_app(runtime: Runtime) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await migrate(runtime.engine)
+        await runtime.open()
+        # Bolt's per-request clients copy the session of the app's client.
+        bolt.client.session = runtime.slack_session
         jobs = await background.start(runtime)
         app.state.runtime = runtime
         try:

@@ -14,7 +14,6 @@ import logging
 import time
 from collections import defaultdict
 
-import aiohttp
 from sqlalchemy import select
 
 from bot import notifier
@@ -75,14 +74,7 @@ async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[Actio
         await _record_without_jira(runtime, workspace_id, failures)
         return
     try:
-        async with aiohttp.ClientSession() as session:
-            # One connection pool for this cycle's Slack lookups (one users.info per person)
-            # instead of a connection per call.
-            if ws.slack is not None:
-                ws.slack.session = session
-            await _push(ws, items)
-            if ws.slack is not None:
-                ws.slack.session = None
+        await _push(ws, items)
     except Exception:
         logger.exception("sync of workspace %s failed", workspace_id)
         error = JiraError(JiraErrorKind.UNAVAILABLE, "an unexpected error stopped the sync")
