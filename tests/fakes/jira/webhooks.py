@@ -26,7 +26,7 @@ from jwt.warnings import InsecureKeyLengthWarning
 
 from .jql import Evaluator
 from .model import Delivery, Issue, User
-from .render import issue_fields
+from .render import ALL_FIELDS, issue_fields
 
 JWT_LIFETIME = 180
 
@@ -34,27 +34,8 @@ JWT_LIFETIME = 180
 def payload(
     site: Any, issue: Issue, actor: User, changelog: dict[str, Any], event: str
 ) -> dict[str, Any]:
-    fields = issue_fields(
-        site,
-        issue,
-        site.url,
-        {
-            "summary",
-            "description",
-            "status",
-            "project",
-            "issuetype",
-            "assignee",
-            "reporter",
-            "duedate",
-            "labels",
-            "parent",
-            "created",
-            "updated",
-            "statuscategorychangedate",
-        },
-        v2=True,
-    )
+    # Webhooks carry every field the emulator keeps, in the v2 representation.
+    fields = issue_fields(site, issue, site.url, set(ALL_FIELDS), v2=True)
     return {
         "timestamp": int(time.time() * 1000),
         "webhookEvent": event,
