@@ -77,3 +77,20 @@ def site(jira_emulator):
     site.add_project("TEAM", "Team board")
     site.add_project("OPS", "Operations")
     return site
+
+
+@pytest.fixture(autouse=True)
+def slack_would_accept_everything(request):
+    """Every test holds the app to Slack's rules: each request acked within 3 seconds with a
+    200, every message, modal and Home within Block Kit limits. Tests that provoke a
+    violation on purpose say so with @pytest.mark.slack_violations_expected."""
+    if "slack_emulator" not in request.fixturenames:
+        yield
+        return
+    emulator = request.getfixturevalue("slack_emulator")
+    before = len(emulator.violations)
+    yield
+    if request.node.get_closest_marker("slack_violations_expected"):
+        return
+    new = emulator.violations[before:]
+    assert not new, "Slack would have refused: " + "; ".join(map(str, new))
