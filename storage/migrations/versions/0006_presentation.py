@@ -1,0 +1,20 @@
+"""presentation
+
+Revision ID: 0006
+Revises: 0005
+
+Reserved for presentation (owner notices); no schema change yet.
+"""
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
