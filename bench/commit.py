@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.jira.adf import mrkdwn_to_adf  # noqa: E402
 from tests.fakes.jira_emulator import JiraEmulator  # noqa: E402
-from tests.fakes.slack_emulator import SlackEmulator  # noqa: E402
-from tests.fakes.slack_requests import SlackRequests  # noqa: E402
+from tests.fakes.slack import SlackEmulator  # noqa: E402
+from tests.fakes.slack.requests import SlackRequests  # noqa: E402
 from tests.flows_jira import choose_default_project, connect_with_token  # noqa: E402
 from tests.flows_retro import commit, start_retro  # noqa: E402
 from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app  # noqa: E402

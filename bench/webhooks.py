@@ -49,8 +49,8 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fakes.jira import webhooks as jira_webhooks  # noqa: E402
 from tests.fakes.jira_emulator import JiraEmulator  # noqa: E402
-from tests.fakes.slack_emulator import SlackEmulator  # noqa: E402
-from tests.fakes.slack_requests import SlackRequests  # noqa: E402
+from tests.fakes.slack import SlackEmulator  # noqa: E402
+from tests.fakes.slack.requests import SlackRequests  # noqa: E402
 from tests.flows_retro import add_item, commit, start_retro  # noqa: E402
 from tests.flows_webhooks import token_webhook, wait_until  # noqa: E402
 from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app  # noqa: E402

@@ -45,7 +45,7 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
     registrations), send thread messages a dead process still owed, forget old deliveries."""
     from datetime import UTC, datetime, timedelta
 
-    from bot.jira import webhook_registration, webhooks
+    from bot.jira import deliveries, webhook_registration
 
     soon = datetime.now(UTC) + timedelta(minutes=2)
     every = {"args": [runtime], "coalesce": True, "max_instances": 1}
@@ -56,8 +56,10 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
         next_run_time=soon,
         **every,
     )
-    scheduler.add_job(webhooks.send_owed_notices, "interval", seconds=60, **every)
-    scheduler.add_job(webhooks.prune_deliveries, "interval", hours=12, next_run_time=soon, **every)
+    scheduler.add_job(deliveries.send_owed_notices, "interval", seconds=60, **every)
+    scheduler.add_job(
+        deliveries.prune_deliveries, "interval", hours=12, next_run_time=soon, **every
+    )
 
 
 def _token_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:

@@ -2,7 +2,7 @@
 
 Both ways of connecting end in `save_connection` (one row per workspace, credentials sealed
 with ENCRYPTION_KEY) and `after_connect` (webhooks follow the new connection, the admin is
-told, their App Home shows it). Settings live in bot/sync_settings.py; OAuth's browser leg
+told, their App Home shows it). Settings live in bot/jira_settings.py; OAuth's browser leg
 in bot/jira/oauth.py.
 """
 

@@ -23,13 +23,12 @@ async def build_home(
     runtime: Runtime, client: AsyncWebClient, workspace_id: int, team_id: str, user_id: str
 ) -> dict:
     # Imported here: each section module imports Runtime-level helpers of its own.
-    from bot import connections, retros
-    from bot.sync import log
+    from bot import connections, retros, sync_log
 
     blocks: list[dict] = [header("Unpack")]
     if await is_admin(client, team_id, user_id):
         blocks += (await connections.home_jira_card(runtime, workspace_id))[:JIRA_CARD_BLOCKS]
-        blocks += (await log.home_sync_log(runtime, workspace_id))[:SYNC_LOG_BLOCKS]
+        blocks += (await sync_log.home_sync_log(runtime, workspace_id))[:SYNC_LOG_BLOCKS]
     blocks += (await retros.home_retros(runtime, workspace_id, user_id))[:RETROS_BLOCKS]
     return {"type": "home", "blocks": blocks[:VIEW_BLOCKS_MAX]}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -19,11 +20,31 @@ class DropQueryStrings(logging.Filter):
         return True
 
 
+_TOKEN_IN_PATH = re.compile(r"(/jira/webhook/)[^/?\s\"]+")
+
+
+class HideWebhookTokens(logging.Filter):
+    """The token in the URL picks a workspace, so it is a secret: access log lines show
+    `/jira/webhook/…` instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                _TOKEN_IN_PATH.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
+            )
+        elif isinstance(record.msg, str):
+            record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
+        return True
+
+
 def uvicorn_log_config() -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"drop_query": {"()": DropQueryStrings}},
+        "filters": {
+            "drop_query": {"()": DropQueryStrings},
+            "hide_webhook_tokens": {"()": HideWebhookTokens},
+        },
         "formatters": {"plain": {"format": FORMAT}},
         "handlers": {
             "default": {"class": "logging.StreamHandler", "formatter": "plain"},
@@ -36,7 +57,12 @@ def uvicorn_log_config() -> dict:
         "loggers": {
             "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
-            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+            "uvicorn.access": {
+                "handlers": ["access"],
+                "level": "INFO",
+                "propagate": False,
+                "filters": ["hide_webhook_tokens"],
+            },
         },
         "root": {"handlers": ["default"], "level": "INFO"},
     }

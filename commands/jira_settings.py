@@ -8,7 +8,7 @@ import json
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot import connections, sync_settings
+from bot import connections, jira_settings
 from bot.admins import ADMIN_ONLY, is_admin
 from bot.views import jira_ids as ids
 from bot.views import jira_settings as views
@@ -31,10 +31,10 @@ async def open_settings(*, ack, command, context, client, **_) -> None:
     """/jira settings (the caller is already known to be an admin)."""
     channel_id = _team_channel(command.get("channel_id"))
     try:
-        form = await sync_settings.settings_form(
+        form = await jira_settings.settings_form(
             context["runtime"], context["workspace_id"], channel_id
         )
-    except sync_settings.NotConnected as exc:
+    except jira_settings.NotConnected as exc:
         await ack(text=str(exc))
         return
     await ack()
@@ -49,15 +49,15 @@ async def handle_settings_button(ack, body, context, client) -> None:
         await client.chat_postMessage(channel=user_id, text=ADMIN_ONLY)
         return
     try:
-        form = await sync_settings.settings_form(context["runtime"], context["workspace_id"], None)
-    except sync_settings.NotConnected as exc:
+        form = await jira_settings.settings_form(context["runtime"], context["workspace_id"], None)
+    except jira_settings.NotConnected as exc:
         await client.chat_postMessage(channel=user_id, text=str(exc))
         return
     await client.views_open(trigger_id=body["trigger_id"], view=views.settings_modal(form))
 
 
 async def handle_project_options(ack, body, context) -> None:
-    projects = await sync_settings.project_choices(
+    projects = await jira_settings.project_choices(
         context["runtime"], context["workspace_id"], body.get("value") or ""
     )
     await ack(**views.options(projects, views.project_option))
@@ -66,7 +66,7 @@ async def handle_project_options(ack, body, context) -> None:
 async def handle_issue_type_options(ack, body, context) -> None:
     # The block id names the project the menu belongs to (view.state may lag behind).
     project_id = views.project_in_block(body.get("block_id"))
-    types = await sync_settings.issue_type_choices(
+    types = await jira_settings.issue_type_choices(
         context["runtime"], context["workspace_id"], project_id, body.get("value") or ""
     )
     await ack(**views.options(types, views.issue_type_option))
@@ -82,10 +82,10 @@ async def handle_project_chosen(ack, body, context, client) -> None:
         return
     runtime, workspace_id = context["runtime"], context["workspace_id"]
     try:
-        form = await sync_settings.settings_form(runtime, workspace_id, metadata.get("channel_id"))
-    except sync_settings.NotConnected:
+        form = await jira_settings.settings_form(runtime, workspace_id, metadata.get("channel_id"))
+    except jira_settings.NotConnected:
         return
-    form = sync_settings.with_project(form, project)
+    form = jira_settings.with_project(form, project)
     try:
         await client.views_update(
             view_id=view["id"], hash=view.get("hash"), view=views.settings_modal(form)
@@ -101,10 +101,10 @@ async def handle_settings_submission(ack, body, view, context, client) -> None:
         await ack(response_action="errors", errors={ids.PROJECT_BLOCK: ADMIN_ONLY})
         return
     submission = views.read_submission(view)
-    outcome = await sync_settings.save_settings(runtime, workspace_id, submission)
+    outcome = await jira_settings.save_settings(runtime, workspace_id, submission)
     if outcome.errors:
         await ack(response_action="errors", errors=outcome.errors)
         return
     await ack(response_action="update", view=views.saved_view(outcome.summary))
-    await sync_settings.after_save(runtime, workspace_id)
+    await jira_settings.after_save(runtime, workspace_id)
     await connections.refresh_home(runtime, workspace_id, user_id, client=client)

@@ -1,11 +1,11 @@
 """The Sync to Jira message shortcut and its modal. Thin: read the payload, ack, call one
-function in bot/sync/shortcut.py."""
+function in bot/sync_shortcut.py."""
 
 from __future__ import annotations
 
 from slack_bolt.app.async_app import AsyncApp
 
-from bot.sync import shortcut
+from bot import sync_shortcut
 from bot.views import sync_ids
 
 
@@ -17,13 +17,13 @@ def register(app: AsyncApp) -> None:
 async def handle_sync_to_jira(ack, body, context, client, respond) -> None:
     await ack()
     message = body.get("message") or {}
-    found = shortcut.ShortcutMessage(
+    found = sync_shortcut.ShortcutMessage(
         channel_id=(body.get("channel") or {}).get("id", ""),
         ts=body.get("message_ts") or message.get("ts", ""),
         text=message.get("text") or "",
         block_ids=tuple(b.get("block_id", "") for b in message.get("blocks") or []),
     )
-    text = await shortcut.sync_to_jira(
+    text = await sync_shortcut.sync_to_jira(
         context["runtime"],
         client,
         context["workspace_id"],
@@ -37,9 +37,9 @@ async def handle_sync_to_jira(ack, body, context, client, respond) -> None:
 
 async def handle_item_submission(ack, body, view, context, client) -> None:
     runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
-    created = await shortcut.create_item(runtime, workspace_id, user_id, view)
+    created = await sync_shortcut.create_item(runtime, workspace_id, user_id, view)
     if created.errors:
         await ack(response_action="errors", errors=created.errors)
         return
     await ack()
-    await shortcut.announce_created(runtime, client, workspace_id, user_id, created)
+    await sync_shortcut.announce_created(runtime, client, workspace_id, user_id, created)

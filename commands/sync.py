@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from slack_bolt.app.async_app import AsyncApp
 
+from bot import sync_log
 from bot.admins import ADMIN_ONLY, is_admin
 from bot.home import publish_home
-from bot.sync import log, retry
+from bot.sync import retry
 from bot.views import retro_ids, sync_ids
 from bot.views.sync_log import retried_all_text
 from commands import jira
@@ -38,7 +39,7 @@ async def handle_log(*, ack, command, context, client, args, **_) -> None:
     if not await is_admin(client, context.team_id, command["user_id"]):
         await ack(text=ADMIN_ONLY)
         return
-    await ack(**await log.log_message(context["runtime"], context["workspace_id"]))
+    await ack(**await sync_log.log_message(context["runtime"], context["workspace_id"]))
 
 
 async def handle_retry_all(*, ack, command, context, client, args, **_) -> None:

@@ -11,8 +11,8 @@ import uuid
 import pytest
 
 from tests.fakes.jira_emulator import JiraEmulator
-from tests.fakes.slack_emulator import SlackEmulator
-from tests.fakes.slack_requests import SlackRequests
+from tests.fakes.slack import SlackEmulator
+from tests.fakes.slack.requests import SlackRequests
 from tests.harness import (
     ATLASSIAN_CLIENT_ID,
     ATLASSIAN_CLIENT_SECRET,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from bot.views import jira_ids as ids
-from tests.fakes.slack_requests import checkbox_values, text_value
+from tests.fakes.slack.requests import checkbox_values, text_value
 
 EXTERNAL = "external_select"
 

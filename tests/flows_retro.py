@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from tests.fakes.slack_models import Message, ResponsePost, View
-from tests.fakes.slack_requests import date_value, text_value, user_value
+from tests.fakes.slack.models import Message, ResponsePost, View
+from tests.fakes.slack.requests import date_value, text_value, user_value
 
 ITEM_MODAL = "action_item"
 

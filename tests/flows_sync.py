@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.slack_requests import SlackRequests
+from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
 from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app

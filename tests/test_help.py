@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fakes.slack_requests import SlackRequests
+from tests.fakes.slack.requests import SlackRequests
 from tests.harness import SIGNING_SECRET, launch_app
 
 

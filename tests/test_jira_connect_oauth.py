@@ -199,7 +199,7 @@ def token_only_app(slack_emulator, jira_emulator):
 
 
 def test_without_oauth_configured_connect_offers_api_token(token_only_app, slack_emulator):
-    from tests.fakes.slack_requests import SlackRequests
+    from tests.fakes.slack.requests import SlackRequests
     from tests.harness import SIGNING_SECRET, Database, install_workspace
 
     db = Database(token_only_app.env["DATABASE_URL"])

@@ -7,7 +7,7 @@ from bot.views import jira_connect, jira_pages, jira_settings, jira_status
 from bot.views import jira_ids as ids
 from bot.views.jira_settings import IssueTypeRef, ProjectRef, SettingsForm
 from bot.views.jira_status import StatusReport, Target
-from tests.fakes.block_kit_limits import message_violations, view_violations, violations
+from tests.fakes.slack.block_kit_limits import message_violations, view_violations, violations
 
 LONG = "Platform & <Infrastructure> " * 20
 SITE = "https://acme.atlassian.net"

@@ -14,7 +14,7 @@ from bot.views.item_modal import (
     today_in,
     validate_item_form,
 )
-from tests.fakes.block_kit_limits import view_violations
+from tests.fakes.slack.block_kit_limits import view_violations
 from tests.flows_retro import (
     add_item,
     all_item_lines,

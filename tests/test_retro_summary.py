@@ -8,7 +8,7 @@ import json
 
 from bot.views.retro_summary import MESSAGE_TEXT_BUDGET, list_messages, summary_messages
 from storage.models import ActionItem, Retro
-from tests.fakes.block_kit_limits import message_violations
+from tests.fakes.slack.block_kit_limits import message_violations
 from tests.flows_retro import (
     add_item,
     all_item_lines,

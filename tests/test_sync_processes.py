@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.fakes.slack_requests import SlackRequests
+from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import set_channel_override
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import (

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import pytest
 
-from bot.jira.webhooks import send_owed_notices
+from bot.jira.deliveries import send_owed_notices
 from tests.flows_retro import wait_for_line
 from tests.flows_webhooks import (
     hub_headers,

@@ -16,7 +16,7 @@ The changes then go to one sender task, which claims their owed notices in one s
 refreshed once per batch, and one thread message per retro per batch, a line per change
 in order (a bulk move of forty issues is one message, not forty: Slack also limits posts
 to about one a second per channel). Notices a process left owed when it died are sent by
-`webhooks.send_owed_notices` on the schedule.
+`send_owed_notices` on the schedule.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import notifier
@@ -47,6 +47,10 @@ LINES_PER_MESSAGE = 25  # notices in one thread message (Slack shows ~40k charac
 OTHER_SITE = "other_site"
 # "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
 LAST_DELIVERY_EVERY = timedelta(seconds=60)
+# A notice still owed after this long was left by a process that died (or is about to be
+# sent by a live one: the claim decides).
+OWED_AFTER = timedelta(seconds=60)
+KEEP_DELIVERIES = timedelta(days=7)  # Jira retries for about half an hour at most
 
 
 @dataclass(frozen=True)
@@ -411,3 +415,50 @@ async def _post(runtime: Runtime, workspace_id: int, retro_id: int, lines: list[
                 await notifier.post_in_retro_thread(runtime, workspace_id, retro_id, text)
             except Exception:
                 logger.exception("telling retro %s about Jira status changes failed", retro_id)
+
+
+# --- what a dead process owed -----------------------------------------------------------
+
+
+async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
+    """Scheduler job: send what a process that died after answering Jira left owed."""
+    cutoff = utcnow() - OWED_AFTER
+    async with runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                select(
+                    WebhookDelivery.id,
+                    WebhookDelivery.workspace_id,
+                    WebhookDelivery.outcome,
+                    WebhookDelivery.item_id,
+                    WebhookDelivery.notice,
+                    ActionItem.retro_id,
+                )
+                .join(ActionItem, ActionItem.id == WebhookDelivery.item_id)
+                .where(
+                    WebhookDelivery.notice.is_not(None),
+                    WebhookDelivery.notified_at.is_(None),
+                    WebhookDelivery.received_at < cutoff,
+                    ActionItem.workspace_id == WebhookDelivery.workspace_id,
+                )
+                .order_by(WebhookDelivery.id)
+                .limit(limit)
+            )
+        ).all()
+    owed = [
+        Owed(row.workspace_id, row.id, StatusChange(Outcome(row.outcome), row.item_id,
+                                                    row.retro_id, row.notice))
+        for row in rows
+    ]  # fmt: skip
+    sent = await send_notices(runtime, owed) if owed else 0
+    if sent:
+        logger.info("sent %s webhook notices a previous process left owed", sent)
+    return sent
+
+
+async def prune_deliveries(runtime: Runtime) -> None:
+    """Forget deliveries older than any retry Jira would still send."""
+    async with runtime.sessions.begin() as session:
+        await session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.received_at < utcnow() - KEEP_DELIVERIES)
+        )

@@ -15,7 +15,7 @@ JIRA_API_NOTES §8a).
 
 API-token connections register nothing: Jira only lets an administrator create webhooks
 with a secret, so the settings show PUBLIC_URL/jira/webhook/TOKEN to paste into Jira
-(bot/sync_settings.py) and deliveries are checked with the secret the admin pastes back.
+(bot/jira_settings.py) and deliveries are checked with the secret the admin pastes back.
 
 Which URL: each workspace registers, on its own site and with its own OAuth grant, a
 webhook whose URL carries its own token (PUBLIC_URL/jira/webhook/TOKEN), so a delivery's

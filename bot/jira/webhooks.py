@@ -15,9 +15,9 @@ In this order, and nothing is read or written before the step that allows it:
    arrive together are committed together (bot/jira/deliveries.py). A replay changes
    nothing and gets 200; a failed commit gets 503, so Jira retries.
 5. Slack hears about it after the answer. The message is owed in the delivery row
-   (`notice`) until claimed (`notified_at`), so `send_owed_notices` (scheduler) sends what a
-   process that died in between left behind; the claim comes before the post, so a
-   message is never sent twice.
+   (`notice`) until claimed (`notified_at`), so `deliveries.send_owed_notices` (scheduler)
+   sends what a process that died in between left behind; the claim comes before the
+   post, so a message is never sent twice.
 
 Deliveries are also checked against the connected site (issue.self), so a token that
 leaked to another site's webhook cannot touch an item with the same issue id here.
@@ -29,28 +29,25 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import jwt
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from bot.completion import JiraStatus, Outcome, StatusChange
+from bot.completion import JiraStatus
 from bot.jira.deliveries import (
     Delivery,
     DeliveryNotStored,
     DeliveryPipeline,
     Endpoint,
-    Owed,
-    send_notices,
 )
 from bot.runtime import Runtime
 from storage.clock import utcnow
-from storage.models import ActionItem, ConnectionMethod, JiraConnection, WebhookDelivery
+from storage.models import ConnectionMethod, JiraConnection
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +55,6 @@ TOKEN_MAX = 64  # new_webhook_token() makes 43 characters
 JWT_LEEWAY = 60  # seconds of clock skew allowed on exp/iat
 DELIVERY_ID_MAX = 128
 EVENTS = {"jira:issue_updated"}
-# A notice still owed after this long was left by a process that died (or is about to be
-# sent by a live one: the claim decides).
-OWED_AFTER = timedelta(seconds=60)
-KEEP_DELIVERIES = timedelta(days=7)  # Jira retries for about half an hour at most
 
 
 class MalformedDelivery(ValueError):
@@ -272,76 +265,7 @@ def _text(value) -> str | None:
     return (value.strip()[:255] or None) if isinstance(value, str) else None
 
 
-# --- 4. what a dead process owed ---------------------------------------------------------
-
-
-async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
-    """Scheduler job: send what a process that died after answering Jira left owed."""
-    cutoff = utcnow() - OWED_AFTER
-    async with runtime.sessions() as session:
-        rows = (
-            await session.execute(
-                select(
-                    WebhookDelivery.id,
-                    WebhookDelivery.workspace_id,
-                    WebhookDelivery.outcome,
-                    WebhookDelivery.item_id,
-                    WebhookDelivery.notice,
-                    ActionItem.retro_id,
-                )
-                .join(ActionItem, ActionItem.id == WebhookDelivery.item_id)
-                .where(
-                    WebhookDelivery.notice.is_not(None),
-                    WebhookDelivery.notified_at.is_(None),
-                    WebhookDelivery.received_at < cutoff,
-                    ActionItem.workspace_id == WebhookDelivery.workspace_id,
-                )
-                .order_by(WebhookDelivery.id)
-                .limit(limit)
-            )
-        ).all()
-    owed = [
-        Owed(row.workspace_id, row.id, StatusChange(Outcome(row.outcome), row.item_id,
-                                                    row.retro_id, row.notice))
-        for row in rows
-    ]  # fmt: skip
-    sent = await send_notices(runtime, owed) if owed else 0
-    if sent:
-        logger.info("sent %s webhook notices a previous process left owed", sent)
-    return sent
-
-
-async def prune_deliveries(runtime: Runtime) -> None:
-    """Forget deliveries older than any retry Jira would still send."""
-    async with runtime.sessions.begin() as session:
-        await session.execute(
-            delete(WebhookDelivery).where(WebhookDelivery.received_at < utcnow() - KEEP_DELIVERIES)
-        )
-
-
 def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
         return value.replace(tzinfo=UTC)
     return value
-
-
-# --- logs -------------------------------------------------------------------------------
-
-_TOKEN_IN_PATH = re.compile(r"(/jira/webhook/)[^/?\s\"]+")
-
-
-class HideWebhookTokens(logging.Filter):
-    """The token in the URL picks a workspace, so it is a secret: access log lines show
-    `/jira/webhook/…` instead."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(
-                _TOKEN_IN_PATH.sub(r"\1…", a) if isinstance(a, str) else a for a in record.args
-            )
-        elif isinstance(record.msg, str):
-            record.msg = _TOKEN_IN_PATH.sub(r"\1…", record.msg)
-        return True
-
-
-logging.getLogger("uvicorn.access").addFilter(HideWebhookTokens())

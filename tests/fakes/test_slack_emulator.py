@@ -22,10 +22,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from tests.fakes.block_kit_limits import options_violations, view_violations, violations
 from tests.fakes.loopback_server import LoopbackServer
-from tests.fakes.slack_emulator import SlackEmulator
-from tests.fakes.slack_requests import (
+from tests.fakes.slack import SlackEmulator
+from tests.fakes.slack.block_kit_limits import options_violations, view_violations, violations
+from tests.fakes.slack.requests import (
     SlackRequests,
     checkbox_values,
     date_value,

@@ -30,9 +30,9 @@ from typing import Any
 
 import httpx
 
-from .loopback_server import real_monotonic
-from .slack_emulator import SlackEmulator
-from .slack_models import Message, View
+from ..loopback_server import real_monotonic
+from .emulator import SlackEmulator
+from .models import Message, View
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

@@ -32,9 +32,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from . import slack_methods, slack_responses
-from .loopback_server import LoopbackServer, real_monotonic
-from .slack_models import (
+from ..loopback_server import LoopbackServer, real_monotonic
+from . import methods as slack_methods
+from . import responses as slack_responses
+from .models import (
     Call,
     Ephemeral,
     Fault,
@@ -441,7 +442,7 @@ class SlackEmulator:
             lines += ["Block Kit violations:", *(f"  {v}" for v in violations)]
         return "\n".join(lines)
 
-    # -- internals shared with slack_methods / slack_responses ----------------------------
+    # -- internals shared with methods.py / responses.py -------------------------------
 
     def _next_ts(self) -> str:
         # Strictly increasing even under a frozen clock.

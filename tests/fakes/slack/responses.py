@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from . import slack_methods
+from . import methods as slack_methods
 from .block_kit_limits import message_violations, options_violations
-from .slack_models import Message, ResponsePost, SlackError
+from .models import Message, ResponsePost, SlackError
 
 if TYPE_CHECKING:
-    from .slack_emulator import SlackEmulator
+    from .emulator import SlackEmulator
 
 ACK_DEADLINE = 3.0
 

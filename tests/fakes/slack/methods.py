@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .block_kit_limits import message_violations, view_too_large, view_violations
-from .slack_models import Ephemeral, Message, SlackError, View, Workspace
+from .models import Ephemeral, Message, SlackError, View, Workspace
 
 if TYPE_CHECKING:
-    from .slack_emulator import SlackEmulator
+    from .emulator import SlackEmulator
 
 
 @dataclass
