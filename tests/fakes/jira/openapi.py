@@ -1,16 +1,15 @@
-"""Checks requests against Atlassian's OpenAPI file, so that a request real Jira would
+"""Checks requests against Atlassian's OpenAPI document, so that a request real Jira would
 reject fails in the emulator too.
 
-The 2.4 MB spec is parsed once per process; path templates are compiled on first use and
-each operation's body validator is built on demand, since a run touches a dozen of the
-616 operations. ``$ref`` resolution is left to ``referencing`` (lazy, cached).
+The document is the subset in tests/contracts/ (the operations the emulator serves, with
+their schemas). It is parsed once per process and each operation's body validator is
+built on demand. ``$ref`` resolution is left to ``referencing`` (lazy, cached).
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 import threading
 from dataclasses import dataclass, field
@@ -22,10 +21,7 @@ from jsonschema import Draft4Validator, validators
 from referencing import Registry
 from referencing.jsonschema import DRAFT4
 
-SPEC_PATH = Path(
-    os.environ.get("JIRA_OPENAPI_SPEC")
-    or Path(__file__).resolve().parents[4] / "shared" / "jira" / "jira-cloud-platform-openapi.json"
-)
+SPEC_PATH = Path(__file__).resolve().parents[2] / "contracts" / "jira-openapi-subset.json"
 _URN = "urn:jira-cloud-platform-openapi"
 _lock = threading.Lock()
 

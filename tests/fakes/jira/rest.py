@@ -159,8 +159,8 @@ class RestApi:
             return JiraError(
                 404,
                 [
-                    f"Jira emulator: {request.method} {path} is not "
-                    "implemented (or not in the spec)."
+                    f"Jira emulator: {request.method} {path} is not implemented (a new "
+                    "route also needs tests/contracts/make_jira_subset.py run again)."
                 ],
             ).response()
         needed = op.oauth_scopes
