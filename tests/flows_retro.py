@@ -36,6 +36,13 @@ def retro_command(slack, slack_emulator, team, text: str, *, user=None, channel=
     return replies(slack_emulator, slack.last_response_url)[0].text
 
 
+def readable(mrkdwn: str) -> str:
+    """What a person reads in mrkdwn: entities decoded, the invisible joiners that keep
+    user text from formatting removed."""
+    text = mrkdwn.replace("\u200d", "")
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
 def header_text(message: Message) -> str:
     return next((b["text"]["text"] for b in message.blocks if b.get("type") == "header"), "")
 
@@ -124,7 +131,9 @@ def add_item(
 
     def added():
         lines = all_item_lines(slack_emulator, team, channel)
-        return next((i for i, line in lines.items() if i not in before and title in line), None)
+        return next(
+            (i for i, line in lines.items() if i not in before and title in readable(line)), None
+        )
 
     return slack_emulator.wait_for(added, message=f"the summary to show {title!r}")
 

@@ -149,7 +149,7 @@ def _item(n: int, **fields) -> ActionItem:
         last_error="e" * 2000,
         jira_key=f"TEAM-{n}",
         jira_site_url="https://acme.atlassian.net",
-        assignee_note="unassigned in Jira: no Jira account matches someone@example.com",
+        assignee_note="unassigned in Jira: no Jira account matches <@U0123456789>'s email",
     )
     values.update(fields)
     return ActionItem(**values)

@@ -95,7 +95,7 @@ def test_commit_creates_issues_in_one_bulk_request_with_the_field_mapping(
     [unassigned] = issues_labelled(site, second["sync_label"])
     assert unassigned.fields.get("assignee") is None
     assert second["assignee_note"] == (
-        f"unassigned in Jira: no Jira account matches {slack_email(team, 'admin')}"
+        f"unassigned in Jira: no Jira account matches <@{team.admin}>'s email"
     )
 
     lines = wait_until(
@@ -107,7 +107,8 @@ def test_commit_creates_issues_in_one_bulk_request_with_the_field_mapping(
         message="the summary to show both keys",
     )
     assert f"{site.url}/browse/{first['jira_key']}" in lines[owned]
-    assert "no Jira account matches" in lines[orphan]
+    assert f"no Jira account matches <@{team.admin}>'s email" in lines[orphan]
+    assert slack_email(team, "admin") not in lines[orphan]
     summary = summary_message(slack_emulator, team)
     thread = slack_emulator.wait_for(
         lambda: [
@@ -176,7 +177,7 @@ def test_an_assignee_jira_will_not_take_is_created_unassigned_with_a_note(
     [issue] = issues_labelled(site, rows[ids[0]]["sync_label"])
     assert issue.fields.get("assignee") is None
     assert rows[ids[0]]["assignee_note"] == (
-        f"unassigned in Jira: {slack_email(world.team, 'member')} cannot be assigned issues in TEAM"
+        f"unassigned in Jira: <@{world.team.member}> can't be assigned issues in TEAM"
     )
     assert rows[ids[1]]["assignee_note"] is None
 

@@ -115,7 +115,8 @@ async def _create_chunk(ws: WorkspaceSync, target: Target, chunk: list[ActionIte
         # Jira refused only the assignee: create those unassigned rather than fail them.
         for entry in retry_unassigned:
             entry.fields.pop("assignee", None)
-            entry.assignee = Assignee(None, _unassignable_note(entry.email, target))
+            note = _unassignable_note(entry.item.assignee_user_id, target)
+            entry.assignee = Assignee(None, note)
         await _send(ws, target, retry_unassigned, allow_assignee_retry=False)
 
 
@@ -216,9 +217,10 @@ def _no_project(item: ActionItem) -> Failed:
     return Failed(item.id, error, "create", text=NO_PROJECT)
 
 
-def _unassignable_note(email: str | None, target: Target) -> str:
-    who = email or "the assignee"
-    return f"unassigned in Jira: {who} cannot be assigned issues in {target.project_key}"
+def _unassignable_note(user_id: str | None, target: Target) -> str:
+    # Shown on a public line: the person is named, never their email.
+    who = f"<@{user_id}>" if user_id else "the assignee"
+    return f"unassigned in Jira: {who} can't be assigned issues in {target.project_key}"
 
 
 async def _mark_sent(ws: WorkspaceSync, target: Target, items: Iterable[ActionItem]) -> None:

@@ -57,7 +57,10 @@ class People:
             return Assignee(None, "unassigned in Jira: the assignee's Slack profile has no email")
         account = await self.account_for(person.email)
         if account is None:
-            return Assignee(None, f"unassigned in Jira: no Jira account matches {person.email}")
+            # The note shows on a public line: name the person, never their address.
+            return Assignee(
+                None, f"unassigned in Jira: no Jira account matches <@{user_id}>'s email"
+            )
         return Assignee(account, None)
 
     async def account_for(self, email: str) -> str | None:

@@ -37,8 +37,20 @@ def divider() -> dict:
     return {"type": "divider"}
 
 
-def button(label: str, action_id: str, value: str = "", *, style: str | None = None, **extra):
+def button(
+    label: str,
+    action_id: str,
+    value: str = "",
+    *,
+    style: str | None = None,
+    label_for: str | None = None,
+    **extra,
+):
+    """`label_for` names what the button acts on for screen readers ("Edit Fix the deploy"),
+    so a list of identical buttons can be told apart."""
     element = {"type": "button", "text": plain(label, BUTTON_TEXT_MAX), "action_id": action_id}
+    if label_for:
+        element["accessibility_label"] = clip(f"{label} {label_for}", BUTTON_TEXT_MAX)
     if value:
         element["value"] = value
     if style:
@@ -54,6 +66,22 @@ def actions(*elements: dict, block_id: str | None = None) -> dict:
     return block
 
 
+# A zero-width joiner on each side of a formatting character keeps it from opening or
+# closing bold, italics, strikethrough or code, and is invisible where it is shown.
+ZWJ = "\u200d"
+FORMATTING = "*_~`"
+_NEUTRAL = str.maketrans({c: f"{ZWJ}{c}{ZWJ}" for c in FORMATTING})
+
+
 def escape(value: str) -> str:
-    """Slack mrkdwn control characters (user text must not become links or mentions)."""
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """User text for mrkdwn (blocks and top-level `text` fallbacks alike): shown literally.
+
+    `&`, `<` and `>` are escaped as Slack requires, so `<!channel>` or `<@U1>` in a title
+    never becomes a mention or a link, and `*`, `_`, `~` and `` ` `` never format it."""
+    escaped = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escaped.translate(_NEUTRAL)
+
+
+def fallback(value: str, limit: int = SECTION_TEXT_MAX) -> str:
+    """A top-level `text` made of our words and already-escaped user text, within limits."""
+    return clip(value, limit)

@@ -44,7 +44,8 @@ def _authorize_text() -> str:
 def authorize_reply(url: str) -> dict:
     """The ephemeral reply to /jira connect: a button to Atlassian's consent page."""
     return {
-        "text": f"Connect Jira Cloud: authorize Unpack in Atlassian ({url})",
+        # Not the URL: it carries the flow's state, and notifications show this text.
+        "text": "Connect Jira Cloud: authorize Unpack in Atlassian with the button below.",
         "blocks": [
             section(_authorize_text()),
             actions(_authorize_button(url)),

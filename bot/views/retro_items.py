@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.views import retro_ids as ids
-from bot.views.blocks import actions, button, clip, escape, section
+from bot.views.blocks import actions, button, clip, escape, fallback, section
 from storage.models import ActionItem, ItemStatus, SyncState
 
 ERROR_TEXT_MAX = 300  # a Jira error sentence; longer ones are cut, the Sync Log has it all
@@ -61,10 +61,20 @@ def item_text(item: ActionItem, number: int | None = None, where: str | None = N
         details.append(f"done in Jira by {escape(item.completed_by)}")
     lines = [first, " · ".join(details)]
     if item.assignee_note:
-        lines.append(f"_{escape(item.assignee_note)}_")
+        lines.append(f"_{_note(item)}_")
     if where:
         lines.append(where)
     return "\n".join(lines)
+
+
+def _note(item: ActionItem) -> str:
+    """The assignee note, escaped; only a mention of the item's own assignee stays live
+    (they are named on the line already), so the note can say whose email did not match."""
+    note = escape(item.assignee_note or "")
+    if item.assignee_user_id:
+        mention = f"<@{item.assignee_user_id}>"
+        note = note.replace(escape(mention), mention)
+    return note
 
 
 def item_blocks(
@@ -80,13 +90,13 @@ def item_blocks(
         section(
             item_text(item, number, where),
             block_id=ids.item_block_id(item.id, block_prefix),
-            accessory=button("Edit", ids.EDIT_ITEM, str(item.id)),
+            accessory=button("Edit", ids.EDIT_ITEM, str(item.id), label_for=item.title),
         )
     ]
     if item.sync_state == SyncState.ERROR:
         blocks.append(
             actions(
-                button("Retry", ids.RETRY_ITEM, str(item.id), style="primary"),
+                button("Retry", ids.RETRY_ITEM, str(item.id), label_for=item.title),
                 block_id=ids.item_block_id(item.id, retry_prefix),
             )
         )
@@ -107,4 +117,4 @@ def item_message(item: ActionItem) -> dict:
 def item_fallback(item: ActionItem) -> str:
     """Notification text for a line (Slack shows it where blocks cannot be shown)."""
     key = f" ({item.jira_key})" if item.jira_key else ""
-    return clip(f"Action item: {item.title}{key}", 3000)
+    return fallback(f"Action item: {escape(item.title)}{key}")

@@ -15,10 +15,10 @@ from bot.views.blocks import (
     MESSAGE_BLOCKS_MAX,
     actions,
     button,
-    clip,
     context,
     divider,
     escape,
+    fallback,
     header,
     section,
 )
@@ -121,14 +121,14 @@ def _summary(retro: Retro, items, chunk, *, more) -> dict:
                 block_id="retro_buttons",
             )
         )
-    text = clip(f"Retro: {retro.title} ({phase}, {_counts(items)})", 3000)
+    text = fallback(f"Retro: {escape(retro.title)} ({phase}, {_counts(items)})")
     return {"text": text, "blocks": blocks}
 
 
 def _continuation(retro: Retro, total: int, chunk) -> dict:
     label = f"*{escape(retro.title)}* · action items {_range(chunk)} of {total} (continued)"
     return {
-        "text": clip(f"Retro: {retro.title}, action items {_range(chunk)} of {total}", 3000),
+        "text": fallback(f"Retro: {escape(retro.title)}, action items {_range(chunk)} of {total}"),
         "blocks": [context(label), *_lines(chunk)],
     }
 
@@ -136,7 +136,7 @@ def _continuation(retro: Retro, total: int, chunk) -> dict:
 def emptied_continuation(retro: Retro) -> dict:
     """A continuation message that no longer has lines to show (the list got shorter)."""
     note = f"*{escape(retro.title)}*: all action items are shown in the summary message."
-    return {"text": f"Retro: {retro.title}", "blocks": [context(note)]}
+    return {"text": fallback(f"Retro: {escape(retro.title)}"), "blocks": [context(note)]}
 
 
 def list_messages(retro: Retro, items: Sequence[ActionItem], permalink: str | None) -> list[dict]:
@@ -149,7 +149,8 @@ def list_messages(retro: Retro, items: Sequence[ActionItem], permalink: str | No
     ]
     if not items:
         empty = section("_No action items yet. Add one with `/retro add`._")
-        return [{"text": f"Retro: {retro.title}: no action items yet", "blocks": [*intro, empty]}]
+        text = fallback(f"Retro: {escape(retro.title)}: no action items yet")
+        return [{"text": text, "blocks": [*intro, empty]}]
     # Every message keeps one block free for the closing "…and N more" note.
     chunks = split_lines(items, MESSAGE_BLOCKS_MAX - len(intro) - 1, MESSAGE_BLOCKS_MAX - 2)
     shown, hidden = chunks[:LIST_MESSAGES_MAX], chunks[LIST_MESSAGES_MAX:]
@@ -160,6 +161,6 @@ def list_messages(retro: Retro, items: Sequence[ActionItem], permalink: str | No
         if index == len(shown) - 1 and hidden:
             count = sum(len(c) for c in hidden)
             blocks.append(context(f"…and {count} more in the {link}."))
-        text = f"Retro: {retro.title}, action items {_range(chunk)} of {len(items)}"
-        messages.append({"text": clip(text, 3000), "blocks": blocks})
+        text = f"Retro: {escape(retro.title)}, action items {_range(chunk)} of {len(items)}"
+        messages.append({"text": fallback(text), "blocks": blocks})
     return messages

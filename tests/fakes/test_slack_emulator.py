@@ -281,6 +281,19 @@ async def test_51_blocks_are_rejected_and_recorded(emu, ws):
     emu.violations.clear()
 
 
+async def test_an_email_in_a_channel_message_is_recorded_but_not_in_a_dm(emu, ws):
+    emu.violations.clear()
+    web = client(emu, ws)
+    await web.chat_postMessage(channel="U1", text="your Jira email is ana@example.com")
+    await web.chat_postMessage(channel="C1", text="<@U1> is fine, no address here")
+    assert emu.violations == []
+    posted = await web.chat_postMessage(channel="C1", text="hi")
+    await web.chat_update(channel="C1", ts=posted["ts"], text="x", blocks=[section("ana@ex.io")])
+    assert [v.where for v in emu.violations] == ["chat.update"]
+    assert "ana@ex.io" in str(emu.violations[0])
+    emu.violations.clear()
+
+
 async def test_rate_limit_fault_has_integer_retry_after(emu, ws):
     emu.fail("chat.postMessage", status=429, retry_after=2)
     web = client(emu, ws)

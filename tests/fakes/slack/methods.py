@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .block_kit_limits import message_violations, view_too_large, view_violations
 from .models import Ephemeral, Message, SlackError, View, Workspace
+from .public_messages import email_violations
 
 if TYPE_CHECKING:
     from .emulator import SlackEmulator
@@ -109,6 +110,7 @@ def chat_post_message(emu: SlackEmulator, req: ApiRequest) -> dict:
     ws = req.ws
     channel = emu._resolve_channel(ws.team_id, req.require("channel", "channel_not_found"))
     text, blocks = _message_content(emu, req)
+    _check_public(emu, req, channel, text, blocks)
     thread_ts = req.args.get("thread_ts") or None
     if thread_ts:
         parent = emu._find_message(ws.team_id, channel, thread_ts)
@@ -141,6 +143,7 @@ def chat_update(emu: SlackEmulator, req: ApiRequest) -> dict:
     if msg.bot_id != ws.bot_id:
         raise SlackError("cant_update_message")
     text, blocks = _message_content(emu, req)
+    _check_public(emu, req, channel, text, blocks)
     _replace_content(msg, text, blocks)
     return {"channel": channel, "ts": msg.ts, "text": msg.text, "message": msg.payload()}
 
@@ -182,6 +185,13 @@ def _message_content(emu: SlackEmulator, req: ApiRequest) -> tuple[str | None, l
         error = "msg_too_long" if all(p.startswith("text:") for p in problems) else "invalid_blocks"
         raise SlackError(error, errors=problems, response_metadata=_explain(problems))
     return text, blocks
+
+
+def _check_public(emu: SlackEmulator, req: ApiRequest, channel: str, text, blocks) -> None:
+    # Slack posts it; the product's rule does not allow it, so the test fails.
+    problems = email_violations(channel, text, blocks)
+    if problems:
+        emu._violate(req.method, req.ws.team_id, problems)
 
 
 def chat_get_permalink(emu: SlackEmulator, req: ApiRequest) -> dict:

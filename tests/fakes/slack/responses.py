@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import methods as slack_methods
 from .block_kit_limits import message_violations, options_violations
 from .models import Message, ResponsePost, SlackError
+from .public_messages import email_violations
 
 if TYPE_CHECKING:
     from .emulator import SlackEmulator
@@ -65,6 +66,9 @@ def _post_as_bot(
     emu: SlackEmulator, team_id: str, channel: str, payload: dict, *, source: str
 ) -> None:
     ws = emu.workspaces.get(team_id)
+    problems = email_violations(channel, payload.get("text"), payload.get("blocks"))
+    if problems:
+        emu._violate(source, team_id, problems)
     emu._messages.append(
         Message(
             ts=emu._next_ts(),
