@@ -120,7 +120,8 @@ class AppProcess:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py")],
-            cwd=ROOT,
+            # Its own folder, not the clone: a developer's .env there must not leak in.
+            cwd=self.log_path.parent,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
