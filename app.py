@@ -22,6 +22,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"Unpack cannot start: {exc}", file=sys.stderr)
         return 2
+    logging.config.dictConfig(uvicorn_log_config(settings.log_format))
     try:
         # Migrate before serving, so a wrong DATABASE_URL is one clear line, not a traceback.
         asyncio.run(prepare_database(settings.async_database_url))
@@ -33,7 +34,7 @@ def main() -> int:
         web_app,
         host="0.0.0.0",  # noqa: S104 (a server: it listens on every interface)
         port=settings.port,
-        log_config=uvicorn_log_config(),
+        log_config=uvicorn_log_config(settings.log_format),
     )
     return 0
 

@@ -7,6 +7,7 @@ variable and what is expected (see `load_settings`), never a traceback.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Literal
 
 from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -44,6 +45,8 @@ class Settings(BaseSettings):
     # How long a process owns the items it claimed; renewed while it works, so only a dead
     # process's claims lapse (and are taken over) after this long.
     sync_lease_seconds: float = Field(default=60, gt=0)
+    # `json`: one JSON object a line, for log shippers; `text` for people.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator(
         "slack_api_url",

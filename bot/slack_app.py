@@ -9,6 +9,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 
+from bot.logging_setup import log_workspace
 from bot.runtime import Runtime
 from bot.workspaces import workspace_id_for_team
 from commands import register_all  # the one place bot/ reaches commands/ (DESIGN.md)
@@ -81,6 +82,7 @@ def build_slack_app(runtime: Runtime) -> AsyncApp:
         context["runtime"] = runtime
         if context.team_id:
             context["workspace_id"] = await workspace_id_for_team(runtime, context.team_id)
+            log_workspace(context["workspace_id"])
         await next()
 
     register_all(app)

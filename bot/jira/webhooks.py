@@ -45,6 +45,7 @@ from bot.jira.deliveries import (
     DeliveryPipeline,
     Endpoint,
 )
+from bot.logging_setup import log_workspace
 from bot.runtime import Runtime
 from storage.clock import utcnow
 from storage.models import ConnectionMethod, JiraConnection
@@ -67,6 +68,7 @@ async def jira_webhook(request: Request) -> Response:
     endpoint = await endpoint_for(runtime, token) if len(token) <= TOKEN_MAX else None
     if endpoint is None:
         return _answer(404, error="unknown webhook")
+    log_workspace(endpoint.workspace_id)
     body = await request.body()
     if not verified(runtime, endpoint, request.headers, body):
         return _answer(401, error="signature verification failed")

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot import notifier
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind
+from bot.logging_setup import log_workspace
 from bot.runtime import Runtime
 from bot.sync import claims, outcomes
 from bot.sync.context import WorkspaceSync
@@ -66,6 +67,7 @@ async def _load(runtime: Runtime, ids: list[int]) -> list[ActionItem]:
 
 
 async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[ActionItem]) -> None:
+    log_workspace(workspace_id)  # its own task (gather), so only this workspace's lines
     started = time.perf_counter()
     try:
         ws = await _workspace_sync(runtime, workspace_id, items)
