@@ -1,0 +1,107 @@
+"""Request body limits for every route, counted as the body arrives (chunked or not).
+
+A client that streams gigabytes must cost us no more than the route's limit: the answer
+413 goes out as soon as the declared length or the bytes received pass it, and the rest of
+the body is never read. GET and HEAD carry no body at all; a route without a limit of its
+own gets the default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_BODY_MAX = 64 * 1024
+_TOO_LARGE = b"Content Too Large"
+
+
+class BodyTooLarge(Exception):
+    """Raised into the route once the 413 has gone out; nothing else is sent."""
+
+
+class BodyLimits:
+    def __init__(
+        self, app: ASGIApp, limits: Mapping[str, int], default: int = DEFAULT_BODY_MAX
+    ) -> None:
+        """`limits` maps a path (or a prefix ending in "/") to its largest body in bytes."""
+        self.app, self.limits, self.default = app, dict(limits), default
+
+    def limit_for(self, method: str, path: str) -> int:
+        if method in ("GET", "HEAD"):
+            return 0
+        for route, limit in self.limits.items():
+            if path == route or (route.endswith("/") and path.startswith(route)):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["method"], scope["path"])
+        declared, chunked = _declared_body(scope)
+        if (declared is not None and declared > limit) or (chunked and limit == 0):
+            await _refuse(send)
+            return
+        guard = _Guard(limit, receive, send)
+        try:
+            await self.app(scope, guard.receive, guard.send)
+        except Exception:
+            if not guard.refused:  # a route that gave up after the 413 changes nothing
+                raise
+
+
+class _Guard:
+    def __init__(self, limit: int, receive: Receive, send: Send) -> None:
+        self.limit, self._receive, self._send = limit, receive, send
+        self.received = 0
+        self.started = False
+        self.refused = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.limit:
+                if self.started:
+                    raise BodyTooLarge
+                self.refused = True
+                await _refuse(self._send)
+                raise BodyTooLarge
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.refused:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+
+def _declared_body(scope: Scope) -> tuple[int | None, bool]:
+    declared, chunked = None, False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                declared = None
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
+
+
+async def _refuse(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(_TOO_LARGE)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": _TOO_LARGE})
