@@ -70,3 +70,38 @@ def test_oversized_body_is_refused(slack, team):
     body = command_body(team) + b"&padding=" + b"x" * (1024 * 1024 + 1)
     response = slack.raw(body, slack.sign(body, str(int(time.time()))))
     assert response.status_code == 413
+
+
+JUNK_BODIES = {
+    "not_utf8": b"\xff\xfe\x00junk",
+    "bad_percent": b"payload=%FF",
+    "json_junk": b'{"type": \xff}',
+}
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "application/json"])
+@pytest.mark.parametrize("name", sorted(JUNK_BODIES))
+def test_unsigned_junk_gets_401_never_500(slack, name, content_type):
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(int(time.time())),
+        "X-Slack-Signature": "v0=" + "0" * 64,
+    }
+    assert slack.raw(JUNK_BODIES[name], headers).status_code == 401
+
+
+# Sent as Latin-1 bytes, which is how the server reads header values: "²" and "¹²³" pass
+# str.isdigit() but are not numbers int() can read.
+@pytest.mark.parametrize("timestamp", ["²", "¹²³", "1" * 5000, "+123", "-1", "1e9", "0x10", ""])
+def test_junk_timestamps_get_401(slack, timestamp):
+    body = b"payload=%FF"
+    headers = {key.encode(): value.encode() for key, value in slack.sign(body, "1").items()}
+    headers[b"X-Slack-Request-Timestamp"] = timestamp.encode("latin-1")
+    assert slack.raw(body, headers).status_code == 401
+
+
+@pytest.mark.parametrize("name", sorted(JUNK_BODIES))
+def test_signed_junk_is_refused_without_a_500(slack, name):
+    body = JUNK_BODIES[name]
+    response = slack.raw(body, slack.sign(body, str(int(time.time()))))
+    assert response.status_code in (400, 401)
