@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import notifier
 from bot.runtime import Runtime
 from bot.views.blocks import escape
+from storage.clock import utcnow
 from storage.models import ActionItem, ItemStatus, JiraConnection
 
 logger = logging.getLogger(__name__)
@@ -88,6 +89,11 @@ class ItemState:
     jira_key: str | None
     jira_site_url: str | None
     title: str
+    jira_transition: str | None
+    completed_at: datetime | None
+    completed_by_user_id: str | None
+    transition_note: str | None
+    jira_status_name: str | None
 
     COLUMNS = (
         ActionItem.id,
@@ -99,6 +105,11 @@ class ItemState:
         ActionItem.jira_key,
         ActionItem.jira_site_url,
         ActionItem.title,
+        ActionItem.jira_transition,
+        ActionItem.completed_at,
+        ActionItem.completed_by_user_id,
+        ActionItem.transition_note,
+        ActionItem.jira_status_name,
     )
 
     @classmethod
@@ -111,6 +122,10 @@ def judge(item: ItemState, status: JiraStatus) -> Outcome:
     seen_at = _aware(item.status_changed_at)
     if seen_at is not None and status.changed_at < seen_at:
         return Outcome.STALE
+    if item.jira_transition:
+        # Done or reopened in Slack and the move is on its way: what Jira says now is
+        # either the echo of that move or about to be overwritten by it.
+        return Outcome.UNCHANGED
     if status.category_key == DONE and item.status != ItemStatus.COMPLETE.value:
         return Outcome.COMPLETED
     # Only leaving Done reopens: an item someone ticked off in Slack while its issue was
@@ -132,14 +147,27 @@ def settle(item: ItemState, status: JiraStatus, outcome: Outcome) -> dict:
     item.status_changed_at = status.changed_at
     if outcome is Outcome.COMPLETED:
         item.status, item.completed_by = ItemStatus.COMPLETE.value, status.actor_name
+        item.completed_at, item.completed_by_user_id = utcnow(), None
     elif outcome is Outcome.REOPENED:
         item.status, item.completed_by = ItemStatus.OPEN.value, None
-    return {
-        "status": item.status,
-        "completed_by": item.completed_by,
-        "jira_status_category": item.jira_status_category,
-        "status_changed_at": item.status_changed_at,
-    }
+        item.completed_at, item.completed_by_user_id = None, None
+    if (status.category_key == DONE) == (item.status == ItemStatus.COMPLETE.value):
+        item.transition_note = None  # Jira and Slack agree again
+    item.jira_status_name = status.status_name or item.jira_status_name
+    return {column: getattr(item, column) for column in SETTLED_COLUMNS}
+
+
+# What `settle` writes: always the same columns, so deliveries can be written in one batch.
+SETTLED_COLUMNS = (
+    "status",
+    "completed_by",
+    "jira_status_category",
+    "status_changed_at",
+    "completed_at",
+    "completed_by_user_id",
+    "transition_note",
+    "jira_status_name",
+)
 
 
 def change_for(

@@ -18,10 +18,13 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.runtime import Runtime
+from bot.views.carry_over import NOTHING, CarriedItem, CarriedOver
+from bot.views.carry_over import SHOWN_MAX as CARRIED_SHOWN_MAX
 from bot.views.retro_items import item_message
 from bot.views.retro_summary import emptied_continuation, summary_messages
 from bot.workspaces import bot_client
-from storage.models import ActionItem, JiraConnection, Retro, Workspace
+from storage.item_queries import carried_items, open_retros_in_channel
+from storage.models import ActionItem, JiraConnection, Retro, RetroPhase, Workspace
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +58,15 @@ async def _load_retro(runtime: Runtime, workspace_id: int, retro_id: int):
         return retro, list(items)
 
 
+async def load_carried(runtime: Runtime, retro: Retro) -> CarriedOver:
+    """What the retro's summary shows from the channel's earlier retros (none once closed)."""
+    if retro.phase == RetroPhase.CLOSED:
+        return NOTHING
+    async with runtime.sessions() as session:
+        rows, total = await carried_items(session, retro, CARRIED_SHOWN_MAX)
+    return CarriedOver(tuple(CarriedItem(item, title) for item, title in rows), total)
+
+
 # -- the summary message ---------------------------------------------------------------------
 
 
@@ -66,7 +78,7 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
     if retro is None:
         raise LookupError(f"no retro {retro_id}")
     client = await _workspace_client(runtime, workspace_id)
-    first = summary_messages(retro, items)[0]
+    first = summary_messages(retro, items, await load_carried(runtime, retro))[0]
     posted = await client.chat_postMessage(channel=retro.channel_id, **first)
     ts, channel = posted["ts"], posted["channel"]
     permalink = None
@@ -100,7 +112,7 @@ async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
     if retro is None or not retro.summary_ts:
         return
     client = await _workspace_client(runtime, workspace_id)
-    first, *rest = summary_messages(retro, items)
+    first, *rest = summary_messages(retro, items, await load_carried(runtime, retro))
     await client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **first)
     overflow = list(retro.overflow_ts or [])
     for index, message in enumerate(rest):
@@ -135,16 +147,31 @@ async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[
     async with runtime.sessions() as session:
         rows = (
             await session.execute(
-                select(ActionItem.id, ActionItem.retro_id, ActionItem.message_ts).where(
-                    ActionItem.workspace_id == workspace_id, ActionItem.id.in_(ids)
-                )
+                select(
+                    ActionItem.id, ActionItem.retro_id, ActionItem.message_ts, ActionItem.channel_id
+                ).where(ActionItem.workspace_id == workspace_id, ActionItem.id.in_(ids))
             )
         ).all()
-    for retro_id in sorted({row.retro_id for row in rows if row.retro_id}):
+        # A newer open retro in the same channel shows these items as carried over.
+        channels = {row.channel_id for row in rows if row.retro_id}
+        newer = await open_retros_in_channel(session, workspace_id, channels) if channels else []
+    for retro_id in sorted({row.retro_id for row in rows if row.retro_id} | set(newer)):
         await refresh_retro(runtime, workspace_id, retro_id)
     for row in rows:
         if row.retro_id is None and row.message_ts:
             await _refresh_item_message(runtime, workspace_id, row.id)
+
+
+async def refresh_open_retro(
+    runtime: Runtime, workspace_id: int, channel_id: str, *, but: int | None = None
+) -> None:
+    """Re-render the channel's open retro (it may show an earlier retro's items), unless
+    it is `but`, which the caller refreshed already."""
+    async with runtime.sessions() as session:
+        found = await open_retros_in_channel(session, workspace_id, {channel_id})
+    for retro_id in found:
+        if retro_id != but:
+            await refresh_retro(runtime, workspace_id, retro_id)
 
 
 async def _item(runtime: Runtime, workspace_id: int, item_id: int) -> ActionItem | None:

@@ -22,9 +22,11 @@ from bot.admins import is_admin
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
 from bot.views.blocks import escape
+from bot.views.carry_over import CarriedItem
 from bot.views.retro_home import OwnItem, RetroTally, home_section
 from bot.views.retro_summary import list_messages
 from storage.clock import utcnow
+from storage.item_queries import carried_items
 from storage.models import (
     ActionItem,
     ChannelOverride,
@@ -40,6 +42,7 @@ from storage.models import (
 logger = logging.getLogger(__name__)
 
 TITLE_MAX = 255
+CARRIED_IN_LIST_MAX = 200  # /retro list shows every carried item that fits its messages
 NO_OPEN_RETRO = (
     "There's no open retro in this channel. Start one with `/retro start [title]`, "
     "then add action items with `/retro add [title]`."
@@ -175,9 +178,11 @@ async def list_retro(runtime: Runtime, workspace_id: int, channel_id: str) -> li
         if retro is None:
             return [reply(NO_OPEN_RETRO)]
         items = await retro_items(session, retro)
+        rows, _total = await carried_items(session, retro, CARRIED_IN_LIST_MAX)
+    carried = [CarriedItem(item, title) for item, title in rows]
     return [
         {**message, "response_type": "ephemeral"}
-        for message in list_messages(retro, items, retro.summary_permalink)
+        for message in list_messages(retro, items, retro.summary_permalink, carried)
     ]
 
 

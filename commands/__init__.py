@@ -3,12 +3,13 @@ read the payload, ack(), call one function in bot/, render with bot/views."""
 
 from slack_bolt.app.async_app import AsyncApp
 
-from commands import actions, home, jira, retro, shortcuts, sync
+from commands import actions, home, item_controls, jira, retro, shortcuts, sync
 
 
 def register_all(app: AsyncApp) -> None:
     retro.register(app)
     actions.register(app)
+    item_controls.register(app)
     jira.register(app)
     home.register(app)
     sync.register(app)

@@ -187,6 +187,9 @@ class SyncSettings(Base):
     issue_type_name: Mapped[str | None] = mapped_column(String(255))
     webhooks_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     epic_per_retro: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Defaults for the fields the project's issue type requires on create, beyond summary,
+    # issue type, project and reporter: {field id: {"name", "type", "value"}}.
+    required_fields: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -204,6 +207,7 @@ class ChannelOverride(Base):
     project_name: Mapped[str | None] = mapped_column(String(255))
     issue_type_id: Mapped[str] = mapped_column(String(32))
     issue_type_name: Mapped[str | None] = mapped_column(String(255))
+    required_fields: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))  # as above
 
 
 class Retro(Base):
@@ -291,6 +295,16 @@ class ActionItem(Base):
     jira_status_category: Mapped[str | None] = mapped_column(String(32))
     assignee_note: Mapped[str | None] = mapped_column(Text)  # "unassigned in Jira: …"
     completed_by: Mapped[str | None] = mapped_column(String(255))
+    # Item controls: who ticked it off in Slack, and when it was completed (either side).
+    completed_by_user_id: Mapped[str | None] = mapped_column(String(32))
+    completed_at: Mapped[datetime | None] = mapped_column()
+    # A status move owed to Jira ("done" / "reopen"), kept on the row like any queued sync
+    # so it survives restarts; cleared once Jira moved, or said it cannot.
+    jira_transition: Mapped[str | None] = mapped_column(String(16))
+    transition_note: Mapped[str | None] = mapped_column(Text)  # "couldn't move KEY to Done…"
+    jira_status_name: Mapped[str | None] = mapped_column(String(255))  # as Jira last showed it
+    # The due-date reminder: the assignee's local date it was sent for (one DM per day).
+    due_reminded_on: Mapped[date | None] = mapped_column(Date)
     status_changed_at: Mapped[datetime | None] = mapped_column()  # orders webhook deliveries
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -169,3 +169,47 @@ def wait_for_line(slack_emulator, team, text: str, *, channel=None, timeout=5.0)
 def commit(slack, slack_emulator, team, *, user=None, channel=None) -> str:
     """`/retro commit`; returns the app's reply."""
     return retro_command(slack, slack_emulator, team, "commit", user=user, channel=channel)
+
+
+# -- item controls (the overflow menu on every line) -------------------------------------------
+
+
+def menu_options(block: dict) -> dict[str, dict]:
+    """{control: option} of an item line's overflow menu ("edit", "done", "open", …)."""
+    accessory = block.get("accessory") or {}
+    assert accessory.get("action_id") == "item_menu", block
+    return {o["value"].split(":")[0]: o for o in accessory["options"]}
+
+
+def line_block(blocks: list[dict], item_id: int, prefix: str = "item:") -> dict:
+    return next(b for b in blocks if b.get("block_id") == f"{prefix}{item_id}")
+
+
+def choose(
+    slack,
+    team,
+    item_id: int,
+    control: str,
+    *,
+    user=None,
+    channel=None,
+    message_ts: str | None = None,
+    view=None,
+    prefix: str = "item:",
+):
+    """Pick `control` in the item line's overflow menu, on a channel message (message_ts;
+    None for an ephemeral one such as /retro list) or on a view (App Home)."""
+    place = {"view": view} if view is not None else {"channel_id": channel or team.channel}
+    if view is None:
+        place["message_ts"] = message_ts
+    response = slack.block_action(
+        team.team_id,
+        user or team.member,
+        "item_menu",
+        block_id=f"{prefix}{item_id}",
+        action_type="overflow",
+        value=f"{control}:{item_id}",
+        **place,
+    )
+    assert response.status_code == 200, response.text
+    return response

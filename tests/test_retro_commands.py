@@ -159,11 +159,13 @@ def test_every_summary_line_has_an_edit_control(slack, slack_emulator, team):
     second = add_item(slack, slack_emulator, team, "Two")
     summary = summary_message(slack_emulator, team)
     edits = {
-        b["accessory"]["value"]: b["accessory"]
+        option["value"]: option
         for b in summary.blocks
-        if b.get("accessory", {}).get("action_id") == "edit_item"
+        if b.get("accessory", {}).get("action_id") == "item_menu"
+        for option in b["accessory"]["options"]
+        if option["value"].startswith("edit:")
     }
-    assert set(edits) == {str(first), str(second)}
+    assert set(edits) == {f"edit:{first}", f"edit:{second}"}
     assert all(e["text"]["text"] == "Edit" for e in edits.values())
 
 
@@ -181,7 +183,7 @@ def test_list_shows_each_item_with_assignee_due_date_and_edit(slack, slack_emula
     assert "1. Fix the deploy" in text and f"<@{team.admin}>" in text
     assert f"due {due:%b} {due.day}" in text
     assert "2. Write the runbook" in text and "_unassigned_" in text
-    assert str(reply.blocks).count("'action_id': 'edit_item'") == 2
+    assert str(reply.blocks).count("'value': 'edit:") == 2
 
 
 def test_list_without_an_open_retro(slack, slack_emulator, team):
@@ -239,7 +241,7 @@ def test_facilitator_closes_the_retro(slack, slack_emulator, team, db):
         )
     )
     assert "retro_add_item" not in str(closed.blocks)  # no new items on a closed retro
-    assert "edit_item" in str(closed.blocks)  # but its items can still be edited
+    assert "'value': 'edit:" in str(closed.blocks)  # but its items can still be edited
     thread = slack_emulator.wait_for(lambda: slack_emulator.thread(team.channel, summary.ts))
     assert f"<@{team.member}> closed this retro" in thread[0].text
     # The channel is free for the next retro.

@@ -59,8 +59,8 @@ def test_home_lists_my_open_retros_and_my_items_with_edit(slack, slack_emulator,
     assert set(sections) == {mine}  # only the items assigned to them
     line = sections[mine]["text"]["text"]
     assert "Fix the deploy" in line and f"due {due:%b} {due.day}" in line and "Sprint 42" in line
-    assert sections[mine]["accessory"]["action_id"] == "edit_item"
-    assert sections[mine]["accessory"]["value"] == str(mine)
+    assert sections[mine]["accessory"]["action_id"] == "item_menu"
+    assert f"edit:{mine}" in [o["value"] for o in sections[mine]["accessory"]["options"]]
 
     # The admin takes part in both retros (facilitator of one, assignee in the other).
     admin_home = open_home(slack, slack_emulator, team, team.admin)
@@ -98,7 +98,7 @@ def test_edit_from_home_saves_and_refreshes_home(slack, slack_emulator, team, db
             and slack_emulator.home(team.team_id, team.member)
         )
     )
-    assert "edit_item" in str(refreshed["blocks"])
+    assert f"edit:{item_id}" in str(refreshed["blocks"])
     assert db.scalar("SELECT title FROM action_items WHERE id = :i", i=item_id) == (
         "Fix the deploy today"
     )

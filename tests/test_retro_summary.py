@@ -49,7 +49,7 @@ def assert_all_visible(slack_emulator, team, count=ITEMS):
     text = "\n".join(lines.values())
     for n in range(1, count + 1):
         assert f"*{n}. Item {n:02d}:" in text  # numbered in order, each exactly once
-    edits = sum(str(m.blocks).count("'action_id': 'edit_item'") for m in messages)
+    edits = sum(str(m.blocks).count("'value': 'edit:") for m in messages)
     assert edits == count
     return messages
 

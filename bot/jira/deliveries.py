@@ -32,7 +32,16 @@ from sqlalchemy import bindparam, delete, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import notifier
-from bot.completion import ItemState, JiraStatus, Outcome, StatusChange, change_for, judge, settle
+from bot.completion import (
+    SETTLED_COLUMNS,
+    ItemState,
+    JiraStatus,
+    Outcome,
+    StatusChange,
+    change_for,
+    judge,
+    settle,
+)
 from bot.runtime import Runtime
 from storage.clock import utcnow
 from storage.models import ActionItem, JiraConnection, WebhookDelivery
@@ -314,7 +323,7 @@ def _outcome_row(pk: int, outcome, change: StatusChange | None) -> dict:
     }
 
 
-_ITEM_COLUMNS = ("status", "completed_by", "jira_status_category", "status_changed_at")
+_ITEM_COLUMNS = SETTLED_COLUMNS
 _WRITE_ITEM = (
     update(ActionItem)
     .where(ActionItem.id == bindparam("item_pk"))

@@ -42,9 +42,17 @@ def _due(now: datetime):
             ActionItem.sync_state == SyncState.PENDING.value,
             or_(ActionItem.next_attempt_at.is_(None), ActionItem.next_attempt_at <= now),
         ),
-        and_(
-            ActionItem.sync_state == SyncState.SYNCED.value,
+        _synced_but_owed(),
+    )
+
+
+def _synced_but_owed():
+    """Synced, but edited since its last push, or owing its issue a status move."""
+    return and_(
+        ActionItem.sync_state == SyncState.SYNCED.value,
+        or_(
             ActionItem.revision > ActionItem.synced_revision,
+            ActionItem.jira_transition.is_not(None),
         ),
     )
 
@@ -147,9 +155,7 @@ async def next_due_at(runtime: Runtime) -> datetime | None:
         )
         dirty = await session.scalar(
             select(func.count(ActionItem.id)).where(
-                ActionItem.sync_state == SyncState.SYNCED.value,
-                ActionItem.revision > ActionItem.synced_revision,
-                ActionItem.claimed_until.is_(None),
+                _synced_but_owed(), ActionItem.claimed_until.is_(None)
             )
         )
         claimed = await session.scalar(

@@ -26,6 +26,7 @@ from bot.sync.context import WorkspaceSync
 from bot.sync.create import create_items
 from bot.sync.outcomes import Failed
 from bot.sync.targets import targets_for
+from bot.sync.transitions import move_items
 from bot.sync.update import update_items
 from bot.views.blocks import escape
 from bot.workspaces import bot_client
@@ -132,10 +133,21 @@ async def _workspace_sync(runtime: Runtime, workspace_id: int, items) -> Workspa
 
 async def _push(ws: WorkspaceSync, items: list[ActionItem]) -> None:
     to_create = [item for item in items if not item.jira_issue_id]
-    to_update = [item for item in items if item.jira_issue_id]
+    in_jira = [item for item in items if item.jira_issue_id]
+    # An item queued only to move its issue (done or reopened in Slack) has no edit to push.
+    to_update = [i for i in in_jira if i.revision > i.synced_revision or not i.jira_transition]
+    to_move = [i for i in in_jira if i.jira_transition]
     async with ws.runtime.sessions() as session:
         targets = await targets_for(session, ws.workspace_id, {i.channel_id for i in to_create})
-    await asyncio.gather(create_items(ws, to_create, targets), update_items(ws, to_update))
+    await asyncio.gather(
+        create_items(ws, to_create, targets), _update_and_move(ws, to_update, to_move)
+    )
+
+
+async def _update_and_move(ws: WorkspaceSync, to_update, to_move) -> None:
+    """Edits first, then status moves, so an item's two outcomes land in that order."""
+    await update_items(ws, to_update)
+    await move_items(ws, to_move)
 
 
 async def _record_without_jira(runtime: Runtime, workspace_id: int, failures: list) -> None:

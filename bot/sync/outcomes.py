@@ -57,7 +57,27 @@ class Deferred:
     until: datetime
 
 
-Outcome = Created | Updated | Failed | Deferred
+@dataclass
+class Moved:
+    """The issue moved as the item's Mark done / Reopen asked."""
+
+    item_id: int
+    wanted: str
+    category: str | None
+    status_name: str | None
+
+
+@dataclass
+class Stuck:
+    """Jira's workflow offers no move that fits from the issue's status: nothing to retry."""
+
+    item_id: int
+    wanted: str
+    status_name: str | None
+    text: str
+
+
+Outcome = Created | Updated | Failed | Deferred | Moved | Stuck
 
 
 @dataclass
@@ -109,7 +129,34 @@ def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now) -> Sy
     if isinstance(outcome, Updated):
         _mark_synced(item, outcome, release)
         return _attempt(item, "update", "ok", 1, jira_key=item.jira_key)
+    if isinstance(outcome, Moved | Stuck):
+        return _moved(item, outcome, release)
     return _failed(runtime, item, outcome, now, release)
+
+
+def _moved(item: ActionItem, outcome: Moved | Stuck, release: dict) -> SyncAttempt:
+    """The move owed is settled (unless the person asked for the other one meanwhile)."""
+    if item.jira_transition == outcome.wanted:
+        item.jira_transition = None
+    _set(item, jira_status_name=outcome.status_name or item.jira_status_name, **release)
+    if isinstance(outcome, Moved):
+        item.jira_status_category = outcome.category or item.jira_status_category
+        item.transition_note = None
+    else:
+        item.transition_note = outcome.text
+    settled = item.jira_transition is None and item.revision <= item.synced_revision
+    if settled and item.sync_state in (SyncState.PENDING.value, SyncState.ERROR.value):
+        _set(
+            item,
+            sync_state=SyncState.SYNCED.value,
+            attempts=0,
+            next_attempt_at=None,
+            last_error=None,
+            last_error_kind=None,
+        )
+    if isinstance(outcome, Stuck):
+        return _attempt(item, "transition", "failed", 1, message=outcome.text)
+    return _attempt(item, "transition", "ok", 1, message=f"moved to {outcome.status_name}")
 
 
 def _created(item: ActionItem, outcome: Created, site_url, now, release) -> SyncAttempt:
@@ -131,6 +178,8 @@ def _created(item: ActionItem, outcome: Created, site_url, now, release) -> Sync
         jira_site_url=site_url,
         jira_project_key=outcome.project_key,
     )
+    if item.jira_transition:  # done (or reopened) in Slack before its issue existed
+        _set(item, sync_state=SyncState.PENDING.value, next_attempt_at=now)
     return _attempt(item, "create", "ok", 1, jira_key=outcome.key)
 
 

@@ -1,34 +1,56 @@
 """One action item as a line of Block Kit, the same wherever it shows: the summary message,
-/retro list, App Home and an item's own message.
+its thread, /retro list, App Home, an item's own message and carried-over items.
 
-A line is a section (title, assignee, due date, Jira state, Edit button) and, when the
-sync failed, an actions block with Retry. `item_cost` tells splitters what a line takes.
+A line is a section (title, assignee, due date, Jira state) whose accessory is the item's
+controls (an overflow menu: Edit, Mark done / Reopen, Sync to Jira, Open in Jira, Delete)
+and, when the sync failed, an actions block with Retry. `item_cost` tells splitters what a
+line takes.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
-from bot.views.blocks import actions, button, clip, escape, fallback, section
+from bot.views.blocks import actions, button, clip, escape, fallback, plain, section
+from storage.clock import utcnow
 from storage.models import ActionItem, ItemStatus, SyncState
 
 ERROR_TEXT_MAX = 300  # a Jira error sentence; longer ones are cut, the Sync Log has it all
 CHECK = "✅"
 WARNING = "⚠️"
+OVERDUE = "⏰"
 SYNCING = "syncing to Jira…"
+# A line is shown to people in many time zones; the due date has passed everywhere once it
+# is before today in the westernmost one (UTC-12), so nobody sees "overdue" on the day.
+WESTERNMOST_OFFSET = timedelta(hours=12)
 
 
 def due_text(due: date | None) -> str:
     return f"due {due:%b} {due.day}, {due.year}" if due else "no due date"
 
 
+def is_overdue(item: ActionItem, today: date | None = None) -> bool:
+    """Open and past its due date everywhere on Earth."""
+    if item.due_date is None or item.status == ItemStatus.COMPLETE:
+        return False
+    today = today or (utcnow() - WESTERNMOST_OFFSET).date()
+    return item.due_date < today
+
+
+def jira_url(item: ActionItem) -> str | None:
+    """The issue's page (`https://SITE/browse/KEY`), once the item is in Jira."""
+    if not item.jira_key or not item.jira_site_url:
+        return None
+    return f"{item.jira_site_url.rstrip('/')}/browse/{item.jira_key}"
+
+
 def jira_link(item: ActionItem) -> str | None:
     if not item.jira_key:
         return None
-    if not item.jira_site_url:
-        return item.jira_key
-    return f"<{item.jira_site_url.rstrip('/')}/browse/{item.jira_key}|{item.jira_key}>"
+    url = jira_url(item)
+    return f"<{url}|{item.jira_key}>" if url else item.jira_key
 
 
 def jira_state(item: ActionItem) -> str:
@@ -37,6 +59,8 @@ def jira_state(item: ActionItem) -> str:
     link = jira_link(item)
     if link:
         parts.append(link)
+    if link and item.jira_status_name:
+        parts.append(escape(item.jira_status_name))
     if item.sync_state == SyncState.PENDING:
         parts.append(f"_{SYNCING}_")
     elif item.sync_state == SyncState.ERROR:
@@ -53,13 +77,20 @@ def item_text(item: ActionItem, number: int | None = None, where: str | None = N
     if done:
         first = f"{CHECK} {first}"
     who = f"<@{item.assignee_user_id}>" if item.assignee_user_id else "_unassigned_"
-    details = [who, due_text(item.due_date)]
+    due = due_text(item.due_date)
+    if is_overdue(item):
+        due = f"{OVERDUE} *overdue*, {due}"
+    details = [who, due]
     state = jira_state(item)
     if state:
         details.append(state)
-    if done and item.completed_by:
+    if done and item.completed_by_user_id:
+        details.append(f"done by <@{item.completed_by_user_id}>")
+    elif done and item.completed_by:
         details.append(f"done in Jira by {escape(item.completed_by)}")
     lines = [first, " · ".join(details)]
+    if item.transition_note:
+        lines.append(f"{WARNING} _{escape(item.transition_note)}_")
     if item.assignee_note:
         lines.append(f"_{_note(item)}_")
     if where:
@@ -85,12 +116,13 @@ def item_blocks(
     block_prefix: str = ids.ITEM_BLOCK_PREFIX,
     retry_prefix: str = ids.ITEM_RETRY_BLOCK_PREFIX,
 ) -> list[dict]:
-    """The line's blocks: the section with Edit, plus Retry when the sync failed."""
+    """The line's blocks: the section with the item's controls, plus Retry when the sync
+    failed."""
     blocks = [
         section(
             item_text(item, number, where),
             block_id=ids.item_block_id(item.id, block_prefix),
-            accessory=button("Edit", ids.EDIT_ITEM, str(item.id), label_for=item.title),
+            accessory=item_menu(item),
         )
     ]
     if item.sync_state == SyncState.ERROR:
@@ -103,10 +135,33 @@ def item_blocks(
     return blocks
 
 
+def _option(label: str, control: str, item: ActionItem, **extra) -> dict:
+    value = controls.option_value(control, item.id)
+    return {"text": plain(label, 75), "value": value, **extra}
+
+
+def item_menu(item: ActionItem) -> dict:
+    """The overflow menu of a line: at most Slack's five options."""
+    done = item.status == ItemStatus.COMPLETE
+    options = [
+        _option("Edit", controls.EDIT, item),
+        _option("Reopen", controls.REOPEN, item)
+        if done
+        else _option("Mark done", controls.DONE, item),
+        _option("Sync to Jira", controls.SYNC, item),
+    ]
+    url = jira_url(item)
+    if url:
+        options.append(_option("Open in Jira", controls.OPEN, item, url=url))
+    options.append(_option("Delete", controls.DELETE, item))
+    return {"type": "overflow", "action_id": controls.ITEM_MENU, "options": options}
+
+
 def item_cost(item: ActionItem) -> tuple[int, int]:
     """(blocks, characters) a line takes, for splitting long lists across messages."""
     blocks = 2 if item.sync_state == SyncState.ERROR else 1
-    return blocks, len(item_text(item, 999)) + 40
+    menu = sum(len(o["text"]["text"]) + len(o.get("url", "")) for o in item_menu(item)["options"])
+    return blocks, len(item_text(item, 999)) + menu
 
 
 def item_message(item: ActionItem) -> dict:

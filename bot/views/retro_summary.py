@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
 from bot.views.blocks import (
     MESSAGE_BLOCKS_MAX,
@@ -21,6 +22,14 @@ from bot.views.blocks import (
     fallback,
     header,
     section,
+)
+from bot.views.carry_over import (
+    HEADING,
+    NOTHING,
+    CarriedItem,
+    CarriedOver,
+    carried_blocks,
+    carried_cost,
 )
 from bot.views.retro_items import item_blocks, item_cost
 from storage.models import ActionItem, ItemStatus, Retro, RetroPhase, SyncState
@@ -40,11 +49,13 @@ PHASES = {
 
 
 def split_lines(
-    items: Sequence[ActionItem], first_blocks: int, rest_blocks: int
+    items: Sequence[ActionItem], first_blocks: int, rest_blocks: int, first_chars: int = 0
 ) -> list[list[tuple[int, ActionItem]]]:
-    """Numbered items in chunks that fit a message each (the first chunk is smaller)."""
+    """Numbered items in chunks that fit a message each (the first chunk is smaller;
+    `first_chars` is what the first message already spends on other text)."""
     chunks: list[list[tuple[int, ActionItem]]] = [[]]
-    used_blocks = used_chars = 0
+    used_blocks = 0
+    used_chars = first_chars
     for number, item in enumerate(items, start=1):
         blocks, chars = item_cost(item)
         budget = first_blocks if len(chunks) == 1 else rest_blocks
@@ -83,18 +94,24 @@ def _counts(items: Sequence[ActionItem]) -> str:
     return ", ".join(parts)
 
 
-def summary_messages(retro: Retro, items: Sequence[ActionItem]) -> list[dict]:
-    """[summary message, continuation messages…], each {"text", "blocks"} within limits."""
+def summary_messages(
+    retro: Retro, items: Sequence[ActionItem], carried: CarriedOver = NOTHING
+) -> list[dict]:
+    """[summary message, continuation messages…], each {"text", "blocks"} within limits.
+    Items still open from the channel's earlier retros (`carried`) follow the retro's own
+    lines on the summary message."""
+    carried_blocks_used, carried_chars = carried_cost(carried)
     chunks = split_lines(
         items,
-        MESSAGE_BLOCKS_MAX - SUMMARY_FIXED_BLOCKS,
+        MESSAGE_BLOCKS_MAX - SUMMARY_FIXED_BLOCKS - carried_blocks_used,
         MESSAGE_BLOCKS_MAX - CONTINUATION_FIXED_BLOCKS,
+        carried_chars,
     )
-    first = _summary(retro, items, chunks[0], more=chunks[1:])
+    first = _summary(retro, items, chunks[0], more=chunks[1:], carried=carried)
     return [first, *(_continuation(retro, len(items), chunk) for chunk in chunks[1:])]
 
 
-def _summary(retro: Retro, items, chunk, *, more) -> dict:
+def _summary(retro: Retro, items, chunk, *, more, carried: CarriedOver = NOTHING) -> dict:
     phase = PHASES.get(retro.phase, retro.phase)
     blocks = [
         header(f"Retro: {retro.title}"),
@@ -110,6 +127,8 @@ def _summary(retro: Retro, items, chunk, *, more) -> dict:
     if more:
         rest = f"{more[0][0][0]}–{more[-1][-1][0]}"
         blocks.append(context(f"Action items {rest} continue in this message's thread."))
+    if retro.phase != RetroPhase.CLOSED:
+        blocks += carried_blocks(carried)
     blocks.append(divider())
     if retro.phase == RetroPhase.CLOSED:
         blocks.append(context("This retro is closed. Items in Jira keep their status up to date."))
@@ -139,8 +158,50 @@ def emptied_continuation(retro: Retro) -> dict:
     return {"text": fallback(f"Retro: {escape(retro.title)}"), "blocks": [context(note)]}
 
 
-def list_messages(retro: Retro, items: Sequence[ActionItem], permalink: str | None) -> list[dict]:
-    """/retro list: the open retro's lines, in as many ephemeral messages as needed."""
+def list_messages(
+    retro: Retro,
+    items: Sequence[ActionItem],
+    permalink: str | None,
+    carried: Sequence[CarriedItem] = (),
+) -> list[dict]:
+    """/retro list: the open retro's lines, then those still open from earlier retros, in
+    as many ephemeral messages as needed."""
+    own = _own_list_messages(retro, items, permalink)
+    room = LIST_MESSAGES_MAX - len(own)
+    return own + carried_list_messages(carried, room)
+
+
+def carried_list_messages(carried: Sequence[CarriedItem], room: int) -> list[dict]:
+    """Every carried-over line, in at most `room` messages (the rest counted)."""
+    if not carried or room <= 0:
+        return []
+    messages, blocks, used = [], [section(HEADING)], 0
+    shown = 0
+    for entry in carried:
+        lines = item_blocks(
+            entry.item,
+            where=f"_from {escape(entry.retro_title)}_",
+            block_prefix=controls.CARRIED_BLOCK_PREFIX,
+            retry_prefix=controls.CARRIED_RETRY_BLOCK_PREFIX,
+        )
+        chars = item_cost(entry.item)[1]
+        if len(blocks) + len(lines) > MESSAGE_BLOCKS_MAX - 1 or used + chars > MESSAGE_TEXT_BUDGET:
+            messages.append(blocks)
+            if len(messages) == room:
+                break
+            blocks, used = [context("_Still open from earlier retros, continued_")], 0
+        blocks += lines
+        used += chars
+        shown += 1
+    else:
+        messages.append(blocks)
+    if shown < len(carried):
+        messages[-1].append(context(f"…and {len(carried) - shown} more still open."))
+    text = f"{len(carried)} action item(s) still open from earlier retros"
+    return [{"text": text, "blocks": b} for b in messages]
+
+
+def _own_list_messages(retro: Retro, items: Sequence[ActionItem], permalink) -> list[dict]:
     phase = PHASES.get(retro.phase, retro.phase)
     link = f"<{permalink}|summary message>" if permalink else "summary message"
     intro = [

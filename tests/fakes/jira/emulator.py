@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from . import openapi, rest_issues, rest_misc  # noqa: F401  (the rest_* modules register routes)
+from . import openapi, rest_issues, rest_misc, rest_transitions  # noqa: F401  (routes)
 from .faults import FaultPlan, FaultsAndRecording
 from .model import Recorded, User
 from .oauth import Consent, OAuthServer

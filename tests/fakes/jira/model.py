@@ -129,6 +129,14 @@ class Project:
     create_denied_status: int | None = None  # set by Site.deny_create
     unassignable: set[str] = field(default_factory=set)  # account ids
     next_number: int = 1
+    # The workflow: {from status: [(transition name, to status), ...]}; None is Jira's
+    # simplified default, where every status can move to every other (Site.set_workflow).
+    workflow: dict[str, list[tuple[str, str]]] | None = None
+
+    def transitions_from(self, status: str) -> list[tuple[str, str]]:
+        if self.workflow is None:
+            return [(name, name) for name in STATUSES if name != status]
+        return list(self.workflow.get(status, []))
 
     def available_types(self) -> list[IssueType]:
         return [t for t in self.issue_types if t.id not in self.removed_type_ids]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from typing import Any
@@ -117,6 +118,22 @@ class Site:
             group = self.projects[project_key].unassignable
             (group.discard if assignable else group.add)(user.account_id)
 
+    def set_workflow(self, project_key: str, workflow: dict[str, list] | None) -> None:
+        """Which transitions exist from which status: {from: [to, ...]} where each entry is
+        a status name (the transition is named after it) or a (name, to) pair. None goes
+        back to the default, where every status moves to every other."""
+        steps = None
+        if workflow is not None:
+            steps = {
+                start: [(t, t) if isinstance(t, str) else tuple(t) for t in targets]
+                for start, targets in workflow.items()
+            }
+            unknown = {to for targets in steps.values() for _n, to in targets} - set(STATUSES)
+            if unknown:
+                raise ValueError(f"unknown statuses {sorted(unknown)}; one of {sorted(STATUSES)}")
+        with self.emulator.lock:
+            self.projects[project_key].workflow = steps
+
     def add_admin_webhook(
         self, url: str, secret: str, events: tuple[str, ...] = ("jira:issue_updated",)
     ) -> None:
@@ -197,25 +214,34 @@ class Site:
             issue = self.find_issue(key)
             if issue is None:
                 raise KeyError(key)
-            old = issue.fields["status"]
-            issue.fields["status"] = status
-            issue.updated = issue.status_changed = time.time()
-            changelog = {
-                "id": str(self._next("changelog")),
-                "items": [
-                    {
-                        "field": "status",
-                        "fieldtype": "jira",
-                        "fieldId": "status",
-                        "from": STATUSES[old].id,
-                        "fromString": old,
-                        "to": STATUSES[status].id,
-                        "toString": status,
-                    }
-                ],
-            }
-            planned = webhooks.plan(self, issue, by, changelog)
+            planned = self.move(issue, status, by)
         return [self._send(d) for d in planned]
+
+    def move(self, issue: Issue, status: str, by: User) -> list[Delivery]:
+        """Sets the issue's status and plans the webhook deliveries (lock held)."""
+        old = issue.fields["status"]
+        issue.fields["status"] = status
+        issue.updated = issue.status_changed = time.time()
+        changelog = {
+            "id": str(self._next("changelog")),
+            "items": [
+                {
+                    "field": "status",
+                    "fieldtype": "jira",
+                    "fieldId": "status",
+                    "from": STATUSES[old].id,
+                    "fromString": old,
+                    "to": STATUSES[status].id,
+                    "toString": status,
+                }
+            ],
+        }
+        return webhooks.plan(self, issue, by, changelog)
+
+    def send_later(self, planned: list[Delivery]) -> None:
+        """Delivers in the background, as Jira does after answering a REST call."""
+        if planned:
+            threading.Thread(target=lambda: [self._send(d) for d in planned], daemon=True).start()
 
     def redeliver(self, delivery: Delivery) -> Delivery:
         """Sends a delivery again as Jira's retry would (same body and identifier)."""

@@ -1,0 +1,361 @@
+"""The controls on every action-item line (an overflow menu): Edit, Mark done / Reopen,
+Sync to Jira, Open in Jira, Delete; from the summary message, /retro list and App Home.
+Mark done and Reopen move the Jira issue through whatever the project's workflow offers,
+and Jira's echo of that move adds nothing to the retro's thread."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.flows_retro import (
+    add_item,
+    choose,
+    commit,
+    line_block,
+    menu_options,
+    replies,
+    start_retro,
+    summary_message,
+    wait_for_line,
+)
+from tests.flows_webhooks import retro_thread, synced_items, token_webhook, wait_until
+from tests.harness import install_workspace
+from tests.test_retro_home import open_home
+
+
+@pytest.fixture
+def hook(app, slack, slack_emulator, db, team, site):
+    """API token, with the admin webhook added in Jira as the settings say."""
+    return token_webhook(app, slack, slack_emulator, db, team, site)
+
+
+def on(site, rest: str) -> str:
+    return f"/sites/{site.name}/rest/api/3{rest}"
+
+
+def reply_to_last(slack, slack_emulator) -> str:
+    return replies(slack_emulator, slack.last_response_url)[0].text
+
+
+def issue_status(site, key: str) -> str:
+    with site.emulator.lock:
+        return site.issues[key].fields["status"]
+
+
+def row(db, item_id: int) -> dict:
+    rows = db.rows("SELECT * FROM action_items WHERE id = :i", i=item_id)
+    return rows[0] if rows else {}
+
+
+def thread_lines(slack_emulator, db, team, retro_id, text: str) -> list[str]:
+    return [t for t in retro_thread(slack_emulator, db, team, retro_id) if text in t]
+
+
+def deliveries_seen(db, team) -> int:
+    return db.scalar(
+        "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w", w=team.workspace_id
+    )
+
+
+# -- the menu itself --------------------------------------------------------------------------
+
+
+def test_every_line_offers_the_controls_and_open_in_jira_once_synced(
+    slack, slack_emulator, db, team, site, hook
+):
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    local = add_item(slack, slack_emulator, team, "Added after the commit")
+    summary = slack_emulator.wait_for(
+        lambda: (
+            (m := summary_message(slack_emulator, team))
+            and item.key in str(m.blocks)
+            and "Added after" in str(m.blocks)
+            and m
+        )
+    )
+    synced = menu_options(line_block(summary.blocks, item.id))
+    assert [o["text"]["text"] for o in synced.values()] == [
+        "Edit",
+        "Mark done",
+        "Sync to Jira",
+        "Open in Jira",
+        "Delete",
+    ]
+    assert synced["open"]["url"] == f"{site.url}/browse/{item.key}"
+    assert set(menu_options(line_block(summary.blocks, local))) == {
+        "edit",
+        "done",
+        "sync",
+        "delete",
+    }
+
+    # /retro list and App Home show the same menu.
+    slack.command(team.team_id, team.member, team.channel, "/retro", "list")
+    [listed] = replies(slack_emulator, slack.last_response_url)
+    assert set(menu_options(line_block(listed.blocks, item.id))) == set(synced)
+    db.execute("UPDATE action_items SET assignee_user_id = :u", u=team.member)
+    home = open_home(slack, slack_emulator, team, team.member)
+    assert set(menu_options(line_block(home["blocks"], item.id, "home_item:"))) == set(synced)
+
+    # Open in Jira is a link: Slack opens it, the app only acknowledges.
+    choose(slack, team, item.id, "open", message_ts=summary.ts)
+    assert row(db, item.id)["status"] == "open"
+
+
+def test_edit_from_the_menu_opens_the_item_modal(slack, slack_emulator, team):
+    summary = start_retro(slack, slack_emulator, team)
+    item_id = add_item(slack, slack_emulator, team, "Fix the deploy")
+    before = {v.id for v in slack_emulator.open_views(team.member, team_id=team.team_id)}
+    choose(slack, team, item_id, "edit", message_ts=summary.ts)
+    view = slack_emulator.wait_for(
+        lambda: next(
+            (
+                v
+                for v in slack_emulator.open_views(team.member, team_id=team.team_id)
+                if v.id not in before
+            ),
+            None,
+        )
+    )
+    assert view.callback_id == "action_item" and "Fix the deploy" in str(view.blocks)
+
+
+# -- Mark done / Reopen --------------------------------------------------------------------
+
+
+def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
+    slack, slack_emulator, db, team, site, hook
+):
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    summary = summary_message(slack_emulator, team)
+    seen = deliveries_seen(db, team)
+
+    choose(slack, team, item.id, "done", message_ts=summary.ts)
+
+    assert "Marked *Fix the deploy* done" in reply_to_last(slack, slack_emulator)
+    # The default workflow offers two Done-category statuses; the one named Done wins.
+    wait_until(lambda: issue_status(site, item.key) == "Done", "the issue to reach Done")
+    wait_until(lambda: deliveries_seen(db, team) > seen, "Jira's echo to arrive")
+    wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move to be settled")
+    _, line = wait_for_line(slack_emulator, team, f"done by <@{team.member}>")
+    assert line.startswith("✅")
+    marked = thread_lines(slack_emulator, db, team, item.retro_id, "marked done in Slack")
+    assert marked == [
+        f"<{site.url}/browse/{item.key}|{item.key}> marked done in Slack by <@{team.member}>"
+    ]
+    assert thread_lines(slack_emulator, db, team, item.retro_id, "was moved to Done") == []
+    stored = row(db, item.id)
+    assert (stored["status"], stored["jira_status_category"]) == ("complete", "done")
+    assert (
+        db.scalar(
+            "SELECT outcome FROM webhook_deliveries WHERE workspace_id = :w ORDER BY id DESC",
+            w=team.workspace_id,
+        )
+        == "unchanged"
+    )
+
+
+def test_reopen_moves_the_issue_back_to_to_do(slack, slack_emulator, db, team, site, hook):
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    summary = summary_message(slack_emulator, team)
+    choose(slack, team, item.id, "done", message_ts=summary.ts)
+    wait_until(lambda: row(db, item.id)["jira_status_category"] == "done", "Done in Jira")
+
+    choose(slack, team, item.id, "reopen", message_ts=summary.ts)
+
+    assert "Reopened *Fix the deploy*" in reply_to_last(slack, slack_emulator)
+    wait_until(lambda: issue_status(site, item.key) == "To Do", "the issue back in To Do")
+    wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move to be settled")
+    assert row(db, item.id)["status"] == "open"
+    assert len(thread_lines(slack_emulator, db, team, item.retro_id, "reopened in Slack")) == 1
+    assert thread_lines(slack_emulator, db, team, item.retro_id, "was reopened") == []
+    wait_for_line(slack_emulator, team, "Fix the deploy")
+
+
+def test_reopen_falls_back_to_in_progress(slack, slack_emulator, db, team, site, hook):
+    site.set_workflow(
+        "TEAM", {"To Do": ["In Progress", "Done"], "In Progress": ["Done"], "Done": ["In Progress"]}
+    )
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    summary = summary_message(slack_emulator, team)
+    choose(slack, team, item.id, "done", message_ts=summary.ts)
+    wait_until(lambda: row(db, item.id)["jira_status_category"] == "done", "Done in Jira")
+    choose(slack, team, item.id, "reopen", message_ts=summary.ts)
+    wait_until(lambda: issue_status(site, item.key) == "In Progress", "In Progress")
+
+
+def test_mark_done_without_a_transition_still_completes_and_says_why(
+    slack, slack_emulator, db, team, site, hook
+):
+    site.set_workflow("TEAM", {"To Do": ["In Progress"], "In Progress": ["Done"]})
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    summary = summary_message(slack_emulator, team)
+
+    choose(slack, team, item.id, "done", message_ts=summary.ts)
+
+    note = f"couldn't move {item.key} to Done in Jira: no transition from To Do"
+    _, line = wait_for_line(slack_emulator, team, note)
+    assert line.startswith("✅")
+    assert issue_status(site, item.key) == "To Do"
+    assert row(db, item.id)["status"] == "complete"
+    logged = db.rows(
+        "SELECT operation, outcome, message FROM sync_attempts WHERE item_id = :i "
+        "AND operation = 'transition'",
+        i=item.id,
+    )
+    assert logged == [{"operation": "transition", "outcome": "failed", "message": note}]
+    assert len(thread_lines(slack_emulator, db, team, item.retro_id, "marked done in Slack")) == 1
+
+
+def test_a_transition_that_fails_for_now_is_retried(
+    slack, slack_emulator, jira_emulator, db, team, site, hook
+):
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    summary = summary_message(slack_emulator, team)
+    jira_emulator.faults.add("POST", on(site, f"/issue/{item.issue_id}/transitions"), "503")
+
+    choose(slack, team, item.id, "done", message_ts=summary.ts)
+
+    wait_until(lambda: issue_status(site, item.key) == "Done", "the retried move", timeout=10)
+    outcomes = [
+        r["outcome"]
+        for r in db.rows(
+            "SELECT outcome FROM sync_attempts WHERE item_id = :i AND operation = 'transition' "
+            "ORDER BY id",
+            i=item.id,
+        )
+    ]
+    wait_until(lambda: row(db, item.id)["sync_state"] == "synced", "the item synced again")
+    assert outcomes[0] == "retrying"
+
+
+def test_mark_done_before_the_issue_exists_creates_it_and_then_moves_it(
+    slack, slack_emulator, db, team, site, hook
+):
+    summary = start_retro(slack, slack_emulator, team, "Sprint 7")
+    item_id = add_item(slack, slack_emulator, team, "Done already")
+    choose(slack, team, item_id, "done", message_ts=summary.ts)
+    assert "created as done" in reply_to_last(slack, slack_emulator)
+    commit(slack, slack_emulator, team)
+    key = wait_until(lambda: row(db, item_id)["jira_key"], "the issue")
+    wait_until(lambda: issue_status(site, key) == "Done", "the issue in Done")
+
+
+# -- Sync to Jira, Delete ---------------------------------------------------------------------
+
+
+def test_sync_to_jira_from_the_line_creates_that_item(slack, slack_emulator, db, team, site, hook):
+    synced_items(slack, slack_emulator, db, team, "Committed")
+    summary = summary_message(slack_emulator, team)
+    later = add_item(slack, slack_emulator, team, "Added later")
+    assert row(db, later)["sync_state"] == "local"
+
+    choose(slack, team, later, "sync", message_ts=summary.ts)
+
+    assert "Sending *Added later* to Jira now" in reply_to_last(slack, slack_emulator)
+    key = wait_until(lambda: row(db, later)["jira_key"], "the new issue")
+    wait_for_line(slack_emulator, team, key)
+
+
+def _delete(slack, slack_emulator, team, item_id, **where):
+    before = {v.id for v in slack_emulator.open_views(team.member, team_id=team.team_id)}
+    choose(slack, team, item_id, "delete", **where)
+    view = slack_emulator.wait_for(
+        lambda: next(
+            (
+                v
+                for v in slack_emulator.open_views(team.member, team_id=team.team_id)
+                if v.id not in before
+            ),
+            None,
+        )
+    )
+    assert view.callback_id == "delete_item"
+    return view
+
+
+def test_delete_before_sync_removes_the_item(slack, slack_emulator, db, team):
+    summary = start_retro(slack, slack_emulator, team)
+    keep = add_item(slack, slack_emulator, team, "Keep me")
+    gone = add_item(slack, slack_emulator, team, "Added by mistake")
+
+    view = _delete(slack, slack_emulator, team, gone, message_ts=summary.ts)
+    assert "nothing changes in Jira" in str(view.blocks)
+    assert row(db, gone)["title"] == "Added by mistake"  # nothing happens before the confirm
+    slack.view_submission(team.team_id, team.member, view, {})
+
+    wait_until(lambda: not row(db, gone), "the item to be deleted")
+    slack_emulator.wait_for(
+        lambda: "Added by mistake" not in str(summary_message(slack_emulator, team).blocks)
+    )
+    assert row(db, keep)
+    confirm = slack_emulator.wait_for(
+        lambda: [
+            c
+            for c in slack_emulator.calls_to("chat.postEphemeral")
+            if "Deleted *Added by mistake*" in str(c.args.get("text"))
+        ]
+    )
+    assert confirm[0].args["user"] == team.member
+
+
+def test_delete_after_sync_keeps_the_issue_and_says_so(slack, slack_emulator, db, team, site, hook):
+    [item] = synced_items(slack, slack_emulator, db, team, "In Jira already")
+    summary = summary_message(slack_emulator, team)
+
+    view = _delete(slack, slack_emulator, team, item.id, message_ts=summary.ts)
+    assert f"{item.key} stays in Jira" in str(view.blocks)
+    slack.view_submission(team.team_id, team.member, view, {})
+
+    wait_until(lambda: not row(db, item.id), "the item to be removed")
+    assert item.key in site.issues
+    confirm = slack_emulator.wait_for(
+        lambda: [
+            c
+            for c in slack_emulator.calls_to("chat.postEphemeral")
+            if f"{item.key} stays in Jira" in str(c.args.get("text"))
+        ]
+    )
+    assert "Removed *In Jira already* from the retro" in confirm[0].args["text"]
+
+
+# -- other surfaces, other workspaces ------------------------------------------------------
+
+
+def test_controls_work_from_retro_list_and_app_home(slack, slack_emulator, db, team):
+    start_retro(slack, slack_emulator, team)
+    from_list = add_item(slack, slack_emulator, team, "From the list")
+    from_home = add_item(slack, slack_emulator, team, "From home", assignee=team.member)
+
+    slack.command(team.team_id, team.member, team.channel, "/retro", "list")
+    replies(slack_emulator, slack.last_response_url)
+    choose(slack, team, from_list, "done", message_ts=None)  # the ephemeral list
+    assert "Marked *From the list* done" in reply_to_last(slack, slack_emulator)
+    wait_for_line(slack_emulator, team, "✅ *1. From the list*")
+
+    home = open_home(slack, slack_emulator, team, team.member)
+    choose(slack, team, from_home, "done", view=home, prefix="home_item:")
+    wait_until(lambda: row(db, from_home)["status"] == "complete", "done from Home")
+    slack_emulator.wait_for(
+        lambda: "From home" not in str(slack_emulator.home(team.team_id, team.member))
+    )  # Home lists open items only: the refreshed tab is the confirmation
+
+    # The checked-off item shows on the channel's summary too.
+    wait_for_line(slack_emulator, team, "✅ *2. From home*")
+
+
+def test_another_workspaces_item_cannot_be_touched(app, slack, slack_emulator, db, team):
+    start_retro(slack, slack_emulator, team)
+    item_id = add_item(slack, slack_emulator, team, "Ours")
+    rival = install_workspace(app, slack_emulator, db)
+    for control in ("done", "sync", "delete"):
+        slack.block_action(
+            rival.team_id,
+            rival.member,
+            "item_menu",
+            action_type="overflow",
+            value=f"{control}:{item_id}",
+            channel_id=rival.channel,
+        )
+        assert "can't be found" in reply_to_last(slack, slack_emulator)
+    assert row(db, item_id)["status"] == "open"
