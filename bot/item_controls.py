@@ -23,8 +23,8 @@ from bot.runtime import Runtime
 from bot.sync import retry
 from bot.sync.claims import aware
 from bot.sync.queue import enqueue
-from bot.sync.shortcut import jira_problem
 from bot.sync.transitions import DONE, REOPEN
+from bot.sync_shortcut import jira_problem
 from bot.views.blocks import escape
 from bot.views.item_controls import delete_modal
 from bot.views.retro_items import jira_link
