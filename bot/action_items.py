@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import notifier
+from bot import ack_budget, notifier
 from bot.home import publish_home
 from bot.retros import NO_OPEN_RETRO, open_retro, reply, retro_by_id
 from bot.runtime import Runtime
@@ -36,7 +36,6 @@ from storage.models import ActionItem, Retro, RetroPhase, SyncState
 
 logger = logging.getLogger(__name__)
 
-TZ_LOOKUP_TIMEOUT = 1.0  # the modal must open within the trigger's 3 seconds
 ITEM_GONE = (
     "That action item can't be found. It may have been removed, or it belongs to another workspace."
 )
@@ -94,7 +93,9 @@ async def item_by_id(session: AsyncSession, workspace_id: int, item_id: int) -> 
 async def user_tz(client: AsyncWebClient, user_id: str) -> str | None:
     """The person's time zone, so "not before today" means their today."""
     try:
-        response = await asyncio.wait_for(client.users_info(user=user_id), TZ_LOOKUP_TIMEOUT)
+        response = await asyncio.wait_for(
+            client.users_info(user=user_id), ack_budget.TIMEZONE_LOOKUP
+        )
     except (SlackApiError, TimeoutError):
         return None
     return (response.get("user") or {}).get("tz")

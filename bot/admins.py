@@ -13,11 +13,12 @@ import time
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import ack_budget
+
 logger = logging.getLogger(__name__)
 
 ADMIN_ONLY = "Only workspace admins and owners can do that. Ask one of them to run it for you."
 CACHE_SECONDS = 300
-LOOKUP_TIMEOUT = 1.5  # leaves room under Slack's 3-second ack deadline
 
 _cache: dict[tuple[str, str], tuple[float, bool]] = {}
 
@@ -28,7 +29,7 @@ async def is_admin(client: AsyncWebClient, team_id: str, user_id: str) -> bool:
     if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
     try:
-        response = await asyncio.wait_for(client.users_info(user=user_id), LOOKUP_TIMEOUT)
+        response = await asyncio.wait_for(client.users_info(user=user_id), ack_budget.ADMIN_LOOKUP)
     except (SlackApiError, TimeoutError):
         logger.warning("users.info failed for %s/%s; treating as non-admin", team_id, user_id)
         return False  # fail closed, and do not cache a failure

@@ -1,9 +1,9 @@
 """Connecting a workspace to Jira Cloud, and disconnecting it (SPEC §2-§3, issue 3).
 
 Both ways of connecting end in `save_connection` (one row per workspace, credentials sealed
-with ENCRYPTION_KEY) and `after_connect` (webhooks follow the new connection, the admin is
-told, their App Home shows it). Settings live in bot/jira_settings.py; OAuth's browser leg
-in bot/jira/oauth.py.
+with ENCRYPTION_KEY) and `follow_up_connect` (webhooks follow the new connection); the
+listener or the OAuth route then tells the admin and refreshes their App Home. Settings
+live in bot/jira_settings.py; OAuth's browser leg in bot/jira/oauth.py.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.home import publish_home
+from bot import ack_budget
 from bot.jira import webhook_registration
 from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.credentials import connection_for, new_webhook_token
@@ -27,7 +28,7 @@ from bot.runtime import Runtime
 from bot.views import jira_status
 from bot.views.jira_connect import TokenForm
 from bot.views.jira_ids import EMAIL_BLOCK, SITE_BLOCK, TOKEN_BLOCK
-from bot.workspaces import bot_client
+from bot.workspaces import workspace_client
 from storage.clock import utcnow
 from storage.models import (
     ActionItem,
@@ -37,13 +38,10 @@ from storage.models import (
     JiraConnection,
     SyncSettings,
     SyncState,
-    Workspace,
 )
 
 logger = logging.getLogger(__name__)
 
-# The credentials check runs before the modal's ack, inside Slack's 3 seconds.
-CHECK_TIMEOUT = 2.0
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
 
@@ -102,7 +100,7 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
     email, token = form.email.strip(), form.api_token.strip()
     client = JiraClient(runtime.http, site_url, JiraAuth(basic=(email, token)))
     try:
-        me = await client.request("GET", "/myself", timeout=CHECK_TIMEOUT)
+        me = await client.request("GET", "/myself", timeout=ack_budget.TOKEN_CHECK)
     except JiraError as exc:
         return TokenCheck(_token_error(exc, site_url))
     except ValueError:  # a 200 that is not JSON: some other web site
@@ -217,48 +215,24 @@ async def replace_connection(
     await save_connection(runtime, workspace_id, user_id, new)
 
 
-async def follow_up_connect(
-    runtime: Runtime, workspace_id: int, user_id: str, new: NewConnection, *, announce: bool
-) -> None:
-    """After a connection is saved: webhooks follow it, and the admin sees it in Slack."""
+async def follow_up_connect(runtime: Runtime, workspace_id: int) -> None:
+    """After a connection is saved: webhooks follow it. Telling the admin is the caller's
+    part (the listener refreshes App Home; the OAuth route also sends a DM)."""
     await _best_effort(webhook_registration.settings_changed(runtime, workspace_id))
-    if announce:
-        await announce_connected(runtime, workspace_id, user_id, new)
-    else:
-        await refresh_home(runtime, workspace_id, user_id)
 
 
 async def announce_connected(
     runtime: Runtime, workspace_id: int, user_id: str, new: NewConnection
-) -> None:
-    """A DM to the admin who connected (the browser leg of OAuth ends outside Slack), and
-    their App Home refreshed."""
-    client = await _workspace_client(runtime, workspace_id)
-    if client is None:
-        return
-    message = jira_status.connected_message(new.site_url, new.account_name, new.method)
-    await _best_effort(client.chat_postMessage(channel=user_id, **message))
-    await refresh_home(runtime, workspace_id, user_id, client=client)
-
-
-async def refresh_home(runtime: Runtime, workspace_id: int, user_id: str, *, client=None) -> None:
-    client = client or await _workspace_client(runtime, workspace_id)
-    if client is None:
-        return
-    async with runtime.sessions() as session:
-        team_id = await session.scalar(
-            select(Workspace.slack_team_id).where(Workspace.id == workspace_id)
-        )
-    await _best_effort(publish_home(runtime, client, workspace_id, team_id, user_id))
-
-
-async def _workspace_client(runtime: Runtime, workspace_id: int):
-    async with runtime.sessions() as session:
-        workspace = await session.get(Workspace, workspace_id)
+) -> AsyncWebClient | None:
+    """A DM to the admin who connected (the browser leg of OAuth ends outside Slack).
+    Returns the client it used, or None when the workspace cannot be reached."""
     try:
-        return bot_client(runtime, workspace) if workspace else None
+        client = await workspace_client(runtime, workspace_id)
     except LookupError:
         return None
+    message = jira_status.connected_message(new.site_url, new.account_name, new.method)
+    await _best_effort(client.chat_postMessage(channel=user_id, **message))
+    return client
 
 
 async def _best_effort(awaitable) -> None:

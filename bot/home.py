@@ -7,11 +7,17 @@ Slack's 100-block limit.
 
 from __future__ import annotations
 
+import logging
+
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import is_admin
 from bot.runtime import Runtime
 from bot.views.blocks import VIEW_BLOCKS_MAX, header
+from bot.workspaces import bot_client
+from storage.models import Workspace
+
+logger = logging.getLogger(__name__)
 
 # Block budgets per section (sum + header ≤ VIEW_BLOCKS_MAX).
 JIRA_CARD_BLOCKS = 16
@@ -38,3 +44,23 @@ async def publish_home(
 ) -> None:
     view = await build_home(runtime, client, workspace_id, team_id, user_id)
     await client.views_publish(user_id=user_id, view=view)
+
+
+async def refresh_home(
+    runtime: Runtime, workspace_id: int, user_id: str, *, client: AsyncWebClient | None = None
+) -> None:
+    """Republish one person's App Home after a change made elsewhere (a connection, a
+    disconnect, saved settings). Best effort: the change is already made, and the next
+    time they open the tab it is rendered anyway."""
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        return
+    try:
+        client = client or bot_client(runtime, workspace)
+    except LookupError:  # the app was uninstalled meanwhile
+        return
+    try:
+        await publish_home(runtime, client, workspace_id, workspace.slack_team_id, user_id)
+    except Exception:
+        logger.exception("refreshing App Home of workspace %s failed", workspace_id)

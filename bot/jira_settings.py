@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
 
+from bot import ack_budget
 from bot.jira import webhook_registration
 from bot.jira.credentials import connection_for, jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind, explain
@@ -35,9 +36,6 @@ from storage.models import (
 
 logger = logging.getLogger(__name__)
 
-# Submissions are checked against Jira before the ack; leave room in Slack's 3 seconds.
-SUBMIT_CHECK_TIMEOUT = 2.0
-SUGGESTION_TIMEOUT = 2.5
 EPIC_LEVEL = 1  # hierarchyLevel of epics (JIRA_API_NOTES §3)
 
 
@@ -121,7 +119,9 @@ def with_project(form: SettingsForm, project: ProjectRef) -> SettingsForm:
 async def project_choices(runtime: Runtime, workspace_id: int, query: str) -> list[ProjectRef]:
     try:
         client = await jira_client_for(runtime, workspace_id)
-        found = await asyncio.wait_for(client.search_projects(query.strip()), SUGGESTION_TIMEOUT)
+        found = await asyncio.wait_for(
+            client.search_projects(query.strip()), ack_budget.OPTIONS_LOOKUP
+        )
     except (JiraError, TimeoutError) as exc:
         logger.warning("project search failed for workspace %s: %s", workspace_id, exc)
         return []
@@ -135,7 +135,7 @@ async def issue_type_choices(
         return []
     try:
         client = await jira_client_for(runtime, workspace_id)
-        types = await asyncio.wait_for(client.issue_types(project_id), SUGGESTION_TIMEOUT)
+        types = await asyncio.wait_for(client.issue_types(project_id), ack_budget.OPTIONS_LOOKUP)
     except (JiraError, TimeoutError) as exc:
         logger.warning("issue types failed for workspace %s: %s", workspace_id, exc)
         return []
@@ -204,7 +204,7 @@ async def _project_and_types(runtime: Runtime, workspace_id: int, project_id: st
     try:
         project, types = await asyncio.wait_for(
             asyncio.gather(client.creatable_project(project_id), client.issue_types(project_id)),
-            SUBMIT_CHECK_TIMEOUT,
+            ack_budget.SETTINGS_CHECK,
         )
     except TimeoutError:
         raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira did not answer in time") from None

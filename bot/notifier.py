@@ -14,7 +14,6 @@ import logging
 from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from bot.runtime import Runtime
@@ -22,7 +21,7 @@ from bot.views.carry_over import NOTHING, CarriedItem, CarriedOver
 from bot.views.carry_over import SHOWN_MAX as CARRIED_SHOWN_MAX
 from bot.views.retro_items import item_message
 from bot.views.retro_summary import emptied_continuation, summary_messages
-from bot.workspaces import bot_client
+from bot.workspaces import bot_client, workspace_client
 from storage.item_queries import carried_items, open_retros_in_channel
 from storage.models import ActionItem, JiraConnection, Retro, RetroPhase, Workspace
 
@@ -33,14 +32,6 @@ logger = logging.getLogger(__name__)
 # count at zero was covered by a render that started after it was asked for.
 _locks: dict[tuple[int, int], asyncio.Lock] = {}
 _wanted: dict[tuple[int, int], int] = {}
-
-
-async def _workspace_client(runtime: Runtime, workspace_id: int) -> AsyncWebClient:
-    async with runtime.sessions() as session:
-        workspace = await session.get(Workspace, workspace_id)
-    if workspace is None:
-        raise LookupError(f"no workspace {workspace_id}")
-    return bot_client(runtime, workspace)
 
 
 async def _load_retro(runtime: Runtime, workspace_id: int, retro_id: int):
@@ -77,7 +68,7 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
     retro, items = await _load_retro(runtime, workspace_id, retro_id)
     if retro is None:
         raise LookupError(f"no retro {retro_id}")
-    client = await _workspace_client(runtime, workspace_id)
+    client = await workspace_client(runtime, workspace_id)
     first = summary_messages(retro, items, await load_carried(runtime, retro))[0]
     posted = await client.chat_postMessage(channel=retro.channel_id, **first)
     ts, channel = posted["ts"], posted["channel"]
@@ -111,7 +102,7 @@ async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
     retro, items = await _load_retro(runtime, workspace_id, retro_id)
     if retro is None or not retro.summary_ts:
         return
-    client = await _workspace_client(runtime, workspace_id)
+    client = await workspace_client(runtime, workspace_id)
     first, *rest = summary_messages(retro, items, await load_carried(runtime, retro))
     await client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **first)
     overflow = list(retro.overflow_ts or [])
@@ -188,7 +179,7 @@ async def _refresh_item_message(runtime: Runtime, workspace_id: int, item_id: in
     if item is None or not item.message_ts:
         return
     try:
-        client = await _workspace_client(runtime, workspace_id)
+        client = await workspace_client(runtime, workspace_id)
         await client.chat_update(channel=item.channel_id, ts=item.message_ts, **item_message(item))
     except (SlackApiError, LookupError) as exc:
         logger.warning("could not refresh item %s: %s", item_id, _error(exc))
@@ -203,7 +194,7 @@ async def post_item_message(
     if item is None:
         return None
     try:
-        client = await _workspace_client(runtime, workspace_id)
+        client = await workspace_client(runtime, workspace_id)
         posted = await client.chat_postMessage(
             channel=item.channel_id, thread_ts=thread_ts, **item_message(item)
         )
@@ -228,7 +219,7 @@ async def post_in_retro_thread(
     if retro is None:
         return None
     try:
-        client = await _workspace_client(runtime, workspace_id)
+        client = await workspace_client(runtime, workspace_id)
         posted = await client.chat_postMessage(
             channel=retro.channel_id, thread_ts=retro.summary_ts, text=text
         )

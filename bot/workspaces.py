@@ -42,3 +42,13 @@ def bot_client(runtime: Runtime, workspace: Workspace) -> AsyncWebClient:
     else:
         token = runtime.settings.slack_bot_token
     return runtime.slack_client(token)
+
+
+async def workspace_client(runtime: Runtime, workspace_id: int) -> AsyncWebClient:
+    """The bot client of a workspace known by id; LookupError when it is gone or has
+    uninstalled the app."""
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        raise LookupError(f"no workspace {workspace_id}")
+    return bot_client(runtime, workspace)

@@ -3,7 +3,7 @@ read the payload, ack(), call one function in bot/, render with bot/views."""
 
 from slack_bolt.app.async_app import AsyncApp
 
-from commands import actions, home, item_controls, jira, retro, shortcuts, sync
+from commands import actions, home, item_controls, jira, jira_settings, retro, shortcuts, sync
 
 
 def register_all(app: AsyncApp) -> None:
@@ -11,6 +11,7 @@ def register_all(app: AsyncApp) -> None:
     actions.register(app)
     item_controls.register(app)
     jira.register(app)
+    jira_settings.register(app)
     home.register(app)
     sync.register(app)
     shortcuts.register(app)

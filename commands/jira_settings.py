@@ -8,18 +8,21 @@ import json
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot import connections, jira_settings
-from bot.admins import ADMIN_ONLY, is_admin
+from bot import jira_settings
+from bot.home import refresh_home
 from bot.views import jira_ids as ids
 from bot.views import jira_settings as views
+from commands.admin_guard import admin_only
 
 
 def register(app: AsyncApp) -> None:
-    app.action(ids.OPEN_SETTINGS)(handle_settings_button)
+    app.action(ids.OPEN_SETTINGS, middleware=[admin_only()])(handle_settings_button)
     app.options(ids.PROJECT_SELECT)(handle_project_options)
     app.options(ids.ISSUE_TYPE_SELECT)(handle_issue_type_options)
     app.action(ids.PROJECT_SELECT)(handle_project_chosen)
-    app.view(ids.SETTINGS_MODAL)(handle_settings_submission)
+    app.view(ids.SETTINGS_MODAL, middleware=[admin_only(errors_on=ids.PROJECT_BLOCK)])(
+        handle_settings_submission
+    )
 
 
 def _team_channel(channel_id: str | None) -> str | None:
@@ -45,9 +48,6 @@ async def handle_settings_button(ack, body, context, client) -> None:
     """Settings from App Home: workspace defaults only (there is no channel)."""
     await ack()
     user_id = body["user"]["id"]
-    if not await is_admin(client, context.team_id, user_id):
-        await client.chat_postMessage(channel=user_id, text=ADMIN_ONLY)
-        return
     try:
         form = await jira_settings.settings_form(context["runtime"], context["workspace_id"], None)
     except jira_settings.NotConnected as exc:
@@ -97,9 +97,6 @@ async def handle_project_chosen(ack, body, context, client) -> None:
 
 async def handle_settings_submission(ack, body, view, context, client) -> None:
     runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
-    if not await is_admin(client, context.team_id, user_id):
-        await ack(response_action="errors", errors={ids.PROJECT_BLOCK: ADMIN_ONLY})
-        return
     submission = views.read_submission(view)
     outcome = await jira_settings.save_settings(runtime, workspace_id, submission)
     if outcome.errors:
@@ -107,4 +104,4 @@ async def handle_settings_submission(ack, body, view, context, client) -> None:
         return
     await ack(response_action="update", view=views.saved_view(outcome.summary))
     await jira_settings.after_save(runtime, workspace_id)
-    await connections.refresh_home(runtime, workspace_id, user_id, client=client)
+    await refresh_home(runtime, workspace_id, user_id, client=client)

@@ -6,18 +6,14 @@ from __future__ import annotations
 from slack_bolt.app.async_app import AsyncApp
 
 from bot import sync_log
-from bot.admins import ADMIN_ONLY, is_admin
 from bot.home import publish_home
 from bot.sync import retry
 from bot.views import retro_ids, sync_ids
 from bot.views.sync_log import retried_all_text
-from commands import jira
 
 
 def register(app: AsyncApp) -> None:
     app.action(sync_ids.RETRY_ITEM)(handle_retry_button)
-    jira.add_subcommand("log", handle_log)
-    jira.add_subcommand("retry", handle_retry_all)
 
 
 async def handle_retry_button(ack, body, context, client, respond) -> None:
@@ -35,16 +31,12 @@ async def handle_retry_button(ack, body, context, client, respond) -> None:
         await client.chat_postMessage(channel=user_id, text=queued.text)
 
 
-async def handle_log(*, ack, command, context, client, args, **_) -> None:
-    if not await is_admin(client, context.team_id, command["user_id"]):
-        await ack(text=ADMIN_ONLY)
-        return
+async def handle_log(*, ack, context, **_) -> None:
+    """`/jira log` (admins: the guard in commands/jira.py checked)."""
     await ack(**await sync_log.log_message(context["runtime"], context["workspace_id"]))
 
 
-async def handle_retry_all(*, ack, command, context, client, args, **_) -> None:
-    if not await is_admin(client, context.team_id, command["user_id"]):
-        await ack(text=ADMIN_ONLY)
-        return
+async def handle_retry_all(*, ack, context, **_) -> None:
+    """`/jira retry` (admins: the guard in commands/jira.py checked)."""
     count = await retry.retry_all(context["runtime"], context["workspace_id"])
     await ack(text=retried_all_text(count))

@@ -222,3 +222,26 @@ def test_saved_settings_survive_reopening(slack, slack_emulator, team, site):
     issue_block = blocks[issue_type_block_id(view)]
     assert issue_block["element"]["initial_option"]["text"]["text"] == "Task"
     assert "initial_options" not in blocks[ids.OPTIONS_BLOCK]["element"]  # webhooks off
+
+
+def test_a_members_forged_settings_submission_changes_nothing(
+    slack, slack_emulator, db, team, site
+):
+    connect_with_token(slack, slack_emulator, team, site)
+    choose_default_project(slack, slack_emulator, team, "OPS", "Bug", webhooks=False)
+    before = _settings(db, team)
+    view = open_settings(slack, slack_emulator, team)
+    option, view = pick_project(slack, slack_emulator, team, view, "TEAM")
+    task = next(o for o in issue_type_options(slack, team, view) if o["text"]["text"] == "Task")
+    has_scope = any(b.get("block_id") == ids.SCOPE_BLOCK for b in view.blocks)
+    values = settings_values(
+        view, option, task, scope=ids.SCOPE_WORKSPACE if has_scope else None, webhooks=True
+    )
+
+    # The admin's modal, submitted in a member's name.
+    forged = slack.view_submission(team.team_id, team.member, view, values).json()
+
+    assert forged["response_action"] == "errors"
+    assert ADMIN_ONLY in str(forged["errors"])
+    assert _settings(db, team) == before
+    assert _overrides(db, team) == []

@@ -211,6 +211,22 @@ def test_home_jira_card_for_admins_only(slack, slack_emulator, team, site):
     slack_emulator.assert_no_violations()
 
 
+def test_a_members_click_on_home_settings_opens_nothing(slack, slack_emulator, team, site):
+    connect_with_token(slack, slack_emulator, team, site)
+    admin_home = _home(slack, slack_emulator, team, team.admin)
+    opened = len(slack_emulator.calls_to("views.open"))
+
+    # The admin's Settings button, clicked in a member's name.
+    slack.block_action(team.team_id, team.member, ids.OPEN_SETTINGS, view=admin_home)
+
+    slack_emulator.wait_for_call(
+        "chat.postMessage",
+        lambda c: c.args.get("channel") == team.member and ADMIN_ONLY in c.args.get("text", ""),
+    )
+    assert len(slack_emulator.calls_to("views.open")) == opened
+    assert slack_emulator.open_views(team.member, team_id=team.team_id) == []
+
+
 def test_home_buttons_open_the_modals_and_disconnect(slack, slack_emulator, db, team, site):
     home = _home(slack, slack_emulator, team, team.admin)
     slack.block_action(team.team_id, team.admin, ids.CONNECT_TOKEN, view=home)

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from bot import connections
+from bot.home import refresh_home
 from bot.jira import atlassian
 from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.errors import JiraError
@@ -264,7 +265,16 @@ async def _complete(
             .values(completed_at=utcnow(), pending_credentials_enc=None)
         )
     logger.info("workspace %s connected to Jira %s (OAuth)", flow.workspace_id, site.url)
-    follow_up = BackgroundTask(
-        connections.follow_up_connect, runtime, flow.workspace_id, flow.user_id, new, announce=True
-    )
+    follow_up = BackgroundTask(_after_connect, runtime, flow.workspace_id, flow.user_id, new)
     return HTMLResponse(success_page(site.url, new.account_name), background=follow_up)
+
+
+async def _after_connect(
+    runtime: Runtime, workspace_id: int, user_id: str, new: connections.NewConnection
+) -> None:
+    """After the browser has its page: webhooks follow the connection, and the admin hears
+    about it in Slack (the consent ended outside Slack) and sees it in App Home."""
+    await connections.follow_up_connect(runtime, workspace_id)
+    client = await connections.announce_connected(runtime, workspace_id, user_id, new)
+    if client is not None:
+        await refresh_home(runtime, workspace_id, user_id, client=client)
