@@ -10,9 +10,12 @@ import uvicorn
 
 from bot.config import SettingsError, load_settings
 from bot.logging_setup import uvicorn_log_config
+from bot.metrics import RequestMetrics, serving_metrics
 from bot.runtime import Runtime
 from bot.web import build_web_app
 from storage.db import DatabaseUnavailable, prepare_database
+
+HOST = "0.0.0.0"  # noqa: S104 (a server: it listens on every interface)
 
 
 def main() -> int:
@@ -29,14 +32,21 @@ def main() -> int:
     except DatabaseUnavailable as exc:
         print(f"Unpack cannot start: DATABASE_URL: {exc}", file=sys.stderr)
         return 2
-    web_app = build_web_app(Runtime.build(settings))
-    uvicorn.run(
-        web_app,
-        host="0.0.0.0",  # noqa: S104 (a server: it listens on every interface)
-        port=settings.port,
-        log_config=uvicorn_log_config(settings.log_format),
-    )
+    runtime = Runtime.build(settings)
+    asyncio.run(serve(runtime, build_web_app(runtime)))
     return 0
+
+
+async def serve(runtime: Runtime, web_app) -> None:
+    """The public app on PORT and, beside it, /metrics on METRICS_PORT (same interfaces)."""
+    config = uvicorn.Config(
+        RequestMetrics(web_app, runtime.metrics),
+        host=HOST,
+        port=runtime.settings.port,
+        log_config=uvicorn_log_config(runtime.settings.log_format),
+    )
+    async with serving_metrics(runtime, HOST):
+        await uvicorn.Server(config).serve()
 
 
 if __name__ == "__main__":

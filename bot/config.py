@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     sync_lease_seconds: float = Field(default=60, gt=0)
     # `json`: one JSON object a line, for log shippers; `text` for people.
     log_format: Literal["text", "json"] = "text"
+    # Prometheus `/metrics` is served on this port only, never on the public PORT.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator(
         "slack_api_url",
@@ -93,6 +95,8 @@ class Settings(BaseSettings):
                 "SLACK_BOT_TOKEN (single workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
                 "(multi-workspace install) must be set"
             )
+        if self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT must differ from PORT: metrics are never public")
         if bool(self.atlassian_client_id) != bool(self.atlassian_client_secret):
             raise ValueError("ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET go together")
         return self

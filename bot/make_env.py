@@ -71,7 +71,7 @@ def render(encryption_key: str | None) -> str:
 
 {_commented("PUBLIC_URL", "DATABASE_URL", "PORT")}
 {_commented("SYNC_INTERVAL_SECONDS", "SYNC_RETRY_BASE_SECONDS")}
-{_commented("LOG_FORMAT")}
+{_commented("LOG_FORMAT", "METRICS_PORT")}
 """
 
 

@@ -22,6 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.config import Settings
+from bot.metrics import Metrics
 from storage.crypto import SecretBox
 from storage.db import make_engine, make_sessions
 
@@ -38,6 +39,7 @@ class Runtime:
     box: SecretBox
     http: httpx.AsyncClient
     slack_api_url: str
+    metrics: Metrics = field(default_factory=Metrics)
     # Set to run a sync cycle now (commit, retry, shortcut) instead of at the next tick.
     sync_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # One Slack connection pool for the process, opened inside the server's event loop
@@ -51,6 +53,8 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings.async_database_url)
+        metrics = Metrics()
+        limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
         return cls(
             settings=settings,
             engine=engine,
@@ -58,10 +62,13 @@ class Runtime:
             box=SecretBox(settings.encryption_key),
             http=httpx.AsyncClient(
                 timeout=JIRA_TIMEOUT,
-                limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+                # The transport the client would make itself (SSL_CERT_FILE included),
+                # counted and timed.
+                transport=metrics.jira_transport(httpx.AsyncHTTPTransport(limits=limits)),
                 headers={"User-Agent": "unpack-for-slack"},
             ),
             slack_api_url=settings.slack_api_url,
+            metrics=metrics,
         )
 
     def slack_client(self, token: str | None = None) -> AsyncWebClient:
@@ -81,7 +88,7 @@ class Runtime:
         self.sync_wakeup.set()
 
     async def open(self) -> None:
-        self.slack_session = aiohttp.ClientSession()
+        self.slack_session = aiohttp.ClientSession(trace_configs=[self.metrics.slack_trace()])
 
     async def close(self) -> None:
         if self.slack_session is not None:

@@ -109,6 +109,7 @@ async def apply(
             if item is None:
                 continue  # deleted meanwhile
             attempt = _apply_one(runtime, item, outcome, site_url, now)
+            runtime.metrics.record_attempt(attempt)
             if attempt is not None:
                 session.add(attempt)
             applied.item_ids.append(item.id)
