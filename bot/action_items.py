@@ -20,6 +20,7 @@ from bot import ack_budget, notifier
 from bot.home import publish_home
 from bot.retros import NO_OPEN_RETRO, open_retro, reply, retro_by_id
 from bot.runtime import Runtime
+from bot.sync import merge
 from bot.views import retro_ids as ids
 from bot.views.blocks import escape
 from bot.views.item_modal import (
@@ -32,6 +33,7 @@ from bot.views.item_modal import (
     validate_item_form,
 )
 from bot.views.retro_items import jira_link
+from storage.clock import utcnow
 from storage.models import ActionItem, Retro, RetroPhase, SyncState
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ def apply_edit(item: ActionItem, form: ItemForm) -> bool:
     old = (item.title, item.description, item.assignee_user_id, item.due_date)
     if new == old:
         return False
+    _stamp_edits(item, old, new)
     item.title, item.description, item.assignee_user_id, item.due_date = new
     item.revision += 1
     if item.jira_key:
@@ -82,6 +85,16 @@ def apply_edit(item: ActionItem, form: ItemForm) -> bool:
         item.last_error = None
         item.last_error_kind = None
     return True
+
+
+def _stamp_edits(item: ActionItem, old: tuple, new: tuple) -> None:
+    """When each field was edited in Slack: a conflict with a Jira edit goes to the later."""
+    now = utcnow().isoformat()
+    edited = dict(item.slack_edited or {})
+    for name, before, after in zip(merge.FIELDS, old, new, strict=True):
+        if before != after:
+            edited[name] = now
+    item.slack_edited = edited
 
 
 async def item_by_id(session: AsyncSession, workspace_id: int, item_id: int) -> ActionItem | None:

@@ -14,6 +14,7 @@ from bot.views.sync_log import retried_all_text
 
 def register(app: AsyncApp) -> None:
     app.action(sync_ids.RETRY_ITEM)(handle_retry_button)
+    app.action(sync_ids.CREATE_AGAIN)(handle_create_again_button)
 
 
 async def handle_retry_button(ack, body, context, client, respond) -> None:
@@ -21,6 +22,19 @@ async def handle_retry_button(ack, body, context, client, respond) -> None:
     runtime, workspace_id = context["runtime"], context["workspace_id"]
     item_id = retro_ids.parse_id((body.get("actions") or [{}])[0].get("value"))
     queued = await retry.retry_item(runtime, workspace_id, item_id)
+    await _confirm(body, context, client, respond, queued)
+
+
+async def handle_create_again_button(ack, body, context, client, respond) -> None:
+    await ack()
+    runtime, workspace_id = context["runtime"], context["workspace_id"]
+    item_id = retro_ids.parse_id((body.get("actions") or [{}])[0].get("value"))
+    queued = await retry.create_again(runtime, workspace_id, item_id)
+    await _confirm(body, context, client, respond, queued)
+
+
+async def _confirm(body, context, client, respond, queued) -> None:
+    runtime, workspace_id = context["runtime"], context["workspace_id"]
     user_id = body["user"]["id"]
     if (body.get("view") or {}).get("type") == "home":
         # The Home tab is where they are: showing the item queued there is the confirmation.

@@ -73,6 +73,11 @@ class ItemStatus(StrEnum):
     COMPLETE = "complete"
 
 
+class SyncDirection(StrEnum):
+    TWO_WAY = "two_way"  # changes in Jira come back to Slack
+    ONE_WAY = "one_way"  # Slack → Jira only (status completion still comes back)
+
+
 class SyncState(StrEnum):
     LOCAL = "local"  # not queued for Jira yet (retro not committed)
     PENDING = "pending"  # queued: create (no key yet) or push changes (key present, dirty)
@@ -190,6 +195,10 @@ class SyncSettings(Base):
     # Defaults for the fields the project's issue type requires on create, beyond summary,
     # issue type, project and reporter: {field id: {"name", "type", "value"}}.
     required_fields: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    # SyncDirection: whether changes made in Jira come back to Slack.
+    sync_direction: Mapped[str] = mapped_column(
+        String(16), default="two_way", server_default="two_way"
+    )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -306,6 +315,17 @@ class ActionItem(Base):
     # The due-date reminder: the assignee's local date it was sent for (one DM per day).
     due_reminded_on: Mapped[date | None] = mapped_column(Date)
     status_changed_at: Mapped[datetime | None] = mapped_column()  # orders webhook deliveries
+    # --- two-way sync: the three-way merge per field (bot/sync/merge.py) ---
+    # Per field (title, description, assignee, due): {"s": the Slack value and "j": the
+    # Jira value (normalised) last known in step, "at": when and "by": which side last
+    # changed it}. No entry: never in step yet (everything is pushed); no "j": the Jira
+    # value is unknown and the next read of the issue adopts it.
+    field_base: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    # Per field: when it was last edited in Slack (orders a conflict with a Jira edit).
+    slack_edited: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    # The issue's `updated` as last read: an older read (a replay, a slow process) is ignored.
+    jira_updated_at: Mapped[datetime | None] = mapped_column()
+    jira_deleted_at: Mapped[datetime | None] = mapped_column()  # the issue is gone from Jira
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -68,7 +68,9 @@ def create_fields(item: ActionItem, target: Target, context: IssueContext) -> di
 
 
 def update_fields(item: ActionItem, context: IssueContext) -> dict:
-    """What an edit in Slack may change: title, description, assignee, due date."""
+    """What an edit in Slack may change: title, description, assignee, due date. A push
+    sends only the fields changed in Slack since they were last in step with Jira
+    (bot/sync/update.py), so a change made in Jira to another field is never undone."""
     assignee = {"accountId": context.assignee_account_id} if context.assignee_account_id else None
     return {
         "summary": summary(item.title),

@@ -16,7 +16,7 @@ from bot.jira.fields import IssueContext
 from bot.runtime import Runtime
 from bot.sync import outcomes
 from bot.sync.people import People
-from storage.models import ActionItem, Retro, SyncSettings
+from storage.models import ActionItem, Retro, SyncDirection, SyncSettings
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,12 @@ class WorkspaceSync:
     results: list[outcomes.Outcome] = field(default_factory=list)
     applied: list[outcomes.Applied] = field(default_factory=list)
     epics_created: dict[int, str] = field(default_factory=dict)  # retro id → epic key
+
+    @property
+    def two_way(self) -> bool:
+        """Whether changes made in Jira come back to Slack (the default)."""
+        direction = getattr(self.settings, "sync_direction", None)
+        return direction != SyncDirection.ONE_WAY.value
 
     def __post_init__(self) -> None:
         if self.people is None:

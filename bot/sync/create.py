@@ -23,7 +23,7 @@ from bot.jira import fields as jira_fields
 from bot.jira.client import error_from_body
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.fields import Target
-from bot.sync import epics
+from bot.sync import epics, merge
 from bot.sync.claims import aware
 from bot.sync.context import WorkspaceSync
 from bot.sync.lookup import find_by_labels
@@ -126,6 +126,7 @@ class _Entry:
     def __init__(self, item: ActionItem, fields: dict, assignee: Assignee, email: str | None):
         self.item, self.fields, self.assignee, self.email = item, fields, assignee, email
         self.revision = item.revision
+        self.slack = merge.slack_values(item)  # as sent: the first base of the merge
 
 
 async def _prepare(ws: WorkspaceSync, target: Target, chunk: list[ActionItem]) -> list[_Entry]:
@@ -205,11 +206,18 @@ def _failure(entry: _Entry, error: JiraError, target: Target, *, sent: bool) -> 
 def _created(item: ActionItem, issue: dict, project_key: str, entry: _Entry | None) -> Created:
     revision = entry.revision if entry else item.revision
     note = entry.assignee.note if entry else item.assignee_note
+    base = None
     if entry is None:
         # Adopted after an ambiguous create: the fields it was sent with are unknown, so
         # the next cycle pushes the item's current state once.
         revision = 0
-    return Created(item.id, str(issue["id"]), issue["key"], project_key, revision, note)
+    else:
+        sent = {name: None for name in merge.FIELDS} | merge.sent_values(entry.fields)
+        base = {
+            name: merge.entry(entry.slack[name], sent[name], utcnow(), merge.SLACK)
+            for name in merge.FIELDS
+        }
+    return Created(item.id, str(issue["id"]), issue["key"], project_key, revision, note, base)
 
 
 def _no_project(item: ActionItem) -> Failed:

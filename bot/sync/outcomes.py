@@ -17,6 +17,7 @@ from bot.jira.credentials import NOT_CONNECTED
 from bot.jira.errors import JiraError, explain
 from bot.runtime import Runtime
 from bot.sync.backoff import retries_left, retry_delay
+from bot.sync.field_sync import ItemChanges, apply_changes
 from storage.clock import utcnow
 from storage.models import ActionItem, SyncAttempt, SyncState
 
@@ -31,13 +32,35 @@ class Created:
     project_key: str
     revision: int
     assignee_note: str | None
+    base: dict | None = None  # the fields as created: the first base of the merge
+
+
+KEEP = object()  # an outcome that leaves the item's assignee note as it is
 
 
 @dataclass
 class Updated:
     item_id: int
     revision: int
-    assignee_note: str | None
+    assignee_note: object = KEEP  # str | None | KEEP
+    changes: ItemChanges | None = None
+    jira_updated: datetime | None = None
+
+
+@dataclass
+class Deleted:
+    """The issue is gone from Jira: the line offers Create again; nothing more is sent."""
+
+    item_id: int
+    revision: int
+
+
+@dataclass
+class Left:
+    """Not this site's issue (the workspace reconnected elsewhere): nothing is sent."""
+
+    item_id: int
+    revision: int
 
 
 @dataclass
@@ -77,7 +100,7 @@ class Stuck:
     text: str
 
 
-Outcome = Created | Updated | Failed | Deferred | Moved | Stuck
+Outcome = Created | Updated | Failed | Deferred | Moved | Stuck | Deleted | Left
 
 
 @dataclass
@@ -108,9 +131,8 @@ async def apply(
             item = items.get(outcome.item_id)
             if item is None:
                 continue  # deleted meanwhile
-            attempt = _apply_one(runtime, item, outcome, site_url, now)
-            runtime.metrics.record_attempt(attempt)
-            if attempt is not None:
+            for attempt in _attempts(_apply_one(runtime, item, outcome, site_url, now)):
+                runtime.metrics.record_attempt(attempt)
                 session.add(attempt)
             applied.item_ids.append(item.id)
             if isinstance(outcome, Created) and item.jira_issue_id == outcome.issue_id:
@@ -120,7 +142,13 @@ async def apply(
     return applied
 
 
-def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now) -> SyncAttempt | None:
+def _attempts(result) -> list[SyncAttempt]:
+    if result is None:
+        return []
+    return result if isinstance(result, list) else [result]
+
+
+def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now):
     release = {"claimed_by": None, "claimed_until": None}
     if isinstance(outcome, Deferred):
         _set(item, sync_state=SyncState.PENDING.value, next_attempt_at=outcome.until, **release)
@@ -128,11 +156,36 @@ def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now) -> Sy
     if isinstance(outcome, Created):
         return _created(item, outcome, site_url, now, release)
     if isinstance(outcome, Updated):
-        _mark_synced(item, outcome, release)
-        return _attempt(item, "update", "ok", 1, jira_key=item.jira_key)
+        return _updated(item, outcome, release)
     if isinstance(outcome, Moved | Stuck):
         return _moved(item, outcome, release)
+    if isinstance(outcome, Deleted | Left):
+        _set(item, **_synced(item, outcome.revision), **release)
+        if isinstance(outcome, Deleted) and item.jira_deleted_at is None:
+            item.jira_deleted_at = now
+            text = f"{item.jira_key} was deleted in Jira"
+            return _attempt(item, "update", "failed", 1, message=text)
+        return None
     return _failed(runtime, item, outcome, now, release)
+
+
+def _updated(item: ActionItem, outcome: Updated, release: dict) -> list[SyncAttempt]:
+    _mark_synced(item, outcome, release)
+    attempts = []
+    if outcome.changes:
+        apply_changes(
+            lambda column: getattr(item, column),
+            lambda column, value: setattr(item, column, value),
+            outcome.changes,
+        )
+        attempts += [
+            _attempt(item, "conflict", "ok", 1, message=line) for line in outcome.changes.conflicts
+        ]
+    if outcome.jira_updated is not None:
+        item.jira_updated_at = outcome.jira_updated
+    if not outcome.changes or outcome.changes.pushed:
+        attempts.insert(0, _attempt(item, "update", "ok", 1, jira_key=item.jira_key))
+    return attempts
 
 
 def _moved(item: ActionItem, outcome: Moved | Stuck, release: dict) -> SyncAttempt:
@@ -181,23 +234,27 @@ def _created(item: ActionItem, outcome: Created, site_url, now, release) -> Sync
     )
     if item.jira_transition:  # done (or reopened) in Slack before its issue existed
         _set(item, sync_state=SyncState.PENDING.value, next_attempt_at=now)
+    item.field_base = outcome.base
+    item.jira_deleted_at = None
     return _attempt(item, "create", "ok", 1, jira_key=outcome.key)
 
 
 def _mark_synced(item: ActionItem, outcome: Created | Updated, release: dict, **jira) -> None:
     """The item matches Jira as of the revision sent; its retry state starts afresh."""
-    _set(
-        item,
-        sync_state=SyncState.SYNCED.value,
-        synced_revision=max(item.synced_revision, outcome.revision),
-        attempts=0,
-        next_attempt_at=None,
-        last_error=None,
-        last_error_kind=None,
-        assignee_note=outcome.assignee_note,
-        **jira,
-        **release,
-    )
+    if outcome.assignee_note is not KEEP:
+        jira["assignee_note"] = outcome.assignee_note
+    _set(item, **_synced(item, outcome.revision), **jira, **release)
+
+
+def _synced(item: ActionItem, revision: int) -> dict:
+    return {
+        "sync_state": SyncState.SYNCED.value,
+        "synced_revision": max(item.synced_revision, revision),
+        "attempts": 0,
+        "next_attempt_at": None,
+        "last_error": None,
+        "last_error_kind": None,
+    }
 
 
 def _failed(runtime, item: ActionItem, outcome: Failed, now, release) -> SyncAttempt:

@@ -36,6 +36,7 @@ class People:
         self._jira = jira
         self._people: dict[str, asyncio.Task] = {}
         self._accounts: dict[str, asyncio.Task] = {}
+        self._slack_users: dict[str, asyncio.Task] = {}
         self._slack_gate = asyncio.Semaphore(SLACK_LOOKUPS_AT_ONCE)
         self._jira_gate = asyncio.Semaphore(JIRA_LOOKUPS_AT_ONCE)
 
@@ -68,6 +69,24 @@ class People:
         if key not in self._accounts:
             self._accounts[key] = asyncio.ensure_future(self._search(email))
         return await self._accounts[key]
+
+    async def slack_user_for(self, email: str | None) -> str | None:
+        """The Slack user with this email (users.lookupByEmail), if any."""
+        if not email or self._slack is None:
+            return None
+        key = email.lower()
+        if key not in self._slack_users:
+            self._slack_users[key] = asyncio.ensure_future(self._lookup_by_email(email))
+        return await self._slack_users[key]
+
+    async def _lookup_by_email(self, email: str) -> str | None:
+        async with self._slack_gate:
+            try:
+                response = await self._slack.users_lookupByEmail(email=email)
+            except SlackApiError:  # users_not_found, or the scope is missing
+                return None
+        user = response.get("user") or {}
+        return None if user.get("deleted") else user.get("id")
 
     async def _fetch_person(self, user_id: str) -> Person:
         if self._slack is None:

@@ -13,13 +13,20 @@ from storage.models import ActionItem, SyncState
 
 def enqueue(items: Iterable[ActionItem], *, now: datetime | None = None) -> int:
     """Mark items due now, starting again from attempt 1. Returns how many were queued."""
-    now = now or utcnow()
     count = 0
     for item in items:
-        item.sync_state = SyncState.PENDING.value
-        item.attempts = 0
-        item.next_attempt_at = now
-        item.last_error = None
-        item.last_error_kind = None
+        for column, value in queued_now(now).items():
+            setattr(item, column, value)
         count += 1
     return count
+
+
+def queued_now(now: datetime | None = None) -> dict:
+    """The columns of an item due now, from attempt 1."""
+    return {
+        "sync_state": SyncState.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now or utcnow(),
+        "last_error": None,
+        "last_error_kind": None,
+    }

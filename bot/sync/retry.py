@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot import notifier
 from bot.runtime import Runtime
-from bot.sync.queue import enqueue
+from bot.sync.queue import enqueue, queued_now
 from bot.views.blocks import escape
-from storage.models import ActionItem, SyncState
+from storage.models import ActionItem, SyncState, new_sync_label
 
 ITEM_GONE = (
     "That action item can't be found. It may have been removed, or it belongs to another workspace."
@@ -39,6 +39,41 @@ async def retry_item(runtime: Runtime, workspace_id: int, item_id: int | None) -
         enqueue([item])
     await _after_queueing(runtime, workspace_id, [item.id])
     return Queued(f"Retrying *{title}* from attempt 1. Its line shows the result.", (item.id,))
+
+
+async def create_again(runtime: Runtime, workspace_id: int, item_id: int | None) -> Queued:
+    """Create again, on an item whose issue was deleted in Jira: one new issue. The old
+    key is forgotten in the same statement that checks it was deleted, so a second click
+    (or a second process) finds nothing to do."""
+    async with runtime.sessions.begin() as session:
+        item = await _item(session, workspace_id, item_id)
+        if item is None:
+            return Queued(ITEM_GONE)
+        title = escape(item.title)
+        if item.jira_deleted_at is None:
+            return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
+        forgotten = await session.execute(
+            update(ActionItem)
+            .where(ActionItem.id == item.id, ActionItem.jira_deleted_at.is_not(None))
+            .values(
+                jira_issue_id=None,
+                jira_key=None,
+                jira_project_key=None,
+                jira_status_category=None,
+                jira_deleted_at=None,
+                jira_updated_at=None,
+                create_sent_at=None,
+                field_base=None,
+                slack_edited=None,
+                sync_label=new_sync_label(),
+                **queued_now(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if forgotten.rowcount != 1:
+            return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
+    await _after_queueing(runtime, workspace_id, [item.id])
+    return Queued(f"Creating *{title}* in Jira again. Its line shows the new key.", (item.id,))
 
 
 async def retry_all(runtime: Runtime, workspace_id: int) -> int:

@@ -1,6 +1,15 @@
-"""Pushing edits of synced items to their issues (PUT /issue/{id}): title, description,
-assignee and due date, as they stand when the push starts. The revision pushed is recorded,
-so an edit made while the push was under way is pushed on the next cycle."""
+"""Pushing edits of synced items to their issues without undoing anything done in Jira.
+
+The issues are read first (one search per 50, bot/sync/reread.py) and each field merged
+three ways (bot/sync/merge.py): `PUT /issue/{id}` carries only the fields changed in
+Slack since they were last in step (and, when both sides changed one, only if Slack's
+change is the later); fields changed only in Jira come back to the item (Two-way) or stay
+as Jira has them (One-way). The revision pushed is recorded, so an edit made while the
+push was under way is pushed on the next cycle.
+
+Items whose issue lives on another site than the one connected now are left alone, and
+an issue Jira no longer has (404) turns the item's line into "KEY was deleted in Jira".
+"""
 
 from __future__ import annotations
 
@@ -8,26 +17,88 @@ import asyncio
 
 from bot.jira import fields as jira_fields
 from bot.jira.errors import JiraError
+from bot.sync import field_sync, merge
 from bot.sync.context import WorkspaceSync
-from bot.sync.outcomes import Failed, Updated
+from bot.sync.outcomes import KEEP, Deleted, Failed, Left, Updated
+from bot.sync.reread import deleted_among, read_issues
+from storage.clock import utcnow
 from storage.models import ActionItem
 
 UPDATES_AT_ONCE = 10
 
 
+def same_site(item: ActionItem, site_url: str | None) -> bool:
+    return bool(site_url) and (item.jira_site_url or "").rstrip("/") == site_url.rstrip("/")
+
+
 async def update_items(ws: WorkspaceSync, items: list[ActionItem]) -> None:
+    ours = [item for item in items if same_site(item, ws.site_url)]
+    await ws.record([Left(item.id, item.revision) for item in items if item not in ours])
+    if not ours:
+        return
+    try:
+        current = await read_issues(ws.jira, [item.jira_issue_id for item in ours])
+        missing = [i.jira_issue_id for i in ours if i.jira_issue_id not in current]
+        gone = await deleted_among(ws.jira, missing) if missing else set()
+    except JiraError as exc:
+        await ws.record([_failed(item, exc) for item in ours])
+        return
     gate = asyncio.Semaphore(UPDATES_AT_ONCE)
 
     async def one(item: ActionItem):
-        revision = item.revision
+        if item.jira_issue_id in gone:
+            return Deleted(item.id, item.revision)
+        issue = current.get(item.jira_issue_id)
+        if issue is None:  # there, but this account cannot see it: leave it alone
+            return Updated(item.id, item.revision)
         async with gate:
             try:
-                assignee = await ws.people.assignee(item.assignee_user_id)
-                context = await ws.issue_context(item, assignee.account_id)
-                fields = jira_fields.update_fields(item, context)
-                await ws.jira.edit_issue(item.jira_issue_id, fields)
+                return await push_item(ws, item, merge.issue_from_json(issue))
             except JiraError as exc:
-                return Failed(item.id, exc, "update", project_key=item.jira_project_key)
-        return Updated(item.id, revision, assignee.note)
+                return _failed(item, exc)
 
-    await ws.record(list(await asyncio.gather(*(one(item) for item in items))))
+    await ws.record(list(await asyncio.gather(*(one(item) for item in ours))))
+
+
+def _failed(item: ActionItem, error: JiraError) -> Failed:
+    return Failed(item.id, error, "update", project_key=item.jira_project_key)
+
+
+async def push_item(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue) -> Updated:
+    """Merge one item with its issue as read; PUT what Slack wins, take what Jira wins."""
+    revision = item.revision
+    slack = merge.slack_values(item)
+    decision = merge.decide(
+        item.field_base,
+        slack,
+        issue.values,
+        slack_edited=item.slack_edited,
+        jira_updated=issue.updated,
+        two_way=ws.two_way,
+    )
+    note, sent = KEEP, {}
+    if decision.push:
+        note, sent = await _send(ws, item, decision.push)
+    person = None
+    if "assignee" in decision.pull:
+        user_id = await ws.people.slack_user_for(issue.assignee_email)
+        person = field_sync.person_for(issue, user_id)
+    changes = field_sync.changes_for(
+        decision, slack, issue, sent=sent, sent_at=utcnow(), person=person
+    )
+    if issue.key and issue.key != item.jira_key:  # moved to another project: same id
+        changes.columns.update(jira_key=issue.key, jira_project_key=issue.project_key)
+    return Updated(item.id, revision, note, changes, issue.updated)
+
+
+async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str]):
+    """PUT only `names`; returns (the assignee note, the normalised values sent)."""
+    note, account = KEEP, None
+    if "assignee" in names:
+        assignee = await ws.people.assignee(item.assignee_user_id)
+        note, account = assignee.note, assignee.account_id
+    context = await ws.issue_context(item, account)
+    every = jira_fields.update_fields(item, context)
+    body = {merge.JIRA_FIELD[name]: every[merge.JIRA_FIELD[name]] for name in sorted(names)}
+    await ws.jira.edit_issue(item.jira_issue_id, body)
+    return note, merge.sent_values(body)

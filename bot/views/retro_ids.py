@@ -10,6 +10,7 @@ COMMIT = "retro_commit"
 # On every item line (value: the item id).
 EDIT_ITEM = "edit_item"
 RETRY_ITEM = "retry_item"  # handled by the sync engine's listener (commands/sync.py)
+CREATE_AGAIN = "create_again"  # the issue was deleted in Jira (commands/sync.py)
 
 # The action-item modal.
 ITEM_MODAL = "action_item"
@@ -21,7 +22,7 @@ DUE_BLOCK, DUE_INPUT = "due", "due_date"
 # Item blocks carry the item id, so a message can be traced back to its item (the Sync to
 # Jira shortcut recognizes an item's own message this way).
 ITEM_BLOCK_PREFIX = "item:"
-ITEM_RETRY_BLOCK_PREFIX = "item_retry:"
+ITEM_RETRY_BLOCK_PREFIX = "item_retry:"  # also holds Create again
 # App Home shares its view with other sections; its item blocks get their own prefix.
 HOME_ITEM_BLOCK_PREFIX = "home_item:"
 HOME_RETRY_BLOCK_PREFIX = "home_item_retry:"

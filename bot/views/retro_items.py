@@ -57,6 +57,8 @@ def jira_state(item: ActionItem) -> str:
     """The Jira part of a line: key link, syncing, or the error; nothing before commit."""
     parts = []
     link = jira_link(item)
+    if deleted_in_jira(item):
+        return f"{WARNING} {escape(item.jira_key)} was deleted in Jira"
     if link:
         parts.append(link)
     if link and item.jira_status_name:
@@ -125,7 +127,14 @@ def item_blocks(
             accessory=item_menu(item),
         )
     ]
-    if item.sync_state == SyncState.ERROR:
+    if deleted_in_jira(item):
+        blocks.append(
+            actions(
+                button("Create again", ids.CREATE_AGAIN, str(item.id), label_for=item.title),
+                block_id=ids.item_block_id(item.id, retry_prefix),
+            )
+        )
+    elif item.sync_state == SyncState.ERROR:
         blocks.append(
             actions(
                 button("Retry", ids.RETRY_ITEM, str(item.id), label_for=item.title),
@@ -157,9 +166,14 @@ def item_menu(item: ActionItem) -> dict:
     return {"type": "overflow", "action_id": controls.ITEM_MENU, "options": options}
 
 
+def deleted_in_jira(item: ActionItem) -> bool:
+    """Its issue is gone from Jira: nothing is recreated unless someone asks."""
+    return item.jira_deleted_at is not None and bool(item.jira_key)
+
+
 def item_cost(item: ActionItem) -> tuple[int, int]:
     """(blocks, characters) a line takes, for splitting long lists across messages."""
-    blocks = 2 if item.sync_state == SyncState.ERROR else 1
+    blocks = 2 if item.sync_state == SyncState.ERROR or deleted_in_jira(item) else 1
     menu = sum(len(o["text"]["text"]) + len(o.get("url", "")) for o in item_menu(item)["options"])
     return blocks, len(item_text(item, 999)) + menu
 

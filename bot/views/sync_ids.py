@@ -7,6 +7,8 @@ from bot.views import retro_ids
 
 # Every Retry button, wherever it shows (item lines, /jira log, App Home); value: item id.
 RETRY_ITEM = retro_ids.RETRY_ITEM
+# On the line of an item whose issue was deleted in Jira; value: item id.
+CREATE_AGAIN = retro_ids.CREATE_AGAIN
 
 # The message shortcut (manifest.yml callback_id) and its modal.
 SYNC_TO_JIRA = "sync_to_jira"

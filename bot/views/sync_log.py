@@ -64,7 +64,10 @@ def attempt_line(attempt: Attempt) -> str:
     what = f"{attempt.operation} {attempt.jira_key or ''}".strip()
     title = f" · {escape(clip(attempt.title, 80))}" if attempt.title else ""
     detail = ""
-    if attempt.outcome != "ok" and attempt.message:
+    if attempt.operation == "conflict" and attempt.message:
+        # Both sides changed a field: which value was kept.
+        detail = f" · {escape(clip(attempt.message, 150))}"
+    elif attempt.outcome != "ok" and attempt.message:
         detail = f" · attempt {attempt.attempt}: {escape(clip(attempt.message, 150))}"
     return f"{mark} {when(attempt.at)} · {what}{title}{detail}"
 

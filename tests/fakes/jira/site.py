@@ -243,6 +243,52 @@ class Site:
         if planned:
             threading.Thread(target=lambda: [self._send(d) for d in planned], daemon=True).start()
 
+    def edit(self, key: str, *, by: User, **changes: Any) -> list[Delivery]:
+        """Edits fields as a person would in Jira (plain shapes: summary, description as
+        ADF or None, assignee account id or None, duedate "YYYY-MM-DD" or None) and delivers
+        ``jira:issue_updated`` with one changelog item per changed field."""
+        with self.emulator.lock:
+            issue = self.find_issue(key)
+            if issue is None:
+                raise KeyError(key)
+            items = []
+            for name, value in changes.items():
+                if issue.fields.get(name) != value:
+                    items.append({"field": name, "fieldtype": "jira", "fieldId": name})
+                    issue.fields[name] = value
+            issue.updated = time.time()
+            changelog = {"id": str(self._next("changelog")), "items": items}
+            planned = webhooks.plan(self, issue, by, changelog) if items else []
+        return [self._send(d) for d in planned]
+
+    def delete(self, key: str, *, by: User) -> list[Delivery]:
+        """Deletes the issue and delivers ``jira:issue_deleted``."""
+        with self.emulator.lock:
+            issue = self.find_issue(key)
+            if issue is None:
+                raise KeyError(key)
+            planned = webhooks.plan(self, issue, by, {"items": []}, "jira:issue_deleted")
+            del self.issues[issue.key]
+        return [self._send(d) for d in planned]
+
+    def move_to_project(self, key: str, project_key: str) -> Issue:
+        """Moves the issue to another project: a new key, the same id (no delivery: the
+        move's changelog names only project and key)."""
+        with self.emulator.lock:
+            issue = self.issues.pop(self.find_issue(key).key)
+            project = self.projects[project_key]
+            issue.key = f"{project.key}-{project.next_number}"
+            project.next_number += 1
+            itype = self.projects[issue.fields["project"]].issue_types
+            type_name = next(t.name for t in itype if t.id == issue.fields["issuetype"])
+            issue.fields["project"] = project.key
+            issue.fields["issuetype"] = next(
+                t.id for t in project.issue_types if t.name == type_name
+            )
+            issue.updated = time.time()
+            self.issues[issue.key] = issue
+            return issue
+
     def redeliver(self, delivery: Delivery) -> Delivery:
         """Sends a delivery again as Jira's retry would (same body and identifier)."""
         return self._send(webhooks.retry_of(self, delivery))

@@ -89,7 +89,9 @@ def plan(
         owner = site.emulator.app_owner
         if owner is not None and hook.registered_by != owner:
             continue
-        if hook.fieldIdsFilter is not None and not changed & set(hook.fieldIdsFilter):
+        # The field filter is about the changelog, so it only narrows issue_updated.
+        filtered = event == "jira:issue_updated" and hook.fieldIdsFilter is not None
+        if filtered and not changed & set(hook.fieldIdsFilter):
             continue
         if Evaluator(site, hook.registered_by).matches(hook.filter_ast, issue):
             by_url.setdefault(hook.url, []).append(hook.id)

@@ -1,0 +1,248 @@
+"""Two-way sync is a three-way merge per field: title, description, assignee, due date.
+
+For each synced item the base (`ActionItem.field_base`) holds, per field, the Slack value
+("s") and the Jira value ("j", normalised) last known to be in step, and when ("at") and
+from which side ("by") the field last changed. Against it:
+
+* a field whose Slack value differs from base "s" changed in Slack; a push sends it;
+* a field whose Jira value differs from base "j" changed in Jira; a pull applies it
+  (Two-way), or only records it as Jira's value (One-way: never pulled, never clobbered);
+* both: the later change wins (the Slack edit's time against the issue's `updated`), and
+  the Sync Log says which value was kept;
+* neither (an echo of our own push, a change of another field): nothing happens.
+
+Values are compared normalised: descriptions through one canonical mrkdwn form, dates as
+ISO dates, assignees as Jira account ids, summaries as one line. Pure functions only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from bot.jira.adf_mrkdwn import adf_to_mrkdwn, canonical
+from bot.jira.fields import SUMMARY_MAX
+
+FIELDS = ("title", "description", "assignee", "due")
+# The Jira field each item field maps to (also what a push sends and a webhook filters on).
+JIRA_FIELD = {"title": "summary", "description": "description", "assignee": "assignee",
+              "due": "duedate"}  # fmt: skip
+SLACK, JIRA = "slack", "jira"
+LABELS = {"title": "title", "description": "description", "assignee": "assignee",
+          "due": "due date"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JiraIssue:
+    """One issue as Jira reports it now (REST, fields limited to what the item shows)."""
+
+    issue_id: str
+    key: str
+    project_key: str | None
+    updated: datetime | None
+    values: dict  # normalised Jira value per field, as stored in the base's "j"
+    title: str
+    description: str  # mrkdwn, without the app's links
+    assignee_email: str | None
+    assignee_name: str | None
+    status_category: str | None
+    status_name: str | None
+    status_changed_at: datetime | None
+
+
+def jira_time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    for pattern in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
+        try:
+            return datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+    return None
+
+
+def issue_from_json(issue: dict) -> JiraIssue:
+    fields = issue.get("fields") or {}
+    assignee = fields.get("assignee") if isinstance(fields.get("assignee"), dict) else {}
+    status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
+    project = fields.get("project") if isinstance(fields.get("project"), dict) else {}
+    description = fields.get("description")
+    text = adf_to_mrkdwn(description) if isinstance(description, dict) else (description or "")
+    title = _one_line(fields.get("summary"))
+    return JiraIssue(
+        issue_id=str(issue.get("id")),
+        key=str(issue.get("key") or ""),
+        project_key=project.get("key") or _project_of(issue.get("key")),
+        updated=jira_time(fields.get("updated")),
+        values={
+            "title": title,
+            "description": text,
+            "assignee": assignee.get("accountId") or None,
+            "due": _iso_date(fields.get("duedate")),
+        },
+        title=title,
+        description=text,
+        assignee_email=assignee.get("emailAddress") or None,
+        assignee_name=assignee.get("displayName") or None,
+        status_category=(status.get("statusCategory") or {}).get("key"),
+        status_name=status.get("name"),
+        status_changed_at=jira_time(fields.get("statuscategorychangedate")),
+    )
+
+
+def _project_of(key) -> str | None:
+    return str(key).rsplit("-", 1)[0] if key and "-" in str(key) else None
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value or "").split())[:SUMMARY_MAX]
+
+
+def _iso_date(value) -> str | None:
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)[:10]).isoformat() if value else None
+    except ValueError:
+        return None
+
+
+# --- the two sides' values ---------------------------------------------------------------
+
+
+def slack_values(item) -> dict:
+    """An item's fields as the base's "s" holds them."""
+    return {
+        "title": item.title,
+        "description": item.description or "",
+        "assignee": item.assignee_user_id or None,
+        "due": item.due_date.isoformat() if item.due_date else None,
+    }
+
+
+def sent_values(jira_fields: dict) -> dict:
+    """What a push or create sent, normalised as Jira will report it; only the fields sent."""
+    out = {}
+    for name, jira_name in JIRA_FIELD.items():
+        if jira_name not in jira_fields:
+            continue
+        value = jira_fields[jira_name]
+        if name == "title":
+            out[name] = _one_line(value)
+        elif name == "description":
+            out[name] = adf_to_mrkdwn(value)
+        elif name == "assignee":
+            out[name] = (value or {}).get("accountId") or None
+        else:
+            out[name] = _iso_date(value)
+    return out
+
+
+def same_change(name: str, slack_value, jira_value) -> bool:
+    """Both sides made the same change (so there is nothing to choose)."""
+    if name == "title":
+        return _one_line(slack_value) == jira_value
+    if name == "description":
+        return canonical(slack_value) == jira_value
+    if name == "due":
+        return slack_value == jira_value
+    return False  # a Slack user and a Jira account: only a lookup could tell
+
+
+# --- deciding -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Conflict:
+    field: str
+    kept: str  # SLACK or JIRA
+
+
+@dataclass
+class Decision:
+    push: set[str] = field(default_factory=set)  # Slack's value goes to Jira
+    pull: set[str] = field(default_factory=set)  # Jira's value comes to Slack
+    # Jira's value becomes the base's "j" with Slack left as it is: first read of an item
+    # whose Jira value was unknown, One-way's Jira edits, and both sides making one change.
+    adopt: set[str] = field(default_factory=set)
+    conflicts: list[Conflict] = field(default_factory=list)
+
+
+def changed_in_slack(base: dict | None, slack: dict) -> set[str]:
+    """Fields to push when Jira's side is not known (no read before the push)."""
+    base = base or {}
+    return {name for name in FIELDS if name not in base or base[name].get("s") != slack[name]}
+
+
+def decide(
+    base: dict | None,
+    slack: dict,
+    jira: dict,
+    *,
+    slack_edited: dict | None,
+    jira_updated: datetime | None,
+    two_way: bool,
+) -> Decision:
+    decision = Decision()
+    base = base or {}
+    for name in FIELDS:
+        entry = base.get(name)
+        slack_changed = entry is None or entry.get("s") != slack[name]
+        if entry is not None and "j" not in entry:
+            jira_changed = False
+            decision.adopt.add(name)
+        else:
+            jira_changed = entry is not None and entry.get("j") != jira[name]
+        if slack_changed and not jira_changed:
+            if entry is None and same_change(name, slack[name], jira[name]):
+                decision.adopt.add(name)  # no base yet, but Jira already has it
+            else:
+                decision.push.add(name)
+        elif jira_changed and not slack_changed:
+            (decision.pull if two_way else decision.adopt).add(name)
+        elif jira_changed and slack_changed:
+            _both(decision, name, slack, jira, slack_edited, jira_updated, two_way)
+    return decision
+
+
+def _both(decision, name, slack, jira, slack_edited, jira_updated, two_way) -> None:
+    if same_change(name, slack[name], jira[name]):
+        decision.adopt.add(name)
+        return
+    slack_at = parse_time((slack_edited or {}).get(name))
+    if slack_at is not None and (jira_updated is None or slack_at > jira_updated):
+        decision.push.add(name)
+        decision.conflicts.append(Conflict(name, SLACK))
+        return
+    (decision.pull if two_way else decision.adopt).add(name)
+    decision.conflicts.append(Conflict(name, JIRA))
+
+
+def parse_time(value) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- the new base -------------------------------------------------------------------------
+
+
+def entry(slack_value, jira_value, at: datetime | None, by: str) -> dict:
+    return {"s": slack_value, "j": jira_value, "at": (at or datetime.now(UTC)).isoformat(),
+            "by": by}  # fmt: skip
+
+
+def with_entries(base: dict | None, entries: dict) -> dict:
+    """A new base dict (JSON columns change only when assigned a new object)."""
+    return {**(base or {}), **entries}
+
+
+def without_edits(edited: dict | None, names) -> dict | None:
+    left = {k: v for k, v in (edited or {}).items() if k not in set(names)}
+    return left or None

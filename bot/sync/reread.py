@@ -1,0 +1,74 @@
+"""Reading issues as Jira reports them now: one JQL search per 50 ids, fields limited to
+what an item shows. A webhook delivery, a push and a poll all act on this, never on a
+delivery's body, so a replayed or forged old body cannot roll an item back.
+
+An issue that a search does not return is deleted only when Jira answers 404 for it; one
+the account merely cannot see any more is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from bot.jira.client import JiraClient
+from bot.jira.errors import JiraError, JiraErrorKind
+
+IDS_PER_SEARCH = 50  # also reconcileIssues' limit: read-after-write for exactly these ids
+ISSUE_FIELDS = [
+    "summary",
+    "description",
+    "assignee",
+    "duedate",
+    "status",
+    "updated",
+    "statuscategorychangedate",
+]
+# Jira refuses a whole search when one id in `id in (…)` no longer exists.
+_GONE = re.compile(r"(?:issue|key)[^']*'(\d+)'[^']*does not exist", re.IGNORECASE)
+GONE_CHECKS_AT_ONCE = 5
+
+
+async def read_issues(jira: JiraClient, issue_ids) -> dict[str, dict]:
+    """{issue id: issue JSON} of those Jira still shows."""
+    ids = sorted({str(i) for i in issue_ids if i}, key=int)
+    chunks = [ids[i : i + IDS_PER_SEARCH] for i in range(0, len(ids), IDS_PER_SEARCH)]
+    pages = await asyncio.gather(*(_search(jira, chunk) for chunk in chunks))
+    return {str(issue["id"]): issue for page in pages for issue in page}
+
+
+async def _search(jira: JiraClient, ids: list[str]) -> list[dict]:
+    for _ in range(3):
+        if not ids:
+            return []
+        try:
+            return await jira.search_issues(
+                f"id in ({', '.join(ids)})",
+                fields=ISSUE_FIELDS,
+                reconcile=[int(i) for i in ids],
+            )
+        except JiraError as exc:
+            gone = set(_GONE.findall(exc.message)) if exc.kind is JiraErrorKind.INVALID else set()
+            if not gone & set(ids):
+                raise
+            ids = [i for i in ids if i not in gone]
+    return []
+
+
+async def deleted_among(jira: JiraClient, issue_ids) -> set[str]:
+    """Which of these issues (missing from a search) Jira says do not exist."""
+    gate = asyncio.Semaphore(GONE_CHECKS_AT_ONCE)
+
+    async def gone(issue_id: str) -> bool:
+        async with gate:
+            try:
+                await jira.request("GET", f"/issue/{issue_id}", params={"fields": "status"})
+            except JiraError as exc:
+                if exc.kind is JiraErrorKind.NOT_FOUND:
+                    return True
+                raise
+        return False
+
+    ids = sorted({str(i) for i in issue_ids})
+    answers = await asyncio.gather(*(gone(i) for i in ids))
+    return {i for i, is_gone in zip(ids, answers, strict=True) if is_gone}

@@ -1,0 +1,281 @@
+"""Pushing from Slack never undoes a change made in Jira: a push sends only the fields
+edited in Slack since they were last in step (the PUT body says so), a field edited on both
+sides keeps the later change and the Sync Log says which, an issue deleted in Jira offers
+Create again, and items stay with the site they were created on.
+
+The app here runs a sync cycle every second, so "the next cycle" comes quickly."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from tests.flows_jira import connect_with_token
+from tests.flows_retro import item_values, open_item_modal, submit_item, summary_message
+from tests.flows_sync import (
+    commit_retro,
+    connect_world,
+    issues_labelled,
+    items,
+    retro_with_items,
+    sync_app_fixture,
+    wait_for_keys,
+    wait_until,
+)
+
+sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
+
+
+@pytest.fixture
+def site(jira_emulator):
+    site = jira_emulator.add_site("push" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    return site
+
+
+def adf(text: str) -> dict:
+    return {
+        "version": 1,
+        "type": "doc",
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
+
+
+def edit(sync_app, slack_emulator, team, item_id, values):
+    summary = summary_message(slack_emulator, team)
+    view = open_item_modal(
+        sync_app.slack,
+        slack_emulator,
+        team,
+        lambda: sync_app.slack.block_action(
+            team.team_id,
+            team.member,
+            "edit_item",
+            value=str(item_id),
+            channel_id=team.channel,
+            message_ts=summary.ts,
+        ),
+    )
+    submit_item(sync_app.slack, team, view, values)
+
+
+def synced(sync_app, slack_emulator, site, title, **item):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    [item_id] = retro_with_items(sync_app, slack_emulator, world, [title], **item)
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, world.team, 1)
+    [issue] = issues_labelled(site, row["sync_label"])
+    editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
+    return world, item_id, issue, editor
+
+
+def puts(jira_emulator, issue, since: int) -> list[dict]:
+    return [r.json for r in jira_emulator.requests_to("PUT", f"/issue/{issue.id}")[since:]]
+
+
+def conflicts(db, team) -> list[str]:
+    return [
+        r["message"]
+        for r in db.rows(
+            "SELECT message FROM sync_attempts WHERE workspace_id = :w AND operation = 'conflict'",
+            w=team.workspace_id,
+        )
+    ]
+
+
+def test_a_slack_edit_of_the_title_leaves_a_jira_edit_of_the_description(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    due = date.today() + timedelta(days=5)
+    world, item_id, issue, editor = synced(
+        sync_app, slack_emulator, site, "Fix the deploy", description="Roll back first", due=due
+    )
+    site.edit(issue.key, by=editor, description=adf("Groomed in Jira: canary first"))
+    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+
+    edit(
+        sync_app,
+        slack_emulator,
+        world.team,
+        item_id,
+        item_values("Fix the deploy today", description="Roll back first", due=due),
+    )
+
+    wait_until(lambda: issue.fields["summary"] == "Fix the deploy today", timeout=5)
+    assert puts(jira_emulator, issue, before) == [{"fields": {"summary": "Fix the deploy today"}}]
+    assert "Groomed in Jira: canary first" in str(issue.fields["description"])
+    assert issue.fields["duedate"] == due.isoformat()
+    # Two-way: the item follows the description edited in Jira.
+    row = wait_until(
+        lambda: (
+            (r := items(sync_app.db, world.team)[0])["description"]
+            == "Groomed in Jira: canary first"
+            and r
+        ),
+        message="the description pulled from Jira",
+    )
+    assert row["title"] == "Fix the deploy today" and row["sync_state"] == "synced"
+    assert conflicts(sync_app.db, world.team) == []
+
+
+def test_an_empty_slack_assignee_does_not_unassign_an_issue_assigned_in_jira(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Book the room")
+    site.edit(issue.key, by=editor, assignee=editor.account_id)
+    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+
+    edit(sync_app, slack_emulator, world.team, item_id, item_values("Book the big room"))
+
+    wait_until(lambda: issue.fields["summary"] == "Book the big room", timeout=5)
+    assert puts(jira_emulator, issue, before) == [{"fields": {"summary": "Book the big room"}}]
+    assert issue.fields["assignee"] == editor.account_id
+    # Lena has no Slack account with her email: the line names her.
+    row = wait_until(
+        lambda: (r := items(sync_app.db, world.team)[0])["assignee_note"] and r,
+        message="the assignee note",
+    )
+    assert row["assignee_note"] == "assigned in Jira to Lena Lead"
+    assert row["assignee_user_id"] is None
+
+
+def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Plan the offsite")
+    site.edit(issue.key, by=editor, summary="Plan the offsite (Jira)")
+
+    edit(sync_app, slack_emulator, world.team, item_id, item_values("Plan the offsite (Slack)"))
+
+    wait_until(lambda: issue.fields["summary"] == "Plan the offsite (Slack)", timeout=5)
+    wait_until(lambda: conflicts(sync_app.db, world.team), message="the conflict in the log")
+    assert conflicts(sync_app.db, world.team) == [
+        "title changed in Slack and in Jira; kept Slack's: Plan the offsite (Slack)"
+    ]
+
+
+def test_the_same_field_edited_later_in_jira_wins_and_nothing_is_pushed(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Order lunch")
+    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+    # Jira's search answers slowly, so the Jira edit below lands before the push reads.
+    jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}/rest/api/3/search/jql", "latency", delay=1.0, times=None
+    )
+    try:
+        edit(sync_app, slack_emulator, world.team, item_id, item_values("Order lunch (Slack)"))
+        site.edit(issue.key, by=editor, summary="Order lunch (Jira)")
+        row = wait_until(
+            lambda: (
+                (r := items(sync_app.db, world.team)[0])["title"] == "Order lunch (Jira)"
+                and r["sync_state"] == "synced"
+                and r
+            ),
+            timeout=8,
+            message="Jira's later title kept",
+        )
+    finally:
+        jira_emulator.faults.clear()
+    assert issue.fields["summary"] == "Order lunch (Jira)"
+    assert puts(jira_emulator, issue, before) == []
+    assert row["revision"] == row["synced_revision"]
+    assert conflicts(sync_app.db, world.team) == [
+        "title changed in Slack and in Jira; kept Jira's: Order lunch (Jira)"
+    ]
+
+
+def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Renew the cert")
+    old_key = issue.key
+    site.delete(old_key, by=editor)
+
+    edit(sync_app, slack_emulator, world.team, item_id, item_values("Renew the TLS cert"))
+
+    wait_until(
+        lambda: items(sync_app.db, world.team)[0]["jira_deleted_at"] is not None,
+        message="the item marked deleted in Jira",
+    )
+    summary = wait_until(
+        lambda: (
+            (m := summary_message(slack_emulator, world.team)).text
+            and f"{old_key} was deleted in Jira" in str(m.blocks)
+            and m
+        ),
+        message="the line saying the issue was deleted",
+    )
+    assert "create_again" in str(summary.blocks)
+    assert len(site.issues) == 0  # nothing recreated on its own
+
+    for _ in range(2):  # a double click still makes one issue
+        sync_app.slack.block_action(
+            world.team.team_id,
+            world.team.member,
+            "create_again",
+            value=str(item_id),
+            channel_id=world.team.channel,
+            message_ts=summary.ts,
+        )
+    row = wait_until(
+        lambda: (r := items(sync_app.db, world.team)[0])["jira_key"] and r,
+        message="the new issue's key",
+    )
+    assert row["jira_key"] != old_key and row["jira_deleted_at"] is None
+    wait_until(lambda: len(site.issues) == 1, message="one new issue")
+    [new] = site.issues.values()
+    assert new.fields["summary"] == "Renew the TLS cert"
+
+    time.sleep(1.5)  # a cycle more: still one
+    assert len(site.issues) == 1
+
+
+def test_a_moved_issue_shows_its_new_key(sync_app, slack_emulator, jira_emulator, site):
+    site.add_project("OPS", "Operations")
+    world, item_id, issue, _ = synced(sync_app, slack_emulator, site, "Rotate the keys")
+    moved = site.move_to_project(issue.key, "OPS")
+
+    edit(sync_app, slack_emulator, world.team, item_id, item_values("Rotate the API keys"))
+
+    row = wait_until(
+        lambda: (r := items(sync_app.db, world.team)[0])["jira_key"] == moved.key and r,
+        message="the new key",
+    )
+    assert row["jira_project_key"] == "OPS" and moved.key.startswith("OPS-")
+    wait_until(lambda: moved.fields["summary"] == "Rotate the API keys")
+    wait_until(
+        lambda: (
+            f"/browse/{moved.key}|{moved.key}>"
+            in str(summary_message(slack_emulator, world.team).blocks)
+        ),
+        message="the line linking the new key",
+    )
+
+
+def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, _ = synced(sync_app, slack_emulator, site, "Clean the backlog")
+    second = jira_emulator.add_site("second" + uuid.uuid4().hex[:6])
+    second.add_project("TEAM", "Team board")
+    second.create_issue("TEAM", "Someone else's issue")  # could share the old issue's id
+    connect_with_token(sync_app.slack, slack_emulator, world.team, second)
+    start = len(jira_emulator.requests)
+
+    edit(sync_app, slack_emulator, world.team, item_id, item_values("Clean the whole backlog"))
+
+    row = wait_until(
+        lambda: (r := items(sync_app.db, world.team)[0])["revision"] == r["synced_revision"] and r,
+        message="the edit settled",
+    )
+    with jira_emulator.lock:
+        sent = [r for r in jira_emulator.requests[start:] if f"/sites/{second.name}/" in r.path]
+    assert [r for r in sent if "/issue" in r.path or "/search" in r.path] == []
+    assert issue.fields["summary"] == "Clean the backlog"  # the old site is not connected
+    assert row["jira_site_url"] == site.url and row["jira_key"] == issue.key
+    line = str(summary_message(slack_emulator, world.team).blocks)
+    assert f"{site.url}/browse/{issue.key}" in line
