@@ -194,8 +194,13 @@ async def record_jira_status(
         if outcome is Outcome.STALE:
             return outcome, None
         seen = (item.id, item.status, item.status_changed_at)
+        named = item.jira_status_name
         if await _compare_and_set(session, seen, settle(item, status, outcome)):
-            return outcome, change_for(outcome, item, status, connected.account_name)
+            change = change_for(outcome, item, status, connected.account_name)
+            if change is None and named != item.jira_status_name:
+                # Moved within its category (To Do → In Progress): only its lines change.
+                change = StatusChange(Outcome.UNCHANGED, item.id, item.retro_id, "")
+            return outcome, change
     logger.warning("item for issue %s kept changing under us; giving up", status.issue_id)
     return Outcome.STALE, None
 
@@ -269,7 +274,7 @@ async def announce(runtime: Runtime, workspace_id: int, change: StatusChange) ->
         await notifier.refresh_items(runtime, workspace_id, [change.item_id])
     except Exception:
         logger.exception("refreshing item %s after a Jira status change failed", change.item_id)
-    if change.retro_id is None:
+    if change.retro_id is None or not change.notice:
         return
     try:
         await notifier.post_in_retro_thread(runtime, workspace_id, change.retro_id, change.notice)
@@ -301,4 +306,4 @@ async def apply_jira_status(
     if change is None:
         return False
     await announce(runtime, workspace_id, change)
-    return True
+    return change.outcome is not Outcome.UNCHANGED

@@ -121,6 +121,8 @@ class DeliveryPipeline:
         self.runtime = runtime
         self._waiting: list[_Waiting] = []
         self._owed: list[Owed] = []
+        # Items whose issue changed status within its category: only their lines change.
+        self._relabelled: set[tuple[int, int]] = set()
         self._write_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
@@ -165,7 +167,7 @@ class DeliveryPipeline:
     async def _write(self, group: list[_Waiting]) -> None:
         items = [(w.endpoint, w.delivery) for w in group]
         try:
-            results = await commit_group(self.runtime, items)
+            results, relabelled = await commit_group(self.runtime, items)
         except Exception as exc:
             logger.exception("storing %s webhook deliveries failed", len(group))
             for waiting in group:
@@ -177,7 +179,8 @@ class DeliveryPipeline:
                 self._owed.append(owed)
             if not waiting.future.done():
                 waiting.future.set_result(new)
-        if self._owed:
+        self._relabelled |= relabelled
+        if self._owed or self._relabelled:
             self._send_wake.set()
 
     async def _send_loop(self) -> None:
@@ -185,6 +188,8 @@ class DeliveryPipeline:
             await self._send_wake.wait()
             self._send_wake.clear()
             backlog, self._owed = self._owed, []
+            relabelled, self._relabelled = self._relabelled, set()
+            await _refresh_relabelled(self.runtime, relabelled)
             for start in range(0, len(backlog), NOTICES_PER_SEND):
                 group = backlog[start : start + NOTICES_PER_SEND]
                 try:
@@ -210,8 +215,11 @@ def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bo
     return bool(cloud_id) and f"/ex/jira/{cloud_id.lower()}/" in link
 
 
-async def commit_group(runtime: Runtime, items: list) -> list[tuple[bool, Owed | None]]:
-    """[(is new, owed notice)] per delivery, in order, once committed. Set-wise, so a
+async def commit_group(
+    runtime: Runtime, items: list
+) -> tuple[list[tuple[bool, Owed | None]], set[tuple[int, int]]]:
+    """[(is new, owed notice)] per delivery, in order, once committed, and the (workspace,
+    item) whose issue only changed status name (their lines show it). Set-wise, so a
     group costs a handful of statements whatever its size:
 
     1. insert the deliveries not seen yet (a replay hits the unique key and is skipped;
@@ -227,6 +235,7 @@ async def commit_group(runtime: Runtime, items: list) -> list[tuple[bool, Owed |
         new = [(key, *firsts[key]) for key in firsts if key in pks]
         states = await _items(conn, [(e, d) for _, e, d in new])
         item_values, outcomes, changes = {}, [], {}
+        named_before = _status_names(states)
         for key, endpoint, delivery in new:
             outcome, change, values = _apply(states, endpoint, delivery)
             if values:
@@ -234,6 +243,7 @@ async def commit_group(runtime: Runtime, items: list) -> list[tuple[bool, Owed |
             outcomes.append(_outcome_row(pks[key], outcome, change))
             changes[key] = change
         await _write_items(conn, list(item_values.values()))
+        relabelled = _relabelled(states, named_before, changes)
         await _write_outcomes(conn, outcomes)
         await _touch_connections(conn, items, now)
     results, answered = [], set()
@@ -245,7 +255,32 @@ async def commit_group(runtime: Runtime, items: list) -> list[tuple[bool, Owed |
         answered.add(key)
         change = changes.get(key)
         results.append((True, Owed(key[0], pks[key], change) if change else None))
-    return results
+    return results, relabelled
+
+
+def _status_names(states: dict) -> dict[int, str | None]:
+    return {state.id: state.jira_status_name for state in states.values()}
+
+
+def _relabelled(states: dict, named_before: dict, changes: dict) -> set[tuple[int, int]]:
+    """Items whose status name changed without a completion or reopening to announce."""
+    announced = {change.item_id for change in changes.values() if change}
+    return {
+        (workspace_id, state.id)
+        for (workspace_id, _site, _issue), state in states.items()
+        if state.id not in announced and named_before.get(state.id) != state.jira_status_name
+    }
+
+
+async def _refresh_relabelled(runtime: Runtime, relabelled: set[tuple[int, int]]) -> None:
+    by_workspace: dict[int, list[int]] = defaultdict(list)
+    for workspace_id, item_id in relabelled:
+        by_workspace[workspace_id].append(item_id)
+    for workspace_id, item_ids in by_workspace.items():
+        try:
+            await notifier.refresh_items(runtime, workspace_id, item_ids)
+        except Exception:
+            logger.exception("refreshing items after a Jira status name change failed")
 
 
 def _first_of_each(items: list) -> dict[tuple[int, str], tuple[Endpoint, Delivery]]:

@@ -1,0 +1,149 @@
+"""Carry-over: a new retro's summary message (and /retro list) shows what is still open from
+the channel's earlier retros, newest retro first, with live status and the same controls;
+completing one there completes the original item."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.flows_retro import (
+    add_item,
+    choose,
+    line_block,
+    menu_options,
+    replies,
+    retro_command,
+    start_retro,
+    summary_message,
+)
+from tests.flows_webhooks import synced_items, token_webhook, wait_until
+
+CARRIED = "carried:"
+
+
+@pytest.fixture
+def hook(app, slack, slack_emulator, db, team, site):
+    return token_webhook(app, slack, slack_emulator, db, team, site)
+
+
+def carried_lines(message) -> dict[int, str]:
+    return {
+        int(b["block_id"].split(":")[1]): b["text"]["text"]
+        for b in message.blocks
+        if str(b.get("block_id", "")).startswith(CARRIED)
+    }
+
+
+def close(slack, slack_emulator, team):
+    assert retro_command(slack, slack_emulator, team, "close").startswith("Closed")
+
+
+def add_open_items(db, team, retro_title: str, count: int) -> None:
+    """Many items straight into a retro's table (set-up only; the modal is tested elsewhere)."""
+    retro_id = db.scalar(
+        "SELECT id FROM retros WHERE workspace_id = :w AND title = :t",
+        w=team.workspace_id,
+        t=retro_title,
+    )
+    for n in range(count):
+        db.execute(
+            "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
+            "created_by_user_id, revision, synced_revision, sync_state, attempts, sync_label, "
+            "created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, 1, 0, 'local', 0, "
+            ":label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            w=team.workspace_id,
+            r=retro_id,
+            c=team.channel,
+            t=f"Old item {n + 1}",
+            u=team.member,
+            label="unpack-" + uuid.uuid4().hex[:12],
+        )
+
+
+def test_a_new_retro_shows_what_is_still_open_and_completing_it_completes_the_original(
+    slack, slack_emulator, db, team
+):
+    first = start_retro(slack, slack_emulator, team, "Sprint 1")
+    still_open = add_item(slack, slack_emulator, team, "Still to do", assignee=team.member)
+    finished = add_item(slack, slack_emulator, team, "Finished")
+    choose(slack, team, finished, "done", message_ts=first.ts)
+    wait_until(
+        lambda: (
+            db.scalar("SELECT status FROM action_items WHERE id = :i", i=finished) == "complete"
+        ),
+        "the item done",
+    )
+    close(slack, slack_emulator, team)
+
+    second = start_retro(slack, slack_emulator, team, "Sprint 2")
+
+    assert "Still open from earlier retros" in str(second.blocks)
+    lines = carried_lines(second)
+    assert set(lines) == {still_open}
+    assert "Still to do" in lines[still_open] and "_from Sprint 1_" in lines[still_open]
+    assert set(menu_options(line_block(second.blocks, still_open, CARRIED))) == {
+        "edit",
+        "done",
+        "sync",
+        "delete",
+    }
+
+    choose(slack, team, still_open, "done", message_ts=second.ts, prefix=CARRIED)
+
+    wait_until(
+        lambda: (
+            db.scalar("SELECT status FROM action_items WHERE id = :i", i=still_open) == "complete"
+        ),
+        "the original item completed",
+    )
+    refreshed = slack_emulator.wait_for(
+        lambda: (
+            (m := summary_message(slack_emulator, team, title="Sprint 2"))
+            and carried_lines(m).get(still_open, "").startswith("✅")
+            and m
+        ),
+        message="the carried line checked on the new summary",
+    )
+    assert f"done by <@{team.member}>" in carried_lines(refreshed)[still_open]
+    old = summary_message(slack_emulator, team, title="Sprint 1")
+    assert "✅" in str(line_block(old.blocks, still_open))  # the original retro's line too
+
+
+def test_at_most_ten_newest_retro_first_and_the_rest_in_retro_list(slack, slack_emulator, db, team):
+    start_retro(slack, slack_emulator, team, "Sprint 1")
+    add_open_items(db, team, "Sprint 1", 11)
+    close(slack, slack_emulator, team)
+    start_retro(slack, slack_emulator, team, "Sprint 2")
+    newer = add_item(slack, slack_emulator, team, "From sprint 2")
+    close(slack, slack_emulator, team)
+
+    third = start_retro(slack, slack_emulator, team, "Sprint 3")
+
+    lines = carried_lines(third)
+    assert len(lines) == 10
+    assert next(iter(lines)) == newer  # the newest retro's items come first
+    assert "+2 more open from earlier retros" in str(third.blocks)
+    assert "/retro list" in str(third.blocks)
+
+    slack.command(team.team_id, team.member, team.channel, "/retro", "list")
+    messages = replies(slack_emulator, slack.last_response_url)
+    listed = {i for m in messages for i in carried_lines(m)}
+    assert len(listed) == 12 and newer in listed
+    assert "Still open from earlier retros" in str([m.blocks for m in messages])
+
+
+def test_carried_lines_show_the_key_and_live_status(slack, slack_emulator, db, team, site, hook):
+    [item] = synced_items(slack, slack_emulator, db, team, "Migrate the queue")
+    close(slack, slack_emulator, team)
+    start_retro(slack, slack_emulator, team, "Next sprint")
+
+    site.transition(item.key, "In Progress", by=hook.jira_user)
+
+    def live():
+        lines = carried_lines(summary_message(slack_emulator, team, title="Next sprint"))
+        line = lines.get(item.id, "")
+        return item.key in line and "In Progress" in line and line
+
+    slack_emulator.wait_for(live, message="the carried line with the issue's status")
