@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     slack_bot_token: str | None = None
     slack_client_id: str | None = None
     slack_client_secret: str | None = None
+    # An app-level token: Slack's requests then come over Socket Mode, not /slack/events.
+    slack_app_token: str | None = None
     slack_api_url: str = "https://slack.com/api/"
     # Where the browser goes to approve a multi-workspace install; tests point it at the emulator.
     slack_authorize_url: str = "https://slack.com/oauth/v2/authorize"
@@ -63,6 +65,16 @@ class Settings(BaseSettings):
             raise ValueError("expected an http:// or https:// URL")
         return value
 
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_level_token(cls, value: str | None) -> str | None:
+        if value and not value.startswith("xapp-"):
+            raise ValueError(
+                "expected an app-level token (xapp-…, Basic Information → App-Level Tokens, "
+                "scope connections:write)"
+            )
+        return value or None
+
     @field_validator("database_url")
     @classmethod
     def _database_url(cls, value: str) -> str:
@@ -95,6 +107,11 @@ class Settings(BaseSettings):
                 "SLACK_BOT_TOKEN (single workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
                 "(multi-workspace install) must be set"
             )
+        if self.slack_app_token and self.multi_workspace:
+            raise ValueError(
+                "SLACK_APP_TOKEN (Socket Mode) works in single-workspace mode only: "
+                "set SLACK_BOT_TOKEN and remove SLACK_CLIENT_ID and SLACK_CLIENT_SECRET"
+            )
         if self.metrics_port == self.port:
             raise ValueError("METRICS_PORT must differ from PORT: metrics are never public")
         if bool(self.atlassian_client_id) != bool(self.atlassian_client_secret):
@@ -104,6 +121,10 @@ class Settings(BaseSettings):
     @property
     def multi_workspace(self) -> bool:
         return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
 
     @property
     def oauth_enabled(self) -> bool:

@@ -60,6 +60,8 @@ def render(encryption_key: str | None) -> str:
 # Every variable is described in README.md ("Settings").
 
 {SLACK_PLACEHOLDERS}{_commented("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET", "SLACK_API_URL")}
+# Socket Mode, for a trial without a public URL (single workspace): an xapp- token.
+{_commented("SLACK_APP_TOKEN")}
 
 # Jira Cloud OAuth 2.0 (3LO) app; without it only API-token connections are offered.
 {_commented("ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET")}

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import background
+from bot import background, socket_mode
 from bot.body_limits import BodyLimits
 from bot.jira.oauth import jira_oauth_callback
 from bot.jira.webhooks import jira_webhook
@@ -71,6 +71,8 @@ def build_web_app(runtime: Runtime) -> Starlette:
         Route("/jira/webhook/{token}", jira_webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
+    if runtime.settings.socket_mode:  # Slack's requests come over the socket instead
+        routes = [route for route in routes if route.path != "/slack/events"]
     if runtime.settings.multi_workspace:
         routes += [
             Route("/slack/install", slack_oauth, methods=["GET"]),
@@ -85,9 +87,11 @@ def build_web_app(runtime: Runtime) -> Starlette:
         bolt.client.session = runtime.slack_session
         jobs = await background.start(runtime)
         app.state.runtime = runtime
+        socket = await socket_mode.connect(bolt, runtime)
         try:
             yield
         finally:
+            await socket_mode.close(socket)
             await background.stop(jobs)
             pipeline = getattr(app.state, "webhook_pipeline", None)
             if pipeline is not None:

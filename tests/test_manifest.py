@@ -13,6 +13,7 @@ from jsonschema import Draft7Validator
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifest.yml"
+SOCKET_MODE_MANIFEST = ROOT / "manifest.socket-mode.yml"
 # Slack's published v1 manifest schema, kept in the repository (see tests/contracts/README.md).
 SCHEMA = ROOT / "tests" / "contracts" / "slack-manifest.schema.json"
 
@@ -118,3 +119,29 @@ def test_every_url_points_at_a_slack_route(manifest):
         "/slack/oauth_redirect"
     ]
     assert settings["socket_mode_enabled"] is False
+
+
+def _without_urls(node):
+    """The manifest as Socket Mode needs it: every request and redirect URL left out."""
+    if isinstance(node, dict):
+        return {k: _without_urls(v) for k, v in node.items() if not _only_urls(v)}
+    if isinstance(node, list):
+        return [_without_urls(v) for v in node]
+    return node
+
+
+def _only_urls(value) -> bool:
+    """A URL, or a list of nothing but URLs (redirect_urls)."""
+    if isinstance(value, list):
+        return bool(value) and all(_only_urls(v) for v in value)
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def test_the_socket_mode_manifest_is_manifest_yml_without_urls(manifest, validator):
+    socket_mode = yaml.safe_load(SOCKET_MODE_MANIFEST.read_text())
+    assert _errors(validator, socket_mode) == []
+    assert socket_mode["settings"]["socket_mode_enabled"] is True
+    assert _urls(socket_mode) == []
+    expected = _without_urls(copy.deepcopy(manifest))
+    expected["settings"]["socket_mode_enabled"] = True
+    assert socket_mode == expected

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from ..loopback_server import LoopbackServer, real_monotonic
 from . import methods as slack_methods
@@ -47,6 +47,7 @@ from .models import (
     Violation,
     Workspace,
 )
+from .socket_mode import SocketModeHub
 
 T = TypeVar("T")
 
@@ -66,6 +67,9 @@ class SlackEmulator:
         self.app_id = "A0UNPACK"
         self.trigger_ttl = 3.0  # seconds a trigger_id stays usable
         self.response_url_max_uses = 5  # Slack: 5 posts within 30 minutes
+        # The app-level token apps.connections.open accepts (Socket Mode).
+        self.app_token = "xapp-1-A0UNPACK-1-" + secrets.token_hex(16)
+        self.socket_mode = SocketModeHub(self)
         self.api_url = ""
         self.base_url = ""
         self._lock = threading.RLock()
@@ -76,7 +80,8 @@ class SlackEmulator:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._server = LoopbackServer(self._asgi_app(), name="slack-emulator")
+        # wsproto: uvicorn's WebSocket support for the Socket Mode endpoint.
+        self._server = LoopbackServer(self._asgi_app(), name="slack-emulator", ws="wsproto")
         self._server.start()
         self.base_url = self._server.url
         self.api_url = f"{self.base_url}/api/"
@@ -515,6 +520,7 @@ class SlackEmulator:
             routes=[
                 Route("/api/{method}", self._serve_api, methods=["GET", "POST"]),
                 Route("/response/{rid}", self._serve_response_url, methods=["POST"]),
+                WebSocketRoute("/socket-mode/{ticket}", self.socket_mode.serve),
             ]
         )
 

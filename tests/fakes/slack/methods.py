@@ -375,7 +375,13 @@ def _explain(problems: list[str]) -> dict:
     return {"messages": [f"[ERROR] {p}" for p in problems]}
 
 
+def apps_connections_open(emu: SlackEmulator, req: ApiRequest) -> dict:
+    """Socket Mode: a one-time WebSocket URL, for an app-level (xapp-) token only."""
+    return {"url": emu.socket_mode.open_url(req.headers.get("authorization", ""))}
+
+
 METHODS = {
+    "apps.connections.open": apps_connections_open,
     "auth.test": auth_test,
     "oauth.v2.access": oauth_v2_access,
     "chat.postMessage": chat_post_message,
@@ -391,5 +397,5 @@ METHODS = {
     "conversations.info": conversations_info,
 }
 
-# Methods that authenticate with client credentials instead of a bot token.
-NO_BOT_TOKEN = {"oauth.v2.access"}
+# Methods that authenticate with client credentials or an app-level token, not a bot token.
+NO_BOT_TOKEN = {"oauth.v2.access", "apps.connections.open"}
