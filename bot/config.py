@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     sync_retry_base_seconds: float = Field(default=30, ge=0)
     # How long a process owns the items it claimed; renewed while it works, so only a dead
     # process's claims lapse (and are taken over) after this long.
-    sync_lease_seconds: float = Field(default=60, gt=0)
+    sync_lease_seconds: float = Field(default=15, gt=0)
     # `json`: one JSON object a line, for log shippers; `text` for people.
     log_format: Literal["text", "json"] = "text"
     # Prometheus `/metrics` is served on this port only, never on the public PORT.
