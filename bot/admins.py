@@ -14,18 +14,17 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import ack_budget
+from bot.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
 ADMIN_ONLY = "Only workspace admins and owners can do that. Ask one of them to run it for you."
 CACHE_SECONDS = 300
 
-_cache: dict[tuple[str, str], tuple[float, bool]] = {}
 
-
-async def is_admin(client: AsyncWebClient, team_id: str, user_id: str) -> bool:
-    key = (team_id, user_id)
-    cached = _cache.get(key)
+async def is_admin(runtime: Runtime, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+    key, cache = (team_id, user_id), runtime.state.admin_roles
+    cached = cache.get(key)
     if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
         return cached[1]
     try:
@@ -35,7 +34,7 @@ async def is_admin(client: AsyncWebClient, team_id: str, user_id: str) -> bool:
         return False  # fail closed, and do not cache a failure
     user = response.get("user") or {}
     admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-    _cache[key] = (time.monotonic(), admin)
+    cache[key] = (time.monotonic(), admin)
     return admin
 
 

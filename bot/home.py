@@ -32,7 +32,7 @@ async def build_home(
     from bot import connections, retros, sync_log
 
     blocks: list[dict] = [header("Unpack")]
-    if await is_admin(client, team_id, user_id):
+    if await is_admin(runtime, client, team_id, user_id):
         blocks += (await connections.home_jira_card(runtime, workspace_id))[:JIRA_CARD_BLOCKS]
         blocks += (await sync_log.home_sync_log(runtime, workspace_id))[:SYNC_LOG_BLOCKS]
     blocks += (await retros.home_retros(runtime, workspace_id, user_id))[:RETROS_BLOCKS]

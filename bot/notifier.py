@@ -9,7 +9,6 @@ could not be edited); `post_summary` is the exception, because /retro start must
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -26,12 +25,6 @@ from storage.item_queries import carried_items, open_retros_in_channel
 from storage.models import ActionItem, JiraConnection, Retro, RetroPhase, Workspace
 
 logger = logging.getLogger(__name__)
-
-# Per retro: a lock so one process edits its messages one refresh at a time, and the
-# number of refreshes asked for since the last render began. A refresh that finds the
-# count at zero was covered by a render that started after it was asked for.
-_locks: dict[tuple[int, int], asyncio.Lock] = {}
-_wanted: dict[tuple[int, int], int] = {}
 
 
 async def _load_retro(runtime: Runtime, workspace_id: int, retro_id: int):
@@ -85,13 +78,15 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
 
 async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
     """Re-render the retro's summary message (and its continuation messages)."""
-    key = (workspace_id, retro_id)
-    lock = _locks.setdefault(key, asyncio.Lock())
-    _wanted[key] = _wanted.get(key, 0) + 1
-    async with lock:
-        if not _wanted.get(key):
+    # Per retro, one render at a time, and the number of refreshes asked for since the
+    # last render began: a refresh that finds it at zero was covered by a render that
+    # started after it was asked for.
+    key, wanted = (workspace_id, retro_id), runtime.state.renders_wanted
+    wanted[key] = wanted.get(key, 0) + 1
+    async with runtime.state.retro_renders(key):
+        if not wanted.get(key):
             return  # a render that started after this request already showed its state
-        _wanted[key] = 0
+        wanted[key] = 0
         try:
             await _render_retro(runtime, workspace_id, retro_id)
         except (SlackApiError, LookupError) as exc:

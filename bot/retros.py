@@ -279,7 +279,8 @@ async def close_retro(
         retro = await open_retro(session, workspace_id, channel_id)
     if retro is None:
         return reply(NO_OPEN_RETRO)
-    if retro.facilitator_user_id != user_id and not await is_admin(client, team_id, user_id):
+    facilitator = retro.facilitator_user_id == user_id
+    if not facilitator and not await is_admin(runtime, client, team_id, user_id):
         return reply(
             f"Only the retro's facilitator (<@{retro.facilitator_user_id}>) or a workspace "
             "admin can close it."

@@ -1,4 +1,6 @@
-"""What one process shares: settings, the database, the secret box, the HTTP clients.
+"""What one process shares: settings, the database, the secret box, the HTTP clients, and
+what it keeps in memory between requests (`ProcessState`: locks, short-lived caches, the
+webhook pipeline).
 
 Built once at start-up and handed around explicitly (httpx/Starlette style), never global.
 Slack listeners read it from Bolt's context as `context["runtime"]`.
@@ -10,7 +12,10 @@ import asyncio
 import os
 import socket
 import uuid
+from collections.abc import Hashable
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 import aiohttp
 import httpx
@@ -31,6 +36,41 @@ from storage.db import make_engine, make_sessions
 JIRA_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
 
 
+class KeyedLocks:
+    """One asyncio.Lock per key (a workspace, a retro, a connection), made on first use."""
+
+    def __init__(self) -> None:
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+
+    def __call__(self, key: Hashable) -> asyncio.Lock:
+        return self._locks.setdefault(key, asyncio.Lock())
+
+
+@dataclass
+class ProcessState:
+    """What this process remembers between requests. Nothing here is shared with other
+    processes: whatever they must see is in the database, and these only spare work."""
+
+    # bot/notifier.py: one render of a retro's messages at a time, and how many refreshes
+    # were asked for since the last render began (a render covers all asked before it).
+    retro_renders: KeyedLocks = field(default_factory=KeyedLocks)
+    renders_wanted: dict[tuple[int, int], int] = field(default_factory=dict)
+    # bot/admins.py: (team, user) -> (when looked up, is admin), for a few minutes.
+    admin_roles: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+    # bot/jira/credentials.py: one token refresh per connection at a time.
+    token_refreshes: KeyedLocks = field(default_factory=KeyedLocks)
+    # bot/jira/webhook_registration.py: one registration per workspace at a time.
+    webhook_registrations: KeyedLocks = field(default_factory=KeyedLocks)
+    # bot/jira/webhooks.py: token -> (when loaded, Endpoint), for a few seconds.
+    webhook_endpoints: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # bot/jira/deliveries.py: the writer and the sender take turns at the database, and
+    # when this process last wrote each connection's "last delivery".
+    delivery_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
+    last_delivery_written: dict[int, datetime] = field(default_factory=dict)
+    # bot/jira/deliveries.DeliveryPipeline, made in the web app's lifespan.
+    webhook_pipeline: Any = None
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -49,9 +89,11 @@ class Runtime:
     process_id: str = field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
     )
+    state: ProcessState = field(default_factory=ProcessState)
 
     @classmethod
-    def build(cls, settings: Settings) -> Runtime:
+    def build(cls, settings: Settings, *, state: ProcessState | None = None) -> Runtime:
+        """`state`: another Runtime's, when two share one process (tests on SQLite)."""
         engine = make_engine(settings.async_database_url)
         metrics = Metrics()
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=20)
@@ -69,6 +111,7 @@ class Runtime:
             ),
             slack_api_url=settings.slack_api_url,
             metrics=metrics,
+            state=state or ProcessState(),
         )
 
     def slack_client(self, token: str | None = None) -> AsyncWebClient:

@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from bot import background, socket_mode
 from bot.body_limits import BodyLimits
+from bot.jira.deliveries import DeliveryPipeline
 from bot.jira.oauth import jira_oauth_callback
 from bot.jira.webhooks import jira_webhook
 from bot.runtime import Runtime
@@ -85,6 +86,7 @@ def build_web_app(runtime: Runtime) -> Starlette:
         await runtime.open()
         # Bolt's per-request clients copy the session of the app's client.
         bolt.client.session = runtime.slack_session
+        runtime.state.webhook_pipeline = DeliveryPipeline(runtime)
         jobs = await background.start(runtime)
         app.state.runtime = runtime
         socket = await socket_mode.connect(bolt, runtime)
@@ -93,9 +95,7 @@ def build_web_app(runtime: Runtime) -> Starlette:
         finally:
             await socket_mode.close(socket)
             await background.stop(jobs)
-            pipeline = getattr(app.state, "webhook_pipeline", None)
-            if pipeline is not None:
-                await pipeline.stop()
+            await runtime.state.webhook_pipeline.stop()
             await runtime.close()
 
     return Starlette(

@@ -28,7 +28,7 @@ def admin_only(*, errors_on: str | None = None, when: Callable[[dict], bool] | N
         if when is not None and not when(body):
             return await next()
         user_id = body.get("user_id") or (body.get("user") or {}).get("id")
-        if await is_admin(client, context.team_id, user_id):
+        if await is_admin(context["runtime"], client, context.team_id, user_id):
             return await next()
         return await _refuse(ack, body, client, user_id, errors_on)
 

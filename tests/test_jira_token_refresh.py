@@ -1,8 +1,10 @@
-"""Token refresh with rotating refresh tokens (JIRA_API_NOTES §1.3), in-process: two
-Runtimes (as two workers would) against the app's database and the Jira emulator.
+"""Token refresh with rotating refresh tokens (Atlassian spends a refresh token on first
+use), in-process: two Runtimes (as two workers would) against the app's database and the
+Jira emulator.
 
-On SQLite the two share the process-wide lock of that database file; on a PostgreSQL run
-(TEST_DATABASE_URL) each has its own and the row lock (SELECT … FOR UPDATE) decides.
+On SQLite the two share one process's state, its refresh lock with it (SQLite allows one
+process); on a PostgreSQL run (TEST_DATABASE_URL) each has its own and the row lock
+(SELECT … FOR UPDATE) decides.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def settings(app, monkeypatch):
 
 @pytest.fixture
 async def runtimes(settings):
-    built = [Runtime.build(settings), Runtime.build(settings)]
+    first = Runtime.build(settings)
+    shared = first.state if first.engine.dialect.name == "sqlite" else None
+    built = [first, Runtime.build(settings, state=shared)]
     yield built
     for runtime in built:
         await runtime.close()

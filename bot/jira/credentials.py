@@ -39,8 +39,6 @@ REFRESH_MARGIN = timedelta(minutes=5)
 NOT_CONNECTED = "Jira is not connected: an admin can connect it with `/jira connect`."
 REVOKED = "Jira credentials were revoked or expired: an admin must reconnect with `/jira connect`."
 
-_locks: dict[tuple, asyncio.Lock] = {}
-
 
 @dataclass(frozen=True)
 class ConnectionInfo:
@@ -123,12 +121,9 @@ def _expiring(expires_at: datetime | None) -> bool:
 
 
 def _lock_for(runtime: Runtime, connection_id: int) -> asyncio.Lock:
-    if runtime.engine.dialect.name == "sqlite":
-        # Every Runtime of this process on the same file shares it (SQLite: one process).
-        key: tuple = (runtime.settings.database_url, connection_id)
-    else:
-        key = (id(runtime), connection_id)  # across runtimes, FOR UPDATE decides
-    return _locks.setdefault(key, asyncio.Lock())
+    # On SQLite (one process) this lock is what serializes refreshes; on PostgreSQL the
+    # row lock (SELECT ... FOR UPDATE) decides between processes too.
+    return runtime.state.token_refreshes(connection_id)
 
 
 async def refresh_connection(runtime: Runtime, connection_id: int) -> str:

@@ -105,13 +105,10 @@ class _Waiting:
     future: asyncio.Future
 
 
-_write_locks: dict[int, asyncio.Lock] = {}
-
-
 def _write_lock(runtime: Runtime) -> asyncio.Lock:
     """The writer and the sender take turns at the database: on SQLite, two of our own
     transactions queuing on its file lock would wait out its busy-timeout sleeps."""
-    return _write_locks.setdefault(id(runtime), asyncio.Lock())
+    return runtime.state.delivery_writes
 
 
 class DeliveryPipeline:
@@ -245,7 +242,7 @@ async def commit_group(
         await _write_items(conn, list(item_values.values()))
         relabelled = _relabelled(states, named_before, changes)
         await _write_outcomes(conn, outcomes)
-        await _touch_connections(conn, items, now)
+        await _touch_connections(runtime, conn, items, now)
     results, answered = [], set()
     for endpoint, delivery in items:
         key = (endpoint.workspace_id, delivery.identifier)
@@ -388,18 +385,15 @@ async def _write_outcomes(conn, rows: list[dict]) -> None:
         await conn.execute(_WRITE_OUTCOME, rows)
 
 
-_touched: dict[int, datetime] = {}  # connection id → when this process last wrote it
-
-
-async def _touch_connections(conn, items: list, now) -> None:
+async def _touch_connections(runtime: Runtime, conn, items: list, now) -> None:
     """The "last delivery" of /jira status, written at most once a minute per connection."""
-    stale = set()
+    stale, written = set(), runtime.state.last_delivery_written
     for endpoint, _ in items:
-        known = [t for t in (endpoint.last_delivery_at, _touched.get(endpoint.connection_id)) if t]
+        known = [t for t in (endpoint.last_delivery_at, written.get(endpoint.connection_id)) if t]
         if not known or now - max(known) >= LAST_DELIVERY_EVERY:
             stale.add(endpoint.connection_id)
     for connection_id in stale:
-        _touched[connection_id] = now
+        written[connection_id] = now
     if stale:
         await conn.execute(
             update(JiraConnection)

@@ -56,12 +56,10 @@ LIFETIME = timedelta(days=30)  # Jira's, for REST-registered webhooks
 REFRESH_WITHIN = timedelta(days=7)
 REFRESH_EVERY = timedelta(hours=1)
 
-_locks: dict[int, asyncio.Lock] = {}
 
-
-def _lock(workspace_id: int) -> asyncio.Lock:
+def _lock(runtime: Runtime, workspace_id: int) -> asyncio.Lock:
     # Two settings saves at once must not register two webhooks (SQLite: one process).
-    return _locks.setdefault(workspace_id, asyncio.Lock())
+    return runtime.state.webhook_registrations(workspace_id)
 
 
 # --- the hooks the connect flow calls ---------------------------------------------------
@@ -69,13 +67,13 @@ def _lock(workspace_id: int) -> asyncio.Lock:
 
 async def settings_changed(runtime: Runtime, workspace_id: int) -> None:
     """Sync settings or the connection changed: (re)register or drop webhooks to match."""
-    async with _lock(workspace_id):
+    async with _lock(runtime, workspace_id):
         await _follow_settings(runtime, workspace_id)
 
 
 async def delete_webhooks(runtime: Runtime, workspace_id: int) -> None:
     """Remove every webhook registered for this workspace (before its credentials go)."""
-    async with _lock(workspace_id):
+    async with _lock(runtime, workspace_id):
         await _delete(runtime, workspace_id)
 
 
@@ -234,7 +232,7 @@ async def refresh_due_webhooks(runtime: Runtime, now: datetime | None = None) ->
         ).all()
     for row in rows:
         try:
-            async with _lock(row.workspace_id):
+            async with _lock(runtime, row.workspace_id):
                 if not row.webhook_ids or row.webhook_error:
                     await _follow_settings(runtime, row.workspace_id)
                 elif _due(row.webhook_expires_at, now):

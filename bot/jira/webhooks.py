@@ -42,7 +42,6 @@ from bot.completion import JiraStatus
 from bot.jira.deliveries import (
     Delivery,
     DeliveryNotStored,
-    DeliveryPipeline,
     Endpoint,
 )
 from bot.logging_setup import log_workspace
@@ -80,17 +79,10 @@ async def jira_webhook(request: Request) -> Response:
     except MalformedDelivery as exc:
         return _answer(400, error=str(exc))
     try:
-        new = await _pipeline(request).submit(endpoint, delivery)
+        new = await runtime.state.webhook_pipeline.submit(endpoint, delivery)
     except DeliveryNotStored:
         return _answer(503, error="could not store the delivery; try again")
     return _answer(202, status="accepted") if new else _answer(200, status="duplicate")
-
-
-def _pipeline(request: Request) -> DeliveryPipeline:
-    state = request.app.state
-    if getattr(state, "webhook_pipeline", None) is None:
-        state.webhook_pipeline = DeliveryPipeline(state.runtime)
-    return state.webhook_pipeline
 
 
 def _answer(status_code: int, **body) -> Response:
@@ -104,19 +96,18 @@ def _answer(status_code: int, **body) -> Response:
 # (a status change accepted in those seconds is harmless). Unknown tokens are not kept.
 ENDPOINT_TTL = 5.0
 ENDPOINTS_KEPT = 10_000
-_endpoints: dict[tuple[int, str], tuple[float, Endpoint]] = {}
 
 
 async def endpoint_for(runtime: Runtime, token: str) -> Endpoint | None:
-    key, now = (id(runtime), token), time.monotonic()
-    kept = _endpoints.get(key)
+    now, endpoints = time.monotonic(), runtime.state.webhook_endpoints
+    kept = endpoints.get(token)
     if kept is not None and now - kept[0] < ENDPOINT_TTL:
         return kept[1]
     endpoint = await _load_endpoint(runtime, token)
     if endpoint is not None:
-        if len(_endpoints) >= ENDPOINTS_KEPT:
-            _endpoints.clear()
-        _endpoints[key] = (now, endpoint)
+        if len(endpoints) >= ENDPOINTS_KEPT:
+            endpoints.clear()
+        endpoints[token] = (now, endpoint)
     return endpoint
 
 
