@@ -67,7 +67,7 @@ def apply_edit(item: ActionItem, form: ItemForm) -> bool:
 
     Every change bumps `revision`. An item already in Jira becomes dirty: pending with
     next_attempt_at NULL, which the sync engine treats as due on its next periodic cycle
-    (SPEC §3: "pushed on the next sync cycle, or at once by Sync to Jira"), without waking
+    (an edit is pushed on the next sync cycle, or at once by Sync to Jira), without waking
     it now. Attempts restart because this is new work. An item still waiting for its
     create keeps its place in the queue; the create sends the newest fields.
     """

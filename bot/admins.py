@@ -1,4 +1,4 @@
-"""Who counts as an admin: a Slack workspace admin, owner or primary owner (SPEC §1).
+"""Who counts as an admin: a Slack workspace admin, owner or primary owner.
 
 The answer comes from users.info, never from the payload (payloads carry no role). It is
 cached for a few minutes per (team, user) because admin commands check it before ack().

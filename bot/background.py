@@ -34,14 +34,14 @@ async def start(runtime: Runtime) -> BackgroundJobs:
 
 
 def _sync_worker(scheduler: AsyncIOScheduler, runtime: Runtime):
-    """Issue 5: the sync worker, woken by commits and every SYNC_INTERVAL_SECONDS."""
+    """The sync worker, woken by commits and every SYNC_INTERVAL_SECONDS."""
     from bot.sync import worker
 
     return worker.start(runtime, scheduler)
 
 
 def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
-    """Issue 6: renew dynamic webhooks well before their 30 days run out (and retry failed
+    """Renew dynamic webhooks well before their 30 days run out (and retry failed
     registrations), send thread messages a dead process still owed, forget old deliveries."""
     from datetime import UTC, datetime, timedelta
 
@@ -63,7 +63,7 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
 
 
 def _token_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
-    """Issue 3: refresh OAuth tokens left idle for 30 days, so Atlassian's 90-day inactivity
+    """Refresh OAuth tokens left idle for 30 days, so Atlassian's 90-day inactivity
     expiry of refresh tokens never disconnects a quiet workspace."""
     from bot.jira import credentials
 

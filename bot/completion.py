@@ -1,4 +1,4 @@
-"""Completing and reopening action items from their Jira issue's status (SPEC §3).
+"""Completing and reopening action items from their Jira issue's status.
 
 Status comes back two ways, and both end here: webhook deliveries (bot/jira/webhooks.py)
 and, with webhooks off, the sync engine's JQL polling (`apply_jira_status`, via="poll").

@@ -1,7 +1,8 @@
 """Settings from the environment (and `.env` when present), validated once at start-up.
 
-Every variable of SPEC §4 lives here. A bad or missing value becomes one line naming the
-variable and what is expected (see `load_settings`), never a traceback.
+Every setting the app reads lives here (README.md, "Settings", describes them). A bad or
+missing value becomes one line naming the variable and what is expected (see
+`load_settings`), never a traceback.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Connecting a workspace to Jira Cloud, and disconnecting it (SPEC §2-§3, issue 3).
+"""Connecting a workspace to Jira Cloud, and disconnecting it.
 
 Both ways of connecting end in `save_connection` (one row per workspace, credentials sealed
 with ENCRYPTION_KEY) and `follow_up_connect` (webhooks follow the new connection); the
@@ -298,6 +298,6 @@ async def disconnect(runtime: Runtime, workspace_id: int) -> str | None:
 
 
 async def home_jira_card(runtime: Runtime, workspace_id: int) -> list[dict]:
-    """App Home's Jira card for admins (SPEC §2)."""
+    """App Home's Jira card for admins."""
     report = await status_report(runtime, workspace_id, None)
     return jira_status.home_card(report)

@@ -1,4 +1,4 @@
-"""Sync settings (SPEC §1): the default project and issue type, per-channel overrides,
+"""Sync settings: the default project and issue type, per-channel overrides,
 webhooks on/off and epic grouping, as the /jira settings modal reads and writes them.
 
 An issue type is only accepted when the chosen project offers it (Jira's createmeta), checked
@@ -36,7 +36,7 @@ from storage.models import (
 
 logger = logging.getLogger(__name__)
 
-EPIC_LEVEL = 1  # hierarchyLevel of epics (JIRA_API_NOTES §3)
+EPIC_LEVEL = 1  # hierarchyLevel of epics in Jira Cloud (standard issue types are 0)
 
 
 @dataclass

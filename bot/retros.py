@@ -199,7 +199,7 @@ async def commit_retro(
     """Move the retro to the Commit phase and queue its items for Jira in one transaction.
 
     Items not yet sent (and those whose sync failed) are queued; committing again later
-    queues the items added since (SPEC §3). Without a working Jira connection nothing
+    queues the items added since. Without a working Jira connection nothing
     changes and the person is told who can fix it.
     """
     async with runtime.sessions.begin() as session:

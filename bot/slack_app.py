@@ -12,7 +12,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from bot.logging_setup import log_workspace
 from bot.runtime import Runtime
 from bot.workspaces import workspace_id_for_team
-from commands import register_all  # the one place bot/ reaches commands/ (DESIGN.md)
+from commands import register_all  # the one place bot/ reaches commands/ (docs/architecture.md)
 from storage.installations import DatabaseStateStore, WorkspaceInstallationStore
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The Sync to Jira message shortcut (SPEC §2).
+"""The Sync to Jira message shortcut.
 
 On a message that shows action items (an item's own message, or a retro's summary): push
 those items to Jira now. On any other message: the action-item modal, prefilled from the

@@ -1,5 +1,5 @@
 """The /jira settings modal: opening it, its menus' options, the project → issue-type
-dependency, and saving (SLACK_NOTES §5.5)."""
+dependency, and saving."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ def make_sessions(engine: AsyncEngine) -> async_sessionmaker:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Bring the schema to the newest revision (SPEC §4: migrations at start-up)."""
+    """Bring the schema to the newest revision (the app migrates at start-up)."""
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})

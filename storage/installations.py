@@ -1,7 +1,7 @@
 """Slack installations in our own tables, bot tokens encrypted.
 
-slack-sdk's SQLAlchemy stores keep tokens in plain text and create tables outside Alembic
-(SLACK_NOTES §3.1), so these small stores implement its interfaces on `workspaces` and
+slack-sdk's SQLAlchemy stores keep tokens in plain text and create tables outside Alembic,
+so these small stores implement its interfaces on `workspaces` and
 `slack_oauth_states` instead.
 """
 

@@ -3,7 +3,7 @@ filters on it (see storage/queries.py); no route reaches a row by its id alone.
 
 The database is also the sync queue: an action item's sync state, attempt count, next
 attempt time, lease and last error live on its row, so a restart loses nothing and several
-processes can share the work (DESIGN.md, "How data flows").
+processes can share the work (docs/sync-protocol.md).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def new_sync_label() -> str:
 
 
 class Workspace(Base):
-    """One Slack workspace that installed the app (SPEC §1)."""
+    """One Slack workspace that installed the app."""
 
     __tablename__ = "workspaces"
 
@@ -120,7 +120,7 @@ class Workspace(Base):
 
 
 class JiraConnection(Base):
-    """The workspace's link to one Jira Cloud site (SPEC §1 "connection")."""
+    """The workspace's link to one Jira Cloud site (its "connection")."""
 
     __tablename__ = "jira_connections"
 
@@ -142,7 +142,7 @@ class JiraConnection(Base):
     access_expires_at: Mapped[datetime | None] = mapped_column()
     # Bumped on every token refresh: a refresh that lost the race sees a newer generation.
     credentials_generation: Mapped[int] = mapped_column(Integer, default=0)
-    # Webhooks (issue 6). The token picks the workspace in POST /jira/webhook/{token}.
+    # Webhooks. The token picks the workspace in POST /jira/webhook/{token}.
     webhook_token: Mapped[str] = mapped_column(String(64), unique=True)
     webhook_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # API-token mode HMAC
     # none_as_null: "no webhooks" must be SQL NULL (queries test IS NULL), not JSON null.
@@ -178,7 +178,7 @@ class JiraOAuthFlow(Base):
 
 
 class SyncSettings(Base):
-    """Workspace defaults (SPEC §1 "sync settings")."""
+    """Workspace defaults ("sync settings")."""
 
     __tablename__ = "sync_settings"
 
@@ -243,7 +243,7 @@ class Retro(Base):
     summary_permalink: Mapped[str | None] = mapped_column(Text)
     # Extra messages when a large retro's summary spans several messages (Block Kit limits).
     overflow_ts: Mapped[list | None] = mapped_column(JSON)
-    # Epic grouping (SPEC §3): one epic per retro, created once.
+    # Epic grouping: one epic per retro, created once.
     epic_issue_id: Mapped[str | None] = mapped_column(String(32))
     epic_key: Mapped[str | None] = mapped_column(String(64))
     epic_label: Mapped[str | None] = mapped_column(String(64))

@@ -180,7 +180,7 @@ def issue_payload(
     timestamp_ms: int | None = None,
     actor: str = "Ana Lima",
 ) -> dict:
-    """A `jira:issue_updated` body shaped like Jira Cloud's (JIRA_API_NOTES §8d)."""
+    """A `jira:issue_updated` body shaped like Jira Cloud's."""
     return {
         "timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
         "webhookEvent": "jira:issue_updated",

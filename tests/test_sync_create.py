@@ -1,4 +1,4 @@
-"""Committing a retro creates its Jira issues in bulk, with SPEC §3's field mapping, keys
+"""Committing a retro creates its Jira issues in bulk, with the field mapping, keys
 shown in Slack and a threaded note naming the connected account."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """No item is lost or synced twice when a process dies mid-sync, or when several processes
-share one PostgreSQL database (SPEC §4, §5)."""
+share one PostgreSQL database."""
 
 from __future__ import annotations
 

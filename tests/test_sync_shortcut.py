@@ -1,4 +1,4 @@
-"""The Sync to Jira message shortcut (SPEC §2): on an item's message it pushes the item now;
+"""The Sync to Jira message shortcut: on an item's message it pushes the item now;
 on any other message it opens the prefilled item modal and, on submit, creates the item
 and syncs it at once. The app here has the default 60-second cycle, so anything that
 reaches Jira within the test did so at once."""

@@ -5,8 +5,8 @@ markdown-it-py, restricted to the constructs mrkdwn has; inline text is Slack's 
 grammar (*bold*, _italic_, ~strike~, `code`, ```pre```, <url|text>, <@U…>), which is not
 Markdown's, so it has a small parser of its own below.
 
-ADF rejects empty text nodes and `code` combined with any mark but `link`
-(JIRA_API_NOTES §7); the builder never produces either, whatever the input.
+Jira rejects ADF with empty text nodes, or with `code` combined with any mark but `link`;
+the builder never produces either, whatever the input.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Atlassian's OAuth 2.0 (3LO) endpoints, through authlib (JIRA_API_NOTES §1).
+"""Atlassian's OAuth 2.0 (3LO) endpoints, through authlib.
 
 Only this module talks to ATLASSIAN_AUTH_URL. Tokens go in and out of it as plain dicts and
 never into a log line or an exception message: failures are `AtlassianRefused` (the grant is
@@ -53,7 +53,7 @@ class JiraSite:
 
 def _client_secret_json(auth, method, uri, headers, body):
     """Atlassian's token endpoint takes a JSON body with the client credentials in it
-    (JIRA_API_NOTES §1.2), where authlib would send a form."""
+    (not HTTP basic auth), where authlib would send a form."""
     params = dict(url_decode(body.decode() if isinstance(body, bytes) else body or ""))
     params.update(client_id=auth.client_id, client_secret=auth.client_secret)
     headers["Content-Type"] = "application/json"
@@ -78,7 +78,7 @@ def redirect_uri(settings: Settings) -> str:
 
 
 def authorize_url(settings: Settings, state: str) -> str:
-    """The consent page, with the parameters Atlassian's Jira page lists (§1.1)."""
+    """The consent page, with the parameters Atlassian documents for Jira's 3LO apps."""
     client = oauth_client(settings)
     url, _ = client.create_authorization_url(
         settings.atlassian_auth_url.rstrip("/") + "/authorize",
@@ -131,7 +131,8 @@ async def _token_call(call) -> dict:
 
 
 async def accessible_sites(http: httpx.AsyncClient, settings: Settings, access_token: str):
-    """The Jira sites this grant reaches (§1.4); other products' resources are left out."""
+    """The Jira sites this grant reaches (accessible-resources); other products' resources
+    are left out."""
     url = settings.atlassian_api_url.rstrip("/") + "/oauth/token/accessible-resources"
     try:
         response = await http.get(

@@ -114,7 +114,7 @@ class JiraClient:
         page = await self.request(
             "GET", f"/issue/createmeta/{project_id_or_key}/issuetypes", params={"maxResults": 200}
         )
-        # Cloud names the array issueTypes; Data Center says values (JIRA_API_NOTES §3.2).
+        # Cloud names the array issueTypes; Data Center says values.
         return page.get("issueTypes") or page.get("values") or []
 
     async def creatable_project(self, project_id: str) -> dict:
@@ -126,7 +126,7 @@ class JiraClient:
             raise JiraError(JiraErrorKind.NOT_FOUND, f"no project {project_id}", status=404)
         return values[0]
 
-    # --- the sync engine's calls (issue 5) -------------------------------------------------
+    # --- the sync engine's calls -----------------------------------------------------------
 
     async def create_issues(self, issue_updates: list[dict]) -> dict:
         """POST /issue/bulk (≤50): {"issues": [created…], "errors": [per element…]}."""

@@ -1,7 +1,7 @@
 """A workspace's Jira credentials: the one way to get a JiraClient, and OAuth token refresh.
 
-Atlassian rotates refresh tokens: every refresh returns a new one and retires the old
-(JIRA_API_NOTES §1.3). Two refreshes of one connection at once would both spend the same
+Atlassian rotates refresh tokens: every refresh returns a new one and retires the old.
+Two refreshes of one connection at once would both spend the same
 refresh token, and reuse past the 10-minute leeway revokes the whole grant. So a refresh
 runs under a lock per connection, re-reads the row once it holds the lock (someone else may
 just have refreshed), and saves the new refresh token in the same transaction:

@@ -1,5 +1,5 @@
 """One exception for every Jira failure, with a kind the code acts on and a sentence a
-user can act on (DESIGN.md). `explain` is the single place that words them."""
+user can act on. `explain` is the single place that words them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""An action item as Jira issue fields (SPEC §3 "Field mapping"). Pure functions: the sync
+"""An action item as Jira issue fields (the field mapping). Pure functions: the sync
 engine gathers what they need (target project, assignee account, epic, links) first."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Atlassian OAuth 2.0 (3LO), the browser leg: `begin` makes the `state`, and
-GET/POST /jira/oauth/callback finishes (SPEC §3).
+GET/POST /jira/oauth/callback finishes.
 
 The `state` is stored only as a hash in jira_oauth_flows, bound to the workspace and the
 admin who ran /jira connect, valid for 10 minutes and claimed atomically on first use, so a

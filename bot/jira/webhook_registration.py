@@ -1,5 +1,4 @@
-"""Dynamic webhooks for OAuth connections: registered, kept alive, removed (SPEC §3;
-JIRA_API_NOTES §8a).
+"""Dynamic webhooks for OAuth connections: registered, kept alive, removed.
 
 * Registered (`POST /rest/api/3/webhook`) whenever the settings or the connection change
   and webhooks are on: one `jira:issue_updated` webhook whose JQL names the configured

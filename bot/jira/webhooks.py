@@ -1,4 +1,4 @@
-"""POST /jira/webhook/{token}: issue status coming back from Jira (SPEC §3 "Webhooks").
+"""POST /jira/webhook/{token}: issue status coming back from Jira.
 
 In this order, and nothing is read or written before the step that allows it:
 
@@ -203,7 +203,8 @@ def _json_object(body: bytes) -> dict:
 
 
 def parse_delivery(payload: dict, headers: Headers, body: bytes) -> Delivery:
-    """What a `jira:issue_updated` delivery says (JIRA_API_NOTES §8d)."""
+    """What a `jira:issue_updated` delivery says: the issue, its status and category, who
+    changed it and when."""
     issue = payload.get("issue")
     if not isinstance(issue, dict) or not str(issue.get("id") or "").strip():
         raise MalformedDelivery("the delivery names no issue id")

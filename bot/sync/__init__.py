@@ -1,1 +1,1 @@
-"""The sync engine: the database is the queue (DESIGN.md)."""
+"""The sync engine: the database is the queue (docs/sync-protocol.md)."""

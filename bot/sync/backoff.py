@@ -1,4 +1,4 @@
-"""When to try a failed sync again (SPEC §3 "Syncing"): up to 3 retries, exponential
+"""When to try a failed sync again (docs/sync-protocol.md): up to 3 retries, exponential
 backoff with jitter from SYNC_RETRY_BASE_SECONDS (about 30 s, 60 s, 120 s by default), and
 never sooner than Jira's Retry-After."""
 

@@ -1,7 +1,7 @@
 """Creating issues: bulk, at most 50 a request, grouped by project and issue type, with
 per-item failures kept per item, and never a second issue for one item.
 
-No duplicates (JIRA_API_NOTES §11): Jira has no idempotency key. Each item carries a label
+No duplicates (docs/sync-protocol.md): Jira has no idempotency key. Each item carries a label
 unique to it, and its row records when a create was sent (`create_sent_at`) before the
 request leaves. An item that has `create_sent_at` but no key had a create whose outcome is
 unknown (timeout, dropped connection, 5xx, or the process died mid-request), so it is

@@ -1,5 +1,5 @@
 """One sync cycle: claim due items, push each workspace's share to its Jira, store every
-outcome on its row, then tell Slack (DESIGN.md "How data flows").
+outcome on its row, then tell Slack (docs/architecture.md, "How data flows").
 
 Items without an issue are created in bulk (bot/sync/create.py); synced items edited since
 their last push are updated (bot/sync/update.py). Nothing is held in memory between
@@ -184,7 +184,7 @@ async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> 
 
 
 def created_notice(account_name: str | None, items: list[ActionItem], epic_key: str | None):
-    """ "Created in Jira as Ana Lima: TEAM-1, TEAM-2" (SPEC §3), keys linked."""
+    """ "Created in Jira as Ana Lima: TEAM-1, TEAM-2", keys linked."""
     links = ", ".join(_key_link(item) for item in sorted(items, key=lambda i: i.id))
     who = f" as {escape(account_name)}" if account_name else ""
     count = f"{len(items)} issue{'s' if len(items) != 1 else ''}"

@@ -1,4 +1,4 @@
-"""Epic grouping (SPEC §3): with it on, each retro gets one epic, named after the retro,
+"""Epic grouping: with it on, each retro gets one epic, named after the retro,
 created once, and its items' issues are created under it (`parent`).
 
 "Once" holds across retries, crashes and processes the same way items are kept from

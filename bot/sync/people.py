@@ -1,6 +1,7 @@
 """Slack people as Jira accounts: the Slack profile email (users.info), then Jira's user
-search by that email (JIRA_API_NOTES §6). Lookups run in parallel and each answer is kept
-for the rest of the sync cycle, so a retro whose items share an owner asks once."""
+search by that email (the only thing both sides know of a person). Lookups run in
+parallel and each answer is kept for the rest of the sync cycle, so a retro whose items
+share an owner asks once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Status from Jira without webhooks (SPEC §3): each sync cycle, the issues of a
+"""Status from Jira without webhooks: each sync cycle, the issues of a
 workspace's synced items are read with JQL and any change of status category goes through
 the same rules as a webhook delivery (bot/completion.py)."""
 

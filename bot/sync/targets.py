@@ -1,5 +1,5 @@
 """The one place that decides an item's Jira project and issue type: the channel's override
-if it has one, else the workspace default (SPEC §3)."""
+if it has one, else the workspace default."""
 
 from __future__ import annotations
 

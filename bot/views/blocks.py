@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Slack's limits (SLACK_NOTES §8.1); builders trim to them rather than fail at Slack.
+# Slack's Block Kit limits; builders trim to them rather than fail at Slack.
 SECTION_TEXT_MAX = 3000
 BUTTON_TEXT_MAX = 75
 MESSAGE_BLOCKS_MAX = 50

@@ -28,7 +28,7 @@ SETTINGS_MODAL = "jira_settings_modal"
 PROJECT_BLOCK = "project"
 PROJECT_SELECT = "jira_settings_project"
 # The issue-type block id carries the project id: Slack then drops a stale choice when the
-# project changes (SLACK_NOTES §5.5).
+# project changes (Slack keeps a choice only while its block id stays the same).
 ISSUE_TYPE_BLOCK_PREFIX = "issue_type:"
 ISSUE_TYPE_SELECT = "jira_settings_issue_type"
 SCOPE_BLOCK = "scope"

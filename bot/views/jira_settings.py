@@ -2,9 +2,9 @@
 channel's override, webhooks, epic grouping, and for API-token connections the webhook to
 set up in Jira. Pure builders, plus the reader that turns a submission into plain data.
 
-Project and issue type are external selects (SLACK_NOTES §5.5): options come from Jira when
-the menu opens (`min_query_length` 0), the issue-type block id carries the project id, and
-choosing a project rebuilds the view.
+Project and issue type are external selects (Slack asks the app for their options):
+options come from Jira when the menu opens (`min_query_length` 0), the issue-type block
+id carries the project id, and choosing a project rebuilds the view.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The Jira emulator's own tests: it must behave like the Jira Cloud described in
-shared/jira/JIRA_API_NOTES.md, or the app's tests prove nothing."""
+"""The Jira emulator's own tests: it must behave like Jira Cloud (its REST API v3, OAuth
+2.0 (3LO) and webhooks), or the app's tests prove nothing."""
 
 from __future__ import annotations
 

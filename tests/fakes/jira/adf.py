@@ -1,5 +1,5 @@
 """Atlassian Document Format checks: the rules of ``@atlaskit/adf-schema`` v1 that an app
-converting Slack mrkdwn can break (JIRA_API_NOTES §7).
+converting Slack mrkdwn can break.
 
 Not the full schema: the node and mark types a text converter produces, their nesting,
 non-empty text, ``code`` combined only with ``link``, and no unknown keys.

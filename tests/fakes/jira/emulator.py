@@ -31,7 +31,7 @@ from .rest import RestApi
 from .site import Site
 from .tls import CertFiles, make_loopback_cert
 
-# SPEC §3: what the app must ask for; /authorize refuses a request that lacks one.
+# The scopes the app must ask for; /authorize refuses a request that lacks one.
 REQUIRED_SCOPES = (
     "read:jira-work",
     "write:jira-work",

@@ -1,4 +1,4 @@
-"""Checking issue fields on create and edit, with Jira's error texts (notes §4, §10).
+"""Checking issue fields on create and edit, with Jira's error texts.
 
 Returns plain values (see ``Issue.fields``) or raises ``JiraError`` whose ``errors`` map
 names the offending fields, the way Jira does.

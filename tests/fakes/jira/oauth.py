@@ -1,5 +1,5 @@
 """Atlassian OAuth 2.0 (3LO): authorize, token (with rotating refresh tokens) and
-accessible-resources, as in JIRA_API_NOTES §1.
+accessible-resources, as Atlassian's are.
 
 Consent is scripted: a test calls ``emulator.consent(user, sites)`` and the next
 ``/authorize`` redirects straight back with a code, as if the user had clicked Accept.

@@ -1,9 +1,9 @@
 """Outgoing webhooks: payloads, the two ways Jira authenticates them, and delivery.
 
 * dynamic (registered over REST by an OAuth app): ``Authorization: Bearer <JWT>``,
-  HS256 with the app's client secret, claims iss/sub/iat/exp/jti/context (§8a);
+  HS256 with the app's client secret, claims iss/sub/iat/exp/jti/context;
 * admin (set up in Jira's settings with a secret): ``X-Hub-Signature: sha256=<hex>``,
-  an HMAC-SHA256 of the raw body (§8b).
+  an HMAC-SHA256 of the raw body.
 
 Deliveries go out synchronously from the caller's thread (the test's), so a test knows
 the app has answered by the time ``Site.transition`` returns.

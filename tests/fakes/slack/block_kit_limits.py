@@ -1,4 +1,4 @@
-"""Block Kit limits as Slack enforces them (SLACK_NOTES §8.1), for tests.
+"""Block Kit limits as Slack enforces them, for tests.
 
 Slack rejects a surface that breaks one of these rules with `invalid_blocks` (or
 `invalid_arguments` / `view_too_large` for views). The emulator runs every posted

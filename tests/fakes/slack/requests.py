@@ -1,4 +1,4 @@
-"""Signed requests from "Slack" to the app's /slack/events, shaped as in SLACK_NOTES §5.
+"""Signed requests from "Slack" to the app's /slack/events, shaped as Slack sends them.
 
 Every method builds the payload Slack would send, signs the exact bytes it posts
 (v0 HMAC, timestamp from time.time() so freezegun applies), posts it, and tells
