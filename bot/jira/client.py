@@ -4,10 +4,16 @@ every failure turned into a JiraError.
 A JiraClient is bound to one connection's base URL and auth. It never retries on its own:
 whether a failed call may be repeated depends on the call (a create may have happened),
 and that decision belongs to the caller (the sync engine).
+
+A broken or hostile Jira must not hold us: each request has an overall deadline (httpx's
+timeouts are per read, so a server dripping a byte a second never trips them), an answer
+is read only up to RESPONSE_MAX bytes, and a search follows at most SEARCH_PAGES_MAX pages
+and stops when Jira hands back a page token it already gave.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,6 +26,9 @@ from bot.jira.errors import JiraError, JiraErrorKind, classify_field_errors
 logger = logging.getLogger(__name__)
 
 API = "/rest/api/3"
+REQUEST_DEADLINE = 30.0  # seconds for a whole request, answer included
+RESPONSE_MAX = 8 * 1024 * 1024  # a page of 100 issues is a few hundred KiB
+SEARCH_PAGES_MAX = 100
 
 
 @dataclass
@@ -77,21 +86,32 @@ class JiraClient:
         auth = self._auth.apply(headers)
         extra = {"timeout": timeout} if timeout is not None else {}
         try:
-            return await self._http.request(
-                method,
-                f"{self.base_url}{API}{path}",
-                json=json,
-                params=params,
-                headers=headers,
-                auth=auth,
-                **extra,
-            )
-        except httpx.TimeoutException:
+            async with asyncio.timeout(timeout if timeout is not None else REQUEST_DEADLINE):
+                async with self._http.stream(
+                    method,
+                    f"{self.base_url}{API}{path}",
+                    json=json,
+                    params=params,
+                    headers=headers,
+                    auth=auth,
+                    **extra,
+                ) as streamed:
+                    body = await _read_capped(streamed)
+        except (httpx.TimeoutException, TimeoutError):
             raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira did not answer in time") from None
         except httpx.TransportError as exc:
             raise JiraError(
                 JiraErrorKind.UNAVAILABLE, f"could not reach Jira ({type(exc).__name__})"
             ) from None
+        # The body is already decoded: keep the headers that describe it as it now is.
+        headers = [
+            (name, value)
+            for name, value in streamed.headers.multi_items()
+            if name.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=body, request=streamed.request
+        )
 
     # --- the calls the app makes -------------------------------------------------------
 
@@ -147,33 +167,40 @@ class JiraClient:
         if reconcile:
             body["reconcileIssues"] = list(reconcile)
         issues: list[dict] = []
-        while True:
+        tokens: set[str] = set()
+        for _ in range(SEARCH_PAGES_MAX):
             page = await self.request("POST", "/search/jql", json=body) or {}
             issues += page.get("issues") or []
             token = page.get("nextPageToken")
             if page.get("isLast", True) or not token:
                 return issues
+            if token in tokens:
+                raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira repeated a page of a search")
+            tokens.add(token)
             body["nextPageToken"] = token
-
-    async def transitions(self, issue_id_or_key: str) -> list[dict]:
-        """The moves the workflow offers from the issue's current status, each with its
-        target status (`to`, with `statusCategory`)."""
-        body = await self.request("GET", f"/issue/{issue_id_or_key}/transitions") or {}
-        return body.get("transitions") or []
-
-    async def transition_issue(self, issue_id_or_key: str, transition_id: str) -> None:
-        body = {"transition": {"id": transition_id}}
-        await self.request("POST", f"/issue/{issue_id_or_key}/transitions", json=body)
-
-    async def issue_status(self, issue_id_or_key: str) -> dict:
-        """The issue's status object (name, statusCategory)."""
-        issue = await self.request("GET", f"/issue/{issue_id_or_key}", params={"fields": "status"})
-        return ((issue or {}).get("fields") or {}).get("status") or {}
+        raise JiraError(JiraErrorKind.UNAVAILABLE, f"a search ran past {SEARCH_PAGES_MAX} pages")
 
     async def users_by_email(self, email: str) -> list[dict]:
         """GET /user/search?query=EMAIL: active users; may be [] for hidden emails."""
         found = await self.request("GET", "/user/search", params={"query": email})
         return found if isinstance(found, list) else []
+
+
+async def _read_capped(response: httpx.Response) -> bytes:
+    """The body, or JiraError as soon as it passes RESPONSE_MAX (the rest is never read)."""
+    declared = response.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > RESPONSE_MAX:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > RESPONSE_MAX:
+            raise _too_large()
+    return bytes(body)
+
+
+def _too_large() -> JiraError:
+    return JiraError(JiraErrorKind.UNAVAILABLE, f"Jira's answer was over {RESPONSE_MAX} bytes")
 
 
 def _decode(response: httpx.Response) -> Any:

@@ -95,6 +95,9 @@ class JiraEmulator:
             self.oauth = OAuthServer(self)
             self.faults.clear()
             self.latency = 0.0  # seconds added to every REST request
+            # Issues per page of a search at most (None: Jira's own caps), so that tests
+            # see results that really span several pages.
+            self.search_page_size: int | None = None
             self.access_token_ttl = 3600
             self.webhook_timeout = 20.0
             self.app_scopes: tuple[str, ...] = DEFAULT_APP_SCOPES  # added in the dev console

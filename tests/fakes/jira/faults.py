@@ -18,7 +18,9 @@ from urllib.parse import parse_qsl
 
 from .model import Recorded
 
-KINDS = {"latency", "500", "503", "429", "timeout", "drop"}
+KINDS = {"latency", "500", "503", "429", "timeout", "drop", "repeat_token", "drip", "huge"}
+# Answers that go wrong while they are being sent: they are not "created_then_" kinds.
+HOSTILE = {"repeat_token", "drip", "huge"}
 BODIES = {
     500: ["Internal server error."],
     503: ["Service unavailable. Please try again later."],
@@ -34,7 +36,9 @@ class Fault:
     times: int | None  # None: forever
     retry_after: int | None
     delay: float
+    size: int = 0  # bytes of a "huge" answer
     hits: int = 0
+    sent: int = 0  # bytes of a "drip" or "huge" answer the client took
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -61,15 +65,21 @@ class FaultPlan:
         times: int | None = 1,
         retry_after: int | None = None,
         delay: float = 0.0,
+        size: int = 64 * 1024 * 1024,
     ) -> Fault:
         """kind: latency, 500, 503, 429, timeout, drop, or created_then_<one of
-        500/503/429/timeout/drop> (the request is handled, then its answer is replaced)."""
+        500/503/429/timeout/drop> (the request is handled, then its answer is replaced).
+        Hostile servers: repeat_token (a search answers with the page token it was given,
+        or the same one every time, never isLast), drip (the real answer, one byte every
+        `delay` seconds), huge (200 with `size` bytes of JSON that never ends)."""
         base = kind.removeprefix("created_then_")
-        if base not in KINDS or (kind != base and base == "latency"):
+        if base not in KINDS or (kind != base and base in {"latency", *HOSTILE}):
             raise ValueError(f"unknown fault kind {kind!r}")
         if base == "timeout" and not delay:
             delay = 30.0
-        fault = Fault(method.upper(), path_suffix, kind, times, retry_after, delay)
+        if base == "drip" and not delay:
+            delay = 0.2
+        fault = Fault(method.upper(), path_suffix, kind, times, retry_after, delay, size)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -143,6 +153,9 @@ class FaultsAndRecording:
         if kind == "latency":
             await asyncio.sleep(fault.delay)
             return await self.app(scope, replay, recording_send)
+        if kind in HOSTILE:
+            handle = lambda s: self.app(scope, replay, s)  # noqa: E731
+            return await _hostile(fault, handle, record, receive, send)
         if kind.startswith("created_then_"):
             kind = kind.removeprefix("created_then_")
 
@@ -206,3 +219,68 @@ class FaultsAndRecording:
         )
         self.emulator._add_record(record)
         return record
+
+
+# --- hostile servers ----------------------------------------------------------------------
+
+
+async def _hostile(fault: Fault, handle: Any, record: Recorded, receive: Any, send: Any) -> None:
+    if fault.kind == "huge":
+        await _huge(fault, receive, send)
+        return
+    start, body = await _answer_of(handle)
+    if fault.kind == "repeat_token":
+        page = json.loads(body)
+        asked = (record.json or {}).get("nextPageToken") if isinstance(record.json, dict) else None
+        page["isLast"] = False
+        page["nextPageToken"] = asked or "MA=="  # the first page's token, given back forever
+        body = json.dumps(page).encode()
+        await send({**start, "headers": _without_length(start["headers"], len(body))})
+        await send({"type": "http.response.body", "body": body})
+        fault.sent += len(body)
+        return
+    await send({**start, "headers": _without_length(start["headers"], len(body))})
+    for i in range(len(body)):
+        if _client_gone(receive):
+            return
+        await send({"type": "http.response.body", "body": body[i : i + 1], "more_body": True})
+        fault.sent += 1
+        await asyncio.sleep(fault.delay)
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _huge(fault: Fault, receive: Any, send: Any) -> None:
+    headers = [(b"content-type", b"application/json;charset=UTF-8")]  # chunked: no length
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    block = b'{"issues": [' + b" " * (64 * 1024 - 12)
+    while fault.sent < fault.size:
+        if _client_gone(receive):
+            return
+        await send({"type": "http.response.body", "body": block, "more_body": True})
+        fault.sent += len(block)
+        block = b" " * len(block)
+    await send({"type": "http.response.body", "body": b"]}"})
+
+
+async def _answer_of(handle: Any) -> tuple[dict, bytes]:
+    start: dict = {}
+    body = bytearray()
+
+    async def capture(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        else:
+            body.extend(message.get("body", b""))
+
+    await handle(capture)
+    return start, bytes(body)
+
+
+def _without_length(headers: list, length: int) -> list:
+    kept = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    return [*kept, (b"content-length", str(length).encode())]
+
+
+def _client_gone(receive: Any) -> bool:
+    cycle = getattr(receive, "__self__", None)
+    return bool(getattr(cycle, "disconnected", False))

@@ -151,6 +151,8 @@ def _search(
     wanted = wanted_fields(fields, "id")
     ids_only = wanted <= {"id", "key"}
     max_results = max(0, min(max_results, 5000 if ids_only else 100))
+    if call.emulator.search_page_size:  # Jira may return fewer than asked for
+        max_results = min(max_results, call.emulator.search_page_size)
     now, evaluator, reconcile_ids = (
         time.time(),
         Evaluator(call.site, call.caller.account_id),

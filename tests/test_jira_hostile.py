@@ -1,0 +1,137 @@
+"""A slow, broken or hostile Jira costs only its own workspace: searches that never end,
+answers that drip or never stop are cut off, and the other workspaces keep syncing. A
+search whose results really span several pages is still read whole."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.flows_jira import submit_token_modal, token_modal
+from tests.flows_sync import (
+    commit_retro,
+    connect_world,
+    items,
+    retro_with_items,
+    sync_app_fixture,
+    wait_for_keys,
+    wait_until,
+)
+
+sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
+MIB = 1024 * 1024
+
+
+def new_site(jira_emulator):
+    site = jira_emulator.add_site("host" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    return site
+
+
+def synced_world(sync_app, slack_emulator, jira_emulator, titles):
+    """A polled workspace (webhooks off) whose items are in Jira."""
+    world = connect_world(sync_app, slack_emulator, new_site(jira_emulator), webhooks=False)
+    retro_with_items(sync_app, slack_emulator, world, titles)
+    commit_retro(sync_app, slack_emulator, world)
+    return world, wait_for_keys(sync_app.db, world.team, len(titles))
+
+
+def all_done(sync_app, world, rows) -> None:
+    mover = world.site.add_user(f"m.{uuid.uuid4().hex[:6]}@example.com", "Mo Mover")
+    for row in rows:
+        world.site.transition(row["jira_key"], "Done", by=mover)
+    wait_until(
+        lambda: all(r["status"] == "complete" for r in items(sync_app.db, world.team)),
+        timeout=8,
+        message="every item completed by polling",
+    )
+
+
+def searches(jira_emulator, site) -> list:
+    return [
+        r
+        for r in jira_emulator.requests_to("POST", "/search/jql")
+        if f"/sites/{site.name}/" in r.path
+    ]
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+@pytest.fixture
+def cleanup(jira_emulator):
+    yield
+    jira_emulator.faults.clear()
+    jira_emulator.search_page_size = None
+
+
+def test_results_spanning_several_pages_are_read_whole(
+    sync_app, slack_emulator, jira_emulator, cleanup
+):
+    world, rows = synced_world(sync_app, slack_emulator, jira_emulator, ["A", "B", "C", "D"])
+    jira_emulator.search_page_size = 1
+    all_done(sync_app, world, rows)
+    paged = [r for r in searches(jira_emulator, world.site) if (r.json or {}).get("nextPageToken")]
+    assert len(paged) >= 3  # four issues, one a page: the app followed every token
+
+
+def test_a_search_that_repeats_its_page_token_stops_and_others_keep_syncing(
+    sync_app, slack_emulator, jira_emulator, cleanup
+):
+    hostile, _ = synced_world(sync_app, slack_emulator, jira_emulator, ["Loops"])
+    healthy, rows = synced_world(sync_app, slack_emulator, jira_emulator, ["Fine"])
+    jira_emulator.faults.add(
+        "POST", f"/sites/{hostile.site.name}/rest/api/3/search/jql", "repeat_token", times=None
+    )
+    started, before = time.monotonic(), len(searches(jira_emulator, hostile.site))
+    all_done(sync_app, healthy, rows)
+    time.sleep(max(0.0, 3 - (time.monotonic() - started)))  # three cycles at least
+    made = len(searches(jira_emulator, hostile.site)) - before
+    # One search a cycle, stopped at the first repeated token: two requests a cycle.
+    assert 0 < made <= 2 * 6, f"{made} search requests in about 3 s"
+
+
+def test_a_huge_answer_is_cut_off_unread_and_others_keep_syncing(
+    sync_app, slack_emulator, jira_emulator, cleanup
+):
+    hostile, _ = synced_world(sync_app, slack_emulator, jira_emulator, ["Floods"])
+    healthy, rows = synced_world(sync_app, slack_emulator, jira_emulator, ["Fine"])
+    before = rss_mib(sync_app.app.proc.pid)
+    fault = jira_emulator.faults.add(
+        "POST", f"/sites/{hostile.site.name}/rest/api/3/search/jql", "huge", size=200 * MIB
+    )
+    wait_until(lambda: fault.hits, timeout=5, message="the huge answer to start")
+    all_done(sync_app, healthy, rows)
+    wait_until(lambda: fault.sent and not jira_emulator.faults.pending, timeout=5)
+    time.sleep(0.5)
+    assert fault.sent < 40 * MIB, f"the app took {fault.sent / MIB:.0f} MiB"
+    assert rss_mib(sync_app.app.proc.pid) - before < 40
+
+
+def test_a_jira_that_drips_its_answer_is_given_up_on_within_the_ack(
+    sync_app, slack_emulator, jira_emulator, cleanup
+):
+    """httpx's timeouts are per read: a byte every 0.2 s never trips them. The token check
+    still ends inside Slack's 3 seconds, with the error on the form."""
+    site = new_site(jira_emulator)
+    from tests.harness import install_workspace
+
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    email, token = f"robot.{uuid.uuid4().hex[:6]}@example.com", "ATATT" + uuid.uuid4().hex
+    site.add_user(email, "Jira Robot")
+    site.add_api_token(email, token)
+    jira_emulator.faults.add("GET", f"/sites/{site.name}/rest/api/3/myself", "drip")
+    view = token_modal(sync_app.slack, slack_emulator, team)
+    started = time.monotonic()
+    answer = submit_token_modal(
+        sync_app.slack, team, view, site_url=site.url, email=email, token=token
+    )
+    assert time.monotonic() - started < 3
+    assert answer.json().get("response_action") == "errors", answer.text
