@@ -196,10 +196,31 @@ def test_summaries_are_one_line_of_at_most_255_characters():
     assert summary("   ") == "Action item"
 
 
+class PinnedJitter:
+    """A random source whose uniform(lo, hi) always lands at `share` of the way."""
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+
+    def uniform(self, lo: float, hi: float) -> float:
+        return lo + (hi - lo) * self.share
+
+
 def test_backoff_doubles_with_jitter_and_honours_retry_after():
     rng = random.Random(1)
     delays = [retry_delay(n, 30, rng=rng) for n in (1, 2, 3)]
     for delay, expected in zip(delays, (30, 60, 120), strict=True):
         assert 0.75 * expected <= delay <= 1.25 * expected
     assert retry_delay(1, 30, retry_after=90, rng=rng) >= 90
+
+
+def test_backoff_delays_are_exact_once_the_jitter_is_pinned():
+    def delays(share: float) -> list[float]:
+        return [retry_delay(n, 30, rng=PinnedJitter(share)) for n in (1, 2, 3, 4)]
+
+    assert delays(0.5) == [30, 60, 120, 240]  # no jitter: doubling from the base
+    assert delays(0.0) == [22.5, 45, 90, 180]  # the low end of ±25 %
+    assert delays(1.0) == [37.5, 75, 150, 300]  # the high end
+    assert retry_delay(1, 30, retry_after=90, rng=PinnedJitter(0.5)) == 90
+    assert retry_delay(3, 30, retry_after=10, rng=PinnedJitter(0.5)) == 120
     assert [retries_left(n) for n in range(1, MAX_RETRIES + 2)] == [True, True, True, False]

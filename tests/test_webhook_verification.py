@@ -117,6 +117,8 @@ def _unsigned(claims: dict) -> str:
     [
         pytest.param(lambda: jwt_headers(secret="someone-elses-secret-value-32bytes"), id="forged"),
         pytest.param(lambda: jwt_headers(expires_in=-600), id="expired"),
+        # Just past the 60 s allowed for clock skew.
+        pytest.param(lambda: jwt_headers(expires_in=-65), id="expired-65s-ago"),
         pytest.param(lambda: jwt_headers(algorithm="HS512"), id="other-algorithm"),
         pytest.param(
             lambda: {"Authorization": "Bearer " + _unsigned({"exp": 9_999_999_999})},

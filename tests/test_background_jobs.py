@@ -1,0 +1,35 @@
+"""The app's own scheduler runs the periodic jobs. Other tests call the job functions
+directly (to freeze time around them); this one holds the process to scheduling each of
+them, at its period, when it starts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot import background
+from bot.config import load_settings
+from bot.jira import credentials, deliveries, webhook_registration
+from bot.runtime import Runtime
+
+
+async def test_starting_the_process_schedules_every_periodic_job(app):
+    settings = load_settings(**{k.lower(): v for k, v in app.env.items() if k.isupper()})
+    runtime = Runtime.build(settings)
+    jobs = await background.start(runtime)
+    try:
+        scheduled = {
+            getattr(job.func, "__qualname__", ""): job.trigger.interval
+            for job in jobs.scheduler.get_jobs()
+        }
+    finally:
+        await background.stop(jobs)
+        await runtime.close()
+
+    def period(job) -> timedelta | None:
+        return scheduled.get(job.__qualname__)
+
+    assert period(webhook_registration.refresh_due_webhooks) == timedelta(hours=1)
+    assert period(deliveries.send_owed_notices) == timedelta(seconds=60)
+    assert period(deliveries.prune_deliveries) == timedelta(hours=12)
+    assert period(credentials.keep_refresh_tokens_alive) == timedelta(hours=24)
+    assert scheduled.get("SyncWorker.tick") == timedelta(seconds=settings.sync_interval_seconds)
