@@ -28,13 +28,14 @@ async def start(runtime: Runtime) -> BackgroundJobs:
     jobs = BackgroundJobs(scheduler=scheduler)
     _webhook_jobs(scheduler, runtime)
     _token_jobs(scheduler, runtime)
-    jobs.tasks.append(_sync_worker(scheduler, runtime))
+    jobs.tasks.extend(_sync_worker(scheduler, runtime))
     scheduler.start()
     return jobs
 
 
 def _sync_worker(scheduler: AsyncIOScheduler, runtime: Runtime):
-    """The sync worker, woken by commits and every SYNC_INTERVAL_SECONDS."""
+    """The sync worker, woken by commits and every SYNC_INTERVAL_SECONDS, and the
+    status poll loop beside it."""
     from bot.sync import worker
 
     return worker.start(runtime, scheduler)

@@ -1,7 +1,8 @@
 """Completing and reopening action items from their Jira issue's status.
 
 Status comes back two ways, and both end here: webhook deliveries (bot/jira/webhooks.py)
-and, with webhooks off, the sync engine's JQL polling (`apply_jira_status`, via="poll").
+and, with webhooks off, JQL polling (bot/sync/poll.py), whose issues all enter through
+`apply_polled_issues`.
 
 The rules:
 * Only the status *category* counts (statusCategory.key: new / indeterminate / done); status
@@ -282,6 +283,69 @@ async def announce(runtime: Runtime, workspace_id: int, change: StatusChange) ->
         logger.exception("telling retro %s about item %s failed", change.retro_id, change.item_id)
 
 
+# Issue ids per lookup: well inside every database's limit on bound parameters.
+IDS_PER_LOOKUP = 500
+
+
+async def apply_polled_issues(runtime: Runtime, workspace_id: int, issues: list[dict]) -> int:
+    """Everything one poll of a workspace returned, as Jira sent it (id, key and the poll's
+    fields): the one place polled issues enter. Issues that are not this workspace's
+    items on its connected site, or whose status category the item already knows, change
+    nothing. Returns how many items changed."""
+    if not issues:
+        return 0
+    known = await _known_categories(runtime, workspace_id, [str(i["id"]) for i in issues])
+    changed = 0
+    for issue in issues:
+        issue_id, fields = str(issue["id"]), issue.get("fields") or {}
+        status = fields.get("status") or {}
+        category = (status.get("statusCategory") or {}).get("key")
+        if not category or issue_id not in known or known[issue_id] == category:
+            continue
+        changed += await apply_jira_status(
+            runtime,
+            workspace_id,
+            issue_id,
+            category,
+            None,
+            _polled_change_time(fields),
+            "poll",
+            status_name=status.get("name"),
+        )
+    return changed
+
+
+async def _known_categories(runtime: Runtime, workspace_id: int, issue_ids: list[str]) -> dict:
+    """{issue id: status category the item knows} for this workspace's items on its site."""
+    known: dict[str, str | None] = {}
+    async with runtime.sessions() as session:
+        connected = await connected_site(session, workspace_id)
+        if connected is None:
+            return known
+        for start in range(0, len(issue_ids), IDS_PER_LOOKUP):
+            rows = await session.execute(
+                select(ActionItem.jira_issue_id, ActionItem.jira_status_category).where(
+                    ActionItem.workspace_id == workspace_id,
+                    ActionItem.jira_issue_id.in_(issue_ids[start : start + IDS_PER_LOOKUP]),
+                    ActionItem.jira_site_url == connected.site_url,
+                )
+            )
+            known.update((row.jira_issue_id, row.jira_status_category) for row in rows)
+    return known
+
+
+def _polled_change_time(fields: dict) -> datetime:
+    """When the polled status was reached: Jira's statuscategorychangedate, else updated."""
+    for name in ("statuscategorychangedate", "updated"):
+        value = fields.get(name)
+        if value:
+            try:
+                return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
+            except ValueError:
+                continue
+    return utcnow()
+
+
 async def apply_jira_status(
     runtime: Runtime,
     workspace_id: int,
@@ -294,8 +358,8 @@ async def apply_jira_status(
     status_name: str | None = None,
 ) -> bool:
     """Complete or reopen the item of this issue (once) and tell its retro. Returns True
-    when the item changed. The sync engine's polling calls this with via="poll"; webhook
-    deliveries use `record_jira_status` inside their dedup transaction instead."""
+    when the item changed. Polling calls this with via="poll"; webhook deliveries use
+    `record_jira_status` inside their dedup transaction instead."""
     status = JiraStatus(str(issue_id), category_key, _aware(changed_at), actor_name, status_name)
     async with runtime.sessions.begin() as session:
         connected = await connected_site(session, workspace_id)

@@ -123,6 +123,7 @@ class JiraConnection(Base):
     """The workspace's link to one Jira Cloud site (its "connection")."""
 
     __tablename__ = "jira_connections"
+    __table_args__ = (Index("ix_jira_connections_poll_due_at", "poll_due_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(
@@ -151,6 +152,13 @@ class JiraConnection(Base):
     webhook_expires_at: Mapped[datetime | None] = mapped_column()
     webhook_error: Mapped[str | None] = mapped_column(Text)
     webhook_last_delivery_at: Mapped[datetime | None] = mapped_column()
+    # Status polling (webhooks off), claimed in the database so that of several processes
+    # one polls the workspace per cycle: a claim moves `poll_due_at` to the claim's end (a
+    # dead poller's claim lapses there); a finished poll moves it one cycle on.
+    poll_due_at: Mapped[datetime | None] = mapped_column()
+    poll_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # When the last successful poll started: the next one asks for issues updated since.
+    last_polled_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -162,6 +170,7 @@ class JiraOAuthFlow(Base):
     and admin) and, when the grant covers several sites, the tokens awaiting the choice."""
 
     __tablename__ = "jira_oauth_flows"
+    __table_args__ = (Index("ix_jira_oauth_flows_expires_at", "expires_at"),)  # housekeeping
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -260,7 +269,22 @@ class Retro(Base):
 class ActionItem(Base):
     __tablename__ = "action_items"
     __table_args__ = (
-        Index("ix_action_items_due_work", "sync_state", "next_attempt_at"),
+        # The queue: only pending rows, in the order they come due. Queries name the state
+        # as a literal ('pending'): SQLite uses a partial index only for a literal match.
+        Index(
+            "ix_action_items_queue",
+            "next_attempt_at",
+            "id",
+            sqlite_where=text("sync_state = 'pending'"),
+            postgresql_where=text("sync_state = 'pending'"),
+        ),
+        # Leases: only claimed rows, so the earliest lapse is one index step.
+        Index(
+            "ix_action_items_leases",
+            "claimed_until",
+            sqlite_where=text("claimed_until IS NOT NULL"),
+            postgresql_where=text("claimed_until IS NOT NULL"),
+        ),
         Index("ix_action_items_jira_issue", "workspace_id", "jira_issue_id"),
     )
 
@@ -336,7 +360,10 @@ class SyncAttempt(Base):
     """The Sync Log: one row per attempt to create, update or poll an item."""
 
     __tablename__ = "sync_attempts"
-    __table_args__ = (Index("ix_sync_attempts_workspace_at", "workspace_id", "at"),)
+    __table_args__ = (
+        Index("ix_sync_attempts_workspace_at", "workspace_id", "at"),
+        Index("ix_sync_attempts_at", "at"),  # housekeeping: rows past the age limit
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -366,6 +393,7 @@ class WebhookDelivery(Base):
             sqlite_where=text("notice IS NOT NULL AND notified_at IS NULL"),
             postgresql_where=text("notice IS NOT NULL AND notified_at IS NULL"),
         ),
+        Index("ix_webhook_deliveries_received_at", "received_at"),  # housekeeping
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -383,6 +411,7 @@ class SlackOAuthState(Base):
     """`state` values of the Slack install flow (single use, 10 minutes)."""
 
     __tablename__ = "slack_oauth_states"
+    __table_args__ = (Index("ix_slack_oauth_states_expires_at", "expires_at"),)  # housekeeping
 
     id: Mapped[int] = mapped_column(primary_key=True)
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)

@@ -178,7 +178,7 @@ def test_create_fields_follow_the_spec_mapping():
     assert fields["summary"] == "Fix the deploy"
     assert fields["assignee"] == {"accountId": "acc-1"}
     assert fields["duedate"] == "2030-01-31"
-    assert fields["labels"] == ["unpack-0123456789ab"]
+    assert fields["labels"] == ["unpack-0123456789ab", "unpack-for-slack"]
     assert fields["parent"] == {"id": "10050"}
     last = fields["description"]["content"][-1]["content"]
     assert last[1]["marks"][0]["attrs"]["href"] == "https://acme.slack.com/archives/C1/p1"

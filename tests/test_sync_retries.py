@@ -51,7 +51,8 @@ def label_searches(jira_emulator, site) -> list:
     return [
         r
         for r in jira_emulator.requests_to("POST", "/search/jql")
-        if at(site, r) and "labels" in (r.json or {}).get("jql", "")
+        # "labels in (…)": looking for one item's issue; the status poll asks "labels = …".
+        if at(site, r) and "labels in" in (r.json or {}).get("jql", "")
     ]
 
 

@@ -153,6 +153,7 @@ def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reop
     searches = [
         r
         for r in jira_emulator.requests_to("POST", "/search/jql")
-        if f"/sites/{site.name}/" in r.path and "id in" in (r.json or {}).get("jql", "")
+        if f"/sites/{site.name}/" in r.path and "updated >=" in (r.json or {}).get("jql", "")
     ]
     assert searches and all("status" in r.json["fields"] for r in searches)
+    assert all('labels = "unpack-for-slack"' in r.json["jql"] for r in searches)

@@ -10,6 +10,10 @@ from bot.jira.adf import mrkdwn_to_adf
 from storage.models import ActionItem
 
 SUMMARY_MAX = 255
+# On every issue the app creates for an item, beside the item's own label: status polling
+# asks Jira for "issues with this label updated since the last poll" in one search,
+# whatever the workspace's history.
+APP_LABEL = "unpack-for-slack"
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ def create_fields(item: ActionItem, target: Target, context: IssueContext) -> di
         "summary": summary(item.title),
         "description": description(item, context),
         # The item's unique label: how an ambiguous create is found again (no duplicates).
-        "labels": [item.sync_label],
+        "labels": [item.sync_label, APP_LABEL],
     }
     if context.assignee_account_id:
         fields["assignee"] = {"accountId": context.assignee_account_id}

@@ -1,118 +1,169 @@
-"""Status from Jira without webhooks: each sync cycle, the issues of a
-workspace's synced items are read with JQL and any change of status category goes through
-the same rules as a webhook delivery (bot/completion.py)."""
+"""Status from Jira without webhooks, in a loop of its own beside the sync worker,
+so a slow Jira never delays a commit's sync.
+
+Each cycle, every workspace that polls is polled once, POLLS_AT_ONCE workspaces at a time,
+each within POLL_BUDGET seconds: one JQL search for the app's issues (they carry its label)
+updated since that workspace's last poll, paginated, so an idle workspace costs one request
+whatever its history. What the search returns goes, as Jira sent it, to one place:
+`bot.completion.apply_polled_issues`.
+
+Each workspace's poll is claimed on its connection row (storage/polling.py), so several
+processes poll it once per cycle between them. A 429 or any failure retries that
+workspace alone, after Retry-After or the retry base, from the same starting point.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+import math
+import time
+from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
-
-from bot.completion import apply_jira_status
+from bot.completion import apply_polled_issues
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError
+from bot.jira.fields import APP_LABEL
 from bot.runtime import Runtime
+from bot.sync.backoff import retry_delay
+from storage import polling
 from storage.clock import utcnow
-from storage.models import (
-    ActionItem,
-    ConnectionMethod,
-    ConnectionStatus,
-    JiraConnection,
-    SyncSettings,
-)
 
 logger = logging.getLogger(__name__)
 
-IDS_PER_SEARCH = 50  # also reconcileIssues' limit: read-after-write for exactly these ids
-STATUS_FIELDS = ["status", "statuscategorychangedate", "updated"]
+POLLS_AT_ONCE = 20
+# Jira's search index lags behind writes and clocks differ: each search reaches back this
+# much before the last poll began (what was seen already changes nothing the second time).
+SAFETY_MARGIN = timedelta(minutes=2)
+POLL_FIELDS = [
+    "summary",
+    "description",
+    "assignee",
+    "duedate",
+    "status",
+    "statuscategorychangedate",
+    "updated",
+]
+# New connections and settings changes are noticed this soon, whatever the cycle length.
+RECHECK_SECONDS = 2.0
+MIN_WAIT = 0.05
+ERROR_PAUSE = 1.0
 
 
-async def poll_statuses(runtime: Runtime) -> None:
-    for workspace_id in await workspaces_to_poll(runtime):
+def poll_budget(runtime: Runtime) -> float:
+    """Seconds one workspace's poll may take in a cycle: a hanging Jira costs its own
+    workspace this much, never the others."""
+    return max(5.0, min(30.0, runtime.settings.sync_interval_seconds / 2))
+
+
+def poll_lease(runtime: Runtime) -> timedelta:
+    """How long a claim on a workspace's poll lasts: past the budget, so a live poller is
+    never overtaken; a dead one's claim lapses soon after."""
+    return timedelta(seconds=2 * poll_budget(runtime))
+
+
+def updated_since_jql(since: datetime, now: datetime) -> str:
+    """The app's issues updated since `since` (less the margin). A relative date ("-7m"),
+    because Jira reads absolute dates in the searching account's time zone."""
+    minutes = math.ceil((now - since + SAFETY_MARGIN) / timedelta(minutes=1))
+    return f'labels = "{APP_LABEL}" AND updated >= "-{max(1, minutes)}m" ORDER BY updated ASC'
+
+
+async def run(runtime: Runtime) -> None:
+    """The poll loop: a cycle whenever a workspace's poll comes due."""
+    while True:
         try:
-            await poll_workspace(runtime, workspace_id)
-        except JiraError as exc:
-            logger.info("status poll of workspace %s failed: %s", workspace_id, exc.message)
+            await poll_cycle(runtime)
+            wait = await _seconds_to_next(runtime)
+        except asyncio.CancelledError:
+            raise
         except Exception:
-            logger.exception("status poll of workspace %s failed", workspace_id)
+            logger.exception("status poll cycle failed")
+            wait = ERROR_PAUSE
+        await asyncio.sleep(wait)
 
 
-async def workspaces_to_poll(runtime: Runtime) -> list[int]:
-    """Connected workspaces whose status does not arrive by webhook: webhooks turned off,
-    an API-token connection without the admin webhook's secret, or no dynamic webhook."""
-    async with runtime.sessions() as session:
-        rows = await session.execute(
-            select(JiraConnection.workspace_id)
-            .outerjoin(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
-            .where(
-                JiraConnection.status == ConnectionStatus.ACTIVE.value,
-                or_(
-                    SyncSettings.webhooks_enabled.is_(False),
-                    (JiraConnection.method == ConnectionMethod.API_TOKEN.value)
-                    & JiraConnection.webhook_secret_enc.is_(None),
-                    (JiraConnection.method == ConnectionMethod.OAUTH.value)
-                    & JiraConnection.webhook_ids.is_(None),
-                ),
-            )
+async def poll_cycle(runtime: Runtime) -> int:
+    """Polls every workspace now due, POLLS_AT_ONCE at a time; returns how many polls ran."""
+    started, polled = time.perf_counter(), 0
+
+    async def poller() -> None:
+        nonlocal polled
+        while (claim := await _claim(runtime)) is not None:
+            await poll_claimed(runtime, claim)
+            polled += 1
+
+    await asyncio.gather(*(poller() for _ in range(POLLS_AT_ONCE)))
+    if polled:
+        logger.info(
+            "poll: %s polled %d workspace(s) in %.2f s",
+            runtime.process_id,
+            polled,
+            time.perf_counter() - started,
         )
-        return [row.workspace_id for row in rows]
+    return polled
 
 
-async def poll_workspace(runtime: Runtime, workspace_id: int) -> None:
-    async with runtime.sessions() as session:
-        site_url = await session.scalar(
-            select(JiraConnection.site_url).where(JiraConnection.workspace_id == workspace_id)
-        )
-        rows = (
-            await session.execute(
-                select(ActionItem.jira_issue_id, ActionItem.jira_status_category).where(
-                    ActionItem.workspace_id == workspace_id,
-                    ActionItem.jira_issue_id.is_not(None),
-                    ActionItem.jira_site_url == site_url,
-                )
-            )
-        ).all()
-    if not rows:
-        return
-    known = {row.jira_issue_id: row.jira_status_category for row in rows}
-    jira = await jira_client_for(runtime, workspace_id)
-    ids = sorted(known, key=int)
-    chunks = [ids[i : i + IDS_PER_SEARCH] for i in range(0, len(ids), IDS_PER_SEARCH)]
-    pages = await asyncio.gather(
-        *(
-            jira.search_issues(
-                f"id in ({', '.join(chunk)})",
-                fields=STATUS_FIELDS,
-                reconcile=[int(i) for i in chunk],
-            )
-            for chunk in chunks
-        )
+async def _claim(runtime: Runtime) -> polling.PollClaim | None:
+    now = utcnow()
+    return await polling.claim_next_poll(
+        runtime.sessions,
+        runtime.process_id,
+        now,
+        now + poll_lease(runtime),
+        runtime.engine.dialect.name == "postgresql",
     )
-    for issue in (issue for page in pages for issue in page):
-        status = (issue.get("fields") or {}).get("status") or {}
-        category = (status.get("statusCategory") or {}).get("key")
-        if not category or known.get(str(issue["id"])) == category:
-            continue
-        await apply_jira_status(
-            runtime,
-            workspace_id,
-            str(issue["id"]),
-            category,
-            None,
-            _changed_at(issue.get("fields") or {}),
-            "poll",
-            status_name=status.get("name"),
+
+
+async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> None:
+    """One workspace's poll, within its budget; the claim ends with the next due time."""
+    started = utcnow()
+    interval = timedelta(seconds=runtime.settings.sync_interval_seconds)
+    try:
+        async with asyncio.timeout(poll_budget(runtime)):
+            await poll_workspace(runtime, claim.workspace_id, claim.since, started)
+    except Exception as exc:  # every failure retries this workspace alone
+        delay = _retry_seconds(runtime, exc, claim.workspace_id)
+        next_due = utcnow() + min(interval, timedelta(seconds=delay))
+        await _finish(runtime, claim, next_due=next_due, polled_at=None)
+        return
+    await _finish(runtime, claim, next_due=started + interval, polled_at=started)
+
+
+async def poll_workspace(runtime: Runtime, workspace_id: int, since: datetime, now: datetime):
+    jira = await jira_client_for(runtime, workspace_id)
+    issues = await jira.search_issues(updated_since_jql(since, now), fields=POLL_FIELDS)
+    await apply_polled_issues(runtime, workspace_id, issues)
+
+
+def _retry_seconds(runtime: Runtime, exc: Exception, workspace_id: int) -> float:
+    base = runtime.settings.sync_retry_base_seconds
+    if isinstance(exc, JiraError):
+        logger.info("status poll of workspace %s failed: %s", workspace_id, exc.message)
+        return retry_delay(1, base, exc.retry_after)
+    if isinstance(exc, TimeoutError):
+        logger.warning("status poll of workspace %s ran out of its time budget", workspace_id)
+    else:
+        logger.error("status poll of workspace %s failed", workspace_id, exc_info=exc)
+    return retry_delay(1, base)
+
+
+async def _finish(runtime: Runtime, claim, *, next_due: datetime, polled_at) -> None:
+    try:
+        await polling.finish_poll(
+            runtime.sessions,
+            claim.workspace_id,
+            runtime.process_id,
+            next_due=next_due,
+            polled_at=polled_at,
         )
+    except Exception:  # the claim lapses on its own; the next poll starts from `since`
+        logger.exception("could not record the poll of workspace %s", claim.workspace_id)
 
 
-def _changed_at(fields: dict) -> datetime:
-    for name in ("statuscategorychangedate", "updated"):
-        value = fields.get(name)
-        if value:
-            try:
-                return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
-            except ValueError:
-                continue
-    return utcnow()
+async def _seconds_to_next(runtime: Runtime) -> float:
+    due = await polling.next_poll_due(runtime.sessions)
+    if due is None:
+        return RECHECK_SECONDS
+    seconds = (due - utcnow()) / timedelta(seconds=1)
+    return min(RECHECK_SECONDS, max(MIN_WAIT, seconds))

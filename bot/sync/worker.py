@@ -1,9 +1,9 @@
 """The sync worker: one loop per process that runs cycles one at a time.
 
 It wakes when something is queued (commit, Retry, Sync to Jira call `runtime.wake_sync()`),
-when the scheduler's tick comes (every SYNC_INTERVAL_SECONDS: edits of synced items, and
-status polling for workspaces without webhooks), and when the earliest retry or lapsed
-claim is due, whichever comes first.
+when the scheduler's tick comes (every SYNC_INTERVAL_SECONDS), and when the earliest
+retry or lapsed claim is due, whichever comes first. Status polling runs beside it in a
+loop of its own (bot/sync/poll.py), so a slow Jira never holds up a commit's sync.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from datetime import timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.runtime import Runtime
-from bot.sync import claims
+from bot.sync import claims, poll
 from bot.sync.engine import run_until_idle
-from bot.sync.poll import poll_statuses
 from storage.clock import utcnow
 
 logger = logging.getLogger(__name__)
@@ -29,11 +28,9 @@ ERROR_PAUSE = 1.0
 class SyncWorker:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.poll_due = True
 
     def tick(self) -> None:
-        """The scheduler's cycle: poll statuses and push edits on this pass."""
-        self.poll_due = True
+        """The scheduler's cycle: a pass even if nothing woke the worker."""
         self.runtime.wake_sync()
 
     async def run(self) -> None:
@@ -41,9 +38,6 @@ class SyncWorker:
         while True:
             try:
                 await run_until_idle(self.runtime)
-                if self.poll_due:
-                    self.poll_due = False
-                    await poll_statuses(self.runtime)
                 wait = await self._seconds_to_next()
             except asyncio.CancelledError:
                 raise
@@ -65,7 +59,8 @@ class SyncWorker:
         return min(interval, max(MIN_WAIT, seconds))
 
 
-def start(runtime: Runtime, scheduler: AsyncIOScheduler) -> asyncio.Task:
+def start(runtime: Runtime, scheduler: AsyncIOScheduler) -> list[asyncio.Task]:
+    """The sync worker and, beside it, the status poll loop."""
     worker = SyncWorker(runtime)
     scheduler.add_job(
         worker.tick,
@@ -74,4 +69,7 @@ def start(runtime: Runtime, scheduler: AsyncIOScheduler) -> asyncio.Task:
         coalesce=True,
         max_instances=1,
     )
-    return asyncio.create_task(worker.run(), name="sync-worker")
+    return [
+        asyncio.create_task(worker.run(), name="sync-worker"),
+        asyncio.create_task(poll.run(runtime), name="status-poll"),
+    ]

@@ -1,0 +1,121 @@
+"""Which workspaces poll Jira for status, and the claim that lets one process poll each of
+them once per cycle however many processes share the database.
+
+A workspace polls when its status cannot arrive by webhook: webhooks turned off, an
+API-token connection without the admin webhook's secret, or an OAuth connection without a
+registered dynamic webhook. Its connection row carries the schedule: `poll_due_at` (NULL:
+never polled, due now). Claiming moves `poll_due_at` to the claim's end, so a process that
+dies mid-poll leaves a claim that lapses there; finishing moves it one cycle on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
+
+
+@dataclass(frozen=True)
+class PollClaim:
+    workspace_id: int
+    since: datetime  # the start of the last successful poll (or the connection's creation)
+
+
+def _polls():
+    return (
+        JiraConnection.status == ConnectionStatus.ACTIVE.value,
+        or_(
+            SyncSettings.webhooks_enabled.is_(False),
+            (JiraConnection.method == ConnectionMethod.API_TOKEN.value)
+            & JiraConnection.webhook_secret_enc.is_(None),
+            (JiraConnection.method == ConnectionMethod.OAUTH.value)
+            & JiraConnection.webhook_ids.is_(None),
+        ),
+    )
+
+
+def _due(now: datetime):
+    return or_(JiraConnection.poll_due_at.is_(None), JiraConnection.poll_due_at <= now)
+
+
+def _polling_connections():
+    return select(JiraConnection.id).outerjoin(
+        SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id
+    )
+
+
+async def claim_next_poll(
+    sessions: async_sessionmaker, owner: str, now: datetime, until: datetime, postgres: bool
+) -> PollClaim | None:
+    """Claims the workspace whose poll is due first, until `until`; None when none is due.
+    PostgreSQL: SKIP LOCKED, so processes claiming at once take different workspaces; the
+    update re-checks that the poll is still due, so a workspace is never claimed twice."""
+    pick = _polling_connections().where(*_polls(), _due(now))
+    pick = pick.order_by(JiraConnection.poll_due_at, JiraConnection.id).limit(1)
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True, of=JiraConnection)
+    async with sessions.begin() as session:
+        row = (
+            await session.execute(
+                update(JiraConnection)
+                .where(JiraConnection.id == pick.correlate(None).scalar_subquery(), _due(now))
+                .values(poll_due_at=until, poll_claimed_by=owner)
+                .returning(
+                    JiraConnection.workspace_id,
+                    JiraConnection.last_polled_at,
+                    JiraConnection.created_at,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        ).first()
+    if row is None:
+        return None
+    return PollClaim(row.workspace_id, _aware(row.last_polled_at or row.created_at))
+
+
+async def finish_poll(
+    sessions: async_sessionmaker,
+    workspace_id: int,
+    owner: str,
+    *,
+    next_due: datetime,
+    polled_at: datetime | None,
+) -> None:
+    """Ends this process's claim: the next poll is due at `next_due`; `polled_at` (when the
+    poll succeeded) is where the next search starts from."""
+    values: dict = {"poll_due_at": next_due, "poll_claimed_by": None}
+    if polled_at is not None:
+        values["last_polled_at"] = polled_at
+    async with sessions.begin() as session:
+        await session.execute(
+            update(JiraConnection)
+            .where(
+                JiraConnection.workspace_id == workspace_id,
+                JiraConnection.poll_claimed_by == owner,
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def next_poll_due(sessions: async_sessionmaker) -> datetime | None:
+    """When the earliest poll comes due (or a claim lapses); None when nobody polls."""
+    earliest = func.min(func.coalesce(JiraConnection.poll_due_at, JiraConnection.created_at))
+    query = (
+        select(earliest)
+        .select_from(JiraConnection)
+        .outerjoin(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
+        .where(*_polls())
+    )
+    async with sessions() as session:
+        return _aware(await session.scalar(query))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
+        return value.replace(tzinfo=UTC)
+    return value
