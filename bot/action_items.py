@@ -21,6 +21,7 @@ from bot.home import publish_home
 from bot.retros import NO_OPEN_RETRO, open_retro, reply, retro_by_id
 from bot.runtime import Runtime
 from bot.sync import merge
+from bot.sync.queue import enqueue
 from bot.views import retro_ids as ids
 from bot.views.blocks import escape
 from bot.views.item_modal import (
@@ -65,11 +66,11 @@ def new_item(
 def apply_edit(item: ActionItem, form: ItemForm) -> bool:
     """Change the item to match the form; True when something changed.
 
-    Every change bumps `revision`. An item already in Jira becomes dirty: pending with
-    next_attempt_at NULL, which the sync engine treats as due on its next periodic cycle
-    (an edit is pushed on the next sync cycle, or at once by Sync to Jira), without waking
-    it now. Attempts restart because this is new work. An item still waiting for its
-    create keeps its place in the queue; the create sends the newest fields.
+    Every change bumps `revision`. An item already in Jira is queued again: pending and
+    due now, so the sync engine pushes it on its next pass (at the latest the next
+    periodic cycle) without being woken here. Attempts restart because this is
+    new work. An item still waiting for its create keeps its place in the queue; the
+    create sends the newest fields.
     """
     new = (form.title, form.description or None, form.assignee_user_id, form.due_date)
     old = (item.title, item.description, item.assignee_user_id, item.due_date)
@@ -79,11 +80,7 @@ def apply_edit(item: ActionItem, form: ItemForm) -> bool:
     item.title, item.description, item.assignee_user_id, item.due_date = new
     item.revision += 1
     if item.jira_key:
-        item.sync_state = SyncState.PENDING.value
-        item.attempts = 0
-        item.next_attempt_at = None
-        item.last_error = None
-        item.last_error_kind = None
+        enqueue([item])
     return True
 
 

@@ -159,8 +159,10 @@ def test_editing_a_synced_item_marks_it_for_the_next_cycle(slack, slack_emulator
 
     [edited] = items(db, team)
     assert edited["revision"] == synced["revision"] + 1
-    assert edited["revision"] > edited["synced_revision"]
-    assert edited["sync_state"] == "pending" and edited["next_attempt_at"] is None
+    # Queued again, due now (unless the engine's next pass already pushed it).
+    queued = edited["sync_state"] == "pending" and edited["next_attempt_at"] is not None
+    pushed = edited["sync_state"] == "synced" and edited["synced_revision"] == edited["revision"]
+    assert queued or pushed, edited
     line = slack_emulator.wait_for(
         lambda: (
             "pipeline" in all_item_lines(slack_emulator, team)[item_id]

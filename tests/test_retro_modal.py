@@ -207,7 +207,8 @@ def test_editing_an_item_already_in_jira_marks_it_for_the_next_sync_cycle(
     assert item["title"] == "Fix the deploy pipeline"
     assert item["revision"] > item["synced_revision"]  # dirty
     assert item["sync_state"] == "pending"
-    assert item["next_attempt_at"] is None  # due on the next periodic cycle, not at once
+    # Queued, due now: the sync engine's next pass pushes it (the edit does not wake it).
+    assert item["next_attempt_at"] is not None
     assert item["attempts"] == 0 and item["jira_key"] == "TEAM-7"
 
     line = slack_emulator.wait_for(

@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, tuple_, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import notifier
@@ -317,12 +317,21 @@ def _insert_statement(dialect_name: str):
 
 async def _items(conn, new: list) -> dict[tuple[int, str, str], ItemState]:
     """The items the new deliveries name, by (workspace, site, issue id)."""
-    wanted = {(e.workspace_id, d.status.issue_id) for e, d in new}
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for endpoint, delivery in new:
+        wanted[endpoint.workspace_id].add(delivery.status.issue_id)
     if not wanted:
         return {}
+    # Grouped by workspace: `workspace_id = ? AND jira_issue_id IN (…)` walks the
+    # (workspace_id, jira_issue_id) index on both databases, where a row-value IN makes
+    # SQLite scan the table.
+    by_workspace = [
+        (ActionItem.workspace_id == workspace_id) & ActionItem.jira_issue_id.in_(sorted(ids))
+        for workspace_id, ids in sorted(wanted.items())
+    ]
     rows = await conn.execute(
         select(ActionItem.workspace_id, ActionItem.jira_issue_id, *ItemState.COLUMNS)
-        .where(tuple_(ActionItem.workspace_id, ActionItem.jira_issue_id).in_(sorted(wanted)))
+        .where(or_(*by_workspace))
         .order_by(ActionItem.id.desc())  # the oldest item wins a (never expected) tie
         .with_for_update()
     )

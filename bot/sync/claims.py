@@ -1,9 +1,10 @@
 """Claiming due work in the database, so that several processes share it and none loses it.
 
-An item is due when it is pending and its next attempt time has come, or when it is synced
-but was edited since (revision > synced_revision). A process claims due items by writing
-its id and a lease end on them; while it works it renews the lease, so only a dead
-process's claims lapse and are taken over.
+An item is due when it is pending and its next attempt time has come (an edit of a synced
+item makes it pending, due at once), so "what is due" is one range scan of the queue
+index, whose size follows the work waiting, not the items ever synced. A process claims
+due items by writing its id and a lease end on them; while it works it renews the lease,
+so only a dead process's claims lapse and are taken over.
 
 PostgreSQL: `SELECT … FOR UPDATE SKIP LOCKED` then the lease, in one transaction, so two
 processes never claim the same row. SQLite: one process owns the database file, so a
@@ -18,11 +19,12 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from bot.runtime import Runtime
 from storage.clock import utcnow
-from storage.models import ActionItem, SyncState
+from storage.models import ActionItem
+from storage.sync_queue import queued
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +39,7 @@ def aware(value: datetime | None) -> datetime | None:
 
 
 def _due(now: datetime):
-    return or_(
-        and_(
-            ActionItem.sync_state == SyncState.PENDING.value,
-            or_(ActionItem.next_attempt_at.is_(None), ActionItem.next_attempt_at <= now),
-        ),
-        _synced_but_owed(),
-    )
-
-
-def _synced_but_owed():
-    """Synced, but edited since its last push, or owing its issue a status move."""
-    return and_(
-        ActionItem.sync_state == SyncState.SYNCED.value,
-        or_(
-            ActionItem.revision > ActionItem.synced_revision,
-            ActionItem.jira_transition.is_not(None),
-        ),
-    )
+    return queued(), ActionItem.next_attempt_at <= now
 
 
 def _free(now: datetime):
@@ -73,7 +58,7 @@ async def claim_due(runtime: Runtime, limit: int = BATCH) -> list[int]:
     async with runtime.sessions.begin() as session:
         query = (
             select(ActionItem.id)
-            .where(_due(now), _free(now))
+            .where(*_due(now), _free(now))
             .order_by(ActionItem.next_attempt_at, ActionItem.id)
             .limit(limit)
         )
@@ -144,24 +129,22 @@ async def held(runtime: Runtime, ids: list[int]) -> AsyncIterator[None]:
 
 
 async def next_due_at(runtime: Runtime) -> datetime | None:
-    """When the earliest queued item becomes due, or a claim on one lapses (the owner may
-    have died); None when nothing is queued."""
+    """When the earliest queued item not held by anyone becomes due, or a claim lapses (its
+    owner may have died); None when nothing is queued. Two index steps: the queue in due
+    order (past the few items being worked on) and the earliest lease end."""
     async with runtime.sessions() as session:
         unclaimed = await session.scalar(
-            select(func.min(ActionItem.next_attempt_at)).where(
-                ActionItem.sync_state == SyncState.PENDING.value,
-                ActionItem.claimed_until.is_(None),
-            )
+            select(ActionItem.next_attempt_at)
+            .where(queued(), ActionItem.next_attempt_at.is_not(None))
+            .where(ActionItem.claimed_until.is_(None))
+            .order_by(ActionItem.next_attempt_at)
+            .limit(1)
         )
-        dirty = await session.scalar(
-            select(func.count(ActionItem.id)).where(
-                _synced_but_owed(), ActionItem.claimed_until.is_(None)
-            )
+        lapse = await session.scalar(
+            select(ActionItem.claimed_until)
+            .where(ActionItem.claimed_until.is_not(None))
+            .order_by(ActionItem.claimed_until)
+            .limit(1)
         )
-        claimed = await session.scalar(
-            select(func.min(ActionItem.claimed_until)).where(ActionItem.claimed_until.is_not(None))
-        )
-    times = [aware(t) for t in (unclaimed, claimed) if t is not None]
-    if dirty:
-        times.append(utcnow())
+    times = [aware(t) for t in (unclaimed, lapse) if t is not None]
     return min(times) if times else None

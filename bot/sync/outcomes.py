@@ -247,11 +247,16 @@ def _mark_synced(item: ActionItem, outcome: Created | Updated, release: dict, **
 
 
 def _synced(item: ActionItem, revision: int) -> dict:
+    """In step with Jira as of `revision`. An item edited while the push was under way, or
+    owing its issue a status move, stays queued, due now: the queue holds every item with
+    work left, so nothing has to look for "synced but owed" rows."""
+    synced_revision = max(item.synced_revision, revision)
+    owed = item.revision > synced_revision or bool(item.jira_transition)
     return {
-        "sync_state": SyncState.SYNCED.value,
-        "synced_revision": max(item.synced_revision, revision),
+        "sync_state": (SyncState.PENDING if owed else SyncState.SYNCED).value,
+        "synced_revision": synced_revision,
         "attempts": 0,
-        "next_attempt_at": None,
+        "next_attempt_at": utcnow() if owed else None,
         "last_error": None,
         "last_error_kind": None,
     }
