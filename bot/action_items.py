@@ -193,10 +193,13 @@ def _edit_note(item: ActionItem, interval: float) -> str | None:
 
 async def _open(client, trigger_id: str, view: dict, source: str) -> dict | None:
     try:
-        await client.views_open(trigger_id=trigger_id, view=view)
+        if source == ids.FROM_MODAL:  # on top of View all, so closing returns to the list
+            await client.views_push(trigger_id=trigger_id, view=view)
+        else:
+            await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         logger.warning("views.open failed: %s", exc.response.get("error"))
-        if source == ids.FROM_HOME:
+        if source in (ids.FROM_HOME, ids.FROM_MODAL):
             return None
         return reply("Slack couldn't open the form in time. Please try again.")
     return None
@@ -205,10 +208,14 @@ async def _open(client, trigger_id: str, view: dict, source: str) -> dict | None
 async def _refuse(client, trigger_id: str, source: str, text: str) -> dict | None:
     """Say no where the person is: a message reply, or a small modal on App Home (which
     has no response_url)."""
-    if source != ids.FROM_HOME:
+    if source not in (ids.FROM_HOME, ids.FROM_MODAL):
         return reply(text)
     try:
-        await client.views_open(trigger_id=trigger_id, view=notice_modal("Action item", text))
+        notice = notice_modal("Action item", text)
+        if source == ids.FROM_MODAL:
+            await client.views_push(trigger_id=trigger_id, view=notice)
+        else:
+            await client.views_open(trigger_id=trigger_id, view=notice)
     except SlackApiError as exc:
         logger.warning("views.open (notice) failed: %s", exc.response.get("error"))
     return None

@@ -25,6 +25,7 @@ from bot.sync.claims import aware
 from bot.sync.queue import enqueue
 from bot.sync.transitions import DONE, REOPEN
 from bot.sync_shortcut import jira_problem
+from bot.views import retro_ids
 from bot.views.blocks import escape
 from bot.views.item_controls import delete_modal
 from bot.views.retro_items import jira_link
@@ -169,7 +170,10 @@ async def confirm_delete(
         return Done(ITEM_GONE)
     view = delete_modal(item.id, item.title, item.jira_key, source)
     try:
-        await client.views_open(trigger_id=trigger_id, view=view)
+        if source == retro_ids.FROM_MODAL:  # on top of View all, so closing returns to it
+            await client.views_push(trigger_id=trigger_id, view=view)
+        else:
+            await client.views_open(trigger_id=trigger_id, view=view)
     except SlackApiError as exc:
         logger.warning("views.open (delete) failed: %s", exc.response.get("error"))
         return Done("Slack couldn't open the confirmation in time. Please try again.")

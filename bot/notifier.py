@@ -16,13 +16,22 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import select
 
 from bot.runtime import Runtime
+from bot.sync.targets import targets_for
 from bot.views.carry_over import NOTHING, CarriedItem, CarriedOver
 from bot.views.carry_over import SHOWN_MAX as CARRIED_SHOWN_MAX
 from bot.views.retro_items import item_message
-from bot.views.retro_summary import emptied_continuation, summary_messages
+from bot.views.retro_summary import Destination, emptied_continuation, summary_message
 from bot.workspaces import bot_client, workspace_client
 from storage.item_queries import carried_items, open_retros_in_channel
-from storage.models import ActionItem, JiraConnection, Retro, RetroPhase, Workspace
+from storage.models import (
+    ActionItem,
+    ConnectionMethod,
+    ConnectionStatus,
+    JiraConnection,
+    Retro,
+    RetroPhase,
+    Workspace,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +60,35 @@ async def load_carried(runtime: Runtime, retro: Retro) -> CarriedOver:
     return CarriedOver(tuple(CarriedItem(item, title) for item, title in rows), total)
 
 
+async def _destination(runtime: Runtime, workspace_id: int, channel_id: str) -> Destination:
+    """Where the channel's items go in Jira, as the card says it."""
+    async with runtime.sessions() as session:
+        target = (await targets_for(session, workspace_id, [channel_id])).get(channel_id)
+        connection = await session.scalar(
+            select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
+        )
+    if connection is None or connection.status != ConnectionStatus.ACTIVE.value:
+        return Destination(reconnect=_reconnect(connection))
+    return Destination(
+        target.project_key if target else None,
+        target.issue_type_name if target else None,
+        connection.account_name,
+        _reconnect(connection),
+    )
+
+
+def _reconnect(connection: JiraConnection | None) -> str:
+    """The command that connects again the way this workspace connected."""
+    if connection is not None and connection.method == ConnectionMethod.API_TOKEN.value:
+        return "/jira connect token"
+    return "/jira connect"
+
+
+async def _card(runtime: Runtime, workspace_id: int, retro: Retro, items) -> dict:
+    destination = await _destination(runtime, workspace_id, retro.channel_id)
+    return summary_message(retro, items, destination, await load_carried(runtime, retro))
+
+
 # -- the summary message ---------------------------------------------------------------------
 
 
@@ -62,8 +100,8 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
     if retro is None:
         raise LookupError(f"no retro {retro_id}")
     client = await workspace_client(runtime, workspace_id)
-    first = summary_messages(retro, items, await load_carried(runtime, retro))[0]
-    posted = await client.chat_postMessage(channel=retro.channel_id, **first)
+    card = await _card(runtime, workspace_id, retro, items)
+    posted = await client.chat_postMessage(channel=retro.channel_id, **card)
     ts, channel = posted["ts"], posted["channel"]
     permalink = None
     try:
@@ -77,7 +115,7 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
 
 
 async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
-    """Re-render the retro's summary message (and its continuation messages)."""
+    """Re-render the retro's summary message."""
     # Per retro, one render at a time, and the number of refreshes asked for since the
     # last render began: a refresh that finds it at zero was covered by a render that
     # started after it was asked for.
@@ -98,27 +136,20 @@ async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
     if retro is None or not retro.summary_ts:
         return
     client = await workspace_client(runtime, workspace_id)
-    first, *rest = summary_messages(retro, items, await load_carried(runtime, retro))
-    await client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **first)
-    overflow = list(retro.overflow_ts or [])
-    for index, message in enumerate(rest):
-        if index < len(overflow):
-            await client.chat_update(channel=retro.channel_id, ts=overflow[index], **message)
-        else:
-            # Continuations live in the summary's thread, so the retro stays one anchor.
-            posted = await client.chat_postMessage(
-                channel=retro.channel_id, thread_ts=retro.summary_ts, **message
-            )
-            overflow.append(posted["ts"])
-            await _save_overflow(runtime, retro_id, overflow)
-    for ts in overflow[len(rest) :]:
-        await client.chat_update(channel=retro.channel_id, ts=ts, **emptied_continuation(retro))
+    card = await _card(runtime, workspace_id, retro, items)
+    await client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card)
+    if retro.overflow_ts:
+        # Earlier versions continued long retros in thread replies; the card now holds
+        # them all (View all), so those replies say so once and are forgotten.
+        for ts in retro.overflow_ts:
+            await client.chat_update(channel=retro.channel_id, ts=ts, **emptied_continuation(retro))
+        await _save_overflow(runtime, retro_id, [])
 
 
 async def _save_overflow(runtime: Runtime, retro_id: int, overflow: list[str]) -> None:
     async with runtime.sessions.begin() as session:
         stored = await session.get(Retro, retro_id)
-        stored.overflow_ts = list(overflow)
+        stored.overflow_ts = list(overflow) or None
 
 
 # -- items -----------------------------------------------------------------------------------

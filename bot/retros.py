@@ -21,10 +21,12 @@ from bot import notifier
 from bot.admins import is_admin
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
+from bot.views import retro_ids as ids
 from bot.views.blocks import escape
 from bot.views.carry_over import CarriedItem
 from bot.views.retro_home import OwnItem, RetroTally, home_section
-from bot.views.retro_summary import list_messages
+from bot.views.retro_summary import all_items_modal, list_messages
+from bot.views.words import plural
 from storage.clock import utcnow
 from storage.item_queries import carried_items
 from storage.models import (
@@ -186,6 +188,27 @@ async def list_retro(runtime: Runtime, workspace_id: int, channel_id: str) -> li
     ]
 
 
+# -- View all -------------------------------------------------------------------------------
+
+
+async def all_items_view(
+    runtime: Runtime, workspace_id: int, retro_id: int | None, page: int = 0
+) -> dict | None:
+    """The View all modal of a retro of this workspace (None when it isn't one)."""
+    async with runtime.sessions() as session:
+        retro = await retro_by_id(session, workspace_id, retro_id or 0)
+        if retro is None:
+            return None
+        items = await retro_items(session, retro)
+    return all_items_modal(retro, items, page)
+
+
+def parse_page(value: object) -> tuple[int | None, int]:
+    """A page button's "retro_id:page"."""
+    retro_id, _, page = str(value or "").partition(":")
+    return ids.parse_id(retro_id), ids.parse_id(page) or 0
+
+
 # -- commit -----------------------------------------------------------------------------------
 
 
@@ -230,12 +253,11 @@ async def commit_retro(
 
 def _committed_text(title: str, queued: int, first_commit: bool) -> str:
     if not queued:
-        return f"Everything in *{title}* is already in Jira or on its way; nothing new to send."
-    items = f"{queued} action item" + ("" if queued == 1 else "s")
-    lead = f"Committed *{title}*" if first_commit else f"Sent {items} more from *{title}*"
-    if first_commit:
-        lead += f": {items} on their way to Jira"
-    return f"{lead}. Each line of the summary message shows its Jira key as it arrives."
+        return f"Everything in *{title}* is already in Jira or on its way."
+    items = plural(queued, "action item" if first_commit else "more action item")
+    return (
+        f"Sending {items} from *{title}* to Jira. The summary message shows each key as it arrives."
+    )
 
 
 async def _target(session, workspace_id, channel_id, retro_id) -> Retro | None:

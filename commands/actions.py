@@ -13,13 +13,15 @@ def register(app: AsyncApp) -> None:
     app.action(ids.ADD_ITEM)(handle_add_button)
     app.action(ids.COMMIT)(handle_commit_button)
     app.action(ids.EDIT_ITEM)(handle_edit_button)
+    app.action(ids.VIEW_ALL)(handle_view_all)
+    app.action(ids.ALL_ITEMS_PAGE)(handle_page)
     app.view(ids.ITEM_MODAL)(handle_item_submission)
 
 
 def _source(body: dict) -> str:
     """Where the click happened: App Home (no response_url) or a message."""
-    view = body.get("view") or {}
-    return ids.FROM_HOME if view.get("type") == "home" else ids.FROM_MESSAGE
+    kind = (body.get("view") or {}).get("type")
+    return {"home": ids.FROM_HOME, "modal": ids.FROM_MODAL}.get(kind, ids.FROM_MESSAGE)
 
 
 def _value(body: dict) -> int | None:
@@ -67,6 +69,23 @@ async def handle_edit_button(ack, body, context, client, respond) -> None:
     await _answer(respond, reply)
 
 
+async def handle_view_all(ack, body, context, client) -> None:
+    await ack()
+    view = await retros.all_items_view(context["runtime"], context["workspace_id"], _value(body))
+    if view is not None:
+        await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def handle_page(ack, body, context, client) -> None:
+    await ack()
+    value = (body.get("actions") or [{}])[0].get("value")
+    retro_id, page = retros.parse_page(value)
+    view = await retros.all_items_view(context["runtime"], context["workspace_id"], retro_id, page)
+    current = body.get("view") or {}
+    if view is not None and current.get("id"):
+        await client.views_update(view_id=current["id"], hash=current.get("hash"), view=view)
+
+
 async def handle_item_submission(ack, body, view, context, client) -> None:
     runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
     saved = await action_items.save_item(runtime, workspace_id, user_id, view)
@@ -75,3 +94,9 @@ async def handle_item_submission(ack, body, view, context, client) -> None:
         return
     await ack()
     await action_items.confirm_saved(runtime, client, workspace_id, context.team_id, user_id, saved)
+    below = view.get("previous_view_id")
+    if saved.source == ids.FROM_MODAL and below:
+        # Back on View all, the list shows the change.
+        listing = await retros.all_items_view(runtime, workspace_id, saved.retro_id)
+        if listing is not None:
+            await client.views_update(view_id=below, view=listing)

@@ -8,7 +8,7 @@ import logging
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot import action_items, item_controls
+from bot import action_items, item_controls, retros
 from bot.home import publish_home
 from bot.views import item_control_ids as ids
 from bot.views import retro_ids
@@ -25,8 +25,9 @@ def register(app: AsyncApp) -> None:
 
 
 def _source(body: dict) -> str:
-    view = body.get("view") or {}
-    return retro_ids.FROM_HOME if view.get("type") == "home" else retro_ids.FROM_MESSAGE
+    kind = (body.get("view") or {}).get("type")
+    sources = {"home": retro_ids.FROM_HOME, "modal": retro_ids.FROM_MODAL}
+    return sources.get(kind, retro_ids.FROM_MESSAGE)
 
 
 async def handle_link(ack) -> None:
@@ -91,10 +92,23 @@ async def _tell(body, context, client, respond, text: str) -> None:
         await publish_home(
             context["runtime"], client, context["workspace_id"], context.team_id, user_id
         )
+    elif _source(body) == retro_ids.FROM_MODAL:
+        await _relist(body, context, client)
     elif body.get("response_url"):
         await respond(text=text, response_type="ephemeral", replace_original=False)
     else:
         await _post_ephemeral(client, user_id, user_id, text)
+
+
+async def _relist(body, context, client) -> None:
+    """On View all, the refreshed list is the confirmation."""
+    view = body.get("view") or {}
+    retro_id, page = retros.parse_page(view.get("private_metadata"))
+    listing = await retros.all_items_view(
+        context["runtime"], context["workspace_id"], retro_id, page
+    )
+    if listing is not None and view.get("id"):
+        await client.views_update(view_id=view["id"], view=listing)
 
 
 async def _post_ephemeral(client, channel: str, user_id: str, text: str) -> None:

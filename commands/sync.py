@@ -15,6 +15,7 @@ from bot.views.sync_log import retried_all_text
 def register(app: AsyncApp) -> None:
     app.action(sync_ids.RETRY_ITEM)(handle_retry_button)
     app.action(sync_ids.CREATE_AGAIN)(handle_create_again_button)
+    app.action(retro_ids.RETRY_FAILED)(handle_retry_failed)
 
 
 async def handle_retry_button(ack, body, context, client, respond) -> None:
@@ -43,6 +44,13 @@ async def _confirm(body, context, client, respond, queued) -> None:
         await respond(text=queued.text, response_type="ephemeral", replace_original=False)
     else:
         await client.chat_postMessage(channel=user_id, text=queued.text)
+
+
+async def handle_retry_failed(ack, body, context, respond) -> None:
+    await ack()
+    value = (body.get("actions") or [{}])[0].get("value")
+    queued = await retry.retry_failed(context["runtime"], context["workspace_id"], value)
+    await respond(text=queued.text, response_type="ephemeral", replace_original=False)
 
 
 async def handle_log(*, ack, context, **_) -> None:

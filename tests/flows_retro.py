@@ -10,6 +10,7 @@ after-ack work (the reply on the response_url, the summary message's update).
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 from tests.fakes.slack.models import Message, ResponsePost, View
@@ -213,3 +214,25 @@ def choose(
     )
     assert response.status_code == 200, response.text
     return response
+
+
+def insert_items(db, team, count: int, first: int = 1, title=lambda n: f"Item {n:02d}") -> None:
+    """Set-up only: many items straight into the open retro (the modal path is covered by
+    the other tests; adding 50 through it is slow). The next refresh shows them."""
+    retro_id = db.scalar(
+        "SELECT id FROM retros WHERE workspace_id = :w AND phase != 'closed'", w=team.workspace_id
+    )
+    for n in range(first, first + count):
+        label = f"unpack-c{time.monotonic_ns() % 10**11:011d}{n:03d}"[:19]
+        db.execute(
+            "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
+            "created_by_user_id, assignee_user_id, revision, synced_revision, sync_state, "
+            "attempts, sync_label, created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, "
+            ":u, 1, 0, 'local', 0, :label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            w=team.workspace_id,
+            r=retro_id,
+            c=team.channel,
+            t=title(n),
+            u=team.member,
+            label=label,
+        )

@@ -157,34 +157,31 @@ def test_retries_exhausted_then_a_retry_button_starts_again_from_attempt_1(
         ("failed", 4),
     ]
 
-    # The summary line shows the error and a Retry button.
+    # The card says why once, with one Retry; the item's line says it isn't in Jira yet.
     summary = wait_until(
         lambda: (
-            "could not be reached" in all_item_lines(slack_emulator, team)[item_id]
+            "not in Jira yet" in all_item_lines(slack_emulator, team)[item_id]
             and summary_message(slack_emulator, team)
         ),
-        message="the error on the item's line",
+        message="the failure on the card",
     )
-    retry_values = [
-        el.get("value")
-        for block in summary.blocks
-        if block.get("type") == "actions"
-        for el in block["elements"]
-        if el.get("action_id") == "retry_item"
-    ]
-    assert retry_values == [str(item_id)]
+    [failure] = [b for b in summary.blocks if b.get("block_id", "").startswith("failures:")]
+    assert "1 item didn't reach Jira:* Jira didn't answer after several tries" in str(failure)
+    retry = failure["accessory"]
+    assert retry["action_id"] == "retro_retry_failed"
 
     jira_emulator.faults.clear()
     answer = sync_app.slack.block_action(
         team.team_id,
         team.member,
-        "retry_item",
-        value=str(item_id),
+        "retro_retry_failed",
+        value=retry["value"],
         channel_id=team.channel,
         message_ts=summary.ts,
     )
     assert answer.status_code == 200
-    assert "from attempt 1" in replies(slack_emulator, sync_app.slack.last_response_url)[0].text
+    reply = replies(slack_emulator, sync_app.slack.last_response_url)[0].text
+    assert reply.startswith("Sending 1 action item to Jira again")
     wait_for_keys(sync_app.db, team, 1)
     assert len(bulk_requests(jira_emulator, site)) == 5
     assert items(sync_app.db, team)[0]["attempts"] == 0
@@ -215,7 +212,7 @@ def test_jira_log_lists_failures_with_retry_and_jira_retry_requeues_them(
     assert "Only workspace admins" in ack_text(refused)
     site.allow_create("TEAM")
     again = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "retry")
-    assert ack_text(again).startswith("Retrying 2 action items from attempt 1")
+    assert ack_text(again).startswith("Trying 2 action items again")
     wait_for_keys(sync_app.db, team, 2)
     assert_one_issue_each(sync_app, world, site)
     nothing = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "retry")

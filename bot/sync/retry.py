@@ -11,7 +11,9 @@ from sqlalchemy import select, update
 from bot import notifier
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue, queued_now
+from bot.views import retro_ids
 from bot.views.blocks import escape
+from bot.views.words import plural
 from storage.models import ActionItem, SyncState, new_sync_label
 
 ITEM_GONE = (
@@ -38,7 +40,30 @@ async def retry_item(runtime: Runtime, workspace_id: int, item_id: int | None) -
             return Queued(f"*{title}* is already in Jira as {item.jira_key}.", (item.id,))
         enqueue([item])
     await _after_queueing(runtime, workspace_id, [item.id])
-    return Queued(f"Retrying *{title}* from attempt 1. Its line shows the result.", (item.id,))
+    return Queued(f"Trying *{title}* again. Its line shows how it goes.", (item.id,))
+
+
+async def retry_failed(runtime: Runtime, workspace_id: int, value: object) -> Queued:
+    """The card's Retry for one cause ("retro_id:kind"): every item of that retro that
+    failed for that cause is queued again."""
+    retro_part, _, kind = str(value or "").partition(":")
+    retro_id = retro_ids.parse_id(retro_part)
+    async with runtime.sessions.begin() as session:
+        rows = await session.scalars(
+            select(ActionItem).where(
+                ActionItem.workspace_id == workspace_id,
+                ActionItem.retro_id == (retro_id or 0),
+                ActionItem.sync_state == SyncState.ERROR.value,
+                ActionItem.last_error_kind == kind,
+            )
+        )
+        items = list(rows)
+        enqueue(items)
+    if not items:
+        return Queued("Those action items are already on their way to Jira, or in it.")
+    await _after_queueing(runtime, workspace_id, [i.id for i in items])
+    text = f"Sending {plural(len(items), 'action item')} to Jira again. The card shows how it goes."
+    return Queued(text, tuple(i.id for i in items))
 
 
 async def create_again(runtime: Runtime, workspace_id: int, item_id: int | None) -> Queued:

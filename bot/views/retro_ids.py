@@ -7,6 +7,16 @@ from __future__ import annotations
 ADD_ITEM = "retro_add_item"
 COMMIT = "retro_commit"
 
+# On the card: View all (value: the retro id) opens the all-items modal; its pages are
+# turned with ALL_ITEMS_PAGE (value: "retro_id:page").
+VIEW_ALL = "retro_view_all"
+ALL_ITEMS_MODAL = "retro_all_items"
+ALL_ITEMS_PAGE = "retro_all_items_page"
+
+# One Retry per cause of failure on the card (value: "retro_id:kind").
+RETRY_FAILED = "retro_retry_failed"
+FAILURE_BLOCK_PREFIX = "failures:"
+
 # On every item line (value: the item id).
 EDIT_ITEM = "edit_item"
 RETRY_ITEM = "retry_item"  # handled by the sync engine's listener (commands/sync.py)
@@ -29,6 +39,7 @@ HOME_RETRY_BLOCK_PREFIX = "home_item_retry:"
 
 # Where an item modal was opened from (private_metadata "from"): decides the confirmation.
 FROM_COMMAND, FROM_MESSAGE, FROM_HOME = "command", "message", "home"
+FROM_MODAL = "modal"  # the View all modal: the item modal is pushed on top of it
 
 
 def item_block_id(item_id: int, prefix: str = ITEM_BLOCK_PREFIX) -> str:

@@ -13,11 +13,11 @@ from datetime import date, timedelta
 
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
-from bot.views.blocks import actions, button, clip, escape, fallback, plain, section
+from bot.views.blocks import actions, button, escape, fallback, plain, section
+from bot.views.failures import NOT_IN_JIRA_YET
 from storage.clock import utcnow
 from storage.models import ActionItem, ItemStatus, SyncState
 
-ERROR_TEXT_MAX = 300  # a Jira error sentence; longer ones are cut, the Sync Log has it all
 CHECK = "✅"
 WARNING = "⚠️"
 OVERDUE = "⏰"
@@ -66,8 +66,8 @@ def jira_state(item: ActionItem) -> str:
     if item.sync_state == SyncState.PENDING:
         parts.append(f"_{SYNCING}_")
     elif item.sync_state == SyncState.ERROR:
-        error = escape(clip(item.last_error or "the last sync failed", ERROR_TEXT_MAX))
-        parts.append(f"{WARNING} {error}")
+        # Why is said once per cause on the card, and in full in the Sync Log.
+        parts.append(f"{WARNING} {'changes ' if link else ''}{NOT_IN_JIRA_YET}")
     return " · ".join(parts)
 
 
@@ -117,9 +117,11 @@ def item_blocks(
     where: str | None = None,
     block_prefix: str = ids.ITEM_BLOCK_PREFIX,
     retry_prefix: str = ids.ITEM_RETRY_BLOCK_PREFIX,
+    retry: bool = False,
 ) -> list[dict]:
-    """The line's blocks: the section with the item's controls, plus Retry when the sync
-    failed."""
+    """The line's blocks: the section with the item's controls, plus Create again when its
+    issue was deleted in Jira, or Retry when the sync failed and `retry` asks for it (where
+    no grouped Retry covers the item)."""
     blocks = [
         section(
             item_text(item, number, where),
@@ -134,7 +136,7 @@ def item_blocks(
                 block_id=ids.item_block_id(item.id, retry_prefix),
             )
         )
-    elif item.sync_state == SyncState.ERROR:
+    elif retry and item.sync_state == SyncState.ERROR:
         blocks.append(
             actions(
                 button("Retry", ids.RETRY_ITEM, str(item.id), label_for=item.title),
@@ -171,16 +173,17 @@ def deleted_in_jira(item: ActionItem) -> bool:
     return item.jira_deleted_at is not None and bool(item.jira_key)
 
 
-def item_cost(item: ActionItem) -> tuple[int, int]:
+def item_cost(item: ActionItem, *, retry: bool = False) -> tuple[int, int]:
     """(blocks, characters) a line takes, for splitting long lists across messages."""
-    blocks = 2 if item.sync_state == SyncState.ERROR or deleted_in_jira(item) else 1
+    failed = retry and item.sync_state == SyncState.ERROR
+    blocks = 2 if failed or deleted_in_jira(item) else 1
     menu = sum(len(o["text"]["text"]) + len(o.get("url", "")) for o in item_menu(item)["options"])
     return blocks, len(item_text(item, 999)) + menu
 
 
 def item_message(item: ActionItem) -> dict:
     """An item's own message (made by Sync to Jira outside a retro): text and blocks."""
-    return {"text": item_fallback(item), "blocks": item_blocks(item)}
+    return {"text": item_fallback(item), "blocks": item_blocks(item, retry=True)}
 
 
 def item_fallback(item: ActionItem) -> str:

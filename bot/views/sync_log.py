@@ -9,6 +9,7 @@ from datetime import datetime
 
 from bot.views import sync_ids as ids
 from bot.views.blocks import MESSAGE_BLOCKS_MAX, button, clip, context, escape, header, section
+from bot.views.words import plural
 
 ERROR_MAX = 500
 FAILURES_IN_MESSAGE = 15
@@ -55,7 +56,7 @@ def failure_block(failure: Failure, prefix: str) -> dict:
     return section(
         text,
         block_id=f"{prefix}{failure.item_id}",
-        accessory=button("Retry", ids.RETRY_ITEM, str(failure.item_id), style="primary"),
+        accessory=button("Retry", ids.RETRY_ITEM, str(failure.item_id), label_for=failure.title),
     )
 
 
@@ -68,17 +69,15 @@ def attempt_line(attempt: Attempt) -> str:
         # Both sides changed a field: which value was kept.
         detail = f" · {escape(clip(attempt.message, 150))}"
     elif attempt.outcome != "ok" and attempt.message:
-        detail = f" · attempt {attempt.attempt}: {escape(clip(attempt.message, 150))}"
+        detail = f" · {escape(clip(attempt.message, 150))}"
     return f"{mark} {when(attempt.at)} · {what}{title}{detail}"
 
 
 def log_message(failures: Sequence[Failure], failed_total: int, attempts: Sequence[Attempt]):
     """The ephemeral reply to /jira log."""
-    blocks = [header("Sync log")]
+    blocks = [header("Sync Log")]
     if failures:
-        blocks.append(
-            section(f"*Failed syncs ({failed_total})* — Retry starts again from attempt 1.")
-        )
+        blocks.append(section(f"*{plural(failed_total, 'action item')} didn't reach Jira*"))
         blocks += [failure_block(f, ids.LOG_FAILURE_PREFIX) for f in failures]
         if failed_total > len(failures):
             more = failed_total - len(failures)
@@ -92,7 +91,10 @@ def log_message(failures: Sequence[Failure], failed_total: int, attempts: Sequen
             blocks.append(context(*lines[i : i + 10]))
     else:
         blocks.append(context("No sync attempts yet."))
-    text = f"Sync log: {failed_total} failed sync(s), {len(attempts)} recent attempt(s)."
+    text = (
+        f"Sync Log: {plural(failed_total, 'action item')} didn't reach Jira, "
+        f"{plural(len(attempts), 'recent attempt')}."
+    )
     return {"text": text, "blocks": blocks[:MESSAGE_BLOCKS_MAX]}
 
 
@@ -110,6 +112,6 @@ def home_section(failures: Sequence[Failure], failed_total: int) -> list[dict]:
 
 def retried_all_text(count: int) -> str:
     if count == 0:
-        return "No action item is in sync-error state, so there is nothing to retry."
-    items = f"{count} action item" + ("" if count == 1 else "s")
-    return f"Retrying {items} from attempt 1. Their lines show the Jira key as each arrives."
+        return "Every action item reached Jira or is on its way, so there's nothing to retry."
+    items = plural(count, "action item")
+    return f"Trying {items} again. Their lines show the Jira key as each arrives."
