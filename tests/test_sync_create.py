@@ -161,7 +161,10 @@ def test_a_partial_bulk_failure_is_kept_per_item(sync_app, slack_emulator, jira_
         lambda: "⚠️" in (found := all_item_lines(slack_emulator, world.team))[ids[1]] and found,
         message="the refused item's warning",
     )[ids[1]]
-    assert "Jira rejected the issue" in line
+    assert "not in Jira yet" in line
+    card = summary_message(slack_emulator, world.team)
+    [failure] = [b for b in card.blocks if b.get("block_id", "").startswith("failures:")]
+    assert "*1 item didn't reach Jira:* Jira rejected the issue: labels:" in str(failure)
 
 
 def test_an_assignee_jira_will_not_take_is_created_unassigned_with_a_note(

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.jira.errors import JiraErrorKind
-from bot.views.blocks import escape
+from bot.views.blocks import clip, escape
 from storage.models import ActionItem, SyncState
 
 NOT_IN_JIRA_YET = "not in Jira yet"
+SAMPLE_MAX = 200
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class FailureGroup:
     kind: str
     project_key: str | None
     item_ids: tuple[int, ...]
+    sample: str | None = None  # one item's full sentence, for causes only Jira can name
 
     @property
     def key(self) -> str:
@@ -33,7 +35,12 @@ def group_failures(items: Sequence[ActionItem], project_key: str | None) -> list
         if item.sync_state == SyncState.ERROR.value:
             groups.setdefault(item.last_error_kind or JiraErrorKind.INVALID.value, []).append(item)
     found = [
-        FailureGroup(kind, members[0].jira_project_key or project_key, tuple(i.id for i in members))
+        FailureGroup(
+            kind,
+            members[0].jira_project_key or project_key,
+            tuple(i.id for i in members),
+            members[0].last_error,
+        )
         for kind, members in groups.items()
     ]
     return sorted(found, key=lambda g: (-len(g.item_ids), g.kind))
@@ -54,6 +61,8 @@ def cause(group: FailureGroup) -> str:
         case JiraErrorKind.RATE_LIMITED | JiraErrorKind.UNAVAILABLE | JiraErrorKind.AMBIGUOUS:
             return "Jira didn't answer after several tries"
         case _:
+            if group.sample:  # Jira's own reason, e.g. a field it refused
+                return escape(clip(group.sample.rstrip("."), SAMPLE_MAX))
             return "Jira didn't accept them"
 
 
