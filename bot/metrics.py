@@ -111,6 +111,12 @@ class Metrics:
         elif attempt.operation == "update":
             self.items_updated.inc()
 
+    def slack_answered(self, status: int, seconds: float) -> None:
+        """A request from Slack (over HTTP or Socket Mode) got its answer, the ack."""
+        self.slack_ack_seconds.observe(seconds)
+        outcome = "acked" if status < 400 else "rejected" if status < 500 else "failed"
+        self.slack_requests.labels(outcome).inc()
+
     def slack_trace(self) -> aiohttp.TraceConfig:
         """Counts every Web API call made through the process's Slack session."""
         trace = aiohttp.TraceConfig()
@@ -185,10 +191,7 @@ class RequestMetrics:
 
         async def timed(message) -> None:
             if message["type"] == "http.response.start":
-                self.metrics.slack_ack_seconds.observe(time.perf_counter() - started)
-                status = message["status"]
-                outcome = "acked" if status < 400 else "rejected" if status < 500 else "failed"
-                self.metrics.slack_requests.labels(outcome).inc()
+                self.metrics.slack_answered(message["status"], time.perf_counter() - started)
             await send(message)
 
         await self.app(scope, receive, timed)

@@ -4,6 +4,9 @@ the HTTP server still serves /healthz. SLACK_APP_TOKEN is checked at start-up.""
 
 from __future__ import annotations
 
+import re
+
+import httpx
 import pytest
 
 from bot.views.retro_ids import ADD_ITEM
@@ -15,9 +18,10 @@ from tests.flows_retro import (
     start_retro,
     submit_item,
 )
-from tests.harness import SlackTeam, launch_app
+from tests.harness import SlackTeam, free_port, launch_app
 from tests.test_startup import GOOD, start
 
+METRICS_PORT = free_port()
 TEAM = SlackTeam("TSOCKET01", "UADMSOCK", "UMEMSOCK", "CSOCKET01", workspace_id=0)
 BOT_TOKEN = "xoxb-socket-mode-workspace"
 
@@ -33,6 +37,7 @@ def socket_app(slack_emulator, jira_emulator):
         multi_workspace=False,
         SLACK_BOT_TOKEN=BOT_TOKEN,
         SLACK_APP_TOKEN=slack_emulator.app_token,
+        METRICS_PORT=str(METRICS_PORT),
     )
     yield process
     process.stop()
@@ -75,6 +80,10 @@ def test_command_button_and_modal_are_acked_over_the_socket(over_the_socket, sla
     )
     assert not slack_emulator.views[modal.id].is_open
     assert slack_emulator.socket_mode.unknown_acks == []
+    # Acks over the socket are counted as /slack/events answers are.
+    metrics = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics").text
+    acked = re.search(r'^unpack_slack_requests_total\{outcome="acked"\} (\S+)$', metrics, re.M)
+    assert acked and float(acked.group(1)) >= 4, metrics
 
 
 @pytest.mark.parametrize(
