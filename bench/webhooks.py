@@ -72,8 +72,9 @@ def parse_args() -> argparse.Namespace:
 # --- set-up -------------------------------------------------------------------------------
 
 
-def set_up(args, slack_emulator, jira_emulator):
-    app = launch_app(slack_emulator, jira_emulator)
+def set_up(args, slack_emulator, jira_emulator, app=None):
+    """`app`: one already running (bench/scale.py's, on a database of its own)."""
+    app = app or launch_app(slack_emulator, jira_emulator)
     db = Database(app.env["DATABASE_URL"])
     slack = SlackRequests(app.url, SIGNING_SECRET, slack_emulator)
     team = install_workspace(app, slack_emulator, db)

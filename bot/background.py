@@ -28,6 +28,7 @@ async def start(runtime: Runtime) -> BackgroundJobs:
     jobs = BackgroundJobs(scheduler=scheduler)
     _webhook_jobs(scheduler, runtime)
     _token_jobs(scheduler, runtime)
+    _housekeeping_jobs(scheduler, runtime)
     jobs.tasks.extend(_sync_worker(scheduler, runtime))
     scheduler.start()
     return jobs
@@ -43,7 +44,7 @@ def _sync_worker(scheduler: AsyncIOScheduler, runtime: Runtime):
 
 def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
     """Renew dynamic webhooks well before their 30 days run out (and retry failed
-    registrations), send thread messages a dead process still owed, forget old deliveries."""
+    registrations), send thread messages a dead process still owed."""
     from datetime import UTC, datetime, timedelta
 
     from bot.jira import deliveries, webhook_registration
@@ -58,8 +59,22 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
         **every,
     )
     scheduler.add_job(deliveries.send_owed_notices, "interval", seconds=60, **every)
+
+
+def _housekeeping_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
+    """Forget old deliveries, expired OAuth and install states and old Sync Log rows."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot import housekeeping
+
     scheduler.add_job(
-        deliveries.prune_deliveries, "interval", hours=12, next_run_time=soon, **every
+        housekeeping.tidy,
+        "interval",
+        hours=housekeeping.EVERY_HOURS,
+        next_run_time=datetime.now(UTC) + timedelta(minutes=2),
+        args=[runtime],
+        coalesce=True,
+        max_instances=1,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot import background
+from bot import background, housekeeping
 from bot.config import load_settings
 from bot.jira import credentials, deliveries, webhook_registration
 from bot.runtime import Runtime
@@ -30,6 +30,6 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
 
     assert period(webhook_registration.refresh_due_webhooks) == timedelta(hours=1)
     assert period(deliveries.send_owed_notices) == timedelta(seconds=60)
-    assert period(deliveries.prune_deliveries) == timedelta(hours=12)
+    assert period(housekeeping.tidy) == timedelta(hours=12)
     assert period(credentials.keep_refresh_tokens_alive) == timedelta(hours=24)
     assert scheduled.get("SyncWorker.tick") == timedelta(seconds=settings.sync_interval_seconds)

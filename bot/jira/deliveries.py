@@ -28,7 +28,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import notifier
@@ -59,7 +59,6 @@ LAST_DELIVERY_EVERY = timedelta(seconds=60)
 # A notice still owed after this long was left by a process that died (or is about to be
 # sent by a live one: the claim decides).
 OWED_AFTER = timedelta(seconds=60)
-KEEP_DELIVERIES = timedelta(days=7)  # Jira retries for about half an hour at most
 
 
 @dataclass(frozen=True)
@@ -501,11 +500,3 @@ async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
     if sent:
         logger.info("sent %s webhook notices a previous process left owed", sent)
     return sent
-
-
-async def prune_deliveries(runtime: Runtime) -> None:
-    """Forget deliveries older than any retry Jira would still send."""
-    async with runtime.sessions.begin() as session:
-        await session.execute(
-            delete(WebhookDelivery).where(WebhookDelivery.received_at < utcnow() - KEEP_DELIVERIES)
-        )

@@ -1,0 +1,245 @@
+"""Every query a sync tick, a webhook burst, a poll or a periodic delete makes walks an
+index, on a table large enough for the planner to care (20,000 items in 100 workspaces,
+with Sync Log rows, deliveries, OAuth attempts and install states beside them).
+
+The statements are the app's own: each test runs the app's function against the database
+and asks the database (EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL) how it ran
+exactly what was sent."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import event, text
+
+from bot.config import load_settings
+from bot.runtime import Runtime
+from storage.db import migrate
+from tests.harness import fresh_database_url
+from tests.scale_data import fill
+
+ITEMS, WORKSPACES = 20_000, 100
+NOW = datetime.now(UTC)
+
+
+@pytest.fixture(scope="module")
+def database(tmp_path_factory):
+    url = fresh_database_url(tmp_path_factory.mktemp("plans"))
+    key = Fernet.generate_key().decode()
+
+    async def build() -> None:
+        runtime = runtime_for(url, key)
+        await migrate(runtime.engine)
+        sealed = runtime.box.seal_json({"api_token": "x"})
+        await fill(
+            runtime.engine,
+            ITEMS,
+            WORKSPACES,
+            now=NOW,
+            site_url="https://plans.example.com",
+            creds=sealed,
+            secret=runtime.box.seal("secret"),
+        )
+        await runtime.close()
+
+    asyncio.run(build())
+    return url, key
+
+
+def runtime_for(url: str, key: str) -> Runtime:
+    settings = load_settings(
+        _env_file=None,
+        slack_signing_secret="plans",
+        slack_bot_token="xoxb-plans",
+        database_url=url,
+        encryption_key=key,
+    )
+    return Runtime.build(settings)
+
+
+def plans_of(database, work, *, prepare=None) -> list[tuple[str, str]]:
+    """[(statement, plan)] of every SELECT, UPDATE or DELETE `work(runtime)` sent."""
+    url, key = database
+
+    async def go():
+        runtime = runtime_for(url, key)
+        sent: list = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):
+            if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+                sent.append((statement, parameters))
+
+        try:
+            if prepare is not None:
+                await prepare(runtime)
+            event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+            await work(runtime)
+            event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)
+            return [(s, await explain(runtime, s, p)) for s, p in sent]
+        finally:
+            await runtime.close()
+
+    return asyncio.run(go())
+
+
+async def explain(runtime: Runtime, statement: str, parameters) -> str:
+    postgres = runtime.engine.dialect.name == "postgresql"
+    async with runtime.engine.connect() as conn:
+        prefix = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+        rows = await conn.exec_driver_sql(prefix + statement, parameters)
+        plan = "\n".join(str(row[0]) if postgres else str(row[-1]) for row in rows)
+        await conn.rollback()
+    return plan
+
+
+# A whole read: SQLite's SCAN (a SEARCH is a range), PostgreSQL's Seq Scan. Reading all
+# of a partial index whose rows are the work itself (the queue, the leases) is not one.
+WHOLE = re.compile(r"^\s*SCAN (\w+)(?!.*ix_action_items_(?:queue|leases))|Seq Scan on (\w+)", re.M)
+
+
+def assert_indexed(plans: list[tuple[str, str]], *tables: str) -> None:
+    """No statement reads any of `tables` whole; each one naming them uses an index."""
+    assert plans, "the function sent no statement"
+    for statement, plan in plans:
+        named = {t for t in tables if re.search(rf"\b{t}\b", statement)}
+        if not named:
+            continue
+        whole = {a or b for a, b in WHOLE.findall(plan)} & named
+        assert not whole, f"{statement}\n-- reads {whole} whole:\n{plan}"
+        assert re.search(r"INDEX|PRIMARY KEY|Index", plan), f"{statement}\n-- no index:\n{plan}"
+
+
+# --- a sync tick --------------------------------------------------------------------------
+
+
+def test_a_tick_with_nothing_due_uses_the_queue_and_lease_indexes(database):
+    from bot.sync import claims
+
+    async def tick(runtime):
+        assert await claims.claim_due(runtime) == []
+        await claims.next_due_at(runtime)
+
+    plans = plans_of(database, tick)
+    assert len(plans) == 3  # the claim's select, the queue's head, the earliest lease end
+    assert_indexed(plans, "action_items")
+    assert any("ix_action_items_queue" in plan for _, plan in plans)
+    assert any("ix_action_items_leases" in plan for _, plan in plans)
+
+
+def test_a_tick_with_items_due_claims_loads_and_releases_them_by_index(database):
+    from bot.sync import claims, engine
+
+    async def queue(runtime):
+        async with runtime.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE action_items SET sync_state = 'pending', next_attempt_at = :t "
+                    "WHERE id IN (SELECT id FROM action_items WHERE sync_state = 'synced' "
+                    "ORDER BY id LIMIT 100)"
+                ),
+                {"t": datetime.now(UTC) - timedelta(seconds=5)},
+            )
+
+    async def tick(runtime):
+        ids = await claims.claim_due(runtime)
+        assert len(ids) >= 100
+        await engine._load(runtime, ids)
+        await claims.renew(runtime, ids)
+        await claims.release(runtime, ids)
+        await claims.next_due_at(runtime)
+
+    assert_indexed(plans_of(database, tick, prepare=queue), "action_items")
+
+
+def test_the_queue_gauge_counts_through_the_queue_index(database):
+    from storage.sync_queue import count_waiting_items
+
+    plans = plans_of(database, lambda runtime: count_waiting_items(runtime.sessions))
+    assert_indexed(plans, "action_items")
+    assert "ix_action_items_queue" in plans[0][1]
+
+
+# --- webhooks and polling -----------------------------------------------------------------
+
+
+def _issues_of_one_workspace(runtime_url_key) -> tuple[int, list[str]]:
+    async def read():
+        runtime = runtime_for(*runtime_url_key)
+        async with runtime.engine.connect() as conn:
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT workspace_id, jira_issue_id FROM action_items "
+                        "WHERE workspace_id = (SELECT max(workspace_id) FROM action_items) "
+                        "LIMIT 50"
+                    )
+                )
+            ).all()
+        await runtime.close()
+        return rows[0].workspace_id, [r.jira_issue_id for r in rows]
+
+    return asyncio.run(read())
+
+
+def test_a_webhook_burst_finds_its_items_by_index(database):
+    from bot.completion import JiraStatus
+    from bot.jira import deliveries
+
+    workspace_id, issue_ids = _issues_of_one_workspace(database)
+    endpoint = deliveries.Endpoint(workspace_id, 0, "api_token", "", None, None, None, None)
+    group = [
+        (endpoint, deliveries.Delivery(str(n), JiraStatus(i, "done", NOW), None))
+        for n, i in enumerate(issue_ids)
+    ]
+
+    async def lookup(runtime):
+        async with runtime.engine.begin() as conn:
+            found = await deliveries._items(conn, group)
+        assert len(found) == len(issue_ids)
+
+    plans = plans_of(database, lookup)
+    assert_indexed(plans, "action_items")
+    assert "ix_action_items_jira_issue" in plans[0][1]
+
+
+def test_a_poll_finds_its_items_by_index(database):
+    from bot.completion import apply_polled_issues
+
+    workspace_id, issue_ids = _issues_of_one_workspace(database)
+    issues = [
+        {"id": i, "fields": {"status": {"statusCategory": {"key": "new"}}}} for i in issue_ids
+    ]
+
+    async def poll(runtime):
+        await apply_polled_issues(runtime, workspace_id, issues)
+
+    assert_indexed(plans_of(database, poll), "action_items")
+
+
+# --- housekeeping -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prune", "table", "index"),
+    [
+        ("prune_deliveries", "webhook_deliveries", "ix_webhook_deliveries_received_at"),
+        ("prune_oauth_flows", "jira_oauth_flows", "ix_jira_oauth_flows_expires_at"),
+        ("prune_install_states", "slack_oauth_states", "ix_slack_oauth_states_expires_at"),
+        ("prune_sync_log", "sync_attempts", "ix_sync_attempts_at"),
+    ],
+)
+def test_every_periodic_delete_walks_an_index(database, prune, table, index):
+    from storage import housekeeping
+
+    async def run(runtime):
+        await getattr(housekeeping, prune)(runtime.sessions, datetime.now(UTC))
+
+    plans = plans_of(database, run)
+    assert_indexed(plans, table)
+    assert any(index in plan for _, plan in plans), plans
+    if prune == "prune_sync_log":  # each workspace's newest 1,000: down (workspace_id, at)
+        assert any("ix_sync_attempts_workspace_at" in plan for _, plan in plans)
