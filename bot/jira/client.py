@@ -180,6 +180,21 @@ class JiraClient:
             body["nextPageToken"] = token
         raise JiraError(JiraErrorKind.UNAVAILABLE, f"a search ran past {SEARCH_PAGES_MAX} pages")
 
+    async def transitions(self, issue_id_or_key: str) -> list[dict]:
+        """The moves the workflow offers from the issue's current status, each with its
+        target status (`to`, with `statusCategory`)."""
+        body = await self.request("GET", f"/issue/{issue_id_or_key}/transitions") or {}
+        return body.get("transitions") or []
+
+    async def transition_issue(self, issue_id_or_key: str, transition_id: str) -> None:
+        body = {"transition": {"id": transition_id}}
+        await self.request("POST", f"/issue/{issue_id_or_key}/transitions", json=body)
+
+    async def issue_status(self, issue_id_or_key: str) -> dict:
+        """The issue's status object (name, statusCategory)."""
+        issue = await self.request("GET", f"/issue/{issue_id_or_key}", params={"fields": "status"})
+        return ((issue or {}).get("fields") or {}).get("status") or {}
+
     async def users_by_email(self, email: str) -> list[dict]:
         """GET /user/search?query=EMAIL: active users; may be [] for hidden emails."""
         found = await self.request("GET", "/user/search", params={"query": email})
