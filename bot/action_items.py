@@ -1,6 +1,9 @@
 """Action-item rules: open the modal to add or edit, save a submission, confirm it.
 
-The modal's private_metadata carries ids only ({"retro", "item", "channel", "tz", "from"});
+The modal's private_metadata carries ids ({"retro", "item", "channel", "tz", "from"}) and,
+for an edit, a fingerprint of each field as the modal showed it ("seen"): a field the
+person left alone keeps the item's value, so a change pulled from Jira while the modal was
+open is not undone by the submission;
 every id read back is checked against the asking workspace, so another workspace's item id
 in a payload is refused like an unknown one.
 """
@@ -8,6 +11,7 @@ in a payload is refused like an unknown one.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 
@@ -82,6 +86,33 @@ def apply_edit(item: ActionItem, form: ItemForm) -> bool:
     if item.jira_key:
         enqueue([item])
     return True
+
+
+def _form_of(item: ActionItem) -> ItemForm:
+    return ItemForm(item.title, item.description or "", item.assignee_user_id, item.due_date)
+
+
+def _fingerprint(value) -> str:
+    return hashlib.sha256(repr(value or None).encode()).hexdigest()[:12]
+
+
+def fingerprints(form: ItemForm) -> dict[str, str]:
+    """Each field as the modal shows it, short (private_metadata holds 3000 characters)."""
+    return {name: _fingerprint(getattr(form, name)) for name in _FORM_FIELDS}
+
+
+def touched_only(submitted: ItemForm, now: ItemForm, seen: dict) -> ItemForm:
+    """The submission, with every field the person left as shown replaced by the item's
+    value now (it may have come from Jira meanwhile)."""
+    values = {
+        name: getattr(now if seen.get(name) == _fingerprint(getattr(submitted, name)) else
+                      submitted, name)
+        for name in _FORM_FIELDS
+    }  # fmt: skip
+    return ItemForm(**values)
+
+
+_FORM_FIELDS = ("title", "description", "assignee_user_id", "due_date")
 
 
 def _stamp_edits(item: ActionItem, old: tuple, new: tuple) -> None:
@@ -170,10 +201,11 @@ async def open_edit_modal(
         return await _refuse(client, trigger_id, source, ITEM_GONE)
     metadata = {"item": item.id, "retro": item.retro_id, "channel": item.channel_id}
     metadata.update({"from": source, "tz": await user_tz(client, user_id)})
+    metadata["seen"] = fingerprints(_form_of(item))
     where = f"*{escape(retro.title)}* in " if retro else ""
     view = build_item_modal(
         metadata,
-        ItemForm(item.title, item.description or "", item.assignee_user_id, item.due_date),
+        _form_of(item),
         heading="Edit action item",
         submit="Save",
         intro=f"In {where}<#{item.channel_id}>",
@@ -252,15 +284,16 @@ async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dic
     item_id, retro_id = ids.parse_id(metadata.get("item")), ids.parse_id(metadata.get("retro"))
     async with runtime.sessions.begin() as session:
         if metadata.get("item") is not None:
-            return await _save_edit(session, workspace_id, item_id, form, source)
+            seen = metadata.get("seen") if isinstance(metadata.get("seen"), dict) else {}
+            return await _save_edit(session, workspace_id, item_id, form, source, seen)
         return await _save_new(session, workspace_id, retro_id, user_id, form, source)
 
 
-async def _save_edit(session, workspace_id, item_id, form, source) -> SavedItem:
+async def _save_edit(session, workspace_id, item_id, form, source, seen) -> SavedItem:
     item = await item_by_id(session, workspace_id, item_id) if item_id else None
     if item is None:
         return SavedItem(errors={ids.TITLE_BLOCK: ITEM_GONE})
-    changed = apply_edit(item, form)
+    changed = apply_edit(item, touched_only(form, _form_of(item), seen))
     retro = await retro_by_id(session, workspace_id, item.retro_id) if item.retro_id else None
     return _saved(item, retro, created=False, changed=changed, source=source)
 

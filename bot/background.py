@@ -48,6 +48,7 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
     from datetime import UTC, datetime, timedelta
 
     from bot.jira import deliveries, webhook_registration
+    from bot.sync import poll
 
     soon = datetime.now(UTC) + timedelta(minutes=2)
     every = {"args": [runtime], "coalesce": True, "max_instances": 1}
@@ -58,7 +59,21 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
         next_run_time=soon,
         **every,
     )
+    # Registrations an earlier version made (other events or fields) are replaced.
+    scheduler.add_job(
+        webhook_registration.replace_outdated_webhooks,
+        "date",
+        run_date=datetime.now(UTC) + timedelta(seconds=5),
+        args=[runtime],
+    )
     scheduler.add_job(deliveries.send_owed_notices, "interval", seconds=60, **every)
+    # Jira gives up on deliveries it could not make: read webhook workspaces now and then.
+    scheduler.add_job(
+        poll.reconcile_webhook_workspaces,
+        "interval",
+        seconds=poll.RECONCILE_EVERY.total_seconds(),
+        **every,
+    )
 
 
 def _housekeeping_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:

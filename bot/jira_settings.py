@@ -26,11 +26,13 @@ from bot.views.jira_settings import (
     SettingsSubmission,
     project_in_block,
 )
+from bot.views.jira_status import direction_text
 from storage.models import (
     ChannelOverride,
     ConnectionMethod,
     ConnectionStatus,
     JiraConnection,
+    SyncDirection,
     SyncSettings,
 )
 
@@ -83,6 +85,7 @@ async def settings_form(runtime: Runtime, workspace_id: int, channel_id: str | N
         has_override=override is not None,
         webhooks_enabled=settings.webhooks_enabled,
         epic_per_retro=settings.epic_per_retro,
+        sync_direction=settings.sync_direction or SyncDirection.TWO_WAY.value,
         webhook_url=runtime.settings.public(f"/jira/webhook/{conn.webhook_token}")
         if token_mode
         else None,
@@ -228,6 +231,8 @@ async def _store(runtime, workspace_id, submission, project, issue_type) -> None
             session.add(settings)
         settings.webhooks_enabled = submission.webhooks_enabled
         settings.epic_per_retro = submission.epic_per_retro
+        if submission.sync_direction in (d.value for d in SyncDirection):
+            settings.sync_direction = submission.sync_direction
         if submission.webhook_secret:
             conn = await connection_for(session, workspace_id)
             if conn is not None and conn.method == ConnectionMethod.API_TOKEN.value:
@@ -269,7 +274,11 @@ def _summary(submission: SettingsSubmission, project, issue_type) -> list[str]:
         first = f"Default: action items go to *{project.key}* as *{issue_type.name}*."
     webhooks = "on" if submission.webhooks_enabled else "off (Unpack polls Jira instead)"
     epics = "on" if submission.epic_per_retro else "off"
-    lines = [first, f"Webhooks: {webhooks}. One epic per retro: {epics}."]
+    lines = [
+        first,
+        f"Webhooks: {webhooks}. One epic per retro: {epics}.",
+        f"Sync direction: {direction_text(submission.sync_direction)}.",
+    ]
     if submission.webhook_secret:
         lines.append("The webhook secret is saved.")
     return lines

@@ -119,3 +119,16 @@ def _aware(value: datetime | None) -> datetime | None:
     if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
         return value.replace(tzinfo=UTC)
     return value
+
+
+async def webhook_workspaces(sessions: async_sessionmaker) -> list[int]:
+    """Connected workspaces whose changes arrive by webhook (those the poll skips): they
+    are reconciled now and then, since Jira gives up on a delivery it could not make."""
+    polls = _polls()
+    async with sessions() as session:
+        rows = await session.scalars(
+            select(JiraConnection.workspace_id)
+            .outerjoin(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
+            .where(polls[0], ~polls[1])
+        )
+        return list(rows)

@@ -56,9 +56,9 @@ def test_settings_register_one_webhook_for_the_configured_projects(
 ):
     [webhook] = registered(site, hook.token)
     assert webhook.url == app.url + f"/jira/webhook/{hook.token}"
-    assert webhook.events == ["jira:issue_updated"]
+    assert webhook.events == ["jira:issue_updated", "jira:issue_deleted"]
     assert webhook.jqlFilter == 'project IN ("TEAM")'
-    assert webhook.fieldIdsFilter == ["status"]
+    assert webhook.fieldIdsFilter == ["summary", "description", "assignee", "duedate", "status"]
     row = _connection(db, team)
     assert row["webhook_error"] is None and row["webhook_jql"] == webhook.jqlFilter
     # Jira's 30 days, counted from now.

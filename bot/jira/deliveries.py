@@ -28,21 +28,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import notifier
-from bot.completion import (
-    SETTLED_COLUMNS,
-    ItemState,
-    JiraStatus,
-    Outcome,
-    StatusChange,
-    change_for,
-    judge,
-    settle,
-)
+from bot.completion import SETTLED_COLUMNS, ItemState, JiraStatus, Outcome, StatusChange
 from bot.runtime import Runtime
+from bot.sync.pull import Current, RowView, apply_issue, item_query, read_current, write_item
 from storage.clock import utcnow
 from storage.models import ActionItem, JiraConnection, WebhookDelivery
 
@@ -77,11 +69,13 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What one verified `jira:issue_updated` delivery says."""
+    """What one verified delivery says. Its issue is read again from Jira before anything
+    is applied, so only the id, who acted and the event are taken from the body."""
 
     identifier: str
     status: JiraStatus
     issue_self: str | None
+    deleted: bool = False
 
 
 class DeliveryNotStored(Exception):
@@ -163,7 +157,8 @@ class DeliveryPipeline:
     async def _write(self, group: list[_Waiting]) -> None:
         items = [(w.endpoint, w.delivery) for w in group]
         try:
-            results, relabelled = await commit_group(self.runtime, items)
+            currents = await read_group(self.runtime, items)
+            results, relabelled = await commit_group(self.runtime, items, currents)
         except Exception as exc:
             logger.exception("storing %s webhook deliveries failed", len(group))
             for waiting in group:
@@ -211,8 +206,20 @@ def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bo
     return bool(cloud_id) and f"/ex/jira/{cloud_id.lower()}/" in link
 
 
+async def read_group(runtime: Runtime, items: list) -> dict[int, Current]:
+    """The group's issues as Jira reports them now: one search per workspace (per 50
+    issues), before the transaction, so no lock is held while Jira answers."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for endpoint, delivery in items:
+        if same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
+            wanted[endpoint.workspace_id].add(delivery.status.issue_id)
+    workspaces = sorted(wanted)
+    read = await asyncio.gather(*(read_current(runtime, w, wanted[w]) for w in workspaces))
+    return dict(zip(workspaces, read, strict=True))
+
+
 async def commit_group(
-    runtime: Runtime, items: list
+    runtime: Runtime, items: list, currents: dict[int, Current]
 ) -> tuple[list[tuple[bool, Owed | None]], set[tuple[int, int]]]:
     """[(is new, owed notice)] per delivery, in order, once committed, and the (workspace,
     item) whose issue only changed status name (their lines show it). Set-wise, so a
@@ -221,7 +228,8 @@ async def commit_group(
     1. insert the deliveries not seen yet (a replay hits the unique key and is skipped;
        on SQLite this also takes the write lock, so what is read next stays true);
     2. read their items at once (FOR UPDATE on PostgreSQL);
-    3. apply each fact in arrival order, in memory (bot/completion.py rules);
+    3. apply what Jira reports now to each, in arrival order, in memory (status by the
+       completion rules, fields by the three-way merge: bot/sync/pull.py);
     4. write the items that changed and each delivery's outcome."""
     now = utcnow()
     # Core on a plain connection: no ORM objects here, and a group is on the hot path.
@@ -229,13 +237,15 @@ async def commit_group(
         firsts = _first_of_each(items)
         pks = await _insert(conn, [_row(e, d, now) for e, d in firsts.values()])
         new = [(key, *firsts[key]) for key in firsts if key in pks]
-        states = await _items(conn, [(e, d) for _, e, d in new])
+        states, rows = await _items(conn, [(e, d) for _, e, d in new])
         item_values, outcomes, changes = {}, [], {}
         named_before = _status_names(states)
         for key, endpoint, delivery in new:
-            outcome, change, values = _apply(states, endpoint, delivery)
+            outcome, change, values, fielded = _apply(states, rows, endpoint, delivery, currents)
             if values:
                 item_values[values["item_pk"]] = values
+            if fielded is not None:
+                await write_item(conn, endpoint.workspace_id, *fielded)
             outcomes.append(_outcome_row(pks[key], outcome, change))
             changes[key] = change
         await _write_items(conn, list(item_values.values()))
@@ -314,44 +324,53 @@ def _insert_statement(dialect_name: str):
     )
 
 
-async def _items(conn, new: list) -> dict[tuple[int, str, str], ItemState]:
-    """The items the new deliveries name, by (workspace, site, issue id)."""
-    wanted: dict[int, set[str]] = defaultdict(set)
-    for endpoint, delivery in new:
-        wanted[endpoint.workspace_id].add(delivery.status.issue_id)
+async def _items(conn, new: list) -> tuple[dict, dict]:
+    """The items the new deliveries name, by (workspace, site, issue id): their status
+    state and their whole row (for the field merge)."""
+    wanted = {(e.workspace_id, d.status.issue_id) for e, d in new}
     if not wanted:
-        return {}
-    # Grouped by workspace: `workspace_id = ? AND jira_issue_id IN (…)` walks the
-    # (workspace_id, jira_issue_id) index on both databases, where a row-value IN makes
-    # SQLite scan the table.
-    by_workspace = [
-        (ActionItem.workspace_id == workspace_id) & ActionItem.jira_issue_id.in_(sorted(ids))
-        for workspace_id, ids in sorted(wanted.items())
-    ]
-    rows = await conn.execute(
-        select(ActionItem.workspace_id, ActionItem.jira_issue_id, *ItemState.COLUMNS)
-        .where(or_(*by_workspace))
-        .order_by(ActionItem.id.desc())  # the oldest item wins a (never expected) tie
-        .with_for_update()
-    )
-    return {
-        (row.workspace_id, row.jira_site_url, row.jira_issue_id): ItemState.from_row(row)
-        for row in rows
-    }
+        return {}, {}
+    result = await conn.execute(item_query(sorted(wanted)))
+    states, rows = {}, {}
+    for row in result.mappings():
+        key = (row["workspace_id"], row["jira_site_url"], row["jira_issue_id"])
+        rows[key] = dict(row)
+        states[key] = ItemState.from_row(RowView(rows[key]))
+    return states, rows
 
 
-def _apply(states: dict, endpoint: Endpoint, delivery: Delivery):
-    """(outcome, change, the item's new values) of one fact, in memory."""
+def _apply(states: dict, rows: dict, endpoint: Endpoint, delivery: Delivery, currents: dict):
+    """(outcome, change, the item's new status values, its other changes) of one
+    delivery, in memory, from what Jira reports now."""
     if not same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
-        return OTHER_SITE, None, None
-    status = delivery.status
-    item = states.get((endpoint.workspace_id, endpoint.site_url, status.issue_id))
+        return OTHER_SITE, None, None, None
+    issue_id = delivery.status.issue_id
+    key = (endpoint.workspace_id, endpoint.site_url, issue_id)
+    item, row = states.get(key), rows.get(key)
     if item is None:
-        return Outcome.UNKNOWN_ISSUE, None, None
-    outcome = judge(item, status)
-    values = settle(item, status, outcome)
-    change = change_for(outcome, item, status, endpoint.account_name)
-    return outcome, change, ({"item_pk": item.id, **values} if values else None)
+        return Outcome.UNKNOWN_ISSUE, None, None, None
+    current = currents.get(endpoint.workspace_id) or Current(endpoint.workspace_id, failed=True)
+    now = current.issues.get(issue_id)
+    # Who acted is only the delivery's word: shown when it agrees with Jira's status now.
+    agrees = now is not None and now.status_category == delivery.status.category_key
+    result = apply_issue(
+        item,
+        row,
+        current,
+        issue_id,
+        account_name=endpoint.account_name,
+        actor_name=delivery.status.actor_name if agrees else None,
+    )
+    row.update(result.field_values)
+    change = result.change
+    if change is None and result.fields_changed:
+        change = StatusChange(Outcome.UNCHANGED, item.id, item.retro_id, "")  # a refresh
+    values = {"item_pk": item.id, **result.status_values} if result.status_values else None
+    fielded = None
+    if result.field_values or result.conflicts:
+        result.status_values = None  # written with the group's batch
+        fielded = (item.id, row.get("jira_key"), result)
+    return result.outcome, change, values, fielded
 
 
 def _outcome_row(pk: int, outcome, change: StatusChange | None) -> dict:
@@ -359,7 +378,7 @@ def _outcome_row(pk: int, outcome, change: StatusChange | None) -> dict:
         "delivery_pk": pk,
         "outcome": str(outcome),
         "changed_item": change.item_id if change else None,
-        "owed_notice": change.notice if change else None,
+        "owed_notice": (change.notice or None) if change else None,
     }
 
 
@@ -424,7 +443,7 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
     threads: dict[tuple[int, int], list[str]] = defaultdict(list)
     for o in mine:
         items_by_workspace[o.workspace_id].append(o.change.item_id)
-        if o.change.retro_id is not None:
+        if o.change.retro_id is not None and o.change.notice:
             threads[(o.workspace_id, o.change.retro_id)].append(o.change.notice)
     gate = asyncio.Semaphore(RETROS_AT_ONCE)
     await asyncio.gather(

@@ -41,16 +41,20 @@ from bot.jira.errors import JiraError, JiraErrorKind
 from bot.runtime import Runtime
 from storage.clock import utcnow
 from storage.models import (
+    ActionItem,
     ChannelOverride,
     ConnectionMethod,
     ConnectionStatus,
+    ItemStatus,
     JiraConnection,
     SyncSettings,
 )
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ["jira:issue_updated"]
+# Issue updates of the fields an action item shows (two-way sync), and deletions.
+EVENTS = ["jira:issue_updated", "jira:issue_deleted"]
+FIELDS = ["summary", "description", "assignee", "duedate", "status"]
 LIFETIME = timedelta(days=30)  # Jira's, for REST-registered webhooks
 REFRESH_WITHIN = timedelta(days=7)
 REFRESH_EVERY = timedelta(hours=1)
@@ -76,29 +80,66 @@ async def delete_webhooks(runtime: Runtime, workspace_id: int) -> None:
         await _delete(runtime, workspace_id)
 
 
-async def _follow_settings(runtime: Runtime, workspace_id: int) -> None:
+async def _follow_settings(runtime: Runtime, workspace_id: int, *, check_jira=False) -> bool:
+    """Returns True when the registration changed. `check_jira`: also compare what Jira
+    has registered (events, fields) with what this version of the app registers, and
+    replace it when it differs."""
     async with runtime.sessions() as session:
         conn = await connection_for(session, workspace_id)
         if conn is None or conn.method != ConnectionMethod.OAUTH.value:
-            return
+            return False
         settings = await session.get(SyncSettings, workspace_id)
-        jql = await _jql(session, workspace_id, settings)
+        jql = await _jql(session, workspace_id, settings, conn.site_url)
     if conn.status != ConnectionStatus.ACTIVE.value:
-        return  # nothing can be called; reconnecting calls us again
+        return False  # nothing can be called; reconnecting calls us again
     if settings is None or not settings.webhooks_enabled or jql is None:
         await _delete(runtime, workspace_id)
-        return
-    if conn.webhook_ids and conn.webhook_jql == jql and not conn.webhook_error:
-        return
-    await _register(runtime, workspace_id, jql, old_ids=list(conn.webhook_ids or []))
+        return True
+    ids = list(conn.webhook_ids or [])
+    if ids and conn.webhook_jql == jql and not conn.webhook_error:
+        if not check_jira or await _registered_as_wanted(runtime, workspace_id, ids, jql):
+            return False
+    await _register(runtime, workspace_id, jql, old_ids=ids)
+    return True
 
 
-async def _jql(session, workspace_id: int, settings: SyncSettings | None) -> str | None:
-    """`project IN ("OPS", "TEAM")` over every project items can go to; None when no
-    project is chosen yet. Only `project` and `IN`: the dynamic-webhook JQL subset."""
+async def _registered_as_wanted(runtime: Runtime, workspace_id: int, ids: list, jql: str) -> bool:
+    try:
+        client = await jira_client_for(runtime, workspace_id)
+        page = await client.request("GET", "/webhook", params={"startAt": 0, "maxResults": 100})
+    except JiraError as exc:
+        logger.info("workspace %s: cannot list Jira webhooks: %s", workspace_id, exc.message)
+        return True  # the hourly upkeep tries again
+    ours = [w for w in (page or {}).get("values") or [] if w.get("id") in ids]
+    return bool(ours) and all(
+        set(w.get("events") or []) == set(EVENTS)
+        and set(w.get("fieldIdsFilter") or []) == set(FIELDS)
+        and w.get("jqlFilter") == jql
+        for w in ours
+    )
+
+
+async def _jql(session, workspace_id: int, settings, site_url: str) -> str | None:
+    """`project IN ("OPS", "TEAM")` over every project items can go to, and every project
+    an open item's issue is in now (a project no longer configured, or one an issue was
+    moved to); None when there is none yet. Only `project` and `IN`: the dynamic-webhook
+    JQL subset."""
     keys = set(
         await session.scalars(
             select(ChannelOverride.project_key).where(ChannelOverride.workspace_id == workspace_id)
+        )
+    )
+    keys |= set(
+        await session.scalars(
+            select(ActionItem.jira_project_key)
+            .where(
+                ActionItem.workspace_id == workspace_id,
+                ActionItem.jira_issue_id.is_not(None),
+                ActionItem.jira_site_url == site_url,
+                ActionItem.status == ItemStatus.OPEN.value,
+                ActionItem.jira_deleted_at.is_(None),
+            )
+            .distinct()
         )
     )
     if settings is not None and settings.project_key:
@@ -119,7 +160,7 @@ async def _register(runtime: Runtime, workspace_id: int, jql: str, old_ids: list
         )
     body = {
         "url": runtime.settings.public(f"/jira/webhook/{token}"),
-        "webhooks": [{"events": EVENTS, "jqlFilter": jql, "fieldIdsFilter": ["status"]}],
+        "webhooks": [{"events": EVENTS, "jqlFilter": jql, "fieldIdsFilter": FIELDS}],
     }
     try:
         client = await jira_client_for(runtime, workspace_id)
@@ -232,12 +273,37 @@ async def refresh_due_webhooks(runtime: Runtime, now: datetime | None = None) ->
     for row in rows:
         try:
             async with _lock(runtime, row.workspace_id):
-                if not row.webhook_ids or row.webhook_error:
-                    await _follow_settings(runtime, row.workspace_id)
-                elif _due(row.webhook_expires_at, now):
+                # Also follows the projects open items moved to since the last hour.
+                changed = await _follow_settings(runtime, row.workspace_id)
+                kept = row.webhook_ids and not row.webhook_error and not changed
+                if kept and _due(row.webhook_expires_at, now):
                     await _refresh(runtime, row.workspace_id, list(row.webhook_ids), now)
         except Exception:
             logger.exception("webhook upkeep for workspace %s failed", row.workspace_id)
+
+
+async def replace_outdated_webhooks(runtime: Runtime) -> None:
+    """Start-up: a registration made by an earlier version of the app (other events or
+    fields) is replaced, so every workspace gets what this version needs."""
+    async with runtime.sessions() as session:
+        rows = (
+            await session.execute(
+                select(JiraConnection.workspace_id)
+                .join(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
+                .where(
+                    JiraConnection.method == ConnectionMethod.OAUTH.value,
+                    JiraConnection.status == ConnectionStatus.ACTIVE.value,
+                    JiraConnection.webhook_ids.is_not(None),
+                    SyncSettings.webhooks_enabled.is_(True),
+                )
+            )
+        ).all()
+    for row in rows:
+        try:
+            async with _lock(runtime, row.workspace_id):
+                await _follow_settings(runtime, row.workspace_id, check_jira=True)
+        except Exception:
+            logger.exception("replacing the webhook of workspace %s failed", row.workspace_id)
 
 
 def _due(expires_at: datetime | None, now: datetime) -> bool:

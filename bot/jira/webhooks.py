@@ -54,7 +54,8 @@ logger = logging.getLogger(__name__)
 TOKEN_MAX = 64  # new_webhook_token() makes 43 characters
 JWT_LEEWAY = 60  # seconds of clock skew allowed on exp/iat
 DELIVERY_ID_MAX = 128
-EVENTS = {"jira:issue_updated"}
+ISSUE_UPDATED, ISSUE_DELETED = "jira:issue_updated", "jira:issue_deleted"
+EVENTS = {ISSUE_UPDATED, ISSUE_DELETED}
 
 
 class MalformedDelivery(ValueError):
@@ -203,8 +204,8 @@ def _json_object(body: bytes) -> dict:
 
 
 def parse_delivery(payload: dict, headers: Headers, body: bytes) -> Delivery:
-    """What a `jira:issue_updated` delivery says: the issue, its status and category, who
-    changed it and when."""
+    """What a `jira:issue_updated` or `jira:issue_deleted` delivery says. Only the issue
+    id is acted on: the issue is read again from Jira (bot/jira/deliveries.py)."""
     issue = payload.get("issue")
     if not isinstance(issue, dict) or not str(issue.get("id") or "").strip():
         raise MalformedDelivery("the delivery names no issue id")
@@ -212,19 +213,21 @@ def parse_delivery(payload: dict, headers: Headers, body: bytes) -> Delivery:
     status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
     category = status.get("statusCategory")
     category_key = category.get("key") if isinstance(category, dict) else None
-    if not isinstance(category_key, str) or not category_key:
+    deleted = payload.get("webhookEvent") == ISSUE_DELETED
+    if not deleted and (not isinstance(category_key, str) or not category_key):
         raise MalformedDelivery("the delivery has no status category")
     user = payload.get("user") if isinstance(payload.get("user"), dict) else {}
     return Delivery(
         identifier=_identifier(headers, body),
         status=JiraStatus(
             issue_id=str(issue["id"]).strip(),
-            category_key=category_key,
+            category_key=category_key if isinstance(category_key, str) else "",
             changed_at=_event_time(payload, fields),
             actor_name=_text(user.get("displayName")),
             status_name=_text(status.get("name")),
         ),
         issue_self=_text(issue.get("self")),
+        deleted=deleted,
     )
 
 

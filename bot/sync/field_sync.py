@@ -51,6 +51,7 @@ def person_for(issue: JiraIssue, user_id: str | None) -> SlackPerson:
 
 def changes_for(
     decision: Decision,
+    base: dict | None,
     slack: dict,
     issue: JiraIssue,
     *,
@@ -67,8 +68,11 @@ def changes_for(
     for name, jira_value in (sent or {}).items():
         changes.pushed[name] = slack[name]
         changes.base[name] = entry(slack[name], jira_value, sent_at, SLACK)
-    for name in decision.adopt - set(changes.base):
+    for name in decision.settle - set(changes.base):
         changes.base[name] = entry(slack[name], issue.values[name], issue.updated, JIRA)
+    for name in decision.adopt - set(changes.base):
+        kept = (base or {}).get(name, {}).get("s", slack[name])  # a Slack edit stays to push
+        changes.base[name] = entry(kept, issue.values[name], issue.updated, JIRA)
     for conflict in decision.conflicts:
         if conflict.kept == JIRA or conflict.field in changes.pushed:
             changes.conflicts.append(_conflict_line(conflict.field, conflict.kept, slack, issue))

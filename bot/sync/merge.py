@@ -162,9 +162,12 @@ class Conflict:
 class Decision:
     push: set[str] = field(default_factory=set)  # Slack's value goes to Jira
     pull: set[str] = field(default_factory=set)  # Jira's value comes to Slack
-    # Jira's value becomes the base's "j" with Slack left as it is: first read of an item
-    # whose Jira value was unknown, One-way's Jira edits, and both sides making one change.
+    # Jira's value becomes the base's "j", the base's Slack value stays: the first read of
+    # an item whose Jira value was unknown, and One-way's Jira edits.
     adopt: set[str] = field(default_factory=set)
+    # Both values as they are now become the base: both sides made the same change, or
+    # One-way kept Jira's later change (Slack's value stays in Slack, never pushed).
+    settle: set[str] = field(default_factory=set)
     conflicts: list[Conflict] = field(default_factory=list)
 
 
@@ -195,7 +198,7 @@ def decide(
             jira_changed = entry is not None and entry.get("j") != jira[name]
         if slack_changed and not jira_changed:
             if entry is None and same_change(name, slack[name], jira[name]):
-                decision.adopt.add(name)  # no base yet, but Jira already has it
+                decision.settle.add(name)  # no base yet, but Jira already has it
             else:
                 decision.push.add(name)
         elif jira_changed and not slack_changed:
@@ -207,14 +210,14 @@ def decide(
 
 def _both(decision, name, slack, jira, slack_edited, jira_updated, two_way) -> None:
     if same_change(name, slack[name], jira[name]):
-        decision.adopt.add(name)
+        decision.settle.add(name)
         return
     slack_at = parse_time((slack_edited or {}).get(name))
     if slack_at is not None and (jira_updated is None or slack_at > jira_updated):
         decision.push.add(name)
         decision.conflicts.append(Conflict(name, SLACK))
         return
-    (decision.pull if two_way else decision.adopt).add(name)
+    (decision.pull if two_way else decision.settle).add(name)
     decision.conflicts.append(Conflict(name, JIRA))
 
 

@@ -5,7 +5,10 @@ Each cycle, every workspace that polls is polled once, POLLS_AT_ONCE workspaces 
 each within POLL_BUDGET seconds: one JQL search for the app's issues (they carry its label)
 updated since that workspace's last poll, paginated, so an idle workspace costs one request
 whatever its history. What the search returns goes, as Jira sent it, to one place:
-`bot.completion.apply_polled_issues`.
+`bot.sync.pull.apply_polled_issues` (status, and in Two-way the fields, by the rules of a
+webhook delivery). Workspaces whose changes arrive by webhook are read the same way every
+RECONCILE_EVERY minutes too (`reconcile_webhook_workspaces`): Jira gives up on a delivery
+it could not make.
 
 Each workspace's poll is claimed on its connection row (storage/polling.py), so several
 processes poll it once per cycle between them. A 429 or any failure retries that
@@ -20,12 +23,12 @@ import math
 import time
 from datetime import datetime, timedelta
 
-from bot.completion import apply_polled_issues
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError
 from bot.jira.fields import APP_LABEL
 from bot.runtime import Runtime
 from bot.sync.backoff import retry_delay
+from bot.sync.pull import apply_polled_issues
 from storage import polling
 from storage.clock import utcnow
 
@@ -48,6 +51,7 @@ POLL_FIELDS = [
 RECHECK_SECONDS = 2.0
 MIN_WAIT = 0.05
 ERROR_PAUSE = 1.0
+RECONCILE_EVERY = timedelta(minutes=10)
 
 
 def poll_budget(runtime: Runtime) -> float:
@@ -167,3 +171,17 @@ async def _seconds_to_next(runtime: Runtime) -> float:
         return RECHECK_SECONDS
     seconds = (due - utcnow()) / timedelta(seconds=1)
     return min(RECHECK_SECONDS, max(MIN_WAIT, seconds))
+
+
+async def reconcile_webhook_workspaces(runtime: Runtime) -> None:
+    """Scheduler job, every RECONCILE_EVERY: each webhook workspace's issues updated since
+    the previous run, read and applied as a poll's are (a change already applied by its
+    delivery changes nothing the second time)."""
+    now = utcnow()
+    since = now - RECONCILE_EVERY
+    for workspace_id in await polling.webhook_workspaces(runtime.sessions):
+        try:
+            async with asyncio.timeout(poll_budget(runtime)):
+                await poll_workspace(runtime, workspace_id, since, now)
+        except Exception as exc:
+            _retry_seconds(runtime, exc, workspace_id)  # logs why; the next run catches up

@@ -84,7 +84,7 @@ async def push_item(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue)
         user_id = await ws.people.slack_user_for(issue.assignee_email)
         person = field_sync.person_for(issue, user_id)
     changes = field_sync.changes_for(
-        decision, slack, issue, sent=sent, sent_at=utcnow(), person=person
+        decision, item.field_base, slack, issue, sent=sent, sent_at=utcnow(), person=person
     )
     if issue.key and issue.key != item.jira_key:  # moved to another project: same id
         changes.columns.update(jira_key=issue.key, jira_project_key=issue.project_key)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.views import jira_ids as ids
 from bot.views.blocks import clip, context, escape, mrkdwn, plain, section
+from storage.models import SyncDirection
 
 OPTION_TEXT_MAX = 75
 
@@ -44,6 +45,7 @@ class SettingsForm:
     epic_per_retro: bool
     webhook_url: str | None  # API-token connections: the URL to enter in Jira
     webhook_secret_saved: bool = False
+    sync_direction: str = SyncDirection.TWO_WAY.value
 
 
 @dataclass
@@ -56,6 +58,7 @@ class SettingsSubmission:
     webhooks_enabled: bool
     epic_per_retro: bool
     webhook_secret: str | None
+    sync_direction: str = SyncDirection.TWO_WAY.value
 
 
 # --- options ----------------------------------------------------------------------------
@@ -102,6 +105,7 @@ def settings_modal(form: SettingsForm) -> dict:
     if form.channel_id:
         blocks.append(_scope_input(form))
     blocks.append(_options_input(form))
+    blocks.append(_direction_input(form))
     if form.webhook_url:
         blocks += _webhook_setup(form)
     return {
@@ -227,13 +231,40 @@ def _options_input(form: SettingsForm) -> dict:
     }
 
 
+DIRECTIONS = {
+    SyncDirection.TWO_WAY.value: ("*Two-way*", "Changes made in Jira come back to Slack."),
+    SyncDirection.ONE_WAY.value: (
+        "*One-way (Slack → Jira only)*",
+        "Only Done in Jira comes back; Jira's other changes stay in Jira.",
+    ),
+}
+
+
+def _direction_input(form: SettingsForm) -> dict:
+    choices = [_choice(value, *words) for value, words in DIRECTIONS.items()]
+    chosen = form.sync_direction if form.sync_direction in DIRECTIONS else SyncDirection.TWO_WAY
+    return {
+        "type": "input",
+        "block_id": ids.SYNC_DIRECTION_BLOCK,
+        "optional": True,  # a choice is always made (initial option); older forms lack it
+        "label": plain("Sync direction (whole workspace)"),
+        "hint": plain("Either way, a change made in Jira is never overwritten by Slack."),
+        "element": {
+            "type": "radio_buttons",
+            "action_id": ids.SYNC_DIRECTION_INPUT,
+            "options": choices,
+            "initial_option": next(c for c in choices if c["value"] == chosen),
+        },
+    }
+
+
 def _webhook_setup(form: SettingsForm) -> list[dict]:
     project = form.project.key if form.project else "YOUR_PROJECT"
     steps = (
         "*Webhook for status changes (API-token connections).* In Jira, open *Settings → "
         "System → WebHooks → Create a WebHook* and enter:\n"
         f"• URL: `{form.webhook_url}`\n"
-        "• Events: *Issue → updated*\n"
+        "• Events: *Issue → updated* and *Issue → deleted*\n"
         f"• JQL: `project = {project}` (add every project Unpack syncs to)\n"
         "• Secret: generate one, then paste it below."
     )
@@ -299,6 +330,8 @@ def read_submission(view: dict) -> SettingsSubmission:
         webhooks_enabled=ids.OPTION_WEBHOOKS in checked,
         epic_per_retro=ids.OPTION_EPIC in checked,
         webhook_secret=(secret or "").strip() or None,
+        sync_direction=_selected(values, ids.SYNC_DIRECTION_BLOCK, ids.SYNC_DIRECTION_INPUT)
+        or SyncDirection.TWO_WAY.value,
     )
 
 

@@ -18,7 +18,7 @@ from bot.views.blocks import (
     header,
     section,
 )
-from storage.models import ConnectionMethod, ConnectionStatus
+from storage.models import ConnectionMethod, ConnectionStatus, SyncDirection
 
 METHOD_LABELS = {
     ConnectionMethod.OAUTH.value: "OAuth (Atlassian account)",
@@ -56,6 +56,7 @@ class StatusReport:
     overrides: list[tuple[str, Target]] = field(default_factory=list)
     webhooks_enabled: bool = True
     epic_per_retro: bool = False
+    sync_direction: str = SyncDirection.TWO_WAY.value
     webhook_health: str = ""
     webhook_url: str | None = None
     failed_syncs: int = 0
@@ -85,6 +86,7 @@ class StatusReport:
             )
             report.webhooks_enabled = settings.webhooks_enabled
             report.epic_per_retro = settings.epic_per_retro
+            report.sync_direction = settings.sync_direction or SyncDirection.TWO_WAY.value
         if conn is not None:
             report.site_url = conn.site_url
             report.account_name = conn.account_name
@@ -94,6 +96,12 @@ class StatusReport:
             report.webhook_url = webhook_url if conn.method != ConnectionMethod.OAUTH else None
             report.webhook_health = _webhook_health(conn, report.webhooks_enabled)
         return report
+
+
+def direction_text(direction: str | None) -> str:
+    if direction == SyncDirection.ONE_WAY.value:
+        return "One-way (Slack → Jira only): only Done in Jira comes back"
+    return "Two-way: changes made in Jira come back to Slack"
 
 
 def _webhook_health(conn, enabled: bool) -> str:
@@ -141,6 +149,7 @@ def _settings_lines(report: StatusReport) -> list[str]:
             + (escape(override.describe()) if override else "uses the default")
         )
     lines.append(f"*Epic per retro:* {'on' if report.epic_per_retro else 'off'}")
+    lines.append(f"*Sync direction:* {direction_text(report.sync_direction)}")
     return lines
 
 

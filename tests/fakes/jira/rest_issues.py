@@ -87,12 +87,18 @@ async def edit_issue(call: Call) -> Response:
         merged = F.merge_update(body.get("fields") or {}, body.get("update"), issue.fields)
         values = F.check_values(call, project, itype, merged, creating=False)
         issue.properties.update(F.properties(body))
+        changed = [name for name, value in values.items() if issue.fields.get(name) != value]
         issue.fields.update(values)  # a "transition" in the body is ignored, as in Jira
         issue.updated = time.time()
+        # Jira tells webhooks about every edit, the caller's own included (an echo).
+        planned = call.site.plan_edit(issue, changed, call.caller) if changed else []
         if call.q("returnIssue") == "true":
-            return json_response(
+            answer = json_response(
                 issue_json(call.site, issue, call.base, wanted_fields(None, "*all"))
             )
+            call.site.send_later(planned)
+            return answer
+    call.site.send_later(planned)
     return Response(status_code=204)
 
 

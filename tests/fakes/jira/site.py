@@ -251,15 +251,18 @@ class Site:
             issue = self.find_issue(key)
             if issue is None:
                 raise KeyError(key)
-            items = []
-            for name, value in changes.items():
-                if issue.fields.get(name) != value:
-                    items.append({"field": name, "fieldtype": "jira", "fieldId": name})
-                    issue.fields[name] = value
+            changed = [name for name, value in changes.items() if issue.fields.get(name) != value]
+            issue.fields.update(changes)
             issue.updated = time.time()
-            changelog = {"id": str(self._next("changelog")), "items": items}
-            planned = webhooks.plan(self, issue, by, changelog) if items else []
+            planned = self.plan_edit(issue, changed, by) if changed else []
         return [self._send(d) for d in planned]
+
+    def plan_edit(self, issue: Issue, changed: list[str], by: User) -> list[Delivery]:
+        """The deliveries of an edit of `changed` fields (lock held): one changelog item
+        per field, which is what a webhook's field filter looks at."""
+        items = [{"field": name, "fieldtype": "jira", "fieldId": name} for name in changed]
+        changelog = {"id": str(self._next("changelog")), "items": items}
+        return webhooks.plan(self, issue, by, changelog)
 
     def delete(self, key: str, *, by: User) -> list[Delivery]:
         """Deletes the issue and delivers ``jira:issue_deleted``."""

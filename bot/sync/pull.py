@@ -1,0 +1,343 @@
+"""Changes made in Jira coming back to action items: one set of rules for a webhook burst
+and a poll alike.
+
+`read_current` reads what Jira reports now for a workspace's issues (or takes the issues a
+poll already read) and prepares what the rules need besides the rows: the sync direction,
+which issues are gone, and the Slack users of assignees that changed (by email). Then, in
+the caller's transaction, `apply_issue` decides one item: its status by the completion
+rules (bot/completion.py), its fields by the three-way merge (bot/sync/merge.py), its key
+when the issue moved, and "deleted in Jira" when Jira says the issue no longer exists.
+`apply_polled_issues` is the poll's whole path: read, apply, commit, announce.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy import false, insert, or_, select, update
+
+from bot import completion, notifier
+from bot.completion import ItemState, JiraStatus, Outcome, StatusChange
+from bot.jira.credentials import jira_client_for
+from bot.jira.errors import JiraError
+from bot.runtime import Runtime
+from bot.sync import field_sync, merge
+from bot.sync.people import People
+from bot.sync.reread import deleted_among, read_issues
+from bot.workspaces import bot_client
+from storage.clock import utcnow
+from storage.models import (
+    ActionItem,
+    JiraConnection,
+    SyncAttempt,
+    SyncDirection,
+    SyncSettings,
+    Workspace,
+)
+
+logger = logging.getLogger(__name__)
+
+UPDATED = "updated"  # a delivery or poll that changed fields only
+DELETED = "deleted"
+UNVERIFIED = "unverified"  # Jira could not be asked; the reconcile poll catches up
+FIELD_COLUMNS = (
+    ActionItem.title,
+    ActionItem.description,
+    ActionItem.assignee_user_id,
+    ActionItem.due_date,
+    ActionItem.assignee_note,
+    ActionItem.field_base,
+    ActionItem.slack_edited,
+    ActionItem.jira_updated_at,
+    ActionItem.jira_project_key,
+    ActionItem.jira_deleted_at,
+)
+
+
+@dataclass
+class Current:
+    """One workspace's issues as Jira reports them now, and what applying them needs."""
+
+    workspace_id: int
+    two_way: bool = True
+    issues: dict[str, merge.JiraIssue] = field(default_factory=dict)
+    gone: set[str] = field(default_factory=set)
+    failed: bool = False  # Jira could not be asked: nothing is applied
+    slack_users: dict[str, str | None] = field(default_factory=dict)  # email → Slack user
+
+
+@dataclass
+class ItemResult:
+    outcome: str
+    change: StatusChange | None = None  # status: the thread message owed
+    status_values: dict | None = None  # the completion rules' columns
+    field_values: dict = field(default_factory=dict)  # other columns that change
+    conflicts: list[str] = field(default_factory=list)
+
+    @property
+    def fields_changed(self) -> bool:
+        """Something a line shows changed (not only when the issue was last read)."""
+        return any(column != "jira_updated_at" for column in self.field_values)
+
+    @property
+    def refresh(self) -> bool:
+        return bool(self.change or self.fields_changed)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+async def read_current(
+    runtime: Runtime, workspace_id: int, issue_ids, *, issues: list[dict] | None = None
+) -> Current:
+    """`issues`: what a poll already read (nothing is read again); otherwise the issues
+    are read now, and those missing are checked for deletion."""
+    current = Current(workspace_id, two_way=await two_way(runtime, workspace_id))
+    try:
+        jira = await jira_client_for(runtime, workspace_id)
+        found = {str(i["id"]): i for i in issues} if issues is not None else None
+        if found is None:
+            found = await read_issues(jira, issue_ids)
+            missing = {str(i) for i in issue_ids} - set(found)
+            current.gone = await deleted_among(jira, missing) if missing else set()
+    except JiraError as exc:
+        logger.info("workspace %s: Jira could not be read: %s", workspace_id, exc.message)
+        current.failed = True
+        return current
+    current.issues = {key: merge.issue_from_json(issue) for key, issue in found.items()}
+    if current.two_way:
+        await _slack_users(runtime, current, jira)
+    return current
+
+
+async def two_way(runtime: Runtime, workspace_id: int) -> bool:
+    async with runtime.sessions() as session:
+        direction = await session.scalar(
+            select(SyncSettings.sync_direction).where(SyncSettings.workspace_id == workspace_id)
+        )
+    return direction != SyncDirection.ONE_WAY.value
+
+
+async def _slack_users(runtime: Runtime, current: Current, jira) -> None:
+    """Slack users for the assignees that changed in Jira (only those: the lookup has a
+    tight rate limit)."""
+    async with runtime.sessions() as session:
+        rows = await session.execute(
+            select(ActionItem.jira_issue_id, ActionItem.field_base).where(
+                ActionItem.workspace_id == current.workspace_id,
+                ActionItem.jira_issue_id.in_(list(current.issues)),
+            )
+        )
+        bases = {row.jira_issue_id: row.field_base or {} for row in rows}
+        workspace = await session.get(Workspace, current.workspace_id)
+    emails = {
+        issue.assignee_email
+        for issue_id, issue in current.issues.items()
+        if issue.assignee_email
+        and bases.get(issue_id, {}).get("assignee", {}).get("j") != issue.values["assignee"]
+    }
+    if not emails or workspace is None:
+        return
+    try:
+        people = People(bot_client(runtime, workspace), jira)
+    except LookupError:  # uninstalled: nobody to match
+        return
+    for email in emails:
+        current.slack_users[email] = await people.slack_user_for(email)
+
+
+# --- deciding one item ------------------------------------------------------------------
+
+
+def status_fact(issue: merge.JiraIssue, actor_name: str | None = None) -> JiraStatus | None:
+    if not issue.status_category:
+        return None
+    changed_at = issue.status_changed_at or issue.updated or utcnow()
+    return JiraStatus(issue.issue_id, issue.status_category, changed_at, actor_name,
+                      issue.status_name)  # fmt: skip
+
+
+def apply_issue(
+    state: ItemState,
+    row: dict,
+    current: Current,
+    issue_id: str,
+    *,
+    account_name: str | None,
+    actor_name: str | None = None,
+) -> ItemResult:
+    """What Jira's current state of `issue_id` does to one item (in memory)."""
+    if issue_id in current.gone:
+        if row.get("jira_deleted_at") is not None:
+            return ItemResult(str(Outcome.UNCHANGED))
+        return ItemResult(DELETED, field_values={"jira_deleted_at": utcnow()})
+    issue = current.issues.get(issue_id)
+    if issue is None:
+        return ItemResult(UNVERIFIED if current.failed else str(Outcome.UNCHANGED))
+    result = ItemResult(str(Outcome.UNCHANGED))
+    fact = status_fact(issue, actor_name)
+    if fact is not None:
+        outcome = completion.judge(state, fact)
+        result.outcome = str(outcome)
+        result.status_values = completion.settle(state, fact, outcome) or None
+        result.change = completion.change_for(outcome, state, fact, account_name)
+    _fields(result, row, issue, current)
+    if result.fields_changed and result.outcome == str(Outcome.UNCHANGED):
+        result.outcome = UPDATED
+    return result
+
+
+def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Current) -> None:
+    seen = _aware(row.get("jira_updated_at"))
+    if seen is not None and issue.updated is not None and issue.updated < seen:
+        return  # an older read than one already applied (a slow process, a replay)
+    slack = merge.slack_values(RowView(row))
+    decision = merge.decide(
+        row.get("field_base"),
+        slack,
+        issue.values,
+        slack_edited=row.get("slack_edited"),
+        jira_updated=issue.updated,
+        two_way=current.two_way,
+    )
+    decision.push.clear()  # pushing is the sync cycle's, which logs Slack's wins
+    person = None
+    if "assignee" in decision.pull:
+        user_id = current.slack_users.get(issue.assignee_email or "")
+        person = field_sync.person_for(issue, user_id)
+    changes = field_sync.changes_for(decision, row.get("field_base"), slack, issue, person=person)
+    if issue.key and issue.key != row.get("jira_key"):
+        changes.columns.update(jira_key=issue.key, jira_project_key=issue.project_key)
+    values: dict = {}
+    now = dict(row)
+
+    def put(column, value):
+        values[column] = now[column] = value
+
+    field_sync.apply_changes(now.get, put, changes)
+    result.field_values = {k: v for k, v in values.items() if row.get(k) != v}
+    if issue.updated is not None and (seen is None or issue.updated > seen):
+        result.field_values["jira_updated_at"] = issue.updated
+    result.conflicts = changes.conflicts
+
+
+class RowView:
+    """A row dict read like an ActionItem (for merge.slack_values)."""
+
+    def __init__(self, row: dict) -> None:
+        self.__dict__.update(row)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+# --- the database -----------------------------------------------------------------------
+
+
+def item_query(pairs):
+    """The items of (workspace, issue id) pairs, locked for the caller's transaction."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for workspace_id, issue_id in pairs:
+        wanted[workspace_id].add(issue_id)
+    # Grouped by workspace: `workspace_id = ? AND jira_issue_id IN (…)` walks the
+    # (workspace_id, jira_issue_id) index on both databases, where a row-value IN makes
+    # SQLite scan the table.
+    by_workspace = [
+        (ActionItem.workspace_id == workspace_id) & ActionItem.jira_issue_id.in_(sorted(ids))
+        for workspace_id, ids in sorted(wanted.items())
+    ]
+    return (
+        select(
+            ActionItem.workspace_id,
+            ActionItem.jira_issue_id,
+            *ItemState.COLUMNS,
+            *FIELD_COLUMNS,
+        )
+        .where(or_(false(), *by_workspace))
+        .order_by(ActionItem.id.desc())  # the oldest item wins a (never expected) tie
+        .with_for_update()
+    )
+
+
+async def write_item(conn, workspace_id: int, item_id: int, jira_key, result: ItemResult):
+    """The field columns and Sync Log lines of one item (status columns are batched by
+    the caller)."""
+    values = dict(result.field_values)
+    if result.status_values:
+        values.update(result.status_values)
+    if values:
+        await conn.execute(update(ActionItem).where(ActionItem.id == item_id).values(**values))
+    if result.conflicts:
+        key = values.get("jira_key") or jira_key
+        await conn.execute(
+            insert(SyncAttempt),
+            [_conflict_row(workspace_id, item_id, key, line) for line in result.conflicts],
+        )
+
+
+def _conflict_row(workspace_id: int, item_id: int, jira_key, line: str) -> dict:
+    return {
+        "workspace_id": workspace_id,
+        "item_id": item_id,
+        "at": utcnow(),
+        "operation": "conflict",
+        "outcome": "ok",
+        "attempt": 1,
+        "message": line,
+        "jira_key": jira_key,
+    }
+
+
+async def apply_polled_issues(
+    runtime: Runtime, workspace_id: int, issues: list[dict], *, gone=()
+) -> int:
+    """The poll's (and the reconcile's) path: issues as a JQL search returned them (with
+    the fields of bot/sync/reread.py) applied to their items, and `gone`: the ids Jira
+    says no longer exist. Returns how many items changed."""
+    if not issues and not gone:
+        return 0
+    async with runtime.sessions() as session:
+        conn_row = (
+            await session.execute(
+                select(JiraConnection.site_url, JiraConnection.account_name).where(
+                    JiraConnection.workspace_id == workspace_id
+                )
+            )
+        ).first()
+    if conn_row is None:
+        return 0
+    current = await read_current(runtime, workspace_id, [], issues=issues)
+    current.gone = {str(i) for i in gone}
+    pairs = [(workspace_id, i) for i in {*current.issues, *current.gone}]
+    results = []
+    async with runtime.engine.begin() as conn:
+        rows = await conn.execute(item_query(pairs))
+        for row in rows.mappings():
+            if row["jira_site_url"] != conn_row.site_url:
+                continue  # another site's issue with the same id
+            state = ItemState.from_row(RowView(dict(row)))
+            result = apply_issue(
+                state, dict(row), current, row["jira_issue_id"], account_name=conn_row.account_name
+            )
+            await write_item(conn, workspace_id, row["id"], row["jira_key"], result)
+            results.append((row["id"], result))
+    await _announce(runtime, workspace_id, results)
+    return sum(1 for _, result in results if result.refresh)
+
+
+async def _announce(runtime: Runtime, workspace_id: int, results) -> None:
+    changes = [result.change for _, result in results if result.change]
+    for change in changes:
+        await completion.announce(runtime, workspace_id, change)
+    others = [item_id for item_id, result in results if result.fields_changed and not result.change]
+    if others:
+        try:
+            await notifier.refresh_items(runtime, workspace_id, others)
+        except Exception:
+            logger.exception("refreshing items after Jira changes failed")

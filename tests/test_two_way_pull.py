@@ -1,0 +1,274 @@
+"""Changes made in Jira come back to the action item (Two-way, the default): summary →
+title, description → description (ADF back to mrkdwn, without the retro link the app
+appended), assignee → the Slack user with the same email (or "assigned in Jira to NAME"),
+due date → due date; by webhook and by polling. The lines refresh; our own push's echo
+changes nothing and posts nothing; One-way takes nothing but status; a replayed old
+delivery changes nothing; an issue deleted in Jira says so."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from bot.jira.webhook_registration import replace_outdated_webhooks
+from bot.views import jira_ids
+from tests.flows_jira import choose_default_project, open_settings, set_channel_override
+from tests.flows_retro import item_values, summary_message, wait_for_line
+from tests.flows_sync import (
+    commit_retro,
+    connect_world,
+    retro_with_items,
+    slack_email,
+    sync_app_fixture,
+    wait_for_keys,
+    wait_until,
+)
+from tests.flows_webhooks import (
+    oauth_webhook,
+    registered,
+    run_in_process,
+    synced_items,
+    token_webhook,
+)
+from tests.test_two_way_push import adf, edit, puts
+
+sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
+
+
+@pytest.fixture
+def site(jira_emulator):
+    site = jira_emulator.add_site("pull" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    site.add_project("OPS", "Operations")
+    return site
+
+
+@pytest.fixture
+def hooked(sync_app, slack_emulator, site):
+    """A workspace whose Jira changes arrive by (admin) webhook, with one synced item."""
+    from tests.harness import install_workspace
+
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    hook = token_webhook(sync_app.app, sync_app.slack, slack_emulator, sync_app.db, team, site)
+    with site.emulator.lock:
+        site.admin_webhooks[-1].events = ("jira:issue_updated", "jira:issue_deleted")
+    [item] = synced_items(sync_app.slack, slack_emulator, sync_app.db, team, "Fix the deploy")
+    return team, hook, item
+
+
+def row_of(db, item_id) -> dict:
+    return db.rows("SELECT * FROM action_items WHERE id = :i", i=item_id)[0]
+
+
+RICH = {
+    "version": 1,
+    "type": "doc",
+    "content": [
+        {
+            "type": "paragraph",
+            "content": [
+                {"type": "text", "text": "Roll back "},
+                {"type": "text", "text": "first", "marks": [{"type": "strong"}]},
+            ],
+        },
+        {
+            "type": "bulletList",
+            "content": [
+                {"type": "listItem", "content": [{"type": "paragraph", "content": [
+                    {"type": "text", "text": "canary"}]}]},
+                {"type": "listItem", "content": [{"type": "paragraph", "content": [
+                    {"type": "text", "text": "then all"}]}]},
+            ],
+        },
+    ],
+}  # fmt: skip
+
+
+def test_every_field_edited_in_jira_comes_back_by_webhook(sync_app, slack_emulator, site, hooked):
+    team, hook, item = hooked
+    member = site.add_user(slack_email(team, "member"), "Max Member")
+    due = date.today() + timedelta(days=9)
+
+    [delivery] = site.edit(
+        item.key,
+        by=hook.jira_user,
+        summary="Fix the deploy pipeline",
+        description=RICH,
+        assignee=member.account_id,
+        duedate=due.isoformat(),
+    )
+
+    assert delivery.status == 202, delivery.response_text
+    row = row_of(sync_app.db, item.id)  # applied before Jira heard 202
+    assert row["title"] == "Fix the deploy pipeline"
+    assert row["description"] == "Roll back *first*\n\n• canary\n• then all"
+    assert row["assignee_user_id"] == team.member and row["assignee_note"] is None
+    assert row["due_date"] in (due, due.isoformat())
+    _, line = wait_for_line(slack_emulator, team, "Fix the deploy pipeline")
+    assert f"<@{team.member}>" in line and f"{due:%b} {due.day}" in line
+    assert row["revision"] == row["synced_revision"]  # nothing to push back
+
+
+def test_an_assignee_without_a_slack_match_is_named(sync_app, slack_emulator, site, hooked):
+    team, hook, item = hooked
+    hidden = site.add_user("someone@elsewhere.example", "Rui Costa", email_visible=False)
+
+    site.edit(item.key, by=hook.jira_user, assignee=hidden.account_id)
+
+    row = row_of(sync_app.db, item.id)
+    assert row["assignee_user_id"] is None
+    assert row["assignee_note"] == "assigned in Jira to Rui Costa"
+    wait_for_line(slack_emulator, team, "assigned in Jira to Rui Costa")
+
+
+def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emulator, site, hooked):
+    team, _, item = hooked
+    ts = summary_message(slack_emulator, team).ts
+    issue = site.find_issue(item.key)
+
+    edit(sync_app, slack_emulator, team, item.id, item_values("Fix the deploy now"))
+
+    # Jira echoes the PUT to the app's webhook, as it does every edit.
+    echo = wait_until(
+        lambda: next((d for d in site.deliveries if d.status and b"deploy now" in d.body), None),
+        timeout=5,
+        message="Jira's echo of the push",
+    )
+    assert issue.fields["summary"] == "Fix the deploy now"
+    outcome = sync_app.db.scalar(
+        "SELECT outcome FROM webhook_deliveries WHERE delivery_id = :d", d=echo.identifier
+    )
+    assert outcome == "unchanged"
+    row = row_of(sync_app.db, item.id)
+    assert row["title"] == "Fix the deploy now" and row["revision"] == row["synced_revision"]
+    time.sleep(1.2)  # a cycle more: nothing is pushed back, nothing is posted
+    assert len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}")) == 1
+    thread = slack_emulator.thread(team.channel, ts, team_id=team.team_id)
+    assert [m.text for m in thread if "Created" not in m.text] == []
+
+
+def test_a_replayed_old_field_delivery_changes_nothing(sync_app, slack_emulator, site, hooked):
+    _, hook, item = hooked
+    [first] = site.edit(item.key, by=hook.jira_user, summary="Fix the deploy v1")
+    site.edit(item.key, by=hook.jira_user, summary="Fix the deploy v2")
+    assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy v2"
+
+    # The old body, sent again under a new identifier (a forged replay).
+    first.identifier = str(uuid.uuid4())
+    first.headers["X-Atlassian-Webhook-Identifier"] = first.identifier
+    again = site.redeliver(first)
+
+    assert again.status == 202
+    assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy v2"
+
+
+def test_an_issue_deleted_in_jira_says_so_on_its_line(sync_app, slack_emulator, site, hooked):
+    team, hook, item = hooked
+
+    [delivery] = site.delete(item.key, by=hook.jira_user)
+
+    assert delivery.status == 202
+    assert row_of(sync_app.db, item.id)["jira_deleted_at"] is not None
+    wait_for_line(slack_emulator, team, f"{item.key} was deleted in Jira")
+    summary = summary_message(slack_emulator, team)
+    assert "create_again" in str(summary.blocks)
+
+
+def test_every_field_comes_back_by_polling(sync_app, slack_emulator, site):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Write the runbook"])
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, world.team, 1)
+    editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
+    due = date.today() + timedelta(days=3)
+
+    site.edit(
+        row["jira_key"],
+        by=editor,
+        summary="Write the on-call runbook",
+        description=adf("See the wiki"),
+        assignee=world.member_account.account_id,
+        duedate=due.isoformat(),
+    )
+
+    row = wait_until(
+        lambda: (r := row_of(sync_app.db, item_id))["title"] == "Write the on-call runbook" and r,
+        timeout=5,
+        message="the poll to bring the title back",
+    )
+    assert row["description"] == "See the wiki"
+    assert row["assignee_user_id"] == world.team.member
+    assert row["due_date"] in (due, due.isoformat())
+    wait_for_line(slack_emulator, world.team, "Write the on-call runbook")
+
+
+def test_one_way_takes_only_status_and_still_never_clobbers(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    set_direction(sync_app, slack_emulator, world.team, "one_way")
+    [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Tidy the wiki"])
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, world.team, 1)
+    issue = site.find_issue(row["jira_key"])
+    editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
+
+    site.edit(issue.key, by=editor, description=adf("Groomed in Jira"))
+    site.transition(issue.key, "Done", by=editor)
+
+    wait_until(
+        lambda: row_of(sync_app.db, item_id)["status"] == "complete",
+        timeout=5,
+        message="status still completing in One-way",
+    )
+    time.sleep(1.2)  # another poll: still nothing but status
+    assert row_of(sync_app.db, item_id)["description"] is None
+    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+    edit(sync_app, slack_emulator, world.team, item_id, item_values("Tidy the whole wiki"))
+    wait_until(lambda: issue.fields["summary"] == "Tidy the whole wiki", timeout=5)
+    assert puts(jira_emulator, issue, before) == [{"fields": {"summary": "Tidy the whole wiki"}}]
+    assert "Groomed in Jira" in str(issue.fields["description"])
+
+
+def set_direction(sync_app, slack_emulator, team, direction: str) -> None:
+    """Choose the direction in /jira settings (the project stays TEAM / Task)."""
+    from tests.flows_jira import issue_type_options, project_options, settings_values
+
+    view = open_settings(sync_app.slack, slack_emulator, team)
+    assert any(b.get("block_id") == jira_ids.SYNC_DIRECTION_BLOCK for b in view.blocks)
+    project = next(o for o in project_options(sync_app.slack, team, view, "TEAM"))
+    types = issue_type_options(sync_app.slack, team, view)
+    kind = next(o for o in types if o["text"]["text"] == "Task")
+    values = settings_values(view, project, kind, webhooks=False)
+    chosen = {"type": "radio_buttons", "selected_option": {"value": direction}}
+    values[jira_ids.SYNC_DIRECTION_BLOCK] = {jira_ids.SYNC_DIRECTION_INPUT: chosen}
+    answer = sync_app.slack.view_submission(team.team_id, team.admin, view, values)
+    assert answer.json().get("response_action") == "update", answer.text
+    status = sync_app.slack.command(team.team_id, team.member, team.channel, "/jira", "status")
+    assert "One-way (Slack → Jira only)" in str(status.json())
+
+
+def test_the_webhook_follows_the_projects_of_open_items_and_old_ones_are_replaced(
+    app, slack, slack_emulator, jira_emulator, db, team, site
+):
+    hook = oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site)
+    set_channel_override(slack, slack_emulator, team, team.channel, "OPS", "Task")
+    synced_items(slack, slack_emulator, db, team, "Patch the hosts")  # an OPS issue
+    choose_default_project(slack, slack_emulator, team, "TEAM", "Task", channel=team.channel)
+    # The channel's override is gone, but its open item still lives in OPS.
+    [webhook] = registered(site, hook.token)
+    assert webhook.jqlFilter == 'project IN ("OPS", "TEAM")'
+
+    with site.emulator.lock:  # as an earlier version registered it: status only
+        webhook.fieldIdsFilter, webhook.events = ["status"], ["jira:issue_updated"]
+    run_in_process(app, replace_outdated_webhooks)
+
+    [renewed] = registered(site, hook.token)
+    assert renewed.id != webhook.id
+    assert renewed.fieldIdsFilter == ["summary", "description", "assignee", "duedate", "status"]
+    assert renewed.events == ["jira:issue_updated", "jira:issue_deleted"]
+    run_in_process(app, replace_outdated_webhooks)  # up to date: left alone
+    assert [w.id for w in registered(site, hook.token)] == [renewed.id]
