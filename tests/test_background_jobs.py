@@ -10,6 +10,7 @@ from bot import background, housekeeping
 from bot.config import load_settings
 from bot.jira import credentials, deliveries, webhook_registration
 from bot.runtime import Runtime
+from bot.sync import poll
 
 
 async def test_starting_the_process_schedules_every_periodic_job(app):
@@ -18,7 +19,7 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
     jobs = await background.start(runtime)
     try:
         scheduled = {
-            getattr(job.func, "__qualname__", ""): job.trigger.interval
+            getattr(job.func, "__qualname__", ""): getattr(job.trigger, "interval", "once")
             for job in jobs.scheduler.get_jobs()
         }
     finally:
@@ -32,4 +33,6 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
     assert period(deliveries.send_owed_notices) == timedelta(seconds=60)
     assert period(housekeeping.tidy) == timedelta(hours=12)
     assert period(credentials.keep_refresh_tokens_alive) == timedelta(hours=24)
+    assert period(poll.reconcile_webhook_workspaces) == timedelta(minutes=10)
+    assert period(webhook_registration.replace_outdated_webhooks) == "once"  # at start-up
     assert scheduled.get("SyncWorker.tick") == timedelta(seconds=settings.sync_interval_seconds)

@@ -33,7 +33,7 @@ from tests.flows_webhooks import (
     synced_items,
     token_webhook,
 )
-from tests.test_two_way_push import adf, edit, puts
+from tests.test_two_way_push import adf, edit, issue_path, puts
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 
@@ -145,7 +145,7 @@ def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emul
     row = row_of(sync_app.db, item.id)
     assert row["title"] == "Fix the deploy now" and row["revision"] == row["synced_revision"]
     time.sleep(1.2)  # a cycle more: nothing is pushed back, nothing is posted
-    assert len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}")) == 1
+    assert len(jira_emulator.requests_to("PUT", issue_path(site, issue))) == 1
     thread = slack_emulator.thread(team.channel, ts, team_id=team.team_id)
     assert [m.text for m in thread if "Created" not in m.text] == []
 
@@ -226,10 +226,11 @@ def test_one_way_takes_only_status_and_still_never_clobbers(
     )
     time.sleep(1.2)  # another poll: still nothing but status
     assert row_of(sync_app.db, item_id)["description"] is None
-    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
     edit(sync_app, slack_emulator, world.team, item_id, item_values("Tidy the whole wiki"))
     wait_until(lambda: issue.fields["summary"] == "Tidy the whole wiki", timeout=5)
-    assert puts(jira_emulator, issue, before) == [{"fields": {"summary": "Tidy the whole wiki"}}]
+    sent = puts(jira_emulator, site, issue, before)
+    assert sent == [{"fields": {"summary": "Tidy the whole wiki"}}]
     assert "Groomed in Jira" in str(issue.fields["description"])
 
 

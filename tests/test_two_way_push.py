@@ -72,8 +72,13 @@ def synced(sync_app, slack_emulator, site, title, **item):
     return world, item_id, issue, editor
 
 
-def puts(jira_emulator, issue, since: int) -> list[dict]:
-    return [r.json for r in jira_emulator.requests_to("PUT", f"/issue/{issue.id}")[since:]]
+def issue_path(site, issue) -> str:
+    """One site's issue: other tests' sites number their issues from 10000 too."""
+    return f"/sites/{site.name}/rest/api/3/issue/{issue.id}"
+
+
+def puts(jira_emulator, site, issue, since: int) -> list[dict]:
+    return [r.json for r in jira_emulator.requests_to("PUT", issue_path(site, issue))[since:]]
 
 
 def conflicts(db, team) -> list[str]:
@@ -94,7 +99,7 @@ def test_a_slack_edit_of_the_title_leaves_a_jira_edit_of_the_description(
         sync_app, slack_emulator, site, "Fix the deploy", description="Roll back first", due=due
     )
     site.edit(issue.key, by=editor, description=adf("Groomed in Jira: canary first"))
-    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
 
     edit(
         sync_app,
@@ -105,7 +110,8 @@ def test_a_slack_edit_of_the_title_leaves_a_jira_edit_of_the_description(
     )
 
     wait_until(lambda: issue.fields["summary"] == "Fix the deploy today", timeout=5)
-    assert puts(jira_emulator, issue, before) == [{"fields": {"summary": "Fix the deploy today"}}]
+    sent = puts(jira_emulator, site, issue, before)
+    assert sent == [{"fields": {"summary": "Fix the deploy today"}}]
     assert "Groomed in Jira: canary first" in str(issue.fields["description"])
     assert issue.fields["duedate"] == due.isoformat()
     # Two-way: the item follows the description edited in Jira.
@@ -126,12 +132,13 @@ def test_an_empty_slack_assignee_does_not_unassign_an_issue_assigned_in_jira(
 ):
     world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Book the room")
     site.edit(issue.key, by=editor, assignee=editor.account_id)
-    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
 
     edit(sync_app, slack_emulator, world.team, item_id, item_values("Book the big room"))
 
     wait_until(lambda: issue.fields["summary"] == "Book the big room", timeout=5)
-    assert puts(jira_emulator, issue, before) == [{"fields": {"summary": "Book the big room"}}]
+    sent = puts(jira_emulator, site, issue, before)
+    assert sent == [{"fields": {"summary": "Book the big room"}}]
     assert issue.fields["assignee"] == editor.account_id
     # Lena has no Slack account with her email: the line names her.
     row = wait_until(
@@ -161,7 +168,7 @@ def test_the_same_field_edited_later_in_jira_wins_and_nothing_is_pushed(
     sync_app, slack_emulator, jira_emulator, site
 ):
     world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Order lunch")
-    before = len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}"))
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
     # Jira's search answers slowly, so the Jira edit below lands before the push reads.
     jira_emulator.faults.add(
         "POST", f"/sites/{site.name}/rest/api/3/search/jql", "latency", delay=1.0, times=None
@@ -181,7 +188,7 @@ def test_the_same_field_edited_later_in_jira_wins_and_nothing_is_pushed(
     finally:
         jira_emulator.faults.clear()
     assert issue.fields["summary"] == "Order lunch (Jira)"
-    assert puts(jira_emulator, issue, before) == []
+    assert puts(jira_emulator, site, issue, before) == []
     assert row["revision"] == row["synced_revision"]
     assert conflicts(sync_app.db, world.team) == [
         "title changed in Slack and in Jira; kept Jira's: Order lunch (Jira)"
