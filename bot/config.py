@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # How long a process owns the items it claimed; renewed while it works, so only a dead
     # process's claims lapse (and are taken over) after this long.
     sync_lease_seconds: float = Field(default=15, gt=0)
+    # Hosts (or host:port) an API-token site URL may name although they resolve to a
+    # loopback or private address: a Jira in the operator's own network, or a test's.
+    jira_trusted_hosts: str = ""
     # `json`: one JSON object a line, for log shippers; `text` for people.
     log_format: Literal["text", "json"] = "text"
     # Prometheus `/metrics` is served on this port only, never on the public PORT.
@@ -118,6 +121,12 @@ class Settings(BaseSettings):
         if bool(self.atlassian_client_id) != bool(self.atlassian_client_secret):
             raise ValueError("ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET go together")
         return self
+
+    @cached_property
+    def trusted_jira_hosts(self) -> frozenset[str]:
+        return frozenset(
+            host.strip().lower() for host in self.jira_trusted_hosts.split(",") if host.strip()
+        )
 
     @property
     def multi_workspace(self) -> bool:

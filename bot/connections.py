@@ -24,6 +24,7 @@ from bot.jira import webhook_registration
 from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.credentials import connection_for, new_webhook_token
 from bot.jira.errors import JiraError, JiraErrorKind
+from bot.jira.site_address import SiteRefused, vet_site
 from bot.runtime import Runtime
 from bot.views import jira_status
 from bot.views.jira_connect import TokenForm
@@ -76,8 +77,8 @@ def normalize_site_url(raw: str) -> str | None:
     if value and "://" not in value:
         value = "https://" + value
     parts = urlsplit(value)
-    if parts.scheme != "https" or not parts.hostname:
-        return None
+    if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc:
+        return None  # a user name in the URL would hide which host is really called
     path = "" if parts.hostname.endswith(".atlassian.net") else parts.path.rstrip("/")
     return urlunsplit(("https", parts.netloc.lower(), path, "", ""))
 
@@ -97,8 +98,14 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
         errors[TOKEN_BLOCK] = "Paste an API token."
     if errors:
         return TokenCheck(errors)
+    try:
+        site = await vet_site(site_url, runtime.settings.trusted_jira_hosts)
+    except SiteRefused as refused:
+        return TokenCheck({SITE_BLOCK: refused.message})
     email, token = form.email.strip(), form.api_token.strip()
-    client = JiraClient(runtime.http, site_url, JiraAuth(basic=(email, token)))
+    client = JiraClient(
+        runtime.http, site_url, JiraAuth(basic=(email, token)), address=site.address
+    )
     try:
         me = await client.request("GET", "/myself", timeout=ack_budget.TOKEN_CHECK)
     except JiraError as exc:

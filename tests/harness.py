@@ -176,7 +176,7 @@ def app_env(
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("SLACK_", "ATLASSIAN_", "SYNC_")) and key != "DATABASE_URL"
+        if not key.startswith(("SLACK_", "ATLASSIAN_", "SYNC_", "JIRA_")) and key != "DATABASE_URL"
     }
     env.update(
         SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -187,6 +187,8 @@ def app_env(
         ATLASSIAN_AUTH_URL=jira.auth_url,
         ATLASSIAN_API_URL=jira.api_url,
         SSL_CERT_FILE=jira.ca_file,
+        # The emulator's sites live on loopback, which a real site URL may not name.
+        JIRA_TRUSTED_HOSTS=urlparse(jira.base_url).netloc,
         PUBLIC_URL=f"http://127.0.0.1:{port}",
         DATABASE_URL=database_url,
         ENCRYPTION_KEY=Fernet.generate_key().decode(),

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -55,13 +56,17 @@ class JiraClient:
         auth: JiraAuth,
         *,
         on_unauthorized: Callable[[], Awaitable[JiraAuth | None]] | None = None,
+        address: str | None = None,
     ) -> None:
         """`base_url` is the site URL (API token) or ATLASSIAN_API_URL/ex/jira/CLOUDID
-        (OAuth). `on_unauthorized`, when given, may refresh the token once after a 401."""
+        (OAuth). `on_unauthorized`, when given, may refresh the token once after a 401.
+        `address`, when given, is the IP to connect to (the one that was checked), while
+        TLS and the Host header still name the site."""
         self._http = http
         self.base_url = base_url.rstrip("/")
         self._auth = auth
         self._on_unauthorized = on_unauthorized
+        self._target = _pinned(self.base_url, address) if address else (self.base_url, {}, {})
 
     async def request(
         self,
@@ -82,18 +87,20 @@ class JiraClient:
         return _decode(response)
 
     async def _send(self, method, path, *, json, params, timeout) -> httpx.Response:
-        headers = {"Accept": "application/json"}
+        base, host, extensions = self._target
+        headers = {"Accept": "application/json", **host}
         auth = self._auth.apply(headers)
         extra = {"timeout": timeout} if timeout is not None else {}
         try:
             async with asyncio.timeout(timeout if timeout is not None else REQUEST_DEADLINE):
                 async with self._http.stream(
                     method,
-                    f"{self.base_url}{API}{path}",
+                    f"{base}{API}{path}",
                     json=json,
                     params=params,
                     headers=headers,
                     auth=auth,
+                    extensions=extensions,
                     **extra,
                 ) as streamed:
                     body = await _read_capped(streamed)
@@ -199,6 +206,18 @@ class JiraClient:
         """GET /user/search?query=EMAIL: active users; may be [] for hidden emails."""
         found = await self.request("GET", "/user/search", params={"query": email})
         return found if isinstance(found, list) else []
+
+
+def _pinned(base_url: str, address: str) -> tuple[str, dict, dict]:
+    """The URL that connects to `address`, with the Host header and TLS name of the site."""
+    parts = urlsplit(base_url)
+    ip = f"[{address}]" if ":" in address else address
+    netloc = f"{ip}:{parts.port}" if parts.port else ip
+    return (
+        urlunsplit((parts.scheme, netloc, parts.path, "", "")),
+        {"Host": parts.netloc.rsplit("@", 1)[-1]},
+        {"sni_hostname": parts.hostname},
+    )
 
 
 async def _read_capped(response: httpx.Response) -> bytes:

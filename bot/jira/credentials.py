@@ -26,6 +26,7 @@ from bot import notifier
 from bot.jira import atlassian
 from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.errors import JiraError, JiraErrorKind
+from bot.jira.site_address import SiteRefused, vet_site
 from bot.runtime import Runtime
 from storage.clock import utcnow
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection
@@ -75,11 +76,16 @@ async def jira_client_for(runtime: Runtime, workspace_id: int) -> JiraClient:
     if conn.status != ConnectionStatus.ACTIVE.value:
         raise JiraError(JiraErrorKind.AUTH, REVOKED)
     if conn.method == ConnectionMethod.API_TOKEN.value:
-        return _api_token_client(runtime, conn)
+        return await _api_token_client(runtime, conn)
     return await _oauth_client(runtime, conn)
 
 
-def _api_token_client(runtime: Runtime, conn: JiraConnection) -> JiraClient:
+async def _api_token_client(runtime: Runtime, conn: JiraConnection) -> JiraClient:
+    # Checked again on every use: the site's DNS may point elsewhere since it was connected.
+    try:
+        site = await vet_site(conn.site_url, runtime.settings.trusted_jira_hosts)
+    except SiteRefused as refused:
+        raise JiraError(JiraErrorKind.UNAVAILABLE, refused.message) from None
     secret = runtime.box.open_json(conn.credentials_enc)
     auth = JiraAuth(basic=(conn.account_email or "", secret["api_token"]))
 
@@ -88,7 +94,9 @@ def _api_token_client(runtime: Runtime, conn: JiraConnection) -> JiraClient:
         await mark_broken(runtime, conn.workspace_id, conn.id, "the API token was refused")
         raise JiraError(JiraErrorKind.AUTH, REVOKED, status=401)
 
-    return JiraClient(runtime.http, conn.site_url, auth, on_unauthorized=unauthorized)
+    return JiraClient(
+        runtime.http, conn.site_url, auth, on_unauthorized=unauthorized, address=site.address
+    )
 
 
 async def _oauth_client(runtime: Runtime, conn: JiraConnection) -> JiraClient:
