@@ -282,5 +282,9 @@ def _without_length(headers: list, length: int) -> list:
 
 
 def _client_gone(receive: Any) -> bool:
+    """uvicorn's send() drops messages silently once the peer has gone (over TLS it may
+    not even have noticed yet), so ask the request cycle and its transport."""
     cycle = getattr(receive, "__self__", None)
-    return bool(getattr(cycle, "disconnected", False))
+    transport = getattr(cycle, "transport", None)
+    closing = transport is not None and transport.is_closing()
+    return bool(getattr(cycle, "disconnected", False)) or closing
