@@ -249,9 +249,11 @@ def install_workspace(
     # A 302 straight to Slack, or Bolt's install page with an "Add to Slack" link.
     link = re.search(r'<a href="([^"]+)"', start.text)
     authorize_url = start.headers.get("location") or link.group(1).replace("&amp;", "&")
-    assert parse_qs(urlparse(authorize_url).query)["state"] == [state]
+    asked = parse_qs(urlparse(authorize_url).query)
+    assert asked["state"] == [state]
 
-    code = slack.oauth_code(team_id, installer_user_id=admin)
+    # Slack grants the bot token exactly the scopes the app asked for.
+    code = slack.oauth_code(team_id, installer_user_id=admin, scopes=asked["scope"][0])
     done = app.get(
         f"/slack/oauth_redirect?code={code}&state={state}",
         headers={"Cookie": f"slack-app-oauth-state={state}"},

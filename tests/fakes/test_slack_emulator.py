@@ -163,6 +163,27 @@ async def test_users_info_and_lookup(emu, ws):
     assert e.value.response["error"] == "user_not_found"
 
 
+async def test_an_email_needs_the_users_read_email_scope(emu, ws):
+    web = client(emu, ws)
+    code = emu.oauth_code(ws.team_id, installer_user_id="UADMIN", scopes="commands,users:read")
+    await AsyncWebClient(base_url=emu.api_url).oauth_v2_access(
+        client_id="111.222", client_secret="shh", code=code
+    )
+    try:
+        admin = (await web.users_info(user="UADMIN"))["user"]
+        assert "email" not in admin["profile"]
+        with pytest.raises(SlackApiError) as e:
+            await web.users_lookupByEmail(email="ana@example.com")
+        assert e.value.response["error"] == "missing_scope"
+        assert e.value.response["needed"] == "users:read.email"
+    finally:
+        code = emu.oauth_code(ws.team_id, installer_user_id="UADMIN")
+        await AsyncWebClient(base_url=emu.api_url).oauth_v2_access(
+            client_id="111.222", client_secret="shh", code=code
+        )
+    assert (await web.users_info(user="UADMIN"))["user"]["profile"]["email"] == "ana@example.com"
+
+
 async def test_bad_token_and_unknown_method(emu, ws):
     with pytest.raises(SlackApiError) as e:
         await AsyncWebClient(base_url=emu.api_url, token="xoxb-nope").auth_test()
@@ -304,6 +325,44 @@ async def test_rate_limit_fault_has_integer_retry_after(emu, ws):
     assert e.value.response["error"] == "ratelimited"
     assert (await web.chat_postMessage(channel="C1", text="hi"))["ok"]  # times=1
     assert emu.calls_to("chat.postMessage")[-2].injected
+
+
+def _option(value: str, text: str | None = None) -> dict:
+    return {"text": {"type": "plain_text", "text": text or value}, "value": value}
+
+
+def test_initial_options_must_be_among_the_options():
+    def menu(initial: dict) -> list:
+        select = {"type": "static_select", "action_id": "pick", "initial_option": initial}
+        select["options"] = [_option("a"), _option("b")]
+        return [{"type": "actions", "elements": [select]}]
+
+    def boxes(*initial: dict) -> list:
+        element = {"type": "checkboxes", "action_id": "opts", "initial_options": list(initial)}
+        element["options"] = [_option("a"), _option("b")]
+        return [{"type": "input", "label": {"type": "plain_text", "text": "L"}, "element": element}]
+
+    assert violations("modal", menu(_option("b"))) == []
+    assert violations("modal", menu(_option("c"))) == [
+        "blocks[0].elements[0].initial_option: 'c' is not one of the options"
+    ]
+    assert violations("modal", menu(_option("b", "B renamed")))  # the text must match too
+    assert violations("modal", boxes(_option("a"), _option("b"))) == []
+    assert violations("modal", boxes(_option("a"), _option("z"))) == [
+        "blocks[0].element.initial_options[1]: 'z' is not one of the options"
+    ]
+
+
+def test_action_ids_are_unique_within_a_block():
+    twice = [{"type": "actions", "elements": [button("go", "A", "1"), button("go", "B", "2")]}]
+    assert violations("message", twice) == [
+        "blocks[0].elements[1].action_id: 'go' is not unique in its block"
+    ]
+    apart = [
+        {"type": "actions", "elements": [button("go", "A", "1")]},
+        {"type": "actions", "elements": [button("go", "B", "2")]},
+    ]
+    assert violations("message", apart) == []
 
 
 def test_block_kit_limits_directly():

@@ -229,8 +229,17 @@ class _Checker:
     def _block_actions(self, b: dict, path: str) -> None:
         elements = b.get("elements")
         self.count(elements, f"{path}.elements", 1, 25)
+        seen: set[str] = set()
         for i, el in enumerate(elements or []):
             self.element(el, f"{path}.elements[{i}]", _ACTION_ELEMENTS)
+            action_id = el.get("action_id") if isinstance(el, dict) else None
+            if action_id is not None:
+                # Slack tells the clicks of one block apart by action_id alone.
+                if action_id in seen:
+                    self.problems.append(
+                        f"{path}.elements[{i}].action_id: {action_id!r} is not unique in its block"
+                    )
+                seen.add(action_id)
 
     def _block_input(self, b: dict, path: str) -> None:
         self.text(b.get("label"), f"{path}.label", plain=True, limit=2000, required=True)
@@ -295,23 +304,31 @@ class _Checker:
                 self.count(el.get("option_groups"), f"{path}.option_groups", 1, 100)
             else:
                 self.options(el.get("options"), f"{path}.options", plain=True)
-                self._initial_in_options(el, path)
+            self._initial_in_options(el, path)
         if el.get("initial_option") is not None:
             self.option(el["initial_option"], f"{path}.initial_option", plain=True)
         for i, opt in enumerate(el.get("initial_options") or []):
             self.option(opt, f"{path}.initial_options[{i}]", plain=True)
 
     def _initial_in_options(self, el: dict, path: str) -> None:
-        # Slack rejects an initial_option that is not one of the menu's options.
-        values = [o.get("value") for o in el.get("options") or [] if isinstance(o, dict)]
-        initial = el.get("initial_option")
-        if isinstance(initial, dict) and initial.get("value") not in values:
-            self.problems.append(
-                f"{path}.initial_option: value {initial.get('value')!r} is not one of the options"
-            )
+        # Slack rejects an initial option that is not exactly (value and text) one of the
+        # element's options.
+        options = list(el.get("options") or [])
+        for group in el.get("option_groups") or []:
+            options += group.get("options") or [] if isinstance(group, dict) else []
+        known = {_option_key(o) for o in options if isinstance(o, dict)}
+        initial = [("initial_option", el.get("initial_option"))] + [
+            (f"initial_options[{i}]", o) for i, o in enumerate(el.get("initial_options") or [])
+        ]
+        for where, option in initial:
+            if isinstance(option, dict) and _option_key(option) not in known:
+                self.problems.append(
+                    f"{path}.{where}: {option.get('value')!r} is not one of the options"
+                )
 
     def _element_checkboxes(self, el: dict, path: str) -> None:
         self.options(el.get("options"), f"{path}.options", plain=False, maximum=10)
+        self._initial_in_options(el, path)
 
     _element_radio_buttons = _element_checkboxes
 
@@ -410,3 +427,8 @@ class _Checker:
             self.problems.append(f"{path}: {len(items)} items > {maximum}")
         elif len(items) < minimum:
             self.problems.append(f"{path}: {len(items)} items < {minimum}")
+
+
+def _option_key(option: dict) -> tuple:
+    text = option.get("text") if isinstance(option.get("text"), dict) else {}
+    return (option.get("value"), text.get("type"), text.get("text"))

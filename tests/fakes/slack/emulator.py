@@ -36,6 +36,7 @@ from ..loopback_server import LoopbackServer, real_monotonic
 from . import methods as slack_methods
 from . import responses as slack_responses
 from .models import (
+    DEFAULT_SCOPES,
     Call,
     Ephemeral,
     Fault,
@@ -50,8 +51,6 @@ from .models import (
 from .socket_mode import SocketModeHub
 
 T = TypeVar("T")
-
-DEFAULT_SCOPES = "commands,chat:write,chat:write.public,users:read,users:read.email"
 
 
 def _any_call(call: Call) -> bool:
@@ -145,6 +144,7 @@ class SlackEmulator:
                 app_id=self.app_id,
                 users=old.users if old else {},
                 channels=old.channels if old else {},
+                scopes=old.scopes if old else frozenset(DEFAULT_SCOPES.split(",")),
             )
             if old:
                 self._by_token.pop(old.bot_token, None)

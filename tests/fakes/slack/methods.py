@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from .emulator import SlackEmulator
 
 
+EMAIL_SCOPE = "users:read.email"
+
+
 @dataclass
 class ApiRequest:
     method: str
@@ -81,6 +84,7 @@ def oauth_v2_access(emu: SlackEmulator, req: ApiRequest) -> dict:
     if grant is None:
         raise SlackError("invalid_code")
     ws = emu.workspaces[grant["team_id"]]
+    ws.scopes = frozenset(s for s in grant["scopes"].split(",") if s)
     return {
         "app_id": ws.app_id,
         "authed_user": {"id": grant["installer_user_id"]},
@@ -355,15 +359,24 @@ def users_info(emu: SlackEmulator, req: ApiRequest) -> dict:
     user = req.ws.users.get(req.require("user", "user_not_found"))
     if user is None:
         raise SlackError("user_not_found")
-    return {"user": copy.deepcopy(user)}
+    user = copy.deepcopy(user)
+    if EMAIL_SCOPE not in req.ws.scopes:  # Slack leaves the e-mail out without the scope
+        user["profile"].pop("email", None)
+    return {"user": user}
 
 
 def users_lookup_by_email(emu: SlackEmulator, req: ApiRequest) -> dict:
+    _require_scope(req, EMAIL_SCOPE)
     email = req.require("email", "users_not_found").lower()
     for user in req.ws.users.values():
         if (user["profile"].get("email") or "").lower() == email and not user["deleted"]:
             return {"user": copy.deepcopy(user)}
     raise SlackError("users_not_found")
+
+
+def _require_scope(req: ApiRequest, scope: str) -> None:
+    if scope not in req.ws.scopes:
+        raise SlackError("missing_scope", needed=scope, provided=",".join(sorted(req.ws.scopes)))
 
 
 def conversations_info(emu: SlackEmulator, req: ApiRequest) -> dict:

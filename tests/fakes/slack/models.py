@@ -17,6 +17,10 @@ class SlackError(Exception):
         self.extra = extra
 
 
+# What a workspace's bot token may do until an install grants something else.
+DEFAULT_SCOPES = "commands,chat:write,chat:write.public,users:read,users:read.email"
+
+
 @dataclass
 class Workspace:
     team_id: str
@@ -28,6 +32,8 @@ class Workspace:
     app_id: str
     users: dict[str, dict] = field(default_factory=dict)
     channels: dict[str, dict] = field(default_factory=dict)
+    # The bot token's scopes: set by the install (oauth.v2.access) to what the app asked for.
+    scopes: frozenset[str] = frozenset(DEFAULT_SCOPES.split(","))
 
     @property
     def url(self) -> str:
