@@ -17,10 +17,12 @@ from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.sync.targets import targets_for
+from bot.views.blocks import escape
 from bot.views.carry_over import NOTHING, CarriedItem, CarriedOver
 from bot.views.carry_over import SHOWN_MAX as CARRIED_SHOWN_MAX
 from bot.views.retro_items import item_message
 from bot.views.retro_summary import Destination, emptied_continuation, summary_message
+from bot.views.words import plural
 from bot.workspaces import bot_client, workspace_client
 from storage.item_queries import carried_items, open_retros_in_channel
 from storage.models import (
@@ -32,6 +34,7 @@ from storage.models import (
     RetroPhase,
     Workspace,
 )
+from storage.owner_notices import claim_all_done
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +175,11 @@ async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[
         # A newer open retro in the same channel shows these items as carried over.
         channels = {row.channel_id for row in rows if row.retro_id}
         newer = await open_retros_in_channel(session, workspace_id, channels) if channels else []
-    for retro_id in sorted({row.retro_id for row in rows if row.retro_id} | set(newer)):
+    own = {row.retro_id for row in rows if row.retro_id}
+    for retro_id in sorted(own | set(newer)):
         await refresh_retro(runtime, workspace_id, retro_id)
+    for retro_id in sorted(own):
+        await _say_if_all_done(runtime, workspace_id, retro_id)
     for row in rows:
         if row.retro_id is None and row.message_ts:
             await _refresh_item_message(runtime, workspace_id, row.id)
@@ -231,6 +237,22 @@ async def post_item_message(
         stored = await session.get(ActionItem, item_id)
         stored.message_ts = posted["ts"]
     return posted["ts"]
+
+
+async def _say_if_all_done(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
+    """Once per retro, when its last open item is done: one line in its thread."""
+    async with runtime.sessions.begin() as session:
+        count = await claim_all_done(session, workspace_id, retro_id)
+        retro = await session.get(Retro, retro_id) if count else None
+    if retro is None:
+        return
+    title = escape(retro.title)
+    text = (
+        f"🎉 The action item of *{title}* is done."
+        if count == 1
+        else f"🎉 All {plural(count, 'action item')} of *{title}* are done."
+    )
+    await post_in_retro_thread(runtime, workspace_id, retro_id, text)
 
 
 # -- threads and admins ----------------------------------------------------------------------

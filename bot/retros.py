@@ -244,6 +244,8 @@ async def commit_retro(
         first_commit = retro.phase == RetroPhase.COLLECT
         retro.phase = RetroPhase.COMMIT.value
         retro.committed_at = retro.committed_at or utcnow()
+        if queued:
+            retro.commit_seq = (retro.commit_seq or 0) + 1  # owners are told once per commit
         title, retro_id = retro.title, retro.id
     if queued:
         runtime.wake_sync()

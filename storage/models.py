@@ -260,6 +260,10 @@ class Retro(Base):
     created_at: Mapped[datetime] = _ts()
     committed_at: Mapped[datetime | None] = mapped_column()
     closed_at: Mapped[datetime | None] = mapped_column()
+    # How many times it was committed: owners are told once per commit (OwnerNotice).
+    commit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # When its thread was told that every item is done (said once).
+    all_done_at: Mapped[datetime | None] = mapped_column()
 
     items: Mapped[list[ActionItem]] = relationship(
         back_populates="retro", lazy="raise", order_by="ActionItem.id"
@@ -354,6 +358,25 @@ class ActionItem(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     retro: Mapped[Retro | None] = relationship(back_populates="items", lazy="raise")
+
+
+class OwnerNotice(Base):
+    """An owner was sent the direct message about their items of one commit of a retro;
+    the unique key makes it once, whatever retries and processes do."""
+
+    __tablename__ = "owner_notices"
+    __table_args__ = (
+        UniqueConstraint(
+            "workspace_id", "retro_id", "commit_seq", "user_id", name="uq_owner_notices_once"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    retro_id: Mapped[int] = mapped_column(ForeignKey("retros.id", ondelete="CASCADE"))
+    commit_seq: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(String(32))
+    sent_at: Mapped[datetime] = _ts()
 
 
 class SyncAttempt(Base):

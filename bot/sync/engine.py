@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
-from bot import notifier
+from bot import notifier, owners
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.logging_setup import log_workspace
@@ -172,6 +172,10 @@ async def _tell_slack(ws: WorkspaceSync) -> None:
             await notifier.post_in_retro_thread(ws.runtime, ws.workspace_id, retro_id, text)
         except Exception:
             logger.exception("telling retro %s about created issues failed", retro_id)
+        try:
+            await owners.tell_owners(ws.runtime, ws.workspace_id, retro_id, created)
+        except Exception:
+            logger.exception("telling the owners of retro %s's items failed", retro_id)
 
 
 async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> None:

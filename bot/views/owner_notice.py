@@ -1,0 +1,49 @@
+"""The direct message an owner gets when their items of a commit reach Jira: each item's
+key, title and due date, with Open in Jira and Mark done."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.views import item_control_ids as controls
+from bot.views.blocks import actions, button, context, escape, fallback, section
+from bot.views.retro_items import due_text, jira_link, jira_url
+from bot.views.words import plural
+from storage.models import ActionItem
+
+ITEMS_SHOWN_MAX = 20  # two blocks each, within a message's 50
+
+
+def owner_message(retro_title: str, permalink: str | None, items: Sequence[ActionItem]) -> dict:
+    title = escape(retro_title)
+    retro = f"<{permalink}|{title}>" if permalink else f"*{title}*"
+    count = plural(len(items), "action item")
+    blocks = [section(f"Your {count} from {retro} {'is' if len(items) == 1 else 'are'} in Jira:")]
+    for item in items[:ITEMS_SHOWN_MAX]:
+        blocks += _item_blocks(item)
+    if len(items) > ITEMS_SHOWN_MAX:
+        more = len(items) - ITEMS_SHOWN_MAX
+        blocks.append(context(f"…and {more} more: Unpack's Home tab lists all of your items."))
+    keys = ", ".join(i.jira_key for i in items[:10] if i.jira_key)
+    text = fallback(f"Your {count} from {title} in Jira: {keys}")
+    return {"text": text, "blocks": blocks}
+
+
+def _item_blocks(item: ActionItem) -> list[dict]:
+    line = f"{jira_link(item)} · *{escape(item.title)}* · {due_text(item.due_date)}"
+    buttons = []
+    url = jira_url(item)
+    if url:
+        buttons.append(
+            button(
+                "Open in Jira",
+                controls.OPEN_IN_JIRA_BUTTON,
+                str(item.id),
+                url=url,
+                label_for=item.jira_key,
+            )
+        )
+    buttons.append(
+        button("Mark done", controls.MARK_DONE_BUTTON, str(item.id), label_for=item.title)
+    )
+    return [section(line), actions(*buttons, block_id=f"owner_item:{item.id}")]
