@@ -1,7 +1,9 @@
 """Who counts as an admin: a Slack workspace admin, owner or primary owner.
 
 The answer comes from users.info, never from the payload (payloads carry no role). It is
-cached for a few minutes per (team, user) because admin commands check it before ack().
+cached for a minute per (team, user) because admin commands check it before ack(); a
+minute is also how long a demoted admin keeps their rights here. When Slack cannot answer
+(429, an error, too slow), nobody is told they are not an admin: they are asked to retry.
 """
 
 from __future__ import annotations
@@ -19,10 +21,22 @@ from bot.runtime import Runtime
 logger = logging.getLogger(__name__)
 
 ADMIN_ONLY = "Only workspace admins and owners can do that. Ask one of them to run it for you."
-CACHE_SECONDS = 300
+COULD_NOT_CHECK = (
+    "Slack couldn't tell Unpack whether you're an admin just now. Please try again in a moment."
+)
+CACHE_SECONDS = 60
+CACHE_MAX = 10_000  # (team, user) pairs; the oldest go first
 
 
 async def is_admin(runtime: Runtime, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
+    """True or False; False also when Slack could not say (fail closed)."""
+    return bool(await admin_role(runtime, client, team_id, user_id))
+
+
+async def admin_role(
+    runtime: Runtime, client: AsyncWebClient, team_id: str, user_id: str
+) -> bool | None:
+    """Whether the user is an admin; None when Slack could not say (not cached)."""
     key, cache = (team_id, user_id), runtime.state.admin_roles
     cached = cache.get(key)
     if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
@@ -30,11 +44,14 @@ async def is_admin(runtime: Runtime, client: AsyncWebClient, team_id: str, user_
     try:
         response = await asyncio.wait_for(client.users_info(user=user_id), ack_budget.ADMIN_LOOKUP)
     except (SlackApiError, TimeoutError):
-        logger.warning("users.info failed for %s/%s; treating as non-admin", team_id, user_id)
-        return False  # fail closed, and do not cache a failure
+        logger.warning("users.info failed for %s/%s; could not check the role", team_id, user_id)
+        return None
     user = response.get("user") or {}
     admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
+    cache.pop(key, None)
     cache[key] = (time.monotonic(), admin)
+    while len(cache) > CACHE_MAX:  # dicts keep insertion order: the first is the oldest
+        cache.pop(next(iter(cache)))
     return admin
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 
 from bot import ack_budget
-from bot.admins import ADMIN_ONLY, is_admin
+from bot.admins import ADMIN_ONLY, COULD_NOT_CHECK, admin_role
 
 logger = logging.getLogger(__name__)
 
@@ -28,26 +28,28 @@ def admin_only(*, errors_on: str | None = None, when: Callable[[dict], bool] | N
         if when is not None and not when(body):
             return await next()
         user_id = body.get("user_id") or (body.get("user") or {}).get("id")
-        if await is_admin(context["runtime"], client, context.team_id, user_id):
+        role = await admin_role(context["runtime"], client, context.team_id, user_id)
+        if role:
             return await next()
-        return await _refuse(ack, body, client, user_id, errors_on)
+        text = ADMIN_ONLY if role is False else COULD_NOT_CHECK
+        return await _refuse(ack, body, client, user_id, errors_on, text)
 
     return guard
 
 
-async def _refuse(ack, body, client, user_id: str, errors_on: str | None):
+async def _refuse(ack, body, client, user_id: str, errors_on: str | None, text: str):
     if body.get("type") == "view_submission":
-        return await ack(response_action="errors", errors={errors_on: ADMIN_ONLY})
+        return await ack(response_action="errors", errors={errors_on: text})
     if body.get("type") != "block_actions":  # a slash command
-        return await ack(text=ADMIN_ONLY)
+        return await ack(text=text)
     response = await ack()
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
         "channel_id"
     )
     if channel:
-        notice = client.chat_postEphemeral(channel=channel, user=user_id, text=ADMIN_ONLY)
+        notice = client.chat_postEphemeral(channel=channel, user=user_id, text=text)
     else:  # App Home: no channel, so a direct message
-        notice = client.chat_postMessage(channel=user_id, text=ADMIN_ONLY)
+        notice = client.chat_postMessage(channel=user_id, text=text)
     try:
         await asyncio.wait_for(notice, ack_budget.REFUSAL_NOTICE)
     except (SlackApiError, TimeoutError):

@@ -171,3 +171,19 @@ def test_reconnecting_to_another_site_forgets_the_old_sites_choices(
         w=team.workspace_id,
     )[0]
     assert settings == {"project_id": None, "issue_type_id": None}
+
+
+def test_when_slack_cannot_say_who_is_admin_the_admin_is_asked_to_retry(
+    slack, slack_emulator, team
+):
+    """A 429 or error on users.info is not "you are not an admin"."""
+    slack_emulator.fail("users.info", times=None, team_id=team.team_id)
+    try:
+        reply = slack.command(team.team_id, team.admin, team.channel, "/jira", "connect token")
+    finally:
+        slack_emulator.clear_faults()
+    assert ADMIN_ONLY not in reply.text
+    assert "try again" in reply.text
+    # Once Slack answers, the admin gets through (the failure was not remembered).
+    reply = slack.command(team.team_id, team.admin, team.channel, "/jira", "connect token")
+    assert ADMIN_ONLY not in reply.text and "try again" not in reply.text
