@@ -17,6 +17,7 @@ from bot import ack_budget
 from bot.jira import webhook_registration
 from bot.jira.credentials import connection_for, jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind, explain
+from bot.jira.required_fields import RequiredField, problem_with, required_fields, stored
 from bot.runtime import Runtime
 from bot.views import jira_ids as ids
 from bot.views.jira_settings import (
@@ -90,7 +91,33 @@ async def settings_form(runtime: Runtime, workspace_id: int, channel_id: str | N
         if token_mode
         else None,
         webhook_secret_saved=conn.webhook_secret_enc is not None,
+        required_values={k: str(v.get("value")) for k, v in (source.required_fields or {}).items()},
     )
+
+
+async def with_required(runtime: Runtime, workspace_id: int, form: SettingsForm) -> SettingsForm:
+    """The form with the fields Jira requires for its issue type (none when Jira does not
+    answer in time: saving checks them again)."""
+    if form.project is None or form.issue_type is None:
+        form.required = []
+        return form
+    try:
+        client = await jira_client_for(runtime, workspace_id)
+        meta = await asyncio.wait_for(
+            client.create_fields_meta(form.project.id, form.issue_type.id),
+            ack_budget.REQUIRED_FIELDS_LOOKUP,
+        )
+    except (JiraError, TimeoutError) as exc:
+        logger.warning("required fields unknown for workspace %s: %s", workspace_id, exc)
+        meta = []
+    form.required = required_fields(meta)
+    return form
+
+
+def with_issue_type(form: SettingsForm, project: ProjectRef, issue_type: IssueTypeRef):
+    """The form after the admin picked an issue type (its required fields are asked)."""
+    form.project, form.issue_type = project, issue_type
+    return form
 
 
 def _require_usable(conn: JiraConnection | None) -> None:
@@ -169,10 +196,15 @@ async def save_settings(
     if outcome.errors:
         return outcome
     try:
-        project, types = await _project_and_types(runtime, workspace_id, submission.project_id)
+        project, types, meta = await _project_and_types(
+            runtime, workspace_id, submission.project_id, submission.issue_type_id
+        )
     except JiraError as exc:
         return SaveOutcome(errors={ids.PROJECT_BLOCK: _project_error(exc)})
     issue_type = next((t for t in _creatable(types) if t.id == submission.issue_type_id), None)
+    required = required_fields(meta)
+    if issue_type is not None:
+        outcome.errors |= _required_errors(submission, required)
     if issue_type is None:
         outcome.errors[submission.issue_type_block] = (
             f"{project.key} doesn't offer this issue type. Choose one from the list."
@@ -185,8 +217,32 @@ async def save_settings(
         )
     if outcome.errors:
         return outcome
-    await _store(runtime, workspace_id, submission, project, issue_type)
+    defaults = stored(required, {f: v or "" for f, (_b, v) in submission.required.items()})
+    await _store(runtime, workspace_id, submission, project, issue_type, defaults)
     return SaveOutcome(summary=_summary(submission, project, issue_type))
+
+
+def _required_errors(submission: SettingsSubmission, required: list[RequiredField]) -> dict:
+    """Inline errors naming each required field without a usable default: on its input,
+    or on the issue type when the modal has no input for it (it can't be filled, or Jira
+    started requiring it after the modal opened)."""
+    errors: dict[str, str] = {}
+    for wanted in required:
+        block, value = submission.required.get(wanted.id, (None, None))
+        problem = problem_with(wanted, value)
+        if problem is None:
+            continue
+        if wanted.kind is None or block is None:
+            where = submission.issue_type_block or ids.issue_type_block(submission.project_id)
+            if wanted.kind is not None:
+                problem = (
+                    f"Jira requires {wanted.name} for this issue type. Choose the issue type "
+                    "again to give it a default value."
+                )
+            errors[where] = f"{errors[where]} {problem}" if where in errors else problem
+        else:
+            errors[block] = problem
+    return errors
 
 
 def _check_form(submission: SettingsSubmission) -> SaveOutcome:
@@ -202,17 +258,31 @@ def _check_form(submission: SettingsSubmission) -> SaveOutcome:
     return outcome
 
 
-async def _project_and_types(runtime: Runtime, workspace_id: int, project_id: str):
+async def _project_and_types(runtime: Runtime, workspace_id: int, project_id: str, type_id):
+    """The project, its issue types and the chosen type's create fields, in one wait."""
     client = await jira_client_for(runtime, workspace_id)
     try:
-        project, types = await asyncio.wait_for(
-            asyncio.gather(client.creatable_project(project_id), client.issue_types(project_id)),
+        project, types, meta = await asyncio.wait_for(
+            asyncio.gather(
+                client.creatable_project(project_id),
+                client.issue_types(project_id),
+                _create_meta(client, project_id, type_id),
+            ),
             ack_budget.SETTINGS_CHECK,
         )
     except TimeoutError:
         raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira did not answer in time") from None
     ref = ProjectRef(str(project["id"]), project["key"], project.get("name") or project["key"])
-    return ref, types
+    return ref, types, meta
+
+
+async def _create_meta(client, project_id: str, type_id: str) -> list[dict]:
+    try:
+        return await client.create_fields_meta(project_id, type_id)
+    except JiraError as exc:
+        if exc.kind is JiraErrorKind.NOT_FOUND:  # the type is gone: said on the type itself
+            return []
+        raise
 
 
 def _project_error(error: JiraError) -> str:
@@ -223,7 +293,7 @@ def _project_error(error: JiraError) -> str:
     return explain(error)
 
 
-async def _store(runtime, workspace_id, submission, project, issue_type) -> None:
+async def _store(runtime, workspace_id, submission, project, issue_type, defaults=None) -> None:
     async with runtime.sessions.begin() as session:
         settings = await session.get(SyncSettings, workspace_id)
         if settings is None:
@@ -251,8 +321,10 @@ async def _store(runtime, workspace_id, submission, project, issue_type) -> None
                 override = ChannelOverride(workspace_id=workspace_id, channel_id=channel_id)
                 session.add(override)
             _aim(override, project, issue_type)
+            override.required_fields = defaults or None
         else:
             _aim(settings, project, issue_type)
+            settings.required_fields = defaults or None
 
 
 def _aim(target, project: ProjectRef, issue_type: IssueTypeRef) -> None:

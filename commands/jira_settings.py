@@ -20,6 +20,7 @@ def register(app: AsyncApp) -> None:
     app.options(ids.PROJECT_SELECT)(handle_project_options)
     app.options(ids.ISSUE_TYPE_SELECT)(handle_issue_type_options)
     app.action(ids.PROJECT_SELECT)(handle_project_chosen)
+    app.action(ids.ISSUE_TYPE_SELECT)(handle_issue_type_chosen)
     app.view(ids.SETTINGS_MODAL, middleware=[admin_only(errors_on=ids.PROJECT_BLOCK)])(
         handle_settings_submission
     )
@@ -41,6 +42,7 @@ async def open_settings(*, ack, command, context, client, **_) -> None:
         await ack(text=str(exc))
         return
     await ack()
+    form = await jira_settings.with_required(context["runtime"], context["workspace_id"], form)
     await client.views_open(trigger_id=command["trigger_id"], view=views.settings_modal(form))
 
 
@@ -53,6 +55,7 @@ async def handle_settings_button(ack, body, context, client) -> None:
     except jira_settings.NotConnected as exc:
         await client.chat_postMessage(channel=user_id, text=str(exc))
         return
+    form = await jira_settings.with_required(context["runtime"], context["workspace_id"], form)
     await client.views_open(trigger_id=body["trigger_id"], view=views.settings_modal(form))
 
 
@@ -105,3 +108,32 @@ async def handle_settings_submission(ack, body, view, context, client) -> None:
     await ack(response_action="update", view=views.saved_view(outcome.summary))
     await jira_settings.after_save(runtime, workspace_id)
     await refresh_home(runtime, workspace_id, user_id, client=client)
+
+
+async def handle_issue_type_chosen(ack, body, context, client) -> None:
+    """An issue type was picked: rebuild the modal with the fields Jira requires for it."""
+    await ack()
+    view = body["view"]
+    values = (view.get("state") or {}).get("values") or {}
+    project = views.project_from_option(
+        (values.get(ids.PROJECT_BLOCK, {}).get(ids.PROJECT_SELECT) or {}).get("selected_option")
+    )
+    chosen = views.issue_type_from_option(body["actions"][0].get("selected_option"))
+    metadata = json.loads(view.get("private_metadata") or "{}")
+    if project is None or chosen is None:
+        return
+    runtime, workspace_id = context["runtime"], context["workspace_id"]
+    try:
+        form = await jira_settings.settings_form(runtime, workspace_id, metadata.get("channel_id"))
+    except jira_settings.NotConnected:
+        return
+    form = await jira_settings.with_required(
+        runtime, workspace_id, jira_settings.with_issue_type(form, project, chosen)
+    )
+    try:
+        await client.views_update(
+            view_id=view["id"], hash=view.get("hash"), view=views.settings_modal(form)
+        )
+    except SlackApiError as exc:
+        if exc.response.get("error") != "hash_conflict":  # a newer choice already won
+            raise

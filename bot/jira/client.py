@@ -144,6 +144,24 @@ class JiraClient:
         # Cloud names the array issueTypes; Data Center says values.
         return page.get("issueTypes") or page.get("values") or []
 
+    async def create_fields_meta(self, project_id_or_key: str, issue_type_id: str) -> list[dict]:
+        """The fields of the issue type's create screen (GET createmeta…/issuetypes/{id}),
+        every page of them."""
+        path = f"/issue/createmeta/{project_id_or_key}/issuetypes/{issue_type_id}"
+        fields: list[dict] = []
+        while True:
+            params = {"startAt": len(fields), "maxResults": 200}
+            page = await self.request("GET", path, params=params) or {}
+            batch = page.get("fields") or page.get("values") or []
+            fields += batch
+            if not batch or len(fields) >= int(page.get("total") or 0):
+                return fields
+
+    async def edit_screen(self, issue_id_or_key: str) -> set[str]:
+        """The field ids an edit of this issue may set (GET /issue/{id}/editmeta)."""
+        body = await self.request("GET", f"/issue/{issue_id_or_key}/editmeta") or {}
+        return set((body.get("fields") or {}).keys())
+
     async def creatable_project(self, project_id: str) -> dict:
         """The project, if the account may create issues in it; JiraError(not_found) if not."""
         params = {"id": project_id, "action": "create", "maxResults": 1}
@@ -167,10 +185,18 @@ class JiraClient:
         await self.request("PUT", f"/issue/{issue_id_or_key}", json={"fields": fields})
 
     async def search_issues(
-        self, jql: str, *, fields: list[str], max_results: int = 100, reconcile: list[int] = ()
+        self,
+        jql: str,
+        *,
+        fields: list[str],
+        max_results: int = 100,
+        reconcile: list[int] = (),
+        properties: list[str] = (),
     ) -> list[dict]:
         """Every issue matching `jql` (POST /search/jql, following nextPageToken)."""
         body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results}
+        if properties:
+            body["properties"] = list(properties)
         if reconcile:
             body["reconcileIssues"] = list(reconcile)
         issues: list[dict] = []

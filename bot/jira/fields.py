@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.jira.adf import mrkdwn_to_adf
+from bot.jira.required_fields import jira_value
 from storage.models import ActionItem
 
 SUMMARY_MAX = 255
@@ -24,6 +25,13 @@ class Target:
     project_key: str
     issue_type_id: str
     issue_type_name: str | None = None
+    # Defaults for the fields the issue type requires: ((field id, kind, value), ...).
+    required: tuple[tuple[str, str, str], ...] = ()
+
+
+# An issue property set in every create body: how an ambiguous create is found again when
+# the project's screen has no labels (bot/sync/lookup.py).
+ITEM_PROPERTY = "unpack.item"
 
 
 @dataclass
@@ -53,6 +61,22 @@ def description(item: ActionItem, context: IssueContext) -> dict:
     return mrkdwn_to_adf(item.description, names=context.mention_names, links=links)
 
 
+def create_body(
+    item: ActionItem, target: Target, context: IssueContext, screen: set[str] | None = None
+) -> dict:
+    """One IssueUpdateDetails: the fields the create screen has (`screen`: its field ids,
+    None when unknown) and the item's property."""
+    fields = create_fields(item, target, context)
+    if screen is not None:
+        fields = {name: value for name, value in fields.items() if name in screen or name in KEEP}
+    property_value = {"label": item.sync_label, "item": item.id}
+    return {"fields": fields, "properties": [{"key": ITEM_PROPERTY, "value": property_value}]}
+
+
+# Sent whatever the screen metadata says: a create without them cannot succeed anyway.
+KEEP = {"project", "issuetype", "summary"}
+
+
 def create_fields(item: ActionItem, target: Target, context: IssueContext) -> dict:
     fields = {
         "project": {"id": target.project_id},
@@ -68,6 +92,8 @@ def create_fields(item: ActionItem, target: Target, context: IssueContext) -> di
         fields["duedate"] = item.due_date.isoformat()
     if context.epic_issue_id:
         fields["parent"] = {"id": context.epic_issue_id}
+    for field_id, kind, value in target.required:
+        fields[field_id] = jira_value(kind, value)
     return fields
 
 

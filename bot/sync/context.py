@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.jira.client import JiraClient
+from bot.jira.errors import JiraError
 from bot.jira.fields import IssueContext
 from bot.runtime import Runtime
 from bot.sync import outcomes
@@ -40,6 +41,8 @@ class WorkspaceSync:
     results: list[outcomes.Outcome] = field(default_factory=list)
     applied: list[outcomes.Applied] = field(default_factory=list)
     epics_created: dict[int, str] = field(default_factory=dict)  # retro id → epic key
+    # Field ids of create screens (by project and issue type) read this cycle.
+    create_screens: dict[tuple[str, str], set[str] | None] = field(default_factory=dict)
 
     @property
     def two_way(self) -> bool:
@@ -50,6 +53,21 @@ class WorkspaceSync:
     def __post_init__(self) -> None:
         if self.people is None:
             self.people = People(self.slack, self.jira)
+
+    # --- screens --------------------------------------------------------------------------
+
+    async def create_screen(self, target) -> set[str] | None:
+        """The field ids the target's create screen has (createmeta), read once a cycle;
+        None when Jira would not say (the create then sends every field, as before)."""
+        key = (target.project_id, target.issue_type_id)
+        if key not in self.create_screens:
+            try:
+                meta = await self.jira.create_fields_meta(target.project_id, target.issue_type_id)
+                self.create_screens[key] = {str(f.get("fieldId") or f.get("key")) for f in meta}
+            except JiraError as exc:
+                logger.info("no create metadata for %s: %s", key, exc)
+                self.create_screens[key] = None
+        return self.create_screens[key]
 
     # --- timing of ambiguous creates ------------------------------------------------------
 

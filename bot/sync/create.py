@@ -1,13 +1,15 @@
 """Creating issues: bulk, at most 50 a request, grouped by project and issue type, with
 per-item failures kept per item, and never a second issue for one item.
 
-No duplicates (docs/sync-protocol.md): Jira has no idempotency key. Each item carries a label
-unique to it, and its row records when a create was sent (`create_sent_at`) before the
-request leaves. An item that has `create_sent_at` but no key had a create whose outcome is
-unknown (timeout, dropped connection, 5xx, or the process died mid-request), so it is
-looked for by label first and adopted if found; only once Jira's search can be trusted to
-show it (`WorkspaceSync.resend_after`) is it sent again. A 429, or an answer that names the
-item's own error, means Jira did not create it, so those are resent without a search.
+No duplicates (docs/sync-protocol.md): Jira has no idempotency key. Each item carries a
+label unique to it (sent as a label where the create screen has labels, and always as an
+issue property), and its row records when a create was sent (`create_sent_at`) before the request leaves. An item
+that has `create_sent_at` but no key had a create whose outcome is unknown (timeout,
+dropped connection, 5xx, or the process died mid-request), so it is looked for first (by
+label, or by summary and creation time, checking the property) and adopted if found; only
+once Jira's search can be trusted to show it (`WorkspaceSync.resend_after`) is it sent
+again. A 429, or an answer that names the item's own error, means Jira did not create it,
+so those are resent without a search.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from bot.jira.fields import Target
 from bot.sync import epics, merge
 from bot.sync.claims import aware
 from bot.sync.context import WorkspaceSync
-from bot.sync.lookup import find_by_labels
+from bot.sync.lookup import find_by_labels, find_by_property
 from bot.sync.outcomes import Created, Deferred, Failed
 from bot.sync.people import Assignee
 from bot.sync.targets import NO_PROJECT
@@ -86,13 +88,13 @@ async def _resolve_unsure(ws: WorkspaceSync, items: list[ActionItem], targets) -
         by_project[project].append(item)
     for project, group in by_project.items():
         try:
-            found = await find_by_labels(ws.jira, project, [i.sync_label for i in group])
+            found = await _look_for(ws, project, group, targets)
         except JiraError as exc:
             await ws.record([Failed(i.id, exc, "create", not_created=False) for i in group])
             continue
         results, now = [], utcnow()
         for item in group:
-            issue = found.get(item.sync_label.lower())
+            issue = found.get(item.id)
             if issue is not None:
                 results.append(_created(item, issue, project, None))
             elif now < ws.resend_after(aware(item.create_sent_at)):
@@ -101,6 +103,29 @@ async def _resolve_unsure(ws: WorkspaceSync, items: list[ActionItem], targets) -
                 resend.append(item)
         await ws.record(results)
     return resend
+
+
+async def _look_for(ws: WorkspaceSync, project: str, group: list[ActionItem], targets) -> dict:
+    """{item id: issue} of the group's issues that Jira did create: by label where the
+    create screen has labels, else by the property every create sets."""
+    by_label, by_property = [], []
+    for item in group:
+        target = targets.get(item.channel_id)
+        screen = await ws.create_screen(target) if target else None
+        (by_property if screen is not None and "labels" not in screen else by_label).append(item)
+    found = {}
+    if by_label:
+        labelled = await find_by_labels(ws.jira, project, [i.sync_label for i in by_label])
+        found |= {
+            i.id: labelled[i.sync_label.lower()]
+            for i in by_label
+            if i.sync_label.lower() in labelled
+        }
+    for item in by_property:
+        issue = await find_by_property(ws.jira, project, item, aware(item.create_sent_at))
+        if issue is not None:
+            found[item.id] = issue
+    return found
 
 
 # --- bulk create ------------------------------------------------------------------------
@@ -123,8 +148,9 @@ async def _create_chunk(ws: WorkspaceSync, target: Target, chunk: list[ActionIte
 class _Entry:
     """One item's create request and what it was built from."""
 
-    def __init__(self, item: ActionItem, fields: dict, assignee: Assignee, email: str | None):
-        self.item, self.fields, self.assignee, self.email = item, fields, assignee, email
+    def __init__(self, item: ActionItem, body: dict, assignee: Assignee, email: str | None):
+        self.item, self.assignee, self.email = item, assignee, email
+        self.fields, self.properties = body["fields"], body["properties"]
         self.revision = item.revision
         self.slack = merge.slack_values(item)  # as sent: the first base of the merge
 
@@ -139,8 +165,8 @@ async def _prepare(ws: WorkspaceSync, target: Target, chunk: list[ActionItem]) -
             context = await ws.issue_context(item, assignee.account_id)
         except JiraError as exc:
             return Failed(item.id, exc, "create", project_key=target.project_key)
-        fields = jira_fields.create_fields(item, target, context)
-        return _Entry(item, fields, assignee, email)
+        screen = await ws.create_screen(target)
+        return _Entry(item, jira_fields.create_body(item, target, context, screen), assignee, email)
 
     results = await asyncio.gather(*(one(item) for item in chunk))
     await ws.record([r for r in results if isinstance(r, Failed)])
@@ -154,7 +180,9 @@ async def _send(
     await _mark_sent(ws, target, [e.item for e in entries])
     try:
         body = await asyncio.wait_for(
-            ws.jira.create_issues([{"fields": e.fields} for e in entries]),
+            ws.jira.create_issues(
+                [{"fields": e.fields, "properties": e.properties} for e in entries]
+            ),
             timeout=ws.create_timeout,
         )
     except TimeoutError:

@@ -1,8 +1,21 @@
-"""Finding issues we may have created, by the unique label each create carries."""
+"""Finding issues we may have created: by the unique label each create carries, or, where
+the project's create screen has no labels, by the issue property every create sets, checked
+on the candidates that Jira's search finds by summary and creation time."""
 
 from __future__ import annotations
 
+import math
+import re
+from datetime import datetime
+
 from bot.jira.client import JiraClient
+from bot.jira.fields import ITEM_PROPERTY, summary
+from storage.clock import utcnow
+from storage.models import ActionItem
+
+WORDS_SEARCHED = 6
+# Jira stores `created` to the minute in JQL; look a little further back than the send.
+CREATED_MARGIN_MINUTES = 2
 
 LABELS_PER_SEARCH = 50
 
@@ -20,3 +33,33 @@ async def find_by_labels(jira: JiraClient, project_key: str, labels: list[str]) 
                 if current is None or int(issue["id"]) < int(current["id"]):
                     found[label.lower()] = issue
     return found
+
+
+def _words(title: str) -> str:
+    """The summary's longest words, without JQL text-search operators."""
+    words = re.findall(r"[^\W_]+", summary(title))
+    longest = sorted(set(words), key=lambda w: (-len(w), w))[:WORDS_SEARCHED]
+    return " ".join(longest)
+
+
+def _minutes_since(sent_at: datetime) -> int:
+    return math.ceil((utcnow() - sent_at).total_seconds() / 60) + CREATED_MARGIN_MINUTES
+
+
+async def find_by_property(
+    jira: JiraClient, project_key: str, item: ActionItem, sent_at: datetime
+) -> dict | None:
+    """The issue created for `item`, if any: candidates with its summary's words created
+    since the create was sent, and the one whose property names the item's label."""
+    words = _words(item.title)
+    text = f' AND summary ~ "{words}"' if words else ""
+    jql = (
+        f'project = "{project_key}"{text} AND created >= -{_minutes_since(sent_at)}m '
+        "ORDER BY created ASC"
+    )
+    issues = await jira.search_issues(jql, fields=["summary"], properties=[ITEM_PROPERTY])
+    for issue in issues:
+        value = ((issue.get("properties") or {}).get(ITEM_PROPERTY)) or {}
+        if isinstance(value, dict) and value.get("label") == item.sync_label:
+            return issue
+    return None

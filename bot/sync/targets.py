@@ -37,6 +37,19 @@ async def targets_for(
             result[channel] = None
         else:
             result[channel] = Target(
-                source.project_id, source.project_key, source.issue_type_id, source.issue_type_name
+                source.project_id,
+                source.project_key,
+                source.issue_type_id,
+                source.issue_type_name,
+                _required(source.required_fields),
             )
     return result
+
+
+def _required(saved: dict | None) -> tuple[tuple[str, str, str], ...]:
+    """Saved defaults as a hashable, ordered tuple (targets group items)."""
+    return tuple(
+        (field_id, str(spec["kind"]), str(spec["value"]))
+        for field_id, spec in sorted((saved or {}).items())
+        if spec.get("kind") and spec.get("value") is not None
+    )

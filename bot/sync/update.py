@@ -100,5 +100,10 @@ async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str]):
     context = await ws.issue_context(item, account)
     every = jira_fields.update_fields(item, context)
     body = {merge.JIRA_FIELD[name]: every[merge.JIRA_FIELD[name]] for name in sorted(names)}
-    await ws.jira.edit_issue(item.jira_issue_id, body)
+    # Only what the issue's edit screen has: Jira refuses the whole edit for one field off
+    # it. A field left out stays out of step, so it is not recorded as sent.
+    screen = await ws.jira.edit_screen(item.jira_issue_id)
+    body = {name: value for name, value in body.items() if name in screen}
+    if body:
+        await ws.jira.edit_issue(item.jira_issue_id, body)
     return note, merge.sent_values(body)

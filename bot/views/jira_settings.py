@@ -10,10 +10,12 @@ id carries the project id, and choosing a project rebuilds the view.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from bot.jira.required_fields import RequiredField
 from bot.views import jira_ids as ids
 from bot.views.blocks import clip, context, escape, mrkdwn, plain, section
+from bot.views.required_fields import read_required, required_field_blocks
 from storage.models import SyncDirection
 
 OPTION_TEXT_MAX = 75
@@ -46,6 +48,9 @@ class SettingsForm:
     webhook_url: str | None  # API-token connections: the URL to enter in Jira
     webhook_secret_saved: bool = False
     sync_direction: str = SyncDirection.TWO_WAY.value
+    # Fields Jira requires for the chosen issue type, and their saved defaults.
+    required: list[RequiredField] = field(default_factory=list)
+    required_values: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +64,8 @@ class SettingsSubmission:
     epic_per_retro: bool
     webhook_secret: str | None
     sync_direction: str = SyncDirection.TWO_WAY.value
+    # {field id: (block id, value)} of the required-field inputs of the chosen issue type.
+    required: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 # --- options ----------------------------------------------------------------------------
@@ -84,6 +91,12 @@ def issue_type_option(issue_type: IssueTypeRef) -> dict:
     return {"text": plain(issue_type.name, OPTION_TEXT_MAX), "value": issue_type.id}
 
 
+def issue_type_from_option(option: dict | None) -> IssueTypeRef | None:
+    if not option or not option.get("value"):
+        return None
+    return IssueTypeRef(str(option["value"]), (option.get("text") or {}).get("text") or "")
+
+
 def options(choices: list, make) -> dict:
     """A block_suggestion answer (at most 100 options)."""
     return {"options": [make(choice) for choice in choices[:100]]}
@@ -101,6 +114,9 @@ def settings_modal(form: SettingsForm) -> dict:
         ),
         _project_input(form),
         _issue_type_input(form),
+        *required_field_blocks(
+            form.issue_type.id if form.issue_type else None, form.required, form.required_values
+        ),
     ]
     if form.channel_id:
         blocks.append(_scope_input(form))
@@ -154,6 +170,7 @@ def _issue_type_input(form: SettingsForm) -> dict:
     return {
         "type": "input",
         "block_id": ids.issue_type_block(project.id if project else None),
+        "dispatch_action": True,  # choosing one shows the fields Jira requires for it
         "label": plain("Issue type"),
         "hint": plain(hint),
         "element": _external_select(ids.ISSUE_TYPE_SELECT, "Choose an issue type", initial),
@@ -332,6 +349,7 @@ def read_submission(view: dict) -> SettingsSubmission:
         webhook_secret=(secret or "").strip() or None,
         sync_direction=_selected(values, ids.SYNC_DIRECTION_BLOCK, ids.SYNC_DIRECTION_INPUT)
         or SyncDirection.TWO_WAY.value,
+        required=read_required(values, issue_type),
     )
 
 

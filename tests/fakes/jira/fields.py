@@ -84,11 +84,22 @@ def check_values(
 ) -> dict[str, Any]:
     """Validates the settable fields present in ``fields``; returns plain values."""
     site, errors, values = call.site, {}, {}
+    custom = {f.id: f for f in project.custom_fields}
+    on_screen = (ON_SCREEN - project.off_screen) | set(custom)
     for name in fields:
-        if name not in ON_SCREEN or (name == "parent" and itype.hierarchy_level >= 1):
+        if name not in on_screen or (name == "parent" and itype.hierarchy_level >= 1):
             errors[name] = NOT_ON_SCREEN.format(name)
         elif name in ("project", "issuetype") and not creating:
             errors[name] = NOT_ON_SCREEN.format(name)
+    for fid, spec in custom.items():
+        if fid in fields and fid not in errors:
+            problem, value = _custom_value(spec, fields[fid])
+            if problem:
+                errors[fid] = problem
+            else:
+                values[fid] = value
+        elif creating and spec.required and fid not in fields:
+            errors[fid] = f"{spec.name} is required."
     if creating and "summary" not in fields:
         errors["summary"] = "You must specify a summary of the issue."
     if "summary" in fields:
@@ -155,6 +166,31 @@ def check_values(
     if errors:
         raise JiraError(400, errors=errors)
     return values
+
+
+def _custom_value(spec: Any, value: Any) -> tuple[str, Any]:
+    """(problem, plain value) of a custom field's value as Jira would check it."""
+    kind, items = spec.schema.get("type"), spec.schema.get("items")
+    if spec.allowed is not None:
+        refs = value if kind == "array" else [value]
+        if kind == "array" and not isinstance(value, list):
+            return f"Specify the value for {spec.name} in an array", None
+        ids = {str(v["id"]) for v in spec.allowed}
+        chosen = [str(r.get("id")) if isinstance(r, dict) else None for r in refs]
+        if not chosen or any(c not in ids for c in chosen):
+            return f"Specify a valid value for {spec.name}", None
+        if spec.required and not chosen:
+            return f"{spec.name} is required.", None
+        return "", chosen if kind == "array" else chosen[0]
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"Operation value must be a number for {spec.name}", None
+        return "", value
+    if kind == "string" or items == "string":
+        if not isinstance(value, str) or (spec.required and not value.strip()):
+            return f"{spec.name} is required.", None
+        return "", value
+    return f"Field {spec.id} of type {kind} is not supported here.", None
 
 
 def _person(site: Any, project: Project, ref: Any, role: str) -> tuple[str | None, str]:

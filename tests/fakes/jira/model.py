@@ -120,6 +120,31 @@ class IssueType:
 
 
 @dataclass
+class CustomField:
+    """A field of the project's create (and edit) screen beyond Jira's system fields."""
+
+    id: str  # customfield_NNNNN
+    name: str
+    schema: dict[str, Any]  # e.g. {"type": "option"}, {"type": "array", "items": "option"}
+    required: bool = True
+    allowed: list[dict[str, Any]] | None = None  # [{"id", "value"}] for select fields
+
+    def meta(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "required": self.required,
+            "schema": self.schema | {"custom": "com.atlassian.jira.plugin.system.customfieldtypes"},
+            "name": self.name,
+            "key": self.id,
+            "fieldId": self.id,
+            "hasDefaultValue": False,
+            "operations": ["set"],
+        }
+        if self.allowed is not None:
+            body["allowedValues"] = [dict(v) for v in self.allowed]
+        return body
+
+
+@dataclass
 class Project:
     id: str
     key: str
@@ -132,6 +157,10 @@ class Project:
     # The workflow: {from status: [(transition name, to status), ...]}; None is Jira's
     # simplified default, where every status can move to every other (Site.set_workflow).
     workflow: dict[str, list[tuple[str, str]]] | None = None
+    # Screens: system fields missing from the create and edit screens, and custom fields
+    # on them (Site.configure_screens).
+    off_screen: set[str] = field(default_factory=set)
+    custom_fields: list[CustomField] = field(default_factory=list)
 
     def transitions_from(self, status: str) -> list[tuple[str, str]]:
         if self.workflow is None:

@@ -102,6 +102,28 @@ async def edit_issue(call: Call) -> Response:
     return Response(status_code=204)
 
 
+@route("get", "/issue/{issueIdOrKey}/editmeta")
+async def edit_meta(call: Call) -> Response:
+    """The fields of the issue's edit screen (what a PUT /issue may set)."""
+    with call.lock:
+        issue = _issue(call)
+        project = call.site.projects[issue.fields["project"]]
+        names = sorted(F.ON_SCREEN - project.off_screen - {"project"})
+        fields = {
+            name: {
+                "required": name in ("summary", "issuetype"),
+                "name": name,
+                "key": name,
+                "fieldId": name,
+                "operations": ["set"],
+                "schema": {"system": name},
+            }
+            for name in names
+        }
+        fields |= {c.id: c.meta() | {"required": False} for c in project.custom_fields}
+    return json_response({"fields": fields})
+
+
 @route("put", "/issue/{issueIdOrKey}/assignee")
 async def assign_issue(call: Call) -> Response:
     with call.lock:

@@ -168,6 +168,8 @@ async def create_meta_fields(call: Call) -> Response:
                     required=itype.hierarchy_level < 0,
                 )
             )
+        fields = [f for f in fields if f["fieldId"] not in project.off_screen]
+        fields += [custom.meta() for custom in project.custom_fields]
     return json_response(_meta_page(call, fields, "fields"))
 
 

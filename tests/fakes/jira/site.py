@@ -13,6 +13,7 @@ from .model import (
     INITIAL_STATUS,
     STATUSES,
     AdminWebhook,
+    CustomField,
     Delivery,
     DynamicWebhook,
     Issue,
@@ -133,6 +134,20 @@ class Site:
                 raise ValueError(f"unknown statuses {sorted(unknown)}; one of {sorted(STATUSES)}")
         with self.emulator.lock:
             self.projects[project_key].workflow = steps
+
+    def configure_screens(
+        self,
+        project_key: str,
+        *,
+        without: tuple[str, ...] = (),
+        custom: tuple[CustomField, ...] = (),
+    ) -> None:
+        """Takes system fields (labels, duedate, assignee…) off the project's create and edit
+        screens and puts custom fields on them, required or not."""
+        with self.emulator.lock:
+            project = self.projects[project_key]
+            project.off_screen = set(without)
+            project.custom_fields = list(custom)
 
     def add_admin_webhook(
         self, url: str, secret: str, events: tuple[str, ...] = ("jira:issue_updated",)
