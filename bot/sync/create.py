@@ -3,13 +3,13 @@ per-item failures kept per item, and never a second issue for one item.
 
 No duplicates (docs/sync-protocol.md): Jira has no idempotency key. Each item carries a
 label unique to it (sent as a label where the create screen has labels, and always as an
-issue property), and its row records when a create was sent (`create_sent_at`) before the request leaves. An item
-that has `create_sent_at` but no key had a create whose outcome is unknown (timeout,
-dropped connection, 5xx, or the process died mid-request), so it is looked for first (by
-label, or by summary and creation time, checking the property) and adopted if found; only
-once Jira's search can be trusted to show it (`WorkspaceSync.resend_after`) is it sent
-again. A 429, or an answer that names the item's own error, means Jira did not create it,
-so those are resent without a search.
+issue property), and its row records when a create was sent (`create_sent_at`) before the
+request leaves. An item that has `create_sent_at` but no key had a create whose outcome is
+unknown (timeout, dropped connection, 5xx, or the process died mid-request), so it is looked
+for first (by label, or by summary and creation time, checking the property) and adopted if
+found; only once Jira's search can be trusted to show it (`WorkspaceSync.resend_after`) is
+it sent again. A 429, or an answer that names the item's own error, means Jira did not
+create it, so those are resent without a search.
 """
 
 from __future__ import annotations
