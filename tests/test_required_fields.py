@@ -75,11 +75,16 @@ def choose_issue_type(slack, slack_emulator, team, view, project: dict, name: st
         selected_option=option,
         values=settings_values(before, project, option),
     )
-    old_hash = before.hash
-    slack_emulator.wait_for(
-        lambda: current_view(slack_emulator, view).hash != old_hash,
-        message="the settings modal rebuilt for the issue type",
-    )
+
+    def rebuilt():
+        block = next(
+            b
+            for b in current_view(slack_emulator, view).blocks
+            if b.get("block_id", "").startswith(ids.ISSUE_TYPE_BLOCK_PREFIX)
+        )
+        return (block["element"].get("initial_option") or {}).get("value") == option["value"]
+
+    slack_emulator.wait_for(rebuilt, message="the settings modal rebuilt for the issue type")
     return option, current_view(slack_emulator, view)
 
 
