@@ -119,6 +119,7 @@ def test_a_slack_edit_of_the_title_leaves_a_jira_edit_of_the_description(
         lambda: (
             (r := items(sync_app.db, world.team)[0])["description"]
             == "Groomed in Jira: canary first"
+            and r["sync_state"] == "synced"
             and r
         ),
         message="the description pulled from Jira",

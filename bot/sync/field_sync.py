@@ -35,7 +35,8 @@ class ItemChanges:
     pulled: dict = field(default_factory=dict)  # field → (Slack value expected, column values)
     base: dict = field(default_factory=dict)  # field → new base entry
     pushed: dict = field(default_factory=dict)  # field → Slack value sent
-    conflicts: list[str] = field(default_factory=list)  # Sync Log lines
+    # (field, side kept, Sync Log line): logged by apply_changes when it settles the field.
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.columns or self.pulled or self.base or self.pushed or self.conflicts)
@@ -75,7 +76,8 @@ def changes_for(
         changes.base[name] = entry(kept, issue.values[name], issue.updated, JIRA)
     for conflict in decision.conflicts:
         if conflict.kept == JIRA or conflict.field in changes.pushed:
-            changes.conflicts.append(_conflict_line(conflict.field, conflict.kept, slack, issue))
+            line = _conflict_line(conflict.field, conflict.kept, slack, issue)
+            changes.conflicts.append((conflict.field, conflict.kept, line))
     return changes
 
 
@@ -105,10 +107,12 @@ def _conflict_line(name: str, kept: str, slack: dict, issue: JiraIssue) -> str:
     )
 
 
-def apply_changes(get, put, changes: ItemChanges) -> set[str]:
-    """Write `changes` through get(column) / put(column, value); returns the fields pulled.
-    The base is merged field by field into what the row holds now."""
+def apply_changes(get, put, changes: ItemChanges) -> list[str]:
+    """Write `changes` through get(column) / put(column, value); returns the Sync Log's
+    conflict lines. The base is merged field by field into what the row holds now; a
+    conflict that another path (a poll, a delivery) settled first is not logged twice."""
     pulled = set()
+    before = get("field_base") or {}
     entries = dict(changes.base)
     for name, (expected, columns) in changes.pulled.items():
         if _slack_value(name, get(COLUMN[name])) != expected:
@@ -125,7 +129,15 @@ def apply_changes(get, put, changes: ItemChanges) -> set[str]:
     if reached or pulled:
         edited = {k: v for k, v in (get("slack_edited") or {}).items() if k not in reached | pulled}
         put("slack_edited", edited or None)
-    return pulled
+    return [
+        line
+        for name, _kept, line in changes.conflicts
+        if name in changes.pushed or (name in entries and _moves(before.get(name), entries[name]))
+    ]
+
+
+def _moves(old: dict | None, new: dict) -> bool:
+    return old is None or (old.get("s"), old.get("j")) != (new["s"], new["j"])
 
 
 def _slack_value(name: str, value):

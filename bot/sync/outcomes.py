@@ -173,14 +173,12 @@ def _updated(item: ActionItem, outcome: Updated, release: dict) -> list[SyncAtte
     _mark_synced(item, outcome, release)
     attempts = []
     if outcome.changes:
-        apply_changes(
+        logged = apply_changes(
             lambda column: getattr(item, column),
             lambda column, value: setattr(item, column, value),
             outcome.changes,
         )
-        attempts += [
-            _attempt(item, "conflict", "ok", 1, message=line) for line in outcome.changes.conflicts
-        ]
+        attempts += [_attempt(item, "conflict", "ok", 1, message=line) for line in logged]
     if outcome.jira_updated is not None:
         item.jira_updated_at = outcome.jira_updated
     if not outcome.changes or outcome.changes.pushed:

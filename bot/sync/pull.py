@@ -217,11 +217,10 @@ def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Curr
     def put(column, value):
         values[column] = now[column] = value
 
-    field_sync.apply_changes(now.get, put, changes)
+    result.conflicts = field_sync.apply_changes(now.get, put, changes)
     result.field_values = {k: v for k, v in values.items() if row.get(k) != v}
     if issue.updated is not None and (seen is None or issue.updated > seen):
         result.field_values["jira_updated_at"] = issue.updated
-    result.conflicts = changes.conflicts
 
 
 class RowView:
