@@ -359,7 +359,7 @@ def webhooks_per_s(world: World, target: Target, key: str, deliveries: int, poll
     )
     try:
         args = argparse.Namespace(
-            items=100, retros=5, deliveries=deliveries, replays=0.2, concurrency=32, seed=6
+            items=100, retros=10, deliveries=deliveries, replays=0.2, concurrency=32, seed=6
         )
         _app, db, team, site, hook, rows = load.set_up(args, world.slack, world.jira, app=app)
         requests = load.deliveries(args, site, hook, rows)

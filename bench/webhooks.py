@@ -36,8 +36,11 @@ import json
 import multiprocessing
 import os
 import random
+import socket
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections import Counter
@@ -53,7 +56,13 @@ from tests.fakes.slack import SlackEmulator  # noqa: E402
 from tests.fakes.slack.requests import SlackRequests  # noqa: E402
 from tests.flows_retro import add_item, commit, start_retro  # noqa: E402
 from tests.flows_webhooks import token_webhook, wait_until  # noqa: E402
-from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app  # noqa: E402
+from tests.harness import (  # noqa: E402
+    SIGNING_SECRET,
+    Database,
+    free_port,
+    install_workspace,
+    launch_app,
+)
 
 NOTICE_MARK = "via Jira (connected as"
 
@@ -230,6 +239,41 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def floor_figures(requests: list, concurrency: int, secret: str) -> dict:
+    """The same deliveries against bench/webhook_floor.py: CPU per request and rate."""
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="unpack-floor-"))
+    floor = subprocess.Popen(  # noqa: S603 (our own script, our arguments)
+        [sys.executable, str(ROOT / "bench" / "webhook_floor.py"), str(port),
+         str(folder / "floor.db"), secret],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the floor app did not start") from None
+                time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}/jira/webhook/floor"
+        cpu_before = process_cpu_seconds(floor.pid)
+        statuses, _latencies, started, done = fire_in_own_process(url, requests, concurrency)
+        cpu = process_cpu_seconds(floor.pid) - cpu_before
+        if set(statuses) != {202}:
+            raise SystemExit(f"the floor app answered {dict(statuses)}")
+        return {
+            "cpu_ms": round(cpu * 1000 / len(requests), 3),
+            "per_s": round(len(requests) / (done - started)),
+        }
+    finally:
+        floor.terminate()
+        floor.wait()
+
+
 def main() -> int:
     args = parse_args()
     slack_emulator, jira_emulator = SlackEmulator(), JiraEmulator()
@@ -248,6 +292,7 @@ def main() -> int:
         statuses, latencies, started, accepted_at = fire_in_own_process(
             url, requests, args.concurrency
         )
+        accept_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
         owed = db.scalar(
             "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
             "AND notice IS NOT NULL",
@@ -291,6 +336,13 @@ def main() -> int:
             "load_average": os.getloadavg()[0],
             "latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
             "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        }
+        floor = floor_figures(requests, args.concurrency, hook.secret)
+        report |= {
+            "app_cpu_ms_per_request_while_accepting": round(accept_cpu * 1000 / total, 3),
+            "floor_cpu_ms_per_request": floor["cpu_ms"],
+            "floor_accepted_per_s": floor["per_s"],
+            "app_to_floor_cpu_ratio": round(accept_cpu * 1000 / total / floor["cpu_ms"], 2),
         }
         print(json.dumps(report, indent=2))
         ok = set(statuses) <= {200, 202} and statuses[202] == args.deliveries

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import DateTime, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
@@ -48,21 +48,26 @@ def _polling_connections():
     )
 
 
-async def claim_next_poll(
-    sessions: async_sessionmaker, owner: str, now: datetime, until: datetime, postgres: bool
-) -> PollClaim | None:
-    """Claims the workspace whose poll is due first, until `until`; None when none is due.
-    PostgreSQL: SKIP LOCKED, so processes claiming at once take different workspaces; the
-    update re-checks that the poll is still due, so a workspace is never claimed twice."""
+async def claim_polls(
+    sessions: async_sessionmaker,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    postgres: bool,
+) -> list[PollClaim]:
+    """Claims up to `limit` workspaces whose poll is due, earliest first, until `until`, in
+    one statement. PostgreSQL: SKIP LOCKED, so processes claiming at once take different
+    workspaces; the update re-checks that each poll is still due, so none is claimed twice."""
     pick = _polling_connections().where(*_polls(), _due(now))
-    pick = pick.order_by(JiraConnection.poll_due_at, JiraConnection.id).limit(1)
+    pick = pick.order_by(JiraConnection.poll_due_at, JiraConnection.id).limit(limit)
     if postgres:
         pick = pick.with_for_update(skip_locked=True, of=JiraConnection)
     async with sessions.begin() as session:
-        row = (
+        rows = (
             await session.execute(
                 update(JiraConnection)
-                .where(JiraConnection.id == pick.correlate(None).scalar_subquery(), _due(now))
+                .where(JiraConnection.id.in_(pick.correlate(None).scalar_subquery()), _due(now))
                 .values(poll_due_at=until, poll_claimed_by=owner)
                 .returning(
                     JiraConnection.workspace_id,
@@ -71,35 +76,52 @@ async def claim_next_poll(
                 )
                 .execution_options(synchronize_session=False)
             )
-        ).first()
-    if row is None:
-        return None
-    return PollClaim(row.workspace_id, _aware(row.last_polled_at or row.created_at))
+        ).all()
+    return [PollClaim(r.workspace_id, _aware(r.last_polled_at or r.created_at)) for r in rows]
 
 
-async def finish_poll(
-    sessions: async_sessionmaker,
-    workspace_id: int,
-    owner: str,
-    *,
-    next_due: datetime,
-    polled_at: datetime | None,
-) -> None:
-    """Ends this process's claim: the next poll is due at `next_due`; `polled_at` (when the
-    poll succeeded) is where the next search starts from."""
-    values: dict = {"poll_due_at": next_due, "poll_claimed_by": None}
-    if polled_at is not None:
-        values["last_polled_at"] = polled_at
+@dataclass(frozen=True)
+class PollDone:
+    """How one claimed poll ended: when the next is due, and (after a success) the start
+    of this one, where the next search starts from."""
+
+    workspace_id: int
+    next_due: datetime
+    polled_at: datetime | None
+
+
+_FINISH = (
+    update(JiraConnection)
+    .where(
+        JiraConnection.workspace_id == bindparam("done_workspace"),
+        JiraConnection.poll_claimed_by == bindparam("owner"),
+    )
+    .values(
+        poll_due_at=bindparam("next_due", type_=DateTime(timezone=True)),
+        poll_claimed_by=None,
+        last_polled_at=func.coalesce(
+            bindparam("polled_at", type_=DateTime(timezone=True)), JiraConnection.last_polled_at
+        ),
+    )
+)
+
+
+async def finish_polls(sessions: async_sessionmaker, owner: str, done: list[PollDone]) -> None:
+    """Ends this process's claims on these workspaces, in one statement."""
+    if not done:
+        return
+    rows = [
+        {
+            "done_workspace": d.workspace_id,
+            "owner": owner,
+            "next_due": d.next_due,
+            "polled_at": d.polled_at,
+        }
+        for d in done
+    ]
     async with sessions.begin() as session:
-        await session.execute(
-            update(JiraConnection)
-            .where(
-                JiraConnection.workspace_id == workspace_id,
-                JiraConnection.poll_claimed_by == owner,
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        conn = await session.connection()
+        await conn.execute(_FINISH, rows)
 
 
 async def next_poll_due(sessions: async_sessionmaker) -> datetime | None:

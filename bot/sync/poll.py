@@ -88,16 +88,32 @@ async def run(runtime: Runtime) -> None:
 
 
 async def poll_cycle(runtime: Runtime) -> int:
-    """Polls every workspace now due, POLLS_AT_ONCE at a time; returns how many polls ran."""
+    """Polls every workspace now due, at most POLLS_AT_ONCE at a time; returns how many polls
+    ran. Claims are taken, and finished polls recorded, a batch per statement (a write per
+    poll would make the database the bottleneck of a thousand polls); free slots are
+    refilled once half are free, so one slow workspace never holds the others back."""
     started, polled = time.perf_counter(), 0
-
-    async def poller() -> None:
-        nonlocal polled
-        while (claim := await _claim(runtime)) is not None:
-            await poll_claimed(runtime, claim)
-            polled += 1
-
-    await asyncio.gather(*(poller() for _ in range(POLLS_AT_ONCE)))
+    running: set[asyncio.Task] = set()
+    finished: list[polling.PollDone] = []
+    more = True
+    try:
+        while True:
+            free = POLLS_AT_ONCE - len(running)
+            if more and (free >= POLLS_AT_ONCE // 2 or not running):
+                claims = await _claim(runtime, free)
+                more = len(claims) == free
+                running |= {asyncio.create_task(poll_claimed(runtime, c)) for c in claims}
+            if finished:
+                await _finish(runtime, finished)
+                finished = []
+            if not running:
+                break
+            done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            finished += [task.result() for task in done]
+            polled += len(done)
+    finally:  # shutting down: the claims lapse, nothing is left running
+        for task in running:
+            task.cancel()
     if polled:
         logger.info(
             "poll: %s polled %d workspace(s) in %.2f s",
@@ -108,30 +124,29 @@ async def poll_cycle(runtime: Runtime) -> int:
     return polled
 
 
-async def _claim(runtime: Runtime) -> polling.PollClaim | None:
+async def _claim(runtime: Runtime, limit: int) -> list[polling.PollClaim]:
     now = utcnow()
-    return await polling.claim_next_poll(
+    return await polling.claim_polls(
         runtime.sessions,
         runtime.process_id,
         now,
         now + poll_lease(runtime),
+        limit,
         runtime.engine.dialect.name == "postgresql",
     )
 
 
-async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> None:
-    """One workspace's poll, within its budget; the claim ends with the next due time."""
+async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.PollDone:
+    """One workspace's poll, within its budget: when its next poll is due."""
     started = utcnow()
     interval = timedelta(seconds=runtime.settings.sync_interval_seconds)
     try:
         async with asyncio.timeout(poll_budget(runtime)):
             await poll_workspace(runtime, claim.workspace_id, claim.since, started)
     except Exception as exc:  # every failure retries this workspace alone
-        delay = _retry_seconds(runtime, exc, claim.workspace_id)
-        next_due = utcnow() + min(interval, timedelta(seconds=delay))
-        await _finish(runtime, claim, next_due=next_due, polled_at=None)
-        return
-    await _finish(runtime, claim, next_due=started + interval, polled_at=started)
+        delay = timedelta(seconds=_retry_seconds(runtime, exc, claim.workspace_id))
+        return polling.PollDone(claim.workspace_id, utcnow() + min(interval, delay), None)
+    return polling.PollDone(claim.workspace_id, started + interval, started)
 
 
 async def poll_workspace(runtime: Runtime, workspace_id: int, since: datetime, now: datetime):
@@ -152,17 +167,11 @@ def _retry_seconds(runtime: Runtime, exc: Exception, workspace_id: int) -> float
     return retry_delay(1, base)
 
 
-async def _finish(runtime: Runtime, claim, *, next_due: datetime, polled_at) -> None:
+async def _finish(runtime: Runtime, done: list[polling.PollDone]) -> None:
     try:
-        await polling.finish_poll(
-            runtime.sessions,
-            claim.workspace_id,
-            runtime.process_id,
-            next_due=next_due,
-            polled_at=polled_at,
-        )
-    except Exception:  # the claim lapses on its own; the next poll starts from `since`
-        logger.exception("could not record the poll of workspace %s", claim.workspace_id)
+        await polling.finish_polls(runtime.sessions, runtime.process_id, done)
+    except Exception:  # the claims lapse on their own; the next polls start from `since`
+        logger.exception("could not record %d poll(s)", len(done))
 
 
 async def _seconds_to_next(runtime: Runtime) -> float:
