@@ -198,8 +198,8 @@ def test_a_webhook_burst_finds_its_items_by_index(database):
 
     async def lookup(runtime):
         async with runtime.engine.begin() as conn:
-            found = await deliveries._items(conn, group)
-        assert len(found) == len(issue_ids)
+            states, _rows = await deliveries._items(conn, group)
+        assert len(states) == len(issue_ids)
 
     plans = plans_of(database, lookup)
     assert_indexed(plans, "action_items")
@@ -207,7 +207,7 @@ def test_a_webhook_burst_finds_its_items_by_index(database):
 
 
 def test_a_poll_finds_its_items_by_index(database):
-    from bot.completion import apply_polled_issues
+    from bot.sync.pull import apply_polled_issues
 
     workspace_id, issue_ids = _issues_of_one_workspace(database)
     issues = [
