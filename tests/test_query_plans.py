@@ -106,8 +106,8 @@ def assert_indexed(plans: list[tuple[str, str]], *tables: str) -> None:
     assert plans, "the function sent no statement"
     for statement, plan in plans:
         named = {t for t in tables if re.search(rf"\b{t}\b", statement)}
-        if not named:
-            continue
+        if not named or re.search(r"WHERE (0 = 1|false)\b", statement):
+            continue  # a constant-false WHERE reads nothing
         whole = {a or b for a, b in WHOLE.findall(plan)} & named
         assert not whole, f"{statement}\n-- reads {whole} whole:\n{plan}"
         assert re.search(r"INDEX|PRIMARY KEY|Index", plan), f"{statement}\n-- no index:\n{plan}"
