@@ -29,6 +29,7 @@ async def start(runtime: Runtime) -> BackgroundJobs:
     _webhook_jobs(scheduler, runtime)
     _token_jobs(scheduler, runtime)
     _housekeeping_jobs(scheduler, runtime)
+    _reminder_jobs(scheduler, runtime)
     jobs.tasks.extend(_sync_worker(scheduler, runtime))
     scheduler.start()
     return jobs
@@ -102,6 +103,20 @@ def _token_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
         credentials.keep_refresh_tokens_alive,
         "interval",
         hours=24,
+        args=[runtime],
+        coalesce=True,
+        max_instances=1,
+    )
+
+
+def _reminder_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
+    """Due-date reminders, looked for every minute (each is claimed once in the database)."""
+    from bot import due_reminders
+
+    scheduler.add_job(
+        due_reminders.send_due_reminders,
+        "interval",
+        seconds=due_reminders.CHECK_EVERY_SECONDS,
         args=[runtime],
         coalesce=True,
         max_instances=1,

@@ -1,0 +1,26 @@
+"""The due-date reminder: one direct message to the assignee on the morning an open item is
+due, with the item, its key and Mark done / Open in Jira."""
+
+from __future__ import annotations
+
+from bot.views import item_control_ids as ids
+from bot.views.blocks import actions, button, clip, context, escape, section
+from bot.views.retro_items import due_text, jira_link, jira_url
+from storage.models import ActionItem
+
+
+def reminder_message(item: ActionItem, retro_title: str | None) -> dict:
+    key = jira_link(item)
+    what = f"*{escape(item.title)}*" + (f" ({key})" if key else "")
+    where = f"from _{escape(retro_title)}_ in <#{item.channel_id}>" if retro_title else ""
+    buttons = [button("Mark done", ids.MARK_DONE_BUTTON, str(item.id), style="primary")]
+    url = jira_url(item)
+    if url:
+        buttons.append(button("Open in Jira", ids.OPEN_IN_JIRA_BUTTON, str(item.id), url=url))
+    blocks = [
+        section(f"⏰ Due today: {what}"),
+        context(" · ".join(p for p in (due_text(item.due_date), where) if p)),
+        actions(*buttons, block_id=f"due_reminder:{item.id}"),
+    ]
+    key_text = f" ({item.jira_key})" if item.jira_key else ""
+    return {"text": clip(f"Due today: {item.title}{key_text}", 3000), "blocks": blocks}
