@@ -1,8 +1,9 @@
 """App Home: one view per user, composed of sections owned by each capability.
 
-Admins see the Jira card and the Sync Log; everyone sees their open retros and their own
-action items. Each section keeps within its block budget so the whole view stays under
-Slack's 100-block limit.
+Everyone sees their own open items first, then their open retros; admins then the Jira
+card and the Sync Log (or a set-up checklist first), members what Unpack does. Each
+section keeps within its block budget so the whole view stays under Slack's 100-block
+limit.
 """
 
 from __future__ import annotations
@@ -13,29 +14,43 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import is_admin
 from bot.runtime import Runtime
-from bot.views.blocks import VIEW_BLOCKS_MAX, header
+from bot.views.blocks import VIEW_BLOCKS_MAX, divider, header
+from bot.views.home_intro import about_unpack, setup_checklist
 from bot.workspaces import bot_client
 from storage.models import Workspace
+from storage.setup_queries import setup_steps
 
 logger = logging.getLogger(__name__)
 
-# Block budgets per section (sum + header ≤ VIEW_BLOCKS_MAX).
+# Block budgets per section (sum + header + checklist ≤ VIEW_BLOCKS_MAX).
 JIRA_CARD_BLOCKS = 16
-SYNC_LOG_BLOCKS = 22
-RETROS_BLOCKS = 60
+SYNC_LOG_BLOCKS = 16
+RETROS_BLOCKS = 58
 
 
 async def build_home(
     runtime: Runtime, client: AsyncWebClient, workspace_id: int, team_id: str, user_id: str
 ) -> dict:
+    """Starts with the reader: their open items, then their open retros. Admins then see
+    the Jira card and any failures, or the set-up checklist first while the workspace is
+    not set up; members see what Unpack does."""
     # Imported here: each section module imports Runtime-level helpers of its own.
     from bot import connections, retros, sync_log
 
+    admin = await is_admin(runtime, client, team_id, user_id)
+    async with runtime.sessions() as session:
+        steps = await setup_steps(session, workspace_id)
     blocks: list[dict] = [header("Unpack")]
-    if await is_admin(runtime, client, team_id, user_id):
-        blocks += (await connections.home_jira_card(runtime, workspace_id))[:JIRA_CARD_BLOCKS]
-        blocks += (await sync_log.home_sync_log(runtime, workspace_id))[:SYNC_LOG_BLOCKS]
+    if admin and not steps.done:
+        blocks += setup_checklist(steps, oauth_enabled=runtime.settings.oauth_enabled)
     blocks += (await retros.home_retros(runtime, workspace_id, user_id))[:RETROS_BLOCKS]
+    if admin:
+        if steps.jira_connected:
+            card = await connections.home_jira_card(runtime, workspace_id)
+            blocks += [divider(), *card[:JIRA_CARD_BLOCKS]]
+        blocks += (await sync_log.home_sync_log(runtime, workspace_id))[:SYNC_LOG_BLOCKS]
+    else:
+        blocks += about_unpack()
     return {"type": "home", "blocks": blocks[:VIEW_BLOCKS_MAX]}
 
 

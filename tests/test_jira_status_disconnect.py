@@ -196,7 +196,7 @@ def _home(slack, slack_emulator, team, user):
 
 def test_home_jira_card_for_admins_only(slack, slack_emulator, team, site):
     home = _home(slack, slack_emulator, team, team.admin)
-    assert "Not connected" in str(home["blocks"])
+    assert "⬜ *Connect Jira*" in str(home["blocks"])  # the set-up checklist
     actions = [
         e["action_id"] for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
     ]
@@ -269,7 +269,7 @@ def test_home_buttons_open_the_modals_and_disconnect(slack, slack_emulator, db, 
 
     slack.block_action(team.team_id, team.admin, ids.DISCONNECT, view=home)
     slack_emulator.wait_for(
-        lambda: "Not connected" in str(slack_emulator.home(team.team_id, team.admin)["blocks"])
+        lambda: "⬜ *Connect Jira*" in str(slack_emulator.home(team.team_id, team.admin)["blocks"])
     )
     assert (
         db.rows("SELECT id FROM jira_connections WHERE workspace_id = :w", w=team.workspace_id)

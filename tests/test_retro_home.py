@@ -73,7 +73,7 @@ def test_home_lists_my_open_retros_and_my_items_with_edit(slack, slack_emulator,
 def test_someone_new_sees_how_to_start(slack, slack_emulator, team):
     home = open_home(slack, slack_emulator, team, team.member)
     text = str(home["blocks"])
-    assert "/retro start" in text and "Nothing assigned to you" in text
+    assert "/retro start" in text and "Nothing is assigned to you" in text
 
 
 def test_edit_from_home_saves_and_refreshes_home(slack, slack_emulator, team, db):

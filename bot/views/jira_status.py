@@ -18,6 +18,7 @@ from bot.views.blocks import (
     header,
     section,
 )
+from bot.views.sync_log import when
 from storage.models import ConnectionMethod, ConnectionStatus, SyncDirection
 
 METHOD_LABELS = {
@@ -125,7 +126,8 @@ def _webhook_health(conn, enabled: bool) -> str:
 
 
 def _when(value: datetime | None) -> str | None:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else None
+    """In each reader's own time zone."""
+    return when(value) if value else None
 
 
 def _link(url: str) -> str:
@@ -209,8 +211,12 @@ def home_card(report: StatusReport) -> list[dict]:
     buttons = [button("Settings", ids.OPEN_SETTINGS, style="primary")]
     if report.broken:
         buttons = _connect_buttons(report, primary=True, label="Reconnect")
-    buttons.append(disconnect_button(report.site_url or ""))
-    blocks += [actions(*buttons), divider()]
+    # Disconnect apart from the everyday buttons, so it is never pressed for Settings.
+    blocks += [
+        actions(*buttons),
+        context("Done with Jira? Disconnecting stops syncing; issue keys keep linking."),
+        actions(disconnect_button(report.site_url or ""), block_id="jira_disconnect"),
+    ]
     return blocks
 
 

@@ -12,6 +12,7 @@ from bot.views import retro_ids as ids
 from bot.views.blocks import context, divider, escape, header, section
 from bot.views.retro_items import item_blocks, item_cost
 from bot.views.retro_summary import PHASES
+from bot.views.words import plural
 from storage.models import ActionItem, Retro
 
 HOME_BLOCKS = 60
@@ -39,10 +40,11 @@ def home_section(
     budget: int = HOME_BLOCKS,
 ) -> list[dict]:
     """`own` may be the first of `own_total` open items; the rest are counted."""
-    blocks = [header("Your retros"), *_retro_lines(retros), divider(), header("Your action items")]
+    retro_blocks = [divider(), header("Your retros"), *_retro_lines(retros)]
     total = max(own_total or 0, len(own))
-    blocks += _own_lines(own, total, completed, budget - len(blocks))
-    return blocks[:budget]
+    blocks = [header("Your action items")]
+    blocks += _own_lines(own, total, completed, budget - len(blocks) - len(retro_blocks))
+    return [*blocks, *retro_blocks][:budget]
 
 
 def _retro_lines(retros: Sequence[RetroTally]) -> list[dict]:
@@ -59,14 +61,14 @@ def _retro_text(tally: RetroTally) -> str:
     title = escape(retro.title)
     name = f"<{retro.summary_permalink}|{title}>" if retro.summary_permalink else title
     phase = PHASES.get(retro.phase, retro.phase)
-    count = f"{tally.items} action item" + ("" if tally.items == 1 else "s")
+    count = plural(tally.items, "action item")
     return f"*{name}* in <#{retro.channel_id}> · {phase} · {count}, {tally.mine} yours"
 
 
 def _own_lines(own: Sequence[OwnItem], total: int, completed: int, budget: int) -> list[dict]:
     done = f" {completed} done already." if completed else ""
     if not own:
-        return [context(f"Nothing assigned to you right now.{done}")]
+        return [context(f"Nothing is assigned to you right now.{done}")]
     lines: list[dict] = []
     room = budget - 1  # keep one block for the closing note
     shown = 0
