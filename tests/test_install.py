@@ -34,6 +34,9 @@ def test_reused_install_state_is_refused(app, slack_emulator, db):
     code = slack_emulator.oauth_code(team_id, installer_user_id="UINST")
     again = app.get(f"/slack/oauth_redirect?code={code}&state={state}", headers=cookie)
     assert again.status_code == 401
+    # Nothing was done with the second code: never exchanged, no second row.
+    assert code in slack_emulator._codes
+    assert db.scalar("SELECT count(*) FROM workspaces WHERE slack_team_id = :t", t=team_id) == 1
 
 
 def test_forged_state_installs_nothing(app, slack_emulator, db):
@@ -48,8 +51,12 @@ def test_forged_state_installs_nothing(app, slack_emulator, db):
     assert db.scalar("SELECT count(*) FROM workspaces WHERE slack_team_id = :t", t=team_id) == 0
 
 
-def test_uninstalled_workspace_is_not_served(app, slack_emulator, slack):
+def test_uninstalled_workspace_is_not_served(app, slack_emulator, slack, db):
     team_id = unique_team_id()
     slack_emulator.add_workspace(team_id)
+    calls = len(slack_emulator.calls)
     response = slack.command(team_id, "U1", "C1", "/retro", "help")
     assert "/retro start" not in response.text
+    # Nothing was done for it: no workspace row, no Slack call in its name.
+    assert db.scalar("SELECT count(*) FROM workspaces WHERE slack_team_id = :t", t=team_id) == 0
+    assert [c for c in slack_emulator.calls[calls:] if c.team_id == team_id] == []

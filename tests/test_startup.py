@@ -86,4 +86,6 @@ def test_dotenv_file_is_read(tmp_path):
 
 def test_secret_values_are_not_echoed(tmp_path):
     result = start(tmp_path, {**GOOD, "ENCRYPTION_KEY": "super-secret-value"})
+    assert result.returncode == 2
+    assert "ENCRYPTION_KEY: expected one or more" in result.stderr
     assert "super-secret-value" not in result.stderr + result.stdout

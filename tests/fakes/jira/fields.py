@@ -7,6 +7,7 @@ names the offending fields, the way Jira does.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from .adf import AdfError, validate_adf
@@ -59,10 +60,10 @@ def resolve_target(call: Call, fields: dict[str, Any]) -> tuple[Project, IssueTy
     site = call.site
     ref = fields.get("project")
     project = None
+    if ref is not None and not isinstance(ref, dict):  # a bare "TEAM" is not a project
+        raise JiraError(400, errors={"project": "data was not an object"})
     if isinstance(ref, dict):
         project = site.find_project(ref.get("id") or ref.get("key") or "")
-    elif isinstance(ref, str):
-        project = site.find_project(ref)
     if project is None:
         raise JiraError(400, errors={"project": "valid project is required"})
     if project.create_denied_status is not None:
@@ -129,6 +130,8 @@ def check_values(
                 values[role] = account
     if fields.get("duedate") is not None:
         try:
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", str(fields["duedate"])):
+                raise ValueError("Jira takes YYYY-MM-DD only")
             dt.date.fromisoformat(str(fields["duedate"]))
             values["duedate"] = fields["duedate"]
         except ValueError:
