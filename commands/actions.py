@@ -15,6 +15,7 @@ def register(app: AsyncApp) -> None:
     app.action(ids.EDIT_ITEM)(handle_edit_button)
     app.action(ids.VIEW_ALL)(handle_view_all)
     app.action(ids.ALL_ITEMS_PAGE)(handle_page)
+    app.action(ids.ALL_ITEMS_PAGE_BACK)(handle_page)
     app.view(ids.ITEM_MODAL)(handle_item_submission)
 
 

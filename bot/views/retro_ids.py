@@ -12,6 +12,8 @@ COMMIT = "retro_commit"
 VIEW_ALL = "retro_view_all"
 ALL_ITEMS_MODAL = "retro_all_items"
 ALL_ITEMS_PAGE = "retro_all_items_page"
+# Previous and Next share a block, and Slack wants the action_ids of one block unique.
+ALL_ITEMS_PAGE_BACK = "retro_all_items_page_back"
 
 # One Retry per cause of failure on the card (value: "retro_id:kind").
 RETRY_FAILED = "retro_retry_failed"

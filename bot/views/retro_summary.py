@@ -253,7 +253,7 @@ def all_items_modal(retro: Retro, items: Sequence[ActionItem], page: int = 0) ->
 def _page_buttons(retro: Retro, page: int, pages: int) -> list[dict]:
     found = []
     if page > 0:
-        found.append(button("Previous", ids.ALL_ITEMS_PAGE, f"{retro.id}:{page - 1}"))
+        found.append(button("Previous", ids.ALL_ITEMS_PAGE_BACK, f"{retro.id}:{page - 1}"))
     if page < pages - 1:
         found.append(button("Next", ids.ALL_ITEMS_PAGE, f"{retro.id}:{page + 1}"))
     return found
