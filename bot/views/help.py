@@ -40,7 +40,7 @@ def retro_help() -> dict:
     return _usage(
         "Unpack retros",
         RETRO_USAGE,
-        "Right-click any message → *Sync to Jira* to turn it into an action item.",
+        "On any message, *More actions* (⋮) → *Sync to Jira* turns it into an action item.",
     )
 
 
