@@ -70,7 +70,7 @@ NOTICE_MARK = "via Jira (connected as"
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=100)
-    parser.add_argument("--retros", type=int, default=5)
+    parser.add_argument("--retros", type=int, default=10)  # ≤ 15 items each: all on the card
     parser.add_argument("--deliveries", type=int, default=5000, help="unique deliveries")
     parser.add_argument("--replays", type=float, default=0.2, help="share sent twice")
     parser.add_argument("--concurrency", type=int, default=32)

@@ -128,8 +128,14 @@ def test_at_most_ten_newest_retro_first_and_the_rest_in_retro_list(slack, slack_
     assert "/retro list" in str(third.blocks)
 
     slack.command(team.team_id, team.member, team.channel, "/retro", "list")
-    messages = replies(slack_emulator, slack.last_response_url)
-    listed = {i for m in messages for i in carried_lines(m)}
+    url = slack.last_response_url
+
+    def listed_so_far():
+        # /retro list may answer in several posts; wait for the one with the carried items.
+        return {i for m in slack_emulator.responses_to(url) for i in carried_lines(m)}
+
+    listed = wait_until(lambda: len(listed_so_far()) >= 12 and listed_so_far(), "/retro list")
+    messages = replies(slack_emulator, url)
     assert len(listed) == 12 and newer in listed
     assert "Still open from earlier retros" in str([m.blocks for m in messages])
 
