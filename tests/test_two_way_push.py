@@ -154,12 +154,18 @@ def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(
     sync_app, slack_emulator, jira_emulator, site
 ):
     world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Plan the offsite")
-    site.edit(issue.key, by=editor, summary="Plan the offsite (Jira)")
-
-    edit(sync_app, slack_emulator, world.team, item_id, item_values("Plan the offsite (Slack)"))
-
-    wait_until(lambda: issue.fields["summary"] == "Plan the offsite (Slack)", timeout=5)
-    wait_until(lambda: conflicts(sync_app.db, world.team), message="the conflict in the log")
+    # Jira's search answers slowly, so the Slack edit below lands before any read of the
+    # Jira edit: both sides have changed the title when the app next looks.
+    jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}/rest/api/3/search/jql", "latency", delay=1.0, times=None
+    )
+    try:
+        site.edit(issue.key, by=editor, summary="Plan the offsite (Jira)")
+        edit(sync_app, slack_emulator, world.team, item_id, item_values("Plan the offsite (Slack)"))
+        wait_until(lambda: issue.fields["summary"] == "Plan the offsite (Slack)", timeout=8)
+        wait_until(lambda: conflicts(sync_app.db, world.team), message="the conflict in the log")
+    finally:
+        jira_emulator.faults.clear()
     assert conflicts(sync_app.db, world.team) == [
         "title changed in Slack and in Jira; kept Slack's: Plan the offsite (Slack)"
     ]
