@@ -111,6 +111,35 @@ def test_epic_grouping_makes_one_epic_per_retro_as_parent(
     assert len(epics) == 1
 
 
+def test_an_epic_on_a_project_without_labels_due_date_or_assignee_is_sent_only_its_fields_once(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    site.configure_screens("TEAM", without=("labels", "duedate", "assignee"))
+    # The epic's create is made but answered with a 500: found again by its property.
+    creates = f"/sites/{site.name}/rest/api/3/issue"
+    jira_emulator.faults.add("POST", creates, "created_then_500", times=1)
+    world = connect_world(sync_app, slack_emulator, site, epic=True)
+    due = date.today() + timedelta(days=3)
+    retro_with_items(
+        sync_app, slack_emulator, world, ["One", "Two"], assignee=world.team.member, due=due
+    )
+    commit_retro(sync_app, slack_emulator, world)
+
+    rows = wait_for_keys(sync_app.db, world.team, 2)
+    retro = sync_app.db.rows(
+        "SELECT * FROM retros WHERE workspace_id = :w", w=world.team.workspace_id
+    )[0]
+    sent = jira_emulator.requests_to("POST", creates)
+    assert len(sent) == 1  # adopted, never sent again
+    assert not {"labels", "duedate", "assignee"} & set(sent[0].json["fields"])
+    assert sent[0].json["properties"][0]["value"]["label"] == retro["epic_label"]
+    with jira_emulator.lock:
+        epics = [i for i in site.issues.values() if i.fields["summary"] == "Sprint 42"]
+        parents = {site.issues[row["jira_key"]].fields["parent"] for row in rows}
+    assert [e.key for e in epics] == [retro["epic_key"]]
+    assert parents == {retro["epic_key"]}
+
+
 def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reopens(
     sync_app, slack_emulator, jira_emulator, site
 ):

@@ -66,11 +66,16 @@ def create_body(
 ) -> dict:
     """One IssueUpdateDetails: the fields the create screen has (`screen`: its field ids,
     None when unknown) and the item's property."""
-    fields = create_fields(item, target, context)
-    if screen is not None:
-        fields = {name: value for name, value in fields.items() if name in screen or name in KEEP}
+    fields = on_screen(create_fields(item, target, context), screen)
     property_value = {"label": item.sync_label, "item": item.id}
     return {"fields": fields, "properties": [{"key": ITEM_PROPERTY, "value": property_value}]}
+
+
+def on_screen(fields: dict, screen: set[str] | None) -> dict:
+    """The fields a create screen has: Jira refuses the whole create for one it lacks."""
+    if screen is None:
+        return fields
+    return {name: value for name, value in fields.items() if name in screen or name in KEEP}
 
 
 # Sent whatever the screen metadata says: a create without them cannot succeed anyway.
@@ -110,13 +115,30 @@ def update_fields(item: ActionItem, context: IssueContext) -> dict:
     }
 
 
-def epic_fields(title: str, label: str, target: Target, epic_type_id: str, link: str | None):
-    """The one epic of a retro, named after it."""
+def epic_body(
+    title: str,
+    label: str,
+    target: Target,
+    epic_type_id: str,
+    link: str | None,
+    screen: set[str] | None = None,
+) -> dict:
+    """The one epic of a retro, named after it: the fields the epic type's create screen
+    has (`screen`, None when unknown), and the property that finds it again without labels."""
     links = [("The retro in Slack: ", title, link)] if link else []
-    return {
+    fields = {
         "project": {"id": target.project_id},
         "issuetype": {"id": epic_type_id},
         "summary": summary(title),
         "description": mrkdwn_to_adf("", links=links),
         "labels": [label],
+    }
+    # The item type's required defaults, where the epic's screen has the same fields.
+    for field_id, kind, value in target.required:
+        if screen is not None and field_id in screen:
+            fields[field_id] = jira_value(kind, value)
+    property_value = {"label": label}
+    return {
+        "fields": on_screen(fields, screen),
+        "properties": [{"key": ITEM_PROPERTY, "value": property_value}],
     }

@@ -122,7 +122,9 @@ async def _look_for(ws: WorkspaceSync, project: str, group: list[ActionItem], ta
             if i.sync_label.lower() in labelled
         }
     for item in by_property:
-        issue = await find_by_property(ws.jira, project, item, aware(item.create_sent_at))
+        issue = await find_by_property(
+            ws.jira, project, item.title, item.sync_label, aware(item.create_sent_at)
+        )
         if issue is not None:
             found[item.id] = issue
     return found

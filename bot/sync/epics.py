@@ -2,7 +2,8 @@
 created once, and its items' issues are created under it (`parent`).
 
 "Once" holds across retries, crashes and processes the same way items are kept from
-duplicates (bot/sync/create.py): the retro row records the epic's label and when its
+duplicates (bot/sync/create.py): the retro row records the epic's label (sent as a label
+where the epic's create screen has labels, and always as an issue property) and when its
 create was sent, and a process takes the right to send with a conditional update, so two
 processes creating items of one retro never make two epics.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
@@ -21,7 +23,7 @@ from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.fields import Target
 from bot.sync.claims import aware
 from bot.sync.context import WorkspaceSync
-from bot.sync.lookup import find_by_labels
+from bot.sync.lookup import find_by_labels, find_by_property
 from bot.sync.outcomes import Deferred, Failed
 from storage.clock import utcnow
 from storage.models import ActionItem, Retro, new_sync_label
@@ -66,25 +68,33 @@ async def ensure_epic(ws: WorkspaceSync, retro: Retro, target: Target) -> str | 
     no epic type (items are then created without a parent)."""
     if retro.epic_issue_id:
         return retro.epic_issue_id
-    seen = retro.epic_create_sent_at
-    if seen is not None:
-        if await _adopt(ws, retro, target):
-            return retro.epic_issue_id
-        if utcnow() < ws.resend_after(aware(seen)):
-            raise _Wait(ws.resend_after(aware(seen)))
     epic_type = await _epic_type(ws, target)
     if epic_type is None:
         logger.warning(
             "project %s has no epic issue type; no epic for retro %s", target.project_key, retro.id
         )
         return None
+    screen = await ws.create_screen(replace(target, issue_type_id=epic_type))
+    seen = retro.epic_create_sent_at
+    if seen is not None:
+        if await _adopt(ws, retro, target, screen):
+            return retro.epic_issue_id
+        if utcnow() < ws.resend_after(aware(seen)):
+            raise _Wait(ws.resend_after(aware(seen)))
     await _take_turn(ws, retro, seen)
-    return await _send(ws, retro, target, epic_type)
+    return await _send(ws, retro, target, epic_type, screen)
 
 
-async def _adopt(ws: WorkspaceSync, retro: Retro, target: Target) -> bool:
-    found = await find_by_labels(ws.jira, target.project_key, [retro.epic_label])
-    issue = found.get((retro.epic_label or "").lower())
+async def _adopt(ws: WorkspaceSync, retro: Retro, target: Target, screen) -> bool:
+    """Finds an epic whose create had no clear answer: by its label, or by the property
+    every epic create sets where the epic's screen has no labels."""
+    label = retro.epic_label or ""
+    if screen is not None and "labels" not in screen:
+        sent_at = aware(retro.epic_create_sent_at)
+        issue = await find_by_property(ws.jira, target.project_key, retro.title, label, sent_at)
+    else:
+        found = await find_by_labels(ws.jira, target.project_key, [label])
+        issue = found.get(label.lower())
     if issue is None:
         return False
     await _store(ws, retro, str(issue["id"]), issue["key"])
@@ -123,13 +133,13 @@ async def _take_turn(ws: WorkspaceSync, retro: Retro, seen: datetime | None) -> 
     retro.epic_label, retro.epic_create_sent_at = label, now
 
 
-async def _send(ws: WorkspaceSync, retro: Retro, target: Target, epic_type: str) -> str:
+async def _send(
+    ws: WorkspaceSync, retro: Retro, target: Target, epic_type: str, screen: set[str] | None
+) -> str:
     link = await ws.retro_permalink(retro)
-    fields = jira_fields.epic_fields(retro.title, retro.epic_label, target, epic_type, link)
+    body = jira_fields.epic_body(retro.title, retro.epic_label, target, epic_type, link, screen)
     try:
-        created = await asyncio.wait_for(
-            ws.jira.create_issue({"fields": fields}), timeout=ws.create_timeout
-        )
+        created = await asyncio.wait_for(ws.jira.create_issue(body), timeout=ws.create_timeout)
     except TimeoutError:
         raise JiraError(JiraErrorKind.AMBIGUOUS, "Jira did not answer the create in time") from None
     except JiraError as exc:

@@ -11,7 +11,6 @@ from datetime import datetime
 from bot.jira.client import JiraClient
 from bot.jira.fields import ITEM_PROPERTY, summary
 from storage.clock import utcnow
-from storage.models import ActionItem
 
 WORDS_SEARCHED = 6
 # Jira stores `created` to the minute in JQL; look a little further back than the send.
@@ -47,11 +46,12 @@ def _minutes_since(sent_at: datetime) -> int:
 
 
 async def find_by_property(
-    jira: JiraClient, project_key: str, item: ActionItem, sent_at: datetime
+    jira: JiraClient, project_key: str, title: str, label: str, sent_at: datetime
 ) -> dict | None:
-    """The issue created for `item`, if any: candidates with its summary's words created
-    since the create was sent, and the one whose property names the item's label."""
-    words = _words(item.title)
+    """The issue created under `label` (an item's, or a retro's epic's), if any: candidates
+    with the summary's words created since the create was sent, and the one whose property
+    names the label."""
+    words = _words(title)
     text = f' AND summary ~ "{words}"' if words else ""
     jql = (
         f'project = "{project_key}"{text} AND created >= -{_minutes_since(sent_at)}m '
@@ -60,6 +60,6 @@ async def find_by_property(
     issues = await jira.search_issues(jql, fields=["summary"], properties=[ITEM_PROPERTY])
     for issue in issues:
         value = ((issue.get("properties") or {}).get(ITEM_PROPERTY)) or {}
-        if isinstance(value, dict) and value.get("label") == item.sync_label:
+        if isinstance(value, dict) and value.get("label") == label:
             return issue
     return None
