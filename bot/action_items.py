@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import ack_budget, notifier
 from bot.home import publish_home
-from bot.retros import NO_OPEN_RETRO, open_retro, reply, retro_by_id
+from bot.retros import NO_OPEN_RETRO, reply
 from bot.runtime import Runtime
 from bot.sync import merge
 from bot.sync.queue import enqueue
@@ -39,7 +37,9 @@ from bot.views.item_modal import (
 )
 from bot.views.retro_items import jira_link
 from storage.clock import utcnow
+from storage.item_queries import item_by_id
 from storage.models import ActionItem, Retro, RetroPhase, SyncState
+from storage.retro_queries import open_retro, retro_by_id
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +123,6 @@ def _stamp_edits(item: ActionItem, old: tuple, new: tuple) -> None:
         if before != after:
             edited[name] = now
     item.slack_edited = edited
-
-
-async def item_by_id(session: AsyncSession, workspace_id: int, item_id: int) -> ActionItem | None:
-    return await session.scalar(
-        select(ActionItem).where(ActionItem.workspace_id == workspace_id, ActionItem.id == item_id)
-    )
 
 
 async def user_tz(client: AsyncWebClient, user_id: str) -> str | None:

@@ -16,13 +16,12 @@ from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot import ack_budget
 from bot.jira import webhook_registration
 from bot.jira.client import JiraAuth, JiraClient
-from bot.jira.credentials import connection_for, new_webhook_token
+from bot.jira.credentials import new_webhook_token
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.site_address import SiteRefused, vet_site
 from bot.runtime import Runtime
@@ -31,15 +30,10 @@ from bot.views.jira_connect import TokenForm
 from bot.views.jira_ids import EMAIL_BLOCK, SITE_BLOCK, TOKEN_BLOCK
 from bot.workspaces import workspace_client
 from storage.clock import utcnow
-from storage.models import (
-    ActionItem,
-    ChannelOverride,
-    ConnectionMethod,
-    ConnectionStatus,
-    JiraConnection,
-    SyncSettings,
-    SyncState,
-)
+from storage.connection_queries import connection_for, delete_connection
+from storage.item_queries import failed_count
+from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
+from storage.settings_queries import channel_overrides, delete_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -198,9 +192,7 @@ async def _forget_project_choices(session, workspace_id: int) -> None:
     if settings is not None:
         settings.project_id = settings.project_key = settings.project_name = None
         settings.issue_type_id = settings.issue_type_name = None
-    await session.execute(
-        delete(ChannelOverride).where(ChannelOverride.workspace_id == workspace_id)
-    )
+    await delete_overrides(session, workspace_id)
 
 
 async def replace_connection(
@@ -259,27 +251,14 @@ async def status_report(
     async with runtime.sessions() as session:
         conn = await connection_for(session, workspace_id)
         settings = await session.get(SyncSettings, workspace_id)
-        overrides = list(
-            await session.scalars(
-                select(ChannelOverride)
-                .where(ChannelOverride.workspace_id == workspace_id)
-                .order_by(ChannelOverride.channel_id)
-            )
-        )
-        failed = await session.scalar(
-            select(func.count())
-            .select_from(ActionItem)
-            .where(
-                ActionItem.workspace_id == workspace_id,
-                ActionItem.sync_state == SyncState.ERROR.value,
-            )
-        )
+        overrides = await channel_overrides(session, workspace_id)
+        failed = await failed_count(session, workspace_id)
     return jira_status.StatusReport.build(
         conn,
         settings,
         overrides,
         channel_id=channel_id,
-        failed_syncs=failed or 0,
+        failed_syncs=failed,
         oauth_enabled=runtime.settings.oauth_enabled,
         webhook_url=runtime.settings.public(f"/jira/webhook/{conn.webhook_token}")
         if conn
@@ -297,9 +276,7 @@ async def disconnect(runtime: Runtime, workspace_id: int) -> str | None:
         return None
     await _best_effort(webhook_registration.delete_webhooks(runtime, workspace_id))
     async with runtime.sessions.begin() as session:
-        await session.execute(
-            delete(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
-        )
+        await delete_connection(session, workspace_id)
     logger.info("workspace %s disconnected from Jira", workspace_id)
     return conn.site_url
 

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.views.due_reminder import reminder_message
 from bot.workspaces import bot_client
 from storage.clock import utcnow
 from storage.item_queries import claim_reminder, due_between, release_reminder
-from storage.models import ActionItem, Retro, Workspace
+from storage.models import ActionItem, Workspace
+from storage.retro_queries import retro_title
 
 logger = logging.getLogger(__name__)
 
@@ -93,15 +93,13 @@ async def _remind(runtime: Runtime, people: _People, item: ActionItem) -> bool:
     async with runtime.sessions.begin() as session:
         if not await claim_reminder(session, item.id, item.due_date):
             return False  # another process (or an earlier run) has it
-        retro_title = (
-            await session.scalar(select(Retro.title).where(Retro.id == item.retro_id))
-            if item.retro_id
-            else None
+        title = (
+            await retro_title(session, item.workspace_id, item.retro_id) if item.retro_id else None
         )
     client = await people.client(item.workspace_id)
     try:
         await client.chat_postMessage(
-            channel=item.assignee_user_id, **reminder_message(item, retro_title)
+            channel=item.assignee_user_id, **reminder_message(item, title)
         )
     except SlackApiError as exc:
         logger.warning("due reminder for item %s not sent: %s", item.id, exc.response.get("error"))

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import notifier
-from bot.action_items import ITEM_GONE, item_by_id
+from bot.action_items import ITEM_GONE
 from bot.runtime import Runtime
 from bot.sync import retry
 from bot.sync.claims import aware
@@ -30,6 +29,7 @@ from bot.views.blocks import escape
 from bot.views.item_controls import delete_modal
 from bot.views.retro_items import jira_link
 from storage.clock import utcnow
+from storage.item_queries import item_by_id
 from storage.models import ActionItem, ItemStatus, SyncState
 
 logger = logging.getLogger(__name__)
@@ -188,5 +188,5 @@ def _create_in_flight(item: ActionItem) -> bool:
     return claimed is not None and claimed > utcnow()
 
 
-async def _item(session: AsyncSession, workspace_id: int, item_id: int | None):
+async def _item(session, workspace_id: int, item_id: int | None) -> ActionItem | None:
     return await item_by_id(session, workspace_id, item_id) if item_id else None

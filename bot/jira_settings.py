@@ -11,11 +11,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import delete, select
-
 from bot import ack_budget
 from bot.jira import webhook_registration
-from bot.jira.credentials import connection_for, jira_client_for
+from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind, explain
 from bot.jira.required_fields import RequiredField, problem_with, required_fields, stored
 from bot.runtime import Runtime
@@ -28,6 +26,7 @@ from bot.views.jira_settings import (
     project_in_block,
 )
 from bot.views.jira_status import direction_text
+from storage.connection_queries import connection_for
 from storage.models import (
     ChannelOverride,
     ConnectionMethod,
@@ -36,6 +35,7 @@ from storage.models import (
     SyncDirection,
     SyncSettings,
 )
+from storage.settings_queries import channel_override, delete_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ async def settings_form(runtime: Runtime, workspace_id: int, channel_id: str | N
         settings = await session.get(SyncSettings, workspace_id) or SyncSettings(
             webhooks_enabled=True, epic_per_retro=False
         )
-        override = await _override(session, workspace_id, channel_id) if channel_id else None
+        override = await channel_override(session, workspace_id, channel_id) if channel_id else None
     source = override or settings
     project = (
         ProjectRef(source.project_id, source.project_key, source.project_name or "")
@@ -125,15 +125,6 @@ def _require_usable(conn: JiraConnection | None) -> None:
         raise NotConnected("Jira is not connected yet. Connect it first with `/jira connect`.")
     if conn.status != ConnectionStatus.ACTIVE.value:
         raise NotConnected(explain(JiraError(JiraErrorKind.AUTH, "")))
-
-
-async def _override(session, workspace_id: int, channel_id: str) -> ChannelOverride | None:
-    return await session.scalar(
-        select(ChannelOverride).where(
-            ChannelOverride.workspace_id == workspace_id,
-            ChannelOverride.channel_id == channel_id,
-        )
-    )
 
 
 def with_project(form: SettingsForm, project: ProjectRef) -> SettingsForm:
@@ -309,14 +300,9 @@ async def _store(runtime, workspace_id, submission, project, issue_type, default
                 conn.webhook_secret_enc = runtime.box.seal(submission.webhook_secret)
         channel_id = submission.channel_id
         if submission.scope == ids.SCOPE_REMOVE and channel_id:
-            await session.execute(
-                delete(ChannelOverride).where(
-                    ChannelOverride.workspace_id == workspace_id,
-                    ChannelOverride.channel_id == channel_id,
-                )
-            )
+            await delete_overrides(session, workspace_id, channel_id)
         elif submission.scope == ids.SCOPE_CHANNEL and channel_id:
-            override = await _override(session, workspace_id, channel_id)
+            override = await channel_override(session, workspace_id, channel_id)
             if override is None:
                 override = ChannelOverride(workspace_id=workspace_id, channel_id=channel_id)
                 session.add(override)

@@ -13,7 +13,6 @@ import logging
 from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError
-from sqlalchemy import select
 
 from bot.runtime import Runtime
 from bot.sync.targets import targets_for
@@ -24,7 +23,8 @@ from bot.views.retro_items import item_message
 from bot.views.retro_summary import Destination, emptied_continuation, summary_message
 from bot.views.words import plural
 from bot.workspaces import bot_client, workspace_client
-from storage.item_queries import carried_items, open_retros_in_channel
+from storage.connection_queries import connected_by, connection_for
+from storage.item_queries import carried_items, item_by_id, item_places
 from storage.models import (
     ActionItem,
     ConnectionMethod,
@@ -35,23 +35,17 @@ from storage.models import (
     Workspace,
 )
 from storage.owner_notices import claim_all_done
+from storage.retro_queries import open_retros_in_channels, retro_by_id, retro_items
 
 logger = logging.getLogger(__name__)
 
 
 async def _load_retro(runtime: Runtime, workspace_id: int, retro_id: int):
     async with runtime.sessions() as session:
-        retro = await session.scalar(
-            select(Retro).where(Retro.workspace_id == workspace_id, Retro.id == retro_id)
-        )
+        retro = await retro_by_id(session, workspace_id, retro_id)
         if retro is None:
             return None, []
-        items = await session.scalars(
-            select(ActionItem)
-            .where(ActionItem.workspace_id == workspace_id, ActionItem.retro_id == retro_id)
-            .order_by(ActionItem.id)
-        )
-        return retro, list(items)
+        return retro, await retro_items(session, workspace_id, retro_id)
 
 
 async def load_carried(runtime: Runtime, retro: Retro) -> CarriedOver:
@@ -67,9 +61,7 @@ async def _destination(runtime: Runtime, workspace_id: int, channel_id: str) -> 
     """Where the channel's items go in Jira, as the card says it."""
     async with runtime.sessions() as session:
         target = (await targets_for(session, workspace_id, [channel_id])).get(channel_id)
-        connection = await session.scalar(
-            select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
-        )
+        connection = await connection_for(session, workspace_id)
     if connection is None or connection.status != ConnectionStatus.ACTIVE.value:
         return Destination(reconnect=_reconnect(connection))
     return Destination(
@@ -165,16 +157,10 @@ async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[
     if not ids:
         return
     async with runtime.sessions() as session:
-        rows = (
-            await session.execute(
-                select(
-                    ActionItem.id, ActionItem.retro_id, ActionItem.message_ts, ActionItem.channel_id
-                ).where(ActionItem.workspace_id == workspace_id, ActionItem.id.in_(ids))
-            )
-        ).all()
+        rows = await item_places(session, workspace_id, ids)
         # A newer open retro in the same channel shows these items as carried over.
         channels = {row.channel_id for row in rows if row.retro_id}
-        newer = await open_retros_in_channel(session, workspace_id, channels) if channels else []
+        newer = await open_retros_in_channels(session, workspace_id, channels) if channels else []
     own = {row.retro_id for row in rows if row.retro_id}
     for retro_id in sorted(own | set(newer)):
         await refresh_retro(runtime, workspace_id, retro_id)
@@ -191,7 +177,7 @@ async def refresh_open_retro(
     """Re-render the channel's open retro (it may show an earlier retro's items), unless
     it is `but`, which the caller refreshed already."""
     async with runtime.sessions() as session:
-        found = await open_retros_in_channel(session, workspace_id, {channel_id})
+        found = await open_retros_in_channels(session, workspace_id, {channel_id})
     for retro_id in found:
         if retro_id != but:
             await refresh_retro(runtime, workspace_id, retro_id)
@@ -199,11 +185,7 @@ async def refresh_open_retro(
 
 async def _item(runtime: Runtime, workspace_id: int, item_id: int) -> ActionItem | None:
     async with runtime.sessions() as session:
-        return await session.scalar(
-            select(ActionItem).where(
-                ActionItem.workspace_id == workspace_id, ActionItem.id == item_id
-            )
-        )
+        return await item_by_id(session, workspace_id, item_id)
 
 
 async def _refresh_item_message(runtime: Runtime, workspace_id: int, item_id: int) -> None:
@@ -282,14 +264,10 @@ async def tell_admins(runtime: Runtime, workspace_id: int, text: str) -> None:
     whoever connected Jira)."""
     async with runtime.sessions() as session:
         workspace = await session.get(Workspace, workspace_id)
-        connected_by = await session.scalar(
-            select(JiraConnection.connected_by_user_id).where(
-                JiraConnection.workspace_id == workspace_id
-            )
-        )
+        admin = await connected_by(session, workspace_id)
     if workspace is None:
         return
-    people = [u for u in dict.fromkeys([workspace.installer_user_id, connected_by]) if u]
+    people = [u for u in dict.fromkeys([workspace.installer_user_id, admin]) if u]
     if not people:
         logger.warning("workspace %s has no admin to tell: %s", workspace_id, text[:80])
         return

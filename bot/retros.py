@@ -13,7 +13,6 @@ from datetime import date
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,23 +27,25 @@ from bot.views.retro_home import OwnItem, RetroTally, home_section
 from bot.views.retro_summary import all_items_modal, list_messages
 from bot.views.words import plural
 from storage.clock import utcnow
-from storage.item_queries import carried_items
-from storage.models import (
-    ActionItem,
-    ChannelOverride,
-    ConnectionStatus,
-    ItemStatus,
-    JiraConnection,
-    Retro,
-    RetroPhase,
-    SyncSettings,
-    SyncState,
+from storage.connection_queries import connection_for
+from storage.item_queries import carried_items, own_item_counts, own_open_items
+from storage.models import ConnectionStatus, ItemStatus, Retro, RetroPhase, SyncSettings, SyncState
+from storage.retro_queries import (
+    delete_retro,
+    item_counts,
+    open_retro,
+    open_retros_of,
+    retro_by_id,
+    retro_items,
 )
+from storage.settings_queries import channel_override
 
 logger = logging.getLogger(__name__)
 
 TITLE_MAX = 255
 CARRIED_IN_LIST_MAX = 200  # /retro list shows every carried item that fits its messages
+HOME_RETROS_MAX = 50  # open retros App Home lists for one person
+HOME_ITEMS_MAX = 60  # own open items App Home reads (it shows what fits)
 NO_OPEN_RETRO = (
     "There's no open retro in this channel. Start one with `/retro start [title]`, "
     "then add action items with `/retro add [title]`."
@@ -69,34 +70,6 @@ def reply(text: str, blocks: list[dict] | None = None) -> dict:
     if blocks:
         message["blocks"] = blocks
     return message
-
-
-# -- queries (always scoped by workspace) ---------------------------------------------------
-
-
-async def open_retro(session: AsyncSession, workspace_id: int, channel_id: str) -> Retro | None:
-    return await session.scalar(
-        select(Retro).where(
-            Retro.workspace_id == workspace_id,
-            Retro.channel_id == channel_id,
-            Retro.phase != RetroPhase.CLOSED.value,
-        )
-    )
-
-
-async def retro_by_id(session: AsyncSession, workspace_id: int, retro_id: int) -> Retro | None:
-    return await session.scalar(
-        select(Retro).where(Retro.workspace_id == workspace_id, Retro.id == retro_id)
-    )
-
-
-async def retro_items(session: AsyncSession, retro: Retro) -> list[ActionItem]:
-    result = await session.scalars(
-        select(ActionItem)
-        .where(ActionItem.workspace_id == retro.workspace_id, ActionItem.retro_id == retro.id)
-        .order_by(ActionItem.id)
-    )
-    return list(result)
 
 
 def describe_open(retro: Retro) -> str:
@@ -165,9 +138,7 @@ def _cannot_post(exc: Exception) -> str:
 
 async def _forget(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
     async with runtime.sessions.begin() as session:
-        retro = await retro_by_id(session, workspace_id, retro_id)
-        if retro is not None:
-            await session.delete(retro)
+        await delete_retro(session, workspace_id, retro_id)
 
 
 # -- list -------------------------------------------------------------------------------------
@@ -179,7 +150,7 @@ async def list_retro(runtime: Runtime, workspace_id: int, channel_id: str) -> li
         retro = await open_retro(session, workspace_id, channel_id)
         if retro is None:
             return [reply(NO_OPEN_RETRO)]
-        items = await retro_items(session, retro)
+        items = await retro_items(session, workspace_id, retro.id)
         rows, _total = await carried_items(session, retro, CARRIED_IN_LIST_MAX)
     carried = [CarriedItem(item, title) for item, title in rows]
     return [
@@ -199,7 +170,7 @@ async def all_items_view(
         retro = await retro_by_id(session, workspace_id, retro_id or 0)
         if retro is None:
             return None
-        items = await retro_items(session, retro)
+        items = await retro_items(session, workspace_id, retro.id)
     return all_items_modal(retro, items, page)
 
 
@@ -234,7 +205,7 @@ async def commit_retro(
         problem = await _jira_not_ready(session, workspace_id, retro.channel_id)
         if problem:
             return reply(problem)
-        items = await retro_items(session, retro)
+        items = await retro_items(session, workspace_id, retro.id)
         if not items:
             return reply(
                 f"*{escape(retro.title)}* has no action items yet. Add some with "
@@ -269,19 +240,13 @@ async def _target(session, workspace_id, channel_id, retro_id) -> Retro | None:
 
 
 async def _jira_not_ready(session: AsyncSession, workspace_id: int, channel_id: str) -> str | None:
-    connection = await session.scalar(
-        select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
-    )
+    connection = await connection_for(session, workspace_id)
     if connection is None:
         return NOT_CONNECTED
     if connection.status != ConnectionStatus.ACTIVE:
         return CONNECTION_BROKEN.format(reason=connection.broken_reason or "credentials revoked")
     settings = await session.get(SyncSettings, workspace_id)
-    override = await session.scalar(
-        select(ChannelOverride.id).where(
-            ChannelOverride.workspace_id == workspace_id, ChannelOverride.channel_id == channel_id
-        )
-    )
+    override = await channel_override(session, workspace_id, channel_id)
     if override is None and (settings is None or not settings.project_id):
         return NO_PROJECT
     return None
@@ -337,51 +302,17 @@ async def home_retros(runtime: Runtime, workspace_id: int, user_id: str) -> list
 
 
 async def _my_open_retros(session, workspace_id: int, user_id: str) -> list[RetroTally]:
-    involved = select(ActionItem.retro_id).where(
-        ActionItem.workspace_id == workspace_id,
-        or_(ActionItem.created_by_user_id == user_id, ActionItem.assignee_user_id == user_id),
-    )
-    retros = list(
-        await session.scalars(
-            select(Retro)
-            .where(
-                Retro.workspace_id == workspace_id,
-                Retro.phase != RetroPhase.CLOSED.value,
-                or_(Retro.facilitator_user_id == user_id, Retro.id.in_(involved)),
-            )
-            .order_by(Retro.created_at.desc(), Retro.id.desc())
-            .limit(50)
-        )
-    )
+    retros = await open_retros_of(session, workspace_id, user_id, HOME_RETROS_MAX)
     if not retros:
         return []
-    mine = func.sum(case((ActionItem.assignee_user_id == user_id, 1), else_=0))
-    rows = await session.execute(
-        select(ActionItem.retro_id, func.count(ActionItem.id), mine)
-        .where(
-            ActionItem.workspace_id == workspace_id,
-            ActionItem.retro_id.in_([r.id for r in retros]),
-        )
-        .group_by(ActionItem.retro_id)
-    )
-    counts = {retro_id: (total, int(own or 0)) for retro_id, total, own in rows}
+    counts = await item_counts(session, workspace_id, [r.id for r in retros], user_id)
     return [RetroTally(r, *counts.get(r.id, (0, 0))) for r in retros]
 
 
 async def _my_items(session, workspace_id: int, user_id: str) -> tuple[list[OwnItem], int, int]:
     """The user's open items (soonest due first, at most what Home can show), how many open
     items they have in all, and how many are complete."""
-    mine = (ActionItem.workspace_id == workspace_id) & (ActionItem.assignee_user_id == user_id)
-    rows = await session.execute(
-        select(ActionItem, Retro.title)
-        .outerjoin(Retro, Retro.id == ActionItem.retro_id)
-        .where(mine, ActionItem.status == ItemStatus.OPEN.value)
-        .order_by(ActionItem.due_date.asc().nulls_last(), ActionItem.id)
-        .limit(60)
-    )
+    rows = await own_open_items(session, workspace_id, user_id, HOME_ITEMS_MAX)
     own = [OwnItem(item, title) for item, title in rows]
-    totals = await session.execute(
-        select(ActionItem.status, func.count(ActionItem.id)).where(mine).group_by(ActionItem.status)
-    )
-    by_status = dict(totals.all())
+    by_status = await own_item_counts(session, workspace_id, user_id)
     return own, by_status.get(ItemStatus.OPEN.value, 0), by_status.get(ItemStatus.COMPLETE.value, 0)

@@ -3,47 +3,33 @@ failed for good, for `/jira log`, App Home and `/jira status`."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-
 from bot.runtime import Runtime
 from bot.sync.claims import aware
 from bot.views import sync_log as views
 from bot.views.sync_log import Attempt, Failure
-from storage.models import ActionItem, SyncAttempt, SyncState
+from storage.item_queries import failed_count, failed_items
+from storage.sync_log_queries import recent_attempts as attempt_rows
 
 
 async def failures(runtime: Runtime, workspace_id: int, limit: int) -> tuple[list[Failure], int]:
     """The newest `limit` items in sync-error state, and how many there are in all."""
-    in_error = (ActionItem.workspace_id == workspace_id) & (
-        ActionItem.sync_state == SyncState.ERROR.value
-    )
     async with runtime.sessions() as session:
-        total = await session.scalar(select(func.count(ActionItem.id)).where(in_error))
-        rows = await session.scalars(
-            select(ActionItem).where(in_error).order_by(ActionItem.updated_at.desc()).limit(limit)
-        )
-        found = [
-            Failure(
-                i.id, i.title, i.last_error or "The sync failed.", aware(i.updated_at), i.jira_key
-            )
-            for i in rows
-        ]
-    return found, total or 0
+        total = await failed_count(session, workspace_id)
+        rows = await failed_items(session, workspace_id, limit)
+    found = [
+        Failure(i.id, i.title, i.last_error or "The sync failed.", aware(i.updated_at), i.jira_key)
+        for i in rows
+    ]
+    return found, total
 
 
 async def recent_attempts(runtime: Runtime, workspace_id: int, limit: int) -> list[Attempt]:
     async with runtime.sessions() as session:
-        rows = await session.execute(
-            select(SyncAttempt, ActionItem.title)
-            .outerjoin(ActionItem, ActionItem.id == SyncAttempt.item_id)
-            .where(SyncAttempt.workspace_id == workspace_id)
-            .order_by(SyncAttempt.id.desc())
-            .limit(limit)
-        )
-        return [
-            Attempt(aware(a.at), a.operation, a.outcome, a.attempt, title, a.jira_key, a.message)
-            for a, title in rows
-        ]
+        rows = await attempt_rows(session, workspace_id, limit)
+    return [
+        Attempt(aware(a.at), a.operation, a.outcome, a.attempt, title, a.jira_key, a.message)
+        for a, title in rows
+    ]
 
 
 async def log_message(runtime: Runtime, workspace_id: int) -> dict:

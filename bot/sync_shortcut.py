@@ -14,13 +14,11 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
 
 from bot import notifier
 from bot.action_items import new_item, user_tz
 from bot.jira.adf import plain_text
-from bot.jira.credentials import NOT_CONNECTED, REVOKED, connection_for
-from bot.retros import open_retro
+from bot.jira.credentials import NOT_CONNECTED, REVOKED
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
 from bot.sync.retry import ITEM_GONE
@@ -37,7 +35,10 @@ from bot.views.item_modal import (
     today_in,
     validate_item_form,
 )
+from storage.connection_queries import connection_for
+from storage.item_queries import items_with_retros
 from storage.models import ActionItem, ConnectionStatus, Retro, RetroPhase
+from storage.retro_queries import open_retro
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +91,7 @@ async def sync_to_jira(
 async def push_items(runtime: Runtime, workspace_id: int, message, item_ids) -> str:
     """Queues the items this message really shows (of this workspace) from attempt 1."""
     async with runtime.sessions.begin() as session:
-        rows = await session.execute(
-            select(ActionItem, Retro)
-            .outerjoin(Retro, Retro.id == ActionItem.retro_id)
-            .where(ActionItem.workspace_id == workspace_id, ActionItem.id.in_(item_ids))
-        )
+        rows = await items_with_retros(session, workspace_id, item_ids)
         items = [item for item, retro in rows if _shown_in(item, retro, message)]
         enqueue(items)
     if not items:

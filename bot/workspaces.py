@@ -3,29 +3,10 @@
 from __future__ import annotations
 
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
 from storage.models import Workspace
-
-
-async def workspace_for_team(session: AsyncSession, team_id: str) -> Workspace:
-    """The workspace row for a Slack team, created on first sight (single-workspace mode,
-    or a request that raced its own install)."""
-    workspace = await session.scalar(select(Workspace).where(Workspace.slack_team_id == team_id))
-    if workspace is not None:
-        return workspace
-    try:
-        async with session.begin_nested():
-            workspace = Workspace(slack_team_id=team_id)
-            session.add(workspace)
-    except IntegrityError:
-        workspace = await session.scalar(
-            select(Workspace).where(Workspace.slack_team_id == team_id)
-        )
-    return workspace
+from storage.workspace_queries import workspace_for_team
 
 
 async def workspace_id_for_team(runtime: Runtime, team_id: str) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from storage.clock import utcnow
 from storage.crypto import SecretBox
 from storage.models import SlackOAuthState, Workspace
+from storage.workspace_queries import workspace_by_team
 
 
 def _hash(value: str) -> str:
@@ -42,9 +43,7 @@ class WorkspaceInstallationStore(AsyncInstallationStore):
         if not installation.team_id or not installation.bot_token:
             raise ValueError("only workspace installs with a bot token are supported")
         async with self._sessions.begin() as session:
-            workspace = await session.scalar(
-                select(Workspace).where(Workspace.slack_team_id == installation.team_id)
-            )
+            workspace = await workspace_by_team(session, installation.team_id)
             if workspace is None:
                 workspace = Workspace(slack_team_id=installation.team_id)
                 session.add(workspace)
@@ -109,9 +108,7 @@ class WorkspaceInstallationStore(AsyncInstallationStore):
     async def _forget(self, team_id: str | None) -> None:
         """Uninstall: drop the token, keep the workspace's retros and items."""
         async with self._sessions.begin() as session:
-            workspace = await session.scalar(
-                select(Workspace).where(Workspace.slack_team_id == team_id)
-            )
+            workspace = await workspace_by_team(session, team_id)
             if workspace is not None:
                 workspace.bot_token_enc = None
                 workspace.uninstalled_at = utcnow()

@@ -1,14 +1,96 @@
-"""Queries for the item controls: items carried over from a channel's earlier retros, and
-open items whose due-date reminder may be owed. Every query is scoped by workspace."""
+"""Queries for action items: an item of a workspace, the items a message shows, where items
+are shown, a person's own items, items carried over from a channel's earlier retros, items
+whose sync failed, and open items whose due-date reminder may be owed. Every query is
+scoped by workspace, except the reminder job's, which serves every workspace."""
 
 from __future__ import annotations
 
 from datetime import date
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ActionItem, ItemStatus, Retro, RetroPhase
+from storage.models import ActionItem, ItemStatus, Retro, SyncState
+
+
+async def item_by_id(session: AsyncSession, workspace_id: int, item_id: int) -> ActionItem | None:
+    """The item, when it belongs to this workspace."""
+    return await session.scalar(
+        select(ActionItem).where(ActionItem.workspace_id == workspace_id, ActionItem.id == item_id)
+    )
+
+
+async def items_with_retros(
+    session: AsyncSession, workspace_id: int, item_ids: list[int]
+) -> list[tuple[ActionItem, Retro | None]]:
+    """These items of the workspace, each with its retro (None outside any retro)."""
+    rows = await session.execute(
+        select(ActionItem, Retro)
+        .outerjoin(Retro, Retro.id == ActionItem.retro_id)
+        .where(ActionItem.workspace_id == workspace_id, ActionItem.id.in_(item_ids))
+    )
+    return [(item, retro) for item, retro in rows]
+
+
+async def item_places(session: AsyncSession, workspace_id: int, item_ids: list[int]) -> list[Row]:
+    """Where each of these items is shown: rows of (id, retro_id, message_ts, channel_id)."""
+    rows = await session.execute(
+        select(
+            ActionItem.id, ActionItem.retro_id, ActionItem.message_ts, ActionItem.channel_id
+        ).where(ActionItem.workspace_id == workspace_id, ActionItem.id.in_(item_ids))
+    )
+    return list(rows.all())
+
+
+async def own_open_items(
+    session: AsyncSession, workspace_id: int, user_id: str, limit: int
+) -> list[tuple[ActionItem, str | None]]:
+    """The person's open items with their retro's title, soonest due first."""
+    rows = await session.execute(
+        select(ActionItem, Retro.title)
+        .outerjoin(Retro, Retro.id == ActionItem.retro_id)
+        .where(
+            ActionItem.workspace_id == workspace_id,
+            ActionItem.assignee_user_id == user_id,
+            ActionItem.status == ItemStatus.OPEN.value,
+        )
+        .order_by(ActionItem.due_date.asc().nulls_last(), ActionItem.id)
+        .limit(limit)
+    )
+    return [(item, title) for item, title in rows]
+
+
+async def own_item_counts(session: AsyncSession, workspace_id: int, user_id: str) -> dict[str, int]:
+    """How many items are assigned to the person, by status."""
+    rows = await session.execute(
+        select(ActionItem.status, func.count(ActionItem.id))
+        .where(ActionItem.workspace_id == workspace_id, ActionItem.assignee_user_id == user_id)
+        .group_by(ActionItem.status)
+    )
+    return dict(rows.all())
+
+
+def _failed(workspace_id: int):
+    return (ActionItem.workspace_id == workspace_id) & (
+        ActionItem.sync_state == SyncState.ERROR.value
+    )
+
+
+async def failed_count(session: AsyncSession, workspace_id: int) -> int:
+    """How many of the workspace's items failed to sync for good."""
+    return await session.scalar(select(func.count(ActionItem.id)).where(_failed(workspace_id))) or 0
+
+
+async def failed_items(session: AsyncSession, workspace_id: int, limit: int) -> list[ActionItem]:
+    """The newest `limit` items whose sync failed for good."""
+    rows = await session.scalars(
+        select(ActionItem)
+        .where(_failed(workspace_id))
+        .order_by(ActionItem.updated_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
 
 
 def _carried(retro: Retro):
@@ -38,19 +120,6 @@ async def carried_items(
     total = await session.scalar(select(func.count()).select_from(query.subquery()))
     rows = await session.execute(query.order_by(Retro.id.desc(), ActionItem.id).limit(limit))
     return [(item, title) for item, title in rows], total or 0
-
-
-async def open_retros_in_channel(
-    session: AsyncSession, workspace_id: int, channel_ids: set[str]
-) -> list[int]:
-    rows = await session.scalars(
-        select(Retro.id).where(
-            Retro.workspace_id == workspace_id,
-            Retro.channel_id.in_(channel_ids),
-            Retro.phase != RetroPhase.CLOSED.value,
-        )
-    )
-    return list(rows)
 
 
 async def due_between(

@@ -29,6 +29,7 @@ from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.site_address import SiteRefused, vet_site
 from bot.runtime import Runtime
 from storage.clock import utcnow
+from storage.connection_queries import connection_for
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection
 
 logger = logging.getLogger(__name__)
@@ -49,12 +50,6 @@ class ConnectionInfo:
     site_url: str
     account_name: str | None
     method: str
-
-
-async def connection_for(session: AsyncSession, workspace_id: int) -> JiraConnection | None:
-    return await session.scalar(
-        select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
-    )
 
 
 async def connection_info(runtime: Runtime, workspace_id: int) -> ConnectionInfo | None:

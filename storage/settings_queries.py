@@ -1,0 +1,40 @@
+"""Queries for where a workspace's items go in Jira: the per-channel overrides of the
+workspace default (the default itself is the workspace's SyncSettings row, read by key)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import ChannelOverride
+
+
+async def channel_override(
+    session: AsyncSession, workspace_id: int, channel_id: str
+) -> ChannelOverride | None:
+    return await session.scalar(
+        select(ChannelOverride).where(
+            ChannelOverride.workspace_id == workspace_id,
+            ChannelOverride.channel_id == channel_id,
+        )
+    )
+
+
+async def channel_overrides(session: AsyncSession, workspace_id: int) -> list[ChannelOverride]:
+    """Every override of the workspace, by channel id."""
+    rows = await session.scalars(
+        select(ChannelOverride)
+        .where(ChannelOverride.workspace_id == workspace_id)
+        .order_by(ChannelOverride.channel_id)
+    )
+    return list(rows)
+
+
+async def delete_overrides(
+    session: AsyncSession, workspace_id: int, channel_id: str | None = None
+) -> None:
+    """Drops the channel's override, or every override of the workspace without a channel."""
+    query = delete(ChannelOverride).where(ChannelOverride.workspace_id == workspace_id)
+    if channel_id is not None:
+        query = query.where(ChannelOverride.channel_id == channel_id)
+    await session.execute(query)
