@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import notifier
+from bot import notifier, retros
 from bot.action_items import ITEM_GONE
 from bot.runtime import Runtime
 from bot.sync import retry
@@ -162,13 +164,20 @@ async def confirm_delete(
     trigger_id: str,
     item_id: int | None,
     source: str,
+    list_url: str | None = None,
 ) -> Done | None:
-    """Opens the confirmation modal; returns a reply only when the item is gone."""
+    """Opens the confirmation modal; returns a reply only when the item is gone.
+    `list_url`: the response_url of the /retro list message the menu was on, redrawn
+    once the item is deleted."""
     async with runtime.sessions() as session:
         item = await _item(session, workspace_id, item_id)
     if item is None:
         return Done(ITEM_GONE)
-    view = delete_modal(item.id, item.title, item.jira_key, source)
+    redraw = None
+    if list_url:
+        shown = await retros.list_part(runtime, workspace_id, item.channel_id, item.id)
+        redraw = {"list": list_url, "part": shown[0] if shown else 0, "channel": item.channel_id}
+    view = delete_modal(item.id, item.title, item.jira_key, source, redraw)
     try:
         if source == retro_ids.FROM_MODAL:  # on top of View all, so closing returns to it
             await client.views_push(trigger_id=trigger_id, view=view)
@@ -178,6 +187,30 @@ async def confirm_delete(
         logger.warning("views.open (delete) failed: %s", exc.response.get("error"))
         return Done("Slack couldn't open the confirmation in time. Please try again.")
     return None
+
+
+async def redraw_list(
+    runtime: Runtime,
+    workspace_id: int,
+    channel_id: str,
+    response_url: str,
+    item_id: int | None,
+    part: int = 0,
+) -> None:
+    """Replaces the ephemeral /retro list message a control was used on (only its
+    response_url can: chat.update cannot touch ephemeral messages), so the line shows the
+    item's new state, or is gone."""
+    shown = await retros.list_part(runtime, workspace_id, channel_id, item_id, part)
+    if shown is None:
+        return
+    webhook = AsyncWebhookClient(response_url, timeout=10, session=runtime.slack_session)
+    try:
+        answer = await webhook.send_dict({**shown[1], "replace_original": True})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        logger.info("/retro list not redrawn: %s", exc)
+        return
+    if answer.status_code != 200:
+        logger.info("/retro list not redrawn: %s %s", answer.status_code, answer.body)
 
 
 def _create_in_flight(item: ActionItem) -> bool:

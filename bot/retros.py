@@ -20,6 +20,7 @@ from bot import notifier
 from bot.admins import is_admin
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
+from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
 from bot.views.blocks import escape
 from bot.views.carry_over import CarriedItem
@@ -157,6 +158,23 @@ async def list_retro(runtime: Runtime, workspace_id: int, channel_id: str) -> li
         {**message, "response_type": "ephemeral"}
         for message in list_messages(retro, items, retro.summary_permalink, carried)
     ]
+
+
+async def list_part(
+    runtime: Runtime, workspace_id: int, channel_id: str, item_id: int | None, part: int = 0
+) -> tuple[int, dict] | None:
+    """(index, message) of the /retro list message that shows `item_id` now, else of its
+    `part`-th message: what replaces the list message a control was used on, so the line
+    shows the item's new state."""
+    messages = await list_retro(runtime, workspace_id, channel_id)
+    prefixes = (ids.ITEM_BLOCK_PREFIX, controls.CARRIED_BLOCK_PREFIX)
+    lines = {ids.item_block_id(item_id or 0, prefix) for prefix in prefixes}
+    for index, message in enumerate(messages):
+        if any(block.get("block_id") in lines for block in message.get("blocks") or []):
+            return index, message
+    if 0 <= part < len(messages):
+        return part, messages[part]
+    return None
 
 
 # -- View all -------------------------------------------------------------------------------

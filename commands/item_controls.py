@@ -49,9 +49,10 @@ async def handle_menu(ack, body, context, client, respond) -> None:
         if reply:
             await respond(**reply, replace_original=False)
         return
+    listed = _list_url(body)
     if control == ids.DELETE:
         done = await item_controls.confirm_delete(
-            runtime, client, workspace_id, body["trigger_id"], item_id, source
+            runtime, client, workspace_id, body["trigger_id"], item_id, source, listed
         )
     elif control == ids.SYNC:
         done = await item_controls.sync_now(runtime, workspace_id, item_id)
@@ -61,6 +62,18 @@ async def handle_menu(ack, body, context, client, respond) -> None:
         done = await item_controls.reopen(runtime, workspace_id, item_id, user_id)
     if done is not None:
         await _tell(body, context, client, respond, done.text)
+        if listed and control != ids.DELETE:
+            channel_id = body["container"].get("channel_id") or ""
+            await item_controls.redraw_list(runtime, workspace_id, channel_id, listed, item_id)
+
+
+def _list_url(body: dict) -> str | None:
+    """The response_url of the ephemeral /retro list message the menu was on, if it was:
+    the only item lines on an ephemeral message are the list's."""
+    container = body.get("container") or {}
+    if container.get("type") == "message" and container.get("is_ephemeral"):
+        return body.get("response_url")
+    return None
 
 
 async def handle_mark_done_button(ack, body, context, client, respond) -> None:
@@ -78,6 +91,11 @@ async def handle_delete_submission(ack, body, view, context, client) -> None:
     item_id = retro_ids.parse_id(metadata.get("item"))
     runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
     done = await item_controls.delete_item(runtime, workspace_id, item_id)
+    if metadata.get("list") and metadata.get("channel"):
+        part = retro_ids.parse_id(metadata.get("part")) or 0
+        await item_controls.redraw_list(
+            runtime, workspace_id, metadata["channel"], metadata["list"], None, part
+        )
     if metadata.get("from") == retro_ids.FROM_HOME:
         await publish_home(runtime, client, workspace_id, context.team_id, user_id)
         return

@@ -344,6 +344,38 @@ def test_controls_work_from_retro_list_and_app_home(slack, slack_emulator, db, t
     wait_for_line(slack_emulator, team, "✅ *2. From home*")
 
 
+def _redrawn(slack_emulator, url: str):
+    """The list message as the app redrew it through the click's response_url."""
+    return slack_emulator.wait_for(
+        lambda: next(
+            (p for p in slack_emulator.responses_to(url) if p.json.get("replace_original")), None
+        ),
+        message="the /retro list redrawn",
+    )
+
+
+def test_retro_list_is_redrawn_after_a_control_used_on_it(slack, slack_emulator, db, team):
+    start_retro(slack, slack_emulator, team)
+    done = add_item(slack, slack_emulator, team, "Tick me off")
+    gone = add_item(slack, slack_emulator, team, "Added by mistake")
+    slack.command(team.team_id, team.member, team.channel, "/retro", "list")
+    [listed] = replies(slack_emulator, slack.last_response_url)
+    assert "done" in menu_options(line_block(listed.blocks, done))
+
+    choose(slack, team, done, "done", message_ts=None)  # on the ephemeral list
+    redrawn = _redrawn(slack_emulator, slack.last_response_url)
+    line = line_block(redrawn.blocks, done)
+    assert "✅" in line["text"]["text"] and "reopen" in menu_options(line)
+    assert "done" in menu_options(line_block(redrawn.blocks, gone))
+
+    view = _delete(slack, slack_emulator, team, gone, message_ts=None)
+    url = slack.last_response_url
+    slack.view_submission(team.team_id, team.member, view, {})
+    redrawn = _redrawn(slack_emulator, url)
+    assert "Added by mistake" not in str(redrawn.blocks)
+    assert "reopen" in menu_options(line_block(redrawn.blocks, done))
+
+
 def test_another_workspaces_item_cannot_be_touched(app, slack, slack_emulator, db, team):
     start_retro(slack, slack_emulator, team)
     item_id = add_item(slack, slack_emulator, team, "Ours")

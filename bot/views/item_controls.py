@@ -10,8 +10,11 @@ from bot.views.blocks import escape, plain, section
 MODAL_TEXT_MAX = 24
 
 
-def delete_modal(item_id: int, title: str, jira_key: str | None, source: str) -> dict:
-    """Asks before deleting; says what happens to the issue when there is one."""
+def delete_modal(
+    item_id: int, title: str, jira_key: str | None, source: str, redraw: dict | None = None
+) -> dict:
+    """Asks before deleting; says what happens to the issue when there is one. `redraw`:
+    the /retro list message to redraw once deleted ({"list": response_url, "part", ...})."""
     what = f"Delete *{escape(title)}* from its retro?"
     if jira_key:
         what += f" Its Jira issue {jira_key} stays in Jira; only the retro forgets it."
@@ -23,6 +26,6 @@ def delete_modal(item_id: int, title: str, jira_key: str | None, source: str) ->
         "title": plain("Delete action item", MODAL_TEXT_MAX),
         "submit": plain("Delete", MODAL_TEXT_MAX),
         "close": plain("Keep it", MODAL_TEXT_MAX),
-        "private_metadata": json.dumps({"item": item_id, "from": source}),
+        "private_metadata": json.dumps({"item": item_id, "from": source, **(redraw or {})}),
         "blocks": [section(what)],
     }
