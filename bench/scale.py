@@ -183,16 +183,15 @@ async def median_ms(work, runs: int = 30) -> float:
 
 
 async def tick_figures(target: Target, key: str) -> dict:
-    from bot.sync import claims, engine
+    from bot.sync import claims
 
     runtime = runtime_for(target, key)
     recorder = Recorder(runtime.engine)
 
-    async def tick() -> None:  # as engine.run_cycle: nothing claimed, nothing more to do
-        ids = await claims.claim_due(runtime)
-        if ids:
-            await engine._load(runtime, ids)
-            await claims.release(runtime, ids)
+    async def tick() -> None:  # as engine.run_cycle: the claim returns the rows to push
+        items = await claims.claim_due(runtime)
+        if items:
+            await claims.release(runtime, [item.id for item in items])
 
     async def wait() -> None:
         await claims.next_due_at(runtime)

@@ -37,12 +37,12 @@ logger = logging.getLogger(__name__)
 
 async def run_cycle(runtime: Runtime) -> int:
     """Claims and syncs one batch; returns how many items it claimed (0: nothing due)."""
-    ids = await claims.claim_due(runtime)
-    if not ids:
+    items = await claims.claim_due(runtime)
+    if not items:
         return 0
+    ids = [item.id for item in items]
     logger.info("sync: %s claimed %d item(s)", runtime.process_id, len(ids))
     async with claims.held(runtime, ids):
-        items = await _load(runtime, ids)
         by_workspace: dict[int, list[ActionItem]] = defaultdict(list)
         for item in items:
             by_workspace[item.workspace_id].append(item)
@@ -55,16 +55,6 @@ async def run_cycle(runtime: Runtime) -> int:
 async def run_until_idle(runtime: Runtime) -> None:
     while await run_cycle(runtime) >= claims.BATCH:
         pass
-
-
-async def _load(runtime: Runtime, ids: list[int]) -> list[ActionItem]:
-    async with runtime.sessions() as session:
-        rows = await session.scalars(
-            select(ActionItem)
-            .where(ActionItem.id.in_(ids), ActionItem.claimed_by == runtime.process_id)
-            .order_by(ActionItem.id)
-        )
-        return list(rows)
 
 
 async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[ActionItem]) -> None:
