@@ -35,7 +35,7 @@ from bot.views.item_modal import (
     today_in,
     validate_item_form,
 )
-from bot.views.retro_items import jira_link
+from bot.views.retro_items import issue_link
 from storage.clock import utcnow
 from storage.item_queries import item_by_id
 from storage.models import ActionItem, Retro, RetroPhase, SyncState
@@ -209,7 +209,7 @@ async def open_edit_modal(
 
 
 def _edit_note(item: ActionItem, interval: float) -> str | None:
-    link = jira_link(item)
+    link = issue_link(item)
     if not link:
         return None
     minutes = max(1, round(interval / 60))

@@ -20,10 +20,6 @@ from bot.runtime import Runtime
 
 logger = logging.getLogger(__name__)
 
-ADMIN_ONLY = "Only workspace admins and owners can do that. Ask one of them to run it for you."
-COULD_NOT_CHECK = (
-    "Slack couldn't tell Unpack whether you're an admin just now. Please try again in a moment."
-)
 CACHE_SECONDS = 60
 CACHE_MAX = 10_000  # (team, user) pairs; the oldest go first
 

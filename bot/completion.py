@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from bot import notifier
 from bot.runtime import Runtime
 from bot.views.blocks import escape
+from bot.views.retro_items import issue_link
 from storage.clock import utcnow
 from storage.models import ActionItem, ItemStatus
 
@@ -172,9 +173,7 @@ def change_for(
 def _notice(outcome: Outcome, item: ItemState, status: JiraStatus, account_name: str | None) -> str:
     """The thread message, e.g. ✅ TEAM-12 *Fix the deploy* was moved to Done by Ana Lima via
     Jira (connected as Unpack Bot)."""
-    key = item.jira_key or "An action item"
-    if item.jira_key and item.jira_site_url:
-        key = f"<{item.jira_site_url.rstrip('/')}/browse/{item.jira_key}|{item.jira_key}>"
+    key = issue_link(item) or "An action item"
     what = f"{key} *{escape(item.title)}*"
     by = f" by {escape(status.actor_name)}" if status.actor_name else ""
     via = f" via Jira (connected as {escape(account_name)})" if account_name else " via Jira"

@@ -29,7 +29,7 @@ from bot.sync_shortcut import jira_problem
 from bot.views import retro_ids
 from bot.views.blocks import escape
 from bot.views.item_controls import delete_modal
-from bot.views.retro_items import jira_link
+from bot.views.retro_items import issue_link
 from storage.clock import utcnow
 from storage.item_queries import item_by_id
 from storage.models import ActionItem, ItemStatus, SyncState
@@ -71,7 +71,7 @@ async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatu
             state = "done" if status is ItemStatus.COMPLETE else "open"
             return Done(f"*{title}* is already {state}.", (item.id,))
         moving = _change(item, status, user_id)
-        name = jira_link(item) or f"*{title}*"
+        name = issue_link(item) or f"*{title}*"
         done = Done(_reply(item, status, moving), (item.id,), item.retro_id)
     if moving and item.jira_issue_id:
         runtime.wake_sync()

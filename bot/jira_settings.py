@@ -11,7 +11,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from bot import ack_budget
+from bot import ack_budget, messages
 from bot.jira import webhook_registration
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind, explain
@@ -59,7 +59,7 @@ async def settings_form(runtime: Runtime, workspace_id: int, channel_id: str | N
     """The modal's starting values; NotConnected when there is nothing to configure."""
     async with runtime.sessions() as session:
         conn = await connection_for(session, workspace_id)
-        _require_usable(conn)
+        _require_usable(conn, oauth=runtime.settings.oauth_enabled)
         settings = await session.get(SyncSettings, workspace_id) or SyncSettings(
             webhooks_enabled=True, epic_per_retro=False
         )
@@ -120,11 +120,12 @@ def with_issue_type(form: SettingsForm, project: ProjectRef, issue_type: IssueTy
     return form
 
 
-def _require_usable(conn: JiraConnection | None) -> None:
+def _require_usable(conn: JiraConnection | None, *, oauth: bool) -> None:
+    """Only admins open the settings, so the advice is theirs to follow."""
     if conn is None:
-        raise NotConnected("Jira is not connected yet. Connect it first with `/jira connect`.")
+        raise NotConnected(messages.not_connected(for_admin=True, oauth=oauth))
     if conn.status != ConnectionStatus.ACTIVE.value:
-        raise NotConnected(explain(JiraError(JiraErrorKind.AUTH, "")))
+        raise NotConnected(messages.revoked(conn.method, for_admin=True))
 
 
 def with_project(form: SettingsForm, project: ProjectRef) -> SettingsForm:

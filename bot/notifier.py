@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from slack_sdk.errors import SlackApiError
 
+from bot import messages
 from bot.runtime import Runtime
 from bot.sync.targets import targets_for
 from bot.views.blocks import escape
@@ -27,9 +28,7 @@ from storage.connection_queries import connected_by, connection_for
 from storage.item_queries import carried_items, item_by_id, item_places
 from storage.models import (
     ActionItem,
-    ConnectionMethod,
     ConnectionStatus,
-    JiraConnection,
     Retro,
     RetroPhase,
     Workspace,
@@ -62,21 +61,15 @@ async def _destination(runtime: Runtime, workspace_id: int, channel_id: str) -> 
     async with runtime.sessions() as session:
         target = (await targets_for(session, workspace_id, [channel_id])).get(channel_id)
         connection = await connection_for(session, workspace_id)
+    reconnect = messages.connect_command(connection.method if connection else None)
     if connection is None or connection.status != ConnectionStatus.ACTIVE.value:
-        return Destination(reconnect=_reconnect(connection))
+        return Destination(reconnect=reconnect)
     return Destination(
         target.project_key if target else None,
         target.issue_type_name if target else None,
         connection.account_name,
-        _reconnect(connection),
+        reconnect,
     )
-
-
-def _reconnect(connection: JiraConnection | None) -> str:
-    """The command that connects again the way this workspace connected."""
-    if connection is not None and connection.method == ConnectionMethod.API_TOKEN.value:
-        return "/jira connect token"
-    return "/jira connect"
 
 
 async def _card(runtime: Runtime, workspace_id: int, retro: Retro, items) -> dict:

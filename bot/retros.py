@@ -16,7 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import notifier
+from bot import messages, notifier
 from bot.admins import is_admin
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
@@ -51,14 +51,7 @@ NO_OPEN_RETRO = (
     "There's no open retro in this channel. Start one with `/retro start [title]`, "
     "then add action items with `/retro add [title]`."
 )
-NOT_CONNECTED = (
-    "Jira isn't connected to this workspace yet, so there's nowhere to send the action "
-    "items. A workspace admin needs to run `/jira connect` first; then run `/retro commit` again."
-)
-CONNECTION_BROKEN = (
-    "The Jira connection needs attention ({reason}). A workspace admin needs to reconnect "
-    "with `/jira connect`; then run `/retro commit` again."
-)
+COMMIT_AGAIN = "Then run `/retro commit` again."
 NO_PROJECT = (
     "Jira is connected, but no project is chosen for action items. A workspace admin can pick "
     "the default project (or one for this channel) with `/jira settings`; then run "
@@ -260,9 +253,13 @@ async def _target(session, workspace_id, channel_id, retro_id) -> Retro | None:
 async def _jira_not_ready(session: AsyncSession, workspace_id: int, channel_id: str) -> str | None:
     connection = await connection_for(session, workspace_id)
     if connection is None:
-        return NOT_CONNECTED
+        return f"{messages.NOT_CONNECTED} {COMMIT_AGAIN}"
     if connection.status != ConnectionStatus.ACTIVE:
-        return CONNECTION_BROKEN.format(reason=connection.broken_reason or "credentials revoked")
+        reason = connection.broken_reason or "credentials revoked"
+        return (
+            f"The Jira connection needs attention ({reason}). "
+            f"{messages.reconnect(connection.method)} {COMMIT_AGAIN}"
+        )
     settings = await session.get(SyncSettings, workspace_id)
     override = await channel_override(session, workspace_id, channel_id)
     if override is None and (settings is None or not settings.project_id):

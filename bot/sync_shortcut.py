@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import notifier
+from bot import messages, notifier
 from bot.action_items import new_item, user_tz
 from bot.jira.adf import plain_text
-from bot.jira.credentials import NOT_CONNECTED, REVOKED
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
 from bot.sync.retry import ITEM_GONE
@@ -61,9 +60,9 @@ async def jira_problem(runtime: Runtime, workspace_id: int, channel_id: str) -> 
     async with runtime.sessions() as session:
         connection = await connection_for(session, workspace_id)
         if connection is None:
-            return NOT_CONNECTED
+            return messages.NOT_CONNECTED
         if connection.status != ConnectionStatus.ACTIVE.value:
-            return REVOKED
+            return messages.revoked(connection.method)
         targets = await targets_for(session, workspace_id, [channel_id])
     return None if targets.get(channel_id) else NO_PROJECT
 

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 
 from bot import ack_budget
-from bot.admins import ADMIN_ONLY, COULD_NOT_CHECK, admin_role
+from bot.admins import admin_role
+from bot.messages import ADMIN_ONLY, COULD_NOT_CHECK_ADMIN
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ def admin_only(*, errors_on: str | None = None, when: Callable[[dict], bool] | N
         role = await admin_role(context["runtime"], client, context.team_id, user_id)
         if role:
             return await next()
-        text = ADMIN_ONLY if role is False else COULD_NOT_CHECK
+        text = ADMIN_ONLY if role is False else COULD_NOT_CHECK_ADMIN
         return await _refuse(ack, body, client, user_id, errors_on, text)
 
     return guard

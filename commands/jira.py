@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 from slack_bolt.app.async_app import AsyncApp
 
-from bot import ack_budget, connections
+from bot import ack_budget, connections, messages
+from bot.admins import admin_role
 from bot.home import refresh_home
 from bot.jira import oauth
 from bot.views import jira_connect, jira_status
@@ -45,7 +46,7 @@ def _parse(command: dict) -> tuple[str, str]:
 async def handle_jira(ack, command, context, client, respond) -> None:
     subcommand, args = _parse(command)
     if subcommand in ("", "help"):
-        await ack(**jira_help())
+        await ack(**jira_help(admin=await _reader_is_admin(context, client, command)))
         return
     row = SUBCOMMANDS.get(subcommand)
     if row is None:
@@ -65,11 +66,18 @@ async def ack_only(ack) -> None:
     await ack()
 
 
-async def _status(*, ack, command, context, **_) -> None:
+async def _reader_is_admin(context, client, command: dict) -> bool:
+    """For replies fitted to the reader; a role Slack could not tell reads as a member's."""
+    role = await admin_role(context["runtime"], client, context.team_id, command["user_id"])
+    return bool(role)
+
+
+async def _status(*, ack, command, context, client, **_) -> None:
     report = await connections.status_report(
         context["runtime"], context["workspace_id"], command.get("channel_id")
     )
-    await ack(**jira_status.status_message(report))
+    admin = await _reader_is_admin(context, client, command)
+    await ack(**jira_status.status_message(report, admin=admin))
 
 
 # --- connect ----------------------------------------------------------------------------
@@ -129,7 +137,7 @@ async def handle_token_submission(ack, body, view, context, client) -> None:
 async def _disconnect_prompt(*, ack, context, **_) -> None:
     report = await connections.status_report(context["runtime"], context["workspace_id"], None)
     if not report.connected:
-        await ack(text="Jira isn't connected, so there is nothing to disconnect.")
+        await ack(text=f"{messages.NOT_CONNECTED_YET} There's nothing to disconnect.")
         return
     await ack(**jira_status.disconnect_prompt(report.site_url or ""))
 

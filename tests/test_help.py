@@ -18,8 +18,8 @@ def test_retro_help_lists_every_subcommand(slack, team):
     assert body.get("response_type", "ephemeral") == "ephemeral"
 
 
-def test_jira_help_lists_every_subcommand(slack, team):
-    response = slack.command(team.team_id, team.member, team.channel, "/jira", "help")
+def test_jira_help_lists_every_subcommand_to_admins(slack, team):
+    response = slack.command(team.team_id, team.admin, team.channel, "/jira", "help")
     text = str(response.json()["blocks"])
     for sub in ("connect", "connect token", "settings", "status", "log", "retry", "disconnect"):
         assert f"/jira {sub}" in text

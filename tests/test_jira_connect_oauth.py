@@ -5,13 +5,14 @@ refresh with rotating refresh tokens."""
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.admins import ADMIN_ONLY
+from bot.messages import ADMIN_ONLY
 from tests.flows_jira import (
     choose_site,
     chooser_form,
@@ -207,6 +208,10 @@ def test_without_oauth_configured_connect_offers_api_token(token_only_app, slack
     slack = SlackRequests(token_only_app.url, SIGNING_SECRET, slack_emulator)
     reply = slack.command(team.team_id, team.admin, team.channel, "/jira", "connect").json()
     assert "isn't set up" in reply["text"] and "/jira connect token" in reply["text"]
+    # Said in words an admin can pass on, not as the server's variable names.
+    said = reply["text"] + str(reply["blocks"])
+    assert not re.search(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b", said), said
+    assert "Whoever runs Unpack's server" in said
 
 
 def test_revoked_grant_breaks_the_connection_and_tells_admins(

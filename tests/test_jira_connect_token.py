@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from bot.admins import ADMIN_ONLY
+from bot.messages import ADMIN_ONLY
 from bot.views import jira_ids as ids
 from tests.flows_jira import (
     choose_default_project,

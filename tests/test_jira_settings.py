@@ -3,7 +3,7 @@ override, webhooks and epic options, the API-token webhook set-up, inline errors
 
 from __future__ import annotations
 
-from bot.admins import ADMIN_ONLY
+from bot.messages import ADMIN_ONLY
 from bot.views import jira_ids as ids
 from tests.flows_jira import (
     choose_default_project,

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from bot.admins import ADMIN_ONLY
+from bot.messages import ADMIN_ONLY
 from bot.views import jira_ids as ids
 from tests.flows_jira import (
     choose_default_project,
@@ -48,7 +48,7 @@ def _status(slack, team, user=None, channel=None) -> dict:
 
 def test_status_when_not_connected(slack, team):
     body = _status(slack, team)
-    assert "not connected" in body["text"] and "/jira connect" in body["text"]
+    assert "isn't connected" in body["text"] and "/jira connect" in body["text"]
 
 
 def test_status_for_anyone_names_everything(slack, slack_emulator, db, team, site, app):
@@ -128,7 +128,7 @@ def test_disconnect_after_confirmation(slack, slack_emulator, db, team, site):
     )
     assert rows[0]["jira_key"] == "TEAM-7" and rows[0]["jira_site_url"] == site.url
     assert len(rows) == 2
-    assert "not connected" in _status(slack, team)["text"]
+    assert "isn't connected" in _status(slack, team)["text"]
     settings = slack.command(team.team_id, team.admin, team.channel, "/jira", "settings")
     assert "/jira connect" in settings.text
     slack_emulator.assert_no_violations()

@@ -120,7 +120,7 @@ def test_commit_with_a_broken_connection_asks_for_a_reconnect(
         w=team.workspace_id,
     )
     text = commit(slack, slack_emulator, team)
-    assert "needs attention" in text and "`/jira connect`" in text
+    assert "needs attention" in text and "`/jira connect token`" in text
     assert items(db, team)[0]["sync_state"] == "local"
 
 

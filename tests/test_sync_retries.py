@@ -247,8 +247,10 @@ def test_revoked_credentials_say_to_reconnect(sync_app, slack_emulator, jira_emu
         site.revoke_api_token(email)
     commit_retro(sync_app, slack_emulator, world)
     row = wait_for_state(sync_app.db, world.team, item_id, "error")
-    assert "credentials were revoked or expired" in row["last_error"]
-    assert "/jira connect" in row["last_error"]
+    assert row["last_error"] == (
+        "Jira credentials were revoked or expired. "
+        "A workspace admin needs to reconnect it with `/jira connect token`."
+    )
     assert issues_labelled(site, row["sync_label"]) == []
 
 

@@ -165,7 +165,10 @@ def test_without_jira_the_shortcut_says_what_to_do(sync_app, slack_emulator):
     team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
     message = slack_emulator.add_user_message(team.team_id, team.channel, team.member, "Hello")
     shortcut(sync_app, slack_emulator, team, message)
-    assert "Jira is not connected" in reply_text(sync_app, slack_emulator)
+    assert reply_text(sync_app, slack_emulator) == (
+        "Jira isn't connected to this workspace. A workspace admin can connect it with "
+        "`/jira connect`."
+    )
     assert items(sync_app.db, team) == []
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import notifier
+from bot import messages, notifier
 from bot.jira import atlassian
 from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.errors import JiraError, JiraErrorKind
@@ -37,9 +37,6 @@ logger = logging.getLogger(__name__)
 # Refresh this long before the access token expires, so a call never starts with a token
 # that dies halfway through a bulk create.
 REFRESH_MARGIN = timedelta(minutes=5)
-
-NOT_CONNECTED = "Jira is not connected: an admin can connect it with `/jira connect`."
-REVOKED = "Jira credentials were revoked or expired: an admin must reconnect with `/jira connect`."
 
 
 @dataclass(frozen=True)
@@ -67,9 +64,9 @@ async def jira_client_for(runtime: Runtime, workspace_id: int) -> JiraClient:
     async with runtime.sessions() as session:
         conn = await connection_for(session, workspace_id)
     if conn is None:
-        raise JiraError(JiraErrorKind.AUTH, NOT_CONNECTED)
+        raise JiraError(JiraErrorKind.AUTH, messages.NOT_CONNECTED)
     if conn.status != ConnectionStatus.ACTIVE.value:
-        raise JiraError(JiraErrorKind.AUTH, REVOKED)
+        raise _revoked(conn.method)
     if conn.method == ConnectionMethod.API_TOKEN.value:
         return await _api_token_client(runtime, conn)
     return await _oauth_client(runtime, conn)
@@ -87,7 +84,7 @@ async def _api_token_client(runtime: Runtime, conn: JiraConnection) -> JiraClien
     async def unauthorized() -> JiraAuth | None:
         # Basic auth has nothing to refresh: a 401 means the token was revoked or expired.
         await mark_broken(runtime, conn.workspace_id, conn.id, "the API token was refused")
-        raise JiraError(JiraErrorKind.AUTH, REVOKED, status=401)
+        raise _revoked(conn.method)
 
     return JiraClient(
         runtime.http, conn.site_url, auth, on_unauthorized=unauthorized, address=site.address
@@ -150,7 +147,9 @@ async def _fresh_token(
                 select(JiraConnection).where(JiraConnection.id == connection_id).with_for_update()
             )
             if conn is None or conn.status != ConnectionStatus.ACTIVE.value:
-                raise JiraError(JiraErrorKind.AUTH, REVOKED if conn else NOT_CONNECTED)
+                if conn is None:
+                    raise JiraError(JiraErrorKind.AUTH, messages.NOT_CONNECTED)
+                raise _revoked(conn.method)
             secret = runtime.box.open_json(conn.credentials_enc)
             fresh = not _expiring(conn.access_expires_at)
             refreshed_meanwhile = (
@@ -166,7 +165,11 @@ async def _fresh_token(
                 store_tokens(runtime, conn, token)
                 return token["access_token"], conn.credentials_generation
     await mark_broken(runtime, *refused, "Atlassian refused to refresh the access token")
-    raise JiraError(JiraErrorKind.AUTH, REVOKED, status=401)
+    raise _revoked(ConnectionMethod.OAUTH.value)
+
+
+def _revoked(method: str) -> JiraError:
+    return JiraError(JiraErrorKind.AUTH, messages.revoked(method), method=method)
 
 
 def store_tokens(runtime: Runtime, conn: JiraConnection, token: dict) -> None:
@@ -193,13 +196,12 @@ async def mark_broken(runtime: Runtime, workspace_id: int, connection_id: int, r
         conn.broken_reason = reason
         site_url, method = conn.site_url, conn.method
     logger.warning("Jira connection of workspace %s is broken: %s", workspace_id, reason)
-    command = "/jira connect" if method == ConnectionMethod.OAUTH.value else "/jira connect token"
     try:
         await notifier.tell_admins(
             runtime,
             workspace_id,
-            f":warning: Unpack can no longer reach Jira at {site_url}: {reason}. "
-            f"Action items will not sync until an admin reconnects with `{command}`.",
+            f":warning: Unpack can no longer reach Jira at {site_url}: "
+            + messages.broken(reason, method),
         )
     except Exception:  # the connection is marked either way; /jira status shows it
         logger.exception("could not tell the admins of workspace %s", workspace_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import enum
 
+from bot import messages
+
 
 class JiraErrorKind(enum.StrEnum):
     AUTH = "auth"  # credentials revoked/expired beyond refresh: reconnect
@@ -30,6 +32,7 @@ class JiraError(Exception):
         status: int | None = None,
         retry_after: float | None = None,
         field_errors: dict | None = None,
+        method: str | None = None,
     ) -> None:
         super().__init__(message)
         self.kind = kind
@@ -37,6 +40,9 @@ class JiraError(Exception):
         self.status = status
         self.retry_after = retry_after
         self.field_errors = field_errors or {}
+        # How the workspace connected, when known: AUTH advice names the command that
+        # reconnects it that way.
+        self.method = method
 
     @property
     def transient(self) -> bool:
@@ -63,11 +69,10 @@ def explain(
             "Use Retry to try again."
         )
     match error.kind:
+        case JiraErrorKind.AUTH if error.message == messages.NOT_CONNECTED:
+            return messages.NOT_CONNECTED
         case JiraErrorKind.AUTH:
-            return (
-                "Jira credentials were revoked or expired: "
-                "an admin must reconnect with `/jira connect`."
-            )
+            return messages.revoked(error.method)
         case JiraErrorKind.PERMISSION:
             return (
                 f"Permission denied: the connected Jira account cannot create issues in {project}."

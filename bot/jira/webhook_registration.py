@@ -35,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from bot import notifier
+from bot import messages, notifier
 from bot.jira.credentials import connection_for, jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.runtime import Runtime
@@ -378,19 +378,17 @@ async def _failed(runtime: Runtime, workspace_id: int, action: str, error: JiraE
 
 
 def failure_text(action: str, error: JiraError) -> str:
-    """What /jira status says, worded for an admin; never contains a secret."""
+    """What /jira status says, worded for an admin; never contains a secret. Only OAuth
+    connections register webhooks, so reconnecting means OAuth's consent again."""
     later = " Unpack tries again every hour; until then, status changes in Jira don't reach Slack."
+    poll = "Or turn webhooks off in `/jira settings` to poll Jira instead."
     match error.kind:
         case JiraErrorKind.AUTH:
-            return (
-                "Jira credentials were revoked or expired: reconnect with `/jira connect`, "
-                "or turn webhooks off in `/jira settings` to poll Jira instead."
-            )
+            return f"{messages.revoked(ConnectionMethod.OAUTH.value, for_admin=True)} {poll}"
         case JiraErrorKind.PERMISSION:
             return (
                 f"Jira did not allow the connected account to {action} webhooks ({error.message}). "
-                "Reconnect with `/jira connect` and approve webhook access, "
-                "or turn webhooks off in `/jira settings` to poll Jira instead."
+                f"Reconnect with `{messages.CONNECT}` and approve webhook access. {poll}"
             )
         case JiraErrorKind.RATE_LIMITED | JiraErrorKind.UNAVAILABLE | JiraErrorKind.AMBIGUOUS:
             return f"Jira did not answer ({error.message})." + later

@@ -29,6 +29,7 @@ from bot.sync.targets import targets_for
 from bot.sync.transitions import move_items
 from bot.sync.update import update_items
 from bot.views.blocks import escape
+from bot.views.retro_items import issue_link
 from bot.workspaces import bot_client
 from storage.models import ActionItem, JiraConnection, Retro, SyncSettings, Workspace
 
@@ -179,16 +180,10 @@ async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> 
 
 def created_notice(account_name: str | None, items: list[ActionItem], epic_key: str | None):
     """ "Created in Jira as Ana Lima: TEAM-1, TEAM-2", keys linked."""
-    links = ", ".join(_key_link(item) for item in sorted(items, key=lambda i: i.id))
+    links = ", ".join(issue_link(item) or "" for item in sorted(items, key=lambda i: i.id))
     who = f" as {escape(account_name)}" if account_name else ""
     count = f"{len(items)} issue{'s' if len(items) != 1 else ''}"
     text = f":white_check_mark: Created {count} in Jira{who}: {links}"
     if epic_key:
         text += f"\nGrouped under the retro's epic {epic_key}."
     return text
-
-
-def _key_link(item: ActionItem) -> str:
-    if item.jira_site_url:
-        return f"<{item.jira_site_url.rstrip('/')}/browse/{item.jira_key}|{item.jira_key}>"
-    return item.jira_key or ""

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from bot.jira.credentials import NOT_CONNECTED
 from bot.jira.errors import JiraError, explain
 from bot.runtime import Runtime
 from bot.sync.backoff import retries_left, retry_delay
@@ -278,7 +277,7 @@ def _failed(runtime, item: ActionItem, outcome: Failed, now, release) -> SyncAtt
         )
         message = explain(error, project_key=project, issue_key=issue_key)
         return _attempt(item, outcome.operation, "retrying", failures, error, message)
-    text = outcome.text or _final_text(error, project, issue_key)
+    text = outcome.text or explain(error, project_key=project, issue_key=issue_key, final=True)
     _set(
         item,
         sync_state=SyncState.ERROR.value,
@@ -289,12 +288,6 @@ def _failed(runtime, item: ActionItem, outcome: Failed, now, release) -> SyncAtt
         **release,
     )
     return _attempt(item, outcome.operation, "failed", failures, error, text)
-
-
-def _final_text(error: JiraError, project: str | None, issue_key: str | None) -> str:
-    if error.message == NOT_CONNECTED:
-        return NOT_CONNECTED
-    return explain(error, project_key=project, issue_key=issue_key, final=True)
 
 
 def _attempt(item, operation, outcome, number, error=None, message=None, jira_key=None):

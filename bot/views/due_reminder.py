@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from bot.views import item_control_ids as ids
 from bot.views.blocks import actions, button, clip, context, escape, section
-from bot.views.retro_items import due_text, jira_link, jira_url
+from bot.views.retro_items import due_text, issue_link, jira_url
 from storage.models import ActionItem
 
 
 def reminder_message(item: ActionItem, retro_title: str | None) -> dict:
-    key = jira_link(item)
+    key = issue_link(item)
     what = f"*{escape(item.title)}*" + (f" ({key})" if key else "")
     where = f"from _{escape(retro_title)}_ in <#{item.channel_id}>" if retro_title else ""
     buttons = [button("Mark done", ids.MARK_DONE_BUTTON, str(item.id), style="primary")]

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot import messages
 from bot.jira.errors import JiraErrorKind
 from bot.views.blocks import clip, escape
 from storage.models import ActionItem, SyncState
@@ -66,7 +67,7 @@ def cause(group: FailureGroup) -> str:
             return "Jira didn't accept them"
 
 
-def who_fixes(group: FailureGroup, reconnect: str = "/jira connect") -> str | None:
+def who_fixes(group: FailureGroup, reconnect: str = messages.CONNECT) -> str | None:
     """Who can fix the cause (and how), when it isn't something Retry alone can fix."""
     match group.kind:
         case JiraErrorKind.AUTH:

@@ -14,18 +14,22 @@ RETRO_USAGE = [
 ]
 
 JIRA_USAGE = [
-    ("/jira connect", "Connect Jira Cloud with your Atlassian account (admins)"),
-    ("/jira connect token", "Connect Jira Cloud with an API token (admins)"),
-    (
-        "/jira settings",
-        "Default project, issue type, this channel's override, webhooks, epics (admins)",
-    ),
     ("/jira status", "Connection, settings, webhook health and failed syncs"),
-    ("/jira log", "Recent sync attempts and failures, with Retry (admins)"),
-    ("/jira retry", "Retry every action item whose sync failed (admins)"),
-    ("/jira disconnect", "Remove the Jira connection; issue keys keep linking (admins)"),
     ("/jira help", "Show this help"),
 ]
+JIRA_ADMIN_USAGE = [
+    ("/jira connect", "Connect Jira Cloud with your Atlassian account"),
+    ("/jira connect token", "Connect Jira Cloud with an API token"),
+    ("/jira settings", "Default project, issue type, this channel's override, webhooks, epics"),
+    ("/jira log", "Recent sync attempts and failures, with Retry"),
+    ("/jira retry", "Retry every action item whose sync failed"),
+    ("/jira disconnect", "Remove the Jira connection; issue keys keep linking"),
+]
+JIRA_FOOTER = (
+    "Action items become Jira issues when a retro is committed; Done in Jira completes them."
+)
+# Members are not shown commands they would only be refused; they learn who acts instead.
+MEMBER_NOTE = "A workspace admin connects Jira and chooses where action items go."
 
 
 def _usage(title: str, rows: list[tuple[str, str]], footer: str) -> dict:
@@ -44,9 +48,8 @@ def retro_help() -> dict:
     )
 
 
-def jira_help() -> dict:
-    return _usage(
-        "Unpack for Jira Cloud",
-        JIRA_USAGE,
-        "Action items become Jira issues when a retro is committed; Done in Jira completes them.",
-    )
+def jira_help(*, admin: bool) -> dict:
+    """Everything for admins; for members, what they can run and who does the rest."""
+    if admin:
+        return _usage("Unpack for Jira Cloud", JIRA_ADMIN_USAGE + JIRA_USAGE, JIRA_FOOTER)
+    return _usage("Unpack for Jira Cloud", JIRA_USAGE, f"{MEMBER_NOTE} {JIRA_FOOTER}")

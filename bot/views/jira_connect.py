@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot import messages
 from bot.views import jira_ids as ids
 from bot.views.blocks import actions, button, context, escape, plain, section
 
@@ -73,10 +74,13 @@ def authorize_modal(url: str) -> dict:
 
 
 def oauth_unavailable_reply() -> dict:
+    # Said in words: the admin reading this is rarely the one who runs the server, and a
+    # variable name means nothing to them.
     text = (
-        "Connecting with an Atlassian account isn't set up on this Unpack server "
-        "(ATLASSIAN_CLIENT_ID and ATLASSIAN_CLIENT_SECRET are not configured). "
-        "Connect with an API token instead: `/jira connect token`."
+        "Connecting with an Atlassian account isn't set up for this Unpack. Whoever runs "
+        "Unpack's server can turn it on by registering Unpack as an app in Atlassian's "
+        "developer console and giving Unpack that app's client ID and secret. Until then, "
+        f"connect with an API token: `{messages.CONNECT_TOKEN}`."
     )
     return {
         "text": text,

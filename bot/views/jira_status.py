@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bot import messages
 from bot.views import jira_ids as ids
 from bot.views.blocks import (
     SECTION_TEXT_MAX,
@@ -19,6 +20,7 @@ from bot.views.blocks import (
     section,
 )
 from bot.views.sync_log import when
+from bot.views.words import plural
 from storage.models import ConnectionMethod, ConnectionStatus, SyncDirection
 
 METHOD_LABELS = {
@@ -155,25 +157,31 @@ def _settings_lines(report: StatusReport) -> list[str]:
     return lines
 
 
-def _health_lines(report: StatusReport) -> list[str]:
+def _health_lines(report: StatusReport, *, admin: bool = True) -> list[str]:
     failed = report.failed_syncs
-    failures = f"{failed} action item{'s' if failed != 1 else ''}" if failed else "none"
-    hint = " (`/jira log` shows them, `/jira retry` retries them)" if failed else ""
+    failures = plural(failed, "action item") if failed else "none"
+    hint = ""
+    if failed:
+        hint = (
+            " (`/jira log` shows them, `/jira retry` retries them)"
+            if admin
+            else " (a workspace admin can see why and retry them)"
+        )
     return [f"*Webhooks:* {report.webhook_health}", f"*Failed syncs:* {failures}{hint}"]
 
 
-def status_message(report: StatusReport) -> dict:
-    """The ephemeral reply to /jira status (anyone may ask)."""
+def status_message(report: StatusReport, *, admin: bool) -> dict:
+    """The ephemeral reply to /jira status (anyone may ask; only admins are pointed to the
+    admin commands)."""
     if not report.connected:
-        text = "Jira is not connected. An admin can connect it with `/jira connect`."
-        return {"text": text, "blocks": [section(text)]}
+        return {"text": messages.NOT_CONNECTED, "blocks": [section(messages.NOT_CONNECTED)]}
     blocks = [header("Jira connection")]
     if report.broken:
         blocks.append(section(_broken_text(report)))
     blocks += [
         section("\n".join(_connection_lines(report))),
         section("\n".join(_settings_lines(report))),
-        section("\n".join(_health_lines(report))),
+        section("\n".join(_health_lines(report, admin=admin))),
     ]
     text = f"Jira: {report.site_url} as {report.account_name}" + (
         " (broken: reconnect)" if report.broken else ""
@@ -182,11 +190,8 @@ def status_message(report: StatusReport) -> dict:
 
 
 def _broken_text(report: StatusReport) -> str:
-    command = "/jira connect" if report.method == ConnectionMethod.OAUTH else "/jira connect token"
-    return (
-        f":warning: *Connection broken:* {escape(report.broken_reason or '')}. "
-        f"Action items will not sync until an admin reconnects with `{command}`."
-    )
+    reason = escape(report.broken_reason or "credentials refused")
+    return f":warning: *Connection broken:* {messages.broken(reason, report.method)}"
 
 
 def home_card(report: StatusReport) -> list[dict]:
@@ -194,7 +199,10 @@ def home_card(report: StatusReport) -> list[dict]:
     blocks = [header("Jira")]
     if not report.connected:
         blocks += [
-            section("Not connected. Connect a Jira Cloud site to turn action items into issues."),
+            section(
+                f"{messages.NOT_CONNECTED_YET} Connect a Jira Cloud site to turn action items "
+                "into issues."
+            ),
             actions(*_connect_buttons(report, primary=True)),
             divider(),
         ]
@@ -288,7 +296,7 @@ def disconnected_message(site_url: str | None) -> dict:
         text = (
             f"Disconnected from Jira ({site_url}). Credentials and webhooks are removed and "
             "action items no longer sync; their issue keys keep linking. "
-            "Reconnect any time with `/jira connect`."
+            f"Connect again any time with `{messages.CONNECT}`."
         )
     return {"text": text, "blocks": [section(escape(text))]}
 
@@ -303,8 +311,3 @@ def connected_message(site_url: str, account_name: str | None, method: str) -> d
         "Next, choose the default project and issue type with `/jira settings`."
     )
     return {"text": text, "blocks": [section(body)]}
-
-
-def not_connected_reply() -> dict:
-    text = "Jira is not connected yet. Connect it first with `/jira connect`."
-    return {"text": text, "blocks": [section(text), context("Or `/jira connect token`.")]}

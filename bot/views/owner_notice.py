@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot.views import item_control_ids as controls
 from bot.views.blocks import actions, button, context, escape, fallback, section
-from bot.views.retro_items import due_text, jira_link, jira_url
+from bot.views.retro_items import due_text, issue_link, jira_url
 from bot.views.words import plural
 from storage.models import ActionItem
 
@@ -30,7 +30,7 @@ def owner_message(retro_title: str, permalink: str | None, items: Sequence[Actio
 
 
 def _item_blocks(item: ActionItem) -> list[dict]:
-    line = f"{jira_link(item)} · *{escape(item.title)}* · {due_text(item.due_date)}"
+    line = f"{issue_link(item)} · *{escape(item.title)}* · {due_text(item.due_date)}"
     buttons = []
     url = jira_url(item)
     if url:

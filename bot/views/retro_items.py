@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot import messages
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
 from bot.views.blocks import actions, button, escape, fallback, plain, section
@@ -40,23 +41,23 @@ def is_overdue(item: ActionItem, today: date | None = None) -> bool:
 
 
 def jira_url(item: ActionItem) -> str | None:
-    """The issue's page (`https://SITE/browse/KEY`), once the item is in Jira."""
+    """The issue's page, once the item is in Jira."""
     if not item.jira_key or not item.jira_site_url:
         return None
-    return f"{item.jira_site_url.rstrip('/')}/browse/{item.jira_key}"
+    return messages.browse_url(item.jira_site_url, item.jira_key)
 
 
-def jira_link(item: ActionItem) -> str | None:
+def issue_link(item) -> str | None:
+    """The item's key linked to its issue; None before it is in Jira."""
     if not item.jira_key:
         return None
-    url = jira_url(item)
-    return f"<{url}|{item.jira_key}>" if url else item.jira_key
+    return messages.jira_link(item.jira_site_url, item.jira_key)
 
 
 def jira_state(item: ActionItem) -> str:
     """The Jira part of a line: key link, syncing, or the error; nothing before commit."""
     parts = []
-    link = jira_link(item)
+    link = issue_link(item)
     if deleted_in_jira(item):
         return f"{WARNING} {escape(item.jira_key)} was deleted in Jira"
     if link:

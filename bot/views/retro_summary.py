@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot import messages
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
 from bot.views.blocks import (
@@ -61,7 +62,7 @@ class Destination:
     project_key: str | None = None
     issue_type: str | None = None
     account_name: str | None = None
-    reconnect: str = "/jira connect"
+    reconnect: str = messages.CONNECT
 
     @property
     def ready(self) -> bool:

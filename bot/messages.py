@@ -1,0 +1,70 @@
+"""Sentences the app says in more than one place, worded once.
+
+Whether Jira is connected, how to connect it again, who may do what, and the link to an
+issue read the same in a command's reply, on the retro card, in App Home, in the Sync Log
+and in a direct message. Advice names the command that really fixes the problem for this
+reader: an API-token workspace reconnects with `/jira connect token`, not with OAuth, and
+a member is told that an admin acts rather than pointed at an admin-only command.
+"""
+
+from __future__ import annotations
+
+from storage.models import ConnectionMethod
+
+CONNECT = "/jira connect"
+CONNECT_TOKEN = "/jira connect token"  # noqa: S105 (a command, not a secret)
+
+NOT_CONNECTED_YET = "Jira isn't connected to this workspace."
+NOT_CONNECTED = f"{NOT_CONNECTED_YET} A workspace admin can connect it with `{CONNECT}`."
+ADMIN_ONLY = "Only workspace admins and owners can do that. Ask one of them to run it for you."
+COULD_NOT_CHECK_ADMIN = (
+    "Slack couldn't tell Unpack whether you're an admin just now. Please try again in a moment."
+)
+
+
+def connect_command(method: str | None) -> str:
+    """The command that connects again the way this workspace connected (OAuth when it
+    is not known)."""
+    return CONNECT_TOKEN if method == ConnectionMethod.API_TOKEN.value else CONNECT
+
+
+def not_connected(*, for_admin: bool = False, oauth: bool = True) -> str:
+    """ "Jira isn't connected…" and who connects it, with which command."""
+    if not for_admin:
+        return NOT_CONNECTED
+    if not oauth:
+        return f"{NOT_CONNECTED_YET} Connect it first with `{CONNECT_TOKEN}`."
+    return f"{NOT_CONNECTED_YET} Connect it first with `{CONNECT}` (or `{CONNECT_TOKEN}`)."
+
+
+def reconnect(method: str | None, *, for_admin: bool = False) -> str:
+    """Who reconnects Jira, and with which command."""
+    command = connect_command(method)
+    if for_admin:
+        return f"Reconnect with `{command}`."
+    return f"A workspace admin needs to reconnect it with `{command}`."
+
+
+def revoked(method: str | None, *, for_admin: bool = False) -> str:
+    """Why nothing reaches Jira when the credentials stopped working."""
+    return f"Jira credentials were revoked or expired. {reconnect(method, for_admin=for_admin)}"
+
+
+def broken(reason: str, method: str | None) -> str:
+    """A broken connection, for admins: why, and what stops until they act."""
+    return (
+        f"{reason}. Action items won't sync until an admin reconnects with "
+        f"`{connect_command(method)}`."
+    )
+
+
+def browse_url(site_url: str, key: str) -> str:
+    """An issue's page: `https://SITE/browse/KEY`."""
+    return f"{site_url.rstrip('/')}/browse/{key}"
+
+
+def jira_link(site_url: str | None, key: str) -> str:
+    """An issue key as a link to its page (mrkdwn); the bare key without a site."""
+    if not site_url:
+        return key
+    return f"<{browse_url(site_url, key)}|{key}>"
