@@ -61,23 +61,3 @@ def test_status_points_only_admins_to_the_sync_log(slack, slack_emulator, team, 
     member = str(jira(slack, team, team.member, "status")["blocks"])
     assert "*Failed syncs:* 1 action item (a workspace admin can see why and retry them)" in member
     assert "/jira log" not in member and "/jira retry" not in member
-
-
-def test_a_broken_token_connection_is_reconnected_with_the_token_command(
-    slack, slack_emulator, team, site, db
-):
-    connect_with_token(slack, slack_emulator, team, site)
-    choose_default_project(slack, slack_emulator, team, project_key="TEAM", issue_type="Task")
-    start_retro(slack, slack_emulator, team)
-    add_item(slack, slack_emulator, team, "Fix the deploy")
-    # Set-up: the state a refused API token leaves the connection in.
-    db.execute(
-        "UPDATE jira_connections SET status = 'broken', broken_reason = 'the API token was "
-        "refused' WHERE workspace_id = :w",
-        w=team.workspace_id,
-    )
-    text = commit(slack, slack_emulator, team)
-    assert "A workspace admin needs to reconnect it with `/jira connect token`." in text
-    status = str(jira(slack, team, team.admin, "status")["blocks"])
-    assert "won't sync until an admin reconnects with `/jira connect token`" in status
-    assert "`/jira connect`" not in status

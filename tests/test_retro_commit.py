@@ -120,7 +120,12 @@ def test_commit_with_a_broken_connection_asks_for_a_reconnect(
         w=team.workspace_id,
     )
     text = commit(slack, slack_emulator, team)
-    assert "needs attention" in text and "`/jira connect token`" in text
+    # Connected with an API token: reconnecting means the token command, not OAuth.
+    assert "needs attention" in text
+    assert "A workspace admin needs to reconnect it with `/jira connect token`." in text
+    status = slack.command(team.team_id, team.admin, team.channel, "/jira", "status").json()
+    assert "won't sync until an admin reconnects with `/jira connect token`" in str(status)
+    assert "`/jira connect`" not in str(status)
     assert items(db, team)[0]["sync_state"] == "local"
 
 
