@@ -545,6 +545,56 @@ def _hold_one_and_time_another(emu, client, holder):
             held.result()
 
 
+def test_hold_answers_with_the_state_at_release(emu, site, client):
+    issue = site.create_issue("TEAM", "Before")
+    hold = emu.faults.add("GET", f"/issue/{issue.id}", "hold", times=None)
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(client.get, client.rest + f"/issue/{issue.id}")
+        time.sleep(0.2)
+        assert not held.done()
+        site.edit(issue.key, by=site.ana, summary="After")
+        hold.release()
+        assert held.result().json()["fields"]["summary"] == "After"
+
+
+def test_changelogs_record_each_field_change_and_filter_by_field(site, client):
+    first = client.post(client.rest + "/issue", json=issue_body(site=site)).json()
+    second = site.create_issue("TEAM", "Other")
+    bob = site.add_user("bob@example.com", "Bob Stone")
+    site.edit(first["key"], by=site.ana, summary="Fix the build today")
+    r = client.put(
+        client.rest + f"/issue/{first['id']}", json={"fields": {"duedate": "2031-01-31"}}
+    )
+    assert r.status_code == 204
+    site.edit(second.key, by=bob, summary="Other, renamed", assignee=bob.account_id)
+
+    r = client.post(
+        client.rest + "/changelog/bulkfetch",
+        json={"issueIdsOrKeys": [first["key"], second.id], "fieldIds": ["summary", "assignee"]},
+    )
+
+    assert r.status_code == 200, r.text
+    assert response_schema_errors("post", "/rest/api/3/changelog/bulkfetch", 200, r.json()) == []
+    logs = {log["issueId"]: log["changeHistories"] for log in r.json()["issueChangeLogs"]}
+    [renamed] = logs[first["id"]]  # the due date is filtered out
+    assert renamed["items"] == [
+        {"field": "summary", "fieldtype": "jira", "fieldId": "summary",
+         "fromString": "Fix the build", "toString": "Fix the build today"}
+    ]  # fmt: skip
+    assert renamed["author"]["accountId"] == site.ana.account_id
+    assert dt.datetime.strptime(renamed["created"], "%Y-%m-%dT%H:%M:%S.%f%z")
+    [both] = logs[second.id]
+    assert {i["fieldId"]: i.get("to") for i in both["items"]} == {
+        "summary": None,
+        "assignee": bob.account_id,
+    }
+    paged = client.post(
+        client.rest + "/changelog/bulkfetch",
+        json={"issueIdsOrKeys": [first["id"], second.id], "maxResults": 1},
+    ).json()
+    assert len(paged["issueChangeLogs"]) == 1 and paged["nextPageToken"]
+
+
 def test_latency_per_endpoint_and_global(emu, site, client):
     emu.faults.add("GET", "/myself", "latency", delay=0.1, times=None)
     for _ in range(2):

@@ -12,13 +12,15 @@ import contextlib
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 from .model import Recorded
 
-KINDS = {"latency", "500", "503", "429", "timeout", "drop", "repeat_token", "drip", "huge"}
+KINDS = {"latency", "hold", "500", "503", "429", "timeout", "drop", "repeat_token", "drip", "huge"}
+# Kinds that answer as Jira would, only later: not "created_then_" kinds either.
+LATE = {"latency", "hold"}
 # Answers that go wrong while they are being sent: they are not "created_then_" kinds.
 HOSTILE = {"repeat_token", "drip", "huge"}
 BODIES = {
@@ -39,6 +41,11 @@ class Fault:
     size: int = 0  # bytes of a "huge" answer
     hits: int = 0
     sent: int = 0  # bytes of a "drip" or "huge" answer the client took
+    # "hold": requests wait until the test releases them, then read the state of that moment.
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
     def matches(self, method: str, path: str) -> bool:
         return (
@@ -67,13 +74,14 @@ class FaultPlan:
         delay: float = 0.0,
         size: int = 64 * 1024 * 1024,
     ) -> Fault:
-        """kind: latency, 500, 503, 429, timeout, drop, or created_then_<one of
+        """kind: latency, hold (until `fault.release()`), 500, 503, 429, timeout, drop, or
+        created_then_<one of
         500/503/429/timeout/drop> (the request is handled, then its answer is replaced).
         Hostile servers: repeat_token (a search answers with the page token it was given,
         or the same one every time, never isLast), drip (the real answer, one byte every
         `delay` seconds), huge (200 with `size` bytes of JSON that never ends)."""
         base = kind.removeprefix("created_then_")
-        if base not in KINDS or (kind != base and base in {"latency", *HOSTILE}):
+        if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE}):
             raise ValueError(f"unknown fault kind {kind!r}")
         if base == "timeout" and not delay:
             delay = 30.0
@@ -86,6 +94,8 @@ class FaultPlan:
 
     def clear(self) -> None:
         with self._lock:
+            for fault in self._faults:
+                fault.release()  # nothing stays held once a test is done with its faults
             self._faults.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
@@ -152,6 +162,11 @@ class FaultsAndRecording:
         kind = fault.kind
         if kind == "latency":
             await asyncio.sleep(fault.delay)
+            return await self.app(scope, replay, recording_send)
+        if kind == "hold":
+            # Released from the test's thread: an asyncio.Event cannot be set from there.
+            while not fault.released.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
             return await self.app(scope, replay, recording_send)
         if kind in HOSTILE:
             handle = lambda s: self.app(scope, replay, s)  # noqa: E731

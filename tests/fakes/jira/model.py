@@ -207,6 +207,9 @@ class Issue:
     indexed_at: float  # JQL sees the issue only from this time on (index lag)
     properties: dict[str, Any] = field(default_factory=dict)
     status_changed: float = 0.0
+    # The issue's history, oldest first, as Jira's changelog APIs return it: one entry per
+    # change (id, author account id, created epoch seconds, items with one per field).
+    history: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -111,3 +111,14 @@ def issue_json(
     if properties:
         body["properties"] = {k: issue.properties[k] for k in properties if k in issue.properties}
     return body
+
+
+def history_json(site: Any, entry: dict[str, Any], base: str) -> dict[str, Any]:
+    """One entry of an issue's history as Jira's changelog APIs render it."""
+    author = site.users.get(entry["author"])
+    body: dict[str, Any] = {"id": entry["id"], "created": jira_time(entry["created"])}
+    if author is not None:  # UserDetails: the user without locale
+        body["author"] = {k: v for k, v in author.to_json(base).items() if k != "locale"}
+    # The spec types from/to as strings; an empty side is left out.
+    body["items"] = [{k: v for k, v in i.items() if v is not None} for i in entry["items"]]
+    return body

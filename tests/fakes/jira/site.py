@@ -22,6 +22,7 @@ from .model import (
     User,
     new_account_id,
 )
+from .render import adf_to_text
 
 
 class Site:
@@ -237,21 +238,16 @@ class Site:
         old = issue.fields["status"]
         issue.fields["status"] = status
         issue.updated = issue.status_changed = time.time()
-        changelog = {
-            "id": str(self._next("changelog")),
-            "items": [
-                {
-                    "field": "status",
-                    "fieldtype": "jira",
-                    "fieldId": "status",
-                    "from": STATUSES[old].id,
-                    "fromString": old,
-                    "to": STATUSES[status].id,
-                    "toString": status,
-                }
-            ],
+        item = {
+            "field": "status",
+            "fieldtype": "jira",
+            "fieldId": "status",
+            "from": STATUSES[old].id,
+            "fromString": old,
+            "to": STATUSES[status].id,
+            "toString": status,
         }
-        return webhooks.plan(self, issue, by, changelog)
+        return webhooks.plan(self, issue, by, self.record_change(issue, by, [item]))
 
     def send_later(self, planned: list[Delivery]) -> None:
         """Delivers in the background, as Jira does after answering a REST call."""
@@ -266,18 +262,48 @@ class Site:
             issue = self.find_issue(key)
             if issue is None:
                 raise KeyError(key)
+            before = dict(issue.fields)
             changed = [name for name, value in changes.items() if issue.fields.get(name) != value]
             issue.fields.update(changes)
             issue.updated = time.time()
-            planned = self.plan_edit(issue, changed, by) if changed else []
+            planned = self.plan_edit(issue, changed, by, before) if changed else []
         return [self._send(d) for d in planned]
 
-    def plan_edit(self, issue: Issue, changed: list[str], by: User) -> list[Delivery]:
-        """The deliveries of an edit of `changed` fields (lock held): one changelog item
-        per field, which is what a webhook's field filter looks at."""
-        items = [{"field": name, "fieldtype": "jira", "fieldId": name} for name in changed]
-        changelog = {"id": str(self._next("changelog")), "items": items}
-        return webhooks.plan(self, issue, by, changelog)
+    def plan_edit(
+        self, issue: Issue, changed: list[str], by: User, before: dict[str, Any]
+    ) -> list[Delivery]:
+        """Records an edit of `changed` fields (lock held; `before`: the fields as they
+        were) in the issue's history and plans its deliveries: one changelog item per
+        field, which is what a webhook's field filter looks at."""
+        items = [
+            self._change_item(name, before.get(name), issue.fields.get(name)) for name in changed
+        ]
+        return webhooks.plan(self, issue, by, self.record_change(issue, by, items))
+
+    def record_change(self, issue: Issue, by: User, items: list[dict[str, Any]]) -> dict[str, Any]:
+        """One history entry at the issue's `updated`; returns the webhook's changelog."""
+        changelog_id = str(self._next("changelog"))
+        issue.history.append(
+            {"id": changelog_id, "author": by.account_id, "created": issue.updated, "items": items}
+        )
+        return {"id": changelog_id, "items": items}
+
+    def _change_item(self, name: str, old: Any, new: Any) -> dict[str, Any]:
+        """A changelog item as Jira writes it: ids in from/to where the field has them
+        (assignee account ids), display strings in fromString/toString."""
+        item: dict[str, Any] = {"field": name, "fieldtype": "jira", "fieldId": name}
+        if name == "assignee":
+            return item | {
+                "from": old,
+                "fromString": self._display_name(old),
+                "to": new,
+                "toString": self._display_name(new),
+            }
+        return item | {"from": None, "fromString": _plain(old), "to": None, "toString": _plain(new)}
+
+    def _display_name(self, account_id: str | None) -> str | None:
+        user = self.users.get(account_id) if account_id else None
+        return user.display_name if user else None
 
     def delete(self, key: str, *, by: User) -> list[Delivery]:
         """Deletes the issue and delivers ``jira:issue_deleted``."""
@@ -346,3 +372,10 @@ class Site:
     @staticmethod
     def webhook_expiry() -> int:
         return int((time.time() + 30 * 86400) * 1000)
+
+
+def _plain(value: Any) -> str | None:
+    """A field value as a changelog's string: ADF as its text, None as None."""
+    if value is None:
+        return None
+    return adf_to_text(value) if isinstance(value, dict) else str(value)
