@@ -171,6 +171,83 @@ def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(
     ]
 
 
+def test_a_later_slack_edit_wins_over_jira_even_after_jira_changed_another_field(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Book the venue")
+    # Jira's searches wait until all three edits are made, so the app first sees them
+    # together: the title changed in Jira (t1) and in Slack (t2), the description in Jira
+    # last (t3), which moves the issue's `updated` past the Slack edit.
+    hold = jira_emulator.faults.add("POST", search_path(site), "hold", times=None)
+    try:
+        site.edit(issue.key, by=editor, summary="Book the venue (Jira)")
+        edit(sync_app, slack_emulator, world.team, item_id, item_values("Book the venue (Slack)"))
+        site.edit(issue.key, by=editor, description=adf("Ask for the big hall"))
+        hold.release()
+        wait_until(lambda: issue.fields["summary"] == "Book the venue (Slack)", timeout=8)
+        row = wait_until(
+            lambda: (
+                (r := items(sync_app.db, world.team)[0])["description"] == "Ask for the big hall"
+                and r["revision"] == r["synced_revision"]
+                and r
+            ),
+            message="the description pulled, the title pushed",
+        )
+    finally:
+        jira_emulator.faults.clear()
+    assert row["title"] == "Book the venue (Slack)"
+    asked = [r.json for r in jira_emulator.requests_to("POST", changelog_path(site))]
+    assert asked and all(body["fieldIds"] == ["summary"] for body in asked)
+    time.sleep(1.2)  # another cycle and poll: the conflict is logged once
+    assert conflicts(sync_app.db, world.team) == [
+        "title changed in Slack and in Jira; kept Slack's: Book the venue (Slack)"
+    ]
+    assert issue.fields["summary"] == "Book the venue (Slack)"
+
+
+def test_the_same_assignee_chosen_on_both_sides_is_no_conflict(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Call the vendor")
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
+    # Both edits are made before the app reads the issue again: Max is assigned in Jira
+    # (by account) and in Slack (by user), the same person under two ids.
+    hold = jira_emulator.faults.add("POST", search_path(site), "hold", times=None)
+    try:
+        site.edit(issue.key, by=editor, assignee=world.member_account.account_id)
+        edit(
+            sync_app,
+            slack_emulator,
+            world.team,
+            item_id,
+            item_values("Call the vendor", assignee=world.team.member),
+        )
+        hold.release()
+        row = wait_until(
+            lambda: (
+                (r := items(sync_app.db, world.team)[0])["revision"] == r["synced_revision"]
+                and r["sync_state"] == "synced"
+                and r
+            ),
+            message="the edit settled",
+        )
+    finally:
+        jira_emulator.faults.clear()
+    time.sleep(1.2)  # another cycle and poll
+    assert conflicts(sync_app.db, world.team) == []
+    assert row["assignee_user_id"] == world.team.member and row["assignee_note"] is None
+    assert puts(jira_emulator, site, issue, before) == []  # nothing to send: already so
+    assert issue.fields["assignee"] == world.member_account.account_id
+
+
+def search_path(site) -> str:
+    return f"/sites/{site.name}/rest/api/3/search/jql"
+
+
+def changelog_path(site) -> str:
+    return f"/sites/{site.name}/rest/api/3/changelog/bulkfetch"
+
+
 def test_the_same_field_edited_later_in_jira_wins_and_nothing_is_pushed(
     sync_app, slack_emulator, jira_emulator, site
 ):

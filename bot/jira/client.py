@@ -199,19 +199,31 @@ class JiraClient:
             body["properties"] = list(properties)
         if reconcile:
             body["reconcileIssues"] = list(reconcile)
-        issues: list[dict] = []
+        return await self._pages("/search/jql", body, "issues", "a search")
+
+    async def changelogs(self, issue_ids: list[str], field_ids: list[str]) -> list[dict]:
+        """The histories of these issues touching these fields (POST /changelog/bulkfetch,
+        following nextPageToken): [{"issueId", "changeHistories": [...]}], oldest first."""
+        body: dict[str, Any] = {"issueIdsOrKeys": list(issue_ids), "fieldIds": list(field_ids)}
+        return await self._pages("/changelog/bulkfetch", body, "issueChangeLogs", "changelogs")
+
+    async def _pages(self, path: str, body: dict, key: str, what: str) -> list[dict]:
+        """Every page of a POST paged by nextPageToken: until a page says it is the last
+        (isLast) or carries no token. A token seen before means Jira goes round in
+        circles; SEARCH_PAGES_MAX bounds the rest."""
+        found: list[dict] = []
         tokens: set[str] = set()
         for _ in range(SEARCH_PAGES_MAX):
-            page = await self.request("POST", "/search/jql", json=body) or {}
-            issues += page.get("issues") or []
+            page = await self.request("POST", path, json=body) or {}
+            found += page.get(key) or []
             token = page.get("nextPageToken")
-            if page.get("isLast", True) or not token:
-                return issues
+            if page.get("isLast") is True or not token:
+                return found
             if token in tokens:
-                raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira repeated a page of a search")
+                raise JiraError(JiraErrorKind.UNAVAILABLE, f"Jira repeated a page of {what}")
             tokens.add(token)
             body["nextPageToken"] = token
-        raise JiraError(JiraErrorKind.UNAVAILABLE, f"a search ran past {SEARCH_PAGES_MAX} pages")
+        raise JiraError(JiraErrorKind.UNAVAILABLE, f"{what} ran past {SEARCH_PAGES_MAX} pages")
 
     async def transitions(self, issue_id_or_key: str) -> list[dict]:
         """The moves the workflow offers from the issue's current status, each with its

@@ -7,8 +7,9 @@ from which side ("by") the field last changed. Against it:
 * a field whose Slack value differs from base "s" changed in Slack; a push sends it;
 * a field whose Jira value differs from base "j" changed in Jira; a pull applies it
   (Two-way), or only records it as Jira's value (One-way: never pulled, never clobbered);
-* both: the later change wins (the Slack edit's time against the issue's `updated`), and
-  the Sync Log says which value was kept;
+* both: the later change wins (the Slack edit's time against when Jira changed that
+  field, from the issue's changelog; the issue's `updated` only when that is unknown, since
+  an edit of any other field moves it), and the Sync Log says which value was kept;
 * neither (an echo of our own push, a change of another field): nothing happens.
 
 Values are compared normalised: descriptions through one canonical mrkdwn form, dates as
@@ -27,6 +28,7 @@ FIELDS = ("title", "description", "assignee", "due")
 # The Jira field each item field maps to (also what a push sends and a webhook filters on).
 JIRA_FIELD = {"title": "summary", "description": "description", "assignee": "assignee",
               "due": "duedate"}  # fmt: skip
+ITEM_FIELD = {jira_name: name for name, jira_name in JIRA_FIELD.items()}  # and back
 SLACK, JIRA = "slack", "jira"
 LABELS = {"title": "title", "description": "description", "assignee": "assignee",
           "due": "due date"}  # fmt: skip
@@ -146,7 +148,7 @@ def same_change(name: str, slack_value, jira_value) -> bool:
         return canonical(slack_value) == jira_value
     if name == "due":
         return slack_value == jira_value
-    return False  # a Slack user and a Jira account: only a lookup could tell
+    return False  # a Slack user and a Jira account: only a lookup tells (same_assignee)
 
 
 # --- deciding -----------------------------------------------------------------------------
@@ -185,7 +187,13 @@ def decide(
     slack_edited: dict | None,
     jira_updated: datetime | None,
     two_way: bool,
+    jira_changed_at: dict | None = None,
+    same_assignee: bool = False,
 ) -> Decision:
+    """`jira_changed_at`: when Jira last changed each field (the changelog), for the
+    fields `in_conflict`; the issue's `updated` stands in for a field missing there.
+    `same_assignee`: the Slack assignee and Jira's are one person (a Slack user and a Jira
+    account only compare through a lookup, which the caller made)."""
     decision = Decision()
     base = base or {}
     for name in FIELDS:
@@ -204,16 +212,27 @@ def decide(
         elif jira_changed and not slack_changed:
             (decision.pull if two_way else decision.adopt).add(name)
         elif jira_changed and slack_changed:
-            _both(decision, name, slack, jira, slack_edited, jira_updated, two_way)
+            if name == "assignee" and same_assignee:
+                decision.settle.add(name)  # both sides chose the same person
+                continue
+            jira_at = (jira_changed_at or {}).get(name) or jira_updated
+            _both(decision, name, slack, jira, slack_edited, jira_at, two_way)
     return decision
 
 
-def _both(decision, name, slack, jira, slack_edited, jira_updated, two_way) -> None:
+def in_conflict(base: dict | None, slack: dict, jira: dict) -> set[str]:
+    """The fields changed on both sides, differently, since they were last in step: those
+    whose Jira change time decides (worth a changelog read)."""
+    decision = decide(base, slack, jira, slack_edited=None, jira_updated=None, two_way=True)
+    return {conflict.field for conflict in decision.conflicts}
+
+
+def _both(decision, name, slack, jira, slack_edited, jira_at, two_way) -> None:
     if same_change(name, slack[name], jira[name]):
         decision.settle.add(name)
         return
     slack_at = parse_time((slack_edited or {}).get(name))
-    if slack_at is not None and (jira_updated is None or slack_at > jira_updated):
+    if slack_at is not None and (jira_at is None or slack_at > jira_at):
         decision.push.add(name)
         decision.conflicts.append(Conflict(name, SLACK))
         return

@@ -3,7 +3,8 @@ and a poll alike.
 
 `read_current` reads what Jira reports now for a workspace's issues (or takes the issues a
 poll already read) and prepares what the rules need besides the rows: the sync direction,
-which issues are gone, and the Slack users of assignees that changed (by email). Then, in
+which issues are gone, when Jira changed the fields changed on both sides (the changelog),
+and the Slack users of assignees that changed (by email). Then, in
 the caller's transaction, `apply_issue` decides one item: its status by the completion
 rules (bot/completion.py), its fields by the three-way merge (bot/sync/merge.py), its key
 when the issue moved, and "deleted in Jira" when Jira says the issue no longer exists.
@@ -26,7 +27,7 @@ from bot.jira.errors import JiraError
 from bot.runtime import Runtime
 from bot.sync import field_sync, merge
 from bot.sync.people import People
-from bot.sync.reread import deleted_among, read_issues
+from bot.sync.reread import change_times, deleted_among, read_issues
 from bot.workspaces import bot_client
 from storage.clock import utcnow
 from storage.models import (
@@ -67,6 +68,8 @@ class Current:
     gone: set[str] = field(default_factory=set)
     failed: bool = False  # Jira could not be asked: nothing is applied
     slack_users: dict[str, str | None] = field(default_factory=dict)  # email → Slack user
+    # {issue id: {field: when Jira changed it}} for the fields changed on both sides.
+    changed_at: dict[str, dict] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,13 +106,14 @@ async def read_current(
             found = await read_issues(jira, issue_ids)
             missing = {str(i) for i in issue_ids} - set(found)
             current.gone = await deleted_among(jira, missing) if missing else set()
+        current.issues = {key: merge.issue_from_json(issue) for key, issue in found.items()}
+        items = await _items_now(runtime, current)
+        conflicts = _conflicts(items, current)
+        current.changed_at = await change_times(jira, conflicts)
     except JiraError as exc:
         logger.info("workspace %s: Jira could not be read: %s", workspace_id, exc.message)
-        current.failed = True
-        return current
-    current.issues = {key: merge.issue_from_json(issue) for key, issue in found.items()}
-    if current.two_way:
-        await _slack_users(runtime, current, jira)
+        return Current(workspace_id, two_way=current.two_way, failed=True)
+    await _slack_users(runtime, current, jira, items, conflicts)
     return current
 
 
@@ -121,25 +125,56 @@ async def two_way(runtime: Runtime, workspace_id: int) -> bool:
     return direction != SyncDirection.ONE_WAY.value
 
 
-async def _slack_users(runtime: Runtime, current: Current, jira) -> None:
-    """Slack users for the assignees that changed in Jira (only those: the lookup has a
-    tight rate limit)."""
+async def _items_now(runtime: Runtime, current: Current) -> dict:
+    """{issue id: its item's fields and base as they are now} (before the transaction
+    that applies them: what is worth asking Jira about is decided from this)."""
+    if not current.issues:
+        return {}
     async with runtime.sessions() as session:
         rows = await session.execute(
-            select(ActionItem.jira_issue_id, ActionItem.field_base).where(
+            select(
+                ActionItem.jira_issue_id,
+                ActionItem.field_base,
+                ActionItem.title,
+                ActionItem.description,
+                ActionItem.assignee_user_id,
+                ActionItem.due_date,
+            ).where(
                 ActionItem.workspace_id == current.workspace_id,
                 ActionItem.jira_issue_id.in_(list(current.issues)),
             )
         )
-        bases = {row.jira_issue_id: row.field_base or {} for row in rows}
-        workspace = await session.get(Workspace, current.workspace_id)
+        return {row.jira_issue_id: row for row in rows}
+
+
+def _conflicts(items: dict, current: Current) -> dict[str, set[str]]:
+    """{issue id: the fields changed on both sides}: whose changelog decides them."""
+    return {
+        issue_id: merge.in_conflict(row.field_base, merge.slack_values(row), issue.values)
+        for issue_id, issue in current.issues.items()
+        if (row := items.get(issue_id)) is not None
+    }
+
+
+async def _slack_users(
+    runtime: Runtime, current: Current, jira, items: dict, conflicts: dict
+) -> None:
+    """Slack users for the assignees that changed in Jira (only those: the lookup has a
+    tight rate limit): to pull them (Two-way), and to tell whether an assignee changed on
+    both sides is the same person (either direction)."""
+    bases = {issue_id: row.field_base or {} for issue_id, row in items.items()}
     emails = {
         issue.assignee_email
         for issue_id, issue in current.issues.items()
         if issue.assignee_email
+        and (current.two_way or "assignee" in conflicts.get(issue_id, ()))
         and bases.get(issue_id, {}).get("assignee", {}).get("j") != issue.values["assignee"]
     }
-    if not emails or workspace is None:
+    if not emails:
+        return
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, current.workspace_id)
+    if workspace is None:
         return
     try:
         people = People(bot_client(runtime, workspace), jira)
@@ -195,6 +230,7 @@ def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Curr
     if seen is not None and issue.updated is not None and issue.updated < seen:
         return  # an older read than one already applied (a slow process, a replay)
     slack = merge.slack_values(RowView(row))
+    jira_person = current.slack_users.get(issue.assignee_email or "")
     decision = merge.decide(
         row.get("field_base"),
         slack,
@@ -202,12 +238,13 @@ def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Curr
         slack_edited=row.get("slack_edited"),
         jira_updated=issue.updated,
         two_way=current.two_way,
+        jira_changed_at=current.changed_at.get(issue.issue_id),
+        same_assignee=jira_person is not None and jira_person == slack["assignee"],
     )
     decision.push.clear()  # pushing is the sync cycle's, which logs Slack's wins
     person = None
     if "assignee" in decision.pull:
-        user_id = current.slack_users.get(issue.assignee_email or "")
-        person = field_sync.person_for(issue, user_id)
+        person = field_sync.person_for(issue, jira_person)
     changes = field_sync.changes_for(decision, row.get("field_base"), slack, issue, person=person)
     if issue.key and issue.key != row.get("jira_key"):
         changes.columns.update(jira_key=issue.key, jira_project_key=issue.project_key)

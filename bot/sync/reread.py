@@ -4,15 +4,21 @@ delivery's body, so a replayed or forged old body cannot roll an item back.
 
 An issue that a search does not return is deleted only when Jira answers 404 for it; one
 the account merely cannot see any more is left alone.
+
+When a field changed on both sides, when Jira changed *that field* is read from the
+issues' changelogs (`change_times`): one request for up to 1,000 issues, limited to the
+fields in conflict. The issue's `updated` would not do: an edit of any other field moves it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from datetime import datetime
 
 from bot.jira.client import JiraClient
-from bot.jira.errors import JiraError, JiraErrorKind
+from bot.jira.errors import TRANSIENT, JiraError, JiraErrorKind
+from bot.sync import merge
 
 IDS_PER_SEARCH = 50  # also reconcileIssues' limit: read-after-write for exactly these ids
 ISSUE_FIELDS = [
@@ -27,6 +33,7 @@ ISSUE_FIELDS = [
 # Jira refuses a whole search when one id in `id in (…)` no longer exists.
 _GONE = re.compile(r"(?:issue|key)[^']*'(\d+)'[^']*does not exist", re.IGNORECASE)
 GONE_CHECKS_AT_ONCE = 5
+CHANGELOG_ISSUES_MAX = 1000  # bulkfetch's limit per request
 
 
 async def read_issues(jira: JiraClient, issue_ids) -> dict[str, dict]:
@@ -72,3 +79,38 @@ async def deleted_among(jira: JiraClient, issue_ids) -> set[str]:
     ids = sorted({str(i) for i in issue_ids})
     answers = await asyncio.gather(*(gone(i) for i in ids))
     return {i for i, is_gone in zip(ids, answers, strict=True) if is_gone}
+
+
+async def change_times(jira: JiraClient, wanted: dict[str, set[str]]) -> dict[str, dict]:
+    """When Jira last changed each field asked for: {issue id: {field: time}}, `wanted`
+    being {issue id: fields (merge.FIELDS names)}. A Jira without the changelog API (or
+    that refuses it) leaves the answer empty, and the caller falls back on `updated`."""
+    wanted = {str(issue_id): names for issue_id, names in wanted.items() if names}
+    if not wanted:
+        return {}
+    field_ids = sorted({merge.JIRA_FIELD[name] for names in wanted.values() for name in names})
+    ids = sorted(wanted, key=int)
+    times: dict[str, dict[str, datetime]] = {}
+    try:
+        for start in range(0, len(ids), CHANGELOG_ISSUES_MAX):
+            logs = await jira.changelogs(ids[start : start + CHANGELOG_ISSUES_MAX], field_ids)
+            for log in logs:
+                issue_id = str(log.get("issueId"))
+                _latest_changes(times, issue_id, wanted.get(issue_id, set()), log)
+    except JiraError as exc:
+        if exc.kind in TRANSIENT:
+            raise
+        return {}
+    return times
+
+
+def _latest_changes(times: dict, issue_id: str, names: set[str], log: dict) -> None:
+    for history in log.get("changeHistories") or []:
+        at = merge.jira_time(history.get("created"))
+        if at is None:
+            continue
+        for item in history.get("items") or []:
+            name = merge.ITEM_FIELD.get(item.get("fieldId") or item.get("field"))
+            known = times.setdefault(issue_id, {})
+            if name in names and (name not in known or at > known[name]):
+                known[name] = at

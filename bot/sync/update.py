@@ -20,7 +20,7 @@ from bot.jira.errors import JiraError
 from bot.sync import field_sync, merge
 from bot.sync.context import WorkspaceSync
 from bot.sync.outcomes import KEEP, Deleted, Failed, Left, Updated
-from bot.sync.reread import deleted_among, read_issues
+from bot.sync.reread import change_times, deleted_among, read_issues
 from storage.clock import utcnow
 from storage.models import ActionItem
 
@@ -37,9 +37,11 @@ async def update_items(ws: WorkspaceSync, items: list[ActionItem]) -> None:
     if not ours:
         return
     try:
-        current = await read_issues(ws.jira, [item.jira_issue_id for item in ours])
+        found = await read_issues(ws.jira, [item.jira_issue_id for item in ours])
+        current = {issue_id: merge.issue_from_json(issue) for issue_id, issue in found.items()}
         missing = [i.jira_issue_id for i in ours if i.jira_issue_id not in current]
         gone = await deleted_among(ws.jira, missing) if missing else set()
+        times = await change_times(ws.jira, _conflicts(ours, current))
     except JiraError as exc:
         await ws.record([_failed(item, exc) for item in ours])
         return
@@ -53,19 +55,33 @@ async def update_items(ws: WorkspaceSync, items: list[ActionItem]) -> None:
             return Updated(item.id, item.revision)
         async with gate:
             try:
-                return await push_item(ws, item, merge.issue_from_json(issue))
+                return await push_item(ws, item, issue, times.get(item.jira_issue_id))
             except JiraError as exc:
                 return _failed(item, exc)
 
     await ws.record(list(await asyncio.gather(*(one(item) for item in ours))))
 
 
+def _conflicts(items: list[ActionItem], current: dict) -> dict[str, set[str]]:
+    """{issue id: the fields changed on both sides}: whose changelog decides them."""
+    return {
+        item.jira_issue_id: merge.in_conflict(
+            item.field_base, merge.slack_values(item), current[item.jira_issue_id].values
+        )
+        for item in items
+        if item.jira_issue_id in current
+    }
+
+
 def _failed(item: ActionItem, error: JiraError) -> Failed:
     return Failed(item.id, error, "update", project_key=item.jira_project_key)
 
 
-async def push_item(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue) -> Updated:
-    """Merge one item with its issue as read; PUT what Slack wins, take what Jira wins."""
+async def push_item(
+    ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue, changed_at: dict | None = None
+) -> Updated:
+    """Merge one item with its issue as read; PUT what Slack wins, take what Jira wins.
+    `changed_at`: when Jira changed the fields in conflict (bot/sync/reread.py)."""
     revision = item.revision
     slack = merge.slack_values(item)
     decision = merge.decide(
@@ -75,6 +91,8 @@ async def push_item(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue)
         slack_edited=item.slack_edited,
         jira_updated=issue.updated,
         two_way=ws.two_way,
+        jira_changed_at=changed_at,
+        same_assignee=await _same_assignee(ws, item, issue),
     )
     note, sent = KEEP, {}
     if decision.push:
@@ -89,6 +107,19 @@ async def push_item(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue)
     if issue.key and issue.key != item.jira_key:  # moved to another project: same id
         changes.columns.update(jira_key=issue.key, jira_project_key=issue.project_key)
     return Updated(item.id, revision, note, changes, issue.updated)
+
+
+async def _same_assignee(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue) -> bool:
+    """Whether the item's assignee is the Jira account the issue is assigned to, asked
+    only when the assignee changed on both sides: the Slack user's Jira account by email,
+    as a push would assign it (cached for the cycle, so the push asks nothing again)."""
+    conflict = "assignee" in merge.in_conflict(
+        item.field_base, merge.slack_values(item), issue.values
+    )
+    if not conflict or not item.assignee_user_id or not issue.values["assignee"]:
+        return False
+    assignee = await ws.people.assignee(item.assignee_user_id)
+    return assignee.account_id == issue.values["assignee"]
 
 
 async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str]):
