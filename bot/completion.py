@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from bot import notifier
 from bot.runtime import Runtime
@@ -109,7 +109,7 @@ class ItemState:
 
 def judge(item: ItemState, status: JiraStatus) -> Outcome:
     """What this fact does to the item (STALE when the item knows a newer one)."""
-    seen_at = _aware(item.status_changed_at)
+    seen_at = item.status_changed_at
     if seen_at is not None and status.changed_at < seen_at:
         return Outcome.STALE
     if item.jira_transition:
@@ -183,12 +183,6 @@ def _notice(outcome: Outcome, item: ItemState, status: JiraStatus, account_name:
         return f"✅ {what} was moved to Done{named}{by}{via}"
     moved = f" (moved to {escape(shown)})" if shown else ""
     return f"↩️ {what} was reopened{moved}{by}{via}"
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 async def announce(runtime: Runtime, workspace_id: int, change: StatusChange) -> None:

@@ -22,7 +22,6 @@ from bot import notifier, retros
 from bot.action_items import ITEM_GONE
 from bot.runtime import Runtime
 from bot.sync import retry
-from bot.sync.claims import aware
 from bot.sync.queue import enqueue
 from bot.sync.transitions import DONE, REOPEN
 from bot.sync_shortcut import jira_problem
@@ -217,7 +216,7 @@ def _create_in_flight(item: ActionItem) -> bool:
     """A create may be under way: deleting now could leave an issue nobody tracks."""
     if item.jira_issue_id or item.sync_state != SyncState.PENDING.value:
         return False
-    claimed = aware(item.claimed_until)
+    claimed = item.claimed_until
     return claimed is not None and claimed > utcnow()
 
 

@@ -4,7 +4,6 @@ failed for good, for `/jira log`, App Home and `/jira status`."""
 from __future__ import annotations
 
 from bot.runtime import Runtime
-from bot.sync.claims import aware
 from bot.views import sync_log as views
 from bot.views.sync_log import Attempt, Failure
 from storage.item_queries import failed_count, failed_items
@@ -17,7 +16,7 @@ async def failures(runtime: Runtime, workspace_id: int, limit: int) -> tuple[lis
         total = await failed_count(session, workspace_id)
         rows = await failed_items(session, workspace_id, limit)
     found = [
-        Failure(i.id, i.title, i.last_error or "The sync failed.", aware(i.updated_at), i.jira_key)
+        Failure(i.id, i.title, i.last_error or "The sync failed.", i.updated_at, i.jira_key)
         for i in rows
     ]
     return found, total
@@ -27,7 +26,7 @@ async def recent_attempts(runtime: Runtime, workspace_id: int, limit: int) -> li
     async with runtime.sessions() as session:
         rows = await attempt_rows(session, workspace_id, limit)
     return [
-        Attempt(aware(a.at), a.operation, a.outcome, a.attempt, title, a.jira_key, a.message)
+        Attempt(a.at, a.operation, a.outcome, a.attempt, title, a.jira_key, a.message)
         for a, title in rows
     ]
 

@@ -11,11 +11,12 @@ dies mid-poll leaves a claim that lapses there; finishing moves it one cycle on.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import DateTime, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from storage.column_types import UtcDateTime
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
 
 
@@ -77,7 +78,7 @@ async def claim_polls(
                 .execution_options(synchronize_session=False)
             )
         ).all()
-    return [PollClaim(r.workspace_id, _aware(r.last_polled_at or r.created_at)) for r in rows]
+    return [PollClaim(r.workspace_id, r.last_polled_at or r.created_at) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -97,10 +98,10 @@ _FINISH = (
         JiraConnection.poll_claimed_by == bindparam("owner"),
     )
     .values(
-        poll_due_at=bindparam("next_due", type_=DateTime(timezone=True)),
+        poll_due_at=bindparam("next_due", type_=UtcDateTime()),
         poll_claimed_by=None,
         last_polled_at=func.coalesce(
-            bindparam("polled_at", type_=DateTime(timezone=True)), JiraConnection.last_polled_at
+            bindparam("polled_at", type_=UtcDateTime()), JiraConnection.last_polled_at
         ),
     )
 )
@@ -134,13 +135,7 @@ async def next_poll_due(sessions: async_sessionmaker) -> datetime | None:
         .where(*_polls())
     )
     async with sessions() as session:
-        return _aware(await session.scalar(query))
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
-        return value.replace(tzinfo=UTC)
-    return value
+        return await session.scalar(query)
 
 
 async def webhook_workspaces(sessions: async_sessionmaker) -> list[int]:

@@ -115,8 +115,6 @@ async def _oauth_client(runtime: Runtime, conn: JiraConnection) -> JiraClient:
 def _expiring(expires_at: datetime | None) -> bool:
     if expires_at is None:
         return True
-    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
-        expires_at = expires_at.replace(tzinfo=utcnow().tzinfo)
     return expires_at - utcnow() < REFRESH_MARGIN
 
 

@@ -59,8 +59,6 @@ def _hash(value: str) -> str:
 
 
 def _expired(expires_at: datetime, now: datetime) -> bool:
-    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
-        expires_at = expires_at.replace(tzinfo=now.tzinfo)
     return expires_at <= now
 
 

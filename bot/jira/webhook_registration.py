@@ -309,8 +309,6 @@ async def replace_outdated_webhooks(runtime: Runtime) -> None:
 def _due(expires_at: datetime | None, now: datetime) -> bool:
     if expires_at is None:
         return True
-    if expires_at.tzinfo is None:  # SQLite hands back naive UTC
-        expires_at = expires_at.replace(tzinfo=UTC)
     return expires_at - now < REFRESH_WITHIN
 
 

@@ -144,7 +144,7 @@ async def _load_endpoint(runtime: Runtime, token: str) -> Endpoint | None:
         cloud_id=row.cloud_id,
         account_name=row.account_name,
         hub_secret=secret,
-        last_delivery_at=_aware(row.webhook_last_delivery_at),
+        last_delivery_at=row.webhook_last_delivery_at,
     )
 
 
@@ -252,7 +252,7 @@ def _event_time(payload: dict, fields: dict) -> datetime:
     updated = fields.get("updated")
     if isinstance(updated, str):
         try:
-            return _aware(datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S.%f%z"))
+            return datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S.%f%z")
         except ValueError:
             pass
     return utcnow()
@@ -260,9 +260,3 @@ def _event_time(payload: dict, fields: dict) -> datetime:
 
 def _text(value) -> str | None:
     return (value.strip()[:255] or None) if isinstance(value, str) else None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
-        return value.replace(tzinfo=UTC)
-    return value

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, text, update
 
@@ -34,13 +34,6 @@ from storage.sync_queue import queued
 logger = logging.getLogger(__name__)
 
 BATCH = 200  # items per claim; a cycle claims again until nothing is due
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; everything we store is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def _due(now: datetime):
@@ -145,5 +138,5 @@ async def next_due_at(runtime: Runtime) -> datetime | None:
             .order_by(ActionItem.claimed_until)
             .limit(1)
         )
-    times = [aware(t) for t in (unclaimed, lapse) if t is not None]
+    times = [t for t in (unclaimed, lapse) if t is not None]
     return min(times) if times else None

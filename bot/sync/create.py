@@ -26,7 +26,6 @@ from bot.jira.client import error_from_body
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.fields import Target
 from bot.sync import epics, merge
-from bot.sync.claims import aware
 from bot.sync.context import WorkspaceSync
 from bot.sync.lookup import find_by_labels, find_by_property
 from bot.sync.outcomes import Created, Deferred, Failed
@@ -97,8 +96,8 @@ async def _resolve_unsure(ws: WorkspaceSync, items: list[ActionItem], targets) -
             issue = found.get(item.id)
             if issue is not None:
                 results.append(_created(item, issue, project, None))
-            elif now < ws.resend_after(aware(item.create_sent_at)):
-                results.append(Deferred(item.id, ws.resend_after(aware(item.create_sent_at))))
+            elif now < ws.resend_after(item.create_sent_at):
+                results.append(Deferred(item.id, ws.resend_after(item.create_sent_at)))
             else:
                 resend.append(item)
         await ws.record(results)
@@ -123,7 +122,7 @@ async def _look_for(ws: WorkspaceSync, project: str, group: list[ActionItem], ta
         }
     for item in by_property:
         issue = await find_by_property(
-            ws.jira, project, item.title, item.sync_label, aware(item.create_sent_at)
+            ws.jira, project, item.title, item.sync_label, item.create_sent_at
         )
         if issue is not None:
             found[item.id] = issue

@@ -21,7 +21,6 @@ from sqlalchemy import update
 from bot.jira import fields as jira_fields
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.fields import Target
-from bot.sync.claims import aware
 from bot.sync.context import WorkspaceSync
 from bot.sync.lookup import find_by_labels, find_by_property
 from bot.sync.outcomes import Deferred, Failed
@@ -79,8 +78,8 @@ async def ensure_epic(ws: WorkspaceSync, retro: Retro, target: Target) -> str | 
     if seen is not None:
         if await _adopt(ws, retro, target, screen):
             return retro.epic_issue_id
-        if utcnow() < ws.resend_after(aware(seen)):
-            raise _Wait(ws.resend_after(aware(seen)))
+        if utcnow() < ws.resend_after(seen):
+            raise _Wait(ws.resend_after(seen))
     await _take_turn(ws, retro, seen)
     return await _send(ws, retro, target, epic_type, screen)
 
@@ -90,7 +89,7 @@ async def _adopt(ws: WorkspaceSync, retro: Retro, target: Target, screen) -> boo
     every epic create sets where the epic's screen has no labels."""
     label = retro.epic_label or ""
     if screen is not None and "labels" not in screen:
-        sent_at = aware(retro.epic_create_sent_at)
+        sent_at = retro.epic_create_sent_at
         issue = await find_by_property(ws.jira, target.project_key, retro.title, label, sent_at)
     else:
         found = await find_by_labels(ws.jira, target.project_key, [label])

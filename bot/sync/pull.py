@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from sqlalchemy import false, insert, or_, select, update
 
@@ -226,7 +225,7 @@ def apply_issue(
 
 
 def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Current) -> None:
-    seen = _aware(row.get("jira_updated_at"))
+    seen = row.get("jira_updated_at")
     if seen is not None and issue.updated is not None and issue.updated < seen:
         return  # an older read than one already applied (a slow process, a replay)
     slack = merge.slack_values(RowView(row))
@@ -265,12 +264,6 @@ class RowView:
 
     def __init__(self, row: dict) -> None:
         self.__dict__.update(row)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 # --- the database -----------------------------------------------------------------------
