@@ -63,7 +63,7 @@ def new_item(
         assignee_user_id=form.assignee_user_id,
         due_date=form.due_date,
         created_by_user_id=user_id,
-        sync_state=SyncState.LOCAL.value,
+        sync_state=SyncState.LOCAL,
     )
 
 

@@ -116,13 +116,13 @@ def judge(item: ItemState, status: JiraStatus) -> Outcome:
         # Done or reopened in Slack and the move is on its way: what Jira says now is
         # either the echo of that move or about to be overwritten by it.
         return Outcome.UNCHANGED
-    if status.category_key == DONE and item.status != ItemStatus.COMPLETE.value:
+    if status.category_key == DONE and item.status != ItemStatus.COMPLETE:
         return Outcome.COMPLETED
     # Only leaving Done reopens: an item someone ticked off in Slack while its issue was
     # still in progress stays complete when the issue merely moves along.
     if (
         status.category_key != DONE
-        and item.status == ItemStatus.COMPLETE.value
+        and item.status == ItemStatus.COMPLETE
         and item.jira_status_category == DONE
     ):
         return Outcome.REOPENED
@@ -136,12 +136,12 @@ def settle(item: ItemState, status: JiraStatus, outcome: Outcome) -> dict:
     item.jira_status_category = status.category_key
     item.status_changed_at = status.changed_at
     if outcome is Outcome.COMPLETED:
-        item.status, item.completed_by = ItemStatus.COMPLETE.value, status.actor_name
+        item.status, item.completed_by = ItemStatus.COMPLETE, status.actor_name
         item.completed_at, item.completed_by_user_id = utcnow(), None
     elif outcome is Outcome.REOPENED:
-        item.status, item.completed_by = ItemStatus.OPEN.value, None
+        item.status, item.completed_by = ItemStatus.OPEN, None
         item.completed_at, item.completed_by_user_id = None, None
-    if (status.category_key == DONE) == (item.status == ItemStatus.COMPLETE.value):
+    if (status.category_key == DONE) == (item.status == ItemStatus.COMPLETE):
         item.transition_note = None  # Jira and Slack agree again
     item.jira_status_name = status.status_name or item.jira_status_name
     return {column: getattr(item, column) for column in SETTLED_COLUMNS}

@@ -111,7 +111,7 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
     return TokenCheck(
         {},
         NewConnection(
-            method=ConnectionMethod.API_TOKEN.value,
+            method=ConnectionMethod.API_TOKEN,
             site_url=site_url,
             cloud_id=None,
             account_id=me["accountId"],
@@ -161,7 +161,7 @@ async def _save_connection(runtime, workspace_id, user_id, new: NewConnection) -
             _forget_site(conn)
             await _forget_project_choices(session, workspace_id)
         conn.method = new.method
-        conn.status = ConnectionStatus.ACTIVE.value
+        conn.status = ConnectionStatus.ACTIVE
         conn.broken_reason = None
         conn.site_url = new.site_url
         conn.cloud_id = new.cloud_id

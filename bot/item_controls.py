@@ -66,7 +66,7 @@ async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatu
         if item is None:
             return Done(ITEM_GONE)
         title = escape(item.title)
-        if item.status == status.value:
+        if item.status == status:
             state = "done" if status is ItemStatus.COMPLETE else "open"
             return Done(f"*{title}* is already {state}.", (item.id,))
         moving = _change(item, status, user_id)
@@ -86,7 +86,7 @@ async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatu
 def _change(item: ActionItem, status: ItemStatus, user_id: str) -> bool:
     """Changes the item; True when its issue is owed a move."""
     completing = status is ItemStatus.COMPLETE
-    item.status = status.value
+    item.status = status
     item.completed_by = None
     item.completed_by_user_id = user_id if completing else None
     item.completed_at = utcnow() if completing else None
@@ -214,7 +214,7 @@ async def redraw_list(
 
 def _create_in_flight(item: ActionItem) -> bool:
     """A create may be under way: deleting now could leave an issue nobody tracks."""
-    if item.jira_issue_id or item.sync_state != SyncState.PENDING.value:
+    if item.jira_issue_id or item.sync_state != SyncState.PENDING:
         return False
     claimed = item.claimed_until
     return claimed is not None and claimed > utcnow()

@@ -75,7 +75,7 @@ async def settings_form(runtime: Runtime, workspace_id: int, channel_id: str | N
         if source.issue_type_id
         else None
     )
-    token_mode = conn.method == ConnectionMethod.API_TOKEN.value
+    token_mode = conn.method == ConnectionMethod.API_TOKEN
     return SettingsForm(
         site_url=conn.site_url,
         account_name=conn.account_name,
@@ -86,7 +86,7 @@ async def settings_form(runtime: Runtime, workspace_id: int, channel_id: str | N
         has_override=override is not None,
         webhooks_enabled=settings.webhooks_enabled,
         epic_per_retro=settings.epic_per_retro,
-        sync_direction=settings.sync_direction or SyncDirection.TWO_WAY.value,
+        sync_direction=settings.sync_direction or SyncDirection.TWO_WAY,
         webhook_url=runtime.settings.public(f"/jira/webhook/{conn.webhook_token}")
         if token_mode
         else None,
@@ -124,7 +124,7 @@ def _require_usable(conn: JiraConnection | None, *, oauth: bool) -> None:
     """Only admins open the settings, so the advice is theirs to follow."""
     if conn is None:
         raise NotConnected(messages.not_connected(for_admin=True, oauth=oauth))
-    if conn.status != ConnectionStatus.ACTIVE.value:
+    if conn.status != ConnectionStatus.ACTIVE:
         raise NotConnected(messages.revoked(conn.method, for_admin=True))
 
 
@@ -293,11 +293,11 @@ async def _store(runtime, workspace_id, submission, project, issue_type, default
             session.add(settings)
         settings.webhooks_enabled = submission.webhooks_enabled
         settings.epic_per_retro = submission.epic_per_retro
-        if submission.sync_direction in (d.value for d in SyncDirection):
-            settings.sync_direction = submission.sync_direction
+        if submission.sync_direction in set(SyncDirection):  # the form's value, checked
+            settings.sync_direction = SyncDirection(submission.sync_direction)
         if submission.webhook_secret:
             conn = await connection_for(session, workspace_id)
-            if conn is not None and conn.method == ConnectionMethod.API_TOKEN.value:
+            if conn is not None and conn.method == ConnectionMethod.API_TOKEN:
                 conn.webhook_secret_enc = runtime.box.seal(submission.webhook_secret)
         channel_id = submission.channel_id
         if submission.scope == ids.SCOPE_REMOVE and channel_id:

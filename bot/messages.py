@@ -25,7 +25,7 @@ COULD_NOT_CHECK_ADMIN = (
 def connect_command(method: str | None) -> str:
     """The command that connects again the way this workspace connected (OAuth when it
     is not known)."""
-    return CONNECT_TOKEN if method == ConnectionMethod.API_TOKEN.value else CONNECT
+    return CONNECT_TOKEN if method == ConnectionMethod.API_TOKEN else CONNECT
 
 
 def not_connected(*, for_admin: bool = False, oauth: bool = True) -> str:

@@ -62,7 +62,7 @@ async def _destination(runtime: Runtime, workspace_id: int, channel_id: str) -> 
         target = (await targets_for(session, workspace_id, [channel_id])).get(channel_id)
         connection = await connection_for(session, workspace_id)
     reconnect = messages.connect_command(connection.method if connection else None)
-    if connection is None or connection.status != ConnectionStatus.ACTIVE.value:
+    if connection is None or connection.status != ConnectionStatus.ACTIVE:
         return Destination(reconnect=reconnect)
     return Destination(
         target.project_key if target else None,

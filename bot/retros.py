@@ -224,7 +224,7 @@ async def commit_retro(
             )
         queued = enqueue(i for i in items if i.sync_state in (SyncState.LOCAL, SyncState.ERROR))
         first_commit = retro.phase == RetroPhase.COLLECT
-        retro.phase = RetroPhase.COMMIT.value
+        retro.phase = RetroPhase.COMMIT
         retro.committed_at = retro.committed_at or utcnow()
         if queued:
             retro.commit_seq = (retro.commit_seq or 0) + 1  # owners are told once per commit
@@ -293,7 +293,7 @@ async def close_retro(
         current = await retro_by_id(session, workspace_id, retro.id)
         if current is None or current.phase == RetroPhase.CLOSED:
             return reply("That retro is already closed.")
-        current.phase = RetroPhase.CLOSED.value
+        current.phase = RetroPhase.CLOSED
         current.closed_at = utcnow()
     await notifier.refresh_retro(runtime, workspace_id, retro.id)
     await notifier.post_in_retro_thread(
@@ -330,4 +330,4 @@ async def _my_items(session, workspace_id: int, user_id: str) -> tuple[list[OwnI
     rows = await own_open_items(session, workspace_id, user_id, HOME_ITEMS_MAX)
     own = [OwnItem(item, title) for item, title in rows]
     by_status = await own_item_counts(session, workspace_id, user_id)
-    return own, by_status.get(ItemStatus.OPEN.value, 0), by_status.get(ItemStatus.COMPLETE.value, 0)
+    return own, by_status.get(ItemStatus.OPEN, 0), by_status.get(ItemStatus.COMPLETE, 0)

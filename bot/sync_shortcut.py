@@ -61,7 +61,7 @@ async def jira_problem(runtime: Runtime, workspace_id: int, channel_id: str) -> 
         connection = await connection_for(session, workspace_id)
         if connection is None:
             return messages.NOT_CONNECTED
-        if connection.status != ConnectionStatus.ACTIVE.value:
+        if connection.status != ConnectionStatus.ACTIVE:
             return messages.revoked(connection.method)
         targets = await targets_for(session, workspace_id, [channel_id])
     return None if targets.get(channel_id) else NO_PROJECT

@@ -53,7 +53,7 @@ async def own_open_items(
         .where(
             ActionItem.workspace_id == workspace_id,
             ActionItem.assignee_user_id == user_id,
-            ActionItem.status == ItemStatus.OPEN.value,
+            ActionItem.status == ItemStatus.OPEN,
         )
         .order_by(ActionItem.due_date.asc().nulls_last(), ActionItem.id)
         .limit(limit)
@@ -72,9 +72,7 @@ async def own_item_counts(session: AsyncSession, workspace_id: int, user_id: str
 
 
 def _failed(workspace_id: int):
-    return (ActionItem.workspace_id == workspace_id) & (
-        ActionItem.sync_state == SyncState.ERROR.value
-    )
+    return (ActionItem.workspace_id == workspace_id) & (ActionItem.sync_state == SyncState.ERROR)
 
 
 async def failed_count(session: AsyncSession, workspace_id: int) -> int:
@@ -105,7 +103,7 @@ def _carried(retro: Retro):
             Retro.channel_id == retro.channel_id,
             Retro.id < retro.id,
             or_(
-                ActionItem.status == ItemStatus.OPEN.value,
+                ActionItem.status == ItemStatus.OPEN,
                 ActionItem.completed_at >= retro.created_at,
             ),
         )
@@ -130,7 +128,7 @@ async def due_between(
     rows = await session.scalars(
         select(ActionItem)
         .where(
-            ActionItem.status == ItemStatus.OPEN.value,
+            ActionItem.status == ItemStatus.OPEN,
             ActionItem.assignee_user_id.is_not(None),
             ActionItem.due_date.between(earliest, latest),
             or_(

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.clock import utcnow
-from storage.column_types import UtcDateTime
+from storage.column_types import UtcDateTime, enum_column
 
 # Alembic and the app agree on constraint names on every backend.
 NAMING = {
@@ -129,8 +129,10 @@ class JiraConnection(Base):
     workspace_id: Mapped[int] = mapped_column(
         ForeignKey("workspaces.id", ondelete="CASCADE"), unique=True
     )
-    method: Mapped[str] = mapped_column(String(16))  # ConnectionMethod
-    status: Mapped[str] = mapped_column(String(16), default=ConnectionStatus.ACTIVE.value)
+    method: Mapped[ConnectionMethod] = mapped_column(enum_column(ConnectionMethod, 16))
+    status: Mapped[ConnectionStatus] = mapped_column(
+        enum_column(ConnectionStatus, 16), default=ConnectionStatus.ACTIVE
+    )
     broken_reason: Mapped[str | None] = mapped_column(Text)
     site_url: Mapped[str] = mapped_column(String(512))
     cloud_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -204,9 +206,11 @@ class SyncSettings(Base):
     # Defaults for the fields the project's issue type requires on create, beyond summary,
     # issue type, project and reporter: {field id: {"name", "type", "value"}}.
     required_fields: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
-    # SyncDirection: whether changes made in Jira come back to Slack.
-    sync_direction: Mapped[str] = mapped_column(
-        String(16), default="two_way", server_default="two_way"
+    # Whether changes made in Jira come back to Slack.
+    sync_direction: Mapped[SyncDirection] = mapped_column(
+        enum_column(SyncDirection, 16),
+        default=SyncDirection.TWO_WAY,
+        server_default=SyncDirection.TWO_WAY.value,
     )
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -247,7 +251,9 @@ class Retro(Base):
     channel_id: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(255))
     facilitator_user_id: Mapped[str] = mapped_column(String(32))
-    phase: Mapped[str] = mapped_column(String(16), default=RetroPhase.COLLECT.value)
+    phase: Mapped[RetroPhase] = mapped_column(
+        enum_column(RetroPhase, 16), default=RetroPhase.COLLECT
+    )
     summary_ts: Mapped[str | None] = mapped_column(String(32))
     summary_permalink: Mapped[str | None] = mapped_column(Text)
     # Extra messages when a large retro's summary spans several messages (Block Kit limits).
@@ -305,14 +311,16 @@ class ActionItem(Base):
     description: Mapped[str | None] = mapped_column(Text)
     assignee_user_id: Mapped[str | None] = mapped_column(String(32))
     due_date: Mapped[date | None] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default=ItemStatus.OPEN.value)
+    status: Mapped[ItemStatus] = mapped_column(enum_column(ItemStatus, 16), default=ItemStatus.OPEN)
     created_by_user_id: Mapped[str] = mapped_column(String(32))
     # Every edit bumps `revision`; a push records the revision it sent in `synced_revision`.
     revision: Mapped[int] = mapped_column(Integer, default=1)
     synced_revision: Mapped[int] = mapped_column(Integer, default=0)
 
     # --- the sync queue ---
-    sync_state: Mapped[str] = mapped_column(String(16), default=SyncState.LOCAL.value)
+    sync_state: Mapped[SyncState] = mapped_column(
+        enum_column(SyncState, 16), default=SyncState.LOCAL
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -43,7 +43,7 @@ async def claim_all_done(session: AsyncSession, workspace_id: int, retro_id: int
             Retro.id == retro_id,
             Retro.all_done_at.is_(None),
             exists(select(ActionItem.id).where(own)),
-            ~exists(select(ActionItem.id).where(own, ActionItem.status == ItemStatus.OPEN.value)),
+            ~exists(select(ActionItem.id).where(own, ActionItem.status == ItemStatus.OPEN)),
         )
         .values(all_done_at=utcnow())
         .execution_options(synchronize_session=False)

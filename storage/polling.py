@@ -28,12 +28,12 @@ class PollClaim:
 
 def _polls():
     return (
-        JiraConnection.status == ConnectionStatus.ACTIVE.value,
+        JiraConnection.status == ConnectionStatus.ACTIVE,
         or_(
             SyncSettings.webhooks_enabled.is_(False),
-            (JiraConnection.method == ConnectionMethod.API_TOKEN.value)
+            (JiraConnection.method == ConnectionMethod.API_TOKEN)
             & JiraConnection.webhook_secret_enc.is_(None),
-            (JiraConnection.method == ConnectionMethod.OAUTH.value)
+            (JiraConnection.method == ConnectionMethod.OAUTH)
             & JiraConnection.webhook_ids.is_(None),
         ),
     )

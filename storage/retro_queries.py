@@ -10,7 +10,7 @@ from storage.models import ActionItem, Retro, RetroPhase
 
 
 def _open():
-    return Retro.phase != RetroPhase.CLOSED.value
+    return Retro.phase != RetroPhase.CLOSED
 
 
 async def open_retro(session: AsyncSession, workspace_id: int, channel_id: str) -> Retro | None:

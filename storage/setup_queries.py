@@ -30,7 +30,7 @@ async def setup_steps(session: AsyncSession, workspace_id: int) -> SetupSteps:
         select(Retro.id).where(Retro.workspace_id == workspace_id).limit(1)
     )
     return SetupSteps(
-        status == ConnectionStatus.ACTIVE.value,
+        status == ConnectionStatus.ACTIVE,
         bool(settings and settings.project_id),
         retro is not None,
     )

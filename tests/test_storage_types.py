@@ -11,7 +11,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from storage.db import make_engine, make_sessions, migrate
-from storage.models import SlackOAuthState, Workspace
+from storage.models import (
+    ActionItem,
+    ConnectionMethod,
+    ConnectionStatus,
+    ItemStatus,
+    JiraConnection,
+    Retro,
+    RetroPhase,
+    SlackOAuthState,
+    SyncDirection,
+    SyncSettings,
+    SyncState,
+    Workspace,
+)
 from tests.harness import Database, fresh_database_url
 
 INDIA = timezone(timedelta(hours=5, minutes=30))
@@ -63,3 +76,69 @@ def test_timestamps_are_stored_in_utc_and_read_back_aware(tmp_path: Path):
         assert raw.startswith("2030-01-02 04:30:00")
     else:
         assert raw == installed
+
+
+def test_state_columns_read_back_as_their_enums_and_store_the_same_text(tmp_path: Path):
+    async def work(sessions: async_sessionmaker):
+        async with sessions.begin() as session:
+            workspace = Workspace(slack_team_id="T1")
+            session.add(workspace)
+            await session.flush()
+            retro = Retro(workspace_id=workspace.id, channel_id="C1", title="Q1",
+                          facilitator_user_id="U1")  # fmt: skip
+            session.add_all([retro, SyncSettings(workspace_id=workspace.id)])
+            session.add(JiraConnection(workspace_id=workspace.id, method=ConnectionMethod.OAUTH,
+                                       site_url="https://acme.atlassian.net",
+                                       credentials_enc=b"sealed", webhook_token="tok"))  # fmt: skip
+            await session.flush()
+            session.add(ActionItem(workspace_id=workspace.id, retro_id=retro.id, channel_id="C1",
+                                   title="Fix CI", created_by_user_id="U1",
+                                   sync_state=SyncState.PENDING))  # fmt: skip
+        async with sessions() as session:
+            return (
+                await session.scalar(select(ActionItem)),
+                await session.scalar(select(Retro)),
+                await session.scalar(select(JiraConnection)),
+                await session.scalar(select(SyncSettings)),
+                await session.scalar(  # a member in SQL finds the rows as the text did
+                    select(ActionItem.id).where(ActionItem.sync_state == SyncState.PENDING)
+                ),
+            )
+
+    db, (item, retro, connection, settings, pending) = with_sessions(tmp_path, work)
+    assert type(item.sync_state) is SyncState and item.sync_state is SyncState.PENDING
+    assert type(item.status) is ItemStatus and item.status is ItemStatus.OPEN
+    assert type(retro.phase) is RetroPhase and retro.phase is RetroPhase.COLLECT
+    assert type(connection.method) is ConnectionMethod
+    assert type(connection.status) is ConnectionStatus
+    assert type(settings.sync_direction) is SyncDirection
+    assert pending == item.id
+    # Stored as the same words as before, which the partial indexes and older rows use.
+    assert db.rows("SELECT status, sync_state FROM action_items") == [
+        {"status": "open", "sync_state": "pending"}
+    ]
+    assert db.scalar("SELECT phase FROM retros") == "collect"
+    assert db.rows("SELECT method, status FROM jira_connections") == [
+        {"method": "oauth", "status": "active"}
+    ]
+    assert db.scalar("SELECT sync_direction FROM sync_settings") == "two_way"
+
+
+def test_rows_written_as_text_read_back_as_members(tmp_path: Path):
+    """Rows written before the columns were typed (or by hand) read back as members."""
+
+    async def work(sessions: async_sessionmaker):
+        async with sessions.begin() as session:
+            workspace = Workspace(slack_team_id="T1")
+            session.add(workspace)
+            await session.flush()
+            retro = Retro(workspace_id=workspace.id, channel_id="C1", title="Q1",
+                          facilitator_user_id="U1")  # fmt: skip
+            session.add(retro)
+            await session.flush()
+            return retro.id
+
+    db, retro_id = with_sessions(tmp_path, work)
+    db.execute("UPDATE retros SET phase = 'closed' WHERE id = :i", i=retro_id)
+    phase = db.run(lambda session: session.scalar(select(Retro.phase)))
+    assert phase is RetroPhase.CLOSED

@@ -65,9 +65,9 @@ async def jira_client_for(runtime: Runtime, workspace_id: int) -> JiraClient:
         conn = await connection_for(session, workspace_id)
     if conn is None:
         raise JiraError(JiraErrorKind.AUTH, messages.NOT_CONNECTED)
-    if conn.status != ConnectionStatus.ACTIVE.value:
+    if conn.status != ConnectionStatus.ACTIVE:
         raise _revoked(conn.method)
-    if conn.method == ConnectionMethod.API_TOKEN.value:
+    if conn.method == ConnectionMethod.API_TOKEN:
         return await _api_token_client(runtime, conn)
     return await _oauth_client(runtime, conn)
 
@@ -144,7 +144,7 @@ async def _fresh_token(
             conn = await session.scalar(
                 select(JiraConnection).where(JiraConnection.id == connection_id).with_for_update()
             )
-            if conn is None or conn.status != ConnectionStatus.ACTIVE.value:
+            if conn is None or conn.status != ConnectionStatus.ACTIVE:
                 if conn is None:
                     raise JiraError(JiraErrorKind.AUTH, messages.NOT_CONNECTED)
                 raise _revoked(conn.method)
@@ -163,7 +163,7 @@ async def _fresh_token(
                 store_tokens(runtime, conn, token)
                 return token["access_token"], conn.credentials_generation
     await mark_broken(runtime, *refused, "Atlassian refused to refresh the access token")
-    raise _revoked(ConnectionMethod.OAUTH.value)
+    raise _revoked(ConnectionMethod.OAUTH)
 
 
 def _revoked(method: str) -> JiraError:
@@ -188,9 +188,9 @@ async def mark_broken(runtime: Runtime, workspace_id: int, connection_id: int, r
     """Stop using the connection and tell the admins how to fix it (once)."""
     async with runtime.sessions.begin() as session:
         conn = await session.get(JiraConnection, connection_id, with_for_update=True)
-        if conn is None or conn.status == ConnectionStatus.BROKEN.value:
+        if conn is None or conn.status == ConnectionStatus.BROKEN:
             return
-        conn.status = ConnectionStatus.BROKEN.value
+        conn.status = ConnectionStatus.BROKEN
         conn.broken_reason = reason
         site_url, method = conn.site_url, conn.method
     logger.warning("Jira connection of workspace %s is broken: %s", workspace_id, reason)
@@ -215,8 +215,8 @@ async def oauth_connections_idle_since(session: AsyncSession, before: datetime) 
     refresh token dies after 90 days unused, so a daily job keeps them alive)."""
     rows = await session.scalars(
         select(JiraConnection.id).where(
-            JiraConnection.method == ConnectionMethod.OAUTH.value,
-            JiraConnection.status == ConnectionStatus.ACTIVE.value,
+            JiraConnection.method == ConnectionMethod.OAUTH,
+            JiraConnection.status == ConnectionStatus.ACTIVE,
             func.coalesce(JiraConnection.access_expires_at, before) <= before,
         )
     )

@@ -246,7 +246,7 @@ async def _complete(
             f"Jira at {site.url} did not let this account in ({exc.message}).", 502
         ) from None
     new = connections.NewConnection(
-        method=ConnectionMethod.OAUTH.value,
+        method=ConnectionMethod.OAUTH,
         site_url=site.url,
         cloud_id=site.cloud_id,
         account_id=me.get("accountId"),

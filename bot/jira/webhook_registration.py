@@ -86,11 +86,11 @@ async def _follow_settings(runtime: Runtime, workspace_id: int, *, check_jira=Fa
     replace it when it differs."""
     async with runtime.sessions() as session:
         conn = await connection_for(session, workspace_id)
-        if conn is None or conn.method != ConnectionMethod.OAUTH.value:
+        if conn is None or conn.method != ConnectionMethod.OAUTH:
             return False
         settings = await session.get(SyncSettings, workspace_id)
         jql = await _jql(session, workspace_id, settings, conn.site_url)
-    if conn.status != ConnectionStatus.ACTIVE.value:
+    if conn.status != ConnectionStatus.ACTIVE:
         return False  # nothing can be called; reconnecting calls us again
     if settings is None or not settings.webhooks_enabled or jql is None:
         await _delete(runtime, workspace_id)
@@ -136,7 +136,7 @@ async def _jql(session, workspace_id: int, settings, site_url: str) -> str | Non
                 ActionItem.workspace_id == workspace_id,
                 ActionItem.jira_issue_id.is_not(None),
                 ActionItem.jira_site_url == site_url,
-                ActionItem.status == ItemStatus.OPEN.value,
+                ActionItem.status == ItemStatus.OPEN,
                 ActionItem.jira_deleted_at.is_(None),
             )
             .distinct()
@@ -225,7 +225,7 @@ async def _delete(runtime: Runtime, workspace_id: int) -> None:
         conn = await connection_for(session, workspace_id)
     if conn is None or not (conn.webhook_ids or conn.webhook_jql or conn.webhook_error):
         return
-    if conn.method == ConnectionMethod.OAUTH.value and conn.webhook_ids:
+    if conn.method == ConnectionMethod.OAUTH and conn.webhook_ids:
         try:
             client = await jira_client_for(runtime, workspace_id)
         except JiraError as exc:
@@ -264,8 +264,8 @@ async def refresh_due_webhooks(runtime: Runtime, now: datetime | None = None) ->
                 )
                 .join(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
                 .where(
-                    JiraConnection.method == ConnectionMethod.OAUTH.value,
-                    JiraConnection.status == ConnectionStatus.ACTIVE.value,
+                    JiraConnection.method == ConnectionMethod.OAUTH,
+                    JiraConnection.status == ConnectionStatus.ACTIVE,
                     SyncSettings.webhooks_enabled.is_(True),
                 )
             )
@@ -291,8 +291,8 @@ async def replace_outdated_webhooks(runtime: Runtime) -> None:
                 select(JiraConnection.workspace_id)
                 .join(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
                 .where(
-                    JiraConnection.method == ConnectionMethod.OAUTH.value,
-                    JiraConnection.status == ConnectionStatus.ACTIVE.value,
+                    JiraConnection.method == ConnectionMethod.OAUTH,
+                    JiraConnection.status == ConnectionStatus.ACTIVE,
                     JiraConnection.webhook_ids.is_not(None),
                     SyncSettings.webhooks_enabled.is_(True),
                 )
@@ -382,7 +382,7 @@ def failure_text(action: str, error: JiraError) -> str:
     poll = "Or turn webhooks off in `/jira settings` to poll Jira instead."
     match error.kind:
         case JiraErrorKind.AUTH:
-            return f"{messages.revoked(ConnectionMethod.OAUTH.value, for_admin=True)} {poll}"
+            return f"{messages.revoked(ConnectionMethod.OAUTH, for_admin=True)} {poll}"
         case JiraErrorKind.PERMISSION:
             return (
                 f"Jira did not allow the connected account to {action} webhooks ({error.message}). "

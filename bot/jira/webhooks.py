@@ -131,7 +131,7 @@ async def _load_endpoint(runtime: Runtime, token: str) -> Endpoint | None:
     if row is None:
         return None
     secret = None
-    if row.webhook_secret_enc is not None and row.method == ConnectionMethod.API_TOKEN.value:
+    if row.webhook_secret_enc is not None and row.method == ConnectionMethod.API_TOKEN:
         try:
             secret = runtime.box.open(row.webhook_secret_enc)
         except ValueError:
@@ -152,7 +152,7 @@ async def _load_endpoint(runtime: Runtime, token: str) -> Endpoint | None:
 
 
 def verified(runtime: Runtime, endpoint: Endpoint, headers: Headers, body: bytes) -> bool:
-    if endpoint.method == ConnectionMethod.OAUTH.value:
+    if endpoint.method == ConnectionMethod.OAUTH:
         return jwt_valid(headers.get("authorization"), runtime.settings.atlassian_client_secret)
     return hub_signature_valid(headers.get("x-hub-signature"), endpoint.hub_secret, body)
 

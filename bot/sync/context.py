@@ -48,7 +48,7 @@ class WorkspaceSync:
     def two_way(self) -> bool:
         """Whether changes made in Jira come back to Slack (the default)."""
         direction = getattr(self.settings, "sync_direction", None)
-        return direction != SyncDirection.ONE_WAY.value
+        return direction != SyncDirection.ONE_WAY
 
     def __post_init__(self) -> None:
         if self.people is None:

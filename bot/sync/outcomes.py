@@ -136,7 +136,7 @@ async def apply(
             applied.item_ids.append(item.id)
             if isinstance(outcome, Created) and item.jira_issue_id == outcome.issue_id:
                 applied.created.append(item)
-            if isinstance(outcome, Failed) and item.sync_state == SyncState.ERROR.value:
+            if isinstance(outcome, Failed) and item.sync_state == SyncState.ERROR:
                 applied.failed.append(item)
     return applied
 
@@ -150,7 +150,7 @@ def _attempts(result) -> list[SyncAttempt]:
 def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now):
     release = {"claimed_by": None, "claimed_until": None}
     if isinstance(outcome, Deferred):
-        _set(item, sync_state=SyncState.PENDING.value, next_attempt_at=outcome.until, **release)
+        _set(item, sync_state=SyncState.PENDING, next_attempt_at=outcome.until, **release)
         return None
     if isinstance(outcome, Created):
         return _created(item, outcome, site_url, now, release)
@@ -196,10 +196,10 @@ def _moved(item: ActionItem, outcome: Moved | Stuck, release: dict) -> SyncAttem
     else:
         item.transition_note = outcome.text
     settled = item.jira_transition is None and item.revision <= item.synced_revision
-    if settled and item.sync_state in (SyncState.PENDING.value, SyncState.ERROR.value):
+    if settled and item.sync_state in (SyncState.PENDING, SyncState.ERROR):
         _set(
             item,
-            sync_state=SyncState.SYNCED.value,
+            sync_state=SyncState.SYNCED,
             attempts=0,
             next_attempt_at=None,
             last_error=None,
@@ -230,7 +230,7 @@ def _created(item: ActionItem, outcome: Created, site_url, now, release) -> Sync
         jira_project_key=outcome.project_key,
     )
     if item.jira_transition:  # done (or reopened) in Slack before its issue existed
-        _set(item, sync_state=SyncState.PENDING.value, next_attempt_at=now)
+        _set(item, sync_state=SyncState.PENDING, next_attempt_at=now)
     item.field_base = outcome.base
     item.jira_deleted_at = None
     return _attempt(item, "create", "ok", 1, jira_key=outcome.key)
@@ -250,7 +250,7 @@ def _synced(item: ActionItem, revision: int) -> dict:
     synced_revision = max(item.synced_revision, revision)
     owed = item.revision > synced_revision or bool(item.jira_transition)
     return {
-        "sync_state": (SyncState.PENDING if owed else SyncState.SYNCED).value,
+        "sync_state": SyncState.PENDING if owed else SyncState.SYNCED,
         "synced_revision": synced_revision,
         "attempts": 0,
         "next_attempt_at": utcnow() if owed else None,
@@ -270,7 +270,7 @@ def _failed(runtime, item: ActionItem, outcome: Failed, now, release) -> SyncAtt
         delay = retry_delay(failures, runtime.settings.sync_retry_base_seconds, error.retry_after)
         _set(
             item,
-            sync_state=SyncState.PENDING.value,
+            sync_state=SyncState.PENDING,
             attempts=failures,
             next_attempt_at=now + timedelta(seconds=delay),
             **release,
@@ -280,7 +280,7 @@ def _failed(runtime, item: ActionItem, outcome: Failed, now, release) -> SyncAtt
     text = outcome.text or explain(error, project_key=project, issue_key=issue_key, final=True)
     _set(
         item,
-        sync_state=SyncState.ERROR.value,
+        sync_state=SyncState.ERROR,
         attempts=failures,
         next_attempt_at=None,
         last_error=text,

@@ -121,7 +121,7 @@ async def two_way(runtime: Runtime, workspace_id: int) -> bool:
         direction = await session.scalar(
             select(SyncSettings.sync_direction).where(SyncSettings.workspace_id == workspace_id)
         )
-    return direction != SyncDirection.ONE_WAY.value
+    return direction != SyncDirection.ONE_WAY
 
 
 async def _items_now(runtime: Runtime, current: Current) -> dict:

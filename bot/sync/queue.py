@@ -24,7 +24,7 @@ def enqueue(items: Iterable[ActionItem], *, now: datetime | None = None) -> int:
 def queued_now(now: datetime | None = None) -> dict:
     """The columns of an item due now, from attempt 1."""
     return {
-        "sync_state": SyncState.PENDING.value,
+        "sync_state": SyncState.PENDING,
         "attempts": 0,
         "next_attempt_at": now or utcnow(),
         "last_error": None,

@@ -34,9 +34,9 @@ async def retry_item(runtime: Runtime, workspace_id: int, item_id: int | None) -
         if item is None:
             return Queued(ITEM_GONE)
         title = escape(item.title)
-        if item.sync_state == SyncState.PENDING.value and not item.attempts:
+        if item.sync_state == SyncState.PENDING and not item.attempts:
             return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
-        if item.sync_state == SyncState.SYNCED.value and item.revision <= item.synced_revision:
+        if item.sync_state == SyncState.SYNCED and item.revision <= item.synced_revision:
             return Queued(f"*{title}* is already in Jira as {item.jira_key}.", (item.id,))
         enqueue([item])
     await _after_queueing(runtime, workspace_id, [item.id])
@@ -53,7 +53,7 @@ async def retry_failed(runtime: Runtime, workspace_id: int, value: object) -> Qu
             select(ActionItem).where(
                 ActionItem.workspace_id == workspace_id,
                 ActionItem.retro_id == (retro_id or 0),
-                ActionItem.sync_state == SyncState.ERROR.value,
+                ActionItem.sync_state == SyncState.ERROR,
                 ActionItem.last_error_kind == kind,
             )
         )
@@ -107,7 +107,7 @@ async def retry_all(runtime: Runtime, workspace_id: int) -> int:
         rows = await session.scalars(
             select(ActionItem).where(
                 ActionItem.workspace_id == workspace_id,
-                ActionItem.sync_state == SyncState.ERROR.value,
+                ActionItem.sync_state == SyncState.ERROR,
             )
         )
         items = list(rows)

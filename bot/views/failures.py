@@ -33,7 +33,7 @@ def group_failures(items: Sequence[ActionItem], project_key: str | None) -> list
     """The retro's failed items, one group per cause, biggest first."""
     groups: dict[str, list[ActionItem]] = {}
     for item in items:
-        if item.sync_state == SyncState.ERROR.value:
+        if item.sync_state == SyncState.ERROR:
             groups.setdefault(item.last_error_kind or JiraErrorKind.INVALID.value, []).append(item)
     found = [
         FailureGroup(

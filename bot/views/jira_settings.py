@@ -47,7 +47,7 @@ class SettingsForm:
     epic_per_retro: bool
     webhook_url: str | None  # API-token connections: the URL to enter in Jira
     webhook_secret_saved: bool = False
-    sync_direction: str = SyncDirection.TWO_WAY.value
+    sync_direction: str = SyncDirection.TWO_WAY
     # Fields Jira requires for the chosen issue type, and their saved defaults.
     required: list[RequiredField] = field(default_factory=list)
     required_values: dict[str, str] = field(default_factory=dict)
@@ -63,7 +63,7 @@ class SettingsSubmission:
     webhooks_enabled: bool
     epic_per_retro: bool
     webhook_secret: str | None
-    sync_direction: str = SyncDirection.TWO_WAY.value
+    sync_direction: str = SyncDirection.TWO_WAY
     # {field id: (block id, value)} of the required-field inputs of the chosen issue type.
     required: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
@@ -249,8 +249,8 @@ def _options_input(form: SettingsForm) -> dict:
 
 
 DIRECTIONS = {
-    SyncDirection.TWO_WAY.value: ("*Two-way*", "Changes made in Jira come back to Slack."),
-    SyncDirection.ONE_WAY.value: (
+    SyncDirection.TWO_WAY: ("*Two-way*", "Changes made in Jira come back to Slack."),
+    SyncDirection.ONE_WAY: (
         "*One-way (Slack → Jira only)*",
         "Only Done in Jira comes back; Jira's other changes stay in Jira.",
     ),
@@ -348,7 +348,7 @@ def read_submission(view: dict) -> SettingsSubmission:
         epic_per_retro=ids.OPTION_EPIC in checked,
         webhook_secret=(secret or "").strip() or None,
         sync_direction=_selected(values, ids.SYNC_DIRECTION_BLOCK, ids.SYNC_DIRECTION_INPUT)
-        or SyncDirection.TWO_WAY.value,
+        or SyncDirection.TWO_WAY,
         required=read_required(values, issue_type),
     )
 

@@ -24,8 +24,8 @@ from bot.views.words import plural
 from storage.models import ConnectionMethod, ConnectionStatus, SyncDirection
 
 METHOD_LABELS = {
-    ConnectionMethod.OAUTH.value: "OAuth (Atlassian account)",
-    ConnectionMethod.API_TOKEN.value: "API token",
+    ConnectionMethod.OAUTH: "OAuth (Atlassian account)",
+    ConnectionMethod.API_TOKEN: "API token",
 }
 OVERRIDES_SHOWN = 10
 OVERRIDES_TEXT_MAX = SECTION_TEXT_MAX - 100  # room for the "…and N more" line
@@ -59,7 +59,7 @@ class StatusReport:
     overrides: list[tuple[str, Target]] = field(default_factory=list)
     webhooks_enabled: bool = True
     epic_per_retro: bool = False
-    sync_direction: str = SyncDirection.TWO_WAY.value
+    sync_direction: str = SyncDirection.TWO_WAY
     webhook_health: str = ""
     webhook_url: str | None = None
     failed_syncs: int = 0
@@ -89,12 +89,12 @@ class StatusReport:
             )
             report.webhooks_enabled = settings.webhooks_enabled
             report.epic_per_retro = settings.epic_per_retro
-            report.sync_direction = settings.sync_direction or SyncDirection.TWO_WAY.value
+            report.sync_direction = settings.sync_direction or SyncDirection.TWO_WAY
         if conn is not None:
             report.site_url = conn.site_url
             report.account_name = conn.account_name
             report.method = conn.method
-            if conn.status != ConnectionStatus.ACTIVE.value:
+            if conn.status != ConnectionStatus.ACTIVE:
                 report.broken_reason = conn.broken_reason or "credentials refused"
             report.webhook_url = webhook_url if conn.method != ConnectionMethod.OAUTH else None
             report.webhook_health = _webhook_health(conn, report.webhooks_enabled)
@@ -102,7 +102,7 @@ class StatusReport:
 
 
 def direction_text(direction: str | None) -> str:
-    if direction == SyncDirection.ONE_WAY.value:
+    if direction == SyncDirection.ONE_WAY:
         return "One-way (Slack → Jira only): only Done in Jira comes back"
     return "Two-way: changes made in Jira come back to Slack"
 
@@ -114,7 +114,7 @@ def _webhook_health(conn, enabled: bool) -> str:
         return f":warning: {conn.webhook_error}"
     last = _when(conn.webhook_last_delivery_at)
     heard = f"; last delivery {last}" if last else "; no delivery received yet"
-    if conn.method == ConnectionMethod.OAUTH.value:
+    if conn.method == ConnectionMethod.OAUTH:
         if conn.webhook_ids:
             renew = _when(conn.webhook_expires_at)
             expiry = f", expires {renew} (renewed before then)" if renew else ""

@@ -78,7 +78,7 @@ class Destination:
 
 def waiting(items: Sequence[ActionItem]) -> list[ActionItem]:
     """Items that Send to Jira would send: not yet queued and never failed."""
-    return [i for i in items if i.sync_state == SyncState.LOCAL.value]
+    return [i for i in items if i.sync_state == SyncState.LOCAL]
 
 
 def _counts(items: Sequence[ActionItem]) -> str:
