@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
-from collections.abc import Hashable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +36,56 @@ from storage.db import make_engine, make_sessions
 # Jira answers most calls in well under a second; a create that hangs longer is treated as
 # ambiguous and resolved by the sync engine rather than waited on.
 JIRA_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+# A project's edit screen changes rarely (an admin's doing); a minute keeps a burst of
+# pushes to one read and a change visible soon enough.
+EDIT_SCREEN_SECONDS = 60.0
+EDIT_SCREENS_KEPT = 256
+
+
+class TtlCache:
+    """Values kept `ttl` seconds, at most `size` of them (the least recently stored go
+    first), so a cache keyed by what outsiders choose cannot grow without bound.
+
+    `load` reads a missing value once however many ask for it at the same moment: the
+    first asker's read is shared, and a read that fails is forgotten at once."""
+
+    def __init__(self, ttl: float, size: int, clock: Callable[[], float] = time.monotonic):
+        self.ttl, self.size, self._clock = ttl, size, clock
+        self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        entry = self._entries.get(key)
+        if entry is None:
+            return default
+        if self._clock() - entry[0] >= self.ttl:
+            del self._entries[key]
+            return default
+        return entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        self._entries.pop(key, None)
+        self._entries[key] = (self._clock(), value)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def drop(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+
+    async def load(self, key: Hashable, read: Callable[[], Awaitable[Any]]) -> Any:
+        pending = self.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(read())
+            self.put(key, pending)
+        try:
+            # Shielded: one asker giving up does not cancel the read the others wait for.
+            return await asyncio.shield(pending)
+        except Exception:
+            if self.get(key) is pending:
+                self.drop(key)
+            raise
 
 
 class KeyedLocks:
@@ -57,6 +109,11 @@ class ProcessState:
     renders_wanted: dict[tuple[int, int], int] = field(default_factory=dict)
     # bot/admins.py: (team, user) -> (when looked up, is admin), for a few minutes.
     admin_roles: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+    # bot/sync/context.py: (site, project, issue type) -> the fields its edit screen has,
+    # read once for a burst of pushes.
+    edit_screens: TtlCache = field(
+        default_factory=lambda: TtlCache(EDIT_SCREEN_SECONDS, EDIT_SCREENS_KEPT)
+    )
     # bot/jira/credentials.py: one token refresh per connection at a time.
     token_refreshes: KeyedLocks = field(default_factory=KeyedLocks)
     # bot/jira/webhook_registration.py: one registration per workspace at a time.

@@ -6,12 +6,19 @@ The app here runs a sync cycle every second, so "the next cycle" comes quickly."
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from tests.flows_retro import item_values, open_item_modal, submit_item, summary_message
+from tests.flows_retro import (
+    item_values,
+    open_item_modal,
+    start_retro,
+    submit_item,
+    summary_message,
+)
 from tests.flows_sync import (
+    add_items_directly,
     commit_retro,
     connect_world,
     issues_labelled,
@@ -89,6 +96,36 @@ def test_an_edit_of_a_synced_item_reaches_its_issue_on_the_next_cycle(
     )
     assert row["synced_revision"] == row["revision"] == 2
     assert len(issues_labelled(site, row["sync_label"])) == 1  # updated, never re-created
+
+
+def test_a_burst_of_pushes_to_one_project_reads_its_edit_screen_once(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site)
+    start_retro(sync_app.slack, slack_emulator, world.team, "Burst")
+    add_items_directly(sync_app, world, 6)
+    commit_retro(sync_app, slack_emulator, world)
+    rows = wait_for_keys(sync_app.db, world.team, 6)
+    editmeta = f"/sites/{site.name}/rest/api/3/issue/"
+    reads_before = len(
+        [r for r in jira_emulator.requests_to("GET", "/editmeta") if editmeta in r.path]
+    )
+
+    sync_app.db.execute(
+        "UPDATE action_items SET title = title || ' (again)', revision = revision + 1, "
+        "sync_state = 'pending', attempts = 0, next_attempt_at = :now "
+        "WHERE workspace_id = :w",
+        now=datetime.now(UTC).replace(tzinfo=None),
+        w=world.team.workspace_id,
+    )
+
+    for row in rows:
+        wait_until(
+            lambda key=row["jira_key"]: site.issues[key].fields["summary"].endswith("(again)"),
+            message="every edit pushed",
+        )
+    reads = [r for r in jira_emulator.requests_to("GET", "/editmeta") if editmeta in r.path]
+    assert len(reads) - reads_before == 1
 
 
 def test_epic_grouping_makes_one_epic_per_retro_as_parent(

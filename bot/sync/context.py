@@ -69,6 +69,18 @@ class WorkspaceSync:
                 self.create_screens[key] = None
         return self.create_screens[key]
 
+    async def edit_screen(
+        self, issue_id: str, project_key: str | None, issue_type_id: str | None
+    ) -> set[str]:
+        """The field ids an edit of the issue may set (editmeta). Issues of one project and
+        issue type share a screen, so a burst of pushes reads it once (for a short while,
+        on the process: bot/runtime.py)."""
+        if not (project_key and issue_type_id):
+            return await self.jira.edit_screen(issue_id)
+        key = (self.site_url, project_key, issue_type_id)
+        screens = self.runtime.state.edit_screens
+        return await screens.load(key, lambda: self.jira.edit_screen(issue_id))
+
     # --- timing of ambiguous creates ------------------------------------------------------
 
     @property

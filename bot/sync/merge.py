@@ -42,6 +42,7 @@ class JiraIssue:
     key: str
     project_key: str | None
     updated: datetime | None
+    issue_type_id: str | None
     values: dict  # normalised Jira value per field, as stored in the base's "j"
     title: str
     description: str  # mrkdwn, without the app's links
@@ -68,6 +69,7 @@ def issue_from_json(issue: dict) -> JiraIssue:
     assignee = fields.get("assignee") if isinstance(fields.get("assignee"), dict) else {}
     status = fields.get("status") if isinstance(fields.get("status"), dict) else {}
     project = fields.get("project") if isinstance(fields.get("project"), dict) else {}
+    issue_type = fields.get("issuetype") if isinstance(fields.get("issuetype"), dict) else {}
     description = fields.get("description")
     text = adf_to_mrkdwn(description) if isinstance(description, dict) else (description or "")
     title = _one_line(fields.get("summary"))
@@ -76,6 +78,7 @@ def issue_from_json(issue: dict) -> JiraIssue:
         key=str(issue.get("key") or ""),
         project_key=project.get("key") or _project_of(issue.get("key")),
         updated=jira_time(fields.get("updated")),
+        issue_type_id=str(issue_type["id"]) if issue_type.get("id") else None,
         values={
             "title": title,
             "description": text,

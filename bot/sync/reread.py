@@ -27,6 +27,7 @@ ISSUE_FIELDS = [
     "assignee",
     "duedate",
     "status",
+    "issuetype",  # which edit screen the issue has (bot/sync/context.py)
     "updated",
     "statuscategorychangedate",
 ]

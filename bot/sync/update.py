@@ -96,7 +96,7 @@ async def push_item(
     )
     note, sent = KEEP, {}
     if decision.push:
-        note, sent = await _send(ws, item, decision.push)
+        note, sent = await _send(ws, item, decision.push, issue)
     person = None
     if "assignee" in decision.pull:
         user_id = await ws.people.slack_user_for(issue.assignee_email)
@@ -122,7 +122,7 @@ async def _same_assignee(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraI
     return assignee.account_id == issue.values["assignee"]
 
 
-async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str]):
+async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str], issue: merge.JiraIssue):
     """PUT only `names`; returns (the assignee note, the normalised values sent)."""
     note, account = KEEP, None
     if "assignee" in names:
@@ -133,7 +133,7 @@ async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str]):
     body = {merge.JIRA_FIELD[name]: every[merge.JIRA_FIELD[name]] for name in sorted(names)}
     # Only what the issue's edit screen has: Jira refuses the whole edit for one field off
     # it. A field left out stays out of step, so it is not recorded as sent.
-    screen = await ws.jira.edit_screen(item.jira_issue_id)
+    screen = await ws.edit_screen(item.jira_issue_id, issue.project_key, issue.issue_type_id)
     body = {name: value for name, value in body.items() if name in screen}
     if body:
         await ws.jira.edit_issue(item.jira_issue_id, body)
