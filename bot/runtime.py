@@ -120,6 +120,8 @@ class ProcessState:
     webhook_registrations: KeyedLocks = field(default_factory=KeyedLocks)
     # bot/jira/webhooks.py: token -> (when loaded, Endpoint), for a few seconds.
     webhook_endpoints: dict[str, tuple[float, Any]] = field(default_factory=dict)
+    # bot/jira/deliveries.py: workspace -> (when made, JiraClient) for re-reading bursts.
+    webhook_jira: dict[int, tuple[float, Any]] = field(default_factory=dict)
     # bot/jira/deliveries.py: the writer and the sender take turns at the database, and
     # when this process last wrote each connection's "last delivery".
     delivery_writes: asyncio.Lock = field(default_factory=asyncio.Lock)

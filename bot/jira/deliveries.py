@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,19 +34,26 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import notifier
 from bot.completion import SETTLED_COLUMNS, ItemState, JiraStatus, Outcome, StatusChange
+from bot.jira.client import JiraClient
+from bot.jira.credentials import jira_client_for
+from bot.jira.errors import JiraError
 from bot.runtime import Runtime
-from bot.sync.pull import Current, RowView, apply_issue, item_query, read_current, write_item
+from bot.sync.pull import Current, RowView, apply_issue, item_query, read_current, write_items
 from storage.clock import utcnow
 from storage.models import ActionItem, JiraConnection, WebhookDelivery
 
 logger = logging.getLogger(__name__)
 
 GROUP_MAX = 200  # deliveries per transaction
+# Groups whose issues are read from Jira at once (commits stay in arrival order).
+GROUPS_IN_FLIGHT = 2
 RETROS_AT_ONCE = 8  # thread messages go out for this many retros in parallel
 NOTICES_PER_SEND = 1000
 SEND_PAUSE = 1.0  # seconds between two sends of one process (bursts gather meanwhile)
 LINES_PER_MESSAGE = 25  # notices in one thread message (Slack shows ~40k characters)
 OTHER_SITE = "other_site"
+JIRA_CLIENT_TTL = 5.0  # seconds, as the webhook endpoint's
+JIRA_CLIENTS_KEPT = 10_000
 # "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
 LAST_DELIVERY_EVERY = timedelta(seconds=60)
 # A notice still owed after this long was left by a process that died (or is about to be
@@ -116,6 +124,7 @@ class DeliveryPipeline:
         self._write_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self._groups: set[asyncio.Task] = set()  # groups being read or committed
 
     async def submit(self, endpoint: Endpoint, delivery: Delivery) -> bool:
         """Store and apply the delivery; True when it is new, False for a replay.
@@ -129,9 +138,10 @@ class DeliveryPipeline:
     async def stop(self) -> None:
         """Shutdown: end the writer and the sender. Notices not yet posted stay owed in the
         database (notified_at empty) and the recovery job sends them after a restart."""
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._groups]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks = []
 
     def _start(self) -> None:
@@ -147,17 +157,27 @@ class DeliveryPipeline:
             self._send_wake.set()
 
     async def _write_loop(self) -> None:
+        slots = asyncio.Semaphore(GROUPS_IN_FLIGHT)
+        previous: asyncio.Task | None = None
         while True:
             await self._write_wake.wait()
             self._write_wake.clear()
             while self._waiting:
+                # What arrives while every slot is busy gathers into the next group.
+                await slots.acquire()
                 group, self._waiting = self._waiting[:GROUP_MAX], self._waiting[GROUP_MAX:]
-                await self._write(group)
+                previous = asyncio.create_task(self._write(group, previous, slots))
+                self._groups.add(previous)
+                previous.add_done_callback(self._groups.discard)
 
-    async def _write(self, group: list[_Waiting]) -> None:
+    async def _write(self, group: list[_Waiting], previous, slots: asyncio.Semaphore) -> None:
+        """Read the group's issues from Jira while the group before is still being read
+        or committed (Jira's answer is the slow part), then commit after it."""
         items = [(w.endpoint, w.delivery) for w in group]
         try:
             currents = await read_group(self.runtime, items)
+            if previous is not None:
+                await asyncio.wait({previous})
             results, relabelled = await commit_group(self.runtime, items, currents)
         except Exception as exc:
             logger.exception("storing %s webhook deliveries failed", len(group))
@@ -165,6 +185,8 @@ class DeliveryPipeline:
                 if not waiting.future.done():
                     waiting.future.set_exception(DeliveryNotStored(str(type(exc).__name__)))
             return
+        finally:
+            slots.release()
         for waiting, (new, owed) in zip(group, results, strict=True):
             if owed is not None:
                 self._owed.append(owed)
@@ -214,8 +236,31 @@ async def read_group(runtime: Runtime, items: list) -> dict[int, Current]:
         if same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
             wanted[endpoint.workspace_id].add(delivery.status.issue_id)
     workspaces = sorted(wanted)
-    read = await asyncio.gather(*(read_current(runtime, w, wanted[w]) for w in workspaces))
+    read = await asyncio.gather(*(_read(runtime, w, wanted[w]) for w in workspaces))
     return dict(zip(workspaces, read, strict=True))
+
+
+async def _read(runtime: Runtime, workspace_id: int, issue_ids: set[str]) -> Current:
+    try:
+        jira = await _jira_for(runtime, workspace_id)
+    except JiraError:
+        jira = None  # read_current asks again and says why
+    return await read_current(runtime, workspace_id, issue_ids, jira=jira)
+
+
+async def _jira_for(runtime: Runtime, workspace_id: int) -> JiraClient:
+    """The workspace's Jira client, kept for JIRA_CLIENT_TTL: a burst's groups share its
+    credentials (read and decrypted once) and its vetted site address, as they share the
+    endpoint (a disconnect or a new token takes effect within seconds)."""
+    now, kept = time.monotonic(), runtime.state.webhook_jira
+    client = kept.get(workspace_id)
+    if client is not None and now - client[0] < JIRA_CLIENT_TTL:
+        return client[1]
+    jira = await jira_client_for(runtime, workspace_id)
+    if len(kept) >= JIRA_CLIENTS_KEPT:
+        kept.clear()
+    kept[workspace_id] = (now, jira)
+    return jira
 
 
 async def commit_group(
@@ -238,16 +283,17 @@ async def commit_group(
         pks = await _insert(conn, [_row(e, d, now) for e, d in firsts.values()])
         new = [(key, *firsts[key]) for key in firsts if key in pks]
         states, rows = await _items(conn, [(e, d) for _, e, d in new])
-        item_values, outcomes, changes = {}, [], {}
+        item_values, outcomes, changes, fielded_items = {}, [], {}, []
         named_before = _status_names(states)
         for key, endpoint, delivery in new:
             outcome, change, values, fielded = _apply(states, rows, endpoint, delivery, currents)
             if values:
                 item_values[values["item_pk"]] = values
             if fielded is not None:
-                await write_item(conn, endpoint.workspace_id, *fielded)
+                fielded_items.append((endpoint.workspace_id, *fielded))
             outcomes.append(_outcome_row(pks[key], outcome, change))
             changes[key] = change
+        await write_items(conn, fielded_items)
         await _write_items(conn, list(item_values.values()))
         relabelled = _relabelled(states, named_before, changes)
         await _write_outcomes(conn, outcomes)

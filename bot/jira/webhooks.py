@@ -25,6 +25,7 @@ leaked to another site's webhook cannot touch an item with the same issue id her
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -103,12 +104,20 @@ async def endpoint_for(runtime: Runtime, token: str) -> Endpoint | None:
     now, endpoints = time.monotonic(), runtime.state.webhook_endpoints
     kept = endpoints.get(token)
     if kept is not None and now - kept[0] < ENDPOINT_TTL:
-        return kept[1]
-    endpoint = await _load_endpoint(runtime, token)
-    if endpoint is not None:
-        if len(endpoints) >= ENDPOINTS_KEPT:
-            endpoints.clear()
-        endpoints[token] = (now, endpoint)
+        return await asyncio.shield(kept[1])  # one request going away cancels no load
+    # The load itself is kept: a burst's requests arriving together share one read and
+    # one decryption instead of each making its own.
+    loading = asyncio.ensure_future(_load_endpoint(runtime, token))
+    if len(endpoints) >= ENDPOINTS_KEPT:
+        endpoints.clear()
+    endpoints[token] = (now, loading)
+    try:
+        endpoint = await asyncio.shield(loading)
+    except Exception:
+        endpoints.pop(token, None)
+        raise
+    if endpoint is None:
+        endpoints.pop(token, None)  # unknown tokens are not kept
     return endpoint
 
 

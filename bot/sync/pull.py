@@ -13,14 +13,16 @@ when the issue moved, and "deleted in Jira" when Jira says the issue no longer e
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import false, insert, or_, select, update
+from sqlalchemy import bindparam, false, insert, or_, select, update
 
 from bot import completion, notifier
 from bot.completion import ItemState, JiraStatus, Outcome, StatusChange
+from bot.jira.client import JiraClient
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError
 from bot.runtime import Runtime
@@ -93,13 +95,19 @@ class ItemResult:
 
 
 async def read_current(
-    runtime: Runtime, workspace_id: int, issue_ids, *, issues: list[dict] | None = None
+    runtime: Runtime,
+    workspace_id: int,
+    issue_ids,
+    *,
+    issues: list[dict] | None = None,
+    jira: JiraClient | None = None,
 ) -> Current:
     """`issues`: what a poll already read (nothing is read again); otherwise the issues
-    are read now, and those missing are checked for deletion."""
+    are read now, and those missing are checked for deletion. `jira`: a client the
+    caller already has (a webhook burst keeps one for a few seconds)."""
     current = Current(workspace_id, two_way=await two_way(runtime, workspace_id))
     try:
-        jira = await jira_client_for(runtime, workspace_id)
+        jira = jira or await jira_client_for(runtime, workspace_id)
         found = {str(i["id"]): i for i in issues} if issues is not None else None
         if found is None:
             found = await read_issues(jira, issue_ids)
@@ -297,17 +305,39 @@ def item_query(pairs):
 async def write_item(conn, workspace_id: int, item_id: int, jira_key, result: ItemResult):
     """The field columns and Sync Log lines of one item (status columns are batched by
     the caller)."""
-    values = dict(result.field_values)
-    if result.status_values:
-        values.update(result.status_values)
-    if values:
-        await conn.execute(update(ActionItem).where(ActionItem.id == item_id).values(**values))
-    if result.conflicts:
+    await write_items(conn, [(workspace_id, item_id, jira_key, result)])
+
+
+async def write_items(conn, entries: list[tuple[int, int, str | None, ItemResult]]) -> None:
+    """write_item for many (workspace, item, key, result): one UPDATE per set of changed
+    columns (executemany), one INSERT for every Sync Log line; an item named twice gets
+    its changes in order."""
+    merged: dict[int, dict] = {}
+    conflicts = []
+    for workspace_id, item_id, jira_key, result in entries:
+        values = merged.setdefault(item_id, {})
+        values.update(result.field_values)
+        values.update(result.status_values or {})
         key = values.get("jira_key") or jira_key
-        await conn.execute(
-            insert(SyncAttempt),
-            [_conflict_row(workspace_id, item_id, key, line) for line in result.conflicts],
-        )
+        conflicts += [_conflict_row(workspace_id, item_id, key, line) for line in result.conflicts]
+    by_columns: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    for item_id, values in merged.items():
+        if values:
+            params = {"item_pk": item_id, **{"new_" + k: v for k, v in values.items()}}
+            by_columns[tuple(sorted(values))].append(params)
+    for columns, rows in by_columns.items():
+        await conn.execute(_item_update(columns), rows)
+    if conflicts:
+        await conn.execute(insert(SyncAttempt), conflicts)
+
+
+@functools.cache
+def _item_update(columns: tuple[str, ...]):
+    return (
+        update(ActionItem)
+        .where(ActionItem.id == bindparam("item_pk"))
+        .values({column: bindparam("new_" + column) for column in columns})
+    )
 
 
 def _conflict_row(workspace_id: int, item_id: int, jira_key, line: str) -> dict:

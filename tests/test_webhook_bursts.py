@@ -1,0 +1,136 @@
+"""Bursts of webhook deliveries: the re-read of one group from Jira does not hold back the
+next (Jira's answer is the slow part of a delivery), and a group whose deliveries change
+different fields of different items applies every one of them."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import date, timedelta
+
+import pytest
+
+from tests.fakes.jira import webhooks as jira_webhooks
+from tests.flows_sync import slack_email, sync_app_fixture
+from tests.flows_webhooks import synced_items, token_webhook
+
+sync_app = sync_app_fixture()
+
+JIRA_LATENCY = 0.8  # seconds Jira takes to answer each request in the first test
+SEARCH = "/rest/api/3/search/jql"
+
+
+@pytest.fixture
+def site(jira_emulator):
+    site = jira_emulator.add_site("burst" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    return site
+
+
+@pytest.fixture
+def hooked(sync_app, slack_emulator, site):
+    """A workspace whose Jira changes arrive by (admin) webhook, with four synced items."""
+    from tests.harness import install_workspace
+
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    hook = token_webhook(sync_app.app, sync_app.slack, slack_emulator, sync_app.db, team, site)
+    items = synced_items(
+        sync_app.slack, slack_emulator, sync_app.db, team, "Alpha", "Bravo", "Charlie", "Delta"
+    )
+    return team, hook, items
+
+
+def planned_edit(site, key: str, by, **changes) -> jira_webhooks.Delivery:
+    """Edit the issue in Jira now; its delivery is sent by the caller (so several can be
+    in flight together, as in a burst)."""
+    with site.emulator.lock:
+        issue = site.find_issue(key)
+        issue.fields.update(changes)
+        issue.updated = time.time()
+        [delivery] = site.plan_edit(issue, list(changes), by)
+    return delivery
+
+
+def send_together(deliveries, gap: float = 0.0) -> list:
+    threads = [threading.Thread(target=jira_webhooks.send, args=(d,)) for d in deliveries]
+    for thread in threads:
+        thread.start()
+        time.sleep(gap)
+    for thread in threads:
+        thread.join(timeout=30)
+    return [d.status for d in deliveries]
+
+
+def titles(db, items) -> dict[str, str]:
+    rows = db.rows(
+        "SELECT jira_key, title FROM action_items WHERE id IN (:a, :b, :c, :d)",
+        a=items[0].id,
+        b=items[1].id,
+        c=items[2].id,
+        d=items[3].id,
+    )
+    return {r["jira_key"]: r["title"] for r in rows}
+
+
+def test_a_slow_jira_read_does_not_hold_back_the_next_group(sync_app, jira_emulator, site, hooked):
+    _, hook, items = hooked
+    first = planned_edit(site, items[0].key, hook.jira_user, summary="Alpha, groomed")
+    second = planned_edit(site, items[1].key, hook.jira_user, summary="Bravo, groomed")
+    before = len(jira_emulator.requests_to("POST", SEARCH))
+    jira_emulator.latency = JIRA_LATENCY
+    try:
+        # The second arrives while the first group's issue is still being read.
+        statuses = send_together([first, second], gap=JIRA_LATENCY / 4)
+    finally:
+        jira_emulator.latency = 0.0
+
+    assert statuses == [202, 202]
+    searches = [
+        r for r in jira_emulator.requests_to("POST", SEARCH)[before:] if r.site == site.name
+    ]
+    assert len(searches) == 2, [r.json for r in searches]
+    # Read side by side: the second search began before the first could have been
+    # answered (one after the other, it would begin a whole latency later).
+    assert searches[1].timestamp - searches[0].timestamp < JIRA_LATENCY * 0.75
+    now = titles(sync_app.db, items)
+    assert now[items[0].key] == "Alpha, groomed" and now[items[1].key] == "Bravo, groomed"
+
+
+def test_one_burst_of_different_fields_on_different_items_applies_them_all(
+    sync_app, slack_emulator, site, hooked
+):
+    team, hook, items = hooked
+    member = site.add_user(slack_email(team, "member"), "Max Member")
+    due = date.today() + timedelta(days=5)
+    description = {
+        "version": 1,
+        "type": "doc",
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": "In Jira"}]}],
+    }
+    deliveries = [
+        planned_edit(site, items[0].key, hook.jira_user, summary="Alpha, renamed"),
+        planned_edit(site, items[1].key, hook.jira_user, duedate=due.isoformat()),
+        planned_edit(site, items[2].key, hook.jira_user, description=description),
+        planned_edit(site, items[3].key, hook.jira_user, assignee=member.account_id),
+    ]
+    # The same deliveries twice over: Jira's retries of a burst change nothing more.
+    retries = [jira_webhooks.retry_of(site, d) for d in deliveries]
+
+    assert send_together(deliveries) == [202] * 4
+    assert sorted(send_together(retries)) == [200] * 4
+
+    rows = {
+        r["id"]: r
+        for r in sync_app.db.rows(
+            "SELECT id, title, due_date, description, assignee_user_id, revision, "
+            "synced_revision FROM action_items WHERE workspace_id = :w",
+            w=team.workspace_id,
+        )
+    }
+    alpha, bravo, charlie, delta = (rows[i.id] for i in items)
+    assert alpha["title"] == "Alpha, renamed" and alpha["due_date"] is None
+    assert bravo["title"] == "Bravo" and str(bravo["due_date"])[:10] == due.isoformat()
+    assert charlie["description"] == "In Jira" and charlie["assignee_user_id"] is None
+    assert delta["assignee_user_id"] == team.member and delta["title"] == "Delta"
+    assert all(r["revision"] == r["synced_revision"] for r in rows.values())
