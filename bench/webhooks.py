@@ -197,9 +197,10 @@ class Editor:
             "assignee": lambda: self.assignees[number % len(self.assignees)],
             "duedate": lambda: (date.today() + timedelta(days=number % 28 + 1)).isoformat(),
         }[field]()
+        before = dict(issue.fields)
         issue.fields[field] = value
         issue.updated = time.time()
-        return self.site.plan_edit(issue, [field], self.actor)
+        return self.site.plan_edit(issue, [field], self.actor, before)
 
     @property
     def unique(self) -> int:

@@ -46,9 +46,10 @@ def planned_edit(site, key: str, by, **changes) -> jira_webhooks.Delivery:
     in flight together, as in a burst)."""
     with site.emulator.lock:
         issue = site.find_issue(key)
+        before = dict(issue.fields)
         issue.fields.update(changes)
         issue.updated = time.time()
-        [delivery] = site.plan_edit(issue, list(changes), by)
+        [delivery] = site.plan_edit(issue, list(changes), by, before)
     return delivery
 
 
