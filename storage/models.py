@@ -161,6 +161,8 @@ class JiraConnection(Base):
     poll_claimed_by: Mapped[str | None] = mapped_column(String(64))
     # When the last successful poll started: the next one asks for issues updated since.
     last_polled_at: Mapped[datetime | None] = mapped_column()
+    # Polls failed since the last success: each failure waits longer (bot/sync/poll.py).
+    poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -24,6 +24,7 @@ from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, S
 class PollClaim:
     workspace_id: int
     since: datetime  # the start of the last successful poll (or the connection's creation)
+    failures: int = 0  # polls failed since the last success
 
 
 def _polls():
@@ -74,21 +75,25 @@ async def claim_polls(
                     JiraConnection.workspace_id,
                     JiraConnection.last_polled_at,
                     JiraConnection.created_at,
+                    JiraConnection.poll_failures,
                 )
                 .execution_options(synchronize_session=False)
             )
         ).all()
-    return [PollClaim(r.workspace_id, r.last_polled_at or r.created_at) for r in rows]
+    return [
+        PollClaim(r.workspace_id, r.last_polled_at or r.created_at, r.poll_failures) for r in rows
+    ]
 
 
 @dataclass(frozen=True)
 class PollDone:
-    """How one claimed poll ended: when the next is due, and (after a success) the start
-    of this one, where the next search starts from."""
+    """How one claimed poll ended: when the next is due, (after a success) the start of
+    this one, where the next search starts from, and the failures since the last success."""
 
     workspace_id: int
     next_due: datetime
     polled_at: datetime | None
+    failures: int = 0
 
 
 _FINISH = (
@@ -100,6 +105,7 @@ _FINISH = (
     .values(
         poll_due_at=bindparam("next_due", type_=UtcDateTime()),
         poll_claimed_by=None,
+        poll_failures=bindparam("failures"),
         last_polled_at=func.coalesce(
             bindparam("polled_at", type_=UtcDateTime()), JiraConnection.last_polled_at
         ),
@@ -117,6 +123,7 @@ async def finish_polls(sessions: async_sessionmaker, owner: str, done: list[Poll
             "owner": owner,
             "next_due": d.next_due,
             "polled_at": d.polled_at,
+            "failures": d.failures,
         }
         for d in done
     ]

@@ -224,3 +224,10 @@ def test_backoff_delays_are_exact_once_the_jitter_is_pinned():
     assert retry_delay(1, 30, retry_after=90, rng=PinnedJitter(0.5)) == 90
     assert retry_delay(3, 30, retry_after=10, rng=PinnedJitter(0.5)) == 120
     assert [retries_left(n) for n in range(1, MAX_RETRIES + 2)] == [True, True, True, False]
+
+
+def test_backoff_stops_growing_at_its_cap_but_never_cuts_a_retry_after():
+    pinned = PinnedJitter(0.5)
+    assert [retry_delay(n, 30, cap=900, rng=pinned) for n in (5, 6, 7)] == [480, 900, 900]
+    assert retry_delay(10_000, 30, cap=900, rng=pinned) == 900  # no overflow however long
+    assert retry_delay(9, 30, retry_after=3600, cap=900, rng=pinned) == 3600

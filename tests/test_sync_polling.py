@@ -12,6 +12,7 @@ import itertools
 import os
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -240,6 +241,60 @@ def test_a_rate_limited_poll_retries_that_workspace_only(sync_app, slack_emulato
     )
     pair = searches(jira_emulator, calm)[-2:]
     assert pair[1].timestamp - pair[0].timestamp >= INTERVAL * 0.8
+
+
+def test_a_failing_workspace_polls_less_and_less_often_and_alone(
+    sync_app, slack_emulator, clean_emulator
+):
+    """Failures in a row double the wait (from the retry base, 0.2 s here), so a Jira that
+    keeps answering 500 is asked less and less often; the other workspace polls on at its
+    cycle; the first success clears the count."""
+    jira_emulator = clean_emulator
+    calm = new_site(jira_emulator, "steady")
+    connect_world(sync_app, slack_emulator, calm, webhooks=False)
+    failing = new_site(jira_emulator, "failing")
+    fault = jira_emulator.faults.add("POST", f"/sites/{failing.name}{SEARCH}", "500", times=None)
+    connect_world(sync_app, slack_emulator, failing, webhooks=False)
+    found = wait_until(
+        lambda: len(f := searches(jira_emulator, failing)) >= 6 and f,
+        timeout=3 * INTERVAL,
+        message="six polls of the failing workspace",
+    )
+    gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(found[:6])]
+    # 0.2, 0.4, 0.8, 1.6, 3.2 s (±25 %): each wait longer than the one before.
+    assert all(b > a for a, b in itertools.pairwise(gaps)), gaps
+    assert gaps[-1] >= 2.0, gaps
+    wait_until(
+        lambda: poll_row(sync_app.db, failing)[0] >= 6,
+        timeout=5,
+        message="six failures counted on the connection",
+    )
+    assert poll_row(sync_app.db, failing)[1] > 2.0, "the next poll is not seconds away"
+    window = [r for r in searches(jira_emulator, calm) if found[0].timestamp <= r.timestamp]
+    span = found[5].timestamp - found[0].timestamp
+    assert 1 <= len(window) <= span / INTERVAL + 2, "the other workspace polls at its cycle"
+
+    fault.times = fault.hits  # Jira is back
+    wait_until(
+        lambda: poll_row(sync_app.db, failing)[0] == 0,
+        timeout=20,
+        message="the count cleared by a successful poll",
+    )
+    assert searches(jira_emulator, failing)[-1].status == 200
+
+
+def poll_row(db: Database, site) -> tuple[int, float]:
+    """The workspace's failures in a row, and seconds until its next poll is due."""
+    row = db.rows(
+        "SELECT poll_failures, poll_due_at FROM jira_connections WHERE site_url = :u",
+        u=site.url,
+    )[0]
+    due = row["poll_due_at"]
+    if isinstance(due, str):  # SQLite
+        due = datetime.fromisoformat(due)
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=UTC)
+    return row["poll_failures"], (due - datetime.now(UTC)).total_seconds()
 
 
 @pytest.mark.skipif(

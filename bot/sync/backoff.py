@@ -16,11 +16,19 @@ def retries_left(failures: int) -> bool:
 
 
 def retry_delay(
-    failures: int, base_seconds: float, retry_after: float | None = None, *, rng=random
+    failures: int,
+    base_seconds: float,
+    retry_after: float | None = None,
+    *,
+    cap: float | None = None,
+    rng=random,
 ) -> float:
-    """Seconds to wait after the `failures`-th failure (1 → about base, 2 → twice that…)."""
-    delay = base_seconds * 2 ** max(0, failures - 1)
+    """Seconds to wait after the `failures`-th failure (1 → about base, 2 → twice that…),
+    at most `cap`, unless Jira's Retry-After asks for longer."""
+    delay = base_seconds * 2 ** min(max(0, failures - 1), 40)  # 2**40 · base: past any cap
     delay *= 1 + rng.uniform(-JITTER, JITTER)
+    if cap is not None:
+        delay = min(delay, cap)
     if retry_after is not None:
         delay = max(delay, retry_after)
     return delay

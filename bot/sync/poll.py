@@ -12,7 +12,9 @@ it could not make.
 
 Each workspace's poll is claimed on its connection row (storage/polling.py), so several
 processes poll it once per cycle between them. A 429 or any failure retries that
-workspace alone, after Retry-After or the retry base, from the same starting point.
+workspace alone, from the same starting point, after a wait that doubles with each failure
+in a row (from the retry base, at most POLL_BACKOFF_CAP, never sooner than Retry-After):
+a Jira that keeps failing is asked less and less often, and the others poll on.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ RECHECK_SECONDS = 2.0
 MIN_WAIT = 0.05
 ERROR_PAUSE = 1.0
 RECONCILE_EVERY = timedelta(minutes=10)
+# The longest wait between polls of a workspace whose Jira keeps failing (Retry-After
+# may ask for longer): a Jira back up is noticed within this.
+POLL_BACKOFF_CAP = timedelta(minutes=15)
 
 
 def poll_budget(runtime: Runtime) -> float:
@@ -143,9 +148,10 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
     try:
         async with asyncio.timeout(poll_budget(runtime)):
             await poll_workspace(runtime, claim.workspace_id, claim.since, started)
-    except Exception as exc:  # every failure retries this workspace alone
-        delay = timedelta(seconds=_retry_seconds(runtime, exc, claim.workspace_id))
-        return polling.PollDone(claim.workspace_id, utcnow() + min(interval, delay), None)
+    except Exception as exc:  # every failure retries this workspace alone, later each time
+        failures = claim.failures + 1
+        delay = timedelta(seconds=_retry_seconds(runtime, exc, claim.workspace_id, failures))
+        return polling.PollDone(claim.workspace_id, utcnow() + delay, None, failures)
     return polling.PollDone(claim.workspace_id, started + interval, started)
 
 
@@ -155,16 +161,25 @@ async def poll_workspace(runtime: Runtime, workspace_id: int, since: datetime, n
     await apply_polled_issues(runtime, workspace_id, issues)
 
 
-def _retry_seconds(runtime: Runtime, exc: Exception, workspace_id: int) -> float:
+def _retry_seconds(runtime: Runtime, exc: Exception, workspace_id: int, failures: int = 1) -> float:
+    """Seconds until the next poll of a workspace after its `failures`-th failure in a row."""
     base = runtime.settings.sync_retry_base_seconds
+    cap = POLL_BACKOFF_CAP / timedelta(seconds=1)
+    retry_after = exc.retry_after if isinstance(exc, JiraError) else None
+    delay = retry_delay(failures, base, retry_after, cap=cap)
     if isinstance(exc, JiraError):
-        logger.info("status poll of workspace %s failed: %s", workspace_id, exc.message)
-        return retry_delay(1, base, exc.retry_after)
-    if isinstance(exc, TimeoutError):
+        logger.info(
+            "status poll of workspace %s failed (%d in a row, next in %.0f s): %s",
+            workspace_id,
+            failures,
+            delay,
+            exc.message,
+        )
+    elif isinstance(exc, TimeoutError):
         logger.warning("status poll of workspace %s ran out of its time budget", workspace_id)
     else:
         logger.error("status poll of workspace %s failed", workspace_id, exc_info=exc)
-    return retry_delay(1, base)
+    return delay
 
 
 async def _finish(runtime: Runtime, done: list[polling.PollDone]) -> None:
