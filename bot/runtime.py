@@ -120,8 +120,9 @@ class ProcessState:
     webhook_registrations: KeyedLocks = field(default_factory=KeyedLocks)
     # bot/jira/webhooks.py: token -> (when loaded, Endpoint), for a few seconds.
     webhook_endpoints: dict[str, tuple[float, Any]] = field(default_factory=dict)
-    # bot/jira/deliveries.py: workspace -> (when made, JiraClient) for re-reading bursts.
-    webhook_jira: dict[int, tuple[float, Any]] = field(default_factory=dict)
+    # bot/jira/deliveries.py: workspace -> (when read, (JiraClient, two-way?)) for
+    # re-reading bursts.
+    webhook_readers: dict[int, tuple[float, Any]] = field(default_factory=dict)
     # bot/jira/deliveries.py: the writer and the sender take turns at the database, and
     # when this process last wrote each connection's "last delivery".
     delivery_writes: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -38,7 +38,15 @@ from bot.jira.client import JiraClient
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError
 from bot.runtime import Runtime
-from bot.sync.pull import Current, RowView, apply_issue, item_query, read_current, write_items
+from bot.sync.pull import (
+    Current,
+    RowView,
+    apply_issue,
+    item_query,
+    read_current,
+    two_way,
+    write_items,
+)
 from storage.clock import utcnow
 from storage.models import ActionItem, JiraConnection, WebhookDelivery
 
@@ -52,8 +60,8 @@ NOTICES_PER_SEND = 1000
 SEND_PAUSE = 1.0  # seconds between two sends of one process (bursts gather meanwhile)
 LINES_PER_MESSAGE = 25  # notices in one thread message (Slack shows ~40k characters)
 OTHER_SITE = "other_site"
-JIRA_CLIENT_TTL = 5.0  # seconds, as the webhook endpoint's
-JIRA_CLIENTS_KEPT = 10_000
+READER_TTL = 5.0  # seconds, as the webhook endpoint's
+READERS_KEPT = 10_000
 # "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
 LAST_DELIVERY_EVERY = timedelta(seconds=60)
 # A notice still owed after this long was left by a process that died (or is about to be
@@ -242,25 +250,26 @@ async def read_group(runtime: Runtime, items: list) -> dict[int, Current]:
 
 async def _read(runtime: Runtime, workspace_id: int, issue_ids: set[str]) -> Current:
     try:
-        jira = await _jira_for(runtime, workspace_id)
+        jira, is_two_way = await _reader_for(runtime, workspace_id)
     except JiraError:
-        jira = None  # read_current asks again and says why
-    return await read_current(runtime, workspace_id, issue_ids, jira=jira)
+        jira, is_two_way = None, None  # read_current asks again and says why
+    return await read_current(runtime, workspace_id, issue_ids, jira=jira, is_two_way=is_two_way)
 
 
-async def _jira_for(runtime: Runtime, workspace_id: int) -> JiraClient:
-    """The workspace's Jira client, kept for JIRA_CLIENT_TTL: a burst's groups share its
-    credentials (read and decrypted once) and its vetted site address, as they share the
-    endpoint (a disconnect or a new token takes effect within seconds)."""
-    now, kept = time.monotonic(), runtime.state.webhook_jira
-    client = kept.get(workspace_id)
-    if client is not None and now - client[0] < JIRA_CLIENT_TTL:
-        return client[1]
-    jira = await jira_client_for(runtime, workspace_id)
-    if len(kept) >= JIRA_CLIENTS_KEPT:
+async def _reader_for(runtime: Runtime, workspace_id: int) -> tuple[JiraClient, bool]:
+    """The workspace's Jira client and sync direction, kept for READER_TTL: a burst's
+    groups share its credentials (read and decrypted once), its vetted site address and
+    its settings, as they share the endpoint (a disconnect, a new token or a change of
+    direction takes effect within seconds)."""
+    now, kept = time.monotonic(), runtime.state.webhook_readers
+    reader = kept.get(workspace_id)
+    if reader is not None and now - reader[0] < READER_TTL:
+        return reader[1]
+    found = (await jira_client_for(runtime, workspace_id), await two_way(runtime, workspace_id))
+    if len(kept) >= READERS_KEPT:
         kept.clear()
-    kept[workspace_id] = (now, jira)
-    return jira
+    kept[workspace_id] = (now, found)
+    return found
 
 
 async def commit_group(

@@ -101,11 +101,15 @@ async def read_current(
     *,
     issues: list[dict] | None = None,
     jira: JiraClient | None = None,
+    is_two_way: bool | None = None,
 ) -> Current:
     """`issues`: what a poll already read (nothing is read again); otherwise the issues
-    are read now, and those missing are checked for deletion. `jira`: a client the
-    caller already has (a webhook burst keeps one for a few seconds)."""
-    current = Current(workspace_id, two_way=await two_way(runtime, workspace_id))
+    are read now, and those missing are checked for deletion. `jira`, `is_two_way`: the
+    client and sync direction the caller already has (a webhook burst keeps them for a
+    few seconds)."""
+    if is_two_way is None:
+        is_two_way = await two_way(runtime, workspace_id)
+    current = Current(workspace_id, two_way=is_two_way)
     try:
         jira = jira or await jira_client_for(runtime, workspace_id)
         found = {str(i["id"]): i for i in issues} if issues is not None else None
