@@ -19,7 +19,7 @@ from starlette.routing import Route
 from bot import background, socket_mode
 from bot.body_limits import BodyLimits
 from bot.jira.deliveries import DeliveryPipeline
-from bot.jira.oauth import jira_oauth_callback
+from bot.jira.oauth import jira_oauth_callback, jira_oauth_start
 from bot.jira.webhooks import jira_webhook
 from bot.runtime import Runtime
 from bot.slack_app import build_slack_app
@@ -68,6 +68,7 @@ def build_web_app(runtime: Runtime) -> Starlette:
 
     routes = [
         Route("/slack/events", slack_events, methods=["POST"]),
+        Route("/jira/oauth/start", jira_oauth_start, methods=["GET"]),
         Route("/jira/oauth/callback", jira_oauth_callback, methods=["GET", "POST"]),
         Route("/jira/webhook/{token}", jira_webhook, methods=["POST"]),
         Route("/healthz", healthz, methods=["GET"]),

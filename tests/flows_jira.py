@@ -100,7 +100,7 @@ def connect_with_token(
 @dataclass
 class OAuthAttempt:
     reply: httpx.Response  # the ephemeral answer to /jira connect
-    authorize_url: str
+    authorize_url: str  # Atlassian's consent page, where the app's start link sent the browser
     callback_url: str | None  # where Atlassian sent the browser back
     page: httpx.Response | None  # what the app showed there
     user: object  # the Atlassian account (emulator User) that consented
@@ -115,9 +115,18 @@ def authorize_url_in(reply_body: dict) -> str:
 
 
 def start_oauth(slack, team, *, user_id: str | None = None) -> tuple[httpx.Response, str]:
+    """/jira connect: its reply and the link it gives (the app's /jira/oauth/start)."""
     reply = slack.command(team.team_id, user_id or team.admin, team.channel, "/jira", "connect")
     assert reply.status_code == 200, reply.text
     return reply, authorize_url_in(reply.json())
+
+
+def open_start_link(browser: httpx.Client, link: str) -> str:
+    """The admin's browser opens /jira connect's link: the app binds the flow to it with a
+    cookie (kept in `browser`'s jar) and redirects to Atlassian; returns where to."""
+    answer = browser.get(link, follow_redirects=False)
+    assert answer.status_code == 302, f"the start link was refused: {answer.text}"
+    return answer.headers["location"]
 
 
 def consent_in_browser(
@@ -148,7 +157,8 @@ def connect_with_oauth(
     sites = list(sites)
     if user is None:
         user = sites[0].add_user(f"ana.{uuid.uuid4().hex[:6]}@example.com", "Ana Lima")
-    reply, url = start_oauth(slack, team)
+    reply, link = start_oauth(slack, team)
+    url = open_start_link(app.client, link)
     callback = consent_in_browser(jira_emulator, url, user, sites, deny=deny)
     page = app.client.get(callback)
     if choose is not None:

@@ -19,6 +19,7 @@ from tests.flows_jira import (
     connect_with_oauth,
     consent_in_browser,
     open_settings,
+    open_start_link,
     project_options,
     start_oauth,
 )
@@ -41,7 +42,9 @@ def _dm_texts(slack_emulator, team, user_id) -> list[str]:
 
 
 def test_authorize_url_asks_for_the_scopes_and_binds_a_hashed_state(app, slack, db, team):
-    reply, url = start_oauth(slack, team)
+    reply, link = start_oauth(slack, team)
+    assert link.startswith(app.url + "/jira/oauth/start?state=")  # through the app first
+    url = open_start_link(app.client, link)
     parts = urlsplit(url)
     query = {k: v[0] for k, v in parse_qs(parts.query).items()}
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == app.env["ATLASSIAN_AUTH_URL"] + (
@@ -74,6 +77,7 @@ def test_connect_one_site(app, slack, slack_emulator, jira_emulator, db, team, s
 
     assert attempt.page.status_code == 200
     assert "Jira is connected" in attempt.page.text and site.url in attempt.page.text
+    assert f"Team {team.team_id[1:7]}" in attempt.page.text  # the Slack workspace it went to
     row = _connection(db, team)
     assert row["method"] == "oauth" and row["status"] == "active"
     assert (row["site_url"], row["cloud_id"]) == (site.url, site.cloud_id)
@@ -114,7 +118,8 @@ def test_reused_state_is_refused(app, slack, slack_emulator, jira_emulator, db, 
 
 
 def test_expired_state_is_refused(app, slack, jira_emulator, db, team, site):
-    _reply, url = start_oauth(slack, team)
+    _reply, link = start_oauth(slack, team)
+    url = open_start_link(app.client, link)
     db.execute(
         "UPDATE jira_oauth_flows SET expires_at = :t WHERE workspace_id = :w",
         t=PAST,
@@ -128,6 +133,9 @@ def test_expired_state_is_refused(app, slack, jira_emulator, db, team, site):
     assert page.status_code == 400 and "expired" in page.text
     assert jira_emulator.token_requests["authorization_code"] == exchanges
     assert _connection(db, team) is None
+    # The start link of an expired flow sends nobody to Atlassian either.
+    late = app.client.get(link, follow_redirects=False)
+    assert late.status_code == 400 and "expired" in late.text
 
 
 def test_forged_or_missing_state_is_refused(app, db, team):

@@ -112,4 +112,4 @@ def test_pages_escape_what_came_from_outside():
     assert "<script>" not in chooser and "<img>" not in chooser and 'nonce"><b>' not in chooser
     assert chooser.count('type="submit"') == 2
     assert "<script>" not in jira_pages.failure_page(evil)
-    assert "<script>" not in jira_pages.success_page(evil, evil)
+    assert "<script>" not in jira_pages.success_page(evil, evil, evil)

@@ -1,10 +1,19 @@
-"""Atlassian OAuth 2.0 (3LO), the browser leg: `begin` makes the `state`, and
-GET/POST /jira/oauth/callback finishes.
+"""Atlassian OAuth 2.0 (3LO), the browser leg: `begin` makes the `state` and the link
+/jira connect gives, GET /jira/oauth/start sends the browser on to Atlassian, and GET/POST
+/jira/oauth/callback finishes.
 
 The `state` is stored only as a hash in jira_oauth_flows, bound to the workspace and the
 admin who ran /jira connect, valid for 10 minutes and claimed atomically on first use, so a
 replayed or forged callback saves nothing. When the grant reaches several Jira sites, the
 page is a form with one button per site; its one-time nonce plays the part of the state.
+
+The state alone does not say *whose browser* comes back: someone who ran /jira connect in
+a workspace of theirs could send Atlassian's consent link to a victim, whose grant would
+then land in that workspace. So the link starts here, at /jira/oauth/start, which binds the
+flow to the browser that opened it with an HttpOnly cookie before redirecting to
+Atlassian, and the callback refuses a consent that comes back without that cookie. The
+success page names the Slack workspace the grant went to, so nobody connects a workspace
+unknowingly.
 """
 
 from __future__ import annotations
@@ -14,12 +23,12 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import delete, select, update
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from bot import connections
 from bot.home import refresh_home
@@ -29,12 +38,21 @@ from bot.jira.errors import JiraError
 from bot.runtime import Runtime
 from bot.views.jira_pages import chooser_page, failure_page, success_page
 from storage.clock import utcnow
-from storage.models import ConnectionMethod, JiraOAuthFlow
+from storage.models import ConnectionMethod, JiraOAuthFlow, Workspace
 
 logger = logging.getLogger(__name__)
 
 FLOW_TTL = timedelta(minutes=10)
+START_PATH = "/jira/oauth/start"
 CALLBACK_PATH = "/jira/oauth/callback"
+# The browser binding: sent back only to /jira/oauth/… and only on a top-level navigation
+# (SameSite=Lax), which is how Atlassian sends the browser back.
+BROWSER_COOKIE = "unpack_jira_oauth"
+BROWSER_COOKIE_PATH = "/jira/oauth/"
+OTHER_BROWSER = (
+    "This sign-in was finished in a different browser from the one that opened the link "
+    "from Slack. Open the link from /jira connect and finish signing in with the same browser."
+)
 CHOICE_BODY_MAX = 4096
 
 
@@ -63,7 +81,8 @@ def _expired(expires_at: datetime, now: datetime) -> bool:
 
 
 async def begin(runtime: Runtime, workspace_id: int, user_id: str) -> str:
-    """A new flow for this admin; returns Atlassian's consent URL carrying its state."""
+    """A new flow for this admin; returns the link that starts it in a browser
+    (PUBLIC_URL/jira/oauth/start), carrying its state."""
     state = secrets.token_urlsafe(32)
     now = utcnow()
     async with runtime.sessions.begin() as session:
@@ -81,7 +100,63 @@ async def begin(runtime: Runtime, workspace_id: int, user_id: str) -> str:
                 expires_at=now + FLOW_TTL,
             )
         )
-    return atlassian.authorize_url(runtime.settings, state)
+    return runtime.settings.public(START_PATH) + "?" + urlencode({"state": state})
+
+
+# --- GET /jira/oauth/start: bind this browser, then off to Atlassian ------------------------
+
+
+async def jira_oauth_start(request: Request) -> Response:
+    """The link from /jira connect: sets the cookie that binds the flow to this browser,
+    then redirects to Atlassian's consent page."""
+    runtime: Runtime = request.app.state.runtime
+    state = request.query_params.get("state") or ""
+    try:
+        await _usable_state(runtime, state)
+    except FlowFailed as failed:
+        return HTMLResponse(failure_page(failed.reason), status_code=failed.status)
+    response = RedirectResponse(
+        atlassian.authorize_url(runtime.settings, state),
+        status_code=302,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
+    response.set_cookie(
+        BROWSER_COOKIE,
+        state,
+        max_age=int(FLOW_TTL.total_seconds()),
+        path=BROWSER_COOKIE_PATH,
+        secure=runtime.settings.public_url.lower().startswith("https://"),
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+async def _usable_state(runtime: Runtime, state: str) -> None:
+    """FlowFailed unless the state names a flow that can still be finished."""
+    async with runtime.sessions() as session:
+        await _open_flow(session, state, utcnow())
+
+
+async def _open_flow(session, state: str, now: datetime) -> JiraOAuthFlow:
+    """The flow this state names, if it can still be finished; FlowFailed otherwise."""
+    if not state:
+        raise FlowFailed("This page was opened without a sign-in state.")
+    flow = await session.scalar(
+        select(JiraOAuthFlow).where(JiraOAuthFlow.state_hash == _hash(state))
+    )
+    if flow is None:
+        raise FlowFailed("This sign-in link isn't valid.")
+    if flow.used_at is not None:
+        raise FlowFailed("This sign-in link was already used; each link works only once.")
+    if _expired(flow.expires_at, now):
+        raise FlowFailed("This sign-in link expired; links work for 10 minutes.")
+    return flow
+
+
+def _same_browser(request: Request, state: str) -> bool:
+    cookie = request.cookies.get(BROWSER_COOKIE) or ""
+    return bool(cookie) and secrets.compare_digest(cookie.encode(), state.encode())
 
 
 async def jira_oauth_callback(request: Request) -> Response:
@@ -100,7 +175,7 @@ async def jira_oauth_callback(request: Request) -> Response:
 
 async def _consent_returned(runtime: Runtime, request: Request) -> Response:
     query = request.query_params
-    flow = await _claim_state(runtime, query.get("state") or "")
+    flow = await _claim_state(runtime, query.get("state") or "", request)
     if query.get("error"):
         raise FlowFailed(_consent_error(query["error"]))
     if not query.get("code"):
@@ -127,20 +202,14 @@ def _consent_error(error: str) -> str:
     return f"Atlassian did not authorize Unpack ({error[:100]})."
 
 
-async def _claim_state(runtime: Runtime, state: str) -> ClaimedFlow:
-    if not state:
-        raise FlowFailed("This page was opened without a sign-in state.")
+async def _claim_state(runtime: Runtime, state: str, request: Request) -> ClaimedFlow:
     now = utcnow()
     async with runtime.sessions.begin() as session:
-        flow = await session.scalar(
-            select(JiraOAuthFlow).where(JiraOAuthFlow.state_hash == _hash(state))
-        )
-        if flow is None:
-            raise FlowFailed("This sign-in link isn't valid.")
-        if flow.used_at is not None:
-            raise FlowFailed("This sign-in link was already used; each link works only once.")
-        if _expired(flow.expires_at, now):
-            raise FlowFailed("This sign-in link expired; links work for 10 minutes.")
+        flow = await _open_flow(session, state, now)
+        if not _same_browser(request, state):
+            # Refused before the state is claimed or the code exchanged: nothing is spent,
+            # and the admin can still finish in the browser that opened the link.
+            raise FlowFailed(OTHER_BROWSER, 403)
         claimed = await session.execute(
             update(JiraOAuthFlow)
             .where(JiraOAuthFlow.id == flow.id, JiraOAuthFlow.used_at.is_(None))
@@ -264,7 +333,16 @@ async def _complete(
         )
     logger.info("workspace %s connected to Jira %s (OAuth)", flow.workspace_id, site.url)
     follow_up = BackgroundTask(_after_connect, runtime, flow.workspace_id, flow.user_id, new)
-    return HTMLResponse(success_page(site.url, new.account_name), background=follow_up)
+    page = success_page(site.url, new.account_name, await _workspace_name(runtime, flow))
+    response = HTMLResponse(page, background=follow_up)
+    response.delete_cookie(BROWSER_COOKIE, path=BROWSER_COOKIE_PATH)
+    return response
+
+
+async def _workspace_name(runtime: Runtime, flow: ClaimedFlow) -> str:
+    async with runtime.sessions() as session:
+        workspace = await session.get(Workspace, flow.workspace_id)
+    return (workspace.name or workspace.slack_team_id) if workspace else "your Slack workspace"
 
 
 async def _after_connect(

@@ -23,12 +23,14 @@ def _page(title: str, body: str) -> str:
     )
 
 
-def success_page(site_url: str, account_name: str | None) -> str:
+def success_page(site_url: str, account_name: str | None, workspace_name: str) -> str:
+    """Names the Slack workspace too: whoever finished the consent sees where it went."""
     who = f" as {escape(account_name)}" if account_name else ""
     return _page(
         "Jira connected",
         "<h1>Jira is connected</h1>"
-        f"<p>Unpack is connected to <strong>{escape(site_url)}</strong>{who}.</p>"
+        f"<p>Unpack in the Slack workspace <strong>{escape(workspace_name)}</strong> is "
+        f"connected to <strong>{escape(site_url)}</strong>{who}.</p>"
         "<p>You can close this tab and go back to Slack, where a message confirms it. Next, "
         "choose the default project with <code>/jira settings</code>.</p>",
     )
