@@ -255,7 +255,7 @@ def test_home_buttons_open_the_modals_and_disconnect(slack, slack_emulator, db, 
             None,
         )
     )
-    assert "/authorize?" in str(modal.blocks)
+    assert "/jira/oauth/start?state=" in str(modal.blocks)  # through the app, to Atlassian
 
     connect_with_token(slack, slack_emulator, team, site)
     home = _home(slack, slack_emulator, team, team.admin)
