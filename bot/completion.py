@@ -25,10 +25,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import notifier
-from bot.runtime import Runtime
 from bot.views.blocks import escape
-from bot.views.retro_items import issue_link
+from bot.views.retro_items import key_and_title
 from storage.clock import utcnow
 from storage.models import ActionItem, ItemStatus
 
@@ -160,40 +158,21 @@ SETTLED_COLUMNS = (
 )
 
 
-def change_for(
-    outcome: Outcome, item: ItemState, status: JiraStatus, account_name: str | None
-) -> StatusChange | None:
+def change_for(outcome: Outcome, item: ItemState, status: JiraStatus) -> StatusChange | None:
     if outcome not in (Outcome.COMPLETED, Outcome.REOPENED):
         return None
-    return StatusChange(
-        outcome, item.id, item.retro_id, _notice(outcome, item, status, account_name)
-    )
+    return StatusChange(outcome, item.id, item.retro_id, _notice(outcome, item, status))
 
 
-def _notice(outcome: Outcome, item: ItemState, status: JiraStatus, account_name: str | None) -> str:
-    """The thread message, e.g. ✅ TEAM-12 *Fix the deploy* was moved to Done by Ana Lima via
-    Jira (connected as Unpack Bot)."""
-    key = issue_link(item) or "An action item"
-    what = f"{key} *{escape(item.title)}*"
-    by = f" by {escape(status.actor_name)}" if status.actor_name else ""
-    via = f" via Jira (connected as {escape(account_name)})" if account_name else " via Jira"
-    shown = status.status_name
+def _notice(outcome: Outcome, item: ItemState, status: JiraStatus) -> str:
+    """The thread line, e.g. "✅ Jo Mendes finished TEAM-12 · Fix the deploy": the person
+    who moved the issue, never the account Unpack is connected as (that reads as if they
+    did it). The retro's tally is added when the line is posted."""
+    what = key_and_title(item)
+    actor = escape(status.actor_name) if status.actor_name else None
     if outcome is Outcome.COMPLETED:
-        named = f" ({escape(shown)})" if shown and shown.lower() != "done" else ""
-        return f"✅ {what} was moved to Done{named}{by}{via}"
-    moved = f" (moved to {escape(shown)})" if shown else ""
-    return f"↩️ {what} was reopened{moved}{by}{via}"
-
-
-async def announce(runtime: Runtime, workspace_id: int, change: StatusChange) -> None:
-    """Re-render the item wherever it shows, then tell the retro's thread."""
-    try:
-        await notifier.refresh_items(runtime, workspace_id, [change.item_id])
-    except Exception:
-        logger.exception("refreshing item %s after a Jira status change failed", change.item_id)
-    if change.retro_id is None or not change.notice:
-        return
-    try:
-        await notifier.post_in_retro_thread(runtime, workspace_id, change.retro_id, change.notice)
-    except Exception:
-        logger.exception("telling retro %s about item %s failed", change.retro_id, change.item_id)
+        return f"✅ {actor} finished {what}" if actor else f"✅ {what} is done in Jira"
+    back = f" back to {escape(status.status_name)}" if status.status_name else ""
+    if actor:
+        return f"↩️ {actor} moved {what}{back}" if back else f"↩️ {actor} reopened {what}"
+    return f"↩️ {what} was moved{back} in Jira" if back else f"↩️ {what} was reopened in Jira"

@@ -28,7 +28,7 @@ from bot.sync_shortcut import jira_problem
 from bot.views import retro_ids
 from bot.views.blocks import escape
 from bot.views.item_controls import delete_modal
-from bot.views.retro_items import issue_link
+from bot.views.retro_items import key_and_title
 from storage.clock import utcnow
 from storage.item_queries import item_by_id
 from storage.models import ActionItem, ItemStatus, SyncState
@@ -70,16 +70,17 @@ async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatu
             state = "done" if status is ItemStatus.COMPLETE else "open"
             return Done(f"*{title}* is already {state}.", (item.id,))
         moving = _change(item, status, user_id)
-        name = issue_link(item) or f"*{title}*"
+        name = key_and_title(item)
         done = Done(_reply(item, status, moving), (item.id,), item.retro_id)
     if moving and item.jira_issue_id:
         runtime.wake_sync()
     await notifier.refresh_items(runtime, workspace_id, done.item_ids)
     if done.retro_id is not None:
-        verb = "marked done" if status is ItemStatus.COMPLETE else "reopened"
-        await notifier.post_in_retro_thread(
-            runtime, workspace_id, done.retro_id, f"{name} {verb} in Slack by <@{user_id}>"
-        )
+        # The same line as a change made in Jira, by the person who clicked.
+        line = f"✅ <@{user_id}> finished {name}"
+        if status is not ItemStatus.COMPLETE:
+            line = f"↩️ <@{user_id}> reopened {name}"
+        await notifier.post_status_notices(runtime, workspace_id, done.retro_id, [line])
     return done
 
 

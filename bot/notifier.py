@@ -29,6 +29,7 @@ from storage.item_queries import carried_items, item_by_id, item_places
 from storage.models import (
     ActionItem,
     ConnectionStatus,
+    ItemStatus,
     Retro,
     RetroPhase,
     Workspace,
@@ -37,6 +38,8 @@ from storage.owner_notices import claim_all_done
 from storage.retro_queries import open_retros_in_channels, retro_by_id, retro_items
 
 logger = logging.getLogger(__name__)
+
+NOTICE_LINES_PER_MESSAGE = 25  # status lines in one thread reply (Slack shows ~40k characters)
 
 
 async def _load_retro(runtime: Runtime, workspace_id: int, retro_id: int):
@@ -241,6 +244,26 @@ async def post_in_retro_thread(
     retro, _items = await _load_retro(runtime, workspace_id, retro_id)
     if retro is None:
         return None
+    return await _post_under(runtime, workspace_id, retro, text)
+
+
+async def post_status_notices(
+    runtime: Runtime, workspace_id: int, retro_id: int, lines: list[str]
+) -> None:
+    """Items finished or reopened, a line each, in as few thread replies as fit, each
+    ending with the retro's tally as it is now: "… (3 of 5 done)"."""
+    retro, items = await _load_retro(runtime, workspace_id, retro_id)
+    if retro is None or not lines:
+        return
+    done = sum(1 for item in items if item.status == ItemStatus.COMPLETE.value)
+    tally = f" ({done} of {len(items)} done)"
+    for start in range(0, len(lines), NOTICE_LINES_PER_MESSAGE):
+        text = "\n".join(lines[start : start + NOTICE_LINES_PER_MESSAGE]) + tally
+        await _post_under(runtime, workspace_id, retro, text)
+
+
+async def _post_under(runtime: Runtime, workspace_id: int, retro: Retro, text: str) -> str | None:
+    retro_id = retro.id
     try:
         client = await workspace_client(runtime, workspace_id)
         posted = await client.chat_postMessage(

@@ -133,7 +133,7 @@ def status_notices(slack_emulator, db, team, retro_id: int) -> list[str]:
     return [
         t
         for t in retro_thread(slack_emulator, db, team, retro_id)
-        if "was moved to Done" in t or "was reopened" in t
+        if any(said in t for said in (" finished ", "is done in Jira", "reopened", " back to "))
     ]
 
 

@@ -139,11 +139,11 @@ def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
     wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move to be settled")
     _, line = wait_for_line(slack_emulator, team, f"done by <@{team.member}>")
     assert line.startswith("✅")
-    marked = thread_lines(slack_emulator, db, team, item.retro_id, "marked done in Slack")
+    marked = thread_lines(slack_emulator, db, team, item.retro_id, "finished")
     assert marked == [
-        f"<{site.url}/browse/{item.key}|{item.key}> marked done in Slack by <@{team.member}>"
+        f"✅ <@{team.member}> finished <{site.url}/browse/{item.key}|{item.key}> · Fix the deploy "
+        "(1 of 1 done)"
     ]
-    assert thread_lines(slack_emulator, db, team, item.retro_id, "was moved to Done") == []
     stored = row(db, item.id)
     assert (stored["status"], stored["jira_status_category"]) == ("complete", "done")
     assert (
@@ -167,8 +167,10 @@ def test_reopen_moves_the_issue_back_to_to_do(slack, slack_emulator, db, team, s
     wait_until(lambda: issue_status(site, item.key) == "To Do", "the issue back in To Do")
     wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move to be settled")
     assert row(db, item.id)["status"] == "open"
-    assert len(thread_lines(slack_emulator, db, team, item.retro_id, "reopened in Slack")) == 1
-    assert thread_lines(slack_emulator, db, team, item.retro_id, "was reopened") == []
+    # Said once, by the person who clicked; Jira's echo adds nothing.
+    [reopened] = thread_lines(slack_emulator, db, team, item.retro_id, "reopened")
+    assert reopened.startswith(f"↩️ <@{team.member}> reopened <{site.url}/browse/{item.key}|")
+    assert thread_lines(slack_emulator, db, team, item.retro_id, "back to") == []
     wait_for_line(slack_emulator, team, "Fix the deploy")
 
 
@@ -204,7 +206,7 @@ def test_mark_done_without_a_transition_still_completes_and_says_why(
         i=item.id,
     )
     assert logged == [{"operation": "transition", "outcome": "failed", "message": note}]
-    assert len(thread_lines(slack_emulator, db, team, item.retro_id, "marked done in Slack")) == 1
+    assert len(thread_lines(slack_emulator, db, team, item.retro_id, "finished")) == 1
 
 
 def test_a_transition_that_fails_for_now_is_retried(

@@ -186,6 +186,7 @@ def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reop
     commit_retro(sync_app, slack_emulator, world)
     [row] = wait_for_keys(sync_app.db, team, 1)
     mover = site.add_user("lead@example.com", "Lena Lead")
+    link = f"<{site.url}/browse/{row['jira_key']}|{row['jira_key']}>"
 
     site.transition(row["jira_key"], "Done", by=mover)
     done = wait_until(
@@ -197,7 +198,8 @@ def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reop
     summary = summary_message(slack_emulator, team)
     wait_until(
         lambda: any(
-            "was moved to Done" in m.text and row["jira_key"] in m.text
+            # A search does not say who moved the issue.
+            m.text == f"✅ {link} · Fix the deploy is done in Jira (1 of 1 done)"
             for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
         ),
         message="the completion notice in the retro's thread",
@@ -211,7 +213,7 @@ def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reop
     )
     wait_until(
         lambda: any(
-            "was reopened" in m.text
+            m.text.endswith("· Fix the deploy was moved back to In Progress in Jira (0 of 1 done)")
             for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
         ),
         message="the reopen notice",
@@ -223,3 +225,44 @@ def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reop
     ]
     assert searches and all("status" in r.json["fields"] for r in searches)
     assert all('labels = "unpack-for-slack"' in r.json["jql"] for r in searches)
+
+
+def test_a_bulk_move_found_by_one_poll_is_one_thread_reply(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    team = world.team
+    retro_with_items(sync_app, slack_emulator, world, ["One", "Two", "Three"])
+    commit_retro(sync_app, slack_emulator, world)
+    rows = wait_for_keys(sync_app.db, team, 3)
+    mover = site.add_user("bulk@example.com", "Bo Bulk")  # a search does not name them
+    # A poll's search is held while the three issues move, so that one poll finds them all.
+    held = jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}/rest/api/3/search/jql", "latency", delay=1.5
+    )
+    wait_until(lambda: held.hits, timeout=5, message="a poll's search to be held")
+    for row in rows:
+        site.transition(row["jira_key"], "Done", by=mover)
+    summary = summary_message(slack_emulator, team)
+
+    def finished():
+        thread = slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
+        return [m.text for m in thread if "is done in Jira" in m.text]
+
+    [notice] = wait_until(finished, timeout=10, message="the completion notice")
+    links = [f"<{site.url}/browse/{r['jira_key']}|{r['jira_key']}>" for r in rows]
+    titles = ["One", "Two", "Three"]
+    lines = [
+        f"✅ {link} · {title} is done in Jira" for link, title in zip(links, titles, strict=True)
+    ]
+    assert notice == "\n".join(lines) + " (3 of 3 done)"
+    # A later change is told on its own: past it, no other completion reply came.
+    site.transition(rows[0]["jira_key"], "In Progress", by=mover)
+    wait_until(
+        lambda: any(
+            "back to In Progress" in m.text
+            for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
+        ),
+        message="the reopen notice",
+    )
+    assert finished() == [notice]

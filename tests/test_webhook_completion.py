@@ -53,10 +53,11 @@ def test_done_completes_the_item_and_tells_the_retro_thread(
     [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
 
     assert delivery.status == 202, delivery.response_text
-    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "finished")
+    # Who moved it, the key a link, and the retro's tally; not the connected account.
     assert text == (
-        f"✅ <{site.url}/browse/{item.key}|{item.key}> *Fix the deploy* was moved to Done "
-        f"by Ana Lima via Jira (connected as {hook.account_name})"
+        f"✅ Ana Lima finished <{site.url}/browse/{item.key}|{item.key}> · Fix the deploy "
+        "(1 of 2 done)"
     )
     row = item_row(db, item.id)
     assert (row["status"], row["completed_by"], row["jira_status_category"]) == (
@@ -74,7 +75,7 @@ def test_done_completes_the_item_and_tells_the_retro_thread(
 def test_a_replayed_delivery_posts_one_message(app, slack, slack_emulator, db, team, site, hook):
     [item] = synced_items(slack, slack_emulator, db, team, "Rotate the keys")
     [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
-    wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "finished")
 
     retried = site.redeliver(delivery)  # Jira's retry: same identifier, same body
     again = post_delivery(app, hook.token, delivery.body, delivery.headers)
@@ -88,14 +89,15 @@ def test_a_replayed_delivery_posts_one_message(app, slack, slack_emulator, db, t
 def test_moving_out_of_done_reopens_and_says_so(slack, slack_emulator, db, team, site, hook):
     [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
     site.transition(item.key, "Done", by=hook.jira_user)
-    wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "finished")
 
     site.transition(item.key, "In Progress", by=hook.jira_user)
 
-    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "reopened")
-    assert text.startswith(f"↩️ <{site.url}/browse/{item.key}|{item.key}> *Fix the deploy*")
-    assert "was reopened (moved to In Progress) by Ana Lima" in text
-    assert f"via Jira (connected as {hook.account_name})" in text
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "back to")
+    assert text == (
+        f"↩️ Ana Lima moved <{site.url}/browse/{item.key}|{item.key}> · Fix the deploy "
+        "back to In Progress (0 of 1 done)"
+    )
     row = item_row(db, item.id)
     assert (row["status"], row["completed_by"], row["jira_status_category"]) == (
         "open",
@@ -115,8 +117,8 @@ def test_a_localized_done_status_completes_by_its_category(
 
     site.transition(item.key, "Fertig", by=hook.jira_user)
 
-    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
-    assert "moved to Done (Fertig) by Ana Lima" in text
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "finished")
+    assert f"Ana Lima finished <{site.url}/browse/{item.key}|{item.key}> · Übersetzen" in text
     assert item_row(db, item.id)["status"] == "complete"
 
 
@@ -145,7 +147,7 @@ def test_a_replayed_or_forged_old_body_cannot_roll_the_item_back(
 
     # Done for real, then an old To Do body (new identifier, later timestamp) is replayed.
     site.transition(item.key, "Done", by=hook.jira_user)
-    wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "finished")
     assert deliver("new", "To Do", t0 + 60_000).status_code == 202
     time.sleep(0.3)
     assert item_row(db, item.id)["status"] == "complete"
@@ -206,9 +208,11 @@ def test_oauth_dynamic_webhook_completes_the_item(
     [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
 
     assert delivery.kind == "dynamic" and delivery.status == 202
-    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
-    assert "*Ship the release* was moved to Done by Max Mover" in text
-    assert f"via Jira (connected as {hook.account_name})" in text
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "finished")
+    assert (
+        f"Max Mover finished <{site.url}/browse/{item.key}|{item.key}> · Ship the release" in text
+    )
+    assert hook.account_name not in text
     assert item_row(db, item.id)["status"] == "complete"
 
 
@@ -225,14 +229,14 @@ def test_a_notice_left_owed_by_a_dead_process_is_sent_once(
         at=datetime(2020, 1, 1),  # long ago: whoever owed it is gone
         i=item.issue_id,
         item=item.id,
-        notice="✅ TEAM-1 *Fix the deploy* was moved to Done by Ana Lima via Jira",
+        notice="✅ Ana Lima finished TEAM-1 · Fix the deploy",
     )
 
     assert run_in_process(app, send_owed_notices) == 1
     assert run_in_process(app, send_owed_notices) == 0
 
     assert status_notices(slack_emulator, db, team, item.retro_id) == [
-        "✅ TEAM-1 *Fix the deploy* was moved to Done by Ana Lima via Jira"
+        "✅ Ana Lima finished TEAM-1 · Fix the deploy (0 of 1 done)"
     ]
 
 
@@ -255,5 +259,6 @@ def test_a_burst_of_changes_shares_one_thread_message(slack, slack_emulator, db,
     assert len(messages) < 4 and any("\n" in m for m in messages)
     lines = "\n".join(messages).splitlines()
     for item in items:
-        assert sum(f"|{item.key}> *{item.title}* was moved to Done" in line for line in lines) == 1
+        finished = f"finished <{site.url}/browse/{item.key}|{item.key}> · {item.title}"
+        assert sum(finished in line for line in lines) == 1
     assert all(item_row(db, item.id)["status"] == "complete" for item in items)

@@ -58,7 +58,6 @@ GROUPS_IN_FLIGHT = 2
 RETROS_AT_ONCE = 8  # thread messages go out for this many retros in parallel
 NOTICES_PER_SEND = 1000
 SEND_PAUSE = 1.0  # seconds between two sends of one process (bursts gather meanwhile)
-LINES_PER_MESSAGE = 25  # notices in one thread message (Slack shows ~40k characters)
 OTHER_SITE = "other_site"
 READER_TTL = 5.0  # seconds, as the webhook endpoint's
 READERS_KEPT = 10_000
@@ -413,7 +412,6 @@ def _apply(states: dict, rows: dict, endpoint: Endpoint, delivery: Delivery, cur
         row,
         current,
         issue_id,
-        account_name=endpoint.account_name,
         actor_name=delivery.status.actor_name if agrees else None,
     )
     row.update(result.field_values)
@@ -529,12 +527,10 @@ async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int], gat
 
 async def _post(runtime: Runtime, workspace_id: int, retro_id: int, lines: list[str], gate):
     async with gate:
-        for start in range(0, len(lines), LINES_PER_MESSAGE):
-            text = "\n".join(lines[start : start + LINES_PER_MESSAGE])
-            try:
-                await notifier.post_in_retro_thread(runtime, workspace_id, retro_id, text)
-            except Exception:
-                logger.exception("telling retro %s about Jira status changes failed", retro_id)
+        try:
+            await notifier.post_status_notices(runtime, workspace_id, retro_id, lines)
+        except Exception:
+            logger.exception("telling retro %s about Jira status changes failed", retro_id)
 
 
 # --- what a dead process owed -----------------------------------------------------------

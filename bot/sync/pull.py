@@ -212,7 +212,6 @@ def apply_issue(
     current: Current,
     issue_id: str,
     *,
-    account_name: str | None,
     actor_name: str | None = None,
 ) -> ItemResult:
     """What Jira's current state of `issue_id` does to one item (in memory)."""
@@ -229,7 +228,7 @@ def apply_issue(
         outcome = completion.judge(state, fact)
         result.outcome = str(outcome)
         result.status_values = completion.settle(state, fact, outcome) or None
-        result.change = completion.change_for(outcome, state, fact, account_name)
+        result.change = completion.change_for(outcome, state, fact)
     _fields(result, row, issue, current)
     if result.fields_changed and result.outcome == str(Outcome.UNCHANGED):
         result.outcome = UPDATED
@@ -385,9 +384,7 @@ async def apply_polled_issues(
             if row["jira_site_url"] != conn_row.site_url:
                 continue  # another site's issue with the same id
             state = ItemState.from_row(RowView(dict(row)))
-            result = apply_issue(
-                state, dict(row), current, row["jira_issue_id"], account_name=conn_row.account_name
-            )
+            result = apply_issue(state, dict(row), current, row["jira_issue_id"])
             await write_item(conn, workspace_id, row["id"], row["jira_key"], result)
             results.append((row["id"], result))
     await _announce(runtime, workspace_id, results)
@@ -395,12 +392,22 @@ async def apply_polled_issues(
 
 
 async def _announce(runtime: Runtime, workspace_id: int, results) -> None:
-    changes = [result.change for _, result in results if result.change]
-    for change in changes:
-        await completion.announce(runtime, workspace_id, change)
-    others = [item_id for item_id, result in results if result.fields_changed and not result.change]
-    if others:
+    """The changed items re-rendered once, then one thread message per retro for the
+    status changes among them: a poll that finds a bulk move in Jira posts once, as a
+    webhook burst does, not once per issue."""
+    changed = [item_id for item_id, result in results if result.refresh]
+    if changed:
         try:
-            await notifier.refresh_items(runtime, workspace_id, others)
+            await notifier.refresh_items(runtime, workspace_id, changed)
         except Exception:
             logger.exception("refreshing items after Jira changes failed")
+    lines: dict[int, list[str]] = defaultdict(list)
+    for _, result in sorted(results, key=lambda pair: pair[0]):
+        change = result.change
+        if change is not None and change.retro_id is not None and change.notice:
+            lines[change.retro_id].append(change.notice)
+    for retro_id, retro_lines in lines.items():
+        try:
+            await notifier.post_status_notices(runtime, workspace_id, retro_id, retro_lines)
+        except Exception:
+            logger.exception("telling retro %s about Jira status changes failed", retro_id)

@@ -54,6 +54,12 @@ def issue_link(item) -> str | None:
     return messages.jira_link(item.jira_site_url, item.jira_key)
 
 
+def key_and_title(item) -> str:
+    """ "PROJ-2 · Title", the key a link; the title alone before the item is in Jira."""
+    link = issue_link(item)
+    return f"{link} · {escape(item.title)}" if link else escape(item.title)
+
+
 def jira_state(item: ActionItem) -> str:
     """The Jira part of a line: key link, syncing, or the error; nothing before commit."""
     parts = []
