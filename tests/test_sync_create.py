@@ -3,6 +3,7 @@ shown in Slack and a threaded note naming the connected account."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, timedelta
 
@@ -137,6 +138,28 @@ def test_more_than_fifty_items_take_two_bulk_requests(sync_app, slack_emulator, 
     assert sorted(len(r.json["issueUpdates"]) for r in bulk) == [10, 50]
     assert len({r["jira_key"] for r in rows}) == 60
     assert all(len(issues_labelled(site, r["sync_label"])) == 1 for r in rows)
+    # The thread is told in a few short lines, not 60 keys: a long list is collapsed, and
+    # View all leads to the retro's card, which lists every item.
+    card = sync_app.db.scalar(
+        "SELECT summary_permalink FROM retros WHERE workspace_id = :w", w=world.team.workspace_id
+    )
+    summary = summary_message(slack_emulator, world.team)
+
+    def created():
+        thread = slack_emulator.thread(world.team.channel, summary.ts, team_id=world.team.team_id)
+        notices = [m.text for m in thread if "Created " in m.text]
+        counts = [int(re.search(r"Created (\d+) issue", text).group(1)) for text in notices]
+        return notices if sum(counts) == 60 else None
+
+    notices = wait_until(created, message="the created notices of all 60 items")
+    keys = {r["jira_key"]: r for r in rows}
+    for text in notices:
+        assert len(text) < 1000, text
+        assert len(re.findall(r"\|TEAM-\d+>", text)) <= 10
+    long = next(text for text in notices if "Created 50 issues" in text or "60 issues" in text)
+    shown = re.findall(r"<([^|>]+)\|(TEAM-\d+)>", long)
+    assert all(url == f"{site.url}/browse/{key}" and key in keys for url, key in shown)
+    assert f"… <{site.url}/browse/" in long and long.endswith(f" · <{card}|View all>")
 
 
 def test_a_partial_bulk_failure_is_kept_per_item(sync_app, slack_emulator, jira_emulator):

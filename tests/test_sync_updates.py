@@ -146,6 +146,18 @@ def test_epic_grouping_makes_one_epic_per_retro_as_parent(
     with jira_emulator.lock:
         epics = [i for i in site.issues.values() if i.fields["summary"] == "Sprint 42"]
     assert len(epics) == 1
+    # The thread names the epic as a link to it.
+    summary = summary_message(slack_emulator, world.team)
+    epic_link = f"<{site.url}/browse/{epic.key}|{epic.key}>"
+    wait_until(
+        lambda: any(
+            f"Grouped under the retro's epic {epic_link}." in m.text
+            for m in slack_emulator.thread(
+                world.team.channel, summary.ts, team_id=world.team.team_id
+            )
+        ),
+        message="the created notice naming the epic",
+    )
 
 
 def test_an_epic_on_a_project_without_labels_due_date_or_assignee_is_sent_only_its_fields_once(

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from sqlalchemy import select
 
-from bot import notifier, owners
+from bot import messages, notifier, owners
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.logging_setup import log_workspace
@@ -30,10 +30,13 @@ from bot.sync.transitions import move_items
 from bot.sync.update import update_items
 from bot.views.blocks import escape
 from bot.views.retro_items import issue_link
+from bot.views.words import collapsed, plural
 from bot.workspaces import bot_client
 from storage.models import ActionItem, JiraConnection, Retro, SyncSettings, Workspace
 
 logger = logging.getLogger(__name__)
+
+KEYS_SHOWN = 10  # issue keys a "Created …" reply lists before it collapses the rest
 
 
 async def run_cycle(runtime: Runtime) -> int:
@@ -158,7 +161,14 @@ async def _tell_slack(ws: WorkspaceSync) -> None:
             if item.retro_id:
                 created_by_retro[item.retro_id].append(item)
     for retro_id, created in created_by_retro.items():
-        text = created_notice(ws.account_name, created, ws.epics_created.get(retro_id))
+        retro = ws.retros.get(retro_id)
+        text = created_notice(
+            ws.account_name,
+            created,
+            ws.epics_created.get(retro_id),
+            site_url=ws.site_url,
+            card=retro.summary_permalink if retro else None,
+        )
         try:
             await notifier.post_in_retro_thread(ws.runtime, ws.workspace_id, retro_id, text)
         except Exception:
@@ -178,12 +188,23 @@ async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> 
         logger.exception("refreshing items of workspace %s failed", workspace_id)
 
 
-def created_notice(account_name: str | None, items: list[ActionItem], epic_key: str | None):
-    """ "Created in Jira as Ana Lima: TEAM-1, TEAM-2", keys linked."""
-    links = ", ".join(issue_link(item) or "" for item in sorted(items, key=lambda i: i.id))
+def created_notice(
+    account_name: str | None,
+    items: list[ActionItem],
+    epic_key: str | None,
+    *,
+    site_url: str,
+    card: str | None = None,
+) -> str:
+    """ "Created 2 issues in Jira as Ana Lima: TEAM-1, TEAM-2", keys linked. A long list
+    stays short ("TEAM-1, … TEAM-50 · View all", View all leading to the retro's card,
+    which lists every item)."""
+    keys = [issue_link(item) or "" for item in sorted(items, key=lambda i: i.id)]
+    more = f"<{card}|View all>" if card else ""
     who = f" as {escape(account_name)}" if account_name else ""
-    count = f"{len(items)} issue{'s' if len(items) != 1 else ''}"
-    text = f":white_check_mark: Created {count} in Jira{who}: {links}"
+    text = f":white_check_mark: Created {plural(len(items), 'issue')} in Jira{who}: " + collapsed(
+        keys, KEYS_SHOWN, more=more
+    )
     if epic_key:
-        text += f"\nGrouped under the retro's epic {epic_key}."
+        text += f"\nGrouped under the retro's epic {messages.jira_link(site_url, epic_key)}."
     return text

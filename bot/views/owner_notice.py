@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from bot.views import item_control_ids as controls
 from bot.views.blocks import actions, button, context, escape, fallback, section
 from bot.views.retro_items import due_text, issue_link, jira_url
-from bot.views.words import plural
+from bot.views.words import collapsed, plural
 from storage.models import ActionItem
 
 ITEMS_SHOWN_MAX = 20  # two blocks each, within a message's 50
@@ -24,7 +24,7 @@ def owner_message(retro_title: str, permalink: str | None, items: Sequence[Actio
     if len(items) > ITEMS_SHOWN_MAX:
         more = len(items) - ITEMS_SHOWN_MAX
         blocks.append(context(f"…and {more} more: Unpack's Home tab lists all of your items."))
-    keys = ", ".join(i.jira_key for i in items[:10] if i.jira_key)
+    keys = collapsed([i.jira_key for i in items if i.jira_key])
     text = fallback(f"Your {count} from {title} in Jira: {keys}")
     return {"text": text, "blocks": blocks}
 
