@@ -18,14 +18,19 @@ Figures, in this order:
 * the query plans of those statements, as the database reports them (EXPLAIN QUERY PLAN
   on SQLite, EXPLAIN on PostgreSQL), captured from what the app actually sent;
 * webhook lookup (in-process): the item read of one group of 50 deliveries;
-* webhooks/s (the app over HTTP, as bench/webhooks.py, 2,000 deliveries): against an empty
-  database and against the full one;
-* poll cycle: every workspace switched to polling, Jira answering each request in 100 ms:
-  seconds until each has been searched once (one search per workspace per cycle);
-* wake during poll: a retro committed while that poll runs, milliseconds until the sync
-  engine holds its items.
+* webhooks/s (the app over HTTP, bench/webhook_rates.py's load of edited issues, 2,000
+  deliveries): against an empty database and against the full one (null where that bench
+  is not in the checkout);
+* poll cycle (the app over HTTP, on the full database): every built workspace switched to
+  polling, Jira answering each request in 100 ms: seconds from the first search to the
+  last answer, one search per workspace; with the CPU seconds the app and the emulators
+  spent meanwhile;
+* wake during poll: a retro committed (in a workspace of its own) while that poll runs,
+  milliseconds until the sync engine holds its items.
 
-The last line is one JSON object with those figures. Benchmarks are not tests: run it on a
+The last line is one JSON object: database, items, tick_idle_ms, tick_due100_ms,
+webhooks_per_s_empty, webhooks_per_s_full, poll_cycle_s_1000_workspaces (the workspaces
+built, 1,000 by default), wake_during_poll_ms. Benchmarks are not tests: run it on a
 quiet machine (`flock /work/test.lock …` where machines are shared).
 """
 
@@ -342,9 +347,19 @@ class World:
         self.slack.stop()
 
 
-def webhooks_per_s(world: World, target: Target, key: str, deliveries: int, poll: bool):
-    """bench/webhooks.py's load against the app on `target`; with `poll`, then the poll
-    cycle of every built workspace and a commit's wake during it."""
+def webhook_figures(full: Target, key: str, deliveries: int) -> dict:
+    """bench/webhook_rates.py's deliveries per second on an empty database and on the full
+    one (None where that bench is not in this checkout)."""
+    try:
+        from webhook_rates import webhook_rates
+    except ImportError:
+        return {"webhooks_per_s_empty": None, "webhooks_per_s_full": None}
+    return webhook_rates(full.plain_url, encryption_key=key, deliveries=deliveries)
+
+
+def poll_run(world: World, target: Target, key: str) -> dict:
+    """The app on the full database: every built workspace switched to polling, and a
+    commit in a workspace of its own (connected to Jira) while that poll runs."""
     import webhooks as load
 
     from tests.harness import launch_app
@@ -357,27 +372,14 @@ def webhooks_per_s(world: World, target: Target, key: str, deliveries: int, poll
         SYNC_INTERVAL_SECONDS="60",
     )
     try:
-        args = argparse.Namespace(
-            items=100, retros=10, deliveries=deliveries, replays=0.2, concurrency=32, seed=6
-        )
-        _app, db, team, site, hook, rows = load.set_up(args, world.slack, world.jira, app=app)
-        requests = load.deliveries(args, site, hook, rows)
-        url = f"{app.url}/jira/webhook/{hook.token}"
-        cpu_before = load.process_cpu_seconds(app.proc.pid)
-        statuses, _latencies, started, done = load.fire_in_own_process(url, requests, 32)
-        cpu = load.process_cpu_seconds(app.proc.pid) - cpu_before
-        figures = {
-            "per_s": round(len(requests) / (done - started)),
-            "cpu_ms": round(cpu * 1000 / len(requests), 2),
-            "statuses": dict(statuses),
+        args = argparse.Namespace(items=2, retros=1)
+        _app, db, team, *_ = load.set_up(args, world.slack, world.jira, app=app)
+        cpu_before = load.process_cpu_seconds(app.proc.pid), time.process_time()
+        figures = poll_figures(world, app, db, team)
+        figures["poll_cpu_s"] = {  # where the cycle's time went: the app, or Jira here
+            "app": round(load.process_cpu_seconds(app.proc.pid) - cpu_before[0], 2),
+            "emulators": round(time.process_time() - cpu_before[1], 2),
         }
-        if poll:
-            cpu_before = load.process_cpu_seconds(app.proc.pid), time.process_time()
-            figures |= poll_figures(world, app, db, team)
-            figures["poll_cpu_s"] = {  # where the cycle's time went: the app, or Jira here
-                "app": round(load.process_cpu_seconds(app.proc.pid) - cpu_before[0], 2),
-                "emulators": round(time.process_time() - cpu_before[1], 2),
-            }
         return figures
     finally:
         app.stop()
@@ -472,8 +474,16 @@ def main() -> int:
     world = None if args.skip_app else World(args.jira_latency)
     site = world.site if world else None
     full = Target(args.database_url, f"{args.items}")
-    empty = Target(args.database_url, "empty")
-    report: dict = {"database": full.kind, "items": args.items}
+    report: dict = {
+        "database": full.kind,
+        "items": args.items,
+        "tick_idle_ms": None,
+        "tick_due100_ms": None,
+        "webhooks_per_s_empty": None,
+        "webhooks_per_s_full": None,
+        "poll_cycle_s_1000_workspaces": None,
+        "wake_during_poll_ms": None,
+    }
     try:
         asyncio.run(full.create())
         seconds = asyncio.run(build(full, args.items, args.workspaces, site, key))
@@ -487,27 +497,21 @@ def main() -> int:
         print(json.dumps(ticks | lookup))
         report |= {"tick_idle_ms": ticks["tick_idle_ms"], "tick_due100_ms": ticks["tick_due100_ms"]}
         if world:
-            asyncio.run(empty.create())
-            asyncio.run(build(empty, 0, 0, site, key))
-            on_empty = webhooks_per_s(world, empty, key, args.deliveries, poll=False)
-            print("webhooks, empty database:", json.dumps(on_empty))
-            on_full = webhooks_per_s(world, full, key, args.deliveries, poll=True)
-            print("webhooks, full database, then the poll:", json.dumps(on_full))
+            webhooks = webhook_figures(full, key, args.deliveries)
+            print("webhooks, empty and full database:", json.dumps(webhooks))
+            report |= {k: webhooks.get(k) for k in ("webhooks_per_s_empty", "webhooks_per_s_full")}
+            poll = poll_run(world, full, key)
+            print("poll of every built workspace, and a commit during it:", json.dumps(poll))
             report |= {
-                "webhooks_per_s_empty": on_empty["per_s"],
-                "webhooks_per_s_full": on_full["per_s"],
-                "webhook_cpu_ms_empty": on_empty["cpu_ms"],
-                "webhook_cpu_ms_full": on_full["cpu_ms"],
-                f"poll_cycle_s_{on_full['polling_workspaces']}_workspaces": on_full["poll_cycle_s"],
-                "poll_searches": on_full["poll_searches"],
-                "wake_during_poll_ms": on_full["wake_during_poll_ms"],
+                "poll_cycle_s_1000_workspaces": poll["poll_cycle_s"],
+                "wake_during_poll_ms": poll["wake_during_poll_ms"],
+                "polling_workspaces": poll["polling_workspaces"],
             }
     finally:
         if world:
             world.stop()
-        for target in (full, empty):
-            asyncio.run(target.drop())
-            target.remove_file()
+        asyncio.run(full.drop())
+        full.remove_file()
     report["cores"] = os.cpu_count()
     print(json.dumps(report))
     return 0

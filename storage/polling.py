@@ -25,6 +25,7 @@ class PollClaim:
     workspace_id: int
     since: datetime  # the start of the last successful poll (or the connection's creation)
     failures: int = 0  # polls failed since the last success
+    connection: JiraConnection | None = None  # the row as claimed: the poll's credentials
 
 
 def _polls():
@@ -71,18 +72,14 @@ async def claim_polls(
                 update(JiraConnection)
                 .where(JiraConnection.id.in_(pick.correlate(None).scalar_subquery()), _due(now))
                 .values(poll_due_at=until, poll_claimed_by=owner)
-                .returning(
-                    JiraConnection.workspace_id,
-                    JiraConnection.last_polled_at,
-                    JiraConnection.created_at,
-                    JiraConnection.poll_failures,
-                )
+                .returning(JiraConnection)
                 .execution_options(synchronize_session=False)
             )
-        ).all()
-    return [
-        PollClaim(r.workspace_id, r.last_polled_at or r.created_at, r.poll_failures) for r in rows
-    ]
+        ).scalars()
+        return [
+            PollClaim(c.workspace_id, c.last_polled_at or c.created_at, c.poll_failures, c)
+            for c in rows
+        ]
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,12 @@ async def jira_client_for(runtime: Runtime, workspace_id: int) -> JiraClient:
     workspace is not connected or its credentials were revoked."""
     async with runtime.sessions() as session:
         conn = await connection_for(session, workspace_id)
+    return await client_for_connection(runtime, conn)
+
+
+async def client_for_connection(runtime: Runtime, conn: JiraConnection | None) -> JiraClient:
+    """jira_client_for, with the connection row already read (the status poll claims a
+    batch of workspaces and reads their rows in the same statement)."""
     if conn is None:
         raise JiraError(JiraErrorKind.AUTH, messages.NOT_CONNECTED)
     if conn.status != ConnectionStatus.ACTIVE:

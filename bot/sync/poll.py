@@ -25,7 +25,8 @@ import math
 import time
 from datetime import datetime, timedelta
 
-from bot.jira.credentials import jira_client_for
+from bot.jira.client import JiraClient
+from bot.jira.credentials import client_for_connection, jira_client_for
 from bot.jira.errors import JiraError
 from bot.jira.fields import APP_LABEL
 from bot.runtime import Runtime
@@ -96,7 +97,8 @@ async def poll_cycle(runtime: Runtime) -> int:
     """Polls every workspace now due, at most POLLS_AT_ONCE at a time; returns how many polls
     ran. Claims are taken, and finished polls recorded, a batch per statement (a write per
     poll would make the database the bottleneck of a thousand polls); free slots are
-    refilled once half are free, so one slow workspace never holds the others back."""
+    refilled once a quarter are free, so one slow workspace never holds the others back and
+    the slots stay busy (a claim per freed slot would cost a write per poll)."""
     started, polled = time.perf_counter(), 0
     running: set[asyncio.Task] = set()
     finished: list[polling.PollDone] = []
@@ -104,7 +106,7 @@ async def poll_cycle(runtime: Runtime) -> int:
     try:
         while True:
             free = POLLS_AT_ONCE - len(running)
-            if more and (free >= POLLS_AT_ONCE // 2 or not running):
+            if more and (free >= POLLS_AT_ONCE // 4 or not running):
                 claims = await _claim(runtime, free)
                 more = len(claims) == free
                 running |= {asyncio.create_task(poll_claimed(runtime, c)) for c in claims}
@@ -147,7 +149,8 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
     interval = timedelta(seconds=runtime.settings.sync_interval_seconds)
     try:
         async with asyncio.timeout(poll_budget(runtime)):
-            await poll_workspace(runtime, claim.workspace_id, claim.since, started)
+            jira = await client_for_connection(runtime, claim.connection)
+            await poll_with(runtime, jira, claim.workspace_id, claim.since, started)
     except Exception as exc:  # every failure retries this workspace alone, later each time
         failures = claim.failures + 1
         delay = timedelta(seconds=_retry_seconds(runtime, exc, claim.workspace_id, failures))
@@ -157,6 +160,13 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
 
 async def poll_workspace(runtime: Runtime, workspace_id: int, since: datetime, now: datetime):
     jira = await jira_client_for(runtime, workspace_id)
+    await poll_with(runtime, jira, workspace_id, since, now)
+
+
+async def poll_with(
+    runtime: Runtime, jira: JiraClient, workspace_id: int, since: datetime, now: datetime
+):
+    """One search for the app's issues updated since `since`, applied to their items."""
     issues = await jira.search_issues(updated_since_jql(since, now), fields=POLL_FIELDS)
     await apply_polled_issues(runtime, workspace_id, issues)
 
