@@ -174,7 +174,7 @@ def test_admin_commands_refuse_members_and_change_nothing(
 
 
 # The status poller's own bookkeeping moves on its own every cycle; it is not the connection.
-POLL_BOOKKEEPING = {"poll_due_at", "poll_claimed_by", "last_polled_at"}
+POLL_BOOKKEEPING = {"poll_due_at", "poll_claimed_by", "last_polled_at", "poll_failures"}
 
 
 def connection_as_admins_see_it(db, team) -> list[dict]:
