@@ -5,7 +5,8 @@ scoped by workspace, except the reminder job's, which serves every workspace."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable
+from datetime import date, datetime
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Row
@@ -89,6 +90,73 @@ async def failed_items(session: AsyncSession, workspace_id: int, limit: int) -> 
         .limit(limit)
     )
     return list(rows)
+
+
+async def items_by_ids(
+    session: AsyncSession, workspace_id: int, item_ids: Iterable[int]
+) -> list[ActionItem]:
+    """Those of these items that belong to this workspace."""
+    rows = await session.scalars(
+        select(ActionItem).where(
+            ActionItem.workspace_id == workspace_id, ActionItem.id.in_(list(item_ids))
+        )
+    )
+    return list(rows)
+
+
+async def all_failed(session: AsyncSession, workspace_id: int) -> list[ActionItem]:
+    """Every item of the workspace whose sync failed for good."""
+    return list(await session.scalars(select(ActionItem).where(_failed(workspace_id))))
+
+
+async def failed_in_retro(
+    session: AsyncSession, workspace_id: int, retro_id: int, kind: str
+) -> list[ActionItem]:
+    """The retro's items whose sync failed for good for this cause (`last_error_kind`)."""
+    rows = await session.scalars(
+        select(ActionItem).where(
+            _failed(workspace_id),
+            ActionItem.retro_id == retro_id,
+            ActionItem.last_error_kind == kind,
+        )
+    )
+    return list(rows)
+
+
+async def forget_deleted_issue(session: AsyncSession, item_id: int, **values) -> bool:
+    """Forgets the issue of an item whose issue was deleted in Jira, setting `values` too;
+    False when it was not (any more) deleted: the check and the write are one statement,
+    so of two callers only one forgets."""
+    result = await session.execute(
+        update(ActionItem)
+        .where(ActionItem.id == item_id, ActionItem.jira_deleted_at.is_not(None))
+        .values(
+            jira_issue_id=None,
+            jira_key=None,
+            jira_project_key=None,
+            jira_status_category=None,
+            jira_deleted_at=None,
+            jira_updated_at=None,
+            create_sent_at=None,
+            field_base=None,
+            slack_edited=None,
+            **values,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def mark_create_sent(
+    session: AsyncSession, workspace_id: int, item_ids: list[int], at: datetime, project_key: str
+) -> None:
+    """Records that these items' create is about to be sent to this project."""
+    await session.execute(
+        update(ActionItem)
+        .where(ActionItem.id.in_(item_ids), ActionItem.workspace_id == workspace_id)
+        .values(create_sent_at=at, jira_project_key=project_key)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _carried(retro: Retro):

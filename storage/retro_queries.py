@@ -3,7 +3,10 @@ open retros App Home shows a person. Every query is scoped by workspace."""
 
 from __future__ import annotations
 
-from sqlalchemy import case, func, or_, select
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ActionItem, Retro, RetroPhase
@@ -97,3 +100,49 @@ async def item_counts(
         .group_by(ActionItem.retro_id)
     )
     return {retro_id: (total, int(own or 0)) for retro_id, total, own in rows}
+
+
+async def retros_by_ids(
+    session: AsyncSession, workspace_id: int, retro_ids: Iterable[int]
+) -> dict[int, Retro]:
+    """Those of these retros that belong to this workspace, by id."""
+    rows = await session.scalars(
+        select(Retro).where(Retro.workspace_id == workspace_id, Retro.id.in_(list(retro_ids)))
+    )
+    return {retro.id: retro for retro in rows}
+
+
+async def claim_epic_send(
+    session: AsyncSession,
+    workspace_id: int,
+    retro_id: int,
+    seen: datetime | None,
+    label: str,
+    at: datetime,
+) -> bool:
+    """Records that the retro's epic is being created now, with `label`: True for one
+    caller only, the one that still saw the last send time (`seen`) and no epic."""
+    sent = Retro.epic_create_sent_at
+    result = await session.execute(
+        update(Retro)
+        .where(
+            Retro.id == retro_id,
+            Retro.workspace_id == workspace_id,
+            Retro.epic_issue_id.is_(None),
+            sent.is_(None) if seen is None else sent == seen,
+        )
+        .values(epic_label=label, epic_create_sent_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def set_epic(session: AsyncSession, workspace_id: int, retro_id: int, **values) -> None:
+    """Writes epic columns of the retro (its issue once created; the send time forgotten
+    when Jira said no)."""
+    await session.execute(
+        update(Retro)
+        .where(Retro.id == retro_id, Retro.workspace_id == workspace_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )

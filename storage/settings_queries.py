@@ -3,6 +3,8 @@ workspace default (the default itself is the workspace's SyncSettings row, read 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +20,19 @@ async def channel_override(
             ChannelOverride.channel_id == channel_id,
         )
     )
+
+
+async def overrides_of_channels(
+    session: AsyncSession, workspace_id: int, channel_ids: Iterable[str]
+) -> dict[str, ChannelOverride]:
+    """The overrides these channels have, by channel id."""
+    rows = await session.scalars(
+        select(ChannelOverride).where(
+            ChannelOverride.workspace_id == workspace_id,
+            ChannelOverride.channel_id.in_(list(channel_ids)),
+        )
+    )
+    return {row.channel_id: row for row in rows}
 
 
 async def channel_overrides(session: AsyncSession, workspace_id: int) -> list[ChannelOverride]:

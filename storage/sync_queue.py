@@ -1,9 +1,12 @@
-"""Counts over the sync queue (the action_items table is the queue)."""
+"""The sync queue (the action_items table is the queue): what is due, and the leases
+processes take on due items (bot/sync/claims.py says how they share the work)."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, literal_column, select
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from datetime import datetime
+
+from sqlalchemy import func, literal_column, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import ActionItem, SyncState
 
@@ -23,3 +26,90 @@ async def count_waiting_items(sessions: async_sessionmaker) -> int:
     async with sessions() as session:
         query = select(func.count()).select_from(ActionItem).where(queued())
         return await session.scalar(query) or 0
+
+
+def _due(now: datetime):
+    return queued(), ActionItem.next_attempt_at <= now
+
+
+def _free(now: datetime):
+    return or_(ActionItem.claimed_until.is_(None), ActionItem.claimed_until < now)
+
+
+async def claim_due(
+    session: AsyncSession,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    *,
+    skip_locked: bool,
+) -> list[ActionItem]:
+    """Leases up to `limit` due, unheld items to `owner` until `until`, in one statement
+    that returns them (in id order). `skip_locked` (PostgreSQL): rows another transaction
+    is claiming are passed over; on both databases the update re-checks that each row is
+    still free."""
+    due = (
+        select(ActionItem.id)
+        .where(*_due(now), _free(now))
+        .order_by(ActionItem.next_attempt_at, ActionItem.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    claim = (
+        update(ActionItem)
+        .where(ActionItem.id.in_(due.scalar_subquery()), _free(now))
+        .values(claimed_by=owner, claimed_until=until)
+        .returning(ActionItem)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = list(await session.scalars(claim))
+    return sorted(claimed, key=lambda item: item.id)
+
+
+async def renew_leases(session: AsyncSession, owner: str, ids: list[int], until: datetime):
+    """Moves the end of `owner`'s leases on `ids` to `until`."""
+    await session.execute(
+        update(ActionItem)
+        .where(ActionItem.id.in_(ids), ActionItem.claimed_by == owner)
+        .values(claimed_until=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def release_leases(
+    session: AsyncSession, owner: str, ids: list[int], *, no_disk_wait: bool
+) -> None:
+    """Lets go of whatever of `ids` `owner` still holds. `no_disk_wait` (PostgreSQL): the
+    commit does not wait for the disk; a release lost in a server crash only lets the
+    lease lapse on its own, and the next durable commit flushes it anyway."""
+    if no_disk_wait:
+        await session.execute(text("SET LOCAL synchronous_commit = off"))
+    await session.execute(
+        update(ActionItem)
+        .where(ActionItem.id.in_(ids), ActionItem.claimed_by == owner)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def next_due_at(session: AsyncSession) -> datetime | None:
+    """When the earliest queued item not held by anyone becomes due, or a claim lapses (its
+    owner may have died); None when nothing is queued. Two index steps: the queue in due
+    order (past the few items being worked on) and the earliest lease end."""
+    unclaimed = await session.scalar(
+        select(ActionItem.next_attempt_at)
+        .where(queued(), ActionItem.next_attempt_at.is_not(None))
+        .where(ActionItem.claimed_until.is_(None))
+        .order_by(ActionItem.next_attempt_at)
+        .limit(1)
+    )
+    lapse = await session.scalar(
+        select(ActionItem.claimed_until)
+        .where(ActionItem.claimed_until.is_not(None))
+        .order_by(ActionItem.claimed_until)
+        .limit(1)
+    )
+    times = [t for t in (unclaimed, lapse) if t is not None]
+    return min(times) if times else None

@@ -24,62 +24,38 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, text, update
-
 from bot.runtime import Runtime
+from storage import sync_queue
 from storage.clock import utcnow
 from storage.models import ActionItem
-from storage.sync_queue import queued
 
 logger = logging.getLogger(__name__)
 
 BATCH = 200  # items per claim; a cycle claims again until nothing is due
 
 
-def _due(now: datetime):
-    return queued(), ActionItem.next_attempt_at <= now
-
-
-def _free(now: datetime):
-    return or_(ActionItem.claimed_until.is_(None), ActionItem.claimed_until < now)
-
-
 def lease_length(runtime: Runtime) -> timedelta:
     return timedelta(seconds=runtime.settings.sync_lease_seconds)
+
+
+def _postgres(runtime: Runtime) -> bool:
+    return runtime.engine.dialect.name == "postgresql"
 
 
 async def claim_due(runtime: Runtime, limit: int = BATCH) -> list[ActionItem]:
     """Claims up to `limit` due items for this process; returns them, in id order."""
     now = utcnow()
-    due = (
-        select(ActionItem.id)
-        .where(*_due(now), _free(now))
-        .order_by(ActionItem.next_attempt_at, ActionItem.id)
-        .limit(limit)
-    )
-    if runtime.engine.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    claim = (
-        update(ActionItem)
-        .where(ActionItem.id.in_(due.scalar_subquery()), _free(now))
-        .values(claimed_by=runtime.process_id, claimed_until=now + lease_length(runtime))
-        .returning(ActionItem)
-        .execution_options(synchronize_session=False)
-    )
     async with runtime.sessions.begin() as session:
-        claimed = list(await session.scalars(claim))
-    return sorted(claimed, key=lambda item: item.id)
+        return await sync_queue.claim_due(
+            session, runtime.process_id, now, now + lease_length(runtime), limit,
+            skip_locked=_postgres(runtime),
+        )  # fmt: skip
 
 
 async def renew(runtime: Runtime, ids: list[int]) -> None:
     until = utcnow() + lease_length(runtime)
     async with runtime.sessions.begin() as session:
-        await session.execute(
-            update(ActionItem)
-            .where(ActionItem.id.in_(ids), ActionItem.claimed_by == runtime.process_id)
-            .values(claimed_until=until)
-            .execution_options(synchronize_session=False)
-        )
+        await sync_queue.renew_leases(session, runtime.process_id, ids, until)
 
 
 async def release(runtime: Runtime, ids: list[int]) -> None:
@@ -87,13 +63,8 @@ async def release(runtime: Runtime, ids: list[int]) -> None:
     if not ids:
         return
     async with runtime.sessions.begin() as session:
-        if runtime.engine.dialect.name == "postgresql":
-            await session.execute(text("SET LOCAL synchronous_commit = off"))
-        await session.execute(
-            update(ActionItem)
-            .where(ActionItem.id.in_(ids), ActionItem.claimed_by == runtime.process_id)
-            .values(claimed_by=None, claimed_until=None)
-            .execution_options(synchronize_session=False)
+        await sync_queue.release_leases(
+            session, runtime.process_id, ids, no_disk_wait=_postgres(runtime)
         )
 
 
@@ -121,22 +92,7 @@ async def held(runtime: Runtime, ids: list[int]) -> AsyncIterator[None]:
 
 
 async def next_due_at(runtime: Runtime) -> datetime | None:
-    """When the earliest queued item not held by anyone becomes due, or a claim lapses (its
-    owner may have died); None when nothing is queued. Two index steps: the queue in due
-    order (past the few items being worked on) and the earliest lease end."""
+    """When the earliest queued item not held by anyone becomes due, or a claim lapses;
+    None when nothing is queued."""
     async with runtime.sessions() as session:
-        unclaimed = await session.scalar(
-            select(ActionItem.next_attempt_at)
-            .where(queued(), ActionItem.next_attempt_at.is_not(None))
-            .where(ActionItem.claimed_until.is_(None))
-            .order_by(ActionItem.next_attempt_at)
-            .limit(1)
-        )
-        lapse = await session.scalar(
-            select(ActionItem.claimed_until)
-            .where(ActionItem.claimed_until.is_not(None))
-            .order_by(ActionItem.claimed_until)
-            .limit(1)
-        )
-    times = [t for t in (unclaimed, lapse) if t is not None]
-    return min(times) if times else None
+        return await sync_queue.next_due_at(session)

@@ -19,8 +19,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import update
-
 from bot.jira import fields as jira_fields
 from bot.jira.client import error_from_body
 from bot.jira.errors import JiraError, JiraErrorKind
@@ -32,6 +30,7 @@ from bot.sync.outcomes import Created, Deferred, Failed
 from bot.sync.people import Assignee
 from bot.sync.targets import NO_PROJECT
 from storage.clock import utcnow
+from storage.item_queries import mark_create_sent
 from storage.models import ActionItem
 
 logger = logging.getLogger(__name__)
@@ -266,11 +265,6 @@ async def _mark_sent(ws: WorkspaceSync, target: Target, items: Iterable[ActionIt
     ids = [item.id for item in items]
     now = utcnow()
     async with ws.runtime.sessions.begin() as session:
-        await session.execute(
-            update(ActionItem)
-            .where(ActionItem.id.in_(ids), ActionItem.workspace_id == ws.workspace_id)
-            .values(create_sent_at=now, jira_project_key=target.project_key)
-            .execution_options(synchronize_session=False)
-        )
+        await mark_create_sent(session, ws.workspace_id, ids, now, target.project_key)
     for item in items:
         item.create_sent_at = now

@@ -14,8 +14,6 @@ import logging
 import time
 from collections import defaultdict
 
-from sqlalchemy import select
-
 from bot import messages, notifier, owners
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind
@@ -32,7 +30,9 @@ from bot.views.blocks import escape
 from bot.views.retro_items import issue_link
 from bot.views.words import collapsed, plural
 from bot.workspaces import bot_client
-from storage.models import ActionItem, JiraConnection, Retro, SyncSettings, Workspace
+from storage.connection_queries import connection_for
+from storage.models import ActionItem, SyncSettings, Workspace
+from storage.retro_queries import retros_by_ids
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +101,9 @@ async def _workspace_sync(runtime: Runtime, workspace_id: int, items) -> Workspa
     retro_ids = {item.retro_id for item in items if item.retro_id}
     async with runtime.sessions() as session:
         workspace = await session.get(Workspace, workspace_id)
-        connection = await session.scalar(
-            select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
-        )
+        connection = await connection_for(session, workspace_id)
         settings = await session.get(SyncSettings, workspace_id)
-        retros = await session.scalars(
-            select(Retro).where(Retro.workspace_id == workspace_id, Retro.id.in_(retro_ids))
-        )
-        retros = {retro.id: retro for retro in retros}
+        retros = await retros_by_ids(session, workspace_id, retro_ids)
     try:
         slack = bot_client(runtime, workspace)
     except LookupError:

@@ -16,8 +16,6 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
-
 from bot.jira import fields as jira_fields
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.fields import Target
@@ -26,6 +24,7 @@ from bot.sync.lookup import find_by_labels, find_by_property
 from bot.sync.outcomes import Deferred, Failed
 from storage.clock import utcnow
 from storage.models import ActionItem, Retro, new_sync_label
+from storage.retro_queries import claim_epic_send, set_epic
 
 logger = logging.getLogger(__name__)
 
@@ -113,20 +112,9 @@ async def _take_turn(ws: WorkspaceSync, retro: Retro, seen: datetime | None) -> 
     """Records the send; only one process wins, the others wait for its epic."""
     now = utcnow()
     label = retro.epic_label or new_sync_label()
-    sent = Retro.epic_create_sent_at
     async with ws.runtime.sessions.begin() as session:
-        result = await session.execute(
-            update(Retro)
-            .where(
-                Retro.id == retro.id,
-                Retro.workspace_id == ws.workspace_id,
-                Retro.epic_issue_id.is_(None),
-                sent.is_(None) if seen is None else sent == seen,
-            )
-            .values(epic_label=label, epic_create_sent_at=now)
-            .execution_options(synchronize_session=False)
-        )
-    if result.rowcount != 1:
+        won = await claim_epic_send(session, ws.workspace_id, retro.id, seen, label, now)
+    if not won:
         pause = max(ws.runtime.settings.sync_retry_base_seconds, 1.0)
         raise _Wait(now + timedelta(seconds=pause))
     retro.epic_label, retro.epic_create_sent_at = label, now
@@ -152,21 +140,11 @@ async def _send(
 
 async def _store(ws: WorkspaceSync, retro: Retro, issue_id: str, key: str) -> None:
     async with ws.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Retro)
-            .where(Retro.id == retro.id, Retro.workspace_id == ws.workspace_id)
-            .values(epic_issue_id=issue_id, epic_key=key)
-            .execution_options(synchronize_session=False)
-        )
+        await set_epic(session, ws.workspace_id, retro.id, epic_issue_id=issue_id, epic_key=key)
     retro.epic_issue_id, retro.epic_key = issue_id, key
 
 
 async def _forget_send(ws: WorkspaceSync, retro: Retro) -> None:
     async with ws.runtime.sessions.begin() as session:
-        await session.execute(
-            update(Retro)
-            .where(Retro.id == retro.id, Retro.workspace_id == ws.workspace_id)
-            .values(epic_create_sent_at=None)
-            .execution_options(synchronize_session=False)
-        )
+        await set_epic(session, ws.workspace_id, retro.id, epic_create_sent_at=None)
     retro.epic_create_sent_at = None

@@ -11,13 +11,12 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
-
 from bot.jira.errors import JiraError, explain
 from bot.runtime import Runtime
 from bot.sync.backoff import retries_left, retry_delay
 from bot.sync.field_sync import ItemChanges, apply_changes
 from storage.clock import utcnow
+from storage.item_queries import items_by_ids
 from storage.models import ActionItem, SyncAttempt, SyncState
 
 logger = logging.getLogger(__name__)
@@ -119,12 +118,7 @@ async def apply(
         return applied
     now = utcnow()
     async with runtime.sessions.begin() as session:
-        rows = await session.scalars(
-            select(ActionItem).where(
-                ActionItem.workspace_id == workspace_id,
-                ActionItem.id.in_([o.item_id for o in outcomes]),
-            )
-        )
+        rows = await items_by_ids(session, workspace_id, [o.item_id for o in outcomes])
         items = {item.id: item for item in rows}
         for outcome in outcomes:
             item = items.get(outcome.item_id)

@@ -6,14 +6,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-
 from bot import notifier
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue, queued_now
 from bot.views import retro_ids
 from bot.views.blocks import escape
 from bot.views.words import plural
+from storage.item_queries import (
+    all_failed,
+    failed_in_retro,
+    forget_deleted_issue,
+    item_by_id,
+    items_by_ids,
+)
 from storage.models import ActionItem, SyncState, new_sync_label
 
 ITEM_GONE = (
@@ -49,15 +54,7 @@ async def retry_failed(runtime: Runtime, workspace_id: int, value: object) -> Qu
     retro_part, _, kind = str(value or "").partition(":")
     retro_id = retro_ids.parse_id(retro_part)
     async with runtime.sessions.begin() as session:
-        rows = await session.scalars(
-            select(ActionItem).where(
-                ActionItem.workspace_id == workspace_id,
-                ActionItem.retro_id == (retro_id or 0),
-                ActionItem.sync_state == SyncState.ERROR,
-                ActionItem.last_error_kind == kind,
-            )
-        )
-        items = list(rows)
+        items = await failed_in_retro(session, workspace_id, retro_id or 0, kind)
         enqueue(items)
     if not items:
         return Queued("Those action items are already on their way to Jira, or in it.")
@@ -77,25 +74,10 @@ async def create_again(runtime: Runtime, workspace_id: int, item_id: int | None)
         title = escape(item.title)
         if item.jira_deleted_at is None:
             return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
-        forgotten = await session.execute(
-            update(ActionItem)
-            .where(ActionItem.id == item.id, ActionItem.jira_deleted_at.is_not(None))
-            .values(
-                jira_issue_id=None,
-                jira_key=None,
-                jira_project_key=None,
-                jira_status_category=None,
-                jira_deleted_at=None,
-                jira_updated_at=None,
-                create_sent_at=None,
-                field_base=None,
-                slack_edited=None,
-                sync_label=new_sync_label(),
-                **queued_now(),
-            )
-            .execution_options(synchronize_session=False)
+        forgotten = await forget_deleted_issue(
+            session, item.id, sync_label=new_sync_label(), **queued_now()
         )
-        if forgotten.rowcount != 1:
+        if not forgotten:
             return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
     await _after_queueing(runtime, workspace_id, [item.id])
     return Queued(f"Creating *{title}* in Jira again. Its line shows the new key.", (item.id,))
@@ -104,13 +86,7 @@ async def create_again(runtime: Runtime, workspace_id: int, item_id: int | None)
 async def retry_all(runtime: Runtime, workspace_id: int) -> int:
     """/jira retry: every item in sync-error state; returns how many were queued."""
     async with runtime.sessions.begin() as session:
-        rows = await session.scalars(
-            select(ActionItem).where(
-                ActionItem.workspace_id == workspace_id,
-                ActionItem.sync_state == SyncState.ERROR,
-            )
-        )
-        items = list(rows)
+        items = await all_failed(session, workspace_id)
         enqueue(items)
     await _after_queueing(runtime, workspace_id, [i.id for i in items])
     return len(items)
@@ -119,23 +95,14 @@ async def retry_all(runtime: Runtime, workspace_id: int) -> int:
 async def push_now(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> list[ActionItem]:
     """Sync to Jira on existing items: create or push them now, whatever their state."""
     async with runtime.sessions.begin() as session:
-        rows = await session.scalars(
-            select(ActionItem).where(
-                ActionItem.workspace_id == workspace_id, ActionItem.id.in_(item_ids)
-            )
-        )
-        items = list(rows)
+        items = await items_by_ids(session, workspace_id, item_ids)
         enqueue(items)
     await _after_queueing(runtime, workspace_id, [i.id for i in items])
     return items
 
 
 async def _item(session, workspace_id: int, item_id: int | None) -> ActionItem | None:
-    if item_id is None:
-        return None
-    return await session.scalar(
-        select(ActionItem).where(ActionItem.workspace_id == workspace_id, ActionItem.id == item_id)
-    )
+    return None if item_id is None else await item_by_id(session, workspace_id, item_id)
 
 
 async def _after_queueing(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.jira.fields import Target
-from storage.models import ChannelOverride, SyncSettings
+from storage.models import SyncSettings
+from storage.settings_queries import overrides_of_channels
 
 NO_PROJECT = (
     "No Jira project is chosen for this channel yet: an admin can choose one with `/jira settings`."
@@ -20,15 +20,7 @@ async def targets_for(
     session: AsyncSession, workspace_id: int, channel_ids: Iterable[str]
 ) -> dict[str, Target | None]:
     channels = set(channel_ids)
-    overrides = {
-        row.channel_id: row
-        for row in await session.scalars(
-            select(ChannelOverride).where(
-                ChannelOverride.workspace_id == workspace_id,
-                ChannelOverride.channel_id.in_(channels),
-            )
-        )
-    }
+    overrides = await overrides_of_channels(session, workspace_id, channels)
     default = await session.get(SyncSettings, workspace_id)
     result: dict[str, Target | None] = {}
     for channel in channels:
