@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import JiraConnection
+from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection
 
 
 async def connection_for(session: AsyncSession, workspace_id: int) -> JiraConnection | None:
@@ -26,3 +29,43 @@ async def connected_by(session: AsyncSession, workspace_id: int) -> str | None:
 async def delete_connection(session: AsyncSession, workspace_id: int) -> None:
     """Drops the connection row, and its sealed credentials with it."""
     await session.execute(delete(JiraConnection).where(JiraConnection.workspace_id == workspace_id))
+
+
+async def locked_connection(session: AsyncSession, connection_id: int) -> JiraConnection | None:
+    """The connection, its row locked until the caller's transaction ends (PostgreSQL;
+    SQLite has one writer anyway): a token refresh holds it while it spends the
+    refresh token."""
+    return await session.scalar(
+        select(JiraConnection).where(JiraConnection.id == connection_id).with_for_update()
+    )
+
+
+async def oauth_connections_idle_since(session: AsyncSession, before: datetime) -> list[int]:
+    """Active OAuth connections whose token was last refreshed before `before` (their
+    refresh token dies after 90 days unused, so a daily job keeps them alive)."""
+    rows = await session.scalars(
+        select(JiraConnection.id).where(
+            JiraConnection.method == ConnectionMethod.OAUTH,
+            JiraConnection.status == ConnectionStatus.ACTIVE,
+            func.coalesce(JiraConnection.access_expires_at, before) <= before,
+        )
+    )
+    return list(rows)
+
+
+async def webhook_endpoint(session: AsyncSession, token: str) -> Row | None:
+    """What checking and routing a webhook delivery needs of the connection whose
+    webhook URL carries `token`, without the API credentials."""
+    result = await session.execute(
+        select(
+            JiraConnection.id,
+            JiraConnection.workspace_id,
+            JiraConnection.method,
+            JiraConnection.site_url,
+            JiraConnection.cloud_id,
+            JiraConnection.account_name,
+            JiraConnection.webhook_secret_enc,
+            JiraConnection.webhook_last_delivery_at,
+        ).where(JiraConnection.webhook_token == token)
+    )
+    return result.first()

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ChannelOverride
+from storage.models import ChannelOverride, SyncDirection, SyncSettings
 
 
 async def channel_override(
@@ -53,3 +53,10 @@ async def delete_overrides(
     if channel_id is not None:
         query = query.where(ChannelOverride.channel_id == channel_id)
     await session.execute(query)
+
+
+async def sync_direction(session: AsyncSession, workspace_id: int) -> SyncDirection | None:
+    """Whether changes made in Jira come back to Slack (None: no settings saved yet)."""
+    return await session.scalar(
+        select(SyncSettings.sync_direction).where(SyncSettings.workspace_id == workspace_id)
+    )

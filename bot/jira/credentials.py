@@ -19,9 +19,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot import messages, notifier
 from bot.jira import atlassian
 from bot.jira.client import JiraAuth, JiraClient
@@ -29,7 +26,11 @@ from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.site_address import SiteRefused, vet_site
 from bot.runtime import Runtime
 from storage.clock import utcnow
-from storage.connection_queries import connection_for
+from storage.connection_queries import (
+    connection_for,
+    locked_connection,
+    oauth_connections_idle_since,
+)
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection
 
 logger = logging.getLogger(__name__)
@@ -147,9 +148,7 @@ async def _fresh_token(
     the asyncio lock is what serializes there.)"""
     async with _lock_for(runtime, connection_id):
         async with runtime.sessions.begin() as session:
-            conn = await session.scalar(
-                select(JiraConnection).where(JiraConnection.id == connection_id).with_for_update()
-            )
+            conn = await locked_connection(session, connection_id)
             if conn is None or conn.status != ConnectionStatus.ACTIVE:
                 if conn is None:
                     raise JiraError(JiraErrorKind.AUTH, messages.NOT_CONNECTED)
@@ -214,19 +213,6 @@ async def mark_broken(runtime: Runtime, workspace_id: int, connection_id: int, r
 def new_webhook_token() -> str:
     """The unguessable part of PUBLIC_URL/jira/webhook/TOKEN that picks the workspace."""
     return secrets.token_urlsafe(32)
-
-
-async def oauth_connections_idle_since(session: AsyncSession, before: datetime) -> list[int]:
-    """Active OAuth connections whose token was last refreshed before `before` (their
-    refresh token dies after 90 days unused, so a daily job keeps them alive)."""
-    rows = await session.scalars(
-        select(JiraConnection.id).where(
-            JiraConnection.method == ConnectionMethod.OAUTH,
-            JiraConnection.status == ConnectionStatus.ACTIVE,
-            func.coalesce(JiraConnection.access_expires_at, before) <= before,
-        )
-    )
-    return list(rows)
 
 
 async def keep_refresh_tokens_alive(runtime: Runtime) -> None:

@@ -34,7 +34,6 @@ import time
 from datetime import UTC, datetime
 
 import jwt
-from sqlalchemy import select
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -48,7 +47,8 @@ from bot.jira.deliveries import (
 from bot.logging_setup import log_workspace
 from bot.runtime import Runtime
 from storage.clock import utcnow
-from storage.models import ConnectionMethod, JiraConnection
+from storage.connection_queries import webhook_endpoint
+from storage.models import ConnectionMethod
 
 logger = logging.getLogger(__name__)
 
@@ -123,20 +123,7 @@ async def endpoint_for(runtime: Runtime, token: str) -> Endpoint | None:
 
 async def _load_endpoint(runtime: Runtime, token: str) -> Endpoint | None:
     async with runtime.sessions() as session:
-        row = (
-            await session.execute(
-                select(
-                    JiraConnection.id,
-                    JiraConnection.workspace_id,
-                    JiraConnection.method,
-                    JiraConnection.site_url,
-                    JiraConnection.cloud_id,
-                    JiraConnection.account_name,
-                    JiraConnection.webhook_secret_enc,
-                    JiraConnection.webhook_last_delivery_at,
-                ).where(JiraConnection.webhook_token == token)
-            )
-        ).first()
+        row = await webhook_endpoint(session, token)
     if row is None:
         return None
     secret = None

@@ -13,12 +13,9 @@ when the issue moved, and "deleted in Jira" when Jira says the issue no longer e
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-
-from sqlalchemy import bindparam, false, insert, or_, select, update
 
 from bot import completion, notifier
 from bot.completion import ItemState, JiraStatus, Outcome, StatusChange
@@ -31,14 +28,10 @@ from bot.sync.people import People
 from bot.sync.reread import change_times, deleted_among, read_issues
 from bot.workspaces import bot_client
 from storage.clock import utcnow
-from storage.models import (
-    ActionItem,
-    JiraConnection,
-    SyncAttempt,
-    SyncDirection,
-    SyncSettings,
-    Workspace,
-)
+from storage.connection_queries import connection_for
+from storage.issue_queries import add_attempts, items_of_issues, items_of_issues_now, set_items
+from storage.models import ActionItem, SyncDirection, Workspace
+from storage.settings_queries import sync_direction
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +123,7 @@ async def read_current(
 
 async def two_way(runtime: Runtime, workspace_id: int) -> bool:
     async with runtime.sessions() as session:
-        direction = await session.scalar(
-            select(SyncSettings.sync_direction).where(SyncSettings.workspace_id == workspace_id)
-        )
+        direction = await sync_direction(session, workspace_id)
     return direction != SyncDirection.ONE_WAY
 
 
@@ -142,20 +133,7 @@ async def _items_now(runtime: Runtime, current: Current) -> dict:
     if not current.issues:
         return {}
     async with runtime.sessions() as session:
-        rows = await session.execute(
-            select(
-                ActionItem.jira_issue_id,
-                ActionItem.field_base,
-                ActionItem.title,
-                ActionItem.description,
-                ActionItem.assignee_user_id,
-                ActionItem.due_date,
-            ).where(
-                ActionItem.workspace_id == current.workspace_id,
-                ActionItem.jira_issue_id.in_(list(current.issues)),
-            )
-        )
-        return {row.jira_issue_id: row for row in rows}
+        return await items_of_issues_now(session, current.workspace_id, current.issues)
 
 
 def _conflicts(items: dict, current: Current) -> dict[str, set[str]]:
@@ -281,28 +259,10 @@ class RowView:
 
 
 def item_query(pairs):
-    """The items of (workspace, issue id) pairs, locked for the caller's transaction."""
-    wanted: dict[int, set[str]] = defaultdict(set)
-    for workspace_id, issue_id in pairs:
-        wanted[workspace_id].add(issue_id)
-    # Grouped by workspace: `workspace_id = ? AND jira_issue_id IN (…)` walks the
-    # (workspace_id, jira_issue_id) index on both databases, where a row-value IN makes
-    # SQLite scan the table.
-    by_workspace = [
-        (ActionItem.workspace_id == workspace_id) & ActionItem.jira_issue_id.in_(sorted(ids))
-        for workspace_id, ids in sorted(wanted.items())
-    ]
-    return (
-        select(
-            ActionItem.workspace_id,
-            ActionItem.jira_issue_id,
-            *ItemState.COLUMNS,
-            *FIELD_COLUMNS,
-        )
-        .where(or_(false(), *by_workspace))
-        .order_by(ActionItem.id.desc())  # the oldest item wins a (never expected) tie
-        .with_for_update()
-    )
+    """The items of (workspace, issue id) pairs, locked for the caller's transaction:
+    what the completion rules and the field merge read."""
+    columns = (ActionItem.workspace_id, ActionItem.jira_issue_id, *ItemState.COLUMNS)
+    return items_of_issues(pairs, (*columns, *FIELD_COLUMNS))
 
 
 async def write_item(conn, workspace_id: int, item_id: int, jira_key, result: ItemResult):
@@ -326,21 +286,11 @@ async def write_items(conn, entries: list[tuple[int, int, str | None, ItemResult
     by_columns: dict[tuple[str, ...], list[dict]] = defaultdict(list)
     for item_id, values in merged.items():
         if values:
-            params = {"item_pk": item_id, **{"new_" + k: v for k, v in values.items()}}
-            by_columns[tuple(sorted(values))].append(params)
+            by_columns[tuple(sorted(values))].append({"item_pk": item_id, **values})
     for columns, rows in by_columns.items():
-        await conn.execute(_item_update(columns), rows)
+        await set_items(conn, columns, rows)
     if conflicts:
-        await conn.execute(insert(SyncAttempt), conflicts)
-
-
-@functools.cache
-def _item_update(columns: tuple[str, ...]):
-    return (
-        update(ActionItem)
-        .where(ActionItem.id == bindparam("item_pk"))
-        .values({column: bindparam("new_" + column) for column in columns})
-    )
+        await add_attempts(conn, conflicts)
 
 
 def _conflict_row(workspace_id: int, item_id: int, jira_key, line: str) -> dict:
@@ -365,13 +315,7 @@ async def apply_polled_issues(
     if not issues and not gone:
         return 0
     async with runtime.sessions() as session:
-        conn_row = (
-            await session.execute(
-                select(JiraConnection.site_url, JiraConnection.account_name).where(
-                    JiraConnection.workspace_id == workspace_id
-                )
-            )
-        ).first()
+        conn_row = await connection_for(session, workspace_id)
     if conn_row is None:
         return 0
     current = await read_current(runtime, workspace_id, [], issues=issues)

@@ -1,0 +1,81 @@
+"""Queries for action items by their Jira issue, for changes coming back from Jira
+(webhook deliveries and polls): the items of some issues, locked while the changes are
+applied, and the writes that apply them."""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable
+
+from sqlalchemy import Select, bindparam, false, insert, or_, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.models import ActionItem, SyncAttempt
+
+
+def items_of_issues(pairs: Iterable[tuple[int, str]], columns) -> Select:
+    """`columns` of the items of (workspace, issue id) pairs, newest item first, locked for
+    the caller's transaction."""
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for workspace_id, issue_id in pairs:
+        wanted[workspace_id].add(issue_id)
+    # Grouped by workspace: `workspace_id = ? AND jira_issue_id IN (…)` walks the
+    # (workspace_id, jira_issue_id) index on both databases, where a row-value IN makes
+    # SQLite scan the table.
+    by_workspace = [
+        (ActionItem.workspace_id == workspace_id) & ActionItem.jira_issue_id.in_(sorted(ids))
+        for workspace_id, ids in sorted(wanted.items())
+    ]
+    return (
+        select(*columns)
+        .where(or_(false(), *by_workspace))
+        .order_by(ActionItem.id.desc())  # the oldest item wins a (never expected) tie
+        .with_for_update()
+    )
+
+
+async def items_of_issues_now(
+    session: AsyncSession, workspace_id: int, issue_ids: Iterable[str]
+) -> dict[str, Row]:
+    """{issue id: its item's fields and per-field base (ActionItem.field_base)}, read
+    outside any lock."""
+    rows = await session.execute(
+        select(
+            ActionItem.jira_issue_id,
+            ActionItem.field_base,
+            ActionItem.title,
+            ActionItem.description,
+            ActionItem.assignee_user_id,
+            ActionItem.due_date,
+        ).where(
+            ActionItem.workspace_id == workspace_id,
+            ActionItem.jira_issue_id.in_(list(issue_ids)),
+        )
+    )
+    return {row.jira_issue_id: row for row in rows}
+
+
+async def set_items(conn: AsyncConnection, columns: tuple[str, ...], rows: list[dict]) -> None:
+    """Writes `columns` of several items in one executemany: each row holds `item_pk` and
+    every column."""
+    if rows:
+        await conn.execute(
+            _items_update(columns),
+            [{"item_pk": r["item_pk"], **{"new_" + c: r[c] for c in columns}} for r in rows],
+        )
+
+
+@functools.cache  # one statement per set of columns, compiled once
+def _items_update(columns: tuple[str, ...]):
+    return (
+        update(ActionItem)
+        .where(ActionItem.id == bindparam("item_pk"))
+        .values({column: bindparam("new_" + column) for column in columns})
+    )
+
+
+async def add_attempts(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Sync Log lines (SyncAttempt rows as dicts)."""
+    await conn.execute(insert(SyncAttempt), rows)
