@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection
+from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
 
 
 async def connection_for(session: AsyncSession, workspace_id: int) -> JiraConnection | None:
@@ -69,3 +69,35 @@ async def webhook_endpoint(session: AsyncSession, token: str) -> Row | None:
         ).where(JiraConnection.webhook_token == token)
     )
     return result.first()
+
+
+async def webhook_token(session: AsyncSession, workspace_id: int) -> str | None:
+    """The token in the workspace's webhook URL."""
+    return await session.scalar(
+        select(JiraConnection.webhook_token).where(JiraConnection.workspace_id == workspace_id)
+    )
+
+
+async def oauth_webhook_connections(
+    session: AsyncSession, *, registered_only: bool = False
+) -> list[Row]:
+    """Active OAuth connections that want webhooks (only those with a registration, when
+    `registered_only`): rows of (workspace_id, webhook_ids, webhook_expires_at,
+    webhook_error)."""
+    query = (
+        select(
+            JiraConnection.workspace_id,
+            JiraConnection.webhook_ids,
+            JiraConnection.webhook_expires_at,
+            JiraConnection.webhook_error,
+        )
+        .join(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
+        .where(
+            JiraConnection.method == ConnectionMethod.OAUTH,
+            JiraConnection.status == ConnectionStatus.ACTIVE,
+            SyncSettings.webhooks_enabled.is_(True),
+        )
+    )
+    if registered_only:
+        query = query.where(JiraConnection.webhook_ids.is_not(None))
+    return list((await session.execute(query)).all())

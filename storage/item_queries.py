@@ -159,6 +159,22 @@ async def mark_create_sent(
     )
 
 
+async def open_issue_projects(session: AsyncSession, workspace_id: int, site_url: str) -> set[str]:
+    """The projects that open items' issues on this Jira site are in now."""
+    rows = await session.scalars(
+        select(ActionItem.jira_project_key)
+        .where(
+            ActionItem.workspace_id == workspace_id,
+            ActionItem.jira_issue_id.is_not(None),
+            ActionItem.jira_site_url == site_url,
+            ActionItem.status == ItemStatus.OPEN,
+            ActionItem.jira_deleted_at.is_(None),
+        )
+        .distinct()
+    )
+    return set(rows)
+
+
 def _carried(retro: Retro):
     """Items of the channel's earlier retros still open, or completed since `retro` began
     (so ticking one off on this retro's message leaves it there, checked)."""

@@ -60,3 +60,11 @@ async def sync_direction(session: AsyncSession, workspace_id: int) -> SyncDirect
     return await session.scalar(
         select(SyncSettings.sync_direction).where(SyncSettings.workspace_id == workspace_id)
     )
+
+
+async def override_projects(session: AsyncSession, workspace_id: int) -> set[str]:
+    """The project keys the workspace's channel overrides send items to."""
+    rows = await session.scalars(
+        select(ChannelOverride.project_key).where(ChannelOverride.workspace_id == workspace_id)
+    )
+    return set(rows)

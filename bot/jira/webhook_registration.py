@@ -33,22 +33,15 @@ import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from bot import messages, notifier
 from bot.jira.credentials import connection_for, jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.runtime import Runtime
 from storage.clock import utcnow
-from storage.models import (
-    ActionItem,
-    ChannelOverride,
-    ConnectionMethod,
-    ConnectionStatus,
-    ItemStatus,
-    JiraConnection,
-    SyncSettings,
-)
+from storage.connection_queries import oauth_webhook_connections, webhook_token
+from storage.item_queries import open_issue_projects
+from storage.models import ConnectionMethod, ConnectionStatus, SyncSettings
+from storage.settings_queries import override_projects
 
 logger = logging.getLogger(__name__)
 
@@ -124,24 +117,8 @@ async def _jql(session, workspace_id: int, settings, site_url: str) -> str | Non
     an open item's issue is in now (a project no longer configured, or one an issue was
     moved to); None when there is none yet. Only `project` and `IN`: the dynamic-webhook
     JQL subset."""
-    keys = set(
-        await session.scalars(
-            select(ChannelOverride.project_key).where(ChannelOverride.workspace_id == workspace_id)
-        )
-    )
-    keys |= set(
-        await session.scalars(
-            select(ActionItem.jira_project_key)
-            .where(
-                ActionItem.workspace_id == workspace_id,
-                ActionItem.jira_issue_id.is_not(None),
-                ActionItem.jira_site_url == site_url,
-                ActionItem.status == ItemStatus.OPEN,
-                ActionItem.jira_deleted_at.is_(None),
-            )
-            .distinct()
-        )
-    )
+    keys = await override_projects(session, workspace_id)
+    keys |= await open_issue_projects(session, workspace_id, site_url)
     if settings is not None and settings.project_key:
         keys.add(settings.project_key)
     keys.discard(None)
@@ -155,9 +132,7 @@ async def _jql(session, workspace_id: int, settings, site_url: str) -> str | Non
 
 async def _register(runtime: Runtime, workspace_id: int, jql: str, old_ids: list[int]) -> None:
     async with runtime.sessions() as session:
-        token = await session.scalar(
-            select(JiraConnection.webhook_token).where(JiraConnection.workspace_id == workspace_id)
-        )
+        token = await webhook_token(session, workspace_id)
     body = {
         "url": runtime.settings.public(f"/jira/webhook/{token}"),
         "webhooks": [{"events": EVENTS, "jqlFilter": jql, "fieldIdsFilter": FIELDS}],
@@ -254,22 +229,7 @@ async def refresh_due_webhooks(runtime: Runtime, now: datetime | None = None) ->
     registrations that failed or never happened."""
     now = now or utcnow()
     async with runtime.sessions() as session:
-        rows = (
-            await session.execute(
-                select(
-                    JiraConnection.workspace_id,
-                    JiraConnection.webhook_ids,
-                    JiraConnection.webhook_expires_at,
-                    JiraConnection.webhook_error,
-                )
-                .join(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
-                .where(
-                    JiraConnection.method == ConnectionMethod.OAUTH,
-                    JiraConnection.status == ConnectionStatus.ACTIVE,
-                    SyncSettings.webhooks_enabled.is_(True),
-                )
-            )
-        ).all()
+        rows = await oauth_webhook_connections(session)
     for row in rows:
         try:
             async with _lock(runtime, row.workspace_id):
@@ -286,18 +246,7 @@ async def replace_outdated_webhooks(runtime: Runtime) -> None:
     """Start-up: a registration made by an earlier version of the app (other events or
     fields) is replaced, so every workspace gets what this version needs."""
     async with runtime.sessions() as session:
-        rows = (
-            await session.execute(
-                select(JiraConnection.workspace_id)
-                .join(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
-                .where(
-                    JiraConnection.method == ConnectionMethod.OAUTH,
-                    JiraConnection.status == ConnectionStatus.ACTIVE,
-                    JiraConnection.webhook_ids.is_not(None),
-                    SyncSettings.webhooks_enabled.is_(True),
-                )
-            )
-        ).all()
+        rows = await oauth_webhook_connections(session, registered_only=True)
     for row in rows:
         try:
             async with _lock(runtime, row.workspace_id):
