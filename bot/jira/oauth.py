@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode
 
-from sqlalchemy import delete, select, update
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -37,6 +36,7 @@ from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.errors import JiraError
 from bot.runtime import Runtime
 from bot.views.jira_pages import chooser_page, failure_page, success_page
+from storage import oauth_flows
 from storage.clock import utcnow
 from storage.models import ConnectionMethod, JiraOAuthFlow, Workspace
 
@@ -86,20 +86,10 @@ async def begin(runtime: Runtime, workspace_id: int, user_id: str) -> str:
     state = secrets.token_urlsafe(32)
     now = utcnow()
     async with runtime.sessions.begin() as session:
-        await session.execute(
-            delete(JiraOAuthFlow).where(
-                JiraOAuthFlow.workspace_id == workspace_id,
-                JiraOAuthFlow.expires_at < now - timedelta(days=1),
-            )
-        )
-        session.add(
-            JiraOAuthFlow(
-                workspace_id=workspace_id,
-                slack_user_id=user_id,
-                state_hash=_hash(state),
-                expires_at=now + FLOW_TTL,
-            )
-        )
+        await oauth_flows.new_flow(
+            session, workspace_id, user_id, _hash(state), now + FLOW_TTL,
+            forget_before=now - timedelta(days=1),
+        )  # fmt: skip
     return runtime.settings.public(START_PATH) + "?" + urlencode({"state": state})
 
 
@@ -142,9 +132,7 @@ async def _open_flow(session, state: str, now: datetime) -> JiraOAuthFlow:
     """The flow this state names, if it can still be finished; FlowFailed otherwise."""
     if not state:
         raise FlowFailed("This page was opened without a sign-in state.")
-    flow = await session.scalar(
-        select(JiraOAuthFlow).where(JiraOAuthFlow.state_hash == _hash(state))
-    )
+    flow = await oauth_flows.flow_by_state(session, _hash(state))
     if flow is None:
         raise FlowFailed("This sign-in link isn't valid.")
     if flow.used_at is not None:
@@ -210,12 +198,7 @@ async def _claim_state(runtime: Runtime, state: str, request: Request) -> Claime
             # Refused before the state is claimed or the code exchanged: nothing is spent,
             # and the admin can still finish in the browser that opened the link.
             raise FlowFailed(OTHER_BROWSER, 403)
-        claimed = await session.execute(
-            update(JiraOAuthFlow)
-            .where(JiraOAuthFlow.id == flow.id, JiraOAuthFlow.used_at.is_(None))
-            .values(used_at=now)
-        )
-        if claimed.rowcount != 1:  # another request claimed it a moment ago
+        if not await oauth_flows.use_flow(session, flow.id, now):  # another request was first
             raise FlowFailed("This sign-in link was already used; each link works only once.")
         return ClaimedFlow(flow.id, flow.workspace_id, flow.slack_user_id)
 
@@ -243,15 +226,13 @@ async def _exchange(runtime: Runtime, code: str) -> dict:
 async def _offer_sites(runtime: Runtime, flow: ClaimedFlow, sites, token: dict) -> Response:
     nonce = secrets.token_urlsafe(32)
     async with runtime.sessions.begin() as session:
-        await session.execute(
-            update(JiraOAuthFlow)
-            .where(JiraOAuthFlow.id == flow.id)
-            .values(
-                pending_credentials_enc=runtime.box.seal_json(token),
-                pending_sites=[site.as_json() for site in sites],
-                choice_nonce_hash=_hash(nonce),
-                expires_at=utcnow() + FLOW_TTL,
-            )
+        await oauth_flows.set_flow(
+            session,
+            flow.id,
+            pending_credentials_enc=runtime.box.seal_json(token),
+            pending_sites=[site.as_json() for site in sites],
+            choice_nonce_hash=_hash(nonce),
+            expires_at=utcnow() + FLOW_TTL,
         )
     choices = [(site.cloud_id, site.name, site.url) for site in sites]
     page = chooser_page(runtime.settings.public(CALLBACK_PATH), nonce, choices)
@@ -272,9 +253,7 @@ async def _site_chosen(runtime: Runtime, request: Request) -> Response:
     async with runtime.sessions.begin() as session:
         flow = None
         if nonce:
-            flow = await session.scalar(
-                select(JiraOAuthFlow).where(JiraOAuthFlow.choice_nonce_hash == _hash(nonce))
-            )
+            flow = await oauth_flows.flow_by_choice(session, _hash(nonce))
         if flow is None or flow.pending_sites is None:
             raise FlowFailed("This choice isn't valid.")
         if flow.completed_at is not None:
@@ -285,12 +264,8 @@ async def _site_chosen(runtime: Runtime, request: Request) -> Response:
         if site is None:
             raise FlowFailed("Choose one of the sites listed on the page.")
         sealed = flow.pending_credentials_enc  # read before the update below clears it
-        claimed = await session.execute(
-            update(JiraOAuthFlow)
-            .where(JiraOAuthFlow.id == flow.id, JiraOAuthFlow.completed_at.is_(None))
-            .values(completed_at=now, pending_credentials_enc=None)
-        )
-        if claimed.rowcount != 1 or sealed is None:
+        claimed = await oauth_flows.complete_flow(session, flow.id, now)
+        if not claimed or sealed is None:
             raise FlowFailed("A site was already chosen with this page.")
         token = runtime.box.open_json(sealed)
         claimed_flow = ClaimedFlow(flow.id, flow.workspace_id, flow.slack_user_id)
@@ -326,10 +301,8 @@ async def _complete(
     )
     await connections.replace_connection(runtime, flow.workspace_id, flow.user_id, new)
     async with runtime.sessions.begin() as session:
-        await session.execute(
-            update(JiraOAuthFlow)
-            .where(JiraOAuthFlow.id == flow.id)
-            .values(completed_at=utcnow(), pending_credentials_enc=None)
+        await oauth_flows.set_flow(
+            session, flow.id, completed_at=utcnow(), pending_credentials_enc=None
         )
     logger.info("workspace %s connected to Jira %s (OAuth)", flow.workspace_id, site.url)
     follow_up = BackgroundTask(_after_connect, runtime, flow.workspace_id, flow.user_id, new)
