@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
 
@@ -101,3 +102,12 @@ async def oauth_webhook_connections(
     if registered_only:
         query = query.where(JiraConnection.webhook_ids.is_not(None))
     return list((await session.execute(query)).all())
+
+
+async def delivery_seen(conn: AsyncConnection, connection_ids: Iterable[int], at: datetime) -> None:
+    """Records when these connections last received a webhook delivery."""
+    await conn.execute(
+        update(JiraConnection)
+        .where(JiraConnection.id.in_(list(connection_ids)))
+        .values(webhook_last_delivery_at=at)
+    )

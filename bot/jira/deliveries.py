@@ -22,15 +22,11 @@ to about one a second per channel). Notices a process left owed when it died are
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import notifier
 from bot.completion import SETTLED_COLUMNS, ItemState, JiraStatus, Outcome, StatusChange
@@ -48,7 +44,9 @@ from bot.sync.pull import (
     write_items,
 )
 from storage.clock import utcnow
-from storage.models import ActionItem, JiraConnection, WebhookDelivery
+from storage.connection_queries import delivery_seen
+from storage.delivery_queries import claim_notices, owed_notices, record_deliveries, write_outcomes
+from storage.issue_queries import set_items
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +286,7 @@ async def commit_group(
     # Core on a plain connection: no ORM objects here, and a group is on the hot path.
     async with _write_lock(runtime), runtime.engine.begin() as conn:
         firsts = _first_of_each(items)
-        pks = await _insert(conn, [_row(e, d, now) for e, d in firsts.values()])
+        pks = await record_deliveries(conn, [_row(e, d, now) for e, d in firsts.values()])
         new = [(key, *firsts[key]) for key in firsts if key in pks]
         states, rows = await _items(conn, [(e, d) for _, e, d in new])
         item_values, outcomes, changes, fielded_items = {}, [], {}, []
@@ -302,9 +300,9 @@ async def commit_group(
             outcomes.append(_outcome_row(pks[key], outcome, change))
             changes[key] = change
         await write_items(conn, fielded_items)
-        await _write_items(conn, list(item_values.values()))
+        await set_items(conn, SETTLED_COLUMNS, list(item_values.values()))
         relabelled = _relabelled(states, named_before, changes)
-        await _write_outcomes(conn, outcomes)
+        await write_outcomes(conn, outcomes)
         await _touch_connections(runtime, conn, items, now)
     results, answered = [], set()
     for endpoint, delivery in items:
@@ -357,25 +355,6 @@ def _row(endpoint: Endpoint, delivery: Delivery, now) -> dict:
         "received_at": now,
         "issue_id": delivery.status.issue_id[:32],
     }
-
-
-async def _insert(conn, rows: list[dict]) -> dict[tuple[int, str], int]:
-    """Insert, skipping identifiers already recorded (by anyone); {key: pk} of the new.
-    One statement for the group (executemany: compiled once, sent as multi-row VALUES)."""
-    if not rows:
-        return {}
-    result = await conn.execute(_insert_statement(conn.dialect.name), rows)
-    return {(row.workspace_id, row.delivery_id): row.id for row in result}
-
-
-@functools.cache
-def _insert_statement(dialect_name: str):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    return (
-        dialect.insert(WebhookDelivery)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "delivery_id"])
-        .returning(WebhookDelivery.id, WebhookDelivery.workspace_id, WebhookDelivery.delivery_id)
-    )
 
 
 async def _items(conn, new: list) -> tuple[dict, dict]:
@@ -435,36 +414,6 @@ def _outcome_row(pk: int, outcome, change: StatusChange | None) -> dict:
     }
 
 
-_ITEM_COLUMNS = SETTLED_COLUMNS
-_WRITE_ITEM = (
-    update(ActionItem)
-    .where(ActionItem.id == bindparam("item_pk"))
-    .values({column: bindparam("new_" + column) for column in _ITEM_COLUMNS})
-)
-_WRITE_OUTCOME = (
-    update(WebhookDelivery)
-    .where(WebhookDelivery.id == bindparam("delivery_pk"))
-    .values(
-        outcome=bindparam("outcome"),
-        item_id=bindparam("changed_item"),
-        notice=bindparam("owed_notice"),
-    )
-)
-
-
-async def _write_items(conn, rows: list[dict]) -> None:
-    if rows:
-        await conn.execute(
-            _WRITE_ITEM,
-            [{"item_pk": r["item_pk"], **{"new_" + c: r[c] for c in _ITEM_COLUMNS}} for r in rows],
-        )
-
-
-async def _write_outcomes(conn, rows: list[dict]) -> None:
-    if rows:
-        await conn.execute(_WRITE_OUTCOME, rows)
-
-
 async def _touch_connections(runtime: Runtime, conn, items: list, now) -> None:
     """The "last delivery" of /jira status, written at most once a minute per connection."""
     stale, written = set(), runtime.state.last_delivery_written
@@ -475,11 +424,7 @@ async def _touch_connections(runtime: Runtime, conn, items: list, now) -> None:
     for connection_id in stale:
         written[connection_id] = now
     if stale:
-        await conn.execute(
-            update(JiraConnection)
-            .where(JiraConnection.id.in_(stale))
-            .values(webhook_last_delivery_at=now)
-        )
+        await delivery_seen(conn, stale, now)
 
 
 # --- the sender -------------------------------------------------------------------------
@@ -508,13 +453,7 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
 
 async def _claim(runtime: Runtime, pks: list[int]) -> set[int]:
     async with _write_lock(runtime), runtime.engine.begin() as conn:
-        result = await conn.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(pks), WebhookDelivery.notified_at.is_(None))
-            .values(notified_at=utcnow())
-            .returning(WebhookDelivery.id)
-        )
-        return set(result.scalars())
+        return await claim_notices(conn, pks, utcnow())
 
 
 async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int], gate) -> None:
@@ -540,27 +479,7 @@ async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
     """Scheduler job: send what a process that died after answering Jira left owed."""
     cutoff = utcnow() - OWED_AFTER
     async with runtime.sessions() as session:
-        rows = (
-            await session.execute(
-                select(
-                    WebhookDelivery.id,
-                    WebhookDelivery.workspace_id,
-                    WebhookDelivery.outcome,
-                    WebhookDelivery.item_id,
-                    WebhookDelivery.notice,
-                    ActionItem.retro_id,
-                )
-                .join(ActionItem, ActionItem.id == WebhookDelivery.item_id)
-                .where(
-                    WebhookDelivery.notice.is_not(None),
-                    WebhookDelivery.notified_at.is_(None),
-                    WebhookDelivery.received_at < cutoff,
-                    ActionItem.workspace_id == WebhookDelivery.workspace_id,
-                )
-                .order_by(WebhookDelivery.id)
-                .limit(limit)
-            )
-        ).all()
+        rows = await owed_notices(session, cutoff, limit)
     owed = [
         Owed(row.workspace_id, row.id, StatusChange(Outcome(row.outcome), row.item_id,
                                                     row.retro_id, row.notice))

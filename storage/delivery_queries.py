@@ -1,0 +1,89 @@
+"""Queries for Jira webhook deliveries (WebhookDelivery rows), on a plain connection: a
+group of deliveries is the webhook's hot path, so these are Core statements, each
+compiled once and sent for a whole group (executemany)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.models import ActionItem, WebhookDelivery
+
+_WRITE_OUTCOME = (
+    update(WebhookDelivery)
+    .where(WebhookDelivery.id == bindparam("delivery_pk"))
+    .values(
+        outcome=bindparam("outcome"),
+        item_id=bindparam("changed_item"),
+        notice=bindparam("owed_notice"),
+    )
+)
+
+
+async def record_deliveries(conn: AsyncConnection, rows: list[dict]) -> dict[tuple[int, str], int]:
+    """Inserts deliveries, skipping identifiers already recorded (by anyone); returns
+    {(workspace_id, delivery_id): pk} of the new ones. One statement for the group."""
+    if not rows:
+        return {}
+    result = await conn.execute(_insert_statement(conn.dialect.name), rows)
+    return {(row.workspace_id, row.delivery_id): row.id for row in result}
+
+
+@functools.cache
+def _insert_statement(dialect_name: str):
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    return (
+        dialect.insert(WebhookDelivery)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "delivery_id"])
+        .returning(WebhookDelivery.id, WebhookDelivery.workspace_id, WebhookDelivery.delivery_id)
+    )
+
+
+async def write_outcomes(conn: AsyncConnection, rows: list[dict]) -> None:
+    """Each delivery's outcome and owed notice: rows of (delivery_pk, outcome,
+    changed_item, owed_notice)."""
+    if rows:
+        await conn.execute(_WRITE_OUTCOME, rows)
+
+
+async def claim_notices(conn: AsyncConnection, pks: Iterable[int], at: datetime) -> set[int]:
+    """Marks these deliveries' notices sent: the pks this caller claimed (a notice is
+    claimed before it is posted, so it is never posted twice)."""
+    result = await conn.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(list(pks)), WebhookDelivery.notified_at.is_(None))
+        .values(notified_at=at)
+        .returning(WebhookDelivery.id)
+    )
+    return set(result.scalars())
+
+
+async def owed_notices(session: AsyncSession, received_before: datetime, limit: int) -> list[Row]:
+    """Notices still owed for deliveries received before `received_before`, oldest first:
+    rows of (id, workspace_id, outcome, item_id, notice, retro_id)."""
+    rows = await session.execute(
+        select(
+            WebhookDelivery.id,
+            WebhookDelivery.workspace_id,
+            WebhookDelivery.outcome,
+            WebhookDelivery.item_id,
+            WebhookDelivery.notice,
+            ActionItem.retro_id,
+        )
+        .join(ActionItem, ActionItem.id == WebhookDelivery.item_id)
+        .where(
+            WebhookDelivery.notice.is_not(None),
+            WebhookDelivery.notified_at.is_(None),
+            WebhookDelivery.received_at < received_before,
+            ActionItem.workspace_id == WebhookDelivery.workspace_id,
+        )
+        .order_by(WebhookDelivery.id)
+        .limit(limit)
+    )
+    return list(rows.all())
