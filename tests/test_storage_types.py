@@ -45,6 +45,16 @@ def with_sessions(tmp_path: Path, work) -> tuple[Database, object]:
     return db, asyncio.run(go())
 
 
+async def workspace_with_retro(session) -> tuple[Workspace, Retro]:
+    workspace = Workspace(slack_team_id="T1")
+    session.add(workspace)
+    await session.flush()
+    retro = Retro(workspace_id=workspace.id, channel_id="C1", title="Q1", facilitator_user_id="U1")
+    session.add(retro)
+    await session.flush()
+    return workspace, retro
+
+
 def test_timestamps_are_stored_in_utc_and_read_back_aware(tmp_path: Path):
     installed = datetime(2030, 1, 2, 10, 0, tzinfo=INDIA)  # 04:30 UTC
 
@@ -81,12 +91,8 @@ def test_timestamps_are_stored_in_utc_and_read_back_aware(tmp_path: Path):
 def test_state_columns_read_back_as_their_enums_and_store_the_same_text(tmp_path: Path):
     async def work(sessions: async_sessionmaker):
         async with sessions.begin() as session:
-            workspace = Workspace(slack_team_id="T1")
-            session.add(workspace)
-            await session.flush()
-            retro = Retro(workspace_id=workspace.id, channel_id="C1", title="Q1",
-                          facilitator_user_id="U1")  # fmt: skip
-            session.add_all([retro, SyncSettings(workspace_id=workspace.id)])
+            workspace, retro = await workspace_with_retro(session)
+            session.add(SyncSettings(workspace_id=workspace.id))
             session.add(JiraConnection(workspace_id=workspace.id, method=ConnectionMethod.OAUTH,
                                        site_url="https://acme.atlassian.net",
                                        credentials_enc=b"sealed", webhook_token="tok"))  # fmt: skip
@@ -129,13 +135,7 @@ def test_rows_written_as_text_read_back_as_members(tmp_path: Path):
 
     async def work(sessions: async_sessionmaker):
         async with sessions.begin() as session:
-            workspace = Workspace(slack_team_id="T1")
-            session.add(workspace)
-            await session.flush()
-            retro = Retro(workspace_id=workspace.id, channel_id="C1", title="Q1",
-                          facilitator_user_id="U1")  # fmt: skip
-            session.add(retro)
-            await session.flush()
+            _, retro = await workspace_with_retro(session)
             return retro.id
 
     db, retro_id = with_sessions(tmp_path, work)
