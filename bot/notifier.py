@@ -255,7 +255,7 @@ async def post_status_notices(
     retro, items = await _load_retro(runtime, workspace_id, retro_id)
     if retro is None or not lines:
         return
-    done = sum(1 for item in items if item.status == ItemStatus.COMPLETE.value)
+    done = sum(1 for item in items if item.status == ItemStatus.COMPLETE)
     tally = f" ({done} of {len(items)} done)"
     for start in range(0, len(lines), NOTICE_LINES_PER_MESSAGE):
         text = "\n".join(lines[start : start + NOTICE_LINES_PER_MESSAGE]) + tally
