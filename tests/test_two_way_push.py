@@ -154,14 +154,13 @@ def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(
     sync_app, slack_emulator, jira_emulator, site
 ):
     world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Plan the offsite")
-    # Jira's search answers slowly, so the Slack edit below lands before any read of the
-    # Jira edit: both sides have changed the title when the app next looks.
-    jira_emulator.faults.add(
-        "POST", f"/sites/{site.name}/rest/api/3/search/jql", "latency", delay=1.0, times=None
-    )
+    # Jira's searches wait until both edits are made: both sides have changed the title
+    # when the app next looks.
+    hold = jira_emulator.faults.add("POST", search_path(site), "hold", times=None)
     try:
         site.edit(issue.key, by=editor, summary="Plan the offsite (Jira)")
         edit(sync_app, slack_emulator, world.team, item_id, item_values("Plan the offsite (Slack)"))
+        hold.release()
         wait_until(lambda: issue.fields["summary"] == "Plan the offsite (Slack)", timeout=8)
         wait_until(lambda: conflicts(sync_app.db, world.team), message="the conflict in the log")
     finally:
@@ -253,13 +252,12 @@ def test_the_same_field_edited_later_in_jira_wins_and_nothing_is_pushed(
 ):
     world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Order lunch")
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
-    # Jira's search answers slowly, so the Jira edit below lands before the push reads.
-    jira_emulator.faults.add(
-        "POST", f"/sites/{site.name}/rest/api/3/search/jql", "latency", delay=1.0, times=None
-    )
+    # Jira's searches wait until both edits are made, so the push reads the later one.
+    hold = jira_emulator.faults.add("POST", search_path(site), "hold", times=None)
     try:
         edit(sync_app, slack_emulator, world.team, item_id, item_values("Order lunch (Slack)"))
         site.edit(issue.key, by=editor, summary="Order lunch (Jira)")
+        hold.release()
         row = wait_until(
             lambda: (
                 (r := items(sync_app.db, world.team)[0])["title"] == "Order lunch (Jira)"

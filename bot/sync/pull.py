@@ -215,8 +215,11 @@ def apply_issue(
 
 def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Current) -> None:
     seen = row.get("jira_updated_at")
-    if seen is not None and issue.updated is not None and issue.updated < seen:
-        return  # an older read than one already applied (a slow process, a replay)
+    if seen is not None and issue.updated is not None and issue.updated <= seen:
+        # A read no newer than one already applied (a slow process, a replay, or a poll
+        # that read the issue just before a push changed it): deciding it again against
+        # the base that push moved would take Jira's old value back.
+        return
     slack = merge.slack_values(RowView(row))
     jira_person = current.slack_users.get(issue.assignee_email or "")
     decision = merge.decide(
