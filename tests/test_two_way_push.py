@@ -239,6 +239,40 @@ def test_the_same_assignee_chosen_on_both_sides_is_no_conflict(
     assert issue.fields["assignee"] == world.member_account.account_id
 
 
+def test_a_poll_answered_after_a_push_does_not_take_the_old_value_back(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, _ = synced(sync_app, slack_emulator, site, "Water the plants")
+    # The next poll reads the issue now, but its answer reaches the app only after the
+    # Slack edit below has been pushed; later polls wait, so nothing corrects it meanwhile.
+    poll = {"body_has": "updated >="}
+    stale = jira_emulator.faults.add("POST", search_path(site), "stale", **poll)
+    jira_emulator.faults.add("POST", search_path(site), "hold", times=None, **poll)
+    try:
+        assert stale.answered.wait(5), "a poll to read the issue"
+        polled = last_polled(sync_app.db, world.team)
+        edit(sync_app, slack_emulator, world.team, item_id, item_values("Water the ferns"))
+        wait_until(
+            lambda: (r := items(sync_app.db, world.team)[0])["revision"] == r["synced_revision"],
+            message="the push recorded",
+        )
+        assert issue.fields["summary"] == "Water the ferns"
+        stale.release()
+        wait_until(
+            lambda: last_polled(sync_app.db, world.team) != polled, message="the poll applied"
+        )
+        assert items(sync_app.db, world.team)[0]["title"] == "Water the ferns"
+    finally:
+        jira_emulator.faults.clear()
+
+
+def last_polled(db, team):
+    return db.scalar(
+        "SELECT last_polled_at FROM jira_connections WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )
+
+
 def search_path(site) -> str:
     return f"/sites/{site.name}/rest/api/3/search/jql"
 

@@ -18,9 +18,10 @@ from urllib.parse import parse_qsl
 
 from .model import Recorded
 
-KINDS = {"latency", "hold", "500", "503", "429", "timeout", "drop", "repeat_token", "drip", "huge"}
+KINDS = {"latency", "hold", "stale", "500", "503", "429", "timeout", "drop", "repeat_token",
+         "drip", "huge"}  # fmt: skip
 # Kinds that answer as Jira would, only later: not "created_then_" kinds either.
-LATE = {"latency", "hold"}
+LATE = {"latency", "hold", "stale"}
 # Answers that go wrong while they are being sent: they are not "created_then_" kinds.
 HOSTILE = {"repeat_token", "drip", "huge"}
 BODIES = {
@@ -41,16 +42,21 @@ class Fault:
     size: int = 0  # bytes of a "huge" answer
     hits: int = 0
     sent: int = 0  # bytes of a "drip" or "huge" answer the client took
+    body_has: bytes | None = None  # only requests whose body holds these bytes
     # "hold": requests wait until the test releases them, then read the state of that moment.
+    # "stale": requests read the state at once (then `answered` is set), and their answer
+    # waits until the release: an answer that is out of date when it arrives.
     released: threading.Event = field(default_factory=threading.Event)
+    answered: threading.Event = field(default_factory=threading.Event)
 
     def release(self) -> None:
         self.released.set()
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, body: bytes = b"") -> bool:
         return (
             (self.method in ("*", method))
             and path.endswith(self.path_suffix)
+            and (self.body_has is None or self.body_has in body)
             and (self.times is None or self.hits < self.times)
         )
 
@@ -73,10 +79,12 @@ class FaultPlan:
         retry_after: int | None = None,
         delay: float = 0.0,
         size: int = 64 * 1024 * 1024,
+        body_has: str | None = None,
     ) -> Fault:
-        """kind: latency, hold (until `fault.release()`), 500, 503, 429, timeout, drop, or
-        created_then_<one of
-        500/503/429/timeout/drop> (the request is handled, then its answer is replaced).
+        """kind: latency, hold or stale (until `fault.release()`, see Fault), 500, 503,
+        429, timeout, drop, or created_then_<one of 500/503/429/timeout/drop> (the request
+        is handled, then its answer is replaced). `body_has`: only requests whose body
+        contains this text (e.g. a JQL clause).
         Hostile servers: repeat_token (a search answers with the page token it was given,
         or the same one every time, never isLast), drip (the real answer, one byte every
         `delay` seconds), huge (200 with `size` bytes of JSON that never ends)."""
@@ -88,6 +96,7 @@ class FaultPlan:
         if base == "drip" and not delay:
             delay = 0.2
         fault = Fault(method.upper(), path_suffix, kind, times, retry_after, delay, size)
+        fault.body_has = body_has.encode() if body_has is not None else None
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -98,10 +107,10 @@ class FaultPlan:
                 fault.release()  # nothing stays held once a test is done with its faults
             self._faults.clear()
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, body: bytes = b"") -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(method, path):
+                if fault.matches(method, path, body):
                     fault.hits += 1
                     return fault
         return None
@@ -155,7 +164,7 @@ class FaultsAndRecording:
         path, method = scope["path"], scope["method"]
         if "/rest/api/3/" in path and self.emulator.latency:
             await asyncio.sleep(self.emulator.latency)
-        fault = self.emulator.faults.take(method, path)
+        fault = self.emulator.faults.take(method, path, bytes(body))
         if fault is None:
             return await self.app(scope, replay, recording_send)
         record.fault = fault.kind
@@ -164,10 +173,15 @@ class FaultsAndRecording:
             await asyncio.sleep(fault.delay)
             return await self.app(scope, replay, recording_send)
         if kind == "hold":
-            # Released from the test's thread: an asyncio.Event cannot be set from there.
-            while not fault.released.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
+            await _released(fault)
             return await self.app(scope, replay, recording_send)
+        if kind == "stale":
+            start, answer = await _answer_of(lambda s: self.app(scope, replay, s))
+            fault.answered.set()
+            await _released(fault)
+            await recording_send(start)
+            await recording_send({"type": "http.response.body", "body": answer})
+            return None
         if kind in HOSTILE:
             handle = lambda s: self.app(scope, replay, s)  # noqa: E731
             return await _hostile(fault, handle, record, receive, send)
@@ -234,6 +248,12 @@ class FaultsAndRecording:
         )
         self.emulator._add_record(record)
         return record
+
+
+async def _released(fault: Fault) -> None:
+    # Released from the test's thread: an asyncio.Event cannot be set from there.
+    while not fault.released.is_set():  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
 
 
 # --- hostile servers ----------------------------------------------------------------------
