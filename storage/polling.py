@@ -13,11 +13,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, union, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from storage.column_types import UtcDateTime
-from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
+from storage.models import (
+    ActionItem,
+    ChannelOverride,
+    ConnectionMethod,
+    ConnectionStatus,
+    ItemStatus,
+    JiraConnection,
+    SyncSettings,
+)
+
+# Named in one JQL search: more would make the query long for little (a workspace's items
+# rarely span more projects than its channels use).
+PROJECTS_POLLED_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -153,3 +165,24 @@ async def webhook_workspaces(sessions: async_sessionmaker) -> list[int]:
             .where(polls[0], ~polls[1])
         )
         return list(rows)
+
+
+async def polled_projects(sessions: async_sessionmaker, workspace_id: int) -> list[str]:
+    """The projects a workspace's poll searches besides the app's label (issues on a
+    project whose screen has no labels carry none): where it creates issues (its default
+    and its channels' projects) and where its open synced items' issues are."""
+    default = select(SyncSettings.project_key.label("key")).where(
+        SyncSettings.workspace_id == workspace_id, SyncSettings.project_key.is_not(None)
+    )
+    channels = select(ChannelOverride.project_key).where(
+        ChannelOverride.workspace_id == workspace_id
+    )
+    items = select(ActionItem.jira_project_key).where(
+        ActionItem.workspace_id == workspace_id,
+        ActionItem.jira_issue_id.is_not(None),
+        ActionItem.jira_project_key.is_not(None),
+        ActionItem.status == ItemStatus.OPEN.value,
+    )
+    query = union(default, channels, items).limit(PROJECTS_POLLED_MAX)
+    async with sessions() as session:
+        return sorted(key for key in await session.scalars(query) if key)

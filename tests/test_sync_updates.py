@@ -278,3 +278,32 @@ def test_a_bulk_move_found_by_one_poll_is_one_thread_reply(
         message="the reopen notice",
     )
     assert finished() == [notice]
+
+
+def test_with_webhooks_off_an_issue_without_labels_is_still_polled(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    site.configure_screens("TEAM", without=("labels",))
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    retro_with_items(sync_app, slack_emulator, world, ["Fix the deploy"])
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, world.team, 1)
+    assert site.issues[row["jira_key"]].fields["labels"] == []  # nothing to find it by
+
+    site.transition(row["jira_key"], "Done", by=site.add_user("lead@example.com", "Lena Lead"))
+
+    done = wait_until(
+        lambda: (r := items(sync_app.db, world.team)[0])["status"] == "complete" and r,
+        timeout=5,
+        message="the item completed by polling",
+    )
+    assert done["jira_status_category"] == "done"
+    searches = [
+        r.json["jql"]
+        for r in jira_emulator.requests_to("POST", "/search/jql")
+        if f"/sites/{site.name}/" in r.path and "updated >=" in (r.json or {}).get("jql", "")
+    ]
+    # Still one search a poll: the label, or the workspace's project.
+    assert searches and all(
+        jql.startswith('(labels = "unpack-for-slack" OR project in ("TEAM"))') for jql in searches
+    )

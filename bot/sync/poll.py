@@ -2,9 +2,10 @@
 so a slow Jira never delays a commit's sync.
 
 Each cycle, every workspace that polls is polled once, POLLS_AT_ONCE workspaces at a time,
-each within POLL_BUDGET seconds: one JQL search for the app's issues (they carry its label)
-updated since that workspace's last poll, paginated, so an idle workspace costs one request
-whatever its history. What the search returns goes, as Jira sent it, to one place:
+each within POLL_BUDGET seconds: one JQL search for the app's issues (those with its label,
+and any issue of the workspace's projects, since a screen without labels leaves ours
+unlabelled) updated since that workspace's last poll, paginated, so an idle workspace costs
+one request whatever its history. What the search returns goes, as Jira sent it, to one place:
 `bot.sync.pull.apply_polled_issues` (status, and in Two-way the fields, by the rules of a
 webhook delivery). Workspaces whose changes arrive by webhook are read the same way every
 RECONCILE_EVERY minutes too (`reconcile_webhook_workspaces`): Jira gives up on a delivery
@@ -72,11 +73,17 @@ def poll_lease(runtime: Runtime) -> timedelta:
     return timedelta(seconds=2 * poll_budget(runtime))
 
 
-def updated_since_jql(since: datetime, now: datetime) -> str:
-    """The app's issues updated since `since` (less the margin). A relative date ("-7m"),
+def updated_since_jql(since: datetime, now: datetime, projects: list[str] = ()) -> str:
+    """The app's issues updated since `since` (less the margin): those with its label, and
+    every issue of `projects` (where a screen without labels left ours unlabelled; the
+    others found there match no item and change nothing). A relative date ("-7m"),
     because Jira reads absolute dates in the searching account's time zone."""
     minutes = math.ceil((now - since + SAFETY_MARGIN) / timedelta(minutes=1))
-    return f'labels = "{APP_LABEL}" AND updated >= "-{max(1, minutes)}m" ORDER BY updated ASC'
+    ours = f'labels = "{APP_LABEL}"'
+    if projects:
+        keys = ", ".join(f'"{key}"' for key in projects)
+        ours = f"({ours} OR project in ({keys}))"
+    return f'{ours} AND updated >= "-{max(1, minutes)}m" ORDER BY updated ASC'
 
 
 async def run(runtime: Runtime) -> None:
@@ -167,7 +174,9 @@ async def poll_with(
     runtime: Runtime, jira: JiraClient, workspace_id: int, since: datetime, now: datetime
 ):
     """One search for the app's issues updated since `since`, applied to their items."""
-    issues = await jira.search_issues(updated_since_jql(since, now), fields=POLL_FIELDS)
+    projects = await polling.polled_projects(runtime.sessions, workspace_id)
+    jql = updated_since_jql(since, now, projects)
+    issues = await jira.search_issues(jql, fields=POLL_FIELDS)
     await apply_polled_issues(runtime, workspace_id, issues)
 
 
