@@ -294,7 +294,7 @@ def test_with_webhooks_off_an_issue_without_labels_is_still_polled(
 
     done = wait_until(
         lambda: (r := items(sync_app.db, world.team)[0])["status"] == "complete" and r,
-        timeout=5,
+        timeout=10,
         message="the item completed by polling",
     )
     assert done["jira_status_category"] == "done"
