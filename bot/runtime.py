@@ -14,10 +14,10 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
@@ -36,6 +36,8 @@ from storage.db import make_engine, make_sessions
 # Jira answers most calls in well under a second; a create that hangs longer is treated as
 # ambiguous and resolved by the sync engine rather than waited on.
 JIRA_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+
+T = TypeVar("T")
 # A project's edit screen changes rarely (an admin's doing); a minute keeps a burst of
 # pushes to one read and a change visible soon enough.
 EDIT_SCREEN_SECONDS = 60.0
@@ -98,6 +100,15 @@ class KeyedLocks:
         return self._locks.setdefault(key, asyncio.Lock())
 
 
+def _forget_finished(tasks: set[asyncio.Task]):
+    def forget(task: asyncio.Task) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a caller that gave up has nobody to tell
+
+    return forget
+
+
 @dataclass
 class ProcessState:
     """What this process remembers between requests. Nothing here is shared with other
@@ -116,6 +127,9 @@ class ProcessState:
     )
     # bot/jira/credentials.py: one token refresh per connection at a time.
     token_refreshes: KeyedLocks = field(default_factory=KeyedLocks)
+    # Work that must finish once started even when whoever asked for it gave up (a token
+    # refresh: Atlassian has already rotated the refresh token); awaited at shutdown.
+    unfinishable: set[asyncio.Task] = field(default_factory=set)
     # bot/jira/webhook_registration.py: one registration per workspace at a time.
     webhook_registrations: KeyedLocks = field(default_factory=KeyedLocks)
     # bot/jira/webhooks.py: token -> (when loaded, Endpoint), for a few seconds.
@@ -187,6 +201,15 @@ class Runtime:
             ],
         )
 
+    async def run_to_completion(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` as a task of its own that the caller's cancellation (a wait_for
+        budget, shutdown cancelling background jobs) does not reach: the caller stops
+        waiting, the work goes on, and `close` waits for it."""
+        task = asyncio.ensure_future(work)
+        self.state.unfinishable.add(task)
+        task.add_done_callback(_forget_finished(self.state.unfinishable))
+        return await asyncio.shield(task)
+
     def wake_sync(self) -> None:
         self.sync_wakeup.set()
 
@@ -194,6 +217,9 @@ class Runtime:
         self.slack_session = aiohttp.ClientSession(trace_configs=[self.metrics.slack_trace()])
 
     async def close(self) -> None:
+        # Before the database and the clients go: what must finish stores its result.
+        while self.state.unfinishable:
+            await asyncio.gather(*self.state.unfinishable, return_exceptions=True)
         if self.slack_session is not None:
             await self.slack_session.close()
         await self.http.aclose()

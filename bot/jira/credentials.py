@@ -140,9 +140,22 @@ async def refresh_connection(runtime: Runtime, connection_id: int) -> str:
 async def _fresh_token(
     runtime: Runtime, connection_id: int, seen_generation: int | None, *, force: bool = False
 ) -> tuple[str, int]:
-    """A live access token and its generation: the one another refresh stored since the
-    caller looked (`seen_generation`), or a new one from Atlassian, whose new refresh token
-    is committed in the same transaction that holds the row lock.
+    """A live access token and its generation (see `_refresh_locked`).
+
+    Once sent, a refresh always runs to the end and stores what Atlassian answered, even
+    when the caller stops waiting (a Slack ack budget, shutdown): Atlassian has rotated the
+    refresh token by then, and a new one never stored is a grant lost."""
+    return await runtime.run_to_completion(
+        _refresh_locked(runtime, connection_id, seen_generation, force=force)
+    )
+
+
+async def _refresh_locked(
+    runtime: Runtime, connection_id: int, seen_generation: int | None, *, force: bool
+) -> tuple[str, int]:
+    """The one another refresh stored since the caller looked (`seen_generation`), or a
+    new one from Atlassian, whose new refresh token is committed in the same transaction
+    that holds the row lock.
 
     (On SQLite the SELECT opens no transaction, so nothing is held during the HTTP call;
     the asyncio lock is what serializes there.)"""
