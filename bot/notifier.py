@@ -4,7 +4,9 @@ sync result, a webhook and an edit all refresh the same surfaces the same way.
 Surfaces are always rendered from the database at send time, so when several refreshes
 of one retro overlap, the last state wins. Failures to reach Slack are logged, never
 raised into the caller's work (a sync or a webhook must not fail because a message
-could not be edited); `post_summary` is the exception, because /retro start must know.
+could not be edited); `post_summary` is the exception, because /retro start must know,
+and so is `post_status_notices`, whose caller owes the lines. Summary refreshes and
+thread messages are tried again through Slack's 5xx and 429 answers (bot/slack_retry.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import messages
 from bot.runtime import Runtime
+from bot.slack_retry import until_accepted
 from bot.sync.targets import targets_for
 from bot.views.blocks import escape
 from bot.views.carry_over import NOTHING, CarriedItem, CarriedOver
@@ -128,7 +131,9 @@ async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
         return
     client = await workspace_client(runtime, workspace_id)
     card = await _card(runtime, workspace_id, retro, items)
-    await client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card)
+    await until_accepted(
+        lambda: client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card)
+    )
     if retro.overflow_ts:
         # Earlier versions continued long retros in thread replies; the card now holds
         # them all (View all), so those replies say so once and are forgotten.
@@ -244,14 +249,22 @@ async def post_in_retro_thread(
     retro, _items = await _load_retro(runtime, workspace_id, retro_id)
     if retro is None:
         return None
-    return await _post_under(runtime, workspace_id, retro, text)
+    try:
+        return await _send_under(runtime, workspace_id, retro, text)
+    except (SlackApiError, LookupError) as exc:
+        logger.warning("could not post in retro %s's thread: %s", retro_id, _error(exc))
+        return None
 
 
 async def post_status_notices(
     runtime: Runtime, workspace_id: int, retro_id: int, lines: list[str]
 ) -> None:
     """Items finished or reopened, a line each, in as few thread replies as fit, each
-    ending with the retro's tally as it is now: "… (3 of 5 done)"."""
+    ending with the retro's tally as it is now: "… (3 of 5 done)".
+
+    The caller owes these lines, so what Slack refused in the end is raised
+    (SlackApiError; LookupError when uninstalled) for it to keep them owed; a caller that
+    must know which lines went out passes at most NOTICE_LINES_PER_MESSAGE at a time."""
     retro, items = await _load_retro(runtime, workspace_id, retro_id)
     if retro is None or not lines:
         return
@@ -259,19 +272,18 @@ async def post_status_notices(
     tally = f" ({done} of {len(items)} done)"
     for start in range(0, len(lines), NOTICE_LINES_PER_MESSAGE):
         text = "\n".join(lines[start : start + NOTICE_LINES_PER_MESSAGE]) + tally
-        await _post_under(runtime, workspace_id, retro, text)
+        await _send_under(runtime, workspace_id, retro, text)
 
 
-async def _post_under(runtime: Runtime, workspace_id: int, retro: Retro, text: str) -> str | None:
-    retro_id = retro.id
-    try:
-        client = await workspace_client(runtime, workspace_id)
-        posted = await client.chat_postMessage(
+async def _send_under(runtime: Runtime, workspace_id: int, retro: Retro, text: str) -> str:
+    """A reply under the retro's summary, tried again through Slack's 5xx and 429 answers;
+    raises what Slack refused in the end."""
+    client = await workspace_client(runtime, workspace_id)
+    posted = await until_accepted(
+        lambda: client.chat_postMessage(
             channel=retro.channel_id, thread_ts=retro.summary_ts, text=text
         )
-    except (SlackApiError, LookupError) as exc:
-        logger.warning("could not post in retro %s's thread: %s", retro_id, _error(exc))
-        return None
+    )
     return posted["ts"]
 
 

@@ -12,7 +12,8 @@ unique key and changes nothing — then its status is applied to the item by the
 bot/completion.py, in arrival order.
 
 The changes then go to one sender task, which claims their owed notices in one statement
-(claim before post: a message is never sent twice) and posts them: each retro's summary
+(claim before post: a message is never sent twice; a claim whose message Slack still
+refused after its retries is given back, so the notice stays owed) and posts them: each retro's summary
 refreshed once per batch, and one thread message per retro per batch, a line per change
 in order (a bulk move of forty issues is one message, not forty: Slack also limits posts
 to about one a second per channel). Notices a process left owed when it died are sent by
@@ -438,15 +439,15 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
     if not mine:
         return 0
     items_by_workspace: dict[int, list[int]] = defaultdict(list)
-    threads: dict[tuple[int, int], list[str]] = defaultdict(list)
+    threads: dict[tuple[int, int], list[Owed]] = defaultdict(list)
     for o in mine:
         items_by_workspace[o.workspace_id].append(o.change.item_id)
         if o.change.retro_id is not None and o.change.notice:
-            threads[(o.workspace_id, o.change.retro_id)].append(o.change.notice)
+            threads[(o.workspace_id, o.change.retro_id)].append(o)
     gate = asyncio.Semaphore(RETROS_AT_ONCE)
     await asyncio.gather(
         *(_refresh(runtime, ws, ids, gate) for ws, ids in items_by_workspace.items()),
-        *(_post(runtime, ws, retro, lines, gate) for (ws, retro), lines in threads.items()),
+        *(_post(runtime, ws, retro, notices, gate) for (ws, retro), notices in threads.items()),
     )
     return len(mine)
 
@@ -464,12 +465,24 @@ async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int], gat
             logger.exception("refreshing items after Jira status changes failed")
 
 
-async def _post(runtime: Runtime, workspace_id: int, retro_id: int, lines: list[str], gate):
+async def _post(runtime: Runtime, workspace_id: int, retro_id: int, notices: list[Owed], gate):
     async with gate:
-        try:
-            await notifier.post_status_notices(runtime, workspace_id, retro_id, lines)
-        except Exception:
-            logger.exception("telling retro %s about Jira status changes failed", retro_id)
+        for start in range(0, len(notices), notifier.NOTICE_LINES_PER_MESSAGE):
+            part = notices[start : start + notifier.NOTICE_LINES_PER_MESSAGE]
+            lines = [o.change.notice for o in part]
+            try:
+                await notifier.post_status_notices(runtime, workspace_id, retro_id, lines)
+            except Exception:
+                # Still owed: the claim is given back and `send_owed_notices` tries again.
+                logger.exception("telling retro %s about Jira status changes failed", retro_id)
+                await _unclaim(runtime, [o.delivery_pk for o in part])
+
+
+async def _unclaim(runtime: Runtime, pks: list[int]) -> None:
+    async with _write_lock(runtime), runtime.engine.begin() as conn:
+        await conn.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id.in_(pks)).values(notified_at=None)
+        )
 
 
 # --- what a dead process owed -----------------------------------------------------------

@@ -1,0 +1,116 @@
+"""A message owed to Slack survives Slack's errors: a completion notice and the summary
+refresh that goes with it are tried again through 500 and 429 (after its Retry-After)
+answers, the notice is marked sent only once Slack took it, and it is posted once."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.jira.deliveries import send_owed_notices
+from tests.flows_retro import wait_for_line
+from tests.flows_webhooks import (
+    run_in_process,
+    status_notices,
+    synced_items,
+    token_webhook,
+    wait_for_thread,
+    wait_until,
+)
+
+
+@pytest.fixture
+def hook(app, slack, slack_emulator, db, team, site):
+    return token_webhook(app, slack, slack_emulator, db, team, site)
+
+
+def _settled(slack_emulator, team) -> None:
+    """Wait until the commit's own messages (thread replies, owners' DMs) are out, so the
+    faults below meet the completion notice and nothing else."""
+
+    def posts():
+        return len([c for c in slack_emulator.calls if c.team_id == team.team_id])
+
+    seen = -1
+    while seen != posts():
+        seen = posts()
+        time.sleep(0.7)
+
+
+def _fail_then_rate_limit(slack_emulator, team, method: str) -> None:
+    slack_emulator.fail(method, status=500, team_id=team.team_id)
+    slack_emulator.fail(method, status=429, retry_after=1, team_id=team.team_id)
+
+
+def test_a_completion_notice_and_summary_refresh_ride_out_500_and_429(
+    slack, slack_emulator, db, team, site, hook
+):
+    [item, _other] = synced_items(slack, slack_emulator, db, team, "Fix the deploy", "Docs")
+    _settled(slack_emulator, team)
+    _fail_then_rate_limit(slack_emulator, team, "chat.postMessage")
+    _fail_then_rate_limit(slack_emulator, team, "chat.update")
+    posts_before = len(slack_emulator.calls_to("chat.postMessage"))
+
+    [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
+
+    assert delivery.status == 202, delivery.response_text
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    assert item.key in text
+    # The summary shows it too: its chat.update got through in the end.
+    _, line = wait_for_line(slack_emulator, team, "done in Jira by Ana Lima", timeout=10)
+    assert line.startswith("✅") and "Fix the deploy" in line
+    tried = [
+        c
+        for c in slack_emulator.calls_to("chat.postMessage")[posts_before:]
+        if "moved to Done" in str(c.args.get("text"))
+    ]
+    assert len(tried) == 3  # 500, 429, then accepted
+    time.sleep(1.5)  # room for a (wrong) second post to show up
+    assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 1
+    assert (
+        db.scalar(
+            "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
+            "AND notice IS NOT NULL AND notified_at IS NULL",
+            w=team.workspace_id,
+        )
+        == 0
+    )
+
+
+def test_a_notice_slack_keeps_refusing_stays_owed_and_goes_out_once_later(
+    app, slack, slack_emulator, db, team, site, hook
+):
+    [item] = synced_items(slack, slack_emulator, db, team, "Rotate the keys")
+    _settled(slack_emulator, team)
+    slack_emulator.fail("chat.postMessage", status=503, times=None, team_id=team.team_id)
+
+    site.transition(item.key, "Done", by=hook.jira_user)
+
+    owed = (
+        "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
+        "AND notice IS NOT NULL AND notified_at IS NULL"
+    )
+
+    def attempts():
+        return [
+            c
+            for c in slack_emulator.calls_to("chat.postMessage")
+            if c.team_id == team.team_id and "moved to Done" in str(c.args)
+        ]
+
+    wait_until(lambda: len(attempts()) >= 5, "every attempt to fail", timeout=20)
+    wait_until(lambda: db.scalar(owed, w=team.workspace_id) == 1, "the claim given back", 5)
+    assert status_notices(slack_emulator, db, team, item.retro_id) == []
+
+    slack_emulator.clear_faults()  # Slack is back; the recovery job finds what is owed
+    db.execute(
+        "UPDATE webhook_deliveries SET received_at = :t WHERE workspace_id = :w",
+        t=datetime(2000, 1, 1, tzinfo=UTC),
+        w=team.workspace_id,
+    )
+    assert run_in_process(app, send_owed_notices) == 1
+    assert run_in_process(app, send_owed_notices) == 0
+    assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 1
+    assert db.scalar(owed, w=team.workspace_id) == 0
