@@ -72,10 +72,6 @@ def build_slack_app(runtime: Runtime) -> AsyncApp:
         # The token rides on the client: Bolt ignores `token` when a client is given.
         app = AsyncApp(**common, client=runtime.slack_client(settings.slack_bot_token))
 
-    if settings.multi_workspace:
-        # app_uninstalled / tokens_revoked: forget the bot token (the manifest subscribes).
-        app.enable_token_revocation_listeners()
-
     @app.middleware
     async def attach_runtime(context, body, next):
         """Every listener finds the runtime and its workspace id in the context."""
@@ -85,5 +81,7 @@ def build_slack_app(runtime: Runtime) -> AsyncApp:
             log_workspace(context["workspace_id"])
         await next()
 
+    # app_uninstalled / tokens_revoked (the manifest subscribes) are heard in commands/
+    # lifecycle.py: the bot token is forgotten, and the workspace's Jira set-up with it.
     register_all(app)
     return app

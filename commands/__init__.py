@@ -3,7 +3,17 @@ read the payload, ack(), call one function in bot/, render with bot/views."""
 
 from slack_bolt.app.async_app import AsyncApp
 
-from commands import actions, home, item_controls, jira, jira_settings, retro, shortcuts, sync
+from commands import (
+    actions,
+    home,
+    item_controls,
+    jira,
+    jira_settings,
+    lifecycle,
+    retro,
+    shortcuts,
+    sync,
+)
 
 
 def register_all(app: AsyncApp) -> None:
@@ -15,3 +25,4 @@ def register_all(app: AsyncApp) -> None:
     home.register(app)
     sync.register(app)
     shortcuts.register(app)
+    lifecycle.register(app)

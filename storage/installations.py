@@ -106,12 +106,7 @@ class WorkspaceInstallationStore(AsyncInstallationStore):
             )
 
     async def _forget(self, team_id: str | None) -> None:
-        """Uninstall: drop the token, keep the workspace's retros and items."""
-        async with self._sessions.begin() as session:
-            workspace = await workspace_by_team(session, team_id)
-            if workspace is not None:
-                workspace.bot_token_enc = None
-                workspace.uninstalled_at = utcnow()
+        await mark_uninstalled(self._sessions, team_id)
 
 
 class DatabaseStateStore(AsyncOAuthStateStore):
@@ -146,3 +141,12 @@ class DatabaseStateStore(AsyncOAuthStateStore):
                 .where(SlackOAuthState.expires_at > utcnow())
             )
             return result.rowcount == 1
+
+
+async def mark_uninstalled(sessions: async_sessionmaker, team_id: str | None) -> None:
+    """Uninstall: drop the bot token, keep the workspace's retros and items."""
+    async with sessions.begin() as session:
+        workspace = await workspace_by_team(session, team_id)
+        if workspace is not None:
+            workspace.bot_token_enc = None
+            workspace.uninstalled_at = utcnow()
