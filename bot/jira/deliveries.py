@@ -13,11 +13,11 @@ bot/completion.py, in arrival order.
 
 The changes then go to one sender task, which claims their owed notices in one statement
 (claim before post: a message is never sent twice; a claim whose message Slack still
-refused after its retries is given back, so the notice stays owed) and posts them: each retro's summary
-refreshed once per batch, and one thread message per retro per batch, a line per change
-in order (a bulk move of forty issues is one message, not forty: Slack also limits posts
-to about one a second per channel). Notices a process left owed when it died are sent by
-`send_owed_notices` on the schedule.
+refused after its retries is given back, so the notice stays owed) and posts them: each
+retro's summary refreshed once per batch, and one thread message per retro per batch, a
+line per change in order (a bulk move of forty issues is one message, not forty: Slack
+also limits posts to about one a second per channel). Notices a process left owed when it
+died are sent by `send_owed_notices` on the schedule.
 """
 
 from __future__ import annotations
