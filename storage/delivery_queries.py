@@ -64,6 +64,14 @@ async def claim_notices(conn: AsyncConnection, pks: Iterable[int], at: datetime)
     return set(result.scalars())
 
 
+async def give_back_notices(conn: AsyncConnection, pks: Iterable[int]) -> None:
+    """Slack refused these claimed notices in the end: they are owed again, for the
+    recovery job to post."""
+    await conn.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id.in_(list(pks))).values(notified_at=None)
+    )
+
+
 async def owed_notices(session: AsyncSession, received_before: datetime, limit: int) -> list[Row]:
     """Notices still owed for deliveries received before `received_before`, oldest first:
     rows of (id, workspace_id, outcome, item_id, notice, retro_id)."""

@@ -56,7 +56,7 @@ def test_a_completion_notice_and_summary_refresh_ride_out_500_and_429(
     [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
 
     assert delivery.status == 202, delivery.response_text
-    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, "moved to Done")
+    [text] = wait_for_thread(slack_emulator, db, team, item.retro_id, " finished ")
     assert item.key in text
     # The summary shows it too: its chat.update got through in the end.
     _, line = wait_for_line(slack_emulator, team, "done in Jira by Ana Lima", timeout=10)
@@ -64,7 +64,7 @@ def test_a_completion_notice_and_summary_refresh_ride_out_500_and_429(
     tried = [
         c
         for c in slack_emulator.calls_to("chat.postMessage")[posts_before:]
-        if "moved to Done" in str(c.args.get("text"))
+        if " finished " in str(c.args.get("text"))
     ]
     assert len(tried) == 3  # 500, 429, then accepted
     time.sleep(1.5)  # room for a (wrong) second post to show up
@@ -97,7 +97,7 @@ def test_a_notice_slack_keeps_refusing_stays_owed_and_goes_out_once_later(
         return [
             c
             for c in slack_emulator.calls_to("chat.postMessage")
-            if c.team_id == team.team_id and "moved to Done" in str(c.args)
+            if c.team_id == team.team_id and " finished " in str(c.args)
         ]
 
     wait_until(lambda: len(attempts()) >= 5, "every attempt to fail", timeout=20)

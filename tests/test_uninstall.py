@@ -39,10 +39,17 @@ def test_leaving_a_workspace_deletes_its_jira_webhooks_and_credentials(
         ),
         "its Jira credentials removed",
     )
-    workspace = db.rows(
-        "SELECT bot_token_enc, uninstalled_at FROM workspaces WHERE id = :w", w=team.workspace_id
-    )[0]
-    assert workspace["bot_token_enc"] is None and workspace["uninstalled_at"] is not None
+    wait_until(
+        lambda: (
+            db.scalar(
+                "SELECT count(*) FROM workspaces WHERE id = :w AND bot_token_enc IS NULL "
+                "AND uninstalled_at IS NOT NULL",
+                w=team.workspace_id,
+            )
+            == 1
+        ),
+        "its bot token forgotten",
+    )
     # Keep-alive, webhook renewal and polling find nothing of it to call Jira for.
     calls = _jira_calls_for(jira_emulator, site)
     db.execute(

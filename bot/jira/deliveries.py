@@ -46,7 +46,13 @@ from bot.sync.pull import (
 )
 from storage.clock import utcnow
 from storage.connection_queries import delivery_seen
-from storage.delivery_queries import claim_notices, owed_notices, record_deliveries, write_outcomes
+from storage.delivery_queries import (
+    claim_notices,
+    give_back_notices,
+    owed_notices,
+    record_deliveries,
+    write_outcomes,
+)
 from storage.issue_queries import set_items
 
 logger = logging.getLogger(__name__)
@@ -480,9 +486,7 @@ async def _post(runtime: Runtime, workspace_id: int, retro_id: int, notices: lis
 
 async def _unclaim(runtime: Runtime, pks: list[int]) -> None:
     async with _write_lock(runtime), runtime.engine.begin() as conn:
-        await conn.execute(
-            update(WebhookDelivery).where(WebhookDelivery.id.in_(pks)).values(notified_at=None)
-        )
+        await give_back_notices(conn, pks)
 
 
 # --- what a dead process owed -----------------------------------------------------------
