@@ -65,9 +65,14 @@ def test_status_for_anyone_names_everything(slack, slack_emulator, db, team, sit
     assert site.url in text and name in text and "API token" in text
     assert "TEAM · Task" in text  # default project key and issue type name
     assert f"<#{team.channel}>" in text and "OPS · Bug" in text  # this channel's override
-    assert "*Webhooks:* waiting for set-up" in text
+    # The webhook's set-up is admin work: a member learns who acts, not an admin command.
+    assert "*Webhooks:* waiting for set-up by a workspace admin" in text
+    assert "/jira settings" not in text and "/jira log" not in text
     assert "*Failed syncs:* 2 action items" in text  # not the other workspace's failures
     assert other_team_items == 3
+    admin_text = str(_status(slack, team, user=team.admin)["blocks"])
+    assert "paste its secret in `/jira settings`" in admin_text
+    assert "`/jira log` shows them" in admin_text
     slack_emulator.assert_no_violations()
 
 

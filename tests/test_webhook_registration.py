@@ -229,6 +229,9 @@ def test_a_failed_registration_is_shown_and_admins_are_told_once(
     assert "Jira did not answer" in error
     status = _status_text(slack, team)
     assert ":warning:" in status and "Jira did not answer" in status
+    assert "A workspace admin has been told" in status  # the member learns who acts
+    admin = slack.command(team.team_id, team.admin, team.channel, "/jira", "status").json()
+    assert "Jira did not answer" in str(admin) and "admin has been told" not in str(admin)
     [dm] = slack_emulator.wait_for(
         lambda: _dms(slack_emulator, team, "couldn't register its Jira webhook")
     )

@@ -61,6 +61,9 @@ class StatusReport:
     epic_per_retro: bool = False
     sync_direction: str = SyncDirection.TWO_WAY
     webhook_health: str = ""
+    # What members see instead: the set-up and the fixes are admin work, so they are told
+    # the state and who acts, never pointed to admin commands.
+    webhook_health_for_members: str = ""
     webhook_url: str | None = None
     failed_syncs: int = 0
 
@@ -98,6 +101,7 @@ class StatusReport:
                 report.broken_reason = conn.broken_reason or "credentials refused"
             report.webhook_url = webhook_url if conn.method != ConnectionMethod.OAUTH else None
             report.webhook_health = _webhook_health(conn, report.webhooks_enabled)
+            report.webhook_health_for_members = _webhook_health_for_members(report.webhook_health)
         return report
 
 
@@ -125,6 +129,17 @@ def _webhook_health(conn, enabled: bool) -> str:
             "waiting for set-up: add the webhook in Jira and paste its secret in `/jira settings`"
         )
     return "secret saved" + heard
+
+
+def _webhook_health_for_members(health: str) -> str:
+    if health.startswith(":warning:"):
+        # The admin's wording names the commands that fix it (always in backticks); a
+        # member keeps what happened and learns who acts.
+        sentences = [s for s in health.split(". ") if "`" not in s]
+        return ". ".join(sentences).rstrip(". ") + ". A workspace admin has been told."
+    if health.startswith("waiting for set-up"):
+        return "waiting for set-up by a workspace admin"
+    return health
 
 
 def _when(value: datetime | None) -> str | None:
@@ -167,7 +182,8 @@ def _health_lines(report: StatusReport, *, admin: bool = True) -> list[str]:
             if admin
             else " (a workspace admin can see why and retry them)"
         )
-    return [f"*Webhooks:* {report.webhook_health}", f"*Failed syncs:* {failures}{hint}"]
+    health = report.webhook_health if admin else report.webhook_health_for_members
+    return [f"*Webhooks:* {health}", f"*Failed syncs:* {failures}{hint}"]
 
 
 def status_message(report: StatusReport, *, admin: bool) -> dict:
