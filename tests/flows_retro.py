@@ -13,10 +13,12 @@ from __future__ import annotations
 import time
 from datetime import date
 
+from bot.views import item_control_ids
+from bot.views import retro_ids as ids
 from tests.fakes.slack.models import Message, ResponsePost, View
 from tests.fakes.slack.requests import date_value, text_value, user_value
 
-ITEM_MODAL = "action_item"
+ITEM_MODAL = ids.ITEM_MODAL
 
 
 def replies(slack_emulator, url: str, count: int = 1, timeout: float = 5.0) -> list[ResponsePost]:
@@ -87,13 +89,14 @@ def open_item_modal(slack, slack_emulator, team, click, *, user=None) -> View:
 
 def item_values(title=None, *, description=None, assignee=None, due=None) -> dict:
     """View state for the item modal ({block_id: {action_id: leaf}})."""
-    values = {"title": {"title_input": text_value(title)}}
+    values = {ids.TITLE_BLOCK: {ids.TITLE_INPUT: text_value(title)}}
     if description is not None:
-        values["description"] = {"description_input": text_value(description)}
+        values[ids.DESCRIPTION_BLOCK] = {ids.DESCRIPTION_INPUT: text_value(description)}
     if assignee is not None:
-        values["assignee"] = {"assignee_select": user_value(assignee)}
+        values[ids.ASSIGNEE_BLOCK] = {ids.ASSIGNEE_INPUT: user_value(assignee)}
     if due is not None:
-        values["due"] = {"due_date": date_value(due.isoformat() if isinstance(due, date) else due)}
+        due_text = due.isoformat() if isinstance(due, date) else due
+        values[ids.DUE_BLOCK] = {ids.DUE_INPUT: date_value(due_text)}
     return values
 
 
@@ -142,9 +145,9 @@ def add_item(
 def item_lines(message: Message) -> dict[int, str]:
     """{item id: line text} of a summary (or continuation) message."""
     return {
-        int(b["block_id"].split(":", 1)[1]): b["text"]["text"]
+        ids.item_id_from_block_id(b["block_id"]): b["text"]["text"]
         for b in message.blocks
-        if str(b.get("block_id", "")).startswith("item:")
+        if ids.item_id_from_block_id(b.get("block_id")) is not None
     }
 
 
@@ -178,12 +181,12 @@ def commit(slack, slack_emulator, team, *, user=None, channel=None) -> str:
 def menu_options(block: dict) -> dict[str, dict]:
     """{control: option} of an item line's overflow menu ("edit", "done", "open", …)."""
     accessory = block.get("accessory") or {}
-    assert accessory.get("action_id") == "item_menu", block
+    assert accessory.get("action_id") == item_control_ids.ITEM_MENU, block
     return {o["value"].split(":")[0]: o for o in accessory["options"]}
 
 
-def line_block(blocks: list[dict], item_id: int, prefix: str = "item:") -> dict:
-    return next(b for b in blocks if b.get("block_id") == f"{prefix}{item_id}")
+def line_block(blocks: list[dict], item_id: int, prefix: str = ids.ITEM_BLOCK_PREFIX) -> dict:
+    return next(b for b in blocks if b.get("block_id") == ids.item_block_id(item_id, prefix))
 
 
 def choose(
@@ -196,7 +199,7 @@ def choose(
     channel=None,
     message_ts: str | None = None,
     view=None,
-    prefix: str = "item:",
+    prefix: str = ids.ITEM_BLOCK_PREFIX,
 ):
     """Pick `control` in the item line's overflow menu, on a channel message (message_ts;
     None for an ephemeral one such as /retro list) or on a view (App Home)."""
@@ -206,8 +209,8 @@ def choose(
     response = slack.block_action(
         team.team_id,
         user or team.member,
-        "item_menu",
-        block_id=f"{prefix}{item_id}",
+        item_control_ids.ITEM_MENU,
+        block_id=ids.item_block_id(item_id, prefix),
         action_type="overflow",
         value=f"{control}:{item_id}",
         **place,

@@ -48,6 +48,8 @@ def test_forged_state_installs_nothing(app, slack_emulator, db):
         headers={"Cookie": "slack-app-oauth-state=forged"},
     )
     assert response.status_code == 401
+    # Nothing was done: the code was never exchanged, no workspace row.
+    assert code in slack_emulator._codes
     assert db.scalar("SELECT count(*) FROM workspaces WHERE slack_team_id = :t", t=team_id) == 0
 
 
