@@ -65,7 +65,7 @@ from tests.harness import (  # noqa: E402
     launch_app,
 )
 
-NOTICE_MARK = "via Jira (connected as"
+NOTICE_MARKS = ("✅ ", "↩️ ")  # each finished or reopened line starts with one
 
 
 def parse_args() -> argparse.Namespace:
@@ -351,7 +351,7 @@ async def _status_of_response(reader: asyncio.StreamReader) -> int:
 def notices_in_slack(slack_emulator, team) -> int:
     """Status lines posted in retro threads (several changes may share one message)."""
     return sum(
-        str(c.args.get("text", "")).count(NOTICE_MARK)
+        _notice_lines(str(c.args.get("text", "")))
         for c in slack_emulator.calls_to("chat.postMessage")
         if c.team_id == team.team_id
     )
@@ -361,8 +361,12 @@ def thread_posts(slack_emulator, team) -> int:
     return sum(
         1
         for c in slack_emulator.calls_to("chat.postMessage")
-        if c.team_id == team.team_id and NOTICE_MARK in str(c.args.get("text", ""))
+        if c.team_id == team.team_id and _notice_lines(str(c.args.get("text", "")))
     )
+
+
+def _notice_lines(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line.startswith(NOTICE_MARKS))
 
 
 def process_cpu_seconds(pid: int) -> float:
