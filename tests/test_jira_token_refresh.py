@@ -68,6 +68,11 @@ async def _update_connection(runtime, workspace_id, **values) -> int:
         return conn.id
 
 
+async def _account_of(runtime, workspace_id) -> str:
+    async with runtime.sessions() as session:
+        return (await connection_for(session, workspace_id)).account_id
+
+
 async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
     app, slack, slack_emulator, jira_emulator, team, site, runtimes
 ):
@@ -76,8 +81,10 @@ async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
     connection_id = await _update_connection(
         first, team.workspace_id, access_expires_at=utcnow() - timedelta(minutes=1)
     )
-    refreshes = jira_emulator.token_requests.get("refresh_token", 0)
-    reuses = jira_emulator.refresh_token_reuses
+    account = await _account_of(first, team.workspace_id)
+    counted = jira_emulator.oauth.refreshes_by_account
+    reused = jira_emulator.oauth.reuses_by_account
+    refreshes, reuses = counted[account], reused[account]
     # Atlassian is slow to answer, so the two callers surely overlap.
     jira_emulator.faults.add("POST", "/oauth/token", "latency", delay=0.3)
 
@@ -85,14 +92,14 @@ async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
         jira_client_for(first, team.workspace_id), jira_client_for(second, team.workspace_id)
     )
 
-    assert jira_emulator.token_requests["refresh_token"] == refreshes + 1  # one refresh only
-    assert jira_emulator.refresh_token_reuses == reuses
+    assert counted[account] == refreshes + 1  # one refresh only
+    assert reused[account] == reuses
     for me in await asyncio.gather(*(client.myself() for client in clients)):
         assert me["displayName"] == "Ana Lima"
     # The stored refresh token is the rotated one: refreshing again spends no old token.
     await refresh_connection(second, connection_id)
-    assert jira_emulator.token_requests["refresh_token"] == refreshes + 2
-    assert jira_emulator.refresh_token_reuses == reuses
+    assert counted[account] == refreshes + 2
+    assert reused[account] == reuses
 
 
 async def test_a_401_refreshes_once_and_retries(

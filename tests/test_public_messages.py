@@ -24,5 +24,10 @@ def test_an_email_in_a_channel_message_is_a_violation_and_in_a_dm_is_not(slack_e
 
     _post(slack_emulator, team, team.channel, "unassigned: max@example.com has no account")
 
-    [found] = slack_emulator.violations[before:]
-    assert "max@example.com" in str(found)
+    try:
+        [found] = slack_emulator.violations[before:]
+        assert "max@example.com" in str(found)
+    finally:
+        # The emulator lives for the whole session; flows that check every violation so far
+        # must not see the one provoked here.
+        del slack_emulator.violations[before:]

@@ -98,6 +98,10 @@ class OAuthServer:
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     token_requests: Counter = field(default_factory=Counter)
     refresh_token_reuses: int = 0
+    # Per grant (account id): the emulator serves every test's apps at once, so a test counts
+    # only the refreshes of its own grant.
+    refreshes_by_account: Counter = field(default_factory=Counter)
+    reuses_by_account: Counter = field(default_factory=Counter)
 
     # --- helpers for tests --------------------------------------------------------
 
@@ -212,12 +216,14 @@ class OAuthServer:
             if old is None:
                 return _oauth_error(403, "invalid_grant", "Unknown or invalid refresh token.")
             grant = old.grant
+            self.refreshes_by_account[grant.user.account_id] += 1
             if grant.revoked:
                 return _oauth_error(403, "invalid_grant", "Unknown or invalid refresh token.")
             if now - old.issued_at > INACTIVITY_EXPIRY or now - grant.created > ABSOLUTE_EXPIRY:
                 return _oauth_error(403, "invalid_grant", "Refresh token expired.")
             if old.rotated_at is not None:
                 self.refresh_token_reuses += 1
+                self.reuses_by_account[grant.user.account_id] += 1
                 if now - old.rotated_at > REUSE_LEEWAY:
                     grant.revoked = True  # reuse detection kills every token of the grant
                     return _oauth_error(403, "invalid_grant", "Unknown or invalid refresh token.")
