@@ -7,6 +7,7 @@ The app here runs a sync cycle every second, so "the next cycle" comes quickly."
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import date, timedelta
@@ -407,5 +408,12 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
 
 
 def is_status_poll(request) -> bool:
+    """The per-cycle search for the app's issues: by its label, or also by the workspace's
+    projects (where a screen without labels left an issue unlabelled), updated lately."""
     jql = (request.json or {}).get("jql", "") if "/search" in request.path else ""
-    return jql.startswith('labels = "unpack-for-slack" AND updated >=')
+    return (
+        re.match(
+            r'^\(?labels = "unpack-for-slack"( OR project in \([^)]*\)\))? AND updated >= ', jql
+        )
+        is not None
+    )
