@@ -89,13 +89,7 @@ async def handle_project_chosen(ack, body, context, client) -> None:
     except jira_settings.NotConnected:
         return
     form = jira_settings.with_project(form, project)
-    try:
-        await client.views_update(
-            view_id=view["id"], hash=view.get("hash"), view=views.settings_modal(form)
-        )
-    except SlackApiError as exc:
-        if exc.response.get("error") != "hash_conflict":  # a newer choice already won
-            raise
+    await _redraw(client, view, form)
 
 
 async def handle_settings_submission(ack, body, view, context, client) -> None:
@@ -130,6 +124,11 @@ async def handle_issue_type_chosen(ack, body, context, client) -> None:
     form = await jira_settings.with_required(
         runtime, workspace_id, jira_settings.with_issue_type(form, project, chosen)
     )
+    await _redraw(client, view, form)
+
+
+async def _redraw(client, view: dict, form) -> None:
+    """Replaces the settings modal with `form`, unless a newer choice already redrew it."""
     try:
         await client.views_update(
             view_id=view["id"], hash=view.get("hash"), view=views.settings_modal(form)
