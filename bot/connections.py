@@ -24,6 +24,7 @@ from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.credentials import new_webhook_token
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.site_address import SiteRefused, vet_site
+from bot.jira_status import status_report
 from bot.runtime import Runtime
 from bot.views import jira_status
 from bot.views.jira_connect import TokenForm
@@ -31,9 +32,8 @@ from bot.views.jira_ids import EMAIL_BLOCK, SITE_BLOCK, TOKEN_BLOCK
 from bot.workspaces import workspace_client
 from storage.clock import utcnow
 from storage.connection_queries import connection_for, delete_connection
-from storage.item_queries import failed_count
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
-from storage.settings_queries import channel_overrides, delete_overrides
+from storage.settings_queries import delete_overrides
 
 logger = logging.getLogger(__name__)
 
@@ -243,27 +243,6 @@ async def _best_effort(awaitable) -> None:
 
 
 # --- status, disconnect, App Home -------------------------------------------------------
-
-
-async def status_report(
-    runtime: Runtime, workspace_id: int, channel_id: str | None
-) -> jira_status.StatusReport:
-    async with runtime.sessions() as session:
-        conn = await connection_for(session, workspace_id)
-        settings = await session.get(SyncSettings, workspace_id)
-        overrides = await channel_overrides(session, workspace_id)
-        failed = await failed_count(session, workspace_id)
-    return jira_status.StatusReport.build(
-        conn,
-        settings,
-        overrides,
-        channel_id=channel_id,
-        failed_syncs=failed,
-        oauth_enabled=runtime.settings.oauth_enabled,
-        webhook_url=runtime.settings.public(f"/jira/webhook/{conn.webhook_token}")
-        if conn
-        else None,
-    )
 
 
 async def disconnect(runtime: Runtime, workspace_id: int) -> str | None:

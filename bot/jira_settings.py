@@ -18,13 +18,6 @@ from bot.jira.errors import JiraError, JiraErrorKind, explain
 from bot.jira.required_fields import RequiredField, problem_with, required_fields, stored
 from bot.runtime import Runtime
 from bot.views import jira_ids as ids
-from bot.views.jira_settings import (
-    IssueTypeRef,
-    ProjectRef,
-    SettingsForm,
-    SettingsSubmission,
-    project_in_block,
-)
 from bot.views.jira_status import direction_text
 from storage.connection_queries import connection_for
 from storage.models import (
@@ -40,6 +33,68 @@ from storage.settings_queries import channel_override, delete_overrides
 logger = logging.getLogger(__name__)
 
 EPIC_LEVEL = 1  # hierarchyLevel of epics in Jira Cloud (standard issue types are 0)
+
+# What a save's errors are keyed by: the form's fields (the modal places them on its blocks).
+FIELD_PROJECT = "project"
+FIELD_ISSUE_TYPE = "issue_type"
+FIELD_OPTIONS = "options"
+_REQUIRED_FIELD = "required:"  # + a Jira field id: a required field's default
+
+
+def required_field_key(field_id: str) -> str:
+    return _REQUIRED_FIELD + field_id
+
+
+def required_field_of(key: str) -> str | None:
+    """The Jira field id an error is about, when it is about a required field's default."""
+    return key[len(_REQUIRED_FIELD) :] if key.startswith(_REQUIRED_FIELD) else None
+
+
+@dataclass(frozen=True)
+class ProjectRef:
+    id: str
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class IssueTypeRef:
+    id: str
+    name: str
+
+
+@dataclass
+class SettingsForm:
+    site_url: str
+    account_name: str | None
+    channel_id: str | None  # where /jira settings ran; None from App Home
+    project: ProjectRef | None
+    issue_type: IssueTypeRef | None
+    scope: str  # ids.SCOPE_WORKSPACE or ids.SCOPE_CHANNEL
+    has_override: bool
+    webhooks_enabled: bool
+    epic_per_retro: bool
+    webhook_url: str | None  # API-token connections: the URL to enter in Jira
+    webhook_secret_saved: bool = False
+    sync_direction: str = SyncDirection.TWO_WAY
+    # Fields Jira requires for the chosen issue type, and their saved defaults.
+    required: list[RequiredField] = field(default_factory=list)
+    required_values: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SettingsSubmission:
+    channel_id: str | None
+    project_id: str | None
+    issue_type_project_id: str | None  # the project the issue-type menu was offered for
+    issue_type_id: str | None
+    scope: str
+    webhooks_enabled: bool
+    epic_per_retro: bool
+    webhook_secret: str | None
+    sync_direction: str = SyncDirection.TWO_WAY
+    # {field id: value} of the required fields the form had an input for.
+    required: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,7 +235,7 @@ def _creatable(types: list[dict]) -> list[IssueTypeRef]:
 async def save_settings(
     runtime: Runtime, workspace_id: int, submission: SettingsSubmission
 ) -> SaveOutcome:
-    """Validate against Jira and store; errors are keyed by the modal's block ids."""
+    """Validate against Jira and store; errors are keyed by the form's fields (FIELD_*)."""
     if submission.scope == ids.SCOPE_REMOVE and submission.channel_id:
         await _store(runtime, workspace_id, submission, None, None)
         return SaveOutcome(summary=_summary(submission, None, None))
@@ -192,24 +247,24 @@ async def save_settings(
             runtime, workspace_id, submission.project_id, submission.issue_type_id
         )
     except JiraError as exc:
-        return SaveOutcome(errors={ids.PROJECT_BLOCK: _project_error(exc)})
+        return SaveOutcome(errors={FIELD_PROJECT: _project_error(exc)})
     issue_type = next((t for t in _creatable(types) if t.id == submission.issue_type_id), None)
     required = required_fields(meta)
     if issue_type is not None:
         outcome.errors |= _required_errors(submission, required)
     if issue_type is None:
-        outcome.errors[submission.issue_type_block] = (
+        outcome.errors[FIELD_ISSUE_TYPE] = (
             f"{project.key} doesn't offer this issue type. Choose one from the list."
         )
     elif submission.epic_per_retro and not any(
         t.get("hierarchyLevel") == EPIC_LEVEL for t in types
     ):
-        outcome.errors[ids.OPTIONS_BLOCK] = (
+        outcome.errors[FIELD_OPTIONS] = (
             f"{project.key} has no Epic issue type, so retros can't be grouped under epics there."
         )
     if outcome.errors:
         return outcome
-    defaults = stored(required, {f: v or "" for f, (_b, v) in submission.required.items()})
+    defaults = stored(required, {f: v or "" for f, v in submission.required.items()})
     await _store(runtime, workspace_id, submission, project, issue_type, defaults)
     return SaveOutcome(summary=_summary(submission, project, issue_type))
 
@@ -220,12 +275,12 @@ def _required_errors(submission: SettingsSubmission, required: list[RequiredFiel
     started requiring it after the modal opened)."""
     errors: dict[str, str] = {}
     for wanted in required:
-        block, value = submission.required.get(wanted.id, (None, None))
-        problem = problem_with(wanted, value)
+        has_input = wanted.id in submission.required
+        problem = problem_with(wanted, submission.required.get(wanted.id))
         if problem is None:
             continue
-        if wanted.kind is None or block is None:
-            where = submission.issue_type_block or ids.issue_type_block(submission.project_id)
+        if wanted.kind is None or not has_input:
+            where = FIELD_ISSUE_TYPE
             if wanted.kind is not None:
                 problem = (
                     f"Jira requires {wanted.name} for this issue type. Choose the issue type "
@@ -233,20 +288,19 @@ def _required_errors(submission: SettingsSubmission, required: list[RequiredFiel
                 )
             errors[where] = f"{errors[where]} {problem}" if where in errors else problem
         else:
-            errors[block] = problem
+            errors[required_field_key(wanted.id)] = problem
     return errors
 
 
 def _check_form(submission: SettingsSubmission) -> SaveOutcome:
     outcome = SaveOutcome()
     if not submission.project_id:
-        outcome.errors[ids.PROJECT_BLOCK] = "Choose a project."
+        outcome.errors[FIELD_PROJECT] = "Choose a project."
         return outcome
-    block = submission.issue_type_block or ids.issue_type_block(submission.project_id)
     if not submission.issue_type_id:
-        outcome.errors[block] = "Choose an issue type."
-    elif project_in_block(block) != submission.project_id:
-        outcome.errors[block] = "Choose an issue type of the selected project."
+        outcome.errors[FIELD_ISSUE_TYPE] = "Choose an issue type."
+    elif submission.issue_type_project_id != submission.project_id:
+        outcome.errors[FIELD_ISSUE_TYPE] = "Choose an issue type of the selected project."
     return outcome
 
 

@@ -17,6 +17,7 @@ from bot import ack_budget, connections, messages
 from bot.admins import admin_role
 from bot.home import refresh_home
 from bot.jira import oauth
+from bot.jira_status import status_report
 from bot.views import jira_connect, jira_status
 from bot.views import jira_ids as ids
 from bot.views.help import jira_help
@@ -73,7 +74,7 @@ async def _reader_is_admin(context, client, command: dict) -> bool:
 
 
 async def _status(*, ack, command, context, client, **_) -> None:
-    report = await connections.status_report(
+    report = await status_report(
         context["runtime"], context["workspace_id"], command.get("channel_id")
     )
     admin = await _reader_is_admin(context, client, command)
@@ -135,7 +136,7 @@ async def handle_token_submission(ack, body, view, context, client) -> None:
 
 
 async def _disconnect_prompt(*, ack, context, **_) -> None:
-    report = await connections.status_report(context["runtime"], context["workspace_id"], None)
+    report = await status_report(context["runtime"], context["workspace_id"], None)
     if not report.connected:
         await ack(text=f"{messages.NOT_CONNECTED_YET} There's nothing to disconnect.")
         return

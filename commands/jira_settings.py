@@ -97,7 +97,7 @@ async def handle_settings_submission(ack, body, view, context, client) -> None:
     submission = views.read_submission(view)
     outcome = await jira_settings.save_settings(runtime, workspace_id, submission)
     if outcome.errors:
-        await ack(response_action="errors", errors=outcome.errors)
+        await ack(response_action="errors", errors=views.error_blocks(outcome.errors, view))
         return
     await ack(response_action="update", view=views.saved_view(outcome.summary))
     await jira_settings.after_save(runtime, workspace_id)

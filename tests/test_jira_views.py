@@ -3,10 +3,18 @@
 
 from __future__ import annotations
 
-from bot.views import jira_connect, jira_pages, jira_settings, jira_status
+from bot.jira_settings import (
+    FIELD_ISSUE_TYPE,
+    FIELD_OPTIONS,
+    FIELD_PROJECT,
+    IssueTypeRef,
+    ProjectRef,
+    SettingsForm,
+    required_field_key,
+)
+from bot.jira_status import StatusReport, Target, Webhooks
+from bot.views import jira_connect, jira_pages, jira_settings, jira_status, required_field_ids
 from bot.views import jira_ids as ids
-from bot.views.jira_settings import IssueTypeRef, ProjectRef, SettingsForm
-from bot.views.jira_status import StatusReport, Target
 from tests.fakes.slack.block_kit_limits import message_violations, view_violations, violations
 
 LONG = "Platform & <Infrastructure> " * 20
@@ -24,7 +32,7 @@ def _report(**changes) -> StatusReport:
         channel_id="C1",
         channel_override=Target("OPS", "Operations", "Bug"),
         overrides=[(f"C{i:04d}", Target(f"P{i}", LONG, LONG)) for i in range(60)],
-        webhook_health="registered",
+        webhooks=Webhooks(registered=True),
         failed_syncs=12,
     )
     for name, value in changes.items():
@@ -113,3 +121,31 @@ def test_pages_escape_what_came_from_outside():
     assert chooser.count('type="submit"') == 2
     assert "<script>" not in jira_pages.failure_page(evil)
     assert "<script>" not in jira_pages.success_page(evil, evil, evil)
+
+
+def test_the_settings_rule_speaks_of_fields_and_the_modal_places_them_on_its_blocks():
+    issue_block = ids.issue_type_block("10000")
+    component = required_field_ids.required_block("10001", "components")
+    view = {
+        "state": {
+            "values": {
+                ids.PROJECT_BLOCK: {ids.PROJECT_SELECT: {"selected_option": {"value": "10000"}}},
+                issue_block: {ids.ISSUE_TYPE_SELECT: {"selected_option": {"value": "10001"}}},
+                component: {required_field_ids.REQUIRED_INPUT: {"selected_option": {"value": "7"}}},
+            }
+        }
+    }
+    errors = {
+        FIELD_PROJECT: "Choose a project.",
+        FIELD_ISSUE_TYPE: "Choose an issue type.",
+        FIELD_OPTIONS: "No epics.",
+        required_field_key("components"): "Choose a Component.",
+    }
+
+    assert jira_settings.error_blocks(errors, view) == {
+        ids.PROJECT_BLOCK: "Choose a project.",
+        issue_block: "Choose an issue type.",
+        ids.OPTIONS_BLOCK: "No epics.",
+        component: "Choose a Component.",
+    }
+    assert jira_settings.read_submission(view).required == {"components": "7"}

@@ -10,62 +10,23 @@ id carries the project id, and choosing a project rebuilds the view.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
-from bot.jira.required_fields import RequiredField
+from bot.jira_settings import (
+    FIELD_ISSUE_TYPE,
+    FIELD_OPTIONS,
+    FIELD_PROJECT,
+    IssueTypeRef,
+    ProjectRef,
+    SettingsForm,
+    SettingsSubmission,
+    required_field_of,
+)
 from bot.views import jira_ids as ids
 from bot.views.blocks import clip, context, escape, mrkdwn, plain, section
 from bot.views.required_fields import read_required, required_field_blocks
 from storage.models import SyncDirection
 
 OPTION_TEXT_MAX = 75
-
-
-@dataclass(frozen=True)
-class ProjectRef:
-    id: str
-    key: str
-    name: str
-
-
-@dataclass(frozen=True)
-class IssueTypeRef:
-    id: str
-    name: str
-
-
-@dataclass
-class SettingsForm:
-    site_url: str
-    account_name: str | None
-    channel_id: str | None  # where /jira settings ran; None from App Home
-    project: ProjectRef | None
-    issue_type: IssueTypeRef | None
-    scope: str  # ids.SCOPE_WORKSPACE or ids.SCOPE_CHANNEL
-    has_override: bool
-    webhooks_enabled: bool
-    epic_per_retro: bool
-    webhook_url: str | None  # API-token connections: the URL to enter in Jira
-    webhook_secret_saved: bool = False
-    sync_direction: str = SyncDirection.TWO_WAY
-    # Fields Jira requires for the chosen issue type, and their saved defaults.
-    required: list[RequiredField] = field(default_factory=list)
-    required_values: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class SettingsSubmission:
-    channel_id: str | None
-    project_id: str | None
-    issue_type_block: str | None
-    issue_type_id: str | None
-    scope: str
-    webhooks_enabled: bool
-    epic_per_retro: bool
-    webhook_secret: str | None
-    sync_direction: str = SyncDirection.TWO_WAY
-    # {field id: (block id, value)} of the required-field inputs of the chosen issue type.
-    required: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 # --- options ----------------------------------------------------------------------------
@@ -341,7 +302,7 @@ def read_submission(view: dict) -> SettingsSubmission:
     return SettingsSubmission(
         channel_id=metadata.get("channel_id"),
         project_id=project,
-        issue_type_block=issue_block,
+        issue_type_project_id=project_in_block(issue_block),
         issue_type_id=issue_type,
         scope=scope,
         webhooks_enabled=ids.OPTION_WEBHOOKS in checked,
@@ -349,8 +310,31 @@ def read_submission(view: dict) -> SettingsSubmission:
         webhook_secret=(secret or "").strip() or None,
         sync_direction=_selected(values, ids.SYNC_DIRECTION_BLOCK, ids.SYNC_DIRECTION_INPUT)
         or SyncDirection.TWO_WAY,
-        required=read_required(values, issue_type),
+        required={
+            field_id: value
+            for field_id, (_block, value) in read_required(values, issue_type).items()
+        },
     )
+
+
+def error_blocks(errors: dict[str, str], view: dict) -> dict[str, str]:
+    """The save's field-keyed errors on the submitted modal's blocks."""
+    values = (view.get("state") or {}).get("values") or {}
+    issue_block = next((b for b in values if b.startswith(ids.ISSUE_TYPE_BLOCK_PREFIX)), None)
+    project = _selected(values, ids.PROJECT_BLOCK, ids.PROJECT_SELECT)
+    issue_type = _selected(values, issue_block, ids.ISSUE_TYPE_SELECT) if issue_block else None
+    inputs = read_required(values, issue_type)
+    blocks = {
+        FIELD_PROJECT: ids.PROJECT_BLOCK,
+        FIELD_ISSUE_TYPE: issue_block or ids.issue_type_block(project),
+        FIELD_OPTIONS: ids.OPTIONS_BLOCK,
+    }
+    placed: dict[str, str] = {}
+    for name, text in errors.items():
+        field_id = required_field_of(name)
+        block = inputs[field_id][0] if field_id in inputs else blocks.get(name, ids.PROJECT_BLOCK)
+        placed[block] = f"{placed[block]} {text}" if block in placed else text
+    return placed
 
 
 def _selected(values: dict, block_id: str, action_id: str) -> str | None:

@@ -3,10 +3,10 @@ connect / disconnect confirmations. Pure: data in, Block Kit out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from bot import messages
+from bot.jira_status import StatusReport, Target
 from bot.views import jira_ids as ids
 from bot.views.blocks import (
     SECTION_TEXT_MAX,
@@ -21,7 +21,7 @@ from bot.views.blocks import (
 )
 from bot.views.sync_log import when
 from bot.views.words import plural
-from storage.models import ConnectionMethod, ConnectionStatus, SyncDirection
+from storage.models import ConnectionMethod, SyncDirection
 
 METHOD_LABELS = {
     ConnectionMethod.OAUTH: "OAuth (Atlassian account)",
@@ -31,78 +31,10 @@ OVERRIDES_SHOWN = 10
 OVERRIDES_TEXT_MAX = SECTION_TEXT_MAX - 100  # room for the "…and N more" line
 
 
-@dataclass
-class Target:
-    """A project and issue type, as the admin chose them."""
-
-    project_key: str | None
-    project_name: str | None
-    issue_type_name: str | None
-
-    def describe(self) -> str:
-        if not self.project_key:
-            return "not chosen yet"
-        return f"{self.project_key} · {clip(self.issue_type_name or 'no issue type', 80)}"
-
-
-@dataclass
-class StatusReport:
-    connected: bool
-    oauth_enabled: bool
-    site_url: str | None = None
-    account_name: str | None = None
-    method: str | None = None
-    broken_reason: str | None = None
-    default: Target = field(default_factory=lambda: Target(None, None, None))
-    channel_id: str | None = None
-    channel_override: Target | None = None
-    overrides: list[tuple[str, Target]] = field(default_factory=list)
-    webhooks_enabled: bool = True
-    epic_per_retro: bool = False
-    sync_direction: str = SyncDirection.TWO_WAY
-    webhook_health: str = ""
-    # What members see instead: the set-up and the fixes are admin work, so they are told
-    # the state and who acts, never pointed to admin commands.
-    webhook_health_for_members: str = ""
-    webhook_url: str | None = None
-    failed_syncs: int = 0
-
-    @property
-    def broken(self) -> bool:
-        return self.broken_reason is not None
-
-    @classmethod
-    def build(cls, conn, settings, overrides, *, channel_id, failed_syncs, oauth_enabled,
-              webhook_url) -> StatusReport:  # fmt: skip
-        targets = [
-            (o.channel_id, Target(o.project_key, o.project_name, o.issue_type_name))
-            for o in overrides
-        ]
-        report = cls(
-            connected=conn is not None,
-            oauth_enabled=oauth_enabled,
-            channel_id=channel_id,
-            channel_override=next((t for c, t in targets if c == channel_id), None),
-            overrides=targets,
-            failed_syncs=failed_syncs,
-        )
-        if settings is not None:
-            report.default = Target(
-                settings.project_key, settings.project_name, settings.issue_type_name
-            )
-            report.webhooks_enabled = settings.webhooks_enabled
-            report.epic_per_retro = settings.epic_per_retro
-            report.sync_direction = settings.sync_direction or SyncDirection.TWO_WAY
-        if conn is not None:
-            report.site_url = conn.site_url
-            report.account_name = conn.account_name
-            report.method = conn.method
-            if conn.status != ConnectionStatus.ACTIVE:
-                report.broken_reason = conn.broken_reason or "credentials refused"
-            report.webhook_url = webhook_url if conn.method != ConnectionMethod.OAUTH else None
-            report.webhook_health = _webhook_health(conn, report.webhooks_enabled)
-            report.webhook_health_for_members = _webhook_health_for_members(report.webhook_health)
-        return report
+def _describe(target: Target) -> str:
+    if not target.project_key:
+        return "not chosen yet"
+    return f"{target.project_key} · {clip(target.issue_type_name or 'no issue type', 80)}"
 
 
 def direction_text(direction: str | None) -> str:
@@ -111,27 +43,31 @@ def direction_text(direction: str | None) -> str:
     return "Two-way: changes made in Jira come back to Slack"
 
 
-def _webhook_health(conn, enabled: bool) -> str:
-    if not enabled:
+def webhook_health(report: StatusReport) -> str:
+    hooks = report.webhooks
+    if not report.webhooks_enabled:
         return "off: status is read from Jira on every sync cycle"
-    if conn.webhook_error:
-        return f":warning: {conn.webhook_error}"
-    last = _when(conn.webhook_last_delivery_at)
+    if hooks.error:
+        return f":warning: {hooks.error}"
+    last = _when(hooks.last_delivery_at)
     heard = f"; last delivery {last}" if last else "; no delivery received yet"
-    if conn.method == ConnectionMethod.OAUTH:
-        if conn.webhook_ids:
-            renew = _when(conn.webhook_expires_at)
+    if report.method == ConnectionMethod.OAUTH:
+        if hooks.registered:
+            renew = _when(hooks.expires_at)
             expiry = f", expires {renew} (renewed before then)" if renew else ""
             return "registered" + expiry + heard
         return "not registered yet (registered once a default project is chosen)"
-    if conn.webhook_secret_enc is None:
+    if not hooks.secret_saved:
         return (
             "waiting for set-up: add the webhook in Jira and paste its secret in `/jira settings`"
         )
     return "secret saved" + heard
 
 
-def _webhook_health_for_members(health: str) -> str:
+def webhook_health_for_members(report: StatusReport) -> str:
+    """What members see instead: the set-up and the fixes are admin work, so they are told
+    the state and who acts, never pointed to admin commands."""
+    health = webhook_health(report)
     if health.startswith(":warning:"):
         # The admin's wording names the commands that fix it (always in backticks); a
         # member keeps what happened and learns who acts.
@@ -160,12 +96,12 @@ def _connection_lines(report: StatusReport) -> list[str]:
 
 
 def _settings_lines(report: StatusReport) -> list[str]:
-    lines = [f"*Default project and issue type:* {escape(report.default.describe())}"]
+    lines = [f"*Default project and issue type:* {escape(_describe(report.default))}"]
     if report.channel_id:
         override = report.channel_override
         lines.append(
             f"*This channel (<#{report.channel_id}>):* "
-            + (escape(override.describe()) if override else "uses the default")
+            + (escape(_describe(override)) if override else "uses the default")
         )
     lines.append(f"*Epic per retro:* {'on' if report.epic_per_retro else 'off'}")
     lines.append(f"*Sync direction:* {direction_text(report.sync_direction)}")
@@ -182,7 +118,7 @@ def _health_lines(report: StatusReport, *, admin: bool = True) -> list[str]:
             if admin
             else " (a workspace admin can see why and retry them)"
         )
-    health = report.webhook_health if admin else report.webhook_health_for_members
+    health = webhook_health(report) if admin else webhook_health_for_members(report)
     return [f"*Webhooks:* {health}", f"*Failed syncs:* {failures}{hint}"]
 
 
@@ -248,7 +184,7 @@ def _overrides_text(overrides: list[tuple[str, Target]]) -> str:
     """As many lines as fit in one section, then how many more there are."""
     text = "*Channel overrides:*"
     for shown, (channel, target) in enumerate(overrides):
-        line = f"\n<#{channel}>: {escape(target.describe())}"
+        line = f"\n<#{channel}>: {escape(_describe(target))}"
         if shown == OVERRIDES_SHOWN or len(text) + len(line) > OVERRIDES_TEXT_MAX:
             return text + f"\n…and {len(overrides) - shown} more"
         text += line
