@@ -20,6 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import ack_budget, notifier
 from bot.home import publish_home
+from bot.item_form import FIELD_TITLE, ItemForm, today_in, validate_item_form
 from bot.retros import NO_OPEN_RETRO, reply
 from bot.runtime import Runtime
 from bot.sync import merge
@@ -27,13 +28,10 @@ from bot.sync.queue import enqueue
 from bot.views import retro_ids as ids
 from bot.views.blocks import escape
 from bot.views.item_modal import (
-    ItemForm,
     build_item_modal,
     notice_modal,
     read_item_form,
     read_metadata,
-    today_in,
-    validate_item_form,
 )
 from bot.views.retro_items import issue_link
 from storage.clock import utcnow
@@ -286,7 +284,7 @@ async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dic
 async def _save_edit(session, workspace_id, item_id, form, source, seen) -> SavedItem:
     item = await item_by_id(session, workspace_id, item_id) if item_id else None
     if item is None:
-        return SavedItem(errors={ids.TITLE_BLOCK: ITEM_GONE})
+        return SavedItem(errors={FIELD_TITLE: ITEM_GONE})
     changed = apply_edit(item, touched_only(form, _form_of(item), seen))
     retro = await retro_by_id(session, workspace_id, item.retro_id) if item.retro_id else None
     return _saved(item, retro, created=False, changed=changed, source=source)
@@ -295,9 +293,9 @@ async def _save_edit(session, workspace_id, item_id, form, source, seen) -> Save
 async def _save_new(session, workspace_id, retro_id, user_id, form, source) -> SavedItem:
     retro = await retro_by_id(session, workspace_id, retro_id) if retro_id else None
     if retro is None:
-        return SavedItem(errors={ids.TITLE_BLOCK: NO_OPEN_RETRO})
+        return SavedItem(errors={FIELD_TITLE: NO_OPEN_RETRO})
     if retro.phase == RetroPhase.CLOSED:
-        return SavedItem(errors={ids.TITLE_BLOCK: RETRO_CLOSED.format(title=retro.title)})
+        return SavedItem(errors={FIELD_TITLE: RETRO_CLOSED.format(title=retro.title)})
     item = new_item(workspace_id, retro, retro.channel_id, user_id, form)
     session.add(item)
     await session.flush()

@@ -27,8 +27,6 @@ from bot.jira.site_address import SiteRefused, vet_site
 from bot.jira_status import status_report
 from bot.runtime import Runtime
 from bot.views import jira_status
-from bot.views.jira_connect import TokenForm
-from bot.views.jira_ids import EMAIL_BLOCK, SITE_BLOCK, TOKEN_BLOCK
 from bot.workspaces import workspace_client
 from storage.clock import utcnow
 from storage.connection_queries import connection_for, delete_connection
@@ -39,6 +37,20 @@ logger = logging.getLogger(__name__)
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 API_TOKENS_PAGE = "https://id.atlassian.com/manage-profile/security/api-tokens"
+
+# What the token check's errors are keyed by: the form's fields (the modal places them).
+FIELD_SITE = "site_url"
+FIELD_EMAIL = "email"
+FIELD_TOKEN = "api_token"  # noqa: S105 (a field name, not a secret)
+
+
+@dataclass
+class TokenForm:
+    """What an admin typed in the API-token form."""
+
+    site_url: str
+    email: str
+    api_token: str = field(repr=False)
 
 
 @dataclass
@@ -82,20 +94,20 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
     site_url = normalize_site_url(form.site_url)
     errors: dict[str, str] = {}
     if site_url is None:
-        errors[SITE_BLOCK] = (
+        errors[FIELD_SITE] = (
             "Enter your Jira site's address starting with https://, "
             "for example https://your-team.atlassian.net"
         )
     if not EMAIL.match(form.email.strip()):
-        errors[EMAIL_BLOCK] = "Enter the email address of the Atlassian account."
+        errors[FIELD_EMAIL] = "Enter the email address of the Atlassian account."
     if not form.api_token.strip():
-        errors[TOKEN_BLOCK] = "Paste an API token."
+        errors[FIELD_TOKEN] = "Paste an API token."
     if errors:
         return TokenCheck(errors)
     try:
         site = await vet_site(site_url, runtime.settings.trusted_jira_hosts)
     except SiteRefused as refused:
-        return TokenCheck({SITE_BLOCK: refused.message})
+        return TokenCheck({FIELD_SITE: refused.message})
     email, token = form.email.strip(), form.api_token.strip()
     client = JiraClient(
         runtime.http, site_url, JiraAuth(basic=(email, token)), address=site.address
@@ -105,9 +117,9 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
     except JiraError as exc:
         return TokenCheck(_token_error(exc, site_url))
     except ValueError:  # a 200 that is not JSON: some other web site
-        return TokenCheck({SITE_BLOCK: f"No Jira Cloud site answered at {site_url}."})
+        return TokenCheck({FIELD_SITE: f"No Jira Cloud site answered at {site_url}."})
     if not isinstance(me, dict) or not me.get("accountId"):
-        return TokenCheck({SITE_BLOCK: f"No Jira Cloud site answered at {site_url}."})
+        return TokenCheck({FIELD_SITE: f"No Jira Cloud site answered at {site_url}."})
     return TokenCheck(
         {},
         NewConnection(
@@ -125,12 +137,12 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
 def _token_error(error: JiraError, site_url: str) -> dict[str, str]:
     if error.kind in (JiraErrorKind.AUTH, JiraErrorKind.PERMISSION):
         return {
-            TOKEN_BLOCK: "Jira did not accept this email and API token. Check both, "
+            FIELD_TOKEN: "Jira did not accept this email and API token. Check both, "
             f"or create a new token at {API_TOKENS_PAGE}"
         }
     if error.kind in (JiraErrorKind.UNAVAILABLE, JiraErrorKind.RATE_LIMITED):
-        return {SITE_BLOCK: f"Could not reach {site_url} in time. Check the address and try again."}
-    return {SITE_BLOCK: f"No Jira Cloud site answered at {site_url}. Check the address."}
+        return {FIELD_SITE: f"Could not reach {site_url} in time. Check the address and try again."}
+    return {FIELD_SITE: f"No Jira Cloud site answered at {site_url}. Check the address."}
 
 
 # --- saving and announcing --------------------------------------------------------------

@@ -17,6 +17,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages, notifier
 from bot.action_items import new_item, user_tz
+from bot.item_form import (
+    DESCRIPTION_MAX,
+    FIELD_TITLE,
+    TITLE_MAX,
+    ItemForm,
+    today_in,
+    validate_item_form,
+)
 from bot.jira.adf import plain_text
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
@@ -25,14 +33,9 @@ from bot.sync.targets import NO_PROJECT, targets_for
 from bot.views import retro_ids, sync_ids
 from bot.views.blocks import escape
 from bot.views.item_modal import (
-    DESCRIPTION_MAX,
-    TITLE_MAX,
-    ItemForm,
     build_item_modal,
     read_item_form,
     read_metadata,
-    today_in,
-    validate_item_form,
 )
 from storage.connection_queries import connection_for
 from storage.item_queries import items_with_retros
@@ -169,7 +172,7 @@ async def create_item(runtime: Runtime, workspace_id: int, user_id: str, view: d
     errors = validate_item_form(form, today_in(metadata.get("tz")))
     channel_id = str(metadata.get("channel") or "")
     if errors or not channel_id:
-        return CreatedItem(errors or {retro_ids.TITLE_BLOCK: "This message can't be used."})
+        return CreatedItem(errors or {FIELD_TITLE: "This message can't be used."})
     async with runtime.sessions.begin() as session:
         retro = await open_retro(session, workspace_id, channel_id)
         if retro is not None and retro.phase == RetroPhase.CLOSED:

@@ -7,6 +7,7 @@ from slack_bolt.app.async_app import AsyncApp
 
 from bot import action_items, retros
 from bot.views import retro_ids as ids
+from bot.views.item_modal import error_blocks
 
 
 def register(app: AsyncApp) -> None:
@@ -91,7 +92,7 @@ async def handle_item_submission(ack, body, view, context, client) -> None:
     runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
     saved = await action_items.save_item(runtime, workspace_id, user_id, view)
     if saved.errors:
-        await ack(response_action="errors", errors=saved.errors)
+        await ack(response_action="errors", errors=error_blocks(saved.errors))
         return
     await ack()
     await action_items.confirm_saved(runtime, client, workspace_id, context.team_id, user_id, saved)

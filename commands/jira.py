@@ -118,7 +118,7 @@ async def handle_token_submission(ack, body, view, context, client) -> None:
     runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
     check = await connections.check_api_token(runtime, jira_connect.read_token_form(view))
     if check.errors:
-        await ack(response_action="errors", errors=check.errors)
+        await ack(response_action="errors", errors=jira_connect.token_error_blocks(check.errors))
         return
     new = check.connection
     await connections.replace_connection(

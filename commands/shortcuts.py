@@ -7,6 +7,7 @@ from slack_bolt.app.async_app import AsyncApp
 
 from bot import sync_shortcut
 from bot.views import sync_ids
+from bot.views.item_modal import error_blocks
 
 
 def register(app: AsyncApp) -> None:
@@ -39,7 +40,7 @@ async def handle_item_submission(ack, body, view, context, client) -> None:
     runtime, workspace_id, user_id = context["runtime"], context["workspace_id"], body["user"]["id"]
     created = await sync_shortcut.create_item(runtime, workspace_id, user_id, view)
     if created.errors:
-        await ack(response_action="errors", errors=created.errors)
+        await ack(response_action="errors", errors=error_blocks(created.errors))
         return
     await ack()
     await sync_shortcut.announce_created(runtime, client, workspace_id, user_id, created)

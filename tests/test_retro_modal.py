@@ -7,13 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.views.item_modal import (
-    ItemForm,
-    build_item_modal,
-    read_item_form,
-    today_in,
-    validate_item_form,
-)
+from bot.item_form import ItemForm, today_in, validate_item_form
+from bot.views import retro_ids
+from bot.views.item_modal import build_item_modal, error_blocks, read_item_form
 from tests.fakes.slack.block_kit_limits import view_violations
 from tests.flows_retro import (
     add_item,
@@ -256,9 +252,12 @@ def test_the_modal_fits_slack_limits_with_long_prefills():
 def test_validation_is_a_pure_function_of_the_form_and_today():
     today = date(2030, 5, 10)
     assert validate_item_form(ItemForm("Fix", due_date=today), today) == {}
-    assert set(validate_item_form(ItemForm("", due_date=date(2030, 5, 9)), today)) == {
-        "title",
-        "due",
+    errors = validate_item_form(ItemForm("", "d" * 3001, due_date=date(2030, 5, 9)), today)
+    assert set(errors) == {"title", "description", "due_date"}  # the rule speaks of fields
+    assert set(error_blocks(errors)) == {  # and the modal places them on its inputs
+        retro_ids.TITLE_BLOCK,
+        retro_ids.DESCRIPTION_BLOCK,
+        retro_ids.DUE_BLOCK,
     }
     form = read_item_form(
         {

@@ -2,34 +2,20 @@
 edited (/retro add, the Add and Edit buttons, and the Sync to Jira shortcut).
 
 `build_item_modal` takes prefill values and opaque metadata (ids only); `read_item_form`
-turns a submission's state into an ItemForm; `validate_item_form` is pure, so the
-shortcut and the retro flow reject exactly the same input with the same words.
+turns a submission's state into an ItemForm (validated by bot/item_form.py); `error_blocks`
+places the validation's errors on the inputs.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from datetime import date
 
+from bot.item_form import DESCRIPTION_MAX, FIELD_DESCRIPTION, FIELD_DUE_DATE, TITLE_MAX, ItemForm
 from bot.views import retro_ids as ids
 from bot.views.blocks import clip, context, plain, section
-from storage.clock import utcnow
 
-TITLE_MAX = 255
-DESCRIPTION_MAX = 3000  # Slack's plain_text_input limit
 MODAL_TEXT_MAX = 24  # modal title / submit / close
-
-
-@dataclass(frozen=True)
-class ItemForm:
-    """What a person typed in the modal (or what a message prefilled)."""
-
-    title: str = ""
-    description: str = ""
-    assignee_user_id: str | None = None
-    due_date: date | None = None
 
 
 def build_item_modal(
@@ -126,29 +112,10 @@ def read_item_form(state_values: dict) -> ItemForm:
     )
 
 
-def validate_item_form(form: ItemForm, today: date) -> dict[str, str]:
-    """Inline errors keyed by input block id; empty when the form is fine."""
-    errors: dict[str, str] = {}
-    if not form.title:
-        errors[ids.TITLE_BLOCK] = "Give the action item a title."
-    elif len(form.title) > TITLE_MAX:
-        errors[ids.TITLE_BLOCK] = (
-            f"Keep the title to {TITLE_MAX} characters (it has {len(form.title)})."
-        )
-    if len(form.description) > DESCRIPTION_MAX:
-        errors[ids.DESCRIPTION_BLOCK] = f"Keep the description to {DESCRIPTION_MAX} characters."
-    if form.due_date is not None and form.due_date < today:
-        errors[ids.DUE_BLOCK] = "The due date can't be in the past. Pick today or a later day."
-    return errors
-
-
-def today_in(tz_name: str | None, now: datetime | None = None) -> date:
-    """Today's date where the person is (Slack's datepicker shows their local calendar)."""
-    now = now or utcnow()
-    try:
-        return now.astimezone(ZoneInfo(tz_name)).date() if tz_name else now.date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return now.date()
+def error_blocks(errors: dict[str, str]) -> dict[str, str]:
+    """A submission's field-keyed errors on the modal's inputs."""
+    blocks = {FIELD_DESCRIPTION: ids.DESCRIPTION_BLOCK, FIELD_DUE_DATE: ids.DUE_BLOCK}
+    return {blocks.get(name, ids.TITLE_BLOCK): text for name, text in errors.items()}
 
 
 def _input(block_id: str, label: str, element: dict, *, optional=False, hint=None) -> dict:

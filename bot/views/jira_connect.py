@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bot import messages
+from bot.connections import FIELD_EMAIL, FIELD_SITE, FIELD_TOKEN, TokenForm
 from bot.views import jira_ids as ids
 from bot.views.blocks import actions, button, context, escape, plain, section
 
 AUTHORIZE_MINUTES = 10
-
-
-@dataclass
-class TokenForm:
-    site_url: str
-    email: str
-    api_token: str = field(repr=False)
 
 
 def read_token_form(view: dict) -> TokenForm:
@@ -29,6 +21,16 @@ def read_token_form(view: dict) -> TokenForm:
         email=text(ids.EMAIL_BLOCK, ids.EMAIL_INPUT),
         api_token=text(ids.TOKEN_BLOCK, ids.TOKEN_INPUT),
     )
+
+
+def token_error_blocks(errors: dict[str, str]) -> dict[str, str]:
+    """The token check's field-keyed errors on the modal's inputs."""
+    blocks = {
+        FIELD_EMAIL: ids.EMAIL_BLOCK,
+        FIELD_TOKEN: ids.TOKEN_BLOCK,
+        FIELD_SITE: ids.SITE_BLOCK,
+    }
+    return {blocks.get(name, ids.SITE_BLOCK): text for name, text in errors.items()}
 
 
 def _authorize_button(url: str) -> dict:
