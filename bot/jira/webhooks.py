@@ -3,7 +3,7 @@
 In this order, and nothing is read or written before the step that allows it:
 
 1. The TOKEN picks the workspace's connection; an unknown one gets 404 and no detail.
-2. The raw body (Starlette stops reading past 1 MiB: 413) is verified as received, before
+2. The raw body (bot/body_limits.py stops reading past 1 MiB: 413) is verified as received, before
    it is parsed: an OAuth connection's deliveries carry `Authorization: Bearer JWT` (HS256
    with ATLASSIAN_CLIENT_SECRET, the algorithm pinned, `exp` required and checked); an
    API-token connection's carry `X-Hub-Signature: sha256=HEX`, the HMAC of the body with
@@ -35,8 +35,7 @@ from datetime import UTC, datetime
 
 import jwt
 from starlette.datastructures import Headers
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from bot.completion import JiraStatus
 from bot.jira.deliveries import (
@@ -63,32 +62,68 @@ class MalformedDelivery(ValueError):
     pass
 
 
-async def jira_webhook(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    token = request.path_params["token"]
+PATH_PREFIX = "/jira/webhook/"
+
+
+async def jira_webhook(runtime: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
+    """The route as a bare ASGI app, called before Starlette's middleware and router (see
+    bot/web.py): a burst hits it hundreds of times a second, and the request and response
+    objects, the exception layers and the route matching were a good part of its CPU."""
+    if scope["method"] != "POST":
+        await _send(send, 405, {"error": "method not allowed"})
+        return
+    token = scope["path"][len(PATH_PREFIX) :]
+    status, answer = await answer_delivery(runtime, token, Headers(scope=scope), receive)
+    if status:
+        await _send(send, status, answer)
+
+
+async def answer_delivery(
+    runtime: Runtime, token: str, headers: Headers, receive: Receive
+) -> tuple[int, dict]:
+    """(status, JSON answer) for one delivery; (0, {}) when the client went away before
+    its body arrived (nothing to answer, nothing done)."""
     endpoint = await endpoint_for(runtime, token) if len(token) <= TOKEN_MAX else None
     if endpoint is None:
-        return _answer(404, error="unknown webhook")
+        return 404, {"error": "unknown webhook"}
     log_workspace(endpoint.workspace_id)
-    body = await request.body()
-    if not verified(runtime, endpoint, request.headers, body):
-        return _answer(401, error="signature verification failed")
+    body = await _body(receive)
+    if body is None:
+        return 0, {}
+    if not verified(runtime, endpoint, headers, body):
+        return 401, {"error": "signature verification failed"}
     try:
         payload = _json_object(body)
         if payload.get("webhookEvent") not in EVENTS:
-            return _answer(200, status="ignored")
-        delivery = parse_delivery(payload, request.headers, body)
+            return 200, {"status": "ignored"}
+        delivery = parse_delivery(payload, headers, body)
     except MalformedDelivery as exc:
-        return _answer(400, error=str(exc))
+        return 400, {"error": str(exc)}
     try:
         new = await runtime.state.webhook_pipeline.submit(endpoint, delivery)
     except DeliveryNotStored:
-        return _answer(503, error="could not store the delivery; try again")
-    return _answer(202, status="accepted") if new else _answer(200, status="duplicate")
+        return 503, {"error": "could not store the delivery; try again"}
+    return (202, {"status": "accepted"}) if new else (200, {"status": "duplicate"})
 
 
-def _answer(status_code: int, **body) -> Response:
-    return JSONResponse(body, status_code=status_code)
+async def _body(receive: Receive) -> bytes | None:
+    """The whole body (bot/body_limits.py caps it around this route), or None when the
+    client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _send(send: Send, status: int, answer: dict) -> None:
+    body = json.dumps(answer, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 # --- 1. the token -----------------------------------------------------------------------
