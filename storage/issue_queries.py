@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import Select, bindparam, false, insert, or_, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import ActionItem, SyncAttempt
 
@@ -37,11 +37,11 @@ def items_of_issues(pairs: Iterable[tuple[int, str]], columns) -> Select:
 
 
 async def items_of_issues_now(
-    session: AsyncSession, workspace_id: int, issue_ids: Iterable[str]
+    conn: AsyncConnection, workspace_id: int, issue_ids: Iterable[str]
 ) -> dict[str, Row]:
     """{issue id: its item's fields and per-field base (ActionItem.field_base)}, read
     outside any lock."""
-    rows = await session.execute(
+    rows = await conn.execute(
         select(
             ActionItem.jira_issue_id,
             ActionItem.field_base,
