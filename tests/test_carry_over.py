@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from bot.views import item_control_ids as controls
 from tests.flows_retro import (
     add_item,
     choose,
@@ -20,7 +21,7 @@ from tests.flows_retro import (
 )
 from tests.flows_webhooks import synced_items, token_webhook, wait_until
 
-CARRIED = "carried:"
+CARRIED = controls.CARRIED_BLOCK_PREFIX
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_a_new_retro_shows_what_is_still_open_and_completing_it_completes_the_or
     first = start_retro(slack, slack_emulator, team, "Sprint 1")
     still_open = add_item(slack, slack_emulator, team, "Still to do", assignee=team.member)
     finished = add_item(slack, slack_emulator, team, "Finished")
-    choose(slack, team, finished, "done", message_ts=first.ts)
+    choose(slack, team, finished, controls.DONE, message_ts=first.ts)
     wait_until(
         lambda: (
             db.scalar("SELECT status FROM action_items WHERE id = :i", i=finished) == "complete"
@@ -84,13 +85,13 @@ def test_a_new_retro_shows_what_is_still_open_and_completing_it_completes_the_or
     assert set(lines) == {still_open}
     assert "Still to do" in lines[still_open] and "_from Sprint 1_" in lines[still_open]
     assert set(menu_options(line_block(second.blocks, still_open, CARRIED))) == {
-        "edit",
-        "done",
-        "sync",
-        "delete",
+        controls.EDIT,
+        controls.DONE,
+        controls.SYNC,
+        controls.DELETE,
     }
 
-    choose(slack, team, still_open, "done", message_ts=second.ts, prefix=CARRIED)
+    choose(slack, team, still_open, controls.DONE, message_ts=second.ts, prefix=CARRIED)
 
     wait_until(
         lambda: (

@@ -13,6 +13,7 @@ from freezegun import freeze_time
 from bot import due_reminders
 from bot.config import load_settings
 from bot.runtime import Runtime
+from bot.views import item_control_ids as controls
 from tests.flows_retro import add_item, start_retro, wait_for_line
 from tests.flows_webhooks import run_in_process, synced_items, token_webhook
 
@@ -72,14 +73,14 @@ def test_one_dm_at_nine_in_the_assignees_time_zone(
     [dm] = reminders_to(slack_emulator, team.member)
     blocks = str(dm.args["blocks"])
     assert "Ship the report" in blocks and item.key in blocks
-    assert "item_mark_done" in blocks and f"{site.url}/browse/{item.key}" in blocks
+    assert controls.MARK_DONE_BUTTON in blocks and f"{site.url}/browse/{item.key}" in blocks
 
     # Mark done from the DM completes the item.
     message = slack_emulator.messages(f"D{team.member[1:]}", team_id=team.team_id)[-1]
     slack.block_action(
         team.team_id,
         team.member,
-        "item_mark_done",
+        controls.MARK_DONE_BUTTON,
         value=str(item.id),
         channel_id=f"D{team.member[1:]}",
         message_ts=message.ts,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.views import jira_ids
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, insert_items, start_retro
 from tests.test_retro_home import item_sections, open_home
@@ -62,9 +63,9 @@ def test_an_admin_sees_their_items_then_retros_then_the_jira_card(
         for b in home["blocks"]
         if b["type"] == "actions"
     ]
-    settings = next(row for row in buttons if "jira_open_settings" in row)
-    assert "jira_disconnect" not in settings  # Disconnect is not beside Settings
-    assert ["jira_disconnect"] in buttons
+    settings = next(row for row in buttons if jira_ids.OPEN_SETTINGS in row)
+    assert jira_ids.DISCONNECT not in settings  # Disconnect is not beside Settings
+    assert [jira_ids.DISCONNECT] in buttons
     assert "UTC" not in str(home["blocks"])
 
 
@@ -75,5 +76,6 @@ def test_an_admin_of_a_workspace_not_set_up_sees_the_checklist_first(slack, slac
     assert checklist.count("⬜") == 3
     assert "Connect Jira" in checklist and "Choose a project" in checklist
     assert "Start a retro" in checklist
-    assert "jira_connect" in str(home["blocks"][3])  # the next step's button
+    assert home["blocks"][3]["block_id"] == jira_ids.SETUP_BUTTONS_BLOCK
+    assert jira_ids.CONNECT_TOKEN in str(home["blocks"][3])  # the next step's button
     assert "Jira" not in headers(home)  # no empty card

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.views import item_control_ids as controls
+from bot.views import retro_ids
 from tests.flows_retro import (
     add_item,
     choose,
@@ -81,12 +83,12 @@ def test_every_line_offers_the_controls_and_open_in_jira_once_synced(
         "Open in Jira",
         "Delete",
     ]
-    assert synced["open"]["url"] == f"{site.url}/browse/{item.key}"
+    assert synced[controls.OPEN]["url"] == f"{site.url}/browse/{item.key}"
     assert set(menu_options(line_block(summary.blocks, local))) == {
-        "edit",
-        "done",
-        "sync",
-        "delete",
+        controls.EDIT,
+        controls.DONE,
+        controls.SYNC,
+        controls.DELETE,
     }
 
     # /retro list and App Home show the same menu.
@@ -95,10 +97,12 @@ def test_every_line_offers_the_controls_and_open_in_jira_once_synced(
     assert set(menu_options(line_block(listed.blocks, item.id))) == set(synced)
     db.execute("UPDATE action_items SET assignee_user_id = :u", u=team.member)
     home = open_home(slack, slack_emulator, team, team.member)
-    assert set(menu_options(line_block(home["blocks"], item.id, "home_item:"))) == set(synced)
+    assert set(
+        menu_options(line_block(home["blocks"], item.id, retro_ids.HOME_ITEM_BLOCK_PREFIX))
+    ) == set(synced)
 
     # Open in Jira is a link: Slack opens it, the app only acknowledges.
-    choose(slack, team, item.id, "open", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.OPEN, message_ts=summary.ts)
     assert row(db, item.id)["status"] == "open"
 
 
@@ -106,7 +110,7 @@ def test_edit_from_the_menu_opens_the_item_modal(slack, slack_emulator, team):
     summary = start_retro(slack, slack_emulator, team)
     item_id = add_item(slack, slack_emulator, team, "Fix the deploy")
     before = {v.id for v in slack_emulator.open_views(team.member, team_id=team.team_id)}
-    choose(slack, team, item_id, "edit", message_ts=summary.ts)
+    choose(slack, team, item_id, controls.EDIT, message_ts=summary.ts)
     view = slack_emulator.wait_for(
         lambda: next(
             (
@@ -117,7 +121,7 @@ def test_edit_from_the_menu_opens_the_item_modal(slack, slack_emulator, team):
             None,
         )
     )
-    assert view.callback_id == "action_item" and "Fix the deploy" in str(view.blocks)
+    assert view.callback_id == retro_ids.ITEM_MODAL and "Fix the deploy" in str(view.blocks)
 
 
 # -- Mark done / Reopen --------------------------------------------------------------------
@@ -130,7 +134,7 @@ def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
     summary = summary_message(slack_emulator, team)
     seen = deliveries_seen(db, team)
 
-    choose(slack, team, item.id, "done", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.DONE, message_ts=summary.ts)
 
     assert "Marked *Fix the deploy* done" in reply_to_last(slack, slack_emulator)
     # The default workflow offers two Done-category statuses; the one named Done wins.
@@ -158,10 +162,10 @@ def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
 def test_reopen_moves_the_issue_back_to_to_do(slack, slack_emulator, db, team, site, hook):
     [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
     summary = summary_message(slack_emulator, team)
-    choose(slack, team, item.id, "done", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.DONE, message_ts=summary.ts)
     wait_until(lambda: row(db, item.id)["jira_status_category"] == "done", "Done in Jira")
 
-    choose(slack, team, item.id, "reopen", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.REOPEN, message_ts=summary.ts)
 
     assert "Reopened *Fix the deploy*" in reply_to_last(slack, slack_emulator)
     wait_until(lambda: issue_status(site, item.key) == "To Do", "the issue back in To Do")
@@ -180,9 +184,9 @@ def test_reopen_falls_back_to_in_progress(slack, slack_emulator, db, team, site,
     )
     [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
     summary = summary_message(slack_emulator, team)
-    choose(slack, team, item.id, "done", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.DONE, message_ts=summary.ts)
     wait_until(lambda: row(db, item.id)["jira_status_category"] == "done", "Done in Jira")
-    choose(slack, team, item.id, "reopen", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.REOPEN, message_ts=summary.ts)
     wait_until(lambda: issue_status(site, item.key) == "In Progress", "In Progress")
 
 
@@ -193,7 +197,7 @@ def test_mark_done_without_a_transition_still_completes_and_says_why(
     [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
     summary = summary_message(slack_emulator, team)
 
-    choose(slack, team, item.id, "done", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.DONE, message_ts=summary.ts)
 
     note = f"couldn't move {item.key} to Done in Jira: no transition from To Do"
     _, line = wait_for_line(slack_emulator, team, note)
@@ -216,7 +220,7 @@ def test_a_transition_that_fails_for_now_is_retried(
     summary = summary_message(slack_emulator, team)
     jira_emulator.faults.add("POST", on(site, f"/issue/{item.issue_id}/transitions"), "503")
 
-    choose(slack, team, item.id, "done", message_ts=summary.ts)
+    choose(slack, team, item.id, controls.DONE, message_ts=summary.ts)
 
     wait_until(lambda: issue_status(site, item.key) == "Done", "the retried move", timeout=10)
     outcomes = [
@@ -236,7 +240,7 @@ def test_mark_done_before_the_issue_exists_creates_it_and_then_moves_it(
 ):
     summary = start_retro(slack, slack_emulator, team, "Sprint 7")
     item_id = add_item(slack, slack_emulator, team, "Done already")
-    choose(slack, team, item_id, "done", message_ts=summary.ts)
+    choose(slack, team, item_id, controls.DONE, message_ts=summary.ts)
     assert "created as done" in reply_to_last(slack, slack_emulator)
     commit(slack, slack_emulator, team)
     key = wait_until(lambda: row(db, item_id)["jira_key"], "the issue")
@@ -252,7 +256,7 @@ def test_sync_to_jira_from_the_line_creates_that_item(slack, slack_emulator, db,
     later = add_item(slack, slack_emulator, team, "Added later")
     assert row(db, later)["sync_state"] == "local"
 
-    choose(slack, team, later, "sync", message_ts=summary.ts)
+    choose(slack, team, later, controls.SYNC, message_ts=summary.ts)
 
     assert "Sending *Added later* to Jira now" in reply_to_last(slack, slack_emulator)
     key = wait_until(lambda: row(db, later)["jira_key"], "the new issue")
@@ -261,7 +265,7 @@ def test_sync_to_jira_from_the_line_creates_that_item(slack, slack_emulator, db,
 
 def _delete(slack, slack_emulator, team, item_id, **where):
     before = {v.id for v in slack_emulator.open_views(team.member, team_id=team.team_id)}
-    choose(slack, team, item_id, "delete", **where)
+    choose(slack, team, item_id, controls.DELETE, **where)
     view = slack_emulator.wait_for(
         lambda: next(
             (
@@ -272,7 +276,7 @@ def _delete(slack, slack_emulator, team, item_id, **where):
             None,
         )
     )
-    assert view.callback_id == "delete_item"
+    assert view.callback_id == controls.DELETE_MODAL
     return view
 
 
@@ -331,12 +335,14 @@ def test_controls_work_from_retro_list_and_app_home(slack, slack_emulator, db, t
 
     slack.command(team.team_id, team.member, team.channel, "/retro", "list")
     replies(slack_emulator, slack.last_response_url)
-    choose(slack, team, from_list, "done", message_ts=None)  # the ephemeral list
+    choose(slack, team, from_list, controls.DONE, message_ts=None)  # the ephemeral list
     assert "Marked *From the list* done" in reply_to_last(slack, slack_emulator)
     wait_for_line(slack_emulator, team, "✅ *1. From the list*")
 
     home = open_home(slack, slack_emulator, team, team.member)
-    choose(slack, team, from_home, "done", view=home, prefix="home_item:")
+    choose(
+        slack, team, from_home, controls.DONE, view=home, prefix=retro_ids.HOME_ITEM_BLOCK_PREFIX
+    )
     wait_until(lambda: row(db, from_home)["status"] == "complete", "done from Home")
     slack_emulator.wait_for(
         lambda: "From home" not in str(slack_emulator.home(team.team_id, team.member))
@@ -362,31 +368,31 @@ def test_retro_list_is_redrawn_after_a_control_used_on_it(slack, slack_emulator,
     gone = add_item(slack, slack_emulator, team, "Added by mistake")
     slack.command(team.team_id, team.member, team.channel, "/retro", "list")
     [listed] = replies(slack_emulator, slack.last_response_url)
-    assert "done" in menu_options(line_block(listed.blocks, done))
+    assert controls.DONE in menu_options(line_block(listed.blocks, done))
 
-    choose(slack, team, done, "done", message_ts=None)  # on the ephemeral list
+    choose(slack, team, done, controls.DONE, message_ts=None)  # on the ephemeral list
     redrawn = _redrawn(slack_emulator, slack.last_response_url)
     line = line_block(redrawn.blocks, done)
-    assert "✅" in line["text"]["text"] and "reopen" in menu_options(line)
-    assert "done" in menu_options(line_block(redrawn.blocks, gone))
+    assert "✅" in line["text"]["text"] and controls.REOPEN in menu_options(line)
+    assert controls.DONE in menu_options(line_block(redrawn.blocks, gone))
 
     view = _delete(slack, slack_emulator, team, gone, message_ts=None)
     url = slack.last_response_url
     slack.view_submission(team.team_id, team.member, view, {})
     redrawn = _redrawn(slack_emulator, url)
     assert "Added by mistake" not in str(redrawn.blocks)
-    assert "reopen" in menu_options(line_block(redrawn.blocks, done))
+    assert controls.REOPEN in menu_options(line_block(redrawn.blocks, done))
 
 
 def test_another_workspaces_item_cannot_be_touched(app, slack, slack_emulator, db, team):
     start_retro(slack, slack_emulator, team)
     item_id = add_item(slack, slack_emulator, team, "Ours")
     rival = install_workspace(app, slack_emulator, db)
-    for control in ("done", "sync", "delete"):
+    for control in (controls.DONE, controls.SYNC, controls.DELETE):
         slack.block_action(
             rival.team_id,
             rival.member,
-            "item_menu",
+            controls.ITEM_MENU,
             action_type="overflow",
             value=f"{control}:{item_id}",
             channel_id=rival.channel,

@@ -11,6 +11,8 @@ import pytest
 import yaml
 from jsonschema import Draft7Validator
 
+from bot.views import sync_ids
+
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "manifest.yml"
 SOCKET_MODE_MANIFEST = ROOT / "manifest.socket-mode.yml"
@@ -85,8 +87,8 @@ def test_every_slash_command_is_declared_with_its_subcommands(manifest):
 
 def test_sync_to_jira_is_a_message_shortcut(manifest):
     shortcuts = {s["callback_id"]: s for s in manifest["features"]["shortcuts"]}
-    assert shortcuts["sync_to_jira"]["type"] == "message"
-    assert shortcuts["sync_to_jira"]["name"] == "Sync to Jira"
+    assert shortcuts[sync_ids.SYNC_TO_JIRA]["type"] == "message"
+    assert shortcuts[sync_ids.SYNC_TO_JIRA]["name"] == "Sync to Jira"
 
 
 def test_bot_scopes_and_events(manifest):

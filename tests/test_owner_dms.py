@@ -64,14 +64,14 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
     db.execute("UPDATE action_items SET sync_label = 'unpack-fixedlabel1' WHERE id = :i", i=refused)
     card = slack_emulator.wait_for(
         lambda: (
-            (m := summary_message(slack_emulator, team))
-            and "retro_retry_failed" in str(m.blocks)
-            and m
+            (m := summary_message(slack_emulator, team)) and ids.RETRY_FAILED in str(m.blocks) and m
         ),
         timeout=10,
     )
     retry = next(
-        b["accessory"] for b in card.blocks if b.get("block_id", "").startswith("failures:")
+        b["accessory"]
+        for b in card.blocks
+        if b.get("block_id", "").startswith(ids.FAILURE_BLOCK_PREFIX)
     )
     slack.block_action(
         team.team_id, team.member, ids.RETRY_FAILED, value=retry["value"],
@@ -98,13 +98,13 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
         )  # fmt: skip
         assert response.status_code == 200
     for item_id in (refused, theirs):
-        choose(slack, team, item_id, "done", message_ts=card.ts)
+        choose(slack, team, item_id, controls.DONE, message_ts=card.ts)
     slack_emulator.wait_for(
         lambda: any("All 4 action items" in t for t in thread(slack_emulator, team, card)),
         message="the all-done line",
     )
-    choose(slack, team, theirs, "reopen", message_ts=card.ts)
-    choose(slack, team, theirs, "done", message_ts=card.ts)
+    choose(slack, team, theirs, controls.REOPEN, message_ts=card.ts)
+    choose(slack, team, theirs, controls.DONE, message_ts=card.ts)
     slack_emulator.wait_for(
         lambda: db.scalar("SELECT status FROM action_items WHERE id = :i", i=theirs) == "complete"
     )

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.views import item_control_ids as controls
 from bot.views import jira_ids as ids
+from bot.views import required_field_ids
 from tests.fakes.jira.model import CustomField
 from tests.fakes.slack.requests import option_value, text_value
 from tests.flows_jira import (
@@ -56,9 +58,9 @@ def strict_site(site):
 def required_blocks(view) -> dict[str, dict]:
     """{field id: block} of the modal's required-field inputs."""
     return {
-        b["block_id"].rsplit(":", 1)[1]: b
+        parsed[1]: b
         for b in view.blocks
-        if str(b.get("block_id", "")).startswith("required:")
+        if (parsed := required_field_ids.parse_required_block(str(b.get("block_id", ""))))
     }
 
 
@@ -134,8 +136,12 @@ def test_required_fields_are_asked_refused_when_missing_and_sent_with_every_crea
         project,
         issue_type,
         {
-            blocks[COMPONENT.id]["block_id"]: {"required_value": option_value("20002", "Frontend")},
-            blocks[TEAM_NAME.id]["block_id"]: {"required_value": text_value("Platform")},
+            blocks[COMPONENT.id]["block_id"]: {
+                required_field_ids.REQUIRED_INPUT: option_value("20002", "Frontend")
+            },
+            blocks[TEAM_NAME.id]["block_id"]: {
+                required_field_ids.REQUIRED_INPUT: text_value("Platform")
+            },
         },
     )
     assert saved["response_action"] == "update", saved
@@ -203,7 +209,7 @@ def test_edits_push_only_fields_the_edit_screen_has(slack, slack_emulator, db, t
         slack,
         slack_emulator,
         team,
-        lambda: choose(slack, team, item_id, "edit", message_ts=summary.ts),
+        lambda: choose(slack, team, item_id, controls.EDIT, message_ts=summary.ts),
     )
     submit_item(slack, team, edit, item_values("Tidy up today", due="2030-02-01"))
     wait_until(
@@ -212,7 +218,7 @@ def test_edits_push_only_fields_the_edit_screen_has(slack, slack_emulator, db, t
         ),
         message="the edit saved",
     )
-    choose(slack, team, item_id, "sync", message_ts=summary.ts)
+    choose(slack, team, item_id, controls.SYNC, message_ts=summary.ts)
     key = db.scalar("SELECT jira_key FROM action_items WHERE id = :i", i=item_id)
     wait_until(
         lambda: strict_site.issues[key].fields["summary"] == "Tidy up today",

@@ -6,6 +6,7 @@ line per cause with one Retry."""
 
 from __future__ import annotations
 
+from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
 from bot.views.retro_summary import INLINE_ITEMS_MAX
 from tests.flows_jira import choose_default_project, connect_with_token
@@ -31,7 +32,7 @@ def connected(slack, slack_emulator, team, site) -> str:
     return name
 
 
-def elements(message, block_id="retro_buttons") -> list[dict]:
+def elements(message, block_id=ids.BUTTONS_BLOCK) -> list[dict]:
     block = next((b for b in message.blocks if b.get("block_id") == block_id), None)
     return block["elements"] if block else []
 
@@ -83,7 +84,9 @@ def test_a_5_item_card_says_where_items_go_and_confirms_before_sending(
     assert [e["text"]["text"] for e in elements(card)] == ["Add action item"]
     assert_one_primary_per_set(card)
     replies = slack_emulator.thread(team.channel, card.ts, team_id=team.team_id)
-    assert not any("item:" in str(r.blocks) for r in replies)  # items never go to the thread
+    assert not any(
+        ids.ITEM_BLOCK_PREFIX in str(r.blocks) for r in replies
+    )  # items never go to the thread
 
 
 def test_a_50_item_card_shows_15_lines_and_view_all_lists_every_item(
@@ -96,7 +99,10 @@ def test_a_50_item_card_shows_15_lines_and_view_all_lists_every_item(
     # Any change re-renders the card: here an edit of the first item through its Edit button.
     card = summary_message(slack_emulator, team)
     modal = open_item_modal(
-        slack, slack_emulator, team, lambda: choose(slack, team, first, "edit", message_ts=card.ts)
+        slack,
+        slack_emulator,
+        team,
+        lambda: choose(slack, team, first, controls.EDIT, message_ts=card.ts),
     )
     submit_item(slack, team, modal, item_values("Item 01", assignee=team.member))
     card = slack_emulator.wait_for(
@@ -132,14 +138,19 @@ def test_a_50_item_card_shows_15_lines_and_view_all_lists_every_item(
     lines = {
         b["block_id"]: b
         for b in listing.view["blocks"]
-        if b.get("block_id", "").startswith("item:")
+        if b.get("block_id", "").startswith(ids.ITEM_BLOCK_PREFIX)
     }
     assert len(lines) == 50
-    assert set(menu_options(lines[f"item:{last}"])) >= {"edit", "done", "sync", "delete"}
+    assert set(menu_options(lines[ids.item_block_id(last)])) >= {
+        controls.EDIT,
+        controls.DONE,
+        controls.SYNC,
+        controls.DELETE,
+    }
 
     # Its controls work: Edit opens the item modal on top, Save shows the change below.
     item_modal = open_item_modal(
-        slack, slack_emulator, team, lambda: choose(slack, team, last, "edit", view=listing)
+        slack, slack_emulator, team, lambda: choose(slack, team, last, controls.EDIT, view=listing)
     )
     submit_item(slack, team, item_modal, item_values("Item 50, renamed", assignee=team.member))
 
@@ -153,7 +164,7 @@ def test_a_50_item_card_shows_15_lines_and_view_all_lists_every_item(
     ]
 
     # Mark done from the list: the item is done and the list shows it.
-    choose(slack, team, last, "done", view=slack_emulator.views[listing.id])
+    choose(slack, team, last, controls.DONE, view=slack_emulator.views[listing.id])
     slack_emulator.wait_for(
         lambda: (
             "✅ *50. Item 50, renamed*"
@@ -178,14 +189,16 @@ def test_a_permission_failure_on_20_items_is_one_line_with_one_retry(
         return button(message, ids.RETRY_FAILED) and message
 
     card = slack_emulator.wait_for(grouped, timeout=15, message="the grouped failure")
-    failures = [b for b in card.blocks if b.get("block_id", "").startswith("failures:")]
+    failures = [
+        b for b in card.blocks if b.get("block_id", "").startswith(ids.FAILURE_BLOCK_PREFIX)
+    ]
     assert len(failures) == 1
     assert readable(failures[0]["text"]["text"]).startswith(
         "⚠️ *20 items didn't reach Jira:* the connected account can't create issues in TEAM."
     )
     assert "A workspace admin can" in failures[0]["text"]["text"]
     assert str(card.blocks).count("'Retry'") == 1
-    assert "retry_item" not in str(card.blocks)
+    assert ids.RETRY_ITEM not in str(card.blocks)
     assert all("not in Jira yet" in line for line in item_lines(card).values())
     assert "Permission" not in str(item_lines(card))  # the cause is said once, not per line
     assert_one_primary_per_set(card)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from bot.views import retro_ids
 from bot.views.item_modal import build_item_modal
 from tests.flows_retro import (
     add_item,
@@ -75,7 +76,7 @@ def test_another_workspace_cannot_reach_a_retro_or_its_items(
     slack.block_action(
         rival.team_id,
         rival.admin,
-        "edit_item",
+        retro_ids.EDIT_ITEM,
         value=str(item_id),
         channel_id=rival.channel,
         message_ts=None,
@@ -88,7 +89,7 @@ def test_another_workspace_cannot_reach_a_retro_or_its_items(
     slack.block_action(
         rival.team_id,
         rival.admin,
-        "retro_add_item",
+        retro_ids.ADD_ITEM,
         value=str(retro_id),
         channel_id=rival.channel,
         message_ts=None,
@@ -97,7 +98,7 @@ def test_another_workspace_cannot_reach_a_retro_or_its_items(
     slack.block_action(
         rival.team_id,
         rival.admin,
-        "retro_commit",
+        retro_ids.COMMIT,
         value=str(retro_id),
         channel_id=rival.channel,
         message_ts=None,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.views import item_control_ids as controls
+from bot.views import retro_ids
 from tests.flows_retro import (
     add_item,
     all_item_lines,
@@ -43,7 +45,7 @@ def test_start_posts_a_public_summary_with_add_item(slack, slack_emulator, team,
     assert summary.source == "chat.postMessage" and summary.bot_id  # public, in the channel
     assert header_text(summary) == "Retro: Sprint 42"
     assert f"<@{team.member}>" in str(summary.blocks)
-    assert buttons(summary).keys() == {"retro_add_item"}  # nothing waits to be sent yet
+    assert buttons(summary).keys() == {retro_ids.ADD_ITEM}  # nothing waits to be sent yet
 
     [retro] = retro_rows(db, team)
     assert retro["summary_ts"] == summary.ts
@@ -98,8 +100,10 @@ def test_add_command_opens_the_modal_with_the_title_prefilled(slack, slack_emula
             team.team_id, team.member, team.channel, "/retro", "add Fix the flaky deploy"
         ),
     )
-    assert view.callback_id == "action_item"
-    title_input = next(b for b in view.blocks if b.get("block_id") == "title")["element"]
+    assert view.callback_id == retro_ids.ITEM_MODAL
+    title_input = next(b for b in view.blocks if b.get("block_id") == retro_ids.TITLE_BLOCK)[
+        "element"
+    ]
     assert title_input["initial_value"] == "Fix the flaky deploy"
     assert "Sprint 42" in str(view.blocks)
 
@@ -140,7 +144,7 @@ def test_the_add_button_on_the_summary_opens_the_same_modal(slack, slack_emulato
         lambda: slack.block_action(
             team.team_id,
             team.admin,
-            "retro_add_item",
+            retro_ids.ADD_ITEM,
             channel_id=team.channel,
             message_ts=summary.ts,
         ),
@@ -161,11 +165,14 @@ def test_every_summary_line_has_an_edit_control(slack, slack_emulator, team):
     edits = {
         option["value"]: option
         for b in summary.blocks
-        if b.get("accessory", {}).get("action_id") == "item_menu"
+        if b.get("accessory", {}).get("action_id") == controls.ITEM_MENU
         for option in b["accessory"]["options"]
-        if option["value"].startswith("edit:")
+        if option["value"].startswith(controls.EDIT + ":")
     }
-    assert set(edits) == {f"edit:{first}", f"edit:{second}"}
+    assert set(edits) == {
+        controls.option_value(controls.EDIT, first),
+        controls.option_value(controls.EDIT, second),
+    }
     assert all(e["text"]["text"] == "Edit" for e in edits.values())
 
 
@@ -240,7 +247,7 @@ def test_facilitator_closes_the_retro(slack, slack_emulator, team, db):
             and slack_emulator.message(team.channel, summary.ts)
         )
     )
-    assert "retro_add_item" not in str(closed.blocks)  # no new items on a closed retro
+    assert retro_ids.ADD_ITEM not in str(closed.blocks)  # no new items on a closed retro
     assert "'value': 'edit:" in str(closed.blocks)  # but its items can still be edited
     thread = slack_emulator.wait_for(lambda: slack_emulator.thread(team.channel, summary.ts))
     assert f"<@{team.member}> closed this retro" in thread[0].text

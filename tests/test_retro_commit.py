@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.views import retro_ids
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import (
     add_item,
@@ -98,7 +99,7 @@ def test_the_commit_button_on_the_summary(slack, slack_emulator, team, site, db)
     summary = start_retro(slack, slack_emulator, team, "Sprint 42")
     add_item(slack, slack_emulator, team, "Fix the deploy")
     response = slack.block_action(
-        team.team_id, team.admin, "retro_commit", channel_id=team.channel, message_ts=summary.ts
+        team.team_id, team.admin, retro_ids.COMMIT, channel_id=team.channel, message_ts=summary.ts
     )
     assert response.status_code == 200
     [reply] = replies(slack_emulator, slack.last_response_url)
@@ -154,7 +155,7 @@ def test_editing_a_synced_item_marks_it_for_the_next_cycle(slack, slack_emulator
         lambda: slack.block_action(
             team.team_id,
             team.member,
-            "edit_item",
+            retro_ids.EDIT_ITEM,
             value=str(item_id),
             channel_id=team.channel,
             message_ts=summary.ts,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.views import item_control_ids as controls
+from bot.views import retro_ids
 from tests.flows_retro import (
     add_item,
     item_values,
@@ -36,7 +38,7 @@ def item_sections(home) -> dict[int, dict]:
     return {
         int(b["block_id"].split(":")[1]): b
         for b in home["blocks"]
-        if str(b.get("block_id", "")).startswith("home_item:")
+        if str(b.get("block_id", "")).startswith(retro_ids.HOME_ITEM_BLOCK_PREFIX)
     }
 
 
@@ -59,8 +61,10 @@ def test_home_lists_my_open_retros_and_my_items_with_edit(slack, slack_emulator,
     assert set(sections) == {mine}  # only the items assigned to them
     line = sections[mine]["text"]["text"]
     assert "Fix the deploy" in line and f"due {due:%b} {due.day}" in line and "Sprint 42" in line
-    assert sections[mine]["accessory"]["action_id"] == "item_menu"
-    assert f"edit:{mine}" in [o["value"] for o in sections[mine]["accessory"]["options"]]
+    assert sections[mine]["accessory"]["action_id"] == controls.ITEM_MENU
+    assert controls.option_value(controls.EDIT, mine) in [
+        o["value"] for o in sections[mine]["accessory"]["options"]
+    ]
 
     # The admin takes part in both retros (facilitator of one, assignee in the other).
     admin_home = open_home(slack, slack_emulator, team, team.admin)
@@ -86,10 +90,10 @@ def test_edit_from_home_saves_and_refreshes_home(slack, slack_emulator, team, db
         slack_emulator,
         team,
         lambda: slack.block_action(
-            team.team_id, team.member, "edit_item", value=str(item_id), view=home
+            team.team_id, team.member, retro_ids.EDIT_ITEM, value=str(item_id), view=home
         ),
     )
-    assert view.callback_id == "action_item"
+    assert view.callback_id == retro_ids.ITEM_MODAL
     submit_item(slack, team, view, item_values("Fix the deploy today", assignee=team.member))
 
     refreshed = slack_emulator.wait_for(

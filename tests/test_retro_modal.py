@@ -7,7 +7,14 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.item_form import ItemForm, today_in, validate_item_form
+from bot.item_form import (
+    FIELD_DESCRIPTION,
+    FIELD_DUE_DATE,
+    FIELD_TITLE,
+    ItemForm,
+    today_in,
+    validate_item_form,
+)
 from bot.views import retro_ids
 from bot.views.item_modal import build_item_modal, error_blocks, read_item_form
 from tests.fakes.slack.block_kit_limits import view_violations
@@ -40,7 +47,7 @@ def edit_modal(slack, slack_emulator, team, item_id, *, user=None):
         lambda: slack.block_action(
             team.team_id,
             user or team.member,
-            "edit_item",
+            retro_ids.EDIT_ITEM,
             value=str(item_id),
             channel_id=team.channel,
             message_ts=summary.ts,
@@ -61,12 +68,12 @@ def items(db, team) -> list[dict]:
 @pytest.mark.parametrize(
     ("values", "block", "words"),
     [
-        (item_values(""), "title", "Give the action item a title"),
-        (item_values("   "), "title", "Give the action item a title"),
-        (item_values("x" * 256), "title", "255 characters"),
+        (item_values(""), retro_ids.TITLE_BLOCK, "Give the action item a title"),
+        (item_values("   "), retro_ids.TITLE_BLOCK, "Give the action item a title"),
+        (item_values("x" * 256), retro_ids.TITLE_BLOCK, "255 characters"),
         (
             item_values("Fix it", due=date.today() - timedelta(days=1)),
-            "due",
+            retro_ids.DUE_BLOCK,
             "can't be in the past",
         ),
     ],
@@ -92,7 +99,7 @@ def test_several_problems_are_reported_together(slack, slack_emulator, team):
     view = add_modal(slack, slack_emulator, team)
     values = item_values("", due=date.today() - timedelta(days=30))
     errors = submit_item(slack, team, view, values).json()["errors"]
-    assert set(errors) == {"title", "due"}
+    assert set(errors) == {retro_ids.TITLE_BLOCK, retro_ids.DUE_BLOCK}
 
 
 def test_a_title_of_exactly_255_and_a_due_date_of_today_are_fine(slack, slack_emulator, team, db):
@@ -129,10 +136,10 @@ def test_edit_opens_the_modal_filled_in_and_saves_the_change(slack, slack_emulat
     )
     view = edit_modal(slack, slack_emulator, team, item_id)
     elements = {b["block_id"]: b["element"] for b in view.blocks if b["type"] == "input"}
-    assert elements["title"]["initial_value"] == "Fix the deploy"
-    assert elements["description"]["initial_value"] == "Flaky step"
-    assert elements["assignee"]["initial_user"] == team.admin
-    assert elements["due"]["initial_date"] == due.isoformat()
+    assert elements[retro_ids.TITLE_BLOCK]["initial_value"] == "Fix the deploy"
+    assert elements[retro_ids.DESCRIPTION_BLOCK]["initial_value"] == "Flaky step"
+    assert elements[retro_ids.ASSIGNEE_BLOCK]["initial_user"] == team.admin
+    assert elements[retro_ids.DUE_BLOCK]["initial_date"] == due.isoformat()
     assert view.view["title"]["text"] == "Edit action item"
 
     later = due + timedelta(days=2)
@@ -228,7 +235,7 @@ def test_edit_of_an_unknown_item_is_refused(slack, slack_emulator, team):
     slack.block_action(
         team.team_id,
         team.member,
-        "edit_item",
+        retro_ids.EDIT_ITEM,
         value="987654321",
         channel_id=team.channel,
         message_ts=summary.ts,
@@ -245,7 +252,7 @@ def test_the_modal_fits_slack_limits_with_long_prefills():
     prefill = ItemForm("t" * 400, "d" * 5000, "U1", date(2030, 1, 2))
     view = build_item_modal({"retro": 1}, prefill, intro="For *Sprint 42*", note="Linked")
     assert view_violations(view) == []
-    title = next(b for b in view["blocks"] if b.get("block_id") == "title")["element"]
+    title = next(b for b in view["blocks"] if b.get("block_id") == retro_ids.TITLE_BLOCK)["element"]
     assert len(title["initial_value"]) == 255 and title["max_length"] == 255
 
 
@@ -253,7 +260,11 @@ def test_validation_is_a_pure_function_of_the_form_and_today():
     today = date(2030, 5, 10)
     assert validate_item_form(ItemForm("Fix", due_date=today), today) == {}
     errors = validate_item_form(ItemForm("", "d" * 3001, due_date=date(2030, 5, 9)), today)
-    assert set(errors) == {"title", "description", "due_date"}  # the rule speaks of fields
+    assert set(errors) == {
+        FIELD_TITLE,
+        FIELD_DESCRIPTION,
+        FIELD_DUE_DATE,
+    }  # the rule speaks of fields
     assert set(error_blocks(errors)) == {  # and the modal places them on its inputs
         retro_ids.TITLE_BLOCK,
         retro_ids.DESCRIPTION_BLOCK,
@@ -261,9 +272,9 @@ def test_validation_is_a_pure_function_of_the_form_and_today():
     }
     form = read_item_form(
         {
-            "title": {"title_input": {"value": "  Fix it  "}},
-            "due": {"due_date": {"selected_date": "2030-05-11"}},
-            "assignee": {"assignee_select": {"selected_user": None}},
+            retro_ids.TITLE_BLOCK: {retro_ids.TITLE_INPUT: {"value": "  Fix it  "}},
+            retro_ids.DUE_BLOCK: {retro_ids.DUE_INPUT: {"selected_date": "2030-05-11"}},
+            retro_ids.ASSIGNEE_BLOCK: {retro_ids.ASSIGNEE_INPUT: {"selected_user": None}},
         }
     )
     assert form == ItemForm("Fix it", "", None, date(2030, 5, 11))

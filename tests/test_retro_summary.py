@@ -5,6 +5,7 @@ ephemeral messages as it takes."""
 
 from __future__ import annotations
 
+from bot.views import retro_ids
 from bot.views.failures import group_failures
 from bot.views.retro_summary import (
     INLINE_ITEMS_MAX,
@@ -47,7 +48,7 @@ def test_a_60_item_retro_keeps_one_card_and_list_shows_all(slack, slack_emulator
         lambda: slack.block_action(
             team.team_id,
             team.member,
-            "retro_add_item",
+            retro_ids.ADD_ITEM,
             value=db.scalar("SELECT id FROM retros WHERE workspace_id = :w", w=team.workspace_id),
             channel_id=team.channel,
             message_ts=summary.ts,
@@ -120,14 +121,23 @@ def test_worst_case_lines_still_fit_the_card_the_modal_and_the_list():
     # Slack refuses ~13k characters of block text per message (msg_blocks_too_long).
     assert text_length(card["blocks"]) < MESSAGE_TEXT_BUDGET + 3000
     assert len(group_failures(items, "TEAM")) == 6
-    assert sum(1 for b in card["blocks"] if b.get("block_id", "").startswith("failures:")) == 5
+    assert (
+        sum(
+            1
+            for b in card["blocks"]
+            if b.get("block_id", "").startswith(retro_ids.FAILURE_BLOCK_PREFIX)
+        )
+        == 5
+    )
 
     seen = set()
     for page in range(3):
         modal = all_items_modal(retro, items, page)
         assert view_violations(modal) == []
         seen |= {
-            b["block_id"] for b in modal["blocks"] if b.get("block_id", "").startswith("item:")
+            b["block_id"]
+            for b in modal["blocks"]
+            if b.get("block_id", "").startswith(retro_ids.ITEM_BLOCK_PREFIX)
         }
     assert len(seen) == 200
 

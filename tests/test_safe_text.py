@@ -4,6 +4,7 @@ and in the top-level `text` fallback that notifications and screen readers use."
 
 from __future__ import annotations
 
+from bot.views import retro_ids
 from tests.flows_retro import (
     add_item,
     item_lines,
@@ -55,7 +56,11 @@ def test_a_hostile_title_shows_literally_in_blocks_and_fallbacks(slack, slack_em
 
     # The line's controls are an overflow menu, which Slack gives no accessibility label:
     # screen readers read the line's text (naming the item) right before it.
-    menu = next(b["accessory"] for b in summary.blocks if b.get("block_id") == f"item:{item_id}")
+    menu = next(
+        b["accessory"]
+        for b in summary.blocks
+        if b.get("block_id") == retro_ids.item_block_id(item_id)
+    )
     assert menu["type"] == "overflow"
     assert all(o["text"]["type"] == "plain_text" for o in menu["options"])
     assert "Fix" not in str([o["value"] for o in menu["options"]])

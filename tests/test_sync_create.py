@@ -7,6 +7,7 @@ import re
 import uuid
 from datetime import date, timedelta
 
+from bot.views import retro_ids
 from tests.fakes.jira.adf import validate_adf
 from tests.flows_jira import set_channel_override
 from tests.flows_retro import add_item, all_item_lines, commit, start_retro, summary_message
@@ -186,7 +187,9 @@ def test_a_partial_bulk_failure_is_kept_per_item(sync_app, slack_emulator, jira_
     )[ids[1]]
     assert "not in Jira yet" in line
     card = summary_message(slack_emulator, world.team)
-    [failure] = [b for b in card.blocks if b.get("block_id", "").startswith("failures:")]
+    [failure] = [
+        b for b in card.blocks if b.get("block_id", "").startswith(retro_ids.FAILURE_BLOCK_PREFIX)
+    ]
     assert "*1 item didn't reach Jira:* Jira rejected the issue: labels:" in str(failure)
 
 

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from bot.views import retro_ids, sync_ids
 from tests.flows_retro import all_item_lines, replies, summary_message
 from tests.flows_sync import (
     commit_retro,
@@ -165,16 +166,20 @@ def test_retries_exhausted_then_a_retry_button_starts_again_from_attempt_1(
         ),
         message="the failure on the card",
     )
-    [failure] = [b for b in summary.blocks if b.get("block_id", "").startswith("failures:")]
+    [failure] = [
+        b
+        for b in summary.blocks
+        if b.get("block_id", "").startswith(retro_ids.FAILURE_BLOCK_PREFIX)
+    ]
     assert "1 item didn't reach Jira:* Jira didn't answer after several tries" in str(failure)
     retry = failure["accessory"]
-    assert retry["action_id"] == "retro_retry_failed"
+    assert retry["action_id"] == retro_ids.RETRY_FAILED
 
     jira_emulator.faults.clear()
     answer = sync_app.slack.block_action(
         team.team_id,
         team.member,
-        "retro_retry_failed",
+        retro_ids.RETRY_FAILED,
         value=retry["value"],
         channel_id=team.channel,
         message_ts=summary.ts,
@@ -202,9 +207,11 @@ def test_jira_log_lists_failures_with_retry_and_jira_retry_requeues_them(
     assert "Only workspace admins" in ack_text(denied)
     log = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "log")
     body = log.json()
-    failures = [b for b in body["blocks"] if b.get("block_id", "").startswith("sync_log_failure:")]
+    failures = [
+        b for b in body["blocks"] if b.get("block_id", "").startswith(sync_ids.LOG_FAILURE_PREFIX)
+    ]
     assert len(failures) == 2
-    assert all(b["accessory"]["action_id"] == "retry_item" for b in failures)
+    assert all(b["accessory"]["action_id"] == sync_ids.RETRY_ITEM for b in failures)
     assert "cannot create issues in TEAM" in str(failures)
     assert "Recent attempts" in str(body["blocks"])
 
@@ -276,11 +283,13 @@ def test_app_home_shows_admins_the_sync_log_with_retry(
     wait_for_state(sync_app.db, team, item_id, "error")
 
     home = open_home(sync_app, slack_emulator, team, team.admin)
-    [failure] = [b for b in home["blocks"] if b.get("block_id") == f"home_sync_failure:{item_id}"]
+    [failure] = [
+        b for b in home["blocks"] if b.get("block_id") == f"{sync_ids.HOME_FAILURE_PREFIX}{item_id}"
+    ]
     assert "Denied in Home" in failure["text"]["text"]
     assert "cannot create issues in TEAM" in failure["text"]["text"]
     assert "<!date^" in failure["text"]["text"]  # when, in the reader's time zone
-    assert failure["accessory"]["action_id"] == "retry_item"
+    assert failure["accessory"]["action_id"] == sync_ids.RETRY_ITEM
     member_home = open_home(sync_app, slack_emulator, team, team.member)
     assert "Sync Log" not in str(member_home["blocks"])
 
@@ -288,9 +297,9 @@ def test_app_home_shows_admins_the_sync_log_with_retry(
     answer = sync_app.slack.block_action(
         team.team_id,
         team.admin,
-        "retry_item",
+        sync_ids.RETRY_ITEM,
         value=str(item_id),
-        block_id=f"home_sync_failure:{item_id}",
+        block_id=f"{sync_ids.HOME_FAILURE_PREFIX}{item_id}",
         view=home,
     )
     assert answer.status_code == 200

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from bot.views import retro_ids, sync_ids
 from tests.flows_retro import (
     add_item,
     all_item_lines,
@@ -68,10 +69,10 @@ def test_on_any_message_the_modal_is_prefilled_and_the_item_synced_at_once(
         team.team_id, team.channel, team.admin, "Flaky deploy step\nIt fails *every* Monday"
     )
     view = shortcut_modal(sync_app, slack_emulator, team, message)
-    assert view.callback_id == "sync_to_jira_item"
+    assert view.callback_id == sync_ids.SYNC_ITEM_MODAL
     inputs = {b["block_id"]: b["element"] for b in view.blocks if b["type"] == "input"}
-    assert inputs["title"]["initial_value"] == "Flaky deploy step"
-    description = inputs["description"]["initial_value"]
+    assert inputs[retro_ids.TITLE_BLOCK]["initial_value"] == "Flaky deploy step"
+    description = inputs[retro_ids.DESCRIPTION_BLOCK]["initial_value"]
     assert description.startswith("Flaky deploy step\nIt fails *every* Monday")
     permalink = next(w for w in description.split() if w.startswith("http"))
     assert message.ts.replace(".", "") in permalink
@@ -183,7 +184,11 @@ def test_another_workspaces_item_cannot_be_pushed(sync_app, slack_emulator, jira
         other.team.member,
         "forged",
         blocks=[
-            {"type": "section", "block_id": f"item:{ours}", "text": {"type": "mrkdwn", "text": "x"}}
+            {
+                "type": "section",
+                "block_id": retro_ids.item_block_id(ours),
+                "text": {"type": "mrkdwn", "text": "x"},
+            }
         ],
     )
     shortcut(sync_app, slack_emulator, other.team, forged)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bot.views import retro_ids
 from tests.flows_retro import (
     item_values,
     open_item_modal,
@@ -48,7 +49,7 @@ def edit(sync_app, slack_emulator, team, item_id, values):
         lambda: sync_app.slack.block_action(
             team.team_id,
             team.member,
-            "edit_item",
+            retro_ids.EDIT_ITEM,
             value=str(item_id),
             channel_id=team.channel,
             message_ts=summary.ts,

@@ -37,7 +37,7 @@ def carried_blocks(carried: CarriedOver) -> list[dict]:
     """The section, or nothing when no earlier item is open."""
     if not carried.items:
         return []
-    blocks = [section(HEADING, block_id="carried_heading")]
+    blocks = [section(HEADING, block_id=ids.CARRIED_HEADING_BLOCK)]
     for entry in carried.items[:SHOWN_MAX]:
         blocks += item_blocks(
             entry.item,

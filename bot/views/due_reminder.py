@@ -20,7 +20,7 @@ def reminder_message(item: ActionItem, retro_title: str | None) -> dict:
     blocks = [
         section(f"⏰ Due today: {what}"),
         context(" · ".join(p for p in (due_text(item.due_date), where) if p)),
-        actions(*buttons, block_id=f"due_reminder:{item.id}"),
+        actions(*buttons, block_id=f"{ids.DUE_REMINDER_BLOCK_PREFIX}{item.id}"),
     ]
     key_text = f" ({item.jira_key})" if item.jira_key else ""
     return {"text": clip(f"Due today: {item.title}{key_text}", 3000), "blocks": blocks}

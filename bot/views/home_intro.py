@@ -34,12 +34,12 @@ def setup_checklist(steps: SetupSteps, *, oauth_enabled: bool) -> list[dict]:
     ]
     blocks = [header("Set up Unpack"), section("\n".join(lines))]
     if not steps.jira_connected:
-        blocks.append(actions(*connect, block_id="setup_buttons"))
+        blocks.append(actions(*connect, block_id=jira_ids.SETUP_BUTTONS_BLOCK))
     elif not steps.project_chosen:
         blocks.append(
             actions(
                 button("Choose a project", jira_ids.OPEN_SETTINGS, style="primary"),
-                block_id="setup_buttons",
+                block_id=jira_ids.SETUP_BUTTONS_BLOCK,
             )
         )
     return [*blocks, divider()]

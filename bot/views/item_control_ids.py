@@ -13,10 +13,15 @@ CONTROLS = (EDIT, DONE, REOPEN, SYNC, OPEN, DELETE)
 MARK_DONE_BUTTON = "item_mark_done"
 OPEN_IN_JIRA_BUTTON = "item_open_in_jira"  # a link button; Slack still sends the click
 
+# Their blocks carry the item id: one per item in an owner's notice and in a reminder.
+OWNER_ITEM_BLOCK_PREFIX = "owner_item:"
+DUE_REMINDER_BLOCK_PREFIX = "due_reminder:"
+
 # The Delete confirmation modal (private_metadata: {"item", "from"}).
 DELETE_MODAL = "delete_item"
 
 # Lines of items carried over from earlier retros, on a newer retro's summary message.
+CARRIED_HEADING_BLOCK = "carried_heading"
 CARRIED_BLOCK_PREFIX = "carried:"
 CARRIED_RETRY_BLOCK_PREFIX = "carried_retry:"
 

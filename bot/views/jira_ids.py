@@ -9,7 +9,9 @@ CONNECT_OAUTH = "jira_connect_oauth"
 CONNECT_TOKEN = "jira_connect_token"
 OPEN_SETTINGS = "jira_open_settings"
 DISCONNECT = "jira_disconnect"
+DISCONNECT_BLOCK = "jira_disconnect"  # App Home: Disconnect apart from the everyday buttons
 CANCEL = "jira_cancel"
+SETUP_BUTTONS_BLOCK = "setup_buttons"  # App Home's set-up checklist
 
 # API-token modal.
 TOKEN_MODAL = "jira_token_modal"

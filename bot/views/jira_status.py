@@ -175,7 +175,7 @@ def home_card(report: StatusReport) -> list[dict]:
     blocks += [
         actions(*buttons),
         context("Done with Jira? Disconnecting stops syncing; issue keys keep linking."),
-        actions(disconnect_button(report.site_url or ""), block_id="jira_disconnect"),
+        actions(disconnect_button(report.site_url or ""), block_id=ids.DISCONNECT_BLOCK),
     ]
     return blocks
 

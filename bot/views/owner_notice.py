@@ -46,4 +46,7 @@ def _item_blocks(item: ActionItem) -> list[dict]:
     buttons.append(
         button("Mark done", controls.MARK_DONE_BUTTON, str(item.id), label_for=item.title)
     )
-    return [section(line), actions(*buttons, block_id=f"owner_item:{item.id}")]
+    return [
+        section(line),
+        actions(*buttons, block_id=f"{controls.OWNER_ITEM_BLOCK_PREFIX}{item.id}"),
+    ]

@@ -7,6 +7,11 @@ from __future__ import annotations
 ADD_ITEM = "retro_add_item"
 COMMIT = "retro_commit"
 
+# The card's own buttons (Add action item, Send N to Jira, View all) share one block; the
+# View all modal's Previous / Next share another.
+BUTTONS_BLOCK = "retro_buttons"
+PAGE_BUTTONS_BLOCK = "page_buttons"
+
 # On the card: View all (value: the retro id) opens the all-items modal; its pages are
 # turned with ALL_ITEMS_PAGE (value: "retro_id:page").
 VIEW_ALL = "retro_view_all"

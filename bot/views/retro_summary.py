@@ -180,7 +180,7 @@ def _buttons(retro: Retro, items, destination: Destination, *, more: bool) -> li
     )
     if retro.phase == RetroPhase.CLOSED:
         note = context("This retro is closed. Items in Jira keep their status up to date.")
-        return [note, actions(view_all, block_id="retro_buttons")] if more else [note]
+        return [note, actions(view_all, block_id=ids.BUTTONS_BLOCK)] if more else [note]
     pending = waiting(items)
     elements = [
         button(
@@ -194,7 +194,7 @@ def _buttons(retro: Retro, items, destination: Destination, *, more: bool) -> li
         elements.append(_send_button(retro, len(pending), destination))
     if more:
         elements.append(view_all)
-    return [actions(*elements, block_id="retro_buttons")]
+    return [actions(*elements, block_id=ids.BUTTONS_BLOCK)]
 
 
 def _send_button(retro: Retro, count: int, destination: Destination) -> dict:
@@ -240,7 +240,7 @@ def all_items_modal(retro: Retro, items: Sequence[ActionItem], page: int = 0) ->
     if pages > 1:
         first, last = chunk[0][0], chunk[-1][0]
         blocks.append(context(f"Action items {first}–{last} of {len(items)}"))
-        blocks.append(actions(*_page_buttons(retro, page, pages), block_id="page_buttons"))
+        blocks.append(actions(*_page_buttons(retro, page, pages), block_id=ids.PAGE_BUTTONS_BLOCK))
     return {
         "type": "modal",
         "callback_id": ids.ALL_ITEMS_MODAL,
