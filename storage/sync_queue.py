@@ -94,10 +94,13 @@ async def release_leases(
     )
 
 
-async def next_due_at(session: AsyncSession) -> datetime | None:
+async def next_due_at(session: AsyncSession, now: datetime) -> datetime | None:
     """When the earliest queued item not held by anyone becomes due, or a claim lapses (its
-    owner may have died); None when nothing is queued. Two index steps: the queue in due
-    order (past the few items being worked on) and the earliest lease end."""
+    owner may have died); None when nothing is queued. Both are ranges of the queue index
+    (no index names the lease columns, so that claims update rows in place): its head in
+    due order, past the few items being worked on, and its due part, where every held row
+    is (a row is claimed once due, and every write that moves its next attempt later lets
+    go of it), for the earliest lease end."""
     unclaimed = await session.scalar(
         select(ActionItem.next_attempt_at)
         .where(queued(), ActionItem.next_attempt_at.is_not(None))
@@ -106,10 +109,9 @@ async def next_due_at(session: AsyncSession) -> datetime | None:
         .limit(1)
     )
     lapse = await session.scalar(
-        select(ActionItem.claimed_until)
-        .where(ActionItem.claimed_until.is_not(None))
-        .order_by(ActionItem.claimed_until)
-        .limit(1)
+        select(func.min(ActionItem.claimed_until)).where(
+            *_due(now), ActionItem.claimed_until.is_not(None)
+        )
     )
     times = [t for t in (unclaimed, lapse) if t is not None]
     return min(times) if times else None

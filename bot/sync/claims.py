@@ -95,4 +95,4 @@ async def next_due_at(runtime: Runtime) -> datetime | None:
     """When the earliest queued item not held by anyone becomes due, or a claim lapses;
     None when nothing is queued."""
     async with runtime.sessions() as session:
-        return await sync_queue.next_due_at(session)
+        return await sync_queue.next_due_at(session, utcnow())
