@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import ack_budget, notifier
+from bot import ack_budget, messages, notifier
 from bot.home import publish_home
 from bot.item_form import FIELD_TITLE, ItemForm, today_in, validate_item_form
 from bot.retros import NO_OPEN_RETRO, reply
@@ -41,9 +41,6 @@ from storage.retro_queries import open_retro, retro_by_id
 
 logger = logging.getLogger(__name__)
 
-ITEM_GONE = (
-    "That action item can't be found. It may have been removed, or it belongs to another workspace."
-)
 RETRO_CLOSED = "{title} is closed, so it takes no new action items. Start a new retro first."
 
 
@@ -190,7 +187,7 @@ async def open_edit_modal(
             else None
         )
     if item is None:
-        return await _refuse(client, trigger_id, source, ITEM_GONE)
+        return await _refuse(client, trigger_id, source, messages.ITEM_GONE)
     metadata = {"item": item.id, "retro": item.retro_id, "channel": item.channel_id}
     metadata.update({"from": source, "tz": await user_tz(client, user_id)})
     metadata["seen"] = fingerprints(_form_of(item))
@@ -284,7 +281,7 @@ async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dic
 async def _save_edit(session, workspace_id, item_id, form, source, seen) -> SavedItem:
     item = await item_by_id(session, workspace_id, item_id) if item_id else None
     if item is None:
-        return SavedItem(errors={FIELD_TITLE: ITEM_GONE})
+        return SavedItem(errors={FIELD_TITLE: messages.ITEM_GONE})
     changed = apply_edit(item, touched_only(form, _form_of(item), seen))
     retro = await retro_by_id(session, workspace_id, item.retro_id) if item.retro_id else None
     return _saved(item, retro, created=False, changed=changed, source=source)

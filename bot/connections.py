@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import IntegrityError
 
-from bot import ack_budget
+from bot import ack_budget, messages
 from bot.jira import webhook_registration
 from bot.jira.client import JiraAuth, JiraClient
 from bot.jira.credentials import new_webhook_token
@@ -117,9 +117,9 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
     except JiraError as exc:
         return TokenCheck(_token_error(exc, site_url))
     except ValueError:  # a 200 that is not JSON: some other web site
-        return TokenCheck({FIELD_SITE: f"No Jira Cloud site answered at {site_url}."})
+        return TokenCheck({FIELD_SITE: messages.no_site_at(site_url)})
     if not isinstance(me, dict) or not me.get("accountId"):
-        return TokenCheck({FIELD_SITE: f"No Jira Cloud site answered at {site_url}."})
+        return TokenCheck({FIELD_SITE: messages.no_site_at(site_url)})
     return TokenCheck(
         {},
         NewConnection(
@@ -142,7 +142,7 @@ def _token_error(error: JiraError, site_url: str) -> dict[str, str]:
         }
     if error.kind in (JiraErrorKind.UNAVAILABLE, JiraErrorKind.RATE_LIMITED):
         return {FIELD_SITE: f"Could not reach {site_url} in time. Check the address and try again."}
-    return {FIELD_SITE: f"No Jira Cloud site answered at {site_url}. Check the address."}
+    return {FIELD_SITE: f"{messages.no_site_at(site_url)} Check the address."}
 
 
 # --- saving and announcing --------------------------------------------------------------

@@ -18,8 +18,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import notifier, retros
-from bot.action_items import ITEM_GONE
+from bot import messages, notifier, retros
 from bot.runtime import Runtime
 from bot.sync import retry
 from bot.sync.queue import enqueue
@@ -64,7 +63,7 @@ async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatu
     async with runtime.sessions.begin() as session:
         item = await _item(session, workspace_id, item_id)
         if item is None:
-            return Done(ITEM_GONE)
+            return Done(messages.ITEM_GONE)
         title = escape(item.title)
         if item.status == status:
             state = "done" if status is ItemStatus.COMPLETE else "open"
@@ -122,7 +121,7 @@ async def sync_now(runtime: Runtime, workspace_id: int, item_id: int | None) -> 
     async with runtime.sessions() as session:
         item = await _item(session, workspace_id, item_id)
     if item is None:
-        return Done(ITEM_GONE)
+        return Done(messages.ITEM_GONE)
     problem = await jira_problem(runtime, workspace_id, item.channel_id)
     if problem:
         return Done(problem)
@@ -138,7 +137,7 @@ async def delete_item(runtime: Runtime, workspace_id: int, item_id: int | None) 
     async with runtime.sessions.begin() as session:
         item = await _item(session, workspace_id, item_id)
         if item is None:
-            return Done(ITEM_GONE)
+            return Done(messages.ITEM_GONE)
         title = escape(item.title)
         if _create_in_flight(item):
             return Done(ON_ITS_WAY.format(title=title))
@@ -172,7 +171,7 @@ async def confirm_delete(
     async with runtime.sessions() as session:
         item = await _item(session, workspace_id, item_id)
     if item is None:
-        return Done(ITEM_GONE)
+        return Done(messages.ITEM_GONE)
     redraw = None
     if list_url:
         shown = await retros.list_part(runtime, workspace_id, item.channel_id, item.id)

@@ -17,9 +17,17 @@ CONNECT_TOKEN = "/jira connect token"  # noqa: S105 (a command, not a secret)
 NOT_CONNECTED_YET = "Jira isn't connected to this workspace."
 NOT_CONNECTED = f"{NOT_CONNECTED_YET} A workspace admin can connect it with `{CONNECT}`."
 ADMIN_ONLY = "Only workspace admins and owners can do that. Ask one of them to run it for you."
+ITEM_GONE = (
+    "That action item can't be found. It may have been removed, or it belongs to another workspace."
+)
 COULD_NOT_CHECK_ADMIN = (
     "Slack couldn't tell Unpack whether you're an admin just now. Please try again in a moment."
 )
+
+
+def no_site_at(site_url: str) -> str:
+    """An address where no Jira Cloud site answered (a typo, or some other web site)."""
+    return f"No Jira Cloud site answered at {site_url}."
 
 
 def connect_command(method: str | None) -> str:

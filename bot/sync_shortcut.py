@@ -28,7 +28,6 @@ from bot.item_form import (
 from bot.jira.adf import plain_text
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
-from bot.sync.retry import ITEM_GONE
 from bot.sync.targets import NO_PROJECT, targets_for
 from bot.views import retro_ids, sync_ids
 from bot.views.blocks import escape
@@ -97,7 +96,7 @@ async def push_items(runtime: Runtime, workspace_id: int, message, item_ids) -> 
         items = [item for item, retro in rows if _shown_in(item, retro, message)]
         enqueue(items)
     if not items:
-        return ITEM_GONE
+        return messages.ITEM_GONE
     runtime.wake_sync()
     await notifier.refresh_items(runtime, workspace_id, [i.id for i in items])
     if len(items) == 1:

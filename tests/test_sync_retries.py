@@ -1,6 +1,7 @@
 """Failures on the way to Jira: retried with backoff (Retry-After honoured), resolved without
-duplicates when the outcome of a create is unknown, worded per SPEC when permanent, and
-restartable by hand from attempt 1 (Retry buttons, /jira retry, /jira log)."""
+duplicates when the outcome of a create is unknown, worded for the person who can fix it
+when permanent, and restartable by hand from attempt 1 (Retry buttons, /jira retry, /jira
+log)."""
 
 from __future__ import annotations
 

@@ -42,7 +42,8 @@ from storage.models import ConnectionMethod, JiraOAuthFlow, Workspace
 
 logger = logging.getLogger(__name__)
 
-FLOW_TTL = timedelta(minutes=10)
+FLOW_MINUTES = 10  # how long a sign-in link and a site choice stay usable
+FLOW_TTL = timedelta(minutes=FLOW_MINUTES)
 START_PATH = "/jira/oauth/start"
 CALLBACK_PATH = "/jira/oauth/callback"
 # The browser binding: sent back only to /jira/oauth/… and only on a top-level navigation
@@ -54,6 +55,9 @@ OTHER_BROWSER = (
     "from Slack. Open the link from /jira connect and finish signing in with the same browser."
 )
 CHOICE_BODY_MAX = 4096
+LINK_USED = "This sign-in link was already used; each link works only once."
+CHOICE_INVALID = "This choice isn't valid."
+CHOICE_USED = "A site was already chosen with this page."
 
 
 class FlowFailed(Exception):
@@ -136,9 +140,9 @@ async def _open_flow(session, state: str, now: datetime) -> JiraOAuthFlow:
     if flow is None:
         raise FlowFailed("This sign-in link isn't valid.")
     if flow.used_at is not None:
-        raise FlowFailed("This sign-in link was already used; each link works only once.")
+        raise FlowFailed(LINK_USED)
     if _expired(flow.expires_at, now):
-        raise FlowFailed("This sign-in link expired; links work for 10 minutes.")
+        raise FlowFailed(f"This sign-in link expired; links work for {FLOW_MINUTES} minutes.")
     return flow
 
 
@@ -199,7 +203,7 @@ async def _claim_state(runtime: Runtime, state: str, request: Request) -> Claime
             # and the admin can still finish in the browser that opened the link.
             raise FlowFailed(OTHER_BROWSER, 403)
         if not await oauth_flows.use_flow(session, flow.id, now):  # another request was first
-            raise FlowFailed("This sign-in link was already used; each link works only once.")
+            raise FlowFailed(LINK_USED)
         return ClaimedFlow(flow.id, flow.workspace_id, flow.slack_user_id)
 
 
@@ -245,7 +249,7 @@ async def _offer_sites(runtime: Runtime, flow: ClaimedFlow, sites, token: dict) 
 async def _site_chosen(runtime: Runtime, request: Request) -> Response:
     body = await request.body()
     if len(body) > CHOICE_BODY_MAX:
-        raise FlowFailed("This choice isn't valid.")
+        raise FlowFailed(CHOICE_INVALID)
     # A browser form post; parsed here rather than pulling in a multipart library.
     form = dict(parse_qsl(body.decode(errors="replace")))
     nonce, cloud_id = form.get("nonce", ""), form.get("site", "")
@@ -255,18 +259,18 @@ async def _site_chosen(runtime: Runtime, request: Request) -> Response:
         if nonce:
             flow = await oauth_flows.flow_by_choice(session, _hash(nonce))
         if flow is None or flow.pending_sites is None:
-            raise FlowFailed("This choice isn't valid.")
+            raise FlowFailed(CHOICE_INVALID)
         if flow.completed_at is not None:
-            raise FlowFailed("A site was already chosen with this page.")
+            raise FlowFailed(CHOICE_USED)
         if _expired(flow.expires_at, now):
-            raise FlowFailed("This choice expired; choose a site within 10 minutes.")
+            raise FlowFailed(f"This choice expired; choose a site within {FLOW_MINUTES} minutes.")
         site = next((s for s in flow.pending_sites if s["cloud_id"] == cloud_id), None)
         if site is None:
             raise FlowFailed("Choose one of the sites listed on the page.")
         sealed = flow.pending_credentials_enc  # read before the update below clears it
         claimed = await oauth_flows.complete_flow(session, flow.id, now)
         if not claimed or sealed is None:
-            raise FlowFailed("A site was already chosen with this page.")
+            raise FlowFailed(CHOICE_USED)
         token = runtime.box.open_json(sealed)
         claimed_flow = ClaimedFlow(flow.id, flow.workspace_id, flow.slack_user_id)
     return await _complete(runtime, claimed_flow, atlassian.JiraSite.from_json(site), token)

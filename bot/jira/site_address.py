@@ -18,6 +18,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from bot import messages
+
 REFUSED = "Enter your Jira Cloud site's public address, for example https://your-team.atlassian.net"
 
 
@@ -64,7 +66,7 @@ async def vet_site(url: str, trusted_hosts: frozenset[str]) -> VettedSite:
             parts.hostname, port or 443, type=socket.SOCK_STREAM
         )
     except (OSError, UnicodeError):
-        raise SiteRefused(f"No Jira Cloud site answered at {url}.") from None
+        raise SiteRefused(messages.no_site_at(url)) from None
     addresses = [info[4][0] for info in found]
     if not addresses:
         raise SiteRefused

@@ -18,8 +18,8 @@ with a secret, so the settings show PUBLIC_URL/jira/webhook/TOKEN to paste into 
 
 Which URL: each workspace registers, on its own site and with its own OAuth grant, a
 webhook whose URL carries its own token (PUBLIC_URL/jira/webhook/TOKEN), so a delivery's
-token names exactly one workspace and everything after is scoped to it (SPEC's "app-wide
-TOKEN" alternative would need a site-to-workspace lookup for every delivery). Atlassian's
+token names exactly one workspace and everything after is scoped to it (one app-wide token
+instead would need a site-to-workspace lookup for every delivery). Atlassian's
 "only a single URL per app is allowed" is met per registration (one `url` per request).
 Should Jira ever refuse a second URL for the same app on the same site (two workspaces on
 one site), that workspace's registration fails visibly (webhook_error, a DM to admins) and

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import notifier
+from bot import messages, notifier
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue, queued_now
 from bot.views import retro_ids
@@ -21,10 +21,6 @@ from storage.item_queries import (
 )
 from storage.models import ActionItem, SyncState, new_sync_label
 
-ITEM_GONE = (
-    "That action item can't be found. It may have been removed, or it belongs to another workspace."
-)
-
 
 @dataclass(frozen=True)
 class Queued:
@@ -32,15 +28,19 @@ class Queued:
     item_ids: tuple[int, ...] = ()
 
 
+def _on_its_way(title: str, item_id: int) -> Queued:
+    return Queued(f"*{title}* is already on its way to Jira.", (item_id,))
+
+
 async def retry_item(runtime: Runtime, workspace_id: int, item_id: int | None) -> Queued:
     """A Retry button: the item (of this workspace only) is queued from attempt 1."""
     async with runtime.sessions.begin() as session:
         item = await _item(session, workspace_id, item_id)
         if item is None:
-            return Queued(ITEM_GONE)
+            return Queued(messages.ITEM_GONE)
         title = escape(item.title)
         if item.sync_state == SyncState.PENDING and not item.attempts:
-            return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
+            return _on_its_way(title, item.id)
         if item.sync_state == SyncState.SYNCED and item.revision <= item.synced_revision:
             return Queued(f"*{title}* is already in Jira as {item.jira_key}.", (item.id,))
         enqueue([item])
@@ -70,15 +70,15 @@ async def create_again(runtime: Runtime, workspace_id: int, item_id: int | None)
     async with runtime.sessions.begin() as session:
         item = await _item(session, workspace_id, item_id)
         if item is None:
-            return Queued(ITEM_GONE)
+            return Queued(messages.ITEM_GONE)
         title = escape(item.title)
         if item.jira_deleted_at is None:
-            return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
+            return _on_its_way(title, item.id)
         forgotten = await forget_deleted_issue(
             session, item.id, sync_label=new_sync_label(), **queued_now()
         )
         if not forgotten:
-            return Queued(f"*{title}* is already on its way to Jira.", (item.id,))
+            return _on_its_way(title, item.id)
     await _after_queueing(runtime, workspace_id, [item.id])
     return Queued(f"Creating *{title}* in Jira again. Its line shows the new key.", (item.id,))
 

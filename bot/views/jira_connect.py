@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from bot import messages
 from bot.connections import FIELD_EMAIL, FIELD_SITE, FIELD_TOKEN, TokenForm
+from bot.jira.oauth import FLOW_MINUTES
 from bot.views import jira_ids as ids
 from bot.views.blocks import actions, button, context, escape, plain, section
-
-AUTHORIZE_MINUTES = 10
 
 
 def read_token_form(view: dict) -> TokenForm:
@@ -44,6 +43,9 @@ def _authorize_text() -> str:
     )
 
 
+_LINK_TERMS = f"The link works once, for {FLOW_MINUTES} minutes, and only for you."
+
+
 def authorize_reply(url: str) -> dict:
     """The ephemeral reply to /jira connect: a button to Atlassian's consent page."""
     return {
@@ -52,10 +54,7 @@ def authorize_reply(url: str) -> dict:
         "blocks": [
             section(_authorize_text()),
             actions(_authorize_button(url)),
-            context(
-                f"The link works once, for {AUTHORIZE_MINUTES} minutes, and only for you. "
-                "Prefer an API token? Use `/jira connect token`."
-            ),
+            context(f"{_LINK_TERMS} Prefer an API token? Use `{messages.CONNECT_TOKEN}`."),
         ],
     }
 
@@ -70,7 +69,7 @@ def authorize_modal(url: str) -> dict:
         "blocks": [
             section(_authorize_text()),
             actions(_authorize_button(url)),
-            context(f"The link works once, for {AUTHORIZE_MINUTES} minutes, and only for you."),
+            context(_LINK_TERMS),
         ],
     }
 
