@@ -4,7 +4,7 @@ due, with the item, its key and Mark done / Open in Jira."""
 from __future__ import annotations
 
 from bot.views import item_control_ids as ids
-from bot.views.blocks import actions, button, clip, context, escape, section
+from bot.views.blocks import actions, button, context, escape, fallback, section
 from bot.views.retro_items import due_text, issue_link, jira_url
 from storage.models import ActionItem
 
@@ -23,4 +23,5 @@ def reminder_message(item: ActionItem, retro_title: str | None) -> dict:
         actions(*buttons, block_id=f"{ids.DUE_REMINDER_BLOCK_PREFIX}{item.id}"),
     ]
     key_text = f" ({item.jira_key})" if item.jira_key else ""
-    return {"text": clip(f"Due today: {item.title}{key_text}", 3000), "blocks": blocks}
+    # The notification shows only this text: the title escaped, like on the blocks.
+    return {"text": fallback(f"Due today: {escape(item.title)}{key_text}"), "blocks": blocks}
