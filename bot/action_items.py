@@ -180,7 +180,7 @@ async def open_edit_modal(
 ) -> dict | None:
     """Open the modal filled in with the item; refuse ids outside this workspace."""
     async with runtime.sessions() as session:
-        item = await item_by_id(session, workspace_id, item_id) if item_id else None
+        item = await item_by_id(session, workspace_id, item_id)
         retro = (
             await retro_by_id(session, workspace_id, item.retro_id)
             if item and item.retro_id
@@ -279,7 +279,7 @@ async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dic
 
 
 async def _save_edit(session, workspace_id, item_id, form, source, seen) -> SavedItem:
-    item = await item_by_id(session, workspace_id, item_id) if item_id else None
+    item = await item_by_id(session, workspace_id, item_id)
     if item is None:
         return SavedItem(errors={FIELD_TITLE: messages.ITEM_GONE})
     changed = apply_edit(item, touched_only(form, _form_of(item), seen))

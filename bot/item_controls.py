@@ -61,7 +61,7 @@ async def reopen(runtime: Runtime, workspace_id: int, item_id: int | None, user_
 
 async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatus) -> Done:
     async with runtime.sessions.begin() as session:
-        item = await _item(session, workspace_id, item_id)
+        item = await item_by_id(session, workspace_id, item_id)
         if item is None:
             return Done(messages.ITEM_GONE)
         title = escape(item.title)
@@ -119,7 +119,7 @@ def _reply(item: ActionItem, status: ItemStatus, moving: bool) -> str:
 async def sync_now(runtime: Runtime, workspace_id: int, item_id: int | None) -> Done:
     """Sync to Jira on one line: create or push this item now."""
     async with runtime.sessions() as session:
-        item = await _item(session, workspace_id, item_id)
+        item = await item_by_id(session, workspace_id, item_id)
     if item is None:
         return Done(messages.ITEM_GONE)
     problem = await jira_problem(runtime, workspace_id, item.channel_id)
@@ -135,7 +135,7 @@ async def sync_now(runtime: Runtime, workspace_id: int, item_id: int | None) -> 
 async def delete_item(runtime: Runtime, workspace_id: int, item_id: int | None) -> Done:
     """Removes the item from its retro. Its issue, if any, stays in Jira."""
     async with runtime.sessions.begin() as session:
-        item = await _item(session, workspace_id, item_id)
+        item = await item_by_id(session, workspace_id, item_id)
         if item is None:
             return Done(messages.ITEM_GONE)
         title = escape(item.title)
@@ -169,7 +169,7 @@ async def confirm_delete(
     `list_url`: the response_url of the /retro list message the menu was on, redrawn
     once the item is deleted."""
     async with runtime.sessions() as session:
-        item = await _item(session, workspace_id, item_id)
+        item = await item_by_id(session, workspace_id, item_id)
     if item is None:
         return Done(messages.ITEM_GONE)
     redraw = None
@@ -218,7 +218,3 @@ def _create_in_flight(item: ActionItem) -> bool:
         return False
     claimed = item.claimed_until
     return claimed is not None and claimed > utcnow()
-
-
-async def _item(session, workspace_id: int, item_id: int | None) -> ActionItem | None:
-    return await item_by_id(session, workspace_id, item_id) if item_id else None

@@ -20,12 +20,6 @@ def register(app: AsyncApp) -> None:
     app.view(ids.ITEM_MODAL)(handle_item_submission)
 
 
-def _source(body: dict) -> str:
-    """Where the click happened: App Home (no response_url) or a message."""
-    kind = (body.get("view") or {}).get("type")
-    return {"home": ids.FROM_HOME, "modal": ids.FROM_MODAL}.get(kind, ids.FROM_MESSAGE)
-
-
 def _value(body: dict) -> int | None:
     return ids.parse_id((body.get("actions") or [{}])[0].get("value"))
 
@@ -43,7 +37,7 @@ async def handle_add_button(ack, body, context, client, respond) -> None:
         context["workspace_id"],
         body["user"]["id"],
         body["trigger_id"],
-        source=_source(body),
+        source=ids.clicked_from(body),
         retro_id=_value(body) or 0,
     )
     await _answer(respond, reply)
@@ -66,7 +60,7 @@ async def handle_edit_button(ack, body, context, client, respond) -> None:
         body["user"]["id"],
         body["trigger_id"],
         _value(body),
-        source=_source(body),
+        source=ids.clicked_from(body),
     )
     await _answer(respond, reply)
 

@@ -24,12 +24,6 @@ def register(app: AsyncApp) -> None:
     app.view(ids.DELETE_MODAL)(handle_delete_submission)
 
 
-def _source(body: dict) -> str:
-    kind = (body.get("view") or {}).get("type")
-    sources = {"home": retro_ids.FROM_HOME, "modal": retro_ids.FROM_MODAL}
-    return sources.get(kind, retro_ids.FROM_MESSAGE)
-
-
 async def handle_link(ack) -> None:
     await ack()  # a link button: Slack opens the URL, the app only acknowledges
 
@@ -41,7 +35,7 @@ async def handle_menu(ack, body, context, client, respond) -> None:
     if control is None or control == ids.OPEN:
         return  # Open in Jira is a link: Slack opened it
     runtime, workspace_id = context["runtime"], context["workspace_id"]
-    user_id, source = body["user"]["id"], _source(body)
+    user_id, source = body["user"]["id"], retro_ids.clicked_from(body)
     if control == ids.EDIT:
         reply = await action_items.open_edit_modal(
             runtime, client, workspace_id, user_id, body["trigger_id"], item_id, source=source
@@ -106,11 +100,11 @@ async def _tell(body, context, client, respond, text: str) -> None:
     """The ephemeral reply where the click happened; on App Home (which has no
     response_url) the refreshed tab is the confirmation."""
     user_id = body["user"]["id"]
-    if _source(body) == retro_ids.FROM_HOME:
+    if retro_ids.clicked_from(body) == retro_ids.FROM_HOME:
         await publish_home(
             context["runtime"], client, context["workspace_id"], context.team_id, user_id
         )
-    elif _source(body) == retro_ids.FROM_MODAL:
+    elif retro_ids.clicked_from(body) == retro_ids.FROM_MODAL:
         await _relist(body, context, client)
     elif body.get("response_url"):
         await respond(text=text, response_type="ephemeral", replace_original=False)

@@ -83,13 +83,9 @@ async def handle_project_chosen(ack, body, context, client) -> None:
     metadata = json.loads(view.get("private_metadata") or "{}")
     if project is None or project.id == metadata.get("project_id"):
         return
-    runtime, workspace_id = context["runtime"], context["workspace_id"]
-    try:
-        form = await jira_settings.settings_form(runtime, workspace_id, metadata.get("channel_id"))
-    except jira_settings.NotConnected:
-        return
-    form = jira_settings.with_project(form, project)
-    await _redraw(client, view, form)
+    form = await _form(context, metadata)
+    if form is not None:
+        await _redraw(client, view, jira_settings.with_project(form, project))
 
 
 async def handle_settings_submission(ack, body, view, context, client) -> None:
@@ -116,15 +112,25 @@ async def handle_issue_type_chosen(ack, body, context, client) -> None:
     metadata = json.loads(view.get("private_metadata") or "{}")
     if project is None or chosen is None:
         return
-    runtime, workspace_id = context["runtime"], context["workspace_id"]
-    try:
-        form = await jira_settings.settings_form(runtime, workspace_id, metadata.get("channel_id"))
-    except jira_settings.NotConnected:
+    form = await _form(context, metadata)
+    if form is None:
         return
     form = await jira_settings.with_required(
-        runtime, workspace_id, jira_settings.with_issue_type(form, project, chosen)
+        context["runtime"],
+        context["workspace_id"],
+        jira_settings.with_issue_type(form, project, chosen),
     )
     await _redraw(client, view, form)
+
+
+async def _form(context, metadata: dict):
+    """The settings form as stored, for the modal's channel; None once Jira is disconnected."""
+    try:
+        return await jira_settings.settings_form(
+            context["runtime"], context["workspace_id"], metadata.get("channel_id")
+        )
+    except jira_settings.NotConnected:
+        return None
 
 
 async def _redraw(client, view: dict, form) -> None:

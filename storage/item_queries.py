@@ -15,8 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import ActionItem, ItemStatus, Retro, SyncState
 
 
-async def item_by_id(session: AsyncSession, workspace_id: int, item_id: int) -> ActionItem | None:
-    """The item, when it belongs to this workspace."""
+async def item_by_id(
+    session: AsyncSession, workspace_id: int, item_id: int | None
+) -> ActionItem | None:
+    """The item, when it belongs to this workspace; None for no id (a click's value that
+    was not one) without asking the database."""
+    if not item_id:
+        return None
     return await session.scalar(
         select(ActionItem).where(ActionItem.workspace_id == workspace_id, ActionItem.id == item_id)
     )

@@ -35,7 +35,7 @@ def _on_its_way(title: str, item_id: int) -> Queued:
 async def retry_item(runtime: Runtime, workspace_id: int, item_id: int | None) -> Queued:
     """A Retry button: the item (of this workspace only) is queued from attempt 1."""
     async with runtime.sessions.begin() as session:
-        item = await _item(session, workspace_id, item_id)
+        item = await item_by_id(session, workspace_id, item_id)
         if item is None:
             return Queued(messages.ITEM_GONE)
         title = escape(item.title)
@@ -68,7 +68,7 @@ async def create_again(runtime: Runtime, workspace_id: int, item_id: int | None)
     key is forgotten in the same statement that checks it was deleted, so a second click
     (or a second process) finds nothing to do."""
     async with runtime.sessions.begin() as session:
-        item = await _item(session, workspace_id, item_id)
+        item = await item_by_id(session, workspace_id, item_id)
         if item is None:
             return Queued(messages.ITEM_GONE)
         title = escape(item.title)
@@ -99,10 +99,6 @@ async def push_now(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> 
         enqueue(items)
     await _after_queueing(runtime, workspace_id, [i.id for i in items])
     return items
-
-
-async def _item(session, workspace_id: int, item_id: int | None) -> ActionItem | None:
-    return None if item_id is None else await item_by_id(session, workspace_id, item_id)
 
 
 async def _after_queueing(runtime: Runtime, workspace_id: int, item_ids: list[int]) -> None:

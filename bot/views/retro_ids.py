@@ -49,6 +49,12 @@ FROM_COMMAND, FROM_MESSAGE, FROM_HOME = "command", "message", "home"
 FROM_MODAL = "modal"  # the View all modal: the item modal is pushed on top of it
 
 
+def clicked_from(body: dict) -> str:
+    """Where a click happened, from its payload: App Home, the View all modal or a message."""
+    kind = (body.get("view") or {}).get("type")
+    return {"home": FROM_HOME, "modal": FROM_MODAL}.get(kind, FROM_MESSAGE)
+
+
 def item_block_id(item_id: int, prefix: str = ITEM_BLOCK_PREFIX) -> str:
     return f"{prefix}{item_id}"
 
