@@ -171,6 +171,49 @@ def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(
     ]
 
 
+def test_a_push_between_a_polls_read_and_its_changelog_read_is_not_taken_for_jiras_edit(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    """The poll reads the issue (Jira's title, edited before Slack's), then the push lands,
+    then the poll reads the changelog, which now ends with the push's own summary change:
+    that change is not in what the poll read, so it does not make Jira's title the later."""
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Pack the van")
+    polls = jira_emulator.faults.add(
+        "POST", search_path(site), "hold", times=None, body_has="updated >="
+    )
+    pushes = jira_emulator.faults.add(
+        "POST", search_path(site), "hold", times=None, body_has="id in ("
+    )
+    try:
+        site.edit(issue.key, by=editor, summary="Pack the van (Jira)")
+        edit(sync_app, slack_emulator, world.team, item_id, item_values("Pack the van (Slack)"))
+        polled = last_polled(sync_app.db, world.team)
+        history = jira_emulator.faults.add("POST", changelog_path(site), "hold")
+        put = jira_emulator.faults.add("PUT", issue_path(site, issue), "stale")
+        polls.release()  # the poll reads both edits and asks when the title changed in Jira
+        wait_until(lambda: history.hits == 1, message="the poll asking for the changelog")
+        pushes.release()  # the push reads, decides Slack's, and its PUT lands in Jira
+        assert put.answered.wait(5), "the push's PUT"
+        history.release()  # the poll's changelog now ends with the push's change
+        wait_until(
+            lambda: last_polled(sync_app.db, world.team) != polled, message="the poll applied"
+        )
+        put.release()
+        row = wait_until(
+            lambda: (
+                (r := items(sync_app.db, world.team)[0])["revision"] == r["synced_revision"] and r
+            ),
+            message="the push recorded",
+        )
+    finally:
+        jira_emulator.faults.clear()
+    assert issue.fields["summary"] == "Pack the van (Slack)"
+    assert row["title"] == "Pack the van (Slack)"
+    assert conflicts(sync_app.db, world.team) == [
+        "title changed in Slack and in Jira; kept Slack's: Pack the van (Slack)"
+    ]
+
+
 def test_a_later_slack_edit_wins_over_jira_even_after_jira_changed_another_field(
     sync_app, slack_emulator, jira_emulator, site
 ):

@@ -172,7 +172,9 @@ def _updated(item: ActionItem, outcome: Updated, release: dict) -> list[SyncAtte
             outcome.changes,
         )
         attempts += [_attempt(item, "conflict", "ok", 1, message=line) for line in logged]
-    if outcome.jira_updated is not None:
+    seen = item.jira_updated_at
+    if outcome.jira_updated is not None and (seen is None or outcome.jira_updated > seen):
+        # Never back: a poll may have applied a later read (our own push's echo) meanwhile.
         item.jira_updated_at = outcome.jira_updated
     if not outcome.changes or outcome.changes.pushed:
         attempts.insert(0, _attempt(item, "update", "ok", 1, jira_key=item.jira_key))

@@ -113,7 +113,7 @@ async def read_current(
         current.issues = {key: merge.issue_from_json(issue) for key, issue in found.items()}
         items = await _items_now(runtime, current)
         conflicts = _conflicts(items, current)
-        current.changed_at = await change_times(jira, conflicts)
+        current.changed_at = await change_times(jira, conflicts, current.issues)
     except JiraError as exc:
         logger.info("workspace %s: Jira could not be read: %s", workspace_id, exc.message)
         return Current(workspace_id, two_way=current.two_way, failed=True)

@@ -8,6 +8,9 @@ the account merely cannot see any more is left alone.
 When a field changed on both sides, when Jira changed *that field* is read from the
 issues' changelogs (`change_times`): one request for up to 1,000 issues, limited to the
 fields in conflict. The issue's `updated` would not do: an edit of any other field moves it.
+The changelog is read after the issue, so it may already hold a later change (often our own
+push, made meanwhile by another path): only the changes up to the `updated` that was read
+count, those the values read reflect.
 """
 
 from __future__ import annotations
@@ -82,10 +85,13 @@ async def deleted_among(jira: JiraClient, issue_ids) -> set[str]:
     return {i for i, is_gone in zip(ids, answers, strict=True) if is_gone}
 
 
-async def change_times(jira: JiraClient, wanted: dict[str, set[str]]) -> dict[str, dict]:
+async def change_times(
+    jira: JiraClient, wanted: dict[str, set[str]], read: dict[str, merge.JiraIssue]
+) -> dict[str, dict]:
     """When Jira last changed each field asked for: {issue id: {field: time}}, `wanted`
-    being {issue id: fields (merge.FIELDS names)}. A Jira without the changelog API (or
-    that refuses it) leaves the answer empty, and the caller falls back on `updated`."""
+    being {issue id: fields (merge.FIELDS names)}, as of the issues `read`. A Jira without
+    the changelog API (or that refuses it) leaves the answer empty, and the caller falls
+    back on `updated`."""
     wanted = {str(issue_id): names for issue_id, names in wanted.items() if names}
     if not wanted:
         return {}
@@ -97,7 +103,8 @@ async def change_times(jira: JiraClient, wanted: dict[str, set[str]]) -> dict[st
             logs = await jira.changelogs(ids[start : start + CHANGELOG_ISSUES_MAX], field_ids)
             for log in logs:
                 issue_id = str(log.get("issueId"))
-                _latest_changes(times, issue_id, wanted.get(issue_id, set()), log)
+                as_of = read[issue_id].updated if issue_id in read else None
+                _latest_changes(times, issue_id, wanted.get(issue_id, set()), log, as_of)
     except JiraError as exc:
         if exc.kind in TRANSIENT:
             raise
@@ -105,10 +112,13 @@ async def change_times(jira: JiraClient, wanted: dict[str, set[str]]) -> dict[st
     return times
 
 
-def _latest_changes(times: dict, issue_id: str, names: set[str], log: dict) -> None:
+def _latest_changes(
+    times: dict, issue_id: str, names: set[str], log: dict, as_of: datetime | None
+) -> None:
+    """`as_of`: the read issue's `updated`; a change after it is not in the values read."""
     for history in log.get("changeHistories") or []:
         at = merge.jira_time(history.get("created"))
-        if at is None:
+        if at is None or (as_of is not None and at > as_of):
             continue
         for item in history.get("items") or []:
             name = merge.ITEM_FIELD.get(item.get("fieldId") or item.get("field"))

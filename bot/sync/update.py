@@ -41,7 +41,7 @@ async def update_items(ws: WorkspaceSync, items: list[ActionItem]) -> None:
         current = {issue_id: merge.issue_from_json(issue) for issue_id, issue in found.items()}
         missing = [i.jira_issue_id for i in ours if i.jira_issue_id not in current]
         gone = await deleted_among(ws.jira, missing) if missing else set()
-        times = await change_times(ws.jira, _conflicts(ours, current))
+        times = await change_times(ws.jira, _conflicts(ours, current), current)
     except JiraError as exc:
         await ws.record([_failed(item, exc) for item in ours])
         return
