@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import pytest
 
 from bot.jira.webhook_registration import replace_outdated_webhooks
-from bot.views import jira_ids
+from bot.views import jira_ids, sync_ids
 from tests.flows_jira import choose_default_project, open_settings, set_channel_override
 from tests.flows_retro import item_values, summary_message, wait_for_line
 from tests.flows_sync import (
@@ -174,7 +174,7 @@ def test_an_issue_deleted_in_jira_says_so_on_its_line(sync_app, slack_emulator, 
     assert row_of(sync_app.db, item.id)["jira_deleted_at"] is not None
     wait_for_line(slack_emulator, team, f"{item.key} was deleted in Jira")
     summary = summary_message(slack_emulator, team)
-    assert "create_again" in str(summary.blocks)
+    assert sync_ids.CREATE_AGAIN in str(summary.blocks)
 
 
 def test_every_field_comes_back_by_polling(sync_app, slack_emulator, site):

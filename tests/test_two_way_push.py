@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 import pytest
 
+from bot.views import retro_ids, sync_ids
 from tests.flows_jira import connect_with_token
 from tests.flows_retro import item_values, open_item_modal, submit_item, summary_message
 from tests.flows_sync import (
@@ -54,7 +55,7 @@ def edit(sync_app, slack_emulator, team, item_id, values):
         lambda: sync_app.slack.block_action(
             team.team_id,
             team.member,
-            "edit_item",
+            retro_ids.EDIT_ITEM,
             value=str(item_id),
             channel_id=team.channel,
             message_ts=summary.ts,
@@ -376,14 +377,14 @@ def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
         ),
         message="the line saying the issue was deleted",
     )
-    assert "create_again" in str(summary.blocks)
+    assert sync_ids.CREATE_AGAIN in str(summary.blocks)
     assert len(site.issues) == 0  # nothing recreated on its own
 
     for _ in range(2):  # a double click still makes one issue
         sync_app.slack.block_action(
             world.team.team_id,
             world.team.member,
-            "create_again",
+            sync_ids.CREATE_AGAIN,
             value=str(item_id),
             channel_id=world.team.channel,
             message_ts=summary.ts,
