@@ -23,6 +23,9 @@ ITEM_GONE = (
 COULD_NOT_CHECK_ADMIN = (
     "Slack couldn't tell Unpack whether you're an admin just now. Please try again in a moment."
 )
+DATABASE_SLOW = (
+    "Unpack can't reach its database just now, so nothing was done. Please try again in a minute."
+)
 
 
 def no_site_at(site_url: str) -> str:

@@ -8,11 +8,15 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
 
+from bot import ack_budget
 from bot.logging_setup import log_workspace
+from bot.messages import DATABASE_SLOW
 from bot.runtime import Runtime
 from bot.workspaces import workspace_id_for_team
 from commands import register_all  # the one place bot/ reaches commands/ (docs/architecture.md)
+from storage.db import DatabaseSlow, within
 from storage.installations import DatabaseStateStore, WorkspaceInstallationStore
 
 logger = logging.getLogger(__name__)
@@ -27,7 +31,10 @@ class InstalledWorkspaceAuthorize(AsyncAuthorize):
         self._store = store
 
     async def __call__(self, *, context, enterprise_id, team_id, user_id) -> AuthorizeResult | None:
-        bot = await self._store.async_find_bot(enterprise_id=enterprise_id, team_id=team_id)
+        bot = await within(
+            ack_budget.WORKSPACE_LOOKUP,
+            self._store.async_find_bot(enterprise_id=enterprise_id, team_id=team_id),
+        )
         if bot is None:
             return None
         return AuthorizeResult(
@@ -77,9 +84,21 @@ def build_slack_app(runtime: Runtime) -> AsyncApp:
         """Every listener finds the runtime and its workspace id in the context."""
         context["runtime"] = runtime
         if context.team_id:
-            context["workspace_id"] = await workspace_id_for_team(runtime, context.team_id)
+            context["workspace_id"] = await within(
+                ack_budget.WORKSPACE_LOOKUP, workspace_id_for_team(runtime, context.team_id)
+            )
             log_workspace(context["workspace_id"])
         await next()
+
+    @app.error
+    async def database_slow(error, logger):
+        """A database that does not answer is said so within Slack's 3 seconds, in the
+        reply of a command (Slack shows it); anything else fails as Bolt would."""
+        if isinstance(error, DatabaseSlow):
+            logger.warning("answered a Slack request with 'try again': %s", error)
+            return BoltResponse(status=200, body=DATABASE_SLOW)
+        logger.exception("a Slack request failed", exc_info=error)
+        return None
 
     # app_uninstalled / tokens_revoked (the manifest subscribes) are heard in commands/
     # lifecycle.py: the bot token is forgotten, and the workspace's Jira set-up with it.

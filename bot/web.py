@@ -26,7 +26,7 @@ from bot.jira.webhooks import PATH_PREFIX, jira_webhook
 from bot.runtime import Runtime
 from bot.slack_app import build_slack_app
 from bot.slack_verify import fresh_timestamp, parseable, signed_by_slack
-from storage.db import migrate, ping
+from storage.db import DatabaseSlow, migrate, ping, within
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ BODY_LIMITS = {
     "/jira/webhook/": 1024 * 1024,
     "/jira/oauth/callback": 16 * 1024,
 }
+# A load balancer's probe gives up after a few seconds: a database that has not answered
+# by then is reported down (503) rather than leaving the probe hanging.
+HEALTH_CHECK_SECONDS = 1.5
 
 
 def build_web_app(runtime: Runtime) -> ASGIApp:
@@ -62,7 +65,10 @@ def build_web_app(runtime: Runtime) -> ASGIApp:
 
     async def healthz(_request: Request) -> Response:
         try:
-            await ping(runtime.engine)
+            await within(HEALTH_CHECK_SECONDS, ping(runtime.engine))
+        except DatabaseSlow as exc:
+            logger.warning("health check: %s", exc)
+            return JSONResponse({"status": "error", "database": "not answering"}, status_code=503)
         except Exception:
             logger.exception("health check: database unreachable")
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -15,13 +18,36 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant: several processes starting together take turns migrating (PostgreSQL).
 MIGRATION_LOCK_ID = 0x756E7061636B
 
+T = TypeVar("T")
 
-def make_engine(async_url: str) -> AsyncEngine:
+# A PostgreSQL server that stops answering (a hung host, a network partition that drops
+# packets) must not hold the app forever: a connection is given up after CONNECT_SECONDS
+# (TCP, TLS and log-in together; a healthy server needs milliseconds), and any statement
+# after COMMAND_SECONDS (asyncpg then asks the server to cancel it). Ours take
+# milliseconds; only migrations may take longer, and they run without the command bound.
+CONNECT_SECONDS = 3.0
+COMMAND_SECONDS = 30.0
+# How long a caller waits for a pooled connection when all are busy.
+POOL_WAIT_SECONDS = 10.0
+
+
+def make_engine(async_url: str, *, bounded_commands: bool = True) -> AsyncEngine:
+    """`bounded_commands=False`: statements may run as long as they take (migrations)."""
     if async_url.startswith("sqlite"):
         engine = create_async_engine(async_url, connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(async_url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    bounds = {"timeout": CONNECT_SECONDS}
+    if bounded_commands:
+        bounds["command_timeout"] = COMMAND_SECONDS
+    return create_async_engine(
+        async_url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=POOL_WAIT_SECONDS,
+        connect_args=bounds,
+    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -57,13 +83,14 @@ class DatabaseUnavailable(Exception):
 
 async def prepare_database(async_url: str) -> None:
     """Open the database and migrate it, or raise DatabaseUnavailable saying why."""
-    engine = make_engine(async_url)
+    engine = make_engine(async_url, bounded_commands=False)
     try:
         await migrate(engine)
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, SQLAlchemyError, TimeoutError) as exc:
         reason = getattr(exc, "orig", None) or exc
+        said = (str(reason).splitlines() or [f"no answer within {CONNECT_SECONDS:g} s"])[0]
         raise DatabaseUnavailable(
-            f"cannot open the database ({type(reason).__name__}: {str(reason).splitlines()[0]})"
+            f"cannot open the database ({type(reason).__name__}: {said})"
         ) from None
     finally:
         await engine.dispose()
@@ -72,3 +99,29 @@ async def prepare_database(async_url: str) -> None:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+class DatabaseSlow(Exception):
+    """The database did not answer within what the caller could wait (someone is waiting
+    on the other end); the work was abandoned."""
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """`await work`, or DatabaseSlow after `seconds`. The work is then cancelled but not
+    waited for: giving its connection back talks to the same silent database."""
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
+    task.cancel()
+    task.add_done_callback(_abandoned)
+    raise DatabaseSlow(f"the database did not answer within {seconds:g} s")
+
+
+def _abandoned(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()  # retrieved: nobody waits for it any more
