@@ -1,16 +1,16 @@
 """Who counts as an admin: a Slack workspace admin, owner or primary owner.
 
 The answer comes from users.info, never from the payload (payloads carry no role). It is
-cached for a minute per (team, user) because admin commands check it before ack(); a
-minute is also how long a demoted admin keeps their rights here. When Slack cannot answer
-(429, an error, too slow), nobody is told they are not an admin: they are asked to retry.
+cached for a minute per (team, user) (ProcessState.admin_roles) because admin commands
+check it before ack(); a minute is also how long a demoted admin keeps their rights here.
+When Slack cannot answer (429, an error, too slow), nobody is told they are not an admin:
+they are asked to retry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -19,9 +19,6 @@ from bot import ack_budget
 from bot.runtime import Runtime
 
 logger = logging.getLogger(__name__)
-
-CACHE_SECONDS = 60
-CACHE_MAX = 10_000  # (team, user) pairs; the oldest go first
 
 
 async def is_admin(runtime: Runtime, client: AsyncWebClient, team_id: str, user_id: str) -> bool:
@@ -35,8 +32,8 @@ async def admin_role(
     """Whether the user is an admin; None when Slack could not say (not cached)."""
     key, cache = (team_id, user_id), runtime.state.admin_roles
     cached = cache.get(key)
-    if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
-        return cached[1]
+    if cached is not None:
+        return cached
     try:
         response = await asyncio.wait_for(client.users_info(user=user_id), ack_budget.ADMIN_LOOKUP)
     except (SlackApiError, TimeoutError):
@@ -44,10 +41,7 @@ async def admin_role(
         return None
     user = response.get("user") or {}
     admin = bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
-    cache.pop(key, None)
-    cache[key] = (time.monotonic(), admin)
-    while len(cache) > CACHE_MAX:  # dicts keep insertion order: the first is the oldest
-        cache.pop(next(iter(cache)))
+    cache.put(key, admin)
     return admin
 
 

@@ -95,6 +95,12 @@ class Metrics:
             "Action items queued for Jira (new, edited or waiting for a retry)",
             registry=r,
         )
+        self.memory_entries = Gauge(
+            "unpack_memory_entries",
+            "Entries in each of the process's per-key maps (locks, caches, counters)",
+            ["map"],
+            registry=r,
+        )
 
     # -- hooks --------------------------------------------------------------------------
 
@@ -251,10 +257,12 @@ async def serving_metrics(runtime: Any, host: str) -> AsyncIterator[None]:
         yield
         return
 
-    async def count_waiting() -> None:
+    async def count_now() -> None:
+        for name, size in runtime.state.sizes().items():
+            runtime.metrics.memory_entries.labels(name).set(size)
         runtime.metrics.items_waiting.set(await count_waiting_items(runtime.sessions))
 
-    app = metrics_app(runtime.metrics, count_waiting)
+    app = metrics_app(runtime.metrics, count_now)
     server = _QuietServer(
         uvicorn.Config(app, host=host, port=port, lifespan="off", log_config=None)
     )

@@ -114,15 +114,20 @@ async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
     # last render began: a refresh that finds it at zero was covered by a render that
     # started after it was asked for.
     key, wanted = (workspace_id, retro_id), runtime.state.renders_wanted
+    renders = runtime.state.retro_renders
     wanted[key] = wanted.get(key, 0) + 1
-    async with runtime.state.retro_renders(key):
-        if not wanted.get(key):
-            return  # a render that started after this request already showed its state
-        wanted[key] = 0
-        try:
-            await _render_retro(runtime, workspace_id, retro_id)
-        except (SlackApiError, LookupError) as exc:
-            logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
+    try:
+        async with renders(key):
+            if not wanted.get(key):
+                return  # a render that started after this request already showed its state
+            wanted[key] = 0
+            try:
+                await _render_retro(runtime, workspace_id, retro_id)
+            except (SlackApiError, LookupError) as exc:
+                logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
+    finally:
+        if key not in renders:  # nobody waits to render this retro: forget its count
+            wanted.pop(key, None)
 
 
 async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> None:

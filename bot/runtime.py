@@ -9,12 +9,13 @@ Slack listeners read it from Bolt's context as `context["runtime"]`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Coroutine, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -42,6 +43,14 @@ T = TypeVar("T")
 # pushes to one read and a change visible soon enough.
 EDIT_SCREEN_SECONDS = 60.0
 EDIT_SCREENS_KEPT = 256
+# bot/admins.py: a person's role is read again after a minute, so a demoted admin keeps
+# their rights here at most that long; at most this many (team, user) pairs are kept.
+ADMIN_ROLE_SECONDS = 60.0
+ADMIN_ROLES_KEPT = 10_000
+
+
+def _monotonic() -> float:
+    return time.monotonic()  # looked up at each call, so a test can freeze the clock
 
 
 class TtlCache:
@@ -51,7 +60,7 @@ class TtlCache:
     `load` reads a missing value once however many ask for it at the same moment: the
     first asker's read is shared, and a read that fails is forgotten at once."""
 
-    def __init__(self, ttl: float, size: int, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, ttl: float, size: int, clock: Callable[[], float] = _monotonic):
         self.ttl, self.size, self._clock = ttl, size, clock
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
 
@@ -91,13 +100,34 @@ class TtlCache:
 
 
 class KeyedLocks:
-    """One asyncio.Lock per key (a workspace, a retro, a connection), made on first use."""
+    """One asyncio.Lock per key (a workspace, a retro, a connection), made on first use
+    and forgotten once nobody holds it or waits for it: a lock per retro must not outlive
+    its retro's burst of refreshes in a process that runs for months.
+
+        async with runtime.state.retro_renders(key): ...
+    """
 
     def __init__(self) -> None:
         self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._users: dict[Hashable, int] = {}  # holding or waiting, per key
 
-    def __call__(self, key: Hashable) -> asyncio.Lock:
-        return self._locks.setdefault(key, asyncio.Lock())
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._locks
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, key: Hashable) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
 
 
 def _forget_finished(tasks: set[asyncio.Task]):
@@ -118,8 +148,10 @@ class ProcessState:
     # were asked for since the last render began (a render covers all asked before it).
     retro_renders: KeyedLocks = field(default_factory=KeyedLocks)
     renders_wanted: dict[tuple[int, int], int] = field(default_factory=dict)
-    # bot/admins.py: (team, user) -> (when looked up, is admin), for a few minutes.
-    admin_roles: dict[tuple[str, str], tuple[float, bool]] = field(default_factory=dict)
+    # bot/admins.py: (team, user) -> is admin, for a minute.
+    admin_roles: TtlCache = field(
+        default_factory=lambda: TtlCache(ADMIN_ROLE_SECONDS, ADMIN_ROLES_KEPT)
+    )
     # bot/sync/context.py: (site, project, issue type) -> the fields its edit screen has,
     # read once for a burst of pushes.
     edit_screens: TtlCache = field(
@@ -143,6 +175,15 @@ class ProcessState:
     last_delivery_written: dict[int, datetime] = field(default_factory=dict)
     # bot/jira/deliveries.DeliveryPipeline, made in the web app's lifespan.
     webhook_pipeline: Any = None
+
+    def sizes(self) -> dict[str, int]:
+        """How many entries each per-key map holds now (the unpack_memory_entries gauge):
+        each is bounded or emptied when its work is done, and this shows it."""
+        return {
+            name: len(value)
+            for name, value in vars(self).items()
+            if isinstance(value, dict | set | TtlCache | KeyedLocks)
+        }
 
 
 @dataclass

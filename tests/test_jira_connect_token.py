@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from bot.messages import ADMIN_ONLY
 from bot.views import jira_ids as ids
 from tests.flows_jira import (
@@ -173,11 +175,16 @@ def test_reconnecting_to_another_site_forgets_the_old_sites_choices(
     assert settings == {"project_id": None, "issue_type_id": None}
 
 
+@pytest.mark.parametrize(
+    "fault",
+    [{"error": "internal_error"}, {"status": 429, "retry_after": 1}],
+    ids=["error", "rate_limited"],
+)
 def test_when_slack_cannot_say_who_is_admin_the_admin_is_asked_to_retry(
-    slack, slack_emulator, team
+    slack, slack_emulator, team, fault
 ):
     """A 429 or error on users.info is not "you are not an admin"."""
-    slack_emulator.fail("users.info", times=None, team_id=team.team_id)
+    slack_emulator.fail("users.info", times=None, team_id=team.team_id, **fault)
     try:
         reply = slack.command(team.team_id, team.admin, team.channel, "/jira", "connect token")
     finally:

@@ -99,3 +99,30 @@ def test_metrics_on_the_public_port_are_refused(tmp_path):
     assert result.returncode == 2
     assert "METRICS_PORT must differ from PORT" in result.stderr
     assert result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_per_retro_locks_and_counts_are_forgotten_once_the_work_is_done(sync_app, slack_emulator):
+    """Every retro's summary refresh takes a lock and a counter of its own; a process that
+    runs for months must not keep one per retro it ever refreshed."""
+    app, db, slack = sync_app.app, sync_app.db, sync_app.slack
+    team = install_workspace(app, slack_emulator, db)
+    for n in range(4):
+        channel = f"{team.channel}R{n}"
+        start_retro(slack, slack_emulator, team, f"Sprint {n}", channel=channel)
+        add_item(slack, slack_emulator, team, f"Item {n}", channel=channel)  # refreshes
+
+    def per_retro_entries():
+        samples = scrape()
+        kept = [
+            samples.get(("unpack_memory_entries", (("map", name),)))
+            for name in ("retro_renders", "renders_wanted")
+        ]
+        return None not in kept and sum(kept) == 0
+
+    wait_until(per_retro_entries, "no per-retro lock or count left", timeout=5)
+    sizes = {
+        labels[0][1]: count
+        for (name, labels), count in scrape().items()
+        if name == "unpack_memory_entries"
+    }
+    assert {"retro_renders", "renders_wanted", "admin_roles", "edit_screens"} <= set(sizes)

@@ -13,7 +13,6 @@ just have refreshed), and saves the new refresh token in the same transaction:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 from dataclasses import dataclass
@@ -125,7 +124,7 @@ def _expiring(expires_at: datetime | None) -> bool:
     return expires_at - utcnow() < REFRESH_MARGIN
 
 
-def _lock_for(runtime: Runtime, connection_id: int) -> asyncio.Lock:
+def _lock_for(runtime: Runtime, connection_id: int):
     # On SQLite (one process) this lock is what serializes refreshes; on PostgreSQL the
     # row lock (SELECT ... FOR UPDATE) decides between processes too.
     return runtime.state.token_refreshes(connection_id)

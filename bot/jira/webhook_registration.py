@@ -29,7 +29,6 @@ outside the token's workspace.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -53,7 +52,7 @@ REFRESH_WITHIN = timedelta(days=7)
 REFRESH_EVERY = timedelta(hours=1)
 
 
-def _lock(runtime: Runtime, workspace_id: int) -> asyncio.Lock:
+def _lock(runtime: Runtime, workspace_id: int):
     # Two settings saves at once must not register two webhooks (SQLite: one process).
     return runtime.state.webhook_registrations(workspace_id)
 
