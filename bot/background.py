@@ -48,6 +48,7 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
     registrations), send thread messages a dead process still owed."""
     from datetime import UTC, datetime, timedelta
 
+    from bot import notifier
     from bot.jira import deliveries, webhook_registration
     from bot.sync import poll
 
@@ -68,6 +69,8 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
         args=[runtime],
     )
     scheduler.add_job(deliveries.send_owed_notices, "interval", seconds=60, **every)
+    # Summaries whose refresh Slack kept refusing are rendered again.
+    scheduler.add_job(notifier.refresh_owed_summaries, "interval", seconds=60, **every)
     # Jira gives up on deliveries it could not make: read webhook workspaces now and then.
     scheduler.add_job(
         poll.reconcile_webhook_workspaces,

@@ -27,6 +27,7 @@ from bot.views.retro_items import item_message
 from bot.views.retro_summary import Destination, emptied_continuation, summary_message
 from bot.views.words import plural
 from bot.workspaces import bot_client, workspace_client
+from storage.clock import utcnow
 from storage.connection_queries import connected_by, connection_for
 from storage.item_queries import carried_items, item_by_id, item_places
 from storage.models import (
@@ -38,7 +39,13 @@ from storage.models import (
     Workspace,
 )
 from storage.owner_notices import claim_all_done
-from storage.retro_queries import open_retros_in_channels, retro_by_id, retro_items
+from storage.retro_queries import (
+    open_retros_in_channels,
+    owed_summaries,
+    retro_by_id,
+    retro_items,
+    set_summary_owed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +132,8 @@ async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
                 await _render_retro(runtime, workspace_id, retro_id)
             except (SlackApiError, LookupError) as exc:
                 logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
+                if isinstance(exc, SlackApiError):  # still owed: refresh_owed_summaries
+                    await _summary_owed(runtime, workspace_id, retro_id, utcnow())
     finally:
         if key not in renders:  # nobody waits to render this retro: forget its count
             wanted.pop(key, None)
@@ -139,12 +148,29 @@ async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
     await until_accepted(
         lambda: client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card)
     )
+    if retro.summary_owed_at is not None:
+        await _summary_owed(runtime, workspace_id, retro_id, None)
     if retro.overflow_ts:
         # Earlier versions continued long retros in thread replies; the card now holds
         # them all (View all), so those replies say so once and are forgotten.
         for ts in retro.overflow_ts:
             await client.chat_update(channel=retro.channel_id, ts=ts, **emptied_continuation(retro))
         await _save_overflow(runtime, retro_id, [])
+
+
+async def _summary_owed(runtime: Runtime, workspace_id: int, retro_id: int, at) -> None:
+    async with runtime.sessions.begin() as session:
+        await set_summary_owed(session, workspace_id, retro_id, at)
+
+
+async def refresh_owed_summaries(runtime: Runtime, *, limit: int = 200) -> int:
+    """Scheduler job: render again the summaries whose refresh Slack kept refusing, so
+    each ends up showing the truth. Returns how many were tried."""
+    async with runtime.sessions() as session:
+        owed = await owed_summaries(session, limit)
+    for workspace_id, retro_id in owed:
+        await refresh_retro(runtime, workspace_id, retro_id)
+    return len(owed)
 
 
 async def _save_overflow(runtime: Runtime, retro_id: int, overflow: list[str]) -> None:

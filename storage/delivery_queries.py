@@ -8,7 +8,7 @@ import functools
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -52,29 +52,55 @@ async def write_outcomes(conn: AsyncConnection, rows: list[dict]) -> None:
         await conn.execute(_WRITE_OUTCOME, rows)
 
 
-async def claim_notices(conn: AsyncConnection, pks: Iterable[int], at: datetime) -> set[int]:
-    """Marks these deliveries' notices sent: the pks this caller claimed (a notice is
-    claimed before it is posted, so it is never posted twice)."""
+async def claim_notices(
+    conn: AsyncConnection, pks: Iterable[int], at: datetime, lapsed_before: datetime
+) -> set[int]:
+    """Claims these deliveries' unsent notices for the caller to post: the pks it got (a
+    notice is claimed before it is posted, so two processes never both post it). A claim
+    made before `lapsed_before` was left by a process that died while posting."""
     result = await conn.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(list(pks)), WebhookDelivery.notified_at.is_(None))
-        .values(notified_at=at)
+        .where(
+            WebhookDelivery.id.in_(list(pks)),
+            WebhookDelivery.notified_at.is_(None),
+            _unclaimed(lapsed_before),
+        )
+        .values(notice_claimed_at=at)
         .returning(WebhookDelivery.id)
     )
     return set(result.scalars())
+
+
+def _unclaimed(lapsed_before: datetime):
+    return or_(
+        WebhookDelivery.notice_claimed_at.is_(None),
+        WebhookDelivery.notice_claimed_at < lapsed_before,
+    )
+
+
+async def notices_sent(conn: AsyncConnection, pks: Iterable[int], at: datetime) -> None:
+    """Slack took these notices: they are owed no more."""
+    await conn.execute(
+        update(WebhookDelivery).where(WebhookDelivery.id.in_(list(pks))).values(notified_at=at)
+    )
 
 
 async def give_back_notices(conn: AsyncConnection, pks: Iterable[int]) -> None:
     """Slack refused these claimed notices in the end: they are owed again, for the
     recovery job to post."""
     await conn.execute(
-        update(WebhookDelivery).where(WebhookDelivery.id.in_(list(pks))).values(notified_at=None)
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(list(pks)))
+        .values(notice_claimed_at=None)
     )
 
 
-async def owed_notices(session: AsyncSession, received_before: datetime, limit: int) -> list[Row]:
-    """Notices still owed for deliveries received before `received_before`, oldest first:
-    rows of (id, workspace_id, outcome, item_id, notice, retro_id)."""
+async def owed_notices(
+    session: AsyncSession, received_before: datetime, lapsed_before: datetime, limit: int
+) -> list[Row]:
+    """Notices still owed for deliveries received before `received_before` and claimed by
+    nobody since `lapsed_before`, oldest first: rows of (id, workspace_id, outcome,
+    item_id, notice, retro_id)."""
     rows = await session.execute(
         select(
             WebhookDelivery.id,
@@ -89,6 +115,7 @@ async def owed_notices(session: AsyncSession, received_before: datetime, limit: 
             WebhookDelivery.notice.is_not(None),
             WebhookDelivery.notified_at.is_(None),
             WebhookDelivery.received_at < received_before,
+            _unclaimed(lapsed_before),
             ActionItem.workspace_id == WebhookDelivery.workspace_id,
         )
         .order_by(WebhookDelivery.id)

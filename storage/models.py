@@ -272,6 +272,9 @@ class Retro(Base):
     commit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When its thread was told that every item is done (said once).
     all_done_at: Mapped[datetime | None] = mapped_column()
+    # Set while Slack keeps refusing the summary's refresh (after its retries): a later
+    # run of bot/notifier.refresh_owed_summaries renders it again, so it ends up true.
+    summary_owed_at: Mapped[datetime | None] = mapped_column()
 
     items: Mapped[list[ActionItem]] = relationship(
         back_populates="retro", lazy="raise", order_by="ActionItem.id"
@@ -412,8 +415,9 @@ class WebhookDelivery(Base):
     """Jira webhook deliveries seen, for at-most-once processing.
 
     A delivery that changed an item also owes the retro's thread a message: `notice` holds
-    it until `notified_at` is set, so a process that dies after answering Jira (which will
-    not resend a 2xx) still gets the message out on restart (bot/jira/webhooks.py)."""
+    it until `notified_at` is set (once Slack took it), so a process that dies after
+    answering Jira (which will not resend a 2xx), or while posting, still gets the message
+    out on restart (bot/jira/deliveries.py)."""
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
@@ -435,6 +439,9 @@ class WebhookDelivery(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     item_id: Mapped[int | None] = mapped_column(ForeignKey("action_items.id", ondelete="CASCADE"))
     notice: Mapped[str | None] = mapped_column(Text)
+    # Who posts it claims it first (a lease: a claim older than NOTICE_LEASE in
+    # bot/jira/deliveries.py was left by a process that died before posting).
+    notice_claimed_at: Mapped[datetime | None] = mapped_column()
     notified_at: Mapped[datetime | None] = mapped_column()
 
 

@@ -146,3 +146,26 @@ async def set_epic(session: AsyncSession, workspace_id: int, retro_id: int, **va
         .values(**values)
         .execution_options(synchronize_session=False)
     )
+
+
+async def set_summary_owed(
+    session: AsyncSession, workspace_id: int, retro_id: int, at: datetime | None
+) -> None:
+    """Marks the retro's summary as owed a refresh since `at` (None: it is up to date)."""
+    await session.execute(
+        update(Retro)
+        .where(Retro.workspace_id == workspace_id, Retro.id == retro_id)
+        .values(summary_owed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def owed_summaries(session: AsyncSession, limit: int) -> list[tuple[int, int]]:
+    """(workspace id, retro id) of summaries Slack refused to refresh, oldest first."""
+    rows = await session.execute(
+        select(Retro.workspace_id, Retro.id)
+        .where(Retro.summary_owed_at.is_not(None))
+        .order_by(Retro.summary_owed_at)
+        .limit(limit)
+    )
+    return [(row.workspace_id, row.id) for row in rows]

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot import notifier
 from bot.jira.deliveries import send_owed_notices
-from tests.flows_retro import wait_for_line
+from tests.flows_retro import add_item, start_retro, wait_for_line
 from tests.flows_webhooks import (
     run_in_process,
     status_notices,
@@ -114,3 +115,27 @@ def test_a_notice_slack_keeps_refusing_stays_owed_and_goes_out_once_later(
     assert run_in_process(app, send_owed_notices) == 0
     assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 1
     assert db.scalar(owed, w=team.workspace_id) == 0
+
+
+def test_a_summary_slack_refuses_past_the_retries_stays_owed_and_ends_up_true(
+    app, slack, slack_emulator, db, team
+):
+    """chat.update fails 6 times: the refresh's 5 tries give up, the summary stays owed,
+    and the next run of the owed-summary job shows what the database says."""
+    start_retro(slack, slack_emulator, team, "Owed summary")
+    item_id = add_item(slack, slack_emulator, team, "Old wording")
+    retro_id = db.scalar("SELECT retro_id FROM action_items WHERE id = :i", i=item_id)
+    db.execute("UPDATE action_items SET title = 'New wording' WHERE id = :i", i=item_id)
+    slack_emulator.fail("chat.update", status=500, times=6, team_id=team.team_id)
+
+    async def refresh(runtime):
+        await notifier.refresh_retro(runtime, team.workspace_id, retro_id)
+
+    run_in_process(app, refresh)
+    owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
+    assert db.scalar(owed, r=retro_id) is not None
+    assert wait_for_line(slack_emulator, team, "Old wording")  # Slack still shows the old
+
+    run_in_process(app, notifier.refresh_owed_summaries)  # (or the app's own run of it)
+    wait_for_line(slack_emulator, team, "New wording")
+    assert db.scalar(owed, r=retro_id) is None

@@ -49,6 +49,7 @@ from storage.connection_queries import delivery_seen
 from storage.delivery_queries import (
     claim_notices,
     give_back_notices,
+    notices_sent,
     owed_notices,
     record_deliveries,
     write_outcomes,
@@ -71,6 +72,9 @@ LAST_DELIVERY_EVERY = timedelta(seconds=60)
 # A notice still owed after this long was left by a process that died (or is about to be
 # sent by a live one: the claim decides).
 OWED_AFTER = timedelta(seconds=60)
+# A claimed notice is posted within this (Slack's retries and Retry-After waits included);
+# a claim older than that was left by a process that died while posting, and lapses.
+NOTICE_LEASE = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -450,6 +454,9 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
         items_by_workspace[o.workspace_id].append(o.change.item_id)
         if o.change.retro_id is not None and o.change.notice:
             threads[(o.workspace_id, o.change.retro_id)].append(o)
+    no_message = [o.delivery_pk for o in mine if o.change.retro_id is None or not o.change.notice]
+    if no_message:
+        await _sent(runtime, no_message)
     gate = asyncio.Semaphore(RETROS_AT_ONCE)
     await asyncio.gather(
         *(_refresh(runtime, ws, ids, gate) for ws, ids in items_by_workspace.items()),
@@ -459,8 +466,14 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
 
 
 async def _claim(runtime: Runtime, pks: list[int]) -> set[int]:
+    now = utcnow()
     async with _write_lock(runtime), runtime.engine.begin() as conn:
-        return await claim_notices(conn, pks, utcnow())
+        return await claim_notices(conn, pks, now, now - NOTICE_LEASE)
+
+
+async def _sent(runtime: Runtime, pks: list[int]) -> None:
+    async with _write_lock(runtime), runtime.engine.begin() as conn:
+        await notices_sent(conn, pks, utcnow())
 
 
 async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int], gate) -> None:
@@ -482,6 +495,8 @@ async def _post(runtime: Runtime, workspace_id: int, retro_id: int, notices: lis
                 # Still owed: the claim is given back and `send_owed_notices` tries again.
                 logger.exception("telling retro %s about Jira status changes failed", retro_id)
                 await _unclaim(runtime, [o.delivery_pk for o in part])
+                continue
+            await _sent(runtime, [o.delivery_pk for o in part])
 
 
 async def _unclaim(runtime: Runtime, pks: list[int]) -> None:
@@ -494,9 +509,9 @@ async def _unclaim(runtime: Runtime, pks: list[int]) -> None:
 
 async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:
     """Scheduler job: send what a process that died after answering Jira left owed."""
-    cutoff = utcnow() - OWED_AFTER
+    now = utcnow()
     async with runtime.sessions() as session:
-        rows = await owed_notices(session, cutoff, limit)
+        rows = await owed_notices(session, now - OWED_AFTER, now - NOTICE_LEASE, limit)
     owed = [
         Owed(row.workspace_id, row.id, StatusChange(Outcome(row.outcome), row.item_id,
                                                     row.retro_id, row.notice))

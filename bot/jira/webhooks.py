@@ -15,9 +15,9 @@ In this order, and nothing is read or written before the step that allows it:
    arrive together are committed together (bot/jira/deliveries.py). A replay changes
    nothing and gets 200; a failed commit gets 503, so Jira retries.
 5. Slack hears about it after the answer. The message is owed in the delivery row
-   (`notice`) until claimed (`notified_at`), so `deliveries.send_owed_notices` (scheduler)
-   sends what a process that died in between left behind; the claim comes before the
-   post, so a message is never sent twice.
+   (`notice`) until Slack took it (`notified_at`), so `deliveries.send_owed_notices`
+   (scheduler) sends what a process that died in between left behind; a claim (a lease,
+   `notice_claimed_at`) comes before the post, so a message is never sent twice.
 
 Deliveries are also checked against the connected site (issue.self), so a token that
 leaked to another site's webhook cannot touch an item with the same issue id here.
