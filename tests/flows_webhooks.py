@@ -149,6 +149,39 @@ def wait_for_thread(slack_emulator, db, team, retro_id: int, text: str, count: i
     )
 
 
+def notice_lines(slack_emulator, db, team, retro_id: int) -> list[str]:
+    """The status lines in a retro's thread (a burst's lines share one message, so lines
+    are counted, not messages)."""
+    return [
+        line
+        for text in status_notices(slack_emulator, db, team, retro_id)
+        for line in text.splitlines()
+    ]
+
+
+def lines_about(slack_emulator, db, team, item: SyncedItem) -> list[str]:
+    """The status lines in the item's retro thread that name it."""
+    return [
+        line
+        for line in notice_lines(slack_emulator, db, team, item.retro_id)
+        if f"|{item.key}> · " in line
+    ]
+
+
+def after_marker(slack_emulator, db, team, site, hook: Hook, marker: SyncedItem, status="Done"):
+    """A negative check's marker: moves `marker` (an item of the same retro) to `status` in
+    Jira and waits for its line. Notices go out in the order their deliveries were stored,
+    a retro's lines of one send in one message, so once the marker's line shows, whatever
+    an earlier delivery owed that thread has shown too (a fixed sleep may end before the
+    sender's gathering pause does)."""
+    before = len(lines_about(slack_emulator, db, team, marker))
+    site.transition(marker.key, status, by=hook.jira_user)
+    slack_emulator.wait_for(
+        lambda: len(lines_about(slack_emulator, db, team, marker)) > before,
+        message=f"the marker's line ({marker.key} to {status})",
+    )
+
+
 def item_row(db, item_id: int) -> dict:
     return db.rows(
         "SELECT status, completed_by, jira_status_category, status_changed_at "

@@ -90,14 +90,21 @@ def test_a_search_that_repeats_its_page_token_stops_and_others_keep_syncing(
     jira_emulator.faults.add(
         "POST", f"/sites/{hostile.site.name}/rest/api/3/search/jql", "repeat_token", times=None
     )
-    started, before = time.monotonic(), len(searches(jira_emulator, hostile.site))
+    before = len(searches(jira_emulator, hostile.site))
+
+    def first_pages(made):
+        return [r for r in made if not (r.json or {}).get("nextPageToken")]
+
     all_done(sync_app, healthy, rows)
-    time.sleep(max(0.0, 3 - (time.monotonic() - started)))  # three cycles at least
-    made = searches(jira_emulator, hostile.site)[before:]
-    first_pages = [r for r in made if not (r.json or {}).get("nextPageToken")]
+    # Three cycles at least: a search that never stopped would hold up the next cycle's.
+    made = wait_until(
+        lambda: len(first_pages(m := searches(jira_emulator, hostile.site)[before:])) >= 3 and m,
+        timeout=15,
+        message="three polls of the looping site",
+    )
     # Each search stops at the first repeated token: one request after each first page
     # (an endless loop made thousands).
-    assert first_pages and len(made) <= 2 * len(first_pages), f"{len(made)} requests"
+    assert len(made) <= 2 * len(first_pages(made)), f"{len(made)} requests"
 
 
 def test_a_huge_answer_is_cut_off_unread_and_others_keep_syncing(
@@ -109,10 +116,16 @@ def test_a_huge_answer_is_cut_off_unread_and_others_keep_syncing(
     fault = jira_emulator.faults.add(
         "POST", f"/sites/{hostile.site.name}/rest/api/3/search/jql", "huge", size=200 * MIB
     )
-    wait_until(lambda: fault.hits, timeout=5, message="the huge answer to start")
+    wait_until(lambda: fault.hits, timeout=10, message="the huge answer to start")
+    asked = len(searches(jira_emulator, hostile.site))
     all_done(sync_app, healthy, rows)
-    wait_until(lambda: fault.sent and not jira_emulator.faults.pending, timeout=5)
-    time.sleep(0.5)
+    wait_until(lambda: fault.sent and not jira_emulator.faults.pending, timeout=10)
+    # The app is done with the answer once it asks that Jira again (its poll failed).
+    wait_until(
+        lambda: len(searches(jira_emulator, hostile.site)) > asked,
+        timeout=10,
+        message="the next poll of the flooding site",
+    )
     # 200 MiB were offered; the app kept none of it (it stops reading at 8 MiB).
     assert rss_mib(sync_app.app.proc.pid) - before < 40
 

@@ -13,6 +13,8 @@ from bot import notifier
 from bot.jira.deliveries import send_owed_notices
 from tests.flows_retro import add_item, start_retro, wait_for_line
 from tests.flows_webhooks import (
+    after_marker,
+    lines_about,
     run_in_process,
     status_notices,
     synced_items,
@@ -48,7 +50,7 @@ def _fail_then_rate_limit(slack_emulator, team, method: str) -> None:
 def test_a_completion_notice_and_summary_refresh_ride_out_500_and_429(
     slack, slack_emulator, db, team, site, hook
 ):
-    [item, _other] = synced_items(slack, slack_emulator, db, team, "Fix the deploy", "Docs")
+    [item, marker] = synced_items(slack, slack_emulator, db, team, "Fix the deploy", "Docs")
     _settled(slack_emulator, team)
     _fail_then_rate_limit(slack_emulator, team, "chat.postMessage")
     _fail_then_rate_limit(slack_emulator, team, "chat.update")
@@ -68,8 +70,8 @@ def test_a_completion_notice_and_summary_refresh_ride_out_500_and_429(
         if " finished " in str(c.args.get("text"))
     ]
     assert len(tried) == 3  # 500, 429, then accepted
-    time.sleep(1.5)  # room for a (wrong) second post to show up
-    assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 1
+    after_marker(slack_emulator, db, team, site, hook, marker)
+    assert len(lines_about(slack_emulator, db, team, item)) == 1
     assert (
         db.scalar(
             "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "

@@ -135,13 +135,20 @@ def test_without_an_open_retro_the_item_gets_its_own_message_and_a_push_from_it(
         i=row["id"],
     )
     [issue] = issues_labelled(site, row["sync_label"])
-    time.sleep(0.5)
     assert issue.fields["summary"] == "Rotate keys"
     # ...and Sync to Jira on the item's own message pushes it now.
+    asked_at = time.time()
     shortcut(sync_app, slack_emulator, team, own)
     assert "Syncing *Rotate the keys* to Jira now" in reply_text(sync_app, slack_emulator)
-    wait_until(lambda: issue.fields["summary"] == "Rotate the keys", timeout=3, message="the push")
+    wait_until(lambda: issue.fields["summary"] == "Rotate the keys", timeout=10, message="the push")
     assert len(issues_labelled(site, row["sync_label"])) == 1
+    # The one edit Jira received came after the shortcut, not with a cycle of its own.
+    [edit] = [
+        r
+        for r in jira_emulator.requests_to("PUT", f"/issue/{issue.id}")
+        if f"/sites/{site.name}/" in r.path
+    ]
+    assert edit.timestamp >= asked_at
 
 
 def test_on_the_retro_summary_it_sends_items_added_after_the_commit(
