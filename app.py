@@ -6,19 +6,8 @@ import asyncio
 import logging.config
 import sys
 
-import uvicorn
-
-try:
-    import uvloop
-except ImportError:  # a virtualenv made before uvloop was a dependency: still runs
-    uvloop = None
-
 from bot.config import SettingsError, load_settings
 from bot.logging_setup import uvicorn_log_config
-from bot.metrics import RequestMetrics, serving_metrics
-from bot.runtime import Runtime
-from bot.web import build_web_app
-from storage.db import DatabaseUnavailable, prepare_database
 
 HOST = "0.0.0.0"  # noqa: S104 (a server: it listens on every interface)
 
@@ -30,6 +19,12 @@ def main() -> int:
     except SettingsError as exc:
         print(f"Unpack cannot start: {exc}", file=sys.stderr)
         return 2
+    # The server's modules (Bolt, the Jira client, the web app, migrations) load only once
+    # the settings are known good: a bad setting is reported in a fraction of the time.
+    from bot.runtime import Runtime
+    from bot.web import build_web_app
+    from storage.db import DatabaseUnavailable, prepare_database
+
     logging.config.dictConfig(uvicorn_log_config(settings.log_format))
     try:
         # Migrate before serving, so a wrong DATABASE_URL is one clear line, not a traceback.
@@ -38,16 +33,16 @@ def main() -> int:
         print(f"Unpack cannot start: DATABASE_URL: {exc}", file=sys.stderr)
         return 2
     runtime = Runtime.build(settings)
-    # libuv's event loop, the one uvicorn picks when it runs an app itself: every webhook
-    # and Slack request, and every SQLite result handed back from its thread, is a few
-    # loop callbacks, which cost a fraction of what the pure-Python loop's do.
-    run = uvloop.run if uvloop is not None else asyncio.run
-    run(serve(runtime, build_web_app(runtime)))
+    asyncio.run(serve(runtime, build_web_app(runtime)))
     return 0
 
 
-async def serve(runtime: Runtime, web_app) -> None:
+async def serve(runtime, web_app) -> None:
     """The public app on PORT and, beside it, /metrics on METRICS_PORT (same interfaces)."""
+    import uvicorn
+
+    from bot.metrics import RequestMetrics, serving_metrics
+
     config = uvicorn.Config(
         RequestMetrics(web_app, runtime.metrics),
         host=HOST,
