@@ -21,7 +21,7 @@ from tests.fakes.slack.requests import date_value, text_value, user_value
 ITEM_MODAL = ids.ITEM_MODAL
 
 
-def replies(slack_emulator, url: str, count: int = 1, timeout: float = 5.0) -> list[ResponsePost]:
+def replies(slack_emulator, url: str, count: int = 1, timeout: float = 10.0) -> list[ResponsePost]:
     """The first `count` posts the app made to a response_url (its ephemeral replies)."""
     return slack_emulator.wait_for(
         lambda: (found := slack_emulator.responses_to(url)) and len(found) >= count and found,

@@ -190,7 +190,7 @@ def item_row(db, item_id: int) -> dict:
     )[0]
 
 
-def wait_until(predicate, what: str, timeout: float = 5.0):
+def wait_until(predicate, what: str, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

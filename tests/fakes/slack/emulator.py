@@ -390,9 +390,11 @@ class SlackEmulator:
     # -- waiting for the app's after-ack work ---------------------------------------------
 
     def wait_for(
-        self, predicate: Callable[[], T], timeout: float = 5.0, *, message: str | None = None
+        self, predicate: Callable[[], T], timeout: float = 10.0, *, message: str | None = None
     ) -> T:
-        """Poll `predicate` every 20 ms until truthy; return its value or fail the test."""
+        """Poll `predicate` every 20 ms until truthy; return its value or fail the test.
+        The default deadline is generous (a loaded 2-core CI machine): a wait that succeeds
+        returns at once, so only a failing test pays for it."""
         deadline = real_monotonic() + timeout
         while True:
             value = predicate()
@@ -403,7 +405,7 @@ class SlackEmulator:
             time.sleep(0.02)
 
     def wait_for_call(
-        self, method: str, where: Callable[[Call], bool] = _any_call, timeout: float = 5.0
+        self, method: str, where: Callable[[Call], bool] = _any_call, timeout: float = 10.0
     ) -> Call:
         """The first recorded call to `method` matching `where`, waiting for it if needed."""
         return self.wait_for(
@@ -413,7 +415,7 @@ class SlackEmulator:
         )
 
     async def async_wait_for(
-        self, predicate: Callable[[], T], timeout: float = 5.0, *, message: str | None = None
+        self, predicate: Callable[[], T], timeout: float = 10.0, *, message: str | None = None
     ) -> T:
         """wait_for for tests whose app shares their event loop (does not block the loop)."""
         deadline = real_monotonic() + timeout
@@ -426,7 +428,7 @@ class SlackEmulator:
             await asyncio.sleep(0.02)
 
     async def async_wait_for_call(
-        self, method: str, where: Callable[[Call], bool] = _any_call, timeout: float = 5.0
+        self, method: str, where: Callable[[Call], bool] = _any_call, timeout: float = 10.0
     ) -> Call:
         return await self.async_wait_for(
             lambda: next((c for c in self.calls_to(method) if where(c)), None),
