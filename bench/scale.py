@@ -190,7 +190,8 @@ class Recorder:
         event.listen(engine.sync_engine, "before_cursor_execute", self._seen)
 
     def _seen(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        if self.on and statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+        kinds = ("SELECT", "UPDATE", "DELETE", "WITH")
+        if self.on and statement.lstrip().upper().startswith(kinds):
             self.statements.append((statement, parameters))
 
 

@@ -298,6 +298,15 @@ class ActionItem(Base):
         # helped by the free tenth of each page. A lease is only taken on a queued row, so
         # the earliest lapse is found through the queue index.
         Index("ix_action_items_jira_issue", "workspace_id", "jira_issue_id"),
+        # A status poll's projects: each distinct one of a workspace's open synced items in
+        # one probe (storage/polling.py), whatever the workspace's history.
+        Index(
+            "ix_action_items_open_projects",
+            "workspace_id",
+            "jira_project_key",
+            sqlite_where=text("status = 'open' AND jira_issue_id IS NOT NULL"),
+            postgresql_where=text("status = 'open' AND jira_issue_id IS NOT NULL"),
+        ),
         {"postgresql_with": {"fillfactor": 90}},
     )
 

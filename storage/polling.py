@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, or_, select, union, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, union, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from storage.column_types import UtcDateTime
@@ -30,6 +30,10 @@ from storage.models import (
 # Named in one JQL search: more would make the query long for little (a workspace's items
 # rarely span more projects than its channels use).
 PROJECTS_POLLED_MAX = 50
+
+# A literal, not a bound parameter: SQLite uses the partial index of open synced items
+# (ix_action_items_open_projects) only when the query names its predicate's value.
+_OPEN = literal_column(f"'{ItemStatus.OPEN.value}'")
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,31 @@ async def webhook_workspaces(sessions: async_sessionmaker) -> list[int]:
         return list(rows)
 
 
+def _open_synced(workspace_id: int, *after):
+    return (
+        ActionItem.workspace_id == workspace_id,
+        ActionItem.status == _OPEN,
+        ActionItem.jira_issue_id.is_not(None),
+        ActionItem.jira_project_key.is_not(None),
+        *(ActionItem.jira_project_key > key for key in after),
+    )
+
+
+def _item_projects(workspace_id: int):
+    """The distinct projects of a workspace's open synced items, one index probe each
+    (ix_action_items_open_projects: the first key, then the next key after it, ...), so a
+    poll costs the projects, not the thousands of items a workspace gathers over time."""
+    first = select(func.min(ActionItem.jira_project_key).label("key")).where(
+        *_open_synced(workspace_id)
+    )
+    keys = first.cte("item_projects", recursive=True)
+    following = select(func.min(ActionItem.jira_project_key)).where(
+        *_open_synced(workspace_id, keys.c.key)
+    )
+    keys = keys.union_all(select(following.scalar_subquery()).where(keys.c.key.is_not(None)))
+    return select(keys.c.key).where(keys.c.key.is_not(None))
+
+
 async def polled_projects(sessions: async_sessionmaker, workspace_id: int) -> list[str]:
     """The projects a workspace's poll searches besides the app's label (issues on a
     project whose screen has no labels carry none): where it creates issues (its default
@@ -177,12 +206,6 @@ async def polled_projects(sessions: async_sessionmaker, workspace_id: int) -> li
     channels = select(ChannelOverride.project_key).where(
         ChannelOverride.workspace_id == workspace_id
     )
-    items = select(ActionItem.jira_project_key).where(
-        ActionItem.workspace_id == workspace_id,
-        ActionItem.jira_issue_id.is_not(None),
-        ActionItem.jira_project_key.is_not(None),
-        ActionItem.status == ItemStatus.OPEN.value,
-    )
-    query = union(default, channels, items).limit(PROJECTS_POLLED_MAX)
+    query = union(default, channels, _item_projects(workspace_id)).limit(PROJECTS_POLLED_MAX)
     async with sessions() as session:
         return sorted(key for key in await session.scalars(query) if key)

@@ -70,7 +70,7 @@ def plans_of(database, work, *, prepare=None) -> list[tuple[str, str]]:
         sent: list = []
 
         def seen(conn, cursor, statement, parameters, context, executemany):
-            if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+            if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
                 sent.append((statement, parameters))
 
         try:
@@ -314,6 +314,43 @@ def test_a_poll_finds_its_items_by_index(database):
         await apply_polled_issues(runtime, workspace_id, issues)
 
     assert_indexed(plans_of(database, poll), "action_items")
+
+
+def test_a_poll_lists_its_projects_one_index_probe_each(database):
+    """The projects a poll searches come from the open synced items' index, one probe per
+    project, not from reading the workspace's thousands of items on every poll."""
+    from storage.polling import polled_projects
+
+    async def projects(runtime):
+        async with runtime.engine.begin() as conn:
+            workspace_id = await conn.scalar(text("SELECT min(workspace_id) FROM action_items"))
+            for offset, key, status in ((0, "OPS", "open"), (1, "OLD", "complete")):
+                await conn.execute(
+                    text(
+                        "UPDATE action_items SET jira_project_key = :k, status = :s WHERE id = "
+                        "(SELECT id FROM action_items WHERE workspace_id = :w ORDER BY id "
+                        "LIMIT 1 OFFSET :o)"
+                    ),
+                    {"k": key, "s": status, "w": workspace_id, "o": offset},
+                )
+        return workspace_id
+
+    workspace_id = asyncio.run(_with_runtime(database, projects))
+
+    async def poll(runtime):
+        assert await polled_projects(runtime.sessions, workspace_id) == ["OPS", "TEAM"]
+
+    plans = plans_of(database, poll)
+    assert_indexed(plans, "action_items")
+    assert "ix_action_items_open_projects" in plans[0][1], plans
+
+
+async def _with_runtime(database, work):
+    runtime = runtime_for(*database)
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.close()
 
 
 # --- housekeeping -------------------------------------------------------------------------
