@@ -1,7 +1,7 @@
 """open item projects
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 
 A status poll searches the projects of the workspace's open synced items as well as the
 app's label. Read through the (workspace, issue) index, that list cost every open synced
@@ -13,8 +13,8 @@ project) gives each distinct project in one probe.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
