@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -65,27 +66,41 @@ def fresh_database_url(tmp_dir: Path) -> str:
 
 
 class Database:
-    """Read (and, for set-up only, write) the app's database from a test."""
+    """Read (and, for set-up only, write) the app's database from a test.
+
+    Statements run on an event loop of the Database's own, in a thread, over connections
+    kept open: tests read the database every 50 ms while they wait, and a new event loop,
+    engine and connection for each read cost ~5 ms on SQLite and ~20 ms on PostgreSQL, on
+    the same two cores the app under test needs."""
 
     def __init__(self, url: str) -> None:
         url_obj = make_url(url)
         driver = "aiosqlite" if url_obj.get_backend_name() == "sqlite" else "asyncpg"
         self.url = url
         self.async_url = url_obj.set(drivername=f"{url_obj.get_backend_name()}+{driver}")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._engine = None
+        self._starting = threading.Lock()
+
+    def _runner(self) -> asyncio.AbstractEventLoop:
+        with self._starting:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="test-database", daemon=True).start()
+                self._engine = create_async_engine(self.async_url)
+                self._loop = loop
+        return self._loop
 
     def run(self, work: Callable[[AsyncSession], Any]) -> Any:
         """Run `await work(session)` in a transaction and return its result."""
+        loop = self._runner()
 
         async def go():
-            engine = create_async_engine(self.async_url, poolclass=NullPool)
-            try:
-                async with AsyncSession(engine, expire_on_commit=False) as session:
-                    async with session.begin():
-                        return await work(session)
-            finally:
-                await engine.dispose()
+            async with AsyncSession(self._engine, expire_on_commit=False) as session:
+                async with session.begin():
+                    return await work(session)
 
-        return asyncio.run(go())
+        return asyncio.run_coroutine_threadsafe(go(), loop).result()
 
     def rows(self, sql: str, **params) -> list[dict]:
         async def work(session):
