@@ -13,7 +13,6 @@ HOST = "0.0.0.0"  # noqa: S104 (a server: it listens on every interface)
 
 
 def main() -> int:
-    logging.config.dictConfig(uvicorn_log_config())
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -21,6 +20,7 @@ def main() -> int:
         return 2
     # The server's modules (Bolt, the Jira client, the web app, migrations) load only once
     # the settings are known good: a bad setting is reported in a fraction of the time.
+    # Before logging is configured, so what they log on import stays quiet, as it always did.
     from bot.runtime import Runtime
     from bot.web import build_web_app
     from storage.db import DatabaseUnavailable, prepare_database
