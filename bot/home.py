@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.admins import is_admin
 from bot.runtime import Runtime
-from bot.views.blocks import VIEW_BLOCKS_MAX, divider, header
+from bot.views.blocks import VIEW_BLOCKS_MAX, distinct_names, divider, header
 from bot.views.home_intro import about_unpack, setup_checklist
 from bot.workspaces import bot_client
 from storage.models import Workspace
@@ -51,7 +51,7 @@ async def build_home(
         blocks += (await sync_log.home_sync_log(runtime, workspace_id))[:SYNC_LOG_BLOCKS]
     else:
         blocks += about_unpack()
-    return {"type": "home", "blocks": blocks[:VIEW_BLOCKS_MAX]}
+    return {"type": "home", "blocks": distinct_names(blocks[:VIEW_BLOCKS_MAX])}
 
 
 async def publish_home(

@@ -59,6 +59,31 @@ def button(
     return element
 
 
+def accessible_name(element: dict) -> str | None:
+    """What a screen reader announces for a button: its label, else its text."""
+    if element.get("type") != "button":
+        return None
+    return element.get("accessibility_label") or element["text"]["text"]
+
+
+def distinct_names(blocks: list[dict]) -> list[dict]:
+    """Screen readers tell a message's buttons apart only by name: a button whose name
+    repeats an earlier one's (two items with the same title, say) gets a number, "Retry
+    Fix the deploy (2)". Overflow menus take no label in Block Kit; each is announced
+    after the line it ends, which names its item."""
+    seen: dict[str, int] = {}
+    for block in blocks:
+        for element in [block.get("accessory") or {}, *block.get("elements", [])]:
+            name = accessible_name(element)
+            if name is None:
+                continue
+            seen[name] = seen.get(name, 0) + 1
+            if seen[name] > 1:
+                suffix = f" ({seen[name]})"
+                element["accessibility_label"] = clip(name, BUTTON_TEXT_MAX - len(suffix)) + suffix
+    return blocks
+
+
 def actions(*elements: dict, block_id: str | None = None) -> dict:
     block = {"type": "actions", "elements": list(elements)[:25]}
     if block_id:

@@ -13,10 +13,22 @@ def reminder_message(item: ActionItem, retro_title: str | None) -> dict:
     key = issue_link(item)
     what = f"*{escape(item.title)}*" + (f" ({key})" if key else "")
     where = f"from _{escape(retro_title)}_ in <#{item.channel_id}>" if retro_title else ""
-    buttons = [button("Mark done", ids.MARK_DONE_BUTTON, str(item.id), style="primary")]
+    buttons = [
+        button(
+            "Mark done", ids.MARK_DONE_BUTTON, str(item.id), style="primary", label_for=item.title
+        )
+    ]
     url = jira_url(item)
     if url:
-        buttons.append(button("Open in Jira", ids.OPEN_IN_JIRA_BUTTON, str(item.id), url=url))
+        buttons.append(
+            button(
+                "Open in Jira",
+                ids.OPEN_IN_JIRA_BUTTON,
+                str(item.id),
+                url=url,
+                label_for=item.jira_key,
+            )
+        )
     blocks = [
         section(f"⏰ Due today: {what}"),
         context(" · ".join(p for p in (due_text(item.due_date), where) if p)),

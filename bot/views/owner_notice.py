@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.views import item_control_ids as controls
-from bot.views.blocks import actions, button, context, escape, fallback, section
+from bot.views.blocks import actions, button, context, distinct_names, escape, fallback, section
 from bot.views.retro_items import due_text, issue_link, jira_url
 from bot.views.words import collapsed, plural
 from storage.models import ActionItem
@@ -26,7 +26,7 @@ def owner_message(retro_title: str, permalink: str | None, items: Sequence[Actio
         blocks.append(context(f"…and {more} more: Unpack's Home tab lists all of your items."))
     keys = collapsed([i.jira_key for i in items if i.jira_key])
     text = fallback(f"Your {count} from {title} in Jira: {keys}")
-    return {"text": text, "blocks": blocks}
+    return {"text": text, "blocks": distinct_names(blocks)}
 
 
 def _item_blocks(item: ActionItem) -> list[dict]:
@@ -44,9 +44,14 @@ def _item_blocks(item: ActionItem) -> list[dict]:
             )
         )
     buttons.append(
-        button("Mark done", controls.MARK_DONE_BUTTON, str(item.id), label_for=item.title)
+        # The key too: an owner may have two items of the same title.
+        button("Mark done", controls.MARK_DONE_BUTTON, str(item.id), label_for=_name(item))
     )
     return [
         section(line),
         actions(*buttons, block_id=f"{controls.OWNER_ITEM_BLOCK_PREFIX}{item.id}"),
     ]
+
+
+def _name(item: ActionItem) -> str:
+    return " ".join(part for part in (item.jira_key, item.title) if part)

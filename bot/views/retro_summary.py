@@ -21,6 +21,7 @@ from bot.views.blocks import (
     actions,
     button,
     context,
+    distinct_names,
     divider,
     escape,
     fallback,
@@ -140,7 +141,7 @@ def summary_message(
     blocks.append(divider())
     blocks += _buttons(retro, items, destination, more=len(shown) < len(items))
     text = fallback(f"Retro: {escape(retro.title)} ({phase}, {_counts(items)})")
-    return {"text": text, "blocks": blocks[:MESSAGE_BLOCKS_MAX]}
+    return {"text": text, "blocks": distinct_names(blocks[:MESSAGE_BLOCKS_MAX])}
 
 
 def _inline(items: Sequence[ActionItem], budget: int) -> list[tuple[int, ActionItem]]:
@@ -247,7 +248,7 @@ def all_items_modal(retro: Retro, items: Sequence[ActionItem], page: int = 0) ->
         "private_metadata": f"{retro.id}:{page}",
         "title": plain("Action items", 24),
         "close": plain("Done", 24),
-        "blocks": blocks[:VIEW_BLOCKS_MAX],
+        "blocks": distinct_names(blocks[:VIEW_BLOCKS_MAX]),
     }
 
 
@@ -330,7 +331,7 @@ def carried_list_messages(carried: Sequence[CarriedItem], room: int) -> list[dic
     if shown < len(carried):
         messages[-1].append(context(f"…and {len(carried) - shown} more still open."))
     text = f"{plural(len(carried), 'action item')} still open from earlier retros"
-    return [{"text": text, "blocks": b} for b in messages]
+    return [{"text": text, "blocks": distinct_names(b)} for b in messages]
 
 
 def _own_list_messages(retro: Retro, items: Sequence[ActionItem], permalink) -> list[dict]:
@@ -355,5 +356,5 @@ def _own_list_messages(retro: Retro, items: Sequence[ActionItem], permalink) -> 
             count = sum(len(c) for c in hidden)
             blocks.append(context(f"…and {count} more in the {link}."))
         text = f"Retro: {escape(retro.title)}, action items {_range(chunk)} of {len(items)}"
-        messages.append({"text": fallback(text), "blocks": blocks})
+        messages.append({"text": fallback(text), "blocks": distinct_names(blocks)})
     return messages

@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.views import sync_ids as ids
-from bot.views.blocks import MESSAGE_BLOCKS_MAX, button, clip, context, escape, header, section
+from bot.views.blocks import (
+    MESSAGE_BLOCKS_MAX,
+    button,
+    clip,
+    context,
+    distinct_names,
+    escape,
+    header,
+    section,
+)
 from bot.views.words import plural
 
 ERROR_MAX = 500
@@ -95,7 +104,7 @@ def log_message(failures: Sequence[Failure], failed_total: int, attempts: Sequen
         f"Sync Log: {plural(failed_total, 'action item')} didn't reach Jira, "
         f"{plural(len(attempts), 'recent attempt')}."
     )
-    return {"text": text, "blocks": blocks[:MESSAGE_BLOCKS_MAX]}
+    return {"text": text, "blocks": distinct_names(blocks[:MESSAGE_BLOCKS_MAX])}
 
 
 def home_section(failures: Sequence[Failure], failed_total: int) -> list[dict]:
