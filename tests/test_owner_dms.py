@@ -36,8 +36,12 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
     second = add_item(slack, slack_emulator, team, "Write the runbook", assignee=team.member)
     refused = add_item(slack, slack_emulator, team, "Refused for now", assignee=team.member)
     theirs = add_item(slack, slack_emulator, team, "Admin's item", assignee=team.admin)
-    # Jira refuses one element of the bulk create (a label it cannot take).
-    db.execute("UPDATE action_items SET sync_label = 'not a label' WHERE id = :i", i=refused)
+    newcomer = "UNEW" + team.team_id[1:7]
+    slack_emulator.add_user(team.team_id, newcomer, name="Nia New")
+    late = add_item(slack, slack_emulator, team, "Newcomer's item", assignee=newcomer)
+    # Jira refuses two elements of the bulk create (labels it cannot take).
+    for item_id in (refused, late):
+        db.execute("UPDATE action_items SET sync_label = 'not a label' WHERE id = :i", i=item_id)
     commit(slack, slack_emulator, team)
 
     [told] = slack_emulator.wait_for(
@@ -59,8 +63,14 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
     assert "Your 1 action item from" in readable(str(admin_told.blocks))
     assert "Admin's item" in readable(str(admin_told.blocks)) and theirs
 
-    # Retry brings the refused item: it reaches Jira, and nobody is messaged again.
-    db.execute("UPDATE action_items SET sync_label = 'unpack-fixedlabel1' WHERE id = :i", i=refused)
+    assert owner_dms(slack_emulator, team, newcomer) == []
+
+    # Retry brings both refused items in one create: the newcomer is told about theirs, and
+    # the member, told at the commit, is not told again.
+    for n, item_id in enumerate((refused, late)):
+        db.execute(
+            "UPDATE action_items SET sync_label = :l WHERE id = :i", l=f"unpack-fixed{n}", i=item_id
+        )
     card = slack_emulator.wait_for(
         lambda: (
             (m := summary_message(slack_emulator, team)) and ids.RETRY_FAILED in str(m.blocks) and m
@@ -76,15 +86,22 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
         team.team_id, team.member, ids.RETRY_FAILED, value=retry["value"],
         channel_id=team.channel, message_ts=card.ts,
     )  # fmt: skip
-    slack_emulator.wait_for(
-        lambda: db.scalar("SELECT jira_key FROM action_items WHERE id = :i", i=refused),
+    retried = slack_emulator.wait_for(
+        lambda: [t for t in thread(slack_emulator, team, card) if "Created 2 issues" in t],
         timeout=10,
-        message="the retried item in Jira",
+        message="one created notice for both retried items",
     )
+    keys = {r["id"]: r["jira_key"] for r in db.rows("SELECT id, jira_key FROM action_items")}
+    assert keys[refused] in retried[0] and keys[late] in retried[0]
+    # One create, so one round of owners' messages, in the order of the owners' items: the
+    # member's (refused) before the newcomer's (late). Once the newcomer has theirs, a
+    # second message to the member would be there already.
     slack_emulator.wait_for(
-        lambda: sum("Created" in t for t in thread(slack_emulator, team, card)) == 2,
-        message="the second created notice",
+        lambda: owner_dms(slack_emulator, team, newcomer), message="the newcomer's message"
     )
+    assert len(owner_dms(slack_emulator, team, team.member)) == 1
+    assert len(owner_dms(slack_emulator, team, team.admin)) == 1
+
     # Mark done from the DM; once the last item is done the thread says so, once.
     for item_id in (first, second):
         response = slack.block_action(
@@ -92,35 +109,21 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
             channel_id=f"D{team.member[1:]}", message_ts=told.ts,
         )  # fmt: skip
         assert response.status_code == 200
-    # The owners' messages follow the Retry's thread notice in the same sync cycle; the
-    # moves to Done are pushed by a later cycle (one at a time), so once Jira has them, a
-    # second message to an owner would be there too.
-    slack_emulator.wait_for(
-        lambda: all(
-            db.scalar("SELECT jira_status_category FROM action_items WHERE id = :i", i=i) == "done"
-            for i in (first, second)
-        ),
-        timeout=10,
-        message="the moves to Done pushed by a later sync cycle",
-    )
-    assert len(owner_dms(slack_emulator, team, team.member)) == 1
-    assert len(owner_dms(slack_emulator, team, team.admin)) == 1
-    for item_id in (refused, theirs):
+    for item_id in (refused, theirs, late):
         choose(slack, team, item_id, controls.DONE, message_ts=card.ts)
     slack_emulator.wait_for(
-        lambda: any("All 4 action items" in t for t in thread(slack_emulator, team, card)),
-        timeout=10,
+        lambda: any("All 5 action items" in t for t in thread(slack_emulator, team, card)),
         message="the all-done line",
     )
+
+    def lines_about(word: str) -> list[str]:
+        return [t for t in thread(slack_emulator, team, card) if word in t and "Admin's" in t]
+
     choose(slack, team, theirs, controls.REOPEN, message_ts=card.ts)
+    slack_emulator.wait_for(lambda: lines_about(" reopened "), message="the reopened line")
     choose(slack, team, theirs, controls.DONE, message_ts=card.ts)
-    # A control's own "finished" line is posted after its all-done check: once it shows,
-    # a second all-done line would have too.
+    # Its "finished" line is posted after the all-done check of the same click.
     slack_emulator.wait_for(
-        lambda: (
-            sum("finished" in t and "Admin's item" in t for t in thread(slack_emulator, team, card))
-            == 2
-        ),
-        message="the second 'finished' line of the reopened item",
+        lambda: len(lines_about(" finished ")) == 2, message="the second finished line"
     )
-    assert sum("All 4 action items" in t for t in thread(slack_emulator, team, card)) == 1
+    assert sum("All 5 action items" in t for t in thread(slack_emulator, team, card)) == 1
