@@ -177,8 +177,11 @@ async def open_edit_modal(
     item_id: int | None,
     *,
     source: str,
+    list_url: str | None = None,
 ) -> dict | None:
-    """Open the modal filled in with the item; refuse ids outside this workspace."""
+    """Open the modal filled in with the item; refuse ids outside this workspace.
+    `list_url`: the response_url of the /retro list message Edit was used on, kept in the
+    modal so that saving redraws that list (nothing else can: it is ephemeral)."""
     async with runtime.sessions() as session:
         item = await item_by_id(session, workspace_id, item_id)
         retro = (
@@ -191,6 +194,8 @@ async def open_edit_modal(
     metadata = {"item": item.id, "retro": item.retro_id, "channel": item.channel_id}
     metadata.update({"from": source, "tz": await user_tz(client, user_id)})
     metadata["seen"] = fingerprints(_form_of(item))
+    if list_url:
+        metadata["list"] = list_url
     where = f"*{escape(retro.title)}* in " if retro else ""
     view = build_item_modal(
         metadata,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from slack_bolt.app.async_app import AsyncApp
 
-from bot import action_items, retros
+from bot import action_items, item_controls, retros
 from bot.views import retro_ids as ids
-from bot.views.item_modal import error_blocks
+from bot.views.item_modal import error_blocks, read_metadata
 
 
 def register(app: AsyncApp) -> None:
@@ -90,6 +90,11 @@ async def handle_item_submission(ack, body, view, context, client) -> None:
         return
     await ack()
     await action_items.confirm_saved(runtime, client, workspace_id, context.team_id, user_id, saved)
+    listed = read_metadata(view).get("list")
+    if listed and saved.channel_id:  # edited from /retro list: the list shows the change
+        await item_controls.redraw_list(
+            runtime, workspace_id, saved.channel_id, listed, saved.item_id
+        )
     below = view.get("previous_view_id")
     if saved.source == ids.FROM_MODAL and below:
         # Back on View all, the list shows the change.

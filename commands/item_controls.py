@@ -36,14 +36,15 @@ async def handle_menu(ack, body, context, client, respond) -> None:
         return  # Open in Jira is a link: Slack opened it
     runtime, workspace_id = context["runtime"], context["workspace_id"]
     user_id, source = body["user"]["id"], retro_ids.clicked_from(body)
+    listed = _list_url(body)
     if control == ids.EDIT:
         reply = await action_items.open_edit_modal(
-            runtime, client, workspace_id, user_id, body["trigger_id"], item_id, source=source
-        )
+            runtime, client, workspace_id, user_id, body["trigger_id"], item_id,
+            source=source, list_url=listed,
+        )  # fmt: skip
         if reply:
             await respond(**reply, replace_original=False)
         return
-    listed = _list_url(body)
     if control == ids.DELETE:
         done = await item_controls.confirm_delete(
             runtime, client, workspace_id, body["trigger_id"], item_id, source, listed

@@ -13,10 +13,13 @@ from tests.flows_retro import (
     add_item,
     choose,
     commit,
+    item_values,
     line_block,
     menu_options,
+    open_item_modal,
     replies,
     start_retro,
+    submit_item,
     summary_message,
     wait_for_line,
 )
@@ -382,6 +385,24 @@ def test_retro_list_is_redrawn_after_a_control_used_on_it(slack, slack_emulator,
     redrawn = _redrawn(slack_emulator, url)
     assert "Added by mistake" not in str(redrawn.blocks)
     assert controls.REOPEN in menu_options(line_block(redrawn.blocks, done))
+
+
+def test_retro_list_is_redrawn_after_an_edit_made_from_it(slack, slack_emulator, team):
+    start_retro(slack, slack_emulator, team)
+    item_id = add_item(slack, slack_emulator, team, "Plan the offsite")
+    slack.command(team.team_id, team.member, team.channel, "/retro", "list")
+    replies(slack_emulator, slack.last_response_url)
+
+    modal = open_item_modal(
+        slack,
+        slack_emulator,
+        team,
+        lambda: choose(slack, team, item_id, controls.EDIT, message_ts=None),
+    )
+    url = slack.last_response_url  # the click's, on the ephemeral list
+    submit_item(slack, team, modal, item_values("Plan the offsite in May"))
+    redrawn = _redrawn(slack_emulator, url)
+    assert "Plan the offsite in May" in line_block(redrawn.blocks, item_id)["text"]["text"]
 
 
 def test_another_workspaces_item_cannot_be_touched(app, slack, slack_emulator, db, team):
