@@ -46,7 +46,11 @@ def test_no_two_controls_of_a_message_share_a_name(slack, slack_emulator, team, 
     refused = [add_item(slack, slack_emulator, team, SAME, assignee=team.member) for _ in "cd"]
     # Jira refuses these two elements of the bulk create (labels it cannot take).
     for n, item_id in enumerate(refused):
-        db.execute("UPDATE action_items SET sync_label = :l WHERE id = :i", l=f"bad {n}", i=item_id)
+        db.execute(
+            "UPDATE action_items SET sync_label = :l WHERE id = :i",
+            l=f"bad {team.team_id}{n}",
+            i=item_id,
+        )
     commit(slack, slack_emulator, team)
     for item_id in refused:
         wait_for_state(db, team, item_id, "error")

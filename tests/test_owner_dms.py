@@ -40,8 +40,10 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
     slack_emulator.add_user(team.team_id, newcomer, name="Nia New")
     late = add_item(slack, slack_emulator, team, "Newcomer's item", assignee=newcomer)
     # Jira refuses two elements of the bulk create (labels it cannot take).
-    for item_id in (refused, late):
-        db.execute("UPDATE action_items SET sync_label = 'not a label' WHERE id = :i", i=item_id)
+    # Labels are unique across the session's database: this team's own.
+    for n, item_id in enumerate((refused, late)):
+        bad = f"not a label {team.team_id}{n}"
+        db.execute("UPDATE action_items SET sync_label = :l WHERE id = :i", l=bad, i=item_id)
     commit(slack, slack_emulator, team)
 
     [told] = slack_emulator.wait_for(
@@ -69,7 +71,9 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
     # the member, told at the commit, is not told again.
     for n, item_id in enumerate((refused, late)):
         db.execute(
-            "UPDATE action_items SET sync_label = :l WHERE id = :i", l=f"unpack-fixed{n}", i=item_id
+            "UPDATE action_items SET sync_label = :l WHERE id = :i",
+            l=f"unpack-f{n}{team.team_id[1:9].lower()}",
+            i=item_id,
         )
     card = slack_emulator.wait_for(
         lambda: (

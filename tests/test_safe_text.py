@@ -155,7 +155,8 @@ def test_a_hostile_title_and_jira_name_are_literal_in_dms_thread_notices_and_the
     sent = add_item(slack, slack_emulator, team, HOSTILE, assignee=team.member)
     refused = add_item(slack, slack_emulator, team, HOSTILE, assignee=team.admin)
     # Jira refuses one element of the bulk create (a label it cannot take): a Sync Log entry.
-    db.execute("UPDATE action_items SET sync_label = 'not a label' WHERE id = :i", i=refused)
+    bad = f"not a label {team.team_id}"  # labels are unique across the session's database
+    db.execute("UPDATE action_items SET sync_label = :l WHERE id = :i", l=bad, i=refused)
     commit(slack, slack_emulator, team)
 
     [told] = slack_emulator.wait_for(
