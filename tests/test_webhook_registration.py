@@ -261,6 +261,48 @@ def test_a_failed_registration_is_shown_and_admins_are_told_once(
     slack_emulator.assert_no_violations()
 
 
+def _webhooks_line(reply: dict) -> str:
+    return next(
+        line
+        for block in reply["blocks"]
+        for line in (block.get("text") or {}).get("text", "").split("\n")
+        if line.startswith("*Webhooks:*")
+    )
+
+
+def test_jira_forbidding_webhooks_is_worded_for_each_reader(
+    app, slack, slack_emulator, jira_emulator, db, team, site
+):
+    # This site only, every time: the account may not register webhooks.
+    jira_emulator.faults.add("POST", f"{site.cloud_id}/rest/api/3/webhook", "403", times=None)
+
+    oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site, wait=False)
+
+    wait_until(lambda: _connection(db, team)["webhook_error"], "the failure to be kept")
+    said = "Jira did not allow the connected account to register webhooks"
+    admin = _webhooks_line(
+        slack.command(team.team_id, team.admin, team.channel, "/jira", "status").json()
+    )
+    assert admin.startswith(f"*Webhooks:* :warning: {said}")
+    assert "Reconnect with `/jira connect` and approve webhook access" in admin
+    assert "turn webhooks off in `/jira settings`" in admin
+    member = _webhooks_line(
+        slack.command(team.team_id, team.member, team.channel, "/jira", "status").json()
+    )
+    assert member.startswith(f"*Webhooks:* :warning: {said}")
+    assert member.endswith("A workspace admin has been told.")
+    assert "`" not in member and "/jira" not in member  # members aren't sent to admin commands
+
+    slack.app_home_opened(team.team_id, team.admin)
+    home = slack_emulator.wait_for(
+        lambda: (h := slack_emulator.home(team.team_id, team.admin)) and said in str(h) and h
+    )
+    assert "approve webhook access" in str(home)
+    slack.app_home_opened(team.team_id, team.member)
+    home = slack_emulator.wait_for(lambda: slack_emulator.home(team.team_id, team.member))
+    assert "webhook" not in str(home).lower() and "/jira connect" not in str(home)
+
+
 def test_jira_refusing_the_webhook_says_why(
     app, slack, slack_emulator, jira_emulator, db, team, site
 ):

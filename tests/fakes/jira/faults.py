@@ -18,13 +18,16 @@ from urllib.parse import parse_qsl
 
 from .model import Recorded
 
-KINDS = {"latency", "hold", "stale", "500", "503", "429", "timeout", "drop", "repeat_token",
-         "drip", "huge"}  # fmt: skip
+KINDS = {"latency", "hold", "stale", "403", "500", "503", "429", "timeout", "drop",
+         "repeat_token", "drip", "huge"}  # fmt: skip
 # Kinds that answer as Jira would, only later: not "created_then_" kinds either.
 LATE = {"latency", "hold", "stale"}
 # Answers that go wrong while they are being sent: they are not "created_then_" kinds.
 HOSTILE = {"repeat_token", "drip", "huge"}
 BODIES = {
+    # What Jira answers an account that may not do this (a webhook, say, without the
+    # site's admin permission or the app's webhook scope).
+    403: ["You do not have permission to perform this operation."],
     500: ["Internal server error."],
     503: ["Service unavailable. Please try again later."],
     429: ["Rate limit exceeded."],
@@ -81,8 +84,8 @@ class FaultPlan:
         size: int = 64 * 1024 * 1024,
         body_has: str | None = None,
     ) -> Fault:
-        """kind: latency, hold or stale (until `fault.release()`, see Fault), 500, 503,
-        429, timeout, drop, or created_then_<one of 500/503/429/timeout/drop> (the request
+        """kind: latency, hold or stale (until `fault.release()`, see Fault), 403, 500,
+        503, 429, timeout, drop, or created_then_<one of 500/503/429/timeout/drop> (the request
         is handled, then its answer is replaced). `body_has`: only requests whose body
         contains this text (e.g. a JQL clause).
         Hostile servers: repeat_token (a search answers with the page token it was given,
