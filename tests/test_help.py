@@ -15,6 +15,7 @@ def test_retro_help_lists_every_subcommand(slack, team):
     text = str(body["blocks"])
     for sub in ("start", "add", "list", "commit", "close", "help"):
         assert f"/retro {sub}" in text
+    assert "right-click" not in text.lower()  # not on phones: Slack's message menu instead
     assert body.get("response_type", "ephemeral") == "ephemeral"
 
 
@@ -23,6 +24,15 @@ def test_jira_help_lists_every_subcommand_to_admins(slack, team):
     text = str(response.json()["blocks"])
     for sub in ("connect", "connect token", "settings", "status", "log", "retry", "disconnect"):
         assert f"/jira {sub}" in text
+
+
+def test_jira_help_shows_members_only_what_they_can_run(slack, team):
+    body = slack.command(team.team_id, team.member, team.channel, "/jira", "help").json()
+    said = str(body["blocks"]) + body["text"]
+    assert "/jira status" in said and "/jira help" in said
+    for sub in ("connect", "settings", "log", "retry", "disconnect"):
+        assert f"/jira {sub}" not in said  # they would only be refused
+    assert "A workspace admin connects Jira" in said  # who does the rest
 
 
 def test_bare_command_shows_help(slack, team):
