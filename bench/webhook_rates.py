@@ -111,7 +111,8 @@ async def build(url: str, items: int, workspaces: int, key: str) -> None:
     (tests/scale_data.py); their connections name a site the app refuses to call."""
     kind = make_url(url).get_backend_name()
     driver = "asyncpg" if kind == "postgresql" else "aiosqlite"
-    engine = make_engine(make_url(url).set(drivername=f"{kind}+{driver}").render_as_string(False))
+    async_url = make_url(url).set(drivername=f"{kind}+{driver}").render_as_string(False)
+    engine = make_engine(async_url, bounded_commands=False)  # a million rows per INSERT
     await migrate(engine)
     box = SecretBox(key)
     await fill(
