@@ -8,7 +8,6 @@ The app here runs a sync cycle every second, so "the next cycle" comes quickly."
 from __future__ import annotations
 
 import re
-import time
 import uuid
 from datetime import date, timedelta
 
@@ -157,7 +156,8 @@ def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(
 ):
     world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Plan the offsite")
     # Jira's searches wait until both edits are made: both sides have changed the title
-    # when the app next looks.
+    # when the app next looks. Then the poll and the push both see the conflict, in either
+    # order: each must decide Slack's (the poll leaves the push to log it).
     hold = jira_emulator.faults.add("POST", search_path(site), "hold", times=None)
     try:
         site.edit(issue.key, by=editor, summary="Plan the offsite (Jira)")
@@ -242,7 +242,8 @@ def test_a_later_slack_edit_wins_over_jira_even_after_jira_changed_another_field
     assert row["title"] == "Book the venue (Slack)"
     asked = [r.json for r in jira_emulator.requests_to("POST", changelog_path(site))]
     assert asked and all(body["fieldIds"] == ["summary"] for body in asked)
-    time.sleep(1.2)  # another cycle and poll: the conflict is logged once
+    # A later Jira edit, pulled: a poll read the settled issue again, and logged nothing.
+    pulled_after(sync_app, world, site, issue, editor)
     assert conflicts(sync_app.db, world.team) == [
         "title changed in Slack and in Jira; kept Slack's: Book the venue (Slack)"
     ]
@@ -277,11 +278,30 @@ def test_the_same_assignee_chosen_on_both_sides_is_no_conflict(
         )
     finally:
         jira_emulator.faults.clear()
-    time.sleep(1.2)  # another cycle and poll
-    assert conflicts(sync_app.db, world.team) == []
     assert row["assignee_user_id"] == world.team.member and row["assignee_note"] is None
-    assert puts(jira_emulator, site, issue, before) == []  # nothing to send: already so
+    # A later Slack edit of the due date: its push carries only that (the assignee was
+    # already so), and a later Jira edit pulled shows a poll read the issue again.
+    due = date.today() + timedelta(days=4)
+    values = item_values("Call the vendor", assignee=world.team.member, due=due)
+    edit(sync_app, slack_emulator, world.team, item_id, values)
+    wait_until(lambda: issue.fields["duedate"] == due.isoformat(), message="the due date pushed")
+    assert puts(jira_emulator, site, issue, before) == [{"fields": {"duedate": due.isoformat()}}]
+    pulled_after(sync_app, world, site, issue, editor)
+    assert conflicts(sync_app.db, world.team) == []
     assert issue.fields["assignee"] == world.member_account.account_id
+    row = items(sync_app.db, world.team)[0]
+    assert row["assignee_user_id"] == world.team.member and row["assignee_note"] is None
+
+
+def pulled_after(sync_app, world, site, issue, editor) -> None:
+    """A marker through the poll: a Jira edit of the description, waited for in the item.
+    The poll that brings it reads everything else about the issue too."""
+    marker = f"Marker {uuid.uuid4().hex[:6]}"
+    site.edit(issue.key, by=editor, description=adf(marker))
+    wait_until(
+        lambda: items(sync_app.db, world.team)[0]["description"] == marker,
+        message="a later Jira edit pulled",
+    )
 
 
 def test_a_poll_answered_after_a_push_does_not_take_the_old_value_back(
@@ -398,7 +418,9 @@ def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
     [new] = site.issues.values()
     assert new.fields["summary"] == "Renew the TLS cert"
 
-    time.sleep(1.5)  # a cycle more: still one
+    # A later edit, pushed to the new issue: the cycles since made no other issue.
+    edit(sync_app, slack_emulator, world.team, item_id, item_values("Renew the TLS certs"))
+    wait_until(lambda: new.fields["summary"] == "Renew the TLS certs", message="the edit pushed")
     assert len(site.issues) == 1
 
 
