@@ -7,13 +7,14 @@ delivery changes nothing; an issue deleted in Jira says so."""
 
 from __future__ import annotations
 
-import time
+import json
 import uuid
 from datetime import date, timedelta
 
 import pytest
 
 from bot.jira.webhook_registration import replace_outdated_webhooks
+from bot.sync import poll
 from bot.views import jira_ids, sync_ids
 from tests.flows_jira import choose_default_project, open_settings, set_channel_override
 from tests.flows_retro import item_values, summary_message, wait_for_line
@@ -33,6 +34,7 @@ from tests.flows_webhooks import (
     synced_items,
     token_webhook,
 )
+from tests.test_retro_home import open_home
 from tests.test_two_way_push import adf, edit, issue_path, puts
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
@@ -144,8 +146,15 @@ def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emul
     assert outcome == "unchanged"
     row = row_of(sync_app.db, item.id)
     assert row["title"] == "Fix the deploy now" and row["revision"] == row["synced_revision"]
-    time.sleep(1.2)  # a cycle more: nothing is pushed back, nothing is posted
-    assert len(jira_emulator.requests_to("PUT", issue_path(site, issue))) == 1
+    # A later Slack edit of the due date, pushed: the cycles since the echo sent nothing
+    # else (the title is not pushed back), and nothing was posted.
+    due = date.today() + timedelta(days=6)
+    edit(sync_app, slack_emulator, team, item.id, item_values("Fix the deploy now", due=due))
+    wait_until(lambda: issue.fields["duedate"] == due.isoformat(), message="the due date pushed")
+    assert puts(jira_emulator, site, issue, 0) == [
+        {"fields": {"summary": "Fix the deploy now"}},
+        {"fields": {"duedate": due.isoformat()}},
+    ]
     thread = slack_emulator.thread(team.channel, ts, team_id=team.team_id)
     assert [m.text for m in thread if "Created" not in m.text] == []
 
@@ -165,6 +174,24 @@ def test_a_replayed_old_field_delivery_changes_nothing(sync_app, slack_emulator,
     assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy v2"
 
 
+def test_a_change_jira_never_delivered_comes_back_by_the_reconcile(
+    sync_app, slack_emulator, site, hooked
+):
+    _, hook, item = hooked
+    with site.emulator.lock:  # Jira gives up on the delivery: none reaches the app
+        hooks, site.admin_webhooks = site.admin_webhooks, []
+    try:
+        assert site.edit(item.key, by=hook.jira_user, summary="Fix the deploy, undelivered") == []
+    finally:
+        with site.emulator.lock:
+            site.admin_webhooks = hooks
+    assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy"
+
+    run_in_process(sync_app.app, poll.reconcile_webhook_workspaces)
+
+    assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy, undelivered"
+
+
 def test_an_issue_deleted_in_jira_says_so_on_its_line(sync_app, slack_emulator, site, hooked):
     team, hook, item = hooked
 
@@ -177,13 +204,14 @@ def test_an_issue_deleted_in_jira_says_so_on_its_line(sync_app, slack_emulator, 
     assert sync_ids.CREATE_AGAIN in str(summary.blocks)
 
 
-def test_every_field_comes_back_by_polling(sync_app, slack_emulator, site):
+def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulator, site):
     world = connect_world(sync_app, slack_emulator, site, webhooks=False)
     [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Write the runbook"])
     commit_retro(sync_app, slack_emulator, world)
     [row] = wait_for_keys(sync_app.db, world.team, 1)
     editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
     due = date.today() + timedelta(days=3)
+    searched = len(jira_emulator.requests_to("POST", f"/sites/{site.name}/rest/api/3/search/jql"))
 
     site.edit(
         row["jira_key"],
@@ -203,6 +231,15 @@ def test_every_field_comes_back_by_polling(sync_app, slack_emulator, site):
     assert row["assignee_user_id"] == world.team.member
     assert row["due_date"] in (due, due.isoformat())
     wait_for_line(slack_emulator, world.team, "Write the on-call runbook")
+    # One search per poll, asking only for what an item shows (and when it changed).
+    polls = jira_emulator.requests_to("POST", f"/sites/{site.name}/rest/api/3/search/jql")
+    polls = [r.json for r in polls[searched:] if "updated >=" in r.json["jql"]]
+    assert polls and all(
+        set(body["fields"])
+        == {"summary", "description", "assignee", "duedate", "status", "updated",
+            "statuscategorychangedate"}
+        for body in polls
+    )  # fmt: skip
 
 
 def test_one_way_takes_only_status_and_still_never_clobbers(
@@ -224,14 +261,27 @@ def test_one_way_takes_only_status_and_still_never_clobbers(
         timeout=5,
         message="status still completing in One-way",
     )
-    time.sleep(1.2)  # another poll: still nothing but status
+    # A later Jira edit of the description, recorded as Jira's value (One-way's only trace
+    # of it): the polls since pulled nothing.
+    site.edit(issue.key, by=editor, description=adf("Groomed again"))
+    wait_until(
+        lambda: jira_value(row_of(sync_app.db, item_id), "description") == "Groomed again",
+        message="a later poll reading the issue",
+    )
     assert row_of(sync_app.db, item_id)["description"] is None
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
     edit(sync_app, slack_emulator, world.team, item_id, item_values("Tidy the whole wiki"))
     wait_until(lambda: issue.fields["summary"] == "Tidy the whole wiki", timeout=5)
     sent = puts(jira_emulator, site, issue, before)
     assert sent == [{"fields": {"summary": "Tidy the whole wiki"}}]
-    assert "Groomed in Jira" in str(issue.fields["description"])
+    assert "Groomed again" in str(issue.fields["description"])
+
+
+def jira_value(row: dict, name: str):
+    """The field's Jira value in the item's base (as the app's JSON column holds it)."""
+    base = row["field_base"]
+    base = json.loads(base) if isinstance(base, str) else base or {}
+    return base.get(name, {}).get("j")
 
 
 def set_direction(sync_app, slack_emulator, team, direction: str) -> None:
@@ -250,6 +300,9 @@ def set_direction(sync_app, slack_emulator, team, direction: str) -> None:
     assert answer.json().get("response_action") == "update", answer.text
     status = sync_app.slack.command(team.team_id, team.member, team.channel, "/jira", "status")
     assert "One-way (Slack → Jira only)" in str(status.json())
+    assert "One-way (Slack → Jira only)" in str(
+        open_home(sync_app.slack, slack_emulator, team, team.admin)
+    )
 
 
 def test_the_webhook_follows_the_projects_of_open_items_and_old_ones_are_replaced(
