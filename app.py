@@ -33,8 +33,20 @@ def main() -> int:
         print(f"Unpack cannot start: DATABASE_URL: {exc}", file=sys.stderr)
         return 2
     runtime = Runtime.build(settings)
-    asyncio.run(serve(runtime, build_web_app(runtime)))
+    _run_on_the_fastest_loop(serve(runtime, build_web_app(runtime)))
     return 0
+
+
+def _run_on_the_fastest_loop(main_coroutine) -> None:
+    """libuv's event loop, the one uvicorn picks when it runs an app itself: every webhook
+    and Slack request, and every SQLite result handed back from its thread, is a few loop
+    callbacks, which cost a fraction of what the pure-Python loop's do."""
+    try:
+        import uvloop
+    except ImportError:  # a virtualenv made before uvloop was a dependency: still runs
+        asyncio.run(main_coroutine)
+        return
+    uvloop.run(main_coroutine)
 
 
 async def serve(runtime, web_app) -> None:
