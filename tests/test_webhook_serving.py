@@ -1,11 +1,13 @@
-"""How webhook deliveries are served: on libuv's event loop, and straight to their route
-(bot/web.py's WebhooksFirst), with the answers Starlette's router gave before."""
+"""How webhook deliveries are served: on libuv's event loop, straight to their route
+(bot/web.py's WebhooksFirst) with the answers Starlette's router gave before, and with
+SQLite's pages read through a memory map (storage/db.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.flows_webhooks import webhook_path
 
@@ -33,3 +35,17 @@ def test_an_unknown_token_gets_404_and_a_longer_path_is_not_a_webhook(app):
     nested = app.post(webhook_path("no-such-token") + "/more", content=b"{}")
     assert nested.status_code == 404
     assert nested.text == "Not Found"
+
+
+def test_the_app_reads_sqlite_through_a_memory_map(app):
+    url = make_url(app.env["DATABASE_URL"])
+    if url.get_backend_name() != "sqlite":
+        pytest.skip("SQLite only")
+    # Any request that reads a table (here the webhook token's connection lookup).
+    assert app.post(webhook_path("no-such-token"), content=b"{}").status_code == 404
+    maps = Path(f"/proc/{app.proc.pid}/maps")
+    if not maps.exists():
+        pytest.skip("needs Linux's /proc")
+    mapped = {line.split()[-1] for line in maps.read_text().splitlines() if len(line.split()) > 5}
+    # The database file itself (WAL's -shm file is mapped in any case).
+    assert str(Path(url.database).resolve()) in mapped
