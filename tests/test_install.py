@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from freezegun import freeze_time
+
+from bot import housekeeping
+from tests.flows_webhooks import run_in_process
 from tests.harness import install_workspace, unique_team_id
 
 
@@ -62,3 +68,21 @@ def test_uninstalled_workspace_is_not_served(app, slack_emulator, slack, db):
     # Nothing was done for it: no workspace row, no Slack call in its name.
     assert db.scalar("SELECT count(*) FROM workspaces WHERE slack_team_id = :t", t=team_id) == 0
     assert [c for c in slack_emulator.calls[calls:] if c.team_id == team_id] == []
+
+
+def test_expired_install_states_are_pruned(app, db):
+    """Anyone may GET /slack/install, and each visit stores a state: the periodic tidy-up
+    deletes the ones past their 10 minutes, so the table stays the size of live installs."""
+    before = db.scalar("SELECT count(*) FROM slack_oauth_states")
+    for _ in range(3):
+        assert app.get("/slack/install", follow_redirects=False).cookies.get(
+            "slack-app-oauth-state"
+        )
+    assert db.scalar("SELECT count(*) FROM slack_oauth_states") == before + 3
+
+    run_in_process(app, housekeeping.tidy)  # still valid: kept
+    assert db.scalar("SELECT count(*) FROM slack_oauth_states") >= 3
+
+    with freeze_time(datetime.now(UTC) + timedelta(minutes=11)):
+        run_in_process(app, housekeeping.tidy)
+    assert db.scalar("SELECT count(*) FROM slack_oauth_states") == 0
