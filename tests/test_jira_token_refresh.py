@@ -78,8 +78,14 @@ async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
 ):
     connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
     first, second = runtimes
+    # The app process beside the test polls this workspace and would refresh the expired
+    # token too, and on SQLite it shares no lock with the two runtimes (in production SQLite
+    # runs one process): its next poll is put off so only the two runtimes refresh.
     connection_id = await _update_connection(
-        first, team.workspace_id, access_expires_at=utcnow() - timedelta(minutes=1)
+        first,
+        team.workspace_id,
+        access_expires_at=utcnow() - timedelta(minutes=1),
+        poll_due_at=utcnow() + timedelta(hours=1),
     )
     account = await _account_of(first, team.workspace_id)
     counted = jira_emulator.oauth.refreshes_by_account
