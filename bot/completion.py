@@ -27,7 +27,7 @@ from datetime import datetime
 
 from bot.views.blocks import escape
 from bot.views.retro_items import key_and_title
-from storage.clock import utcnow
+from storage.clock import believable, utcnow
 from storage.models import ActionItem, ItemStatus
 
 logger = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ class ItemState:
 
 def judge(item: ItemState, status: JiraStatus) -> Outcome:
     """What this fact does to the item (STALE when the item knows a newer one)."""
-    seen_at = item.status_changed_at
+    # A time already stored far in the future orders nothing (see `believable`).
+    seen_at = believable(item.status_changed_at)
     if seen_at is not None and status.changed_at < seen_at:
         return Outcome.STALE
     if item.jira_transition:

@@ -160,6 +160,27 @@ def test_a_replayed_or_forged_old_body_cannot_roll_the_item_back(
     assert _outcomes(db, team) == ["unchanged", "completed", "completed", "unchanged", "reopened"]
 
 
+def test_a_status_change_stamped_in_the_future_does_not_pin_the_item(
+    slack, slack_emulator, db, team, site, hook
+):
+    """Jira's clock (or a forger's) a day ahead: the Done it stamps must not outrank the
+    real reopen a moment later, which Jira stamps with the right time."""
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    site.clock_ahead_seconds = 24 * 3600
+    [done] = site.transition(item.key, "Done", by=hook.jira_user)
+    assert done.status == 202, done.response_text
+    assert item_row(db, item.id)["status"] == "complete"
+
+    site.clock_ahead_seconds = 0.0
+    [reopen] = site.transition(item.key, "In Progress", by=hook.jira_user)
+
+    # The 202 comes once the delivery is applied.
+    assert reopen.status == 202, reopen.response_text
+    row = item_row(db, item.id)
+    assert (row["status"], row["jira_status_category"]) == ("open", "indeterminate")
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "back to")
+
+
 def test_issues_the_app_did_not_create_are_ignored(slack, slack_emulator, db, team, site, hook):
     [item, marker] = synced_items(slack, slack_emulator, db, team, "Fix the deploy", "Marker")
     manual = site.create_issue("TEAM", "Made in Jira by hand")

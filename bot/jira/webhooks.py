@@ -45,14 +45,14 @@ from bot.jira.deliveries import (
 )
 from bot.logging_setup import log_workspace
 from bot.runtime import Runtime
-from storage.clock import utcnow
+from storage.clock import CLOCK_SKEW, believable, utcnow
 from storage.connection_queries import webhook_endpoint
 from storage.models import ConnectionMethod
 
 logger = logging.getLogger(__name__)
 
 TOKEN_MAX = 64  # new_webhook_token() makes 43 characters
-JWT_LEEWAY = 60  # seconds of clock skew allowed on exp/iat
+JWT_LEEWAY = int(CLOCK_SKEW.total_seconds())  # allowed on exp/iat
 DELIVERY_ID_MAX = 128
 ISSUE_UPDATED, ISSUE_DELETED = "jira:issue_updated", "jira:issue_deleted"
 EVENTS = {ISSUE_UPDATED, ISSUE_DELETED}
@@ -273,17 +273,19 @@ def _identifier(headers: Headers, body: bytes) -> str:
 
 def _event_time(payload: dict, fields: dict) -> datetime:
     """When the change happened: the delivery's `timestamp` (epoch ms), else the issue's
-    `updated`, else now. Orders deliveries that arrive out of order."""
+    `updated`, else now; one far in the future is not believed (`believable`)."""
     stamp = payload.get("timestamp")
     if isinstance(stamp, int | float) and not isinstance(stamp, bool) and stamp > 0:
         try:
-            return datetime.fromtimestamp(stamp / 1000, UTC)
+            if at := believable(datetime.fromtimestamp(stamp / 1000, UTC)):
+                return at
         except (OverflowError, OSError, ValueError):
             pass
     updated = fields.get("updated")
     if isinstance(updated, str):
         try:
-            return datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S.%f%z")
+            if at := believable(datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S.%f%z")):
+                return at
         except ValueError:
             pass
     return utcnow()

@@ -27,7 +27,7 @@ from bot.sync import field_sync, merge
 from bot.sync.people import People
 from bot.sync.reread import change_times, deleted_among, read_issues
 from bot.workspaces import bot_client
-from storage.clock import utcnow
+from storage.clock import believable, utcnow
 from storage.connection_queries import connection_for
 from storage.issue_queries import add_attempts, items_of_issues, items_of_issues_now, set_items
 from storage.models import ActionItem, SyncDirection, Workspace
@@ -180,7 +180,9 @@ async def _slack_users(
 def status_fact(issue: merge.JiraIssue, actor_name: str | None = None) -> JiraStatus | None:
     if not issue.status_category:
         return None
-    changed_at = issue.status_changed_at or issue.updated or utcnow()
+    # A time Jira reports far in the future (its clock, or a forged one) counts as now, so
+    # that it cannot outrank the real changes after it.
+    changed_at = believable(issue.status_changed_at) or believable(issue.updated) or utcnow()
     return JiraStatus(issue.issue_id, issue.status_category, changed_at, actor_name,
                       issue.status_name)  # fmt: skip
 

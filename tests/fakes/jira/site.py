@@ -1,5 +1,5 @@
 """One Jira Cloud site: its projects, users, issues, webhooks, and the knobs tests turn
-(permissions, removed issue types, index lag, status transitions)."""
+(permissions, removed issue types, index lag, status transitions, a clock running ahead)."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class Site:
         self.admin_webhooks: list[AdminWebhook] = []
         self.deliveries: list[Delivery] = []
         self.search_lag_seconds = 0.0  # new issues reach JQL results this much later
+        self.clock_ahead_seconds = 0.0  # status changes are stamped this far in the future
         self.user_search_calls = 0
         self.webhook_limit_per_user = 5  # Atlassian's (unconfirmed) per app+user+site cap
         self._ids = {"issue": 10000, "type": 10001, "webhook": 1, "changelog": 10100}
@@ -237,7 +238,7 @@ class Site:
         """Sets the issue's status and plans the webhook deliveries (lock held)."""
         old = issue.fields["status"]
         issue.fields["status"] = status
-        issue.updated = issue.status_changed = time.time()
+        issue.updated = issue.status_changed = time.time() + self.clock_ahead_seconds
         item = {
             "field": "status",
             "fieldtype": "jira",
