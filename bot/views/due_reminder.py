@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.views import item_control_ids as ids
 from bot.views.blocks import actions, button, context, escape, fallback, section
-from bot.views.retro_items import due_text, issue_link, jira_url
+from bot.views.retro_items import due_text, issue_link, open_in_jira_buttons
 from storage.models import ActionItem
 
 
@@ -18,17 +18,7 @@ def reminder_message(item: ActionItem, retro_title: str | None) -> dict:
             "Mark done", ids.MARK_DONE_BUTTON, str(item.id), style="primary", label_for=item.title
         )
     ]
-    url = jira_url(item)
-    if url:
-        buttons.append(
-            button(
-                "Open in Jira",
-                ids.OPEN_IN_JIRA_BUTTON,
-                str(item.id),
-                url=url,
-                label_for=item.jira_key,
-            )
-        )
+    buttons += open_in_jira_buttons(item)
     blocks = [
         section(f"⏰ Due today: {what}"),
         context(" · ".join(p for p in (due_text(item.due_date), where) if p)),

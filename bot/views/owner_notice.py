@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot.views import item_control_ids as controls
 from bot.views.blocks import actions, button, context, distinct_names, escape, fallback, section
-from bot.views.retro_items import due_text, issue_link, jira_url
+from bot.views.retro_items import due_text, issue_link, open_in_jira_buttons
 from bot.views.words import collapsed, plural
 from storage.models import ActionItem
 
@@ -31,18 +31,7 @@ def owner_message(retro_title: str, permalink: str | None, items: Sequence[Actio
 
 def _item_blocks(item: ActionItem) -> list[dict]:
     line = f"{issue_link(item)} · *{escape(item.title)}* · {due_text(item.due_date)}"
-    buttons = []
-    url = jira_url(item)
-    if url:
-        buttons.append(
-            button(
-                "Open in Jira",
-                controls.OPEN_IN_JIRA_BUTTON,
-                str(item.id),
-                url=url,
-                label_for=item.jira_key,
-            )
-        )
+    buttons = open_in_jira_buttons(item)
     buttons.append(
         # The key too: an owner may have two items of the same title.
         button("Mark done", controls.MARK_DONE_BUTTON, str(item.id), label_for=_name(item))

@@ -47,6 +47,22 @@ def jira_url(item: ActionItem) -> str | None:
     return messages.browse_url(item.jira_site_url, item.jira_key)
 
 
+def open_in_jira_buttons(item: ActionItem) -> list[dict]:
+    """A link button to the issue, labelled with its key; none before it is in Jira."""
+    url = jira_url(item)
+    if not url:
+        return []
+    return [
+        button(
+            "Open in Jira",
+            controls.OPEN_IN_JIRA_BUTTON,
+            str(item.id),
+            url=url,
+            label_for=item.jira_key,
+        )
+    ]
+
+
 def issue_link(item) -> str | None:
     """The item's key linked to its issue; None before it is in Jira."""
     if not item.jira_key:
