@@ -50,7 +50,7 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
 
     from bot import notifier
     from bot.jira import deliveries, webhook_registration
-    from bot.sync import poll
+    from bot.sync import deleted, poll
 
     soon = datetime.now(UTC) + timedelta(minutes=2)
     every = {"args": [runtime], "coalesce": True, "max_instances": 1}
@@ -74,6 +74,13 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
     # Jira gives up on deliveries it could not make: read webhook workspaces now and then.
     scheduler.add_job(
         poll.reconcile_webhook_workspaces,
+        "interval",
+        seconds=poll.RECONCILE_EVERY.total_seconds(),
+        **every,
+    )
+    # A deleted issue never shows in a search for what changed: looked up by id instead.
+    scheduler.add_job(
+        deleted.find_deleted_issues,
         "interval",
         seconds=poll.RECONCILE_EVERY.total_seconds(),
         **every,

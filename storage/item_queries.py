@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -178,6 +178,28 @@ async def open_issue_projects(session: AsyncSession, workspace_id: int, site_url
         .distinct()
     )
     return set(rows)
+
+
+async def open_synced_issues(
+    session: AsyncSession, workspace_id: int, site_url: str, after_id: int, limit: int
+) -> list[tuple[int, str]]:
+    """(item id, issue id) of up to `limit` open items after item `after_id`, in item
+    order, whose issue is on this Jira site and not known to be deleted."""
+    rows = await session.execute(
+        select(ActionItem.id, ActionItem.jira_issue_id)
+        .where(
+            ActionItem.workspace_id == workspace_id,
+            # A literal: SQLite then walks the partial index of open synced items.
+            ActionItem.status == literal_column(f"'{ItemStatus.OPEN.value}'"),
+            ActionItem.jira_issue_id.is_not(None),
+            ActionItem.jira_site_url == site_url,
+            ActionItem.jira_deleted_at.is_(None),
+            ActionItem.id > after_id,
+        )
+        .order_by(ActionItem.id)
+        .limit(limit)
+    )
+    return [(row.id, row.jira_issue_id) for row in rows]
 
 
 def _carried(retro: Retro):

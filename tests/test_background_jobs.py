@@ -10,7 +10,7 @@ from bot import background, housekeeping, notifier
 from bot.config import load_settings
 from bot.jira import credentials, deliveries, webhook_registration
 from bot.runtime import Runtime
-from bot.sync import poll
+from bot.sync import deleted, poll
 
 
 async def test_starting_the_process_schedules_every_periodic_job(app):
@@ -35,5 +35,6 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
     assert period(housekeeping.tidy) == timedelta(hours=12)
     assert period(credentials.keep_refresh_tokens_alive) == timedelta(hours=24)
     assert period(poll.reconcile_webhook_workspaces) == timedelta(minutes=10)
+    assert period(deleted.find_deleted_issues) == timedelta(minutes=10)
     assert period(webhook_registration.replace_outdated_webhooks) == "once"  # at start-up
     assert scheduled.get("SyncWorker.tick") == timedelta(seconds=settings.sync_interval_seconds)

@@ -14,7 +14,7 @@ from datetime import date, timedelta
 import pytest
 
 from bot.jira.webhook_registration import replace_outdated_webhooks
-from bot.sync import poll
+from bot.sync import deleted, poll
 from bot.views import jira_ids, sync_ids
 from tests.flows_jira import choose_default_project, open_settings, set_channel_override
 from tests.flows_retro import item_values, summary_message, wait_for_line
@@ -35,7 +35,7 @@ from tests.flows_webhooks import (
     token_webhook,
 )
 from tests.test_retro_home import open_home
-from tests.test_two_way_push import adf, edit, issue_path, puts
+from tests.test_two_way_push import adf, create_again_twice, edit, issue_path, puts
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 
@@ -202,6 +202,49 @@ def test_an_issue_deleted_in_jira_says_so_on_its_line(sync_app, slack_emulator, 
     wait_for_line(slack_emulator, team, f"{item.key} was deleted in Jira")
     summary = summary_message(slack_emulator, team)
     assert sync_ids.CREATE_AGAIN in str(summary.blocks)
+
+
+def test_an_issue_deleted_in_jira_is_found_without_webhooks(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    kept_id, gone_id = retro_with_items(sync_app, slack_emulator, world, ["Keep", "Renew the cert"])
+    commit_retro(sync_app, slack_emulator, world)
+    rows = {r["id"]: r for r in wait_for_keys(sync_app.db, world.team, 2)}
+    old_key = rows[gone_id]["jira_key"]
+    editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
+    assert site.delete(old_key, by=editor) == []  # webhooks off: nothing is delivered
+    searches = f"/sites/{site.name}/rest/api/3/search/jql"
+    before = len(jira_emulator.requests_to("POST", searches))
+
+    run_in_process(sync_app.app, deleted.find_deleted_issues)
+
+    assert row_of(sync_app.db, gone_id)["jira_deleted_at"] is not None
+    assert row_of(sync_app.db, kept_id)["jira_deleted_at"] is None
+    # One search by id for the open synced items, asking for nothing but the id.
+    [search] = [
+        r.json
+        for r in jira_emulator.requests_to("POST", searches)[before:]
+        if r.json["jql"].startswith("id in")
+    ]
+    assert search["fields"] == ["id"]
+    assert sorted(search["jql"][7:-1].split(", ")) == sorted(
+        r["jira_issue_id"] for r in rows.values()
+    )
+    wait_for_line(slack_emulator, world.team, f"{old_key} was deleted in Jira")
+    summary = summary_message(slack_emulator, world.team)
+    assert sync_ids.CREATE_AGAIN in str(summary.blocks)
+    assert len(site.issues) == 1  # nothing recreated on its own
+
+    create_again_twice(sync_app, world.team, gone_id, summary)
+    row = wait_until(
+        lambda: (r := row_of(sync_app.db, gone_id))["jira_key"] not in (None, old_key) and r,
+        message="the new issue's key",
+    )
+    assert row["jira_deleted_at"] is None
+    wait_until(lambda: len(site.issues) == 2, message="one new issue")
+    run_in_process(sync_app.app, deleted.find_deleted_issues)  # nothing more gone
+    assert len(site.issues) == 2 and row_of(sync_app.db, gone_id)["jira_deleted_at"] is None
 
 
 def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulator, site):

@@ -400,15 +400,7 @@ def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
     assert sync_ids.CREATE_AGAIN in str(summary.blocks)
     assert len(site.issues) == 0  # nothing recreated on its own
 
-    for _ in range(2):  # a double click still makes one issue
-        sync_app.slack.block_action(
-            world.team.team_id,
-            world.team.member,
-            sync_ids.CREATE_AGAIN,
-            value=str(item_id),
-            channel_id=world.team.channel,
-            message_ts=summary.ts,
-        )
+    create_again_twice(sync_app, world.team, item_id, summary)
     row = wait_until(
         lambda: (r := items(sync_app.db, world.team)[0])["jira_key"] and r,
         message="the new issue's key",
@@ -422,6 +414,19 @@ def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
     edit(sync_app, slack_emulator, world.team, item_id, item_values("Renew the TLS certs"))
     wait_until(lambda: new.fields["summary"] == "Renew the TLS certs", message="the edit pushed")
     assert len(site.issues) == 1
+
+
+def create_again_twice(sync_app, team, item_id, summary) -> None:
+    """Create again on the item's line, clicked twice (a double click makes one issue)."""
+    for _ in range(2):
+        sync_app.slack.block_action(
+            team.team_id,
+            team.member,
+            sync_ids.CREATE_AGAIN,
+            value=str(item_id),
+            channel_id=team.channel,
+            message_ts=summary.ts,
+        )
 
 
 def test_a_moved_issue_shows_its_new_key(sync_app, slack_emulator, jira_emulator, site):

@@ -8,7 +8,7 @@ import pytest
 
 from bot.jira import webhook_registration
 from bot.jira.credentials import keep_refresh_tokens_alive
-from bot.sync import poll
+from bot.sync import deleted, poll
 from tests.flows_webhooks import oauth_webhook, registered, run_in_process, wait_until
 
 UNINSTALLED = {"type": "app_uninstalled"}
@@ -62,6 +62,7 @@ def test_leaving_a_workspace_deletes_its_jira_webhooks_and_credentials(
         webhook_registration.refresh_due_webhooks,
         poll.poll_cycle,
         poll.reconcile_webhook_workspaces,
+        deleted.find_deleted_issues,
     ):
         run_in_process(app, job)
     assert _jira_calls_for(jira_emulator, site) == calls

@@ -40,22 +40,23 @@ GONE_CHECKS_AT_ONCE = 5
 CHANGELOG_ISSUES_MAX = 1000  # bulkfetch's limit per request
 
 
-async def read_issues(jira: JiraClient, issue_ids) -> dict[str, dict]:
-    """{issue id: issue JSON} of those Jira still shows."""
+async def read_issues(jira: JiraClient, issue_ids, fields=ISSUE_FIELDS) -> dict[str, dict]:
+    """{issue id: issue JSON} of those Jira still shows, with `fields` (["id"]: only
+    which of them Jira still has)."""
     ids = sorted({str(i) for i in issue_ids if i}, key=int)
     chunks = [ids[i : i + IDS_PER_SEARCH] for i in range(0, len(ids), IDS_PER_SEARCH)]
-    pages = await asyncio.gather(*(_search(jira, chunk) for chunk in chunks))
+    pages = await asyncio.gather(*(_search(jira, chunk, fields) for chunk in chunks))
     return {str(issue["id"]): issue for page in pages for issue in page}
 
 
-async def _search(jira: JiraClient, ids: list[str]) -> list[dict]:
+async def _search(jira: JiraClient, ids: list[str], fields: list[str]) -> list[dict]:
     for _ in range(3):
         if not ids:
             return []
         try:
             return await jira.search_issues(
                 f"id in ({', '.join(ids)})",
-                fields=ISSUE_FIELDS,
+                fields=fields,
                 reconcile=[int(i) for i in ids],
             )
         except JiraError as exc:
@@ -64,6 +65,14 @@ async def _search(jira: JiraClient, ids: list[str]) -> list[dict]:
                 raise
             ids = [i for i in ids if i not in gone]
     return []
+
+
+async def gone_among(jira: JiraClient, issue_ids) -> set[str]:
+    """Which of these issues Jira says no longer exist, asking for nothing but their ids:
+    a search per IDS_PER_SEARCH ids, then a read of each one left out (404: gone)."""
+    ids = {str(i) for i in issue_ids if i}
+    missing = ids - set(await read_issues(jira, ids, fields=["id"]))
+    return await deleted_among(jira, missing) if missing else set()
 
 
 async def deleted_among(jira: JiraClient, issue_ids) -> set[str]:
