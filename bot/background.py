@@ -68,6 +68,14 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
         run_date=datetime.now(UTC) + timedelta(seconds=5),
         args=[runtime],
     )
+    # Deliveries a killed process answered and never applied; soon after a start too.
+    scheduler.add_job(
+        deliveries.apply_unapplied,
+        "interval",
+        seconds=deliveries.APPLY_LEASE.total_seconds(),
+        next_run_time=datetime.now(UTC) + deliveries.APPLY_LEASE / 2,
+        **every,
+    )
     scheduler.add_job(deliveries.send_owed_notices, "interval", seconds=60, **every)
     # Summaries whose refresh Slack kept refusing are rendered again.
     scheduler.add_job(notifier.refresh_owed_summaries, "interval", seconds=60, **every)

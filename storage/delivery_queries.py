@@ -45,6 +45,57 @@ def _insert_statement(dialect_name: str):
     )
 
 
+async def claim_for_apply(conn: AsyncConnection, pks: list[int], at: datetime) -> set[int]:
+    """The first statement of an apply's transaction: of these deliveries, those nobody
+    applied yet (the pks returned), held until the caller commits (on SQLite this takes
+    the write lock; on PostgreSQL another applier of the same row waits, then finds it
+    applied). So a delivery is applied once, even by two processes at the same time."""
+    if not pks:
+        return set()
+    result = await conn.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(pks), WebhookDelivery.outcome.is_(None))
+        .values(apply_claimed_at=at)
+        .returning(WebhookDelivery.id)
+    )
+    return set(result.scalars())
+
+
+async def claim_unapplied(
+    conn: AsyncConnection, older_than: datetime, at: datetime, limit: int
+) -> list[Row]:
+    """Deliveries recorded before `older_than` and still not applied, whose last claim
+    (if any) is older too: left by a process that died between Jira's 2xx and the apply.
+    Claims them (a lease: other processes' recovery skips them until it lapses) and
+    returns rows of (id, workspace_id, delivery_id, issue_id, status_category,
+    actor_name), oldest first. Walks the partial index of unapplied deliveries."""
+    lapsed = or_(
+        WebhookDelivery.apply_claimed_at.is_(None), WebhookDelivery.apply_claimed_at < older_than
+    )
+    due = (
+        select(WebhookDelivery.id)
+        .where(WebhookDelivery.outcome.is_(None), WebhookDelivery.received_at < older_than, lapsed)
+        .order_by(WebhookDelivery.received_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(due.scalar_subquery()), WebhookDelivery.outcome.is_(None))
+        .values(apply_claimed_at=at)
+        .returning(
+            WebhookDelivery.id,
+            WebhookDelivery.workspace_id,
+            WebhookDelivery.delivery_id,
+            WebhookDelivery.issue_id,
+            WebhookDelivery.status_category,
+            WebhookDelivery.actor_name,
+        )
+    )
+    return sorted(result.all(), key=lambda row: row.id)
+
+
 async def write_outcomes(conn: AsyncConnection, rows: list[dict]) -> None:
     """Each delivery's outcome and owed notice: rows of (delivery_pk, outcome,
     changed_item, owed_notice)."""

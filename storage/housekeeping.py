@@ -51,7 +51,14 @@ async def _delete_batched(sessions: async_sessionmaker, model, *where) -> int:
 
 async def prune_deliveries(sessions: async_sessionmaker, now: datetime) -> int:
     cutoff = now - KEEP_DELIVERIES
-    return await _delete_batched(sessions, WebhookDelivery, WebhookDelivery.received_at < cutoff)
+    # A delivery not applied yet (outcome NULL) is kept whatever its age: the recovery
+    # job still owes it to its item.
+    return await _delete_batched(
+        sessions,
+        WebhookDelivery,
+        WebhookDelivery.received_at < cutoff,
+        WebhookDelivery.outcome.is_not(None),
+    )
 
 
 async def prune_oauth_flows(sessions: async_sessionmaker, now: datetime) -> int:

@@ -423,6 +423,11 @@ class SyncAttempt(Base):
 class WebhookDelivery(Base):
     """Jira webhook deliveries seen, for at-most-once processing.
 
+    A delivery is recorded before Jira hears 2xx and applied to its item after (`outcome`
+    stays NULL until then; bot/jira/deliveries.py): `status_category` and `actor_name` are
+    what the apply takes from the body, and `apply_claimed_at` the lease of the recovery
+    job that applies what a killed process recorded but never applied.
+
     A delivery that changed an item also owes the retro's thread a message: `notice` holds
     it until `notified_at` is set (once Slack took it), so a process that dies after
     answering Jira (which will not resend a 2xx), or while posting, still gets the message
@@ -438,6 +443,12 @@ class WebhookDelivery(Base):
             postgresql_where=text("notice IS NOT NULL AND notified_at IS NULL"),
         ),
         Index("ix_webhook_deliveries_received_at", "received_at"),  # housekeeping
+        Index(
+            "ix_webhook_deliveries_unapplied",
+            "received_at",
+            sqlite_where=text("outcome IS NULL"),
+            postgresql_where=text("outcome IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -452,6 +463,9 @@ class WebhookDelivery(Base):
     # bot/jira/deliveries.py was left by a process that died before posting).
     notice_claimed_at: Mapped[datetime | None] = mapped_column()
     notified_at: Mapped[datetime | None] = mapped_column()
+    status_category: Mapped[str | None] = mapped_column(String(32))
+    actor_name: Mapped[str | None] = mapped_column(String(255))
+    apply_claimed_at: Mapped[datetime | None] = mapped_column()
 
 
 class SlackOAuthState(Base):

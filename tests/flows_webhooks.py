@@ -190,6 +190,19 @@ def item_row(db, item_id: int) -> dict:
     )[0]
 
 
+UNAPPLIED = "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w AND outcome IS NULL"
+
+
+def wait_applied(db, team, timeout: float = 10.0) -> None:
+    """Jira hears 2xx once a delivery is recorded; it is applied to its item a moment
+    later. Waits until every delivery the workspace recorded is applied."""
+    wait_until(
+        lambda: db.scalar(UNAPPLIED, w=team.workspace_id) == 0,
+        "the workspace's recorded deliveries to be applied",
+        timeout,
+    )
+
+
 def wait_until(predicate, what: str, timeout: float = 10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

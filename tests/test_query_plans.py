@@ -376,3 +376,20 @@ def test_every_periodic_delete_walks_an_index(database, prune, table, index):
     assert any(index in plan for _, plan in plans), plans
     if prune == "prune_sync_log":  # each workspace's newest 1,000: down (workspace_id, at)
         assert any("ix_sync_attempts_workspace_at" in plan for _, plan in plans)
+
+
+# --- webhook deliveries answered and not applied yet --------------------------------------
+
+
+def test_the_recovery_of_unapplied_deliveries_walks_their_partial_index(database):
+    """Applied deliveries are nearly all of the table: the recovery job reads only the
+    partial index of those not applied yet."""
+    from storage.delivery_queries import claim_unapplied
+
+    async def recover(runtime):
+        async with runtime.engine.begin() as conn:
+            assert await claim_unapplied(conn, datetime.now(UTC), datetime.now(UTC), 100) == []
+
+    plans = plans_of(database, recover)
+    assert_indexed(plans, "webhook_deliveries")
+    assert any("ix_webhook_deliveries_unapplied" in plan for _, plan in plans), plans

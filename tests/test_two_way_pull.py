@@ -33,6 +33,7 @@ from tests.flows_webhooks import (
     run_in_process,
     synced_items,
     token_webhook,
+    wait_applied,
 )
 from tests.test_retro_home import open_home
 from tests.test_two_way_push import adf, create_again_twice, edit, issue_path, puts
@@ -104,7 +105,8 @@ def test_every_field_edited_in_jira_comes_back_by_webhook(sync_app, slack_emulat
     )
 
     assert delivery.status == 202, delivery.response_text
-    row = row_of(sync_app.db, item.id)  # applied before Jira heard 202
+    wait_applied(sync_app.db, team)  # recorded before Jira heard 202, applied just after
+    row = row_of(sync_app.db, item.id)
     assert row["title"] == "Fix the deploy pipeline"
     assert row["description"] == "Roll back *first*\n\n• canary\n• then all"
     assert row["assignee_user_id"] == team.member and row["assignee_note"] is None
@@ -120,6 +122,7 @@ def test_an_assignee_without_a_slack_match_is_named(sync_app, slack_emulator, si
 
     site.edit(item.key, by=hook.jira_user, assignee=hidden.account_id)
 
+    wait_applied(sync_app.db, team)
     row = row_of(sync_app.db, item.id)
     assert row["assignee_user_id"] is None
     assert row["assignee_note"] == "assigned in Jira to Rui Costa"
@@ -140,6 +143,7 @@ def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emul
         message="Jira's echo of the push",
     )
     assert issue.fields["summary"] == "Fix the deploy now"
+    wait_applied(sync_app.db, team)
     outcome = sync_app.db.scalar(
         "SELECT outcome FROM webhook_deliveries WHERE delivery_id = :d", d=echo.identifier
     )
@@ -160,9 +164,10 @@ def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emul
 
 
 def test_a_replayed_old_field_delivery_changes_nothing(sync_app, slack_emulator, site, hooked):
-    _, hook, item = hooked
+    team, hook, item = hooked
     [first] = site.edit(item.key, by=hook.jira_user, summary="Fix the deploy v1")
     site.edit(item.key, by=hook.jira_user, summary="Fix the deploy v2")
+    wait_applied(sync_app.db, team)
     assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy v2"
 
     # The old body, sent again under a new identifier (a forged replay).
@@ -171,6 +176,7 @@ def test_a_replayed_old_field_delivery_changes_nothing(sync_app, slack_emulator,
     again = site.redeliver(first)
 
     assert again.status == 202
+    wait_applied(sync_app.db, team)
     assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy v2"
 
 
@@ -198,6 +204,7 @@ def test_an_issue_deleted_in_jira_says_so_on_its_line(sync_app, slack_emulator, 
     [delivery] = site.delete(item.key, by=hook.jira_user)
 
     assert delivery.status == 202
+    wait_applied(sync_app.db, team)
     assert row_of(sync_app.db, item.id)["jira_deleted_at"] is not None
     wait_for_line(slack_emulator, team, f"{item.key} was deleted in Jira")
     summary = summary_message(slack_emulator, team)

@@ -27,6 +27,7 @@ from tests.flows_webhooks import (
     status_notices,
     synced_items,
     token_webhook,
+    wait_applied,
     wait_for_thread,
 )
 from tests.harness import install_workspace
@@ -143,8 +144,9 @@ def test_a_replayed_or_forged_old_body_cannot_roll_the_item_back(
         return post_delivery(app, hook.token, raw, hub_headers(hook.secret, raw))
 
     # A body claiming Done while the issue is still To Do in Jira completes nothing.
-    # (The 202 comes once the delivery is applied; its message, if any, a little later.)
+    # (The 202 comes once the delivery is recorded; it is applied a moment later.)
     assert deliver("done", "Done", t0 + 1000).status_code == 202
+    wait_applied(db, team)
     assert item_row(db, item.id)["status"] == "open"
     after_marker(slack_emulator, db, team, site, hook, marker)
     assert lines_about(slack_emulator, db, team, item) == []
@@ -153,6 +155,7 @@ def test_a_replayed_or_forged_old_body_cannot_roll_the_item_back(
     site.transition(item.key, "Done", by=hook.jira_user)
     slack_emulator.wait_for(lambda: lines_about(slack_emulator, db, team, item))
     assert deliver("new", "To Do", t0 + 60_000).status_code == 202
+    wait_applied(db, team)
     assert item_row(db, item.id)["status"] == "complete"
     after_marker(slack_emulator, db, team, site, hook, marker, "In Progress")
     assert len(lines_about(slack_emulator, db, team, item)) == 1
@@ -169,13 +172,15 @@ def test_a_status_change_stamped_in_the_future_does_not_pin_the_item(
     site.clock_ahead_seconds = 24 * 3600
     [done] = site.transition(item.key, "Done", by=hook.jira_user)
     assert done.status == 202, done.response_text
+    wait_applied(db, team)
     assert item_row(db, item.id)["status"] == "complete"
 
     site.clock_ahead_seconds = 0.0
     [reopen] = site.transition(item.key, "In Progress", by=hook.jira_user)
 
-    # The 202 comes once the delivery is applied.
+    # The 202 comes once the delivery is recorded; it is applied a moment later.
     assert reopen.status == 202, reopen.response_text
+    wait_applied(db, team)
     row = item_row(db, item.id)
     assert (row["status"], row["jira_status_category"]) == ("open", "indeterminate")
     wait_for_thread(slack_emulator, db, team, item.retro_id, "back to")
@@ -188,6 +193,7 @@ def test_issues_the_app_did_not_create_are_ignored(slack, slack_emulator, db, te
     [delivery] = site.transition(manual.key, "Done", by=hook.jira_user)
 
     assert delivery.status == 202
+    wait_applied(db, team)
     assert _outcomes(db, team) == ["unknown_issue"]
     assert item_row(db, item.id)["status"] == "open"
     after_marker(slack_emulator, db, team, site, hook, marker)
@@ -215,6 +221,7 @@ def test_a_token_of_another_workspace_touches_nothing_of_this_one(
     answer = post_delivery(app, b_hook.token, raw, hub_headers(b_hook.secret, raw))
 
     assert answer.status_code == 202
+    wait_applied(db, other)
     assert item_row(db, a_item.id)["status"] == "open"
     assert item_row(db, b_item.id)["status"] == "open"  # not B's issue either: other site
     assert _outcomes(db, other) == ["other_site"]

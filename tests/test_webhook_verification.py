@@ -17,6 +17,7 @@ from tests.flows_webhooks import (
     oauth_webhook,
     post_delivery,
     token_webhook,
+    wait_applied,
 )
 from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
 
@@ -52,6 +53,7 @@ def test_hub_signature_over_the_raw_body_is_accepted(app, db, team, site, token_
 
     assert answer.status_code == 202, answer.text
     # Accepted and recorded; the issue is not one the app created, so nothing else happened.
+    wait_applied(db, team)
     assert [d["outcome"] for d in _deliveries(db, team)] == ["unknown_issue"]
 
 
@@ -103,6 +105,7 @@ def test_valid_jwt_is_accepted(app, db, team, site, oauth_hook):
     answer = post_delivery(app, oauth_hook.token, _body(site), jwt_headers())
 
     assert answer.status_code == 202, answer.text
+    wait_applied(db, team)
     assert [d["outcome"] for d in _deliveries(db, team)] == ["unknown_issue"]
 
 

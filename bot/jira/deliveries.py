@@ -1,15 +1,25 @@
-"""Webhook deliveries, committed in groups, and the thread messages they owe.
+"""Webhook deliveries: recorded before Jira hears 2xx, applied in batches after it, and
+the thread messages they owe.
 
 A delivery must be durable before Jira hears 2xx (Jira never resends a delivery it saw
 succeed), and Jira sends bursts: a bulk transition moves hundreds of issues at once. So
-one writer task per process takes every delivery waiting and commits them together: one
-transaction, one fsync on SQLite instead of one per delivery, and no requests queuing on
-SQLite's write lock. Each request waits for its group's commit, then answers.
+the accept path does only that: one recorder task per process takes every delivery
+waiting and inserts them together (one transaction, one fsync on SQLite instead of one
+per delivery) under (workspace, identifier) — a replay, even one in the same group or
+one another process is recording at this moment, hits the unique key and changes
+nothing — and each request answers once its group is committed. Its outcome stays empty:
+"recorded, not applied yet".
 
-In the group, each delivery is recorded under (workspace, identifier) first — a replay,
-even one in the same group or one another process is recording at this moment, hits the
-unique key and changes nothing — then its status is applied to the item by the rules of
-bot/completion.py, in arrival order.
+One applier task per process then takes everything recorded and not applied (up to
+APPLY_MAX), reads those issues from Jira as it reports them now (one search per workspace
+per 50 issues, in parallel) and applies them to their items by the rules of
+bot/completion.py and bot/sync/pull.py, in arrival order, in one transaction that also
+writes each delivery's outcome. While a batch is read and applied, new deliveries gather,
+so batches grow with the load. A delivery is applied within seconds of its 2xx; one a
+process recorded but never applied (killed in between, or its apply failed) is applied by
+`apply_unapplied` on the schedule once older than APPLY_LEASE, claimed in the database
+first so that two processes do not both read it. The apply's transaction claims its rows
+again (`outcome IS NULL`), so a delivery is applied once even then.
 
 The changes then go to one sender task, which claims their owed notices in one statement
 (claim before post: a message is never sent twice; a claim whose message Slack still
@@ -45,9 +55,11 @@ from bot.sync.pull import (
     write_items,
 )
 from storage.clock import utcnow
-from storage.connection_queries import delivery_seen
+from storage.connection_queries import connection_for, delivery_seen
 from storage.delivery_queries import (
+    claim_for_apply,
     claim_notices,
+    claim_unapplied,
     give_back_notices,
     notices_sent,
     owed_notices,
@@ -58,9 +70,8 @@ from storage.issue_queries import set_items
 
 logger = logging.getLogger(__name__)
 
-GROUP_MAX = 200  # deliveries per transaction
-# Groups whose issues are read from Jira at once (commits stay in arrival order).
-GROUPS_IN_FLIGHT = 2
+GROUP_MAX = 500  # deliveries recorded per transaction
+APPLY_MAX = 500  # deliveries read from Jira and applied per transaction
 RETROS_AT_ONCE = 8  # thread messages go out for this many retros in parallel
 NOTICES_PER_SEND = 1000
 SEND_PAUSE = 1.0  # seconds between two sends of one process (bursts gather meanwhile)
@@ -69,6 +80,11 @@ READER_TTL = 5.0  # seconds, as the webhook endpoint's
 READERS_KEPT = 10_000
 # "Last delivery" in /jira status need not be exact; writing it once a minute is plenty.
 LAST_DELIVERY_EVERY = timedelta(seconds=60)
+# A delivery still not applied this long after it was recorded (or after its last claim)
+# was left by a process that died, or whose apply failed: the recovery job applies it.
+# Longer than a slow Jira search, so a live applier is rarely overtaken (when it is, the
+# apply's own claim still lets only one of them apply it).
+APPLY_LEASE = timedelta(seconds=30)
 # A notice still owed after this long was left by a process that died (or is about to be
 # sent by a live one: the claim decides).
 OWED_AFTER = timedelta(seconds=60)
@@ -102,6 +118,15 @@ class Delivery:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A delivery committed and not applied yet: `pk` is its row."""
+
+    pk: int
+    endpoint: Endpoint
+    delivery: Delivery
+
+
 class DeliveryNotStored(Exception):
     """The group's transaction failed: answer 5xx so that Jira retries."""
 
@@ -123,41 +148,44 @@ class _Waiting:
 
 
 def _write_lock(runtime: Runtime) -> asyncio.Lock:
-    """The writer and the sender take turns at the database: on SQLite, two of our own
-    transactions queuing on its file lock would wait out its busy-timeout sleeps."""
+    """The recorder, the applier and the sender take turns at the database: on SQLite,
+    two of our own transactions queuing on its file lock would wait out its busy-timeout
+    sleeps."""
     return runtime.state.delivery_writes
 
 
 class DeliveryPipeline:
-    """One per process: the writer and the sender, started on the first delivery."""
+    """One per process: the recorder, the applier and the sender, started on the first
+    delivery."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._waiting: list[_Waiting] = []
+        self._recorded: list[Recorded] = []
         self._owed: list[Owed] = []
         # Items whose issue changed status within its category: only their lines change.
         self._relabelled: set[tuple[int, int]] = set()
-        self._write_wake = asyncio.Event()
+        self._record_wake = asyncio.Event()
+        self._apply_wake = asyncio.Event()
         self._send_wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
-        self._groups: set[asyncio.Task] = set()  # groups being read or committed
 
     async def submit(self, endpoint: Endpoint, delivery: Delivery) -> bool:
-        """Store and apply the delivery; True when it is new, False for a replay.
-        Raises DeliveryNotStored when the database refused the group."""
+        """Record the delivery (it is applied soon after); True when it is new, False for
+        a replay. Raises DeliveryNotStored when the database refused the group."""
         future = asyncio.get_running_loop().create_future()
         self._waiting.append(_Waiting(endpoint, delivery, future))
         self._start()
-        self._write_wake.set()
+        self._record_wake.set()
         return await future
 
     async def stop(self) -> None:
-        """Shutdown: end the writer and the sender. Notices not yet posted stay owed in the
-        database (notified_at empty) and the recovery job sends them after a restart."""
-        tasks = [*self._tasks, *self._groups]
-        for task in tasks:
+        """Shutdown: end the recorder, the applier and the sender. Deliveries recorded and
+        not applied yet stay so in the database (outcome empty) and notices not posted
+        stay owed (notified_at empty): the recovery jobs take them after a restart."""
+        for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
     def _start(self) -> None:
@@ -166,51 +194,64 @@ class DeliveryPipeline:
             for task in self._tasks:
                 task.cancel()
             self._tasks = [
-                asyncio.create_task(self._write_loop(), name="webhook-writer"),
+                asyncio.create_task(self._record_loop(), name="webhook-recorder"),
+                asyncio.create_task(self._apply_loop(), name="webhook-applier"),
                 asyncio.create_task(self._send_loop(), name="webhook-sender"),
             ]
-            self._write_wake.set()
+            self._record_wake.set()
+            self._apply_wake.set()
             self._send_wake.set()
 
-    async def _write_loop(self) -> None:
-        slots = asyncio.Semaphore(GROUPS_IN_FLIGHT)
-        previous: asyncio.Task | None = None
+    async def _record_loop(self) -> None:
         while True:
-            await self._write_wake.wait()
-            self._write_wake.clear()
+            await self._record_wake.wait()
+            self._record_wake.clear()
             while self._waiting:
-                # What arrives while every slot is busy gathers into the next group.
-                await slots.acquire()
+                # What arrives while a group is committed gathers into the next one.
                 group, self._waiting = self._waiting[:GROUP_MAX], self._waiting[GROUP_MAX:]
-                previous = asyncio.create_task(self._write(group, previous, slots))
-                self._groups.add(previous)
-                previous.add_done_callback(self._groups.discard)
+                await self._record(group)
 
-    async def _write(self, group: list[_Waiting], previous, slots: asyncio.Semaphore) -> None:
-        """Read the group's issues from Jira while the group before is still being read
-        or committed (Jira's answer is the slow part), then commit after it."""
+    async def _record(self, group: list[_Waiting]) -> None:
         items = [(w.endpoint, w.delivery) for w in group]
         try:
-            currents = await read_group(self.runtime, items)
-            if previous is not None:
-                await asyncio.wait({previous})
-            results, relabelled = await commit_group(self.runtime, items, currents)
+            new = await record_group(self.runtime, items)
         except Exception as exc:
-            logger.exception("storing %s webhook deliveries failed", len(group))
+            logger.exception("recording %s webhook deliveries failed", len(group))
             for waiting in group:
                 if not waiting.future.done():
                     waiting.future.set_exception(DeliveryNotStored(str(type(exc).__name__)))
             return
-        finally:
-            slots.release()
-        for waiting, (new, owed) in zip(group, results, strict=True):
-            if owed is not None:
-                self._owed.append(owed)
+        answered = set()
+        for waiting in group:
+            key = (waiting.endpoint.workspace_id, waiting.delivery.identifier)
+            pk = new.get(key)
+            is_new = pk is not None and key not in answered
+            answered.add(key)
+            if is_new and same_site(waiting.delivery.issue_self, waiting.endpoint.site_url,
+                                    waiting.endpoint.cloud_id):  # fmt: skip
+                self._recorded.append(Recorded(pk, waiting.endpoint, waiting.delivery))
             if not waiting.future.done():
-                waiting.future.set_result(new)
-        self._relabelled |= relabelled
-        if self._owed or self._relabelled:
-            self._send_wake.set()
+                waiting.future.set_result(is_new)
+        if self._recorded:
+            self._apply_wake.set()
+
+    async def _apply_loop(self) -> None:
+        while True:
+            await self._apply_wake.wait()
+            self._apply_wake.clear()
+            while self._recorded:
+                # What is recorded while a batch is read and applied gathers into the next.
+                batch, self._recorded = self._recorded[:APPLY_MAX], self._recorded[APPLY_MAX:]
+                try:
+                    owed, relabelled = await apply_recorded(self.runtime, batch)
+                except Exception:
+                    # Recorded all the same: `apply_unapplied` applies them after the lease.
+                    logger.exception("applying %s webhook deliveries failed", len(batch))
+                    continue
+                self._owed += owed
+                self._relabelled |= relabelled
+                if self._owed or self._relabelled:
+                    self._send_wake.set()
 
     async def _send_loop(self) -> None:
         while True:
@@ -231,7 +272,7 @@ class DeliveryPipeline:
             await asyncio.sleep(SEND_PAUSE)
 
 
-# --- the writer's transaction -----------------------------------------------------------
+# --- the recorder's transaction ---------------------------------------------------------
 
 
 def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bool:
@@ -244,13 +285,40 @@ def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bo
     return bool(cloud_id) and f"/ex/jira/{cloud_id.lower()}/" in link
 
 
+async def record_group(runtime: Runtime, items: list) -> dict[tuple[int, str], int]:
+    """Inserts the deliveries not seen yet and commits: {(workspace, identifier): pk} of
+    the new ones (a replay hits the unique key and is skipped). A delivery about another
+    site's issue is recorded as done (OTHER_SITE): there is nothing to apply."""
+    now = utcnow()
+    rows = [_row(e, d, now) for e, d in _first_of_each(items).values()]
+    # Core on a plain connection: no ORM objects here, and a group is on the hot path.
+    async with _write_lock(runtime), runtime.engine.begin() as conn:
+        pks = await record_deliveries(conn, rows)
+        await _touch_connections(runtime, conn, items, now)
+    return pks
+
+
+# --- the applier ------------------------------------------------------------------------
+
+
+async def apply_recorded(
+    runtime: Runtime, batch: list[Recorded]
+) -> tuple[list[Owed], set[tuple[int, int]]]:
+    """Reads the batch's issues from Jira, then applies them and writes the deliveries'
+    outcomes in one transaction: the notices owed, in order, and the (workspace, item)
+    whose issue only changed status name (their lines show it)."""
+    currents = await read_group(runtime, [(r.endpoint, r.delivery) for r in batch])
+    changes, relabelled = await apply_group(runtime, batch, currents)
+    owed = [Owed(r.endpoint.workspace_id, r.pk, changes[r.pk]) for r in batch if changes.get(r.pk)]
+    return owed, relabelled
+
+
 async def read_group(runtime: Runtime, items: list) -> dict[int, Current]:
-    """The group's issues as Jira reports them now: one search per workspace (per 50
+    """The batch's issues as Jira reports them now: one search per workspace (per 50
     issues), before the transaction, so no lock is held while Jira answers."""
     wanted: dict[int, set[str]] = defaultdict(set)
     for endpoint, delivery in items:
-        if same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
-            wanted[endpoint.workspace_id].add(delivery.status.issue_id)
+        wanted[endpoint.workspace_id].add(delivery.status.issue_id)
     workspaces = sorted(wanted)
     read = await asyncio.gather(*(_read(runtime, w, wanted[w]) for w in workspaces))
     return dict(zip(workspaces, read, strict=True))
@@ -266,7 +334,7 @@ async def _read(runtime: Runtime, workspace_id: int, issue_ids: set[str]) -> Cur
 
 async def _reader_for(runtime: Runtime, workspace_id: int) -> tuple[JiraClient, bool]:
     """The workspace's Jira client and sync direction, kept for READER_TTL: a burst's
-    groups share its credentials (read and decrypted once), its vetted site address and
+    batches share its credentials (read and decrypted once), its vetted site address and
     its settings, as they share the endpoint (a disconnect, a new token or a change of
     direction takes effect within seconds)."""
     now, kept = time.monotonic(), runtime.state.webhook_readers
@@ -280,51 +348,38 @@ async def _reader_for(runtime: Runtime, workspace_id: int) -> tuple[JiraClient, 
     return found
 
 
-async def commit_group(
-    runtime: Runtime, items: list, currents: dict[int, Current]
-) -> tuple[list[tuple[bool, Owed | None]], set[tuple[int, int]]]:
-    """[(is new, owed notice)] per delivery, in order, once committed, and the (workspace,
-    item) whose issue only changed status name (their lines show it). Set-wise, so a
-    group costs a handful of statements whatever its size:
+async def apply_group(
+    runtime: Runtime, batch: list[Recorded], currents: dict[int, Current]
+) -> tuple[dict[int, StatusChange | None], set[tuple[int, int]]]:
+    """{delivery pk: its change} once committed, and the (workspace, item) relabelled.
+    Set-wise, so a batch costs a handful of statements whatever its size:
 
-    1. insert the deliveries not seen yet (a replay hits the unique key and is skipped;
-       on SQLite this also takes the write lock, so what is read next stays true);
+    1. claim the deliveries nobody applied yet (on SQLite this also takes the write lock,
+       so what is read next stays true; another process applying the same rows finds
+       them applied);
     2. read their items at once (FOR UPDATE on PostgreSQL);
     3. apply what Jira reports now to each, in arrival order, in memory (status by the
        completion rules, fields by the three-way merge: bot/sync/pull.py);
     4. write the items that changed and each delivery's outcome."""
-    now = utcnow()
-    # Core on a plain connection: no ORM objects here, and a group is on the hot path.
     async with _write_lock(runtime), runtime.engine.begin() as conn:
-        firsts = _first_of_each(items)
-        pks = await record_deliveries(conn, [_row(e, d, now) for e, d in firsts.values()])
-        new = [(key, *firsts[key]) for key in firsts if key in pks]
-        states, rows = await _items(conn, [(e, d) for _, e, d in new])
+        mine = await claim_for_apply(conn, [r.pk for r in batch], utcnow())
+        todo = [r for r in batch if r.pk in mine]
+        states, rows = await _items(conn, [(r.endpoint, r.delivery) for r in todo])
         item_values, outcomes, changes, fielded_items = {}, [], {}, []
         named_before = _status_names(states)
-        for key, endpoint, delivery in new:
-            outcome, change, values, fielded = _apply(states, rows, endpoint, delivery, currents)
+        for r in todo:
+            outcome, change, values, fielded = _apply(states, rows, r.endpoint, r.delivery,
+                                                      currents)  # fmt: skip
             if values:
                 item_values[values["item_pk"]] = values
             if fielded is not None:
-                fielded_items.append((endpoint.workspace_id, *fielded))
-            outcomes.append(_outcome_row(pks[key], outcome, change))
-            changes[key] = change
+                fielded_items.append((r.endpoint.workspace_id, *fielded))
+            outcomes.append(_outcome_row(r.pk, outcome, change))
+            changes[r.pk] = change
         await write_items(conn, fielded_items)
         await set_items(conn, SETTLED_COLUMNS, list(item_values.values()))
-        relabelled = _relabelled(states, named_before, changes)
         await write_outcomes(conn, outcomes)
-        await _touch_connections(runtime, conn, items, now)
-    results, answered = [], set()
-    for endpoint, delivery in items:
-        key = (endpoint.workspace_id, delivery.identifier)
-        if key not in pks or key in answered:
-            results.append((False, None))
-            continue
-        answered.add(key)
-        change = changes.get(key)
-        results.append((True, Owed(key[0], pks[key], change) if change else None))
-    return results, relabelled
+    return changes, _relabelled(states, named_before, changes)
 
 
 def _status_names(states: dict) -> dict[int, str | None]:
@@ -360,11 +415,15 @@ def _first_of_each(items: list) -> dict[tuple[int, str], tuple[Endpoint, Deliver
 
 
 def _row(endpoint: Endpoint, delivery: Delivery, now) -> dict:
+    elsewhere = not same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id)
     return {
         "workspace_id": endpoint.workspace_id,
         "delivery_id": delivery.identifier,
         "received_at": now,
         "issue_id": delivery.status.issue_id[:32],
+        "status_category": delivery.status.category_key[:32] or None,
+        "actor_name": delivery.status.actor_name,
+        "outcome": OTHER_SITE if elsewhere else None,  # None: not applied yet
     }
 
 
@@ -386,8 +445,6 @@ async def _items(conn, new: list) -> tuple[dict, dict]:
 def _apply(states: dict, rows: dict, endpoint: Endpoint, delivery: Delivery, currents: dict):
     """(outcome, change, the item's new status values, its other changes) of one
     delivery, in memory, from what Jira reports now."""
-    if not same_site(delivery.issue_self, endpoint.site_url, endpoint.cloud_id):
-        return OTHER_SITE, None, None, None
     issue_id = delivery.status.issue_id
     key = (endpoint.workspace_id, endpoint.site_url, issue_id)
     item, row = states.get(key), rows.get(key)
@@ -505,6 +562,56 @@ async def _unclaim(runtime: Runtime, pks: list[int]) -> None:
 
 
 # --- what a dead process owed -----------------------------------------------------------
+
+
+async def apply_unapplied(runtime: Runtime, *, limit: int = APPLY_MAX) -> int:
+    """Scheduler job: apply the deliveries a process recorded and never applied (killed
+    after answering Jira, or its apply failed), oldest first, and post the notices they
+    owe. Returns how many deliveries it took."""
+    taken = 0
+    while True:
+        now = utcnow()
+        async with _write_lock(runtime), runtime.engine.begin() as conn:
+            rows = await claim_unapplied(conn, now - APPLY_LEASE, now, limit)
+        if not rows:
+            return taken
+        endpoints = await _endpoints(runtime, {row.workspace_id for row in rows})
+        batch = [Recorded(row.id, endpoints[row.workspace_id], _delivery_of(row)) for row in rows]
+        owed, relabelled = await apply_recorded(runtime, batch)
+        await _refresh_relabelled(runtime, relabelled)
+        if owed:
+            await send_notices(runtime, owed)
+        taken += len(rows)
+        logger.info("applied %s webhook deliveries a process left unapplied", len(rows))
+        if len(rows) < limit:
+            return taken
+
+
+async def _endpoints(runtime: Runtime, workspace_ids: set[int]) -> dict[int, Endpoint]:
+    """The connections recovered deliveries are applied against. A workspace disconnected
+    since gets one that matches no item (its deliveries are recorded as unknown)."""
+    found = {}
+    async with runtime.sessions() as session:
+        for workspace_id in sorted(workspace_ids):
+            row = await connection_for(session, workspace_id)
+            found[workspace_id] = Endpoint(
+                workspace_id=workspace_id,
+                connection_id=row.id if row else 0,
+                method=row.method if row else "",
+                site_url=row.site_url if row else "",
+                cloud_id=row.cloud_id if row else None,
+                account_name=row.account_name if row else None,
+                hub_secret=None,
+                last_delivery_at=None,
+            )
+    return found
+
+
+def _delivery_of(row) -> Delivery:
+    """A recorded delivery as the apply needs it: the issue, the category and who acted
+    (the rest of the body was checked when it was recorded)."""
+    status = JiraStatus(row.issue_id or "", row.status_category or "", utcnow(), row.actor_name)
+    return Delivery(row.delivery_id, status, issue_self=None)
 
 
 async def send_owed_notices(runtime: Runtime, *, limit: int = 200) -> int:

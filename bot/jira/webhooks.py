@@ -9,11 +9,13 @@ In this order, and nothing is read or written before the step that allows it:
    API-token connection's carry `X-Hub-Signature: sha256=HEX`, the HMAC of the body with
    the secret Jira generated (constant-time compare). Anything else: 401, nothing changes.
 3. Malformed JSON, or no issue id or status category: 400.
-4. The delivery is recorded under (workspace, X-Atlassian-Webhook-Identifier) and its
-   status applied to the item (bot/completion.py) in one transaction, committed before
-   Jira hears 2xx, because Jira never resends a delivery it saw succeed; deliveries that
-   arrive together are committed together (bot/jira/deliveries.py). A replay changes
-   nothing and gets 200; a failed commit gets 503, so Jira retries.
+4. The delivery is recorded under (workspace, X-Atlassian-Webhook-Identifier) and
+   committed before Jira hears 2xx, because Jira never resends a delivery it saw
+   succeed; deliveries that arrive together are committed together. A replay changes
+   nothing and gets 200; a failed commit gets 503, so Jira retries. The issue is then
+   read from Jira and applied to its item (bot/completion.py, bot/sync/pull.py) within
+   seconds, in batches (bot/jira/deliveries.py); what a process killed in between
+   recorded is applied by the recovery job after a restart.
 5. Slack hears about it after the answer. The message is owed in the delivery row
    (`notice`) until Slack took it (`notified_at`), so `deliveries.send_owed_notices`
    (scheduler) sends what a process that died in between left behind; a claim (a lease,
