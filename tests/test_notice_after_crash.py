@@ -36,15 +36,21 @@ OWED = (
 )
 
 
+def _hooked(app, slack_emulator, site):
+    """The app's database, a Slack client, and a workspace whose Jira site calls its
+    admin webhook."""
+    db = Database(app.env["DATABASE_URL"])
+    slack = SlackRequests(app.url, SIGNING_SECRET, slack_emulator)
+    team = install_workspace(app, slack_emulator, db)
+    return db, slack, team, token_webhook(app, slack, slack_emulator, db, team, site)
+
+
 def test_a_notice_claimed_by_a_killed_process_is_posted_once_later(
     slack_emulator, jira_emulator, site
 ):
     app = launch_app(slack_emulator, jira_emulator)  # its own: this one is killed
     try:
-        db = Database(app.env["DATABASE_URL"])
-        slack = SlackRequests(app.url, SIGNING_SECRET, slack_emulator)
-        team = install_workspace(app, slack_emulator, db)
-        hook = token_webhook(app, slack, slack_emulator, db, team, site)
+        db, slack, team, hook = _hooked(app, slack_emulator, site)
         [item] = synced_items(slack, slack_emulator, db, team, "Rotate the keys")
         # Slack holds the notice's post (and then refuses it): the process dies meanwhile.
         slack_emulator.fail(
@@ -84,10 +90,7 @@ def test_deliveries_answered_before_a_kill_are_applied_once_after_it(
     applies it (every item ends as Jira says) and posts each notice once."""
     app = launch_app(slack_emulator, jira_emulator)  # its own: this one is killed
     try:
-        db = Database(app.env["DATABASE_URL"])
-        slack = SlackRequests(app.url, SIGNING_SECRET, slack_emulator)
-        team = install_workspace(app, slack_emulator, db)
-        hook = token_webhook(app, slack, slack_emulator, db, team, site)
+        db, slack, team, hook = _hooked(app, slack_emulator, site)
         items = synced_items(slack, slack_emulator, db, team, "Rotate the keys", "Renew certs")
         # Jira keeps the app's re-reads unanswered: the deliveries are recorded, not applied.
         held = jira_emulator.faults.add(
