@@ -31,6 +31,7 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
 
     assert period(webhook_registration.refresh_due_webhooks) == timedelta(hours=1)
     assert period(deliveries.send_owed_notices) == timedelta(seconds=60)
+    assert period(deliveries.apply_unapplied) == deliveries.APPLY_LEASE
     assert period(notifier.refresh_owed_summaries) == timedelta(seconds=60)
     assert period(housekeeping.tidy) == timedelta(hours=12)
     assert period(credentials.keep_refresh_tokens_alive) == timedelta(hours=24)
