@@ -25,6 +25,7 @@ from storage.models import (
     ItemStatus,
     JiraConnection,
     SyncSettings,
+    Workspace,
 )
 
 # Named in one JQL search: more would make the query long for little (a workspace's items
@@ -42,6 +43,7 @@ class PollClaim:
     since: datetime  # the start of the last successful poll (or the connection's creation)
     failures: int = 0  # polls failed since the last success
     connection: JiraConnection | None = None  # the row as claimed: the poll's credentials
+    projects: tuple[str, ...] = ()  # searched besides the app's label (polled_projects)
 
 
 def _polls():
@@ -76,8 +78,10 @@ async def claim_polls(
     postgres: bool,
 ) -> list[PollClaim]:
     """Claims up to `limit` workspaces whose poll is due, earliest first, until `until`, in
-    one statement. PostgreSQL: SKIP LOCKED, so processes claiming at once take different
-    workspaces; the update re-checks that each poll is still due, so none is claimed twice."""
+    one statement, and reads the projects each one searches in one more (a query per poll
+    would cost a connection each from the pool). PostgreSQL: SKIP LOCKED, so processes
+    claiming at once take different workspaces; the update re-checks that each poll is
+    still due, so none is claimed twice."""
     pick = _polling_connections().where(*_polls(), _due(now))
     pick = pick.order_by(JiraConnection.poll_due_at, JiraConnection.id).limit(limit)
     if postgres:
@@ -92,9 +96,17 @@ async def claim_polls(
                 .execution_options(synchronize_session=False)
             )
         ).scalars()
+        claimed = list(rows)
+        projects = await _projects_of(session, [c.workspace_id for c in claimed])
         return [
-            PollClaim(c.workspace_id, c.last_polled_at or c.created_at, c.poll_failures, c)
-            for c in rows
+            PollClaim(
+                c.workspace_id,
+                c.last_polled_at or c.created_at,
+                c.poll_failures,
+                c,
+                projects[c.workspace_id],
+            )
+            for c in claimed
         ]
 
 
@@ -171,9 +183,9 @@ async def webhook_workspaces(sessions: async_sessionmaker) -> list[int]:
         return list(rows)
 
 
-def _open_synced(workspace_id: int, *after):
+def _open_synced(workspace, *after):
     return (
-        ActionItem.workspace_id == workspace_id,
+        ActionItem.workspace_id == workspace,
         ActionItem.status == _OPEN,
         ActionItem.jira_issue_id.is_not(None),
         ActionItem.jira_project_key.is_not(None),
@@ -181,31 +193,55 @@ def _open_synced(workspace_id: int, *after):
     )
 
 
-def _item_projects(workspace_id: int):
-    """The distinct projects of a workspace's open synced items, one index probe each
-    (ix_action_items_open_projects: the first key, then the next key after it, ...), so a
-    poll costs the projects, not the thousands of items a workspace gathers over time."""
-    first = select(func.min(ActionItem.jira_project_key).label("key")).where(
-        *_open_synced(workspace_id)
+def _item_projects(workspaces):
+    """(workspace, project) for the distinct projects of these workspaces' open synced
+    items, one index probe each (ix_action_items_open_projects: each workspace's first key,
+    then the next key after it, ...), so a poll costs the projects, not the thousands of
+    items a workspace gathers over time."""
+    first = select(func.min(ActionItem.jira_project_key)).where(*_open_synced(Workspace.id))
+    keys = (
+        select(Workspace.id.label("workspace_id"), first.scalar_subquery().label("key"))
+        .where(Workspace.id.in_(workspaces))
+        .cte("item_projects", recursive=True)
     )
-    keys = first.cte("item_projects", recursive=True)
     following = select(func.min(ActionItem.jira_project_key)).where(
-        *_open_synced(workspace_id, keys.c.key)
+        *_open_synced(keys.c.workspace_id, keys.c.key)
     )
-    keys = keys.union_all(select(following.scalar_subquery()).where(keys.c.key.is_not(None)))
-    return select(keys.c.key).where(keys.c.key.is_not(None))
+    keys = keys.union_all(
+        select(keys.c.workspace_id, following.scalar_subquery()).where(keys.c.key.is_not(None))
+    )
+    return select(keys.c.workspace_id, keys.c.key).where(keys.c.key.is_not(None))
+
+
+def _projects_query():
+    """The projects each of `workspaces` (an expanding parameter) searches besides the
+    app's label: where it creates issues (its default and its channels' projects) and
+    where its open synced items' issues are."""
+    workspaces = bindparam("workspaces", expanding=True)
+    default = select(SyncSettings.workspace_id, SyncSettings.project_key).where(
+        SyncSettings.workspace_id.in_(workspaces), SyncSettings.project_key.is_not(None)
+    )
+    channels = select(ChannelOverride.workspace_id, ChannelOverride.project_key).where(
+        ChannelOverride.workspace_id.in_(workspaces)
+    )
+    return union(default, channels, _item_projects(workspaces))
+
+
+# Built once: a poll cycle asks it for every batch of claims.
+_PROJECTS = _projects_query()
+
+
+async def _projects_of(conn, workspace_ids: list[int]) -> dict[int, tuple[str, ...]]:
+    found: dict[int, list[str]] = {w: [] for w in workspace_ids}
+    if workspace_ids:
+        for workspace_id, key in await conn.execute(_PROJECTS, {"workspaces": workspace_ids}):
+            if key:
+                found[workspace_id].append(key)
+    return {w: tuple(sorted(keys)[:PROJECTS_POLLED_MAX]) for w, keys in found.items()}
 
 
 async def polled_projects(sessions: async_sessionmaker, workspace_id: int) -> list[str]:
     """The projects a workspace's poll searches besides the app's label (issues on a
-    project whose screen has no labels carry none): where it creates issues (its default
-    and its channels' projects) and where its open synced items' issues are."""
-    default = select(SyncSettings.project_key.label("key")).where(
-        SyncSettings.workspace_id == workspace_id, SyncSettings.project_key.is_not(None)
-    )
-    channels = select(ChannelOverride.project_key).where(
-        ChannelOverride.workspace_id == workspace_id
-    )
-    query = union(default, channels, _item_projects(workspace_id)).limit(PROJECTS_POLLED_MAX)
+    project whose screen has no labels carry none); a claimed poll has them already."""
     async with sessions() as session:
-        return sorted(key for key in await session.scalars(query) if key)
+        return list((await _projects_of(session, [workspace_id]))[workspace_id])

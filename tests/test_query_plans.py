@@ -345,6 +345,48 @@ def test_a_poll_lists_its_projects_one_index_probe_each(database):
     assert "ix_action_items_open_projects" in plans[0][1], plans
 
 
+def test_a_poll_claim_reads_its_workspaces_projects_in_one_statement_by_index(database):
+    """Claiming a batch of polls also reads the projects each claimed workspace searches,
+    in one more statement for the whole batch (a read per poll cost a pooled connection
+    and a round trip each), one index probe per project."""
+    from storage import polling
+
+    async def prepare(runtime):
+        async with runtime.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE sync_settings SET webhooks_enabled = :off WHERE workspace_id IN "
+                    "(SELECT id FROM workspaces ORDER BY id DESC LIMIT 10)"
+                ),
+                {"off": False},
+            )
+            await conn.execute(
+                text(
+                    "UPDATE action_items SET jira_project_key = 'OPS' WHERE id = (SELECT max(id) "
+                    "FROM action_items WHERE workspace_id = (SELECT max(id) FROM workspaces))"
+                )
+            )
+
+    found = {}
+
+    async def claim(runtime):
+        now = datetime.now(UTC)
+        postgres = runtime.engine.dialect.name == "postgresql"
+        claims = await polling.claim_polls(
+            runtime.sessions, "plans", now, now + timedelta(minutes=1), 20, postgres
+        )
+        found.update({c.workspace_id: c.projects for c in claims})
+
+    plans = plans_of(database, claim, prepare=prepare)
+    assert len(found) == 10
+    newest = max(found)
+    assert found.pop(newest) == ("OPS", "TEAM")
+    assert set(found.values()) == {("TEAM",)}
+    assert [s.split()[0].upper() for s, _ in plans] == ["UPDATE", "WITH"], plans
+    assert_indexed(plans[1:], "action_items")
+    assert "ix_action_items_open_projects" in plans[1][1], plans
+
+
 async def _with_runtime(database, work):
     runtime = runtime_for(*database)
     try:

@@ -24,6 +24,7 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.jira.client import JiraClient
@@ -73,7 +74,7 @@ def poll_lease(runtime: Runtime) -> timedelta:
     return timedelta(seconds=2 * poll_budget(runtime))
 
 
-def updated_since_jql(since: datetime, now: datetime, projects: list[str] = ()) -> str:
+def updated_since_jql(since: datetime, now: datetime, projects: Sequence[str] = ()) -> str:
     """The app's issues updated since `since` (less the margin): those with its label, and
     every issue of `projects` (where a screen without labels left ours unlabelled; the
     others found there match no item and change nothing). A relative date ("-7m"),
@@ -157,7 +158,7 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
     try:
         async with asyncio.timeout(poll_budget(runtime)):
             jira = await client_for_connection(runtime, claim.connection)
-            await poll_with(runtime, jira, claim.workspace_id, claim.since, started)
+            await poll_with(runtime, jira, claim.workspace_id, claim.since, started, claim.projects)
     except Exception as exc:  # every failure retries this workspace alone, later each time
         failures = claim.failures + 1
         delay = timedelta(seconds=_retry_seconds(runtime, exc, claim.workspace_id, failures))
@@ -167,14 +168,20 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
 
 async def poll_workspace(runtime: Runtime, workspace_id: int, since: datetime, now: datetime):
     jira = await jira_client_for(runtime, workspace_id)
-    await poll_with(runtime, jira, workspace_id, since, now)
+    projects = await polling.polled_projects(runtime.sessions, workspace_id)
+    await poll_with(runtime, jira, workspace_id, since, now, projects)
 
 
 async def poll_with(
-    runtime: Runtime, jira: JiraClient, workspace_id: int, since: datetime, now: datetime
+    runtime: Runtime,
+    jira: JiraClient,
+    workspace_id: int,
+    since: datetime,
+    now: datetime,
+    projects: Sequence[str],
 ):
-    """One search for the app's issues updated since `since`, applied to their items."""
-    projects = await polling.polled_projects(runtime.sessions, workspace_id)
+    """One search for the app's issues updated since `since` (those with the app's label
+    or in `projects`), applied to their items."""
     jql = updated_since_jql(since, now, projects)
     issues = await jira.search_issues(jql, fields=POLL_FIELDS)
     await apply_polled_issues(runtime, workspace_id, issues)
