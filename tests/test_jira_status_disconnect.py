@@ -144,8 +144,11 @@ def test_disconnect_needs_an_admin(slack, slack_emulator, db, team, site):
     reply = slack.command(team.team_id, team.member, team.channel, "/jira", "disconnect")
     assert ADMIN_ONLY in reply.text
 
-    # A member's click on the button (say, from a forwarded payload) changes nothing either.
-    slack.block_action(team.team_id, team.member, ids.DISCONNECT, channel_id=team.channel)
+    # Members are never shown the button; a click forged in a member's name changes nothing
+    # either: the role is checked on the click, not taken from what was shown.
+    slack.block_action(
+        team.team_id, team.member, ids.DISCONNECT, channel_id=team.channel, forged=True
+    )
     slack_emulator.wait_for_call("chat.postEphemeral", lambda c: c.args.get("user") == team.member)
     assert (
         db.scalar(
@@ -236,8 +239,8 @@ def test_a_members_click_on_home_settings_opens_nothing(slack, slack_emulator, t
     admin_home = _home(slack, slack_emulator, team, team.admin)
     opened = len(slack_emulator.calls_to("views.open"))
 
-    # The admin's Settings button, clicked in a member's name.
-    slack.block_action(team.team_id, team.member, ids.OPEN_SETTINGS, view=admin_home)
+    # The admin's Settings button, forged in a member's name (their own Home has none).
+    slack.block_action(team.team_id, team.member, ids.OPEN_SETTINGS, view=admin_home, forged=True)
 
     slack_emulator.wait_for_call(
         "chat.postMessage",

@@ -80,6 +80,7 @@ def test_another_workspace_cannot_reach_a_retro_or_its_items(
         value=str(item_id),
         channel_id=rival.channel,
         message_ts=None,
+        forged=True,  # no surface shows another workspace's ids: the app checks anyway
     )
     [refusal] = replies(slack_emulator, slack.last_response_url)
     assert "can't be found" in refusal.text
@@ -93,6 +94,7 @@ def test_another_workspace_cannot_reach_a_retro_or_its_items(
         value=str(retro_id),
         channel_id=rival.channel,
         message_ts=None,
+        forged=True,  # no surface shows another workspace's ids: the app checks anyway
     )
     assert "no open retro" in replies(slack_emulator, slack.last_response_url)[0].text
     slack.block_action(
@@ -102,6 +104,7 @@ def test_another_workspace_cannot_reach_a_retro_or_its_items(
         value=str(retro_id),
         channel_id=rival.channel,
         message_ts=None,
+        forged=True,  # no surface shows another workspace's ids: the app checks anyway
     )
     assert "no open retro" in replies(slack_emulator, slack.last_response_url)[0].text
     assert slack_emulator.open_views(rival.admin, team_id=rival.team_id) == []

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from bot.views import item_control_ids as controls
 from bot.views import retro_ids
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import (
     add_item,
     all_item_lines,
+    choose,
     commit,
     item_values,
     open_item_modal,
@@ -152,14 +154,7 @@ def test_editing_a_synced_item_marks_it_for_the_next_cycle(slack, slack_emulator
         slack,
         slack_emulator,
         team,
-        lambda: slack.block_action(
-            team.team_id,
-            team.member,
-            retro_ids.EDIT_ITEM,
-            value=str(item_id),
-            channel_id=team.channel,
-            message_ts=summary.ts,
-        ),
+        lambda: choose(slack, team, item_id, controls.EDIT, message_ts=summary.ts),
     )
     assert synced["jira_key"] in str(view.blocks)
     submit_item(slack, team, view, item_values("Fix the deploy pipeline"))

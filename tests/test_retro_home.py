@@ -9,6 +9,7 @@ from bot.views import item_control_ids as controls
 from bot.views import retro_ids
 from tests.flows_retro import (
     add_item,
+    choose,
     item_values,
     open_item_modal,
     retro_command,
@@ -89,8 +90,8 @@ def test_edit_from_home_saves_and_refreshes_home(slack, slack_emulator, team, db
         slack,
         slack_emulator,
         team,
-        lambda: slack.block_action(
-            team.team_id, team.member, retro_ids.EDIT_ITEM, value=str(item_id), view=home
+        lambda: choose(
+            slack, team, item_id, controls.EDIT, view=home, prefix=retro_ids.HOME_ITEM_BLOCK_PREFIX
         ),
     )
     assert view.callback_id == retro_ids.ITEM_MODAL

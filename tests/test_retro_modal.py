@@ -15,14 +15,17 @@ from bot.item_form import (
     today_in,
     validate_item_form,
 )
+from bot.views import item_control_ids as controls
 from bot.views import retro_ids
 from bot.views.item_modal import build_item_modal, error_blocks, read_item_form
 from tests.fakes.slack.block_kit_limits import view_violations
 from tests.flows_retro import (
     add_item,
     all_item_lines,
+    choose,
     item_values,
     open_item_modal,
+    replies,
     start_retro,
     submit_item,
     summary_message,
@@ -44,14 +47,7 @@ def edit_modal(slack, slack_emulator, team, item_id, *, user=None):
         slack,
         slack_emulator,
         team,
-        lambda: slack.block_action(
-            team.team_id,
-            user or team.member,
-            retro_ids.EDIT_ITEM,
-            value=str(item_id),
-            channel_id=team.channel,
-            message_ts=summary.ts,
-        ),
+        lambda: choose(slack, team, item_id, controls.EDIT, user=user, message_ts=summary.ts),
         user=user,
     )
 
@@ -232,14 +228,19 @@ def test_editing_an_item_already_in_jira_marks_it_for_the_next_sync_cycle(
 
 def test_edit_of_an_unknown_item_is_refused(slack, slack_emulator, team):
     summary = start_retro(slack, slack_emulator, team)
-    slack.block_action(
-        team.team_id,
-        team.member,
-        retro_ids.EDIT_ITEM,
-        value="987654321",
-        channel_id=team.channel,
-        message_ts=summary.ts,
-    )
+    item_id = add_item(slack, slack_emulator, team, "Added by mistake")
+    # The member's /retro list still shows the item after it is deleted from the summary:
+    # an ephemeral message is not redrawn for changes made elsewhere.
+    slack.command(team.team_id, team.member, team.channel, "/retro", "list")
+    replies(slack_emulator, slack.last_response_url)
+    choose(slack, team, item_id, controls.DELETE, user=team.admin, message_ts=summary.ts)
+    confirm = slack_emulator.wait_for(
+        lambda: slack_emulator.open_views(team.admin, team_id=team.team_id)
+    )[-1]
+    slack.view_submission(team.team_id, team.admin, confirm, {})
+    slack_emulator.wait_for(lambda: "Added by mistake" not in str(summary.blocks))
+
+    choose(slack, team, item_id, controls.EDIT, message_ts=None)
     [reply] = slack_emulator.wait_for(lambda: slack_emulator.responses_to(slack.last_response_url))
     assert "can't be found" in reply.text
     assert slack_emulator.open_views(team.member, team_id=team.team_id) == []

@@ -49,7 +49,10 @@ def test_a_60_item_retro_keeps_one_card_and_list_shows_all(slack, slack_emulator
             team.team_id,
             team.member,
             retro_ids.ADD_ITEM,
-            value=db.scalar("SELECT id FROM retros WHERE workspace_id = :w", w=team.workspace_id),
+            # Slack sends the button's value as the app wrote it: a string.
+            value=str(
+                db.scalar("SELECT id FROM retros WHERE workspace_id = :w", w=team.workspace_id)
+            ),
             channel_id=team.channel,
             message_ts=summary.ts,
         ),

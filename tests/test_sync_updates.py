@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from bot.views import retro_ids
+from bot.views import item_control_ids as controls
 from tests.flows_retro import (
+    choose,
     item_values,
     open_item_modal,
     start_retro,
@@ -46,14 +47,7 @@ def edit(sync_app, slack_emulator, team, item_id, values):
         sync_app.slack,
         slack_emulator,
         team,
-        lambda: sync_app.slack.block_action(
-            team.team_id,
-            team.member,
-            retro_ids.EDIT_ITEM,
-            value=str(item_id),
-            channel_id=team.channel,
-            message_ts=summary.ts,
-        ),
+        lambda: choose(sync_app.slack, team, item_id, controls.EDIT, message_ts=summary.ts),
     )
     submit_item(sync_app.slack, team, view, values)
 

@@ -13,9 +13,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.views import retro_ids, sync_ids
+from bot.views import item_control_ids as controls
+from bot.views import sync_ids
 from tests.flows_jira import connect_with_token
-from tests.flows_retro import item_values, open_item_modal, submit_item, summary_message
+from tests.flows_retro import choose, item_values, open_item_modal, submit_item, summary_message
 from tests.flows_sync import (
     commit_retro,
     connect_world,
@@ -51,14 +52,7 @@ def edit(sync_app, slack_emulator, team, item_id, values):
         sync_app.slack,
         slack_emulator,
         team,
-        lambda: sync_app.slack.block_action(
-            team.team_id,
-            team.member,
-            retro_ids.EDIT_ITEM,
-            value=str(item_id),
-            channel_id=team.channel,
-            message_ts=summary.ts,
-        ),
+        lambda: choose(sync_app.slack, team, item_id, controls.EDIT, message_ts=summary.ts),
     )
     submit_item(sync_app.slack, team, view, values)
 

@@ -117,6 +117,8 @@ def test_turning_webhooks_off_deletes_it_and_on_registers_again(
 def test_disconnect_deletes_the_webhook(slack, slack_emulator, db, team, site, hook):
     assert registered(site, hook.token)
 
+    # The button is on /jira disconnect's confirmation prompt.
+    slack.command(team.team_id, team.admin, team.channel, "/jira", "disconnect")
     slack.block_action(team.team_id, team.admin, ids.DISCONNECT, channel_id=team.channel)
 
     wait_until(

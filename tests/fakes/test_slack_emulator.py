@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 
 from tests.fakes.loopback_server import LoopbackServer
-from tests.fakes.slack import SlackEmulator
+from tests.fakes.slack import GhostClick, SlackEmulator
 from tests.fakes.slack.block_kit_limits import options_violations, view_violations, violations
 from tests.fakes.slack.requests import (
     SlackRequests,
@@ -82,6 +82,20 @@ ITEM_MODAL = {
                 "action_id": "issue_type",
                 "min_query_length": 0,
             },
+        },
+        {
+            "type": "actions",
+            "block_id": "project",
+            "elements": [
+                {
+                    "type": "static_select",
+                    "action_id": "project_select",
+                    "options": [
+                        {"text": {"type": "plain_text", "text": "Ops"}, "value": "10002"},
+                        {"text": {"type": "plain_text", "text": "Web"}, "value": "10003"},
+                    ],
+                }
+            ],
         },
     ],
 }
@@ -443,6 +457,17 @@ def bolt(emu):
                     },
                 ],
             )
+        elif body["text"] == "list":  # an ephemeral reply with a button in it
+            await ack(
+                text="List",
+                blocks=[
+                    {
+                        "type": "actions",
+                        "block_id": "item:7",
+                        "elements": [button("retry_sync", "Retry", "7")],
+                    }
+                ],
+            )
         else:
             await ack(text="help", blocks=[section("/retro start")])
 
@@ -549,6 +574,55 @@ def test_button_in_message_respond_replaces_it(emu, ws, bolt):
     }
     emu.wait_for(lambda: summary.updates == 1)
     assert summary.text == "Retried" and emu.responses[-1].json["replace_original"] is True
+    # The button is gone from the message: Slack cannot send a click on it any more.
+    with pytest.raises(GhostClick, match="retry_sync"):
+        slack.block_action(
+            ws.team_id, "UMEMBER", "retry_sync", channel_id="C9", message_ts=summary.ts
+        )
+
+
+def test_clicks_only_on_what_the_user_sees(emu, ws, bolt):
+    slack, seen = bolt
+    slack.command(ws.team_id, "UADMIN", "C9", "/retro", "post")
+    summary = emu.wait_for(lambda: emu.messages("C9", team_id=ws.team_id))[-1]
+    clicks = len(seen)
+    for wrong in (
+        {"value": "43"},  # the button sends its own value
+        {"block_id": "item:43"},
+        {"message_ts": "1.000001"},  # a message that was never posted
+    ):
+        with pytest.raises(GhostClick):
+            slack.block_action(
+                ws.team_id,
+                "UMEMBER",
+                "retry_sync",
+                **{"channel_id": "C9", "message_ts": summary.ts, **wrong},
+            )
+    with pytest.raises(GhostClick, match="never opened"):
+        slack.block_action(ws.team_id, "UADMIN", "project_select", view={"id": "VNEVER"})
+    assert len(seen) == clicks  # none of them reached the app
+    # forged=True sends it anyway, for tests of the app's own checks on ids.
+    slack.block_action(
+        ws.team_id, "UMEMBER", "retry_sync", value="43", channel_id="C9", message_ts=summary.ts,
+        forged=True,
+    )  # fmt: skip
+    assert seen[-1][1]["actions"][0]["value"] == "43"
+
+
+def test_click_in_an_ephemeral_reply_until_it_is_replaced(emu, ws, bolt):
+    slack, seen = bolt
+    slack.command(ws.team_id, "UMEMBER", "C9", "/retro", "list")
+    with pytest.raises(GhostClick):  # another member does not see UMEMBER's reply
+        slack.block_action(ws.team_id, "UADMIN", "retry_sync", channel_id="C9")
+    [shown] = emu.visible_ephemerals(ws.team_id, "UMEMBER", "C9")
+    slack.block_action(ws.team_id, "UMEMBER", "retry_sync", channel_id="C9")
+    action = seen[-1][1]
+    assert action["actions"][0]["value"] == "7"
+    assert action["container"]["is_ephemeral"] is True
+    assert action["container"]["message_ts"] == shown.message_ts
+    emu.wait_for(lambda: shown.text == "Retried")  # replace_original replaced the ephemeral
+    with pytest.raises(GhostClick):
+        slack.block_action(ws.team_id, "UMEMBER", "retry_sync", channel_id="C9")
 
 
 def test_command_ack_shortcut_options_and_home(emu, ws, bolt):
@@ -597,6 +671,16 @@ def test_action_in_modal_updates_it_with_the_payload_hash(emu, ws, bolt):
     emu.wait_for(lambda: view.updates == 1)
     assert view.private_metadata == "10002"
     assert emu.calls_to("views.update")[-1].ok
+    with pytest.raises(GhostClick):  # not one of the menu's options
+        slack.block_action(
+            ws.team_id, "UADMIN", "project_select", view=view,
+            selected_option={"text": {"type": "plain_text", "text": "X"}, "value": "99999"},
+        )  # fmt: skip
+    with pytest.raises(GhostClick):  # another user's modal
+        slack.block_action(ws.team_id, "UMEMBER", "project_select", view=view, value="10003")
+    emu._close_stack(ws.team_id, "UADMIN")
+    with pytest.raises(GhostClick, match="not the modal on top"):
+        slack.block_action(ws.team_id, "UADMIN", "project_select", view=view, value="10003")
 
 
 def test_view_submission_acks_update_push_and_clear(emu, ws):
@@ -663,7 +747,9 @@ def test_signatures_verify_with_slack_sdk(emu, ws):
     slack = SlackRequests("http://app.invalid", SECRET, emu)
     sent = _capture(slack)
     slack.command(ws.team_id, "UADMIN", "C1", "/retro", "start Sprint 42 & more")
-    slack.block_action(ws.team_id, "UADMIN", "x", channel_id="C1", message_ts="1.2")
+    blocks = [{"type": "actions", "elements": [button("x", "X", "1")]}]
+    posted = api(emu, ws, "chat.postMessage", channel="C1", text="x", blocks=blocks)
+    slack.block_action(ws.team_id, "UADMIN", "x", channel_id="C1", message_ts=posted["ts"])
     slack.event(ws.team_id, {"type": "app_home_opened", "user": "UADMIN", "tab": "home"})
     verifier = SignatureVerifier(SECRET)
     for request in sent:

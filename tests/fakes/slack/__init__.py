@@ -14,12 +14,13 @@ methods), `responses` (what Slack does with acks and response_url posts), `reque
 
 from .emulator import SlackEmulator
 from .models import Call, Ephemeral, Message, ResponsePost, SlackError, View, Violation, Workspace
-from .requests import AsyncSlackRequests, SlackRequests
+from .requests import AsyncSlackRequests, GhostClick, SlackRequests
 
 __all__ = [
     "AsyncSlackRequests",
     "Call",
     "Ephemeral",
+    "GhostClick",
     "Message",
     "ResponsePost",
     "SlackEmulator",

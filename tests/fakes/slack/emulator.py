@@ -104,7 +104,10 @@ class SlackEmulator:
             self.calls: list[Call] = []
             self.responses: list[ResponsePost] = []
             self.views: dict[str, View] = {}
-            self.ephemerals: list[Ephemeral] = []
+            self.ephemerals: list[Ephemeral] = []  # from chat.postEphemeral
+            # Ephemeral replies from acks and response_url posts: not API calls, so apart
+            # from `ephemerals`, but shown to the user (and clickable) all the same.
+            self._ephemeral_replies: list[Ephemeral] = []
             self.violations: list[Violation] = []
             self._messages: list[Message] = []
             self._by_token: dict[str, Workspace] = {}
@@ -261,14 +264,20 @@ class SlackEmulator:
         team_id: str | None = None,
         channel_id: str | None = None,
         message_ts: str | None = None,
+        user_id: str | None = None,
+        ephemeral: Ephemeral | None = None,
     ) -> str:
-        """A fresh response_url; with message_ts, replace_original/delete_original act on it."""
+        """A fresh response_url; with message_ts (or the ephemeral clicked in),
+        replace_original/delete_original act on it. Its ephemeral replies are shown to
+        `user_id` (when given)."""
         rid = secrets.token_hex(8)
         with self._lock:
             self._response_urls[rid] = {
                 "team_id": team_id,
                 "channel": channel_id,
                 "message_ts": message_ts,
+                "user_id": user_id,
+                "ephemeral": ephemeral,
                 "uses": 0,
             }
         return f"{self.base_url}/response/{rid}"
@@ -353,6 +362,20 @@ class SlackEmulator:
         return [
             m for m in self.messages(channel, team_id=team_id) if m.thread_ts == ts and m.ts != ts
         ]
+
+    def visible_ephemerals(self, team_id: str, user_id: str, channel: str) -> list[Ephemeral]:
+        """The ephemeral messages `user_id` sees in `channel` now, newest first."""
+        with self._lock:
+            channel = self._resolve_channel(team_id, channel)
+            found = [
+                e
+                for e in [*self.ephemerals, *self._ephemeral_replies]
+                if e.team_id == team_id
+                and e.user == user_id
+                and self._resolve_channel(team_id, e.channel) == channel
+                and not e.deleted
+            ]
+        return sorted(found, key=lambda e: float(e.message_ts), reverse=True)
 
     def home(self, team_id: str, user_id: str) -> dict | None:
         with self._lock:

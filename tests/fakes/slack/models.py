@@ -110,6 +110,9 @@ class Message:
 
 @dataclass
 class Ephemeral:
+    """A message only `user` sees: from chat.postEphemeral, a command's ack, or a post to a
+    response_url; its buttons can be clicked until it is replaced or deleted."""
+
     team_id: str
     channel: str
     user: str  # who sees it
@@ -117,6 +120,7 @@ class Ephemeral:
     blocks: list[dict]
     message_ts: str
     thread_ts: str | None = None
+    deleted: bool = False
 
 
 @dataclass

@@ -32,7 +32,7 @@ import httpx
 
 from ..loopback_server import real_monotonic
 from .emulator import SlackEmulator
-from .models import Message, View
+from .models import Ephemeral, Message, View
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
@@ -81,6 +81,12 @@ class _Ack:
     user_id: str
     channel_id: str | None = None
     view_id: str | None = None
+    response_url: str | None = None
+
+
+class GhostClick(AssertionError):
+    """A click no Slack client could send: the control is not on the surface it names (or
+    that surface is gone, closed, or not the user's). Slack only sends what a user sees."""
 
 
 class SlackRequests:
@@ -142,12 +148,13 @@ class SlackRequests:
             "text": text,
             "api_app_id": self.api_app_id,
             "is_enterprise_install": "false",
-            "response_url": self._response_url(team_id, channel_id),
+            "response_url": self._response_url(team_id, channel_id, user_id=user_id),
             "trigger_id": trigger_id or self._trigger(team_id, user_id),
         }
         self.last_payload = form
         body = urllib.parse.urlencode(form).encode()
-        return self._send(body, FORM, _Ack("command", team_id, user_id, channel_id))
+        ack = _Ack("command", team_id, user_id, channel_id, response_url=form["response_url"])
+        return self._send(body, FORM, ack)
 
     def message_shortcut(
         self,
@@ -168,7 +175,7 @@ class SlackRequests:
             "channel": self._channel(team_id, channel_id),
             "message_ts": msg["ts"],
             "message": msg,
-            "response_url": self._response_url(team_id, channel_id),
+            "response_url": self._response_url(team_id, channel_id, user_id=user_id),
         }
         return self._interactive(payload, _Ack("message_action", team_id, user_id, channel_id))
 
@@ -186,17 +193,22 @@ class SlackRequests:
         action_type: str = "button",
         selected_option: Any = None,
         values: dict | None = None,
+        forged: bool = False,
     ) -> httpx.Response:
-        """A click in a channel message (channel_id [+ message_ts]) or in a view (view=).
+        """A click in a channel message (channel_id + message_ts), in an ephemeral message
+        the user sees in that channel (channel_id, message_ts=None), or in a view (view=).
 
-        The element is looked up by action_id (and block_id / value when given) in the
-        surface's blocks; when found, its block_id, type, text and value are used.
-        `values` is the view's state ({block_id: {action_id: leaf}}) for view clicks.
+        The element is looked up by action_id (and block_id / value / selected_option when
+        given) in the surface as it is now; its block_id, type, text and value are sent.
+        A control the surface does not show raises GhostClick: Slack only sends clicks on
+        what the user sees. forged=True sends it anyway, for tests of the app's own checks
+        on the ids a payload carries. `values` is the view's state for view clicks.
         """
+        wanted = None if block_id == "b" else block_id
         payload = self._base("block_actions", team_id, user_id)
         payload["trigger_id"] = self._trigger(team_id, user_id)
         if view is not None:
-            current = self._current_view(view)
+            current = self._clicked_view(team_id, user_id, view, forged)
             current["state"] = {"values": values or {}}
             blocks = current.get("blocks") or []
             payload.update(
@@ -204,8 +216,28 @@ class SlackRequests:
                 view=current,
                 state=current["state"],
             )
+        elif channel_id is not None and message_ts is None:
+            shown = self._clicked_ephemeral(
+                team_id, user_id, channel_id, (action_id, wanted, value, selected_option)
+            )
+            blocks = shown.blocks if shown else []
+            payload.update(
+                container={
+                    "type": "message",
+                    "message_ts": shown.message_ts if shown else _now_ts(),
+                    "channel_id": channel_id,
+                    "is_ephemeral": True,
+                },
+                channel=self._channel(team_id, channel_id),
+                state={"values": values or {}},
+                response_url=self._response_url(
+                    team_id, channel_id, user_id=user_id, ephemeral=shown
+                ),
+            )
         elif channel_id is not None:
             known = self.emulator.find_message(team_id, channel_id, message_ts or "")
+            if known is None and not forged:
+                raise GhostClick(f"no message {message_ts} in {channel_id} to click in")
             msg = (
                 known.payload()
                 if known
@@ -215,19 +247,20 @@ class SlackRequests:
             payload.update(
                 container={
                     "type": "message",
-                    "message_ts": message_ts or _now_ts(),
+                    "message_ts": message_ts,
                     "channel_id": channel_id,
-                    "is_ephemeral": message_ts is None,
+                    "is_ephemeral": False,
                 },
                 channel=self._channel(team_id, channel_id),
                 state={"values": values or {}},
-                response_url=self._response_url(team_id, channel_id, message_ts),
+                response_url=self._response_url(team_id, channel_id, message_ts, user_id=user_id),
+                message=msg,
             )
-            if message_ts is not None:
-                payload["message"] = msg
         else:
             raise ValueError("block_action needs channel_id (a message) or view (a modal/home)")
-        found = _find_element(blocks, action_id, None if block_id == "b" else block_id, value)
+        found = _find_element(blocks, action_id, wanted, value, selected_option)
+        if found is None and not forged:
+            raise GhostClick(_not_shown(action_id, wanted, value, blocks))
         payload["actions"] = [
             _action(
                 action_id,
@@ -347,6 +380,7 @@ class SlackRequests:
             elapsed=elapsed,
             channel_id=ack.channel_id,
             view_id=ack.view_id,
+            response_url=ack.response_url,
         )
 
     def _interactive(self, payload: dict, ack: _Ack) -> httpx.Response:
@@ -370,11 +404,51 @@ class SlackRequests:
         self.last_trigger_id = self.emulator.trigger_id(team_id=team_id, user_id=user_id)
         return self.last_trigger_id
 
-    def _response_url(self, team_id: str, channel_id: str, message_ts: str | None = None) -> str:
+    def _response_url(
+        self,
+        team_id: str,
+        channel_id: str,
+        message_ts: str | None = None,
+        *,
+        user_id: str | None = None,
+        ephemeral: Ephemeral | None = None,
+    ) -> str:
         self.last_response_url = self.emulator.response_url(
-            team_id=team_id, channel_id=channel_id, message_ts=message_ts
+            team_id=team_id,
+            channel_id=channel_id,
+            message_ts=message_ts,
+            user_id=user_id,
+            ephemeral=ephemeral,
         )
         return self.last_response_url
+
+    def _clicked_view(self, team_id: str, user_id: str, view: dict | View, forged: bool) -> dict:
+        """The view as the user sees it now; GhostClick when they cannot see it: never
+        opened, another user's, or a modal that is closed or has another on top of it."""
+        view_id = view.id if isinstance(view, View) else view["id"]
+        known = self.emulator.views.get(view_id)
+        problem = None
+        if known is None:
+            problem = "was never opened or published"
+        elif known.team_id != team_id or known.user not in (None, user_id):
+            problem = f"is {known.user}'s in {known.team_id}, not {user_id}'s"
+        elif known.type == "modal":
+            stack = self.emulator.open_views(user_id, team_id=team_id)
+            if not stack or stack[-1].id != view_id:
+                problem = "is not the modal on top (closed, or another was pushed)"
+        if problem and not forged:
+            raise GhostClick(f"view {view_id} {problem}")
+        return self._current_view(view)
+
+    def _clicked_ephemeral(
+        self, team_id: str, user_id: str, channel_id: str, wanted: tuple
+    ) -> Ephemeral | None:
+        """The newest ephemeral message the user sees in the channel showing the control
+        (None when none does: block_action then raises, unless forged)."""
+        for shown in self.emulator.visible_ephemerals(team_id, user_id, channel_id):
+            if _find_element(shown.blocks, *wanted):
+                return shown
+        return None
 
     def _current_view(self, view: dict | View) -> dict:
         # Slack sends the view as it is now (latest hash and blocks), not as first opened.
@@ -455,15 +529,42 @@ def _elements(blocks: list) -> list[tuple[str | None, dict]]:
 
 
 def _find_element(
-    blocks: list, action_id: str, block_id: str | None, value: Any
+    blocks: list, action_id: str, block_id: str | None, value: Any, selected: Any = None
 ) -> tuple[str | None, dict] | None:
     for bid, el in _elements(blocks):
         if el["action_id"] != action_id or (block_id is not None and bid != block_id):
             continue
-        if value is not None and "value" in el and el["value"] != value:
-            continue
-        return bid, el
+        if _offers(el, value, selected):
+            return bid, el
     return None
+
+
+def _offers(element: dict, value: Any, selected: Any) -> bool:
+    """Whether clicking `element` can send this value or choice: a button sends its own
+    value, a menu one of its options. Free input (dates, users, external options) can be
+    anything."""
+    if element.get("type") == "button":
+        return value is None or element.get("value") == value
+    offered = {o.get("value") for o in _options(element)}
+    if not offered:
+        return True
+    if selected is not None:
+        chosen = selected if isinstance(selected, list) else [selected]
+        return all(c.get("value") in offered for c in chosen)
+    return value is None or value in offered
+
+
+def _options(element: dict) -> list[dict]:
+    groups = element.get("option_groups") or []
+    return [*(element.get("options") or []), *(o for g in groups for o in g.get("options", []))]
+
+
+def _not_shown(action_id: str, block_id: str | None, value: Any, blocks: list) -> str:
+    shown = [(bid, el["action_id"], el.get("value")) for bid, el in _elements(blocks)]
+    return (
+        f"no control {action_id!r} (block_id={block_id!r}, value={value!r}) on the surface "
+        f"clicked; Slack could not send this click. The surface shows: {shown[:20]}"
+    )
 
 
 def _action(

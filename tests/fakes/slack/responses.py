@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import methods as slack_methods
 from .block_kit_limits import message_violations, options_violations
-from .models import Message, ResponsePost, SlackError
+from .models import Ephemeral, Message, ResponsePost, SlackError
 from .public_messages import email_violations
 
 if TYPE_CHECKING:
@@ -54,12 +54,34 @@ def _apply(emu: SlackEmulator, ctx: dict, payload: dict) -> None:
     original = None
     if ctx["message_ts"] and team_id and channel:
         original = emu._find_message(team_id, channel, ctx["message_ts"])
-    if payload.get("delete_original") and original:
-        original.deleted = True
+    shown = ctx.get("ephemeral")  # the ephemeral clicked in, or this URL's last reply
+    if payload.get("delete_original") and (original or shown):
+        (original or shown).deleted = True
     elif payload.get("replace_original") and original:
         slack_methods._replace_content(original, payload.get("text"), payload.get("blocks"))
+    elif payload.get("replace_original") and shown:
+        shown.text, shown.blocks = payload.get("text") or "", payload.get("blocks") or []
     elif payload.get("response_type") == "in_channel" and team_id and channel:
         _post_as_bot(emu, team_id, channel, payload, source="response_url")
+    elif team_id and channel and ctx.get("user_id"):
+        ctx["ephemeral"] = _show_ephemeral(emu, team_id, channel, ctx["user_id"], payload)
+
+
+def _show_ephemeral(
+    emu: SlackEmulator, team_id: str, channel: str, user_id: str, payload: dict
+) -> Ephemeral:
+    """An ephemeral reply (ack or response_url) as the user sees it, so it can be clicked."""
+    shown = Ephemeral(
+        team_id=team_id,
+        channel=emu._resolve_channel(team_id, channel),
+        user=user_id,
+        text=payload.get("text") or "",
+        blocks=payload.get("blocks") or [],
+        message_ts=emu._next_ts(),
+        thread_ts=payload.get("thread_ts"),
+    )
+    emu._ephemeral_replies.append(shown)
+    return shown
 
 
 def _post_as_bot(
@@ -110,10 +132,12 @@ def apply_ack(
     elapsed: float,
     channel_id: str | None = None,
     view_id: str | None = None,
+    response_url: str | None = None,
 ) -> None:
     """Do what Slack does on receiving the app's HTTP answer to a `kind` request.
 
     `body` is the parsed JSON answer, the text of a text answer, or None when empty.
+    `response_url` is the one the request carried: an ephemeral command reply belongs to it.
     """
     where = f"{kind}.ack"
     if elapsed > ACK_DEADLINE:
@@ -130,6 +154,11 @@ def apply_ack(
             _check_message(emu, where, team_id, body, status=200)
             if body.get("response_type") == "in_channel" and channel_id:
                 _post_as_bot(emu, team_id, channel_id, body, source="ack")
+            elif channel_id:
+                shown = _show_ephemeral(emu, team_id, channel_id, user_id, body)
+                ctx = emu._response_urls.get((response_url or "").rsplit("/", 1)[-1])
+                if ctx is not None:
+                    ctx["ephemeral"] = shown
         elif kind == "view_submission" and view_id:
             _apply_view_ack(emu, team_id, user_id, view_id, body if isinstance(body, dict) else {})
         elif kind == "block_suggestion":
