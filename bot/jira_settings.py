@@ -317,7 +317,7 @@ async def _project_and_types(runtime: Runtime, workspace_id: int, project_id: st
             ack_budget.SETTINGS_CHECK,
         )
     except TimeoutError:
-        raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira did not answer in time") from None
+        raise JiraError(JiraErrorKind.UNAVAILABLE, messages.JIRA_NO_ANSWER) from None
     ref = ProjectRef(str(project["id"]), project["key"], project.get("name") or project["key"])
     return ref, types, meta
 
@@ -335,7 +335,7 @@ def _project_error(error: JiraError) -> str:
     if error.kind is JiraErrorKind.NOT_FOUND:
         return "This project no longer exists, or the connected Jira account can't see it."
     if error.kind in (JiraErrorKind.UNAVAILABLE, JiraErrorKind.RATE_LIMITED):
-        return "Jira didn't answer in time. Try saving again."
+        return f"{messages.JIRA_NO_ANSWER}. Try saving again."
     return explain(error)
 
 

@@ -26,6 +26,11 @@ COULD_NOT_CHECK_ADMIN = (
 DATABASE_SLOW = (
     "Unpack can't reach its database just now, so nothing was done. Please try again in a minute."
 )
+# Jira took longer than the app waits for it: the reason kept on the error, shown in the
+# Sync Log, /jira status and the settings modal.
+JIRA_NO_ANSWER = "Jira did not answer in time"
+# A create sent without an answer: the issue may exist, so it is looked for before resending.
+JIRA_NO_ANSWER_TO_CREATE = "Jira did not answer the create in time"
 
 
 def no_site_at(site_url: str) -> str:
@@ -67,6 +72,11 @@ def broken(reason: str, method: str | None) -> str:
         f"{reason}. Action items won't sync until an admin reconnects with "
         f"`{connect_command(method)}`."
     )
+
+
+def deleted_in_jira(key: str) -> str:
+    """An item whose issue is gone from Jira (its line offers Create again)."""
+    return f"{key} was deleted in Jira"
 
 
 def browse_url(site_url: str, key: str) -> str:

@@ -14,9 +14,8 @@ formatting differences that Jira or Slack introduce never look like an edit.
 from __future__ import annotations
 
 from bot.jira.adf import mrkdwn_to_adf
+from bot.jira.fields import APP_LINK_LABELS
 
-# The labels of the paragraphs bot/jira/fields.py appends (retro or message permalink).
-APP_LINK_LABELS = ("From the retro: ", "From Slack: ", "The retro in Slack: ")
 NESTED_INDENT = "    "
 _MARK_WRAP = {"strong": "*", "em": "_", "strike": "~"}
 

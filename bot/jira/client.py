@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from bot import messages
 from bot.jira.errors import JiraError, JiraErrorKind, classify_field_errors
 
 logger = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class JiraClient:
                 ) as streamed:
                     body = await _read_capped(streamed)
         except (httpx.TimeoutException, TimeoutError):
-            raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira did not answer in time") from None
+            raise JiraError(JiraErrorKind.UNAVAILABLE, messages.JIRA_NO_ANSWER) from None
         except httpx.TransportError as exc:
             raise JiraError(
                 JiraErrorKind.UNAVAILABLE, f"could not reach Jira ({type(exc).__name__})"

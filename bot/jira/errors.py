@@ -87,7 +87,7 @@ def explain(
         case JiraErrorKind.RATE_LIMITED:
             return "Jira is rate-limiting requests; will try again shortly."
         case JiraErrorKind.UNAVAILABLE | JiraErrorKind.AMBIGUOUS:
-            return "Jira did not answer in time; will try again shortly."
+            return f"{messages.JIRA_NO_ANSWER}; will try again shortly."
         case _:
             return f"Jira rejected the issue: {error.message}"
 

@@ -10,6 +10,11 @@ from bot.jira.adf import mrkdwn_to_adf
 from bot.jira.required_fields import jira_value
 from storage.models import ActionItem
 
+# The labels of the link paragraphs appended to an issue's description; a pull from Jira
+# drops the paragraphs that start with one of them (they belong to Jira's side only).
+FROM_RETRO, FROM_SLACK, RETRO_IN_SLACK = "From the retro: ", "From Slack: ", "The retro in Slack: "
+APP_LINK_LABELS = (FROM_RETRO, FROM_SLACK, RETRO_IN_SLACK)
+
 SUMMARY_MAX = 255
 # On every issue the app creates for an item, beside the item's own label: status polling
 # asks Jira for "issues with this label updated since the last poll" in one search,
@@ -55,9 +60,9 @@ def description(item: ActionItem, context: IssueContext) -> dict:
     links = []
     if context.retro_permalink:
         name = context.retro_title or "the retro"
-        links.append(("From the retro: ", name, context.retro_permalink))
+        links.append((FROM_RETRO, name, context.retro_permalink))
     elif item.source_permalink and item.source_permalink not in (item.description or ""):
-        links.append(("From Slack: ", "the message", item.source_permalink))
+        links.append((FROM_SLACK, "the message", item.source_permalink))
     return mrkdwn_to_adf(item.description, names=context.mention_names, links=links)
 
 
@@ -125,7 +130,7 @@ def epic_body(
 ) -> dict:
     """The one epic of a retro, named after it: the fields the epic type's create screen
     has (`screen`, None when unknown), and the property that finds it again without labels."""
-    links = [("The retro in Slack: ", title, link)] if link else []
+    links = [(RETRO_IN_SLACK, title, link)] if link else []
     fields = {
         "project": {"id": target.project_id},
         "issuetype": {"id": epic_type_id},

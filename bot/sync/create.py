@@ -19,6 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 
+from bot import messages
 from bot.jira import fields as jira_fields
 from bot.jira.client import error_from_body
 from bot.jira.errors import JiraError, JiraErrorKind
@@ -186,7 +187,7 @@ async def _send(
             timeout=ws.create_timeout,
         )
     except TimeoutError:
-        error = JiraError(JiraErrorKind.AMBIGUOUS, "Jira did not answer the create in time")
+        error = JiraError(JiraErrorKind.AMBIGUOUS, messages.JIRA_NO_ANSWER_TO_CREATE)
         await ws.record([_failure(e, error, target, sent=True) for e in entries])
         return []
     except JiraError as exc:

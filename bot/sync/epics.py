@@ -16,6 +16,7 @@ from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from bot import messages
 from bot.jira import fields as jira_fields
 from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.fields import Target
@@ -128,7 +129,7 @@ async def _send(
     try:
         created = await asyncio.wait_for(ws.jira.create_issue(body), timeout=ws.create_timeout)
     except TimeoutError:
-        raise JiraError(JiraErrorKind.AMBIGUOUS, "Jira did not answer the create in time") from None
+        raise JiraError(JiraErrorKind.AMBIGUOUS, messages.JIRA_NO_ANSWER_TO_CREATE) from None
     except JiraError as exc:
         if not exc.transient or exc.kind is JiraErrorKind.RATE_LIMITED:
             await _forget_send(ws, retro)  # Jira answered: no epic was made

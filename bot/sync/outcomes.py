@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from bot import messages
 from bot.jira.errors import JiraError, explain
 from bot.runtime import Runtime
 from bot.sync.backoff import retries_left, retry_delay
@@ -156,7 +157,7 @@ def _apply_one(runtime, item: ActionItem, outcome: Outcome, site_url, now):
         _set(item, **_synced(item, outcome.revision), **release)
         if isinstance(outcome, Deleted) and item.jira_deleted_at is None:
             item.jira_deleted_at = now
-            text = f"{item.jira_key} was deleted in Jira"
+            text = messages.deleted_in_jira(item.jira_key)
             return _attempt(item, "update", "failed", 1, message=text)
         return None
     return _failed(runtime, item, outcome, now, release)

@@ -81,7 +81,7 @@ def jira_state(item: ActionItem) -> str:
     parts = []
     link = issue_link(item)
     if deleted_in_jira(item):
-        return f"{WARNING} {escape(item.jira_key)} was deleted in Jira"
+        return f"{WARNING} {messages.deleted_in_jira(escape(item.jira_key))}"
     if link:
         parts.append(link)
     if link and item.jira_status_name:
