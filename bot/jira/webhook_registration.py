@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from bot import messages, notifier
 from bot.jira.credentials import connection_for, jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind
+from bot.jira.times import jira_time
 from bot.runtime import Runtime
 from storage.clock import utcnow
 from storage.connection_queries import oauth_webhook_connections, webhook_token
@@ -270,13 +271,7 @@ def parse_expiration(value) -> datetime | None:
             return datetime.fromtimestamp(value / 1000, UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    if isinstance(value, str):
-        for pattern in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
-            try:
-                return datetime.strptime(value.strip().replace("Z", "+0000"), pattern)
-            except ValueError:
-                continue
-    return None
+    return jira_time(value)
 
 
 # --- bookkeeping ------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from bot.jira.deliveries import (
     DeliveryNotStored,
     Endpoint,
 )
+from bot.jira.times import jira_time
 from bot.logging_setup import log_workspace
 from bot.runtime import Runtime
 from storage.clock import CLOCK_SKEW, believable, utcnow
@@ -283,13 +284,8 @@ def _event_time(payload: dict, fields: dict) -> datetime:
                 return at
         except (OverflowError, OSError, ValueError):
             pass
-    updated = fields.get("updated")
-    if isinstance(updated, str):
-        try:
-            if at := believable(datetime.strptime(updated, "%Y-%m-%dT%H:%M:%S.%f%z")):
-                return at
-        except ValueError:
-            pass
+    if at := believable(jira_time(fields.get("updated"))):
+        return at
     return utcnow()
 
 

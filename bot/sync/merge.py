@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 
 from bot.jira.adf_mrkdwn import adf_to_mrkdwn, canonical
 from bot.jira.fields import SUMMARY_MAX
+from bot.jira.times import jira_time
 
 FIELDS = ("title", "description", "assignee", "due")
 # The Jira field each item field maps to (also what a push sends and a webhook filters on).
@@ -51,17 +52,6 @@ class JiraIssue:
     status_category: str | None
     status_name: str | None
     status_changed_at: datetime | None
-
-
-def jira_time(value) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    for pattern in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
-        try:
-            return datetime.strptime(value, pattern)
-        except ValueError:
-            continue
-    return None
 
 
 def issue_from_json(issue: dict) -> JiraIssue:

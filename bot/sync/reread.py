@@ -21,6 +21,7 @@ from datetime import datetime
 
 from bot.jira.client import JiraClient
 from bot.jira.errors import TRANSIENT, JiraError, JiraErrorKind
+from bot.jira.times import jira_time
 from bot.sync import merge
 
 IDS_PER_SEARCH = 50  # also reconcileIssues' limit: read-after-write for exactly these ids
@@ -126,7 +127,7 @@ def _latest_changes(
 ) -> None:
     """`as_of`: the read issue's `updated`; a change after it is not in the values read."""
     for history in log.get("changeHistories") or []:
-        at = merge.jira_time(history.get("created"))
+        at = jira_time(history.get("created"))
         if at is None or (as_of is not None and at > as_of):
             continue
         for item in history.get("items") or []:
