@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, literal_column, or_, select, text, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.column_types import UtcDateTime
 from storage.models import ActionItem, SyncState
 
 # A literal, not a bound parameter: SQLite uses the partial queue index
@@ -28,12 +29,39 @@ async def count_waiting_items(sessions: async_sessionmaker) -> int:
         return await session.scalar(query) or 0
 
 
-def _due(now: datetime):
+def _due(now):
     return queued(), ActionItem.next_attempt_at <= now
 
 
-def _free(now: datetime):
+def _free(now):
     return or_(ActionItem.claimed_until.is_(None), ActionItem.claimed_until < now)
+
+
+def _claim_statement(*, skip_locked: bool):
+    now = bindparam("now", type_=UtcDateTime())
+    due = (
+        select(ActionItem.id)
+        .where(*_due(now), _free(now))
+        .order_by(ActionItem.next_attempt_at, ActionItem.id)
+        .limit(bindparam("limit"))
+    )
+    if skip_locked:
+        due = due.with_for_update(skip_locked=True)
+    return (
+        update(ActionItem)
+        .where(ActionItem.id.in_(due.scalar_subquery()), _free(now))
+        .values(
+            claimed_by=bindparam("owner"), claimed_until=bindparam("until", type_=UtcDateTime())
+        )
+        .returning(ActionItem)
+        .execution_options(synchronize_session=False)
+    )
+
+
+# Built once: an idle tick is mostly this statement, and building it (and its cache key)
+# on every tick cost about as much as running it.
+_CLAIM = _claim_statement(skip_locked=False)
+_CLAIM_SKIP_LOCKED = _claim_statement(skip_locked=True)
 
 
 async def claim_due(
@@ -49,22 +77,9 @@ async def claim_due(
     that returns them (in id order). `skip_locked` (PostgreSQL): rows another transaction
     is claiming are passed over; on both databases the update re-checks that each row is
     still free."""
-    due = (
-        select(ActionItem.id)
-        .where(*_due(now), _free(now))
-        .order_by(ActionItem.next_attempt_at, ActionItem.id)
-        .limit(limit)
-    )
-    if skip_locked:
-        due = due.with_for_update(skip_locked=True)
-    claim = (
-        update(ActionItem)
-        .where(ActionItem.id.in_(due.scalar_subquery()), _free(now))
-        .values(claimed_by=owner, claimed_until=until)
-        .returning(ActionItem)
-        .execution_options(synchronize_session=False)
-    )
-    claimed = list(await session.scalars(claim))
+    values = {"now": now, "until": until, "owner": owner, "limit": limit}
+    claim = _CLAIM_SKIP_LOCKED if skip_locked else _CLAIM
+    claimed = list(await session.scalars(claim, values))
     return sorted(claimed, key=lambda item: item.id)
 
 
@@ -100,18 +115,18 @@ async def next_due_at(session: AsyncSession, now: datetime) -> datetime | None:
     (no index names the lease columns, so that claims update rows in place): its head in
     due order, past the few items being worked on, and its due part, where every held row
     is (a row is claimed once due, and every write that moves its next attempt later lets
-    go of it), for the earliest lease end."""
-    unclaimed = await session.scalar(
+    go of it), for the earliest lease end. One statement, so one round trip."""
+    unclaimed = (
         select(ActionItem.next_attempt_at)
         .where(queued(), ActionItem.next_attempt_at.is_not(None))
         .where(ActionItem.claimed_until.is_(None))
         .order_by(ActionItem.next_attempt_at)
         .limit(1)
+        .scalar_subquery()
     )
-    lapse = await session.scalar(
-        select(func.min(ActionItem.claimed_until)).where(
-            *_due(now), ActionItem.claimed_until.is_not(None)
-        )
+    lapse = select(func.min(ActionItem.claimed_until)).where(
+        *_due(now), ActionItem.claimed_until.is_not(None)
     )
-    times = [t for t in (unclaimed, lapse) if t is not None]
+    row = (await session.execute(select(unclaimed, lapse.scalar_subquery()))).one()
+    times = [t for t in row if t is not None]
     return min(times) if times else None

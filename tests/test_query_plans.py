@@ -124,9 +124,33 @@ def test_a_tick_with_nothing_due_uses_the_queue_index(database):
         await claims.next_due_at(runtime)
 
     plans = plans_of(database, tick)
-    assert len(plans) == 3  # the claim's select, the queue's head, the earliest lease end
+    # The claim, and the wait's one read (the queue's head and the earliest lease end).
+    assert [s.split()[0].upper() for s, _ in plans] == ["UPDATE", "SELECT"], plans
     assert_indexed(plans, "action_items")
     assert all("ix_action_items_queue" in plan for _, plan in plans), plans
+
+
+def test_an_idle_tick_is_two_round_trips_without_begin_or_commit(database):
+    """On a database server an idle tick's cost is its round trips: each of its two
+    statements commits on its own, with no BEGIN and COMMIT around it."""
+    from bot.sync import claims
+
+    async def go():
+        runtime = runtime_for(*database)
+        levels = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):
+            levels.append(conn.get_execution_options().get("isolation_level"))
+
+        try:
+            event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+            assert await claims.claim_due(runtime) == []
+            await claims.next_due_at(runtime)
+        finally:
+            await runtime.close()
+        return levels
+
+    assert asyncio.run(go()) == ["AUTOCOMMIT", "AUTOCOMMIT"]
 
 
 async def _queue_first(runtime: Runtime, count: int) -> None:

@@ -8,12 +8,14 @@ so only a dead process's claims lapse and are taken over.
 
 A claim is one statement: `UPDATE … WHERE id IN (the due rows) RETURNING` the claimed rows
 themselves, so a tick with nothing due is one index probe and a tick with work loads it in
-the same round trip. PostgreSQL picks the rows `FOR UPDATE SKIP LOCKED`, so two processes
-never claim the same row; on both databases the update re-checks that each row is still
-free. A release is one statement too, and on PostgreSQL it does not wait for the disk
-(`synchronous_commit = off`): a release lost in a server crash only lets the lease lapse
-on its own, and the next durable commit flushes it anyway. Claims stay durable, since a
-lost claim could let a second process push the same item.
+the same round trip. It runs on its own, outside an explicit transaction (a statement is
+atomic by itself), as does the wait's one read: on a database server, BEGIN and COMMIT were
+two of an idle tick's four round trips. PostgreSQL picks the rows `FOR UPDATE SKIP LOCKED`,
+so two processes never claim the same row; on both databases the update re-checks that each
+row is still free. A release is one statement too, and on PostgreSQL it does not wait for
+the disk (`synchronous_commit = off`): a release lost in a server crash only lets the lease
+lapse on its own, and the next durable commit flushes it anyway. Claims stay durable, since
+a lost claim could let a second process push the same item.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.runtime import Runtime
 from storage import sync_queue
@@ -42,10 +46,20 @@ def _postgres(runtime: Runtime) -> bool:
     return runtime.engine.dialect.name == "postgresql"
 
 
+@contextlib.asynccontextmanager
+async def _one_statement(runtime: Runtime) -> AsyncIterator[AsyncSession]:
+    """A session whose statements each commit on their own (no BEGIN and COMMIT around a
+    single statement)."""
+    async with runtime.engine.connect() as conn:
+        await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with runtime.sessions(bind=conn) as session:
+            yield session
+
+
 async def claim_due(runtime: Runtime, limit: int = BATCH) -> list[ActionItem]:
     """Claims up to `limit` due items for this process; returns them, in id order."""
     now = utcnow()
-    async with runtime.sessions.begin() as session:
+    async with _one_statement(runtime) as session:
         return await sync_queue.claim_due(
             session, runtime.process_id, now, now + lease_length(runtime), limit,
             skip_locked=_postgres(runtime),
@@ -94,5 +108,5 @@ async def held(runtime: Runtime, ids: list[int]) -> AsyncIterator[None]:
 async def next_due_at(runtime: Runtime) -> datetime | None:
     """When the earliest queued item not held by anyone becomes due, or a claim lapses;
     None when nothing is queued."""
-    async with runtime.sessions() as session:
+    async with _one_statement(runtime) as session:
         return await sync_queue.next_due_at(session, utcnow())
