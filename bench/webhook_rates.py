@@ -53,10 +53,11 @@ def parse_args() -> argparse.Namespace:
 def webhook_rates(
     database_url: str, *, encryption_key: str | None = None, deliveries: int = 2000
 ) -> dict:
-    """Deliveries per second (accepted, each committed before its 2xx) on an empty
-    database and on `database_url`. `encryption_key`: the key `database_url`'s secrets
-    were sealed with (without it the app cannot read the built workspaces' connections,
-    which only matters to their polling, not to the measured workspace)."""
+    """Deliveries per second (until every one is applied; each is recorded before its
+    2xx) on an empty database and on `database_url`. `encryption_key`: the key
+    `database_url`'s secrets were sealed with (without it the app cannot read the built
+    workspaces' connections, which only matters to their polling, not to the measured
+    workspace)."""
     slack_emulator, jira_emulator = SlackEmulator(), JiraEmulator()
     slack_emulator.start()
     jira_emulator.start()
@@ -66,12 +67,16 @@ def webhook_rates(
     finally:
         jira_emulator.stop()
         slack_emulator.stop()
+    # End to end: deliveries per second until the last is applied (Jira hears 2xx once
+    # a delivery is recorded; the item lookups a full database could slow come after).
     return {
-        "webhooks_per_s_empty": empty["accepted_per_s"],
-        "webhooks_per_s_full": full["accepted_per_s"],
-        "webhook_cpu_ms_empty": empty["app_cpu_ms_per_request_while_accepting"],
-        "webhook_cpu_ms_full": full["app_cpu_ms_per_request_while_accepting"],
-        "full_to_empty": round(full["accepted_per_s"] / empty["accepted_per_s"], 3),
+        "webhooks_per_s_empty": empty["applied_per_s"],
+        "webhooks_per_s_full": full["applied_per_s"],
+        "webhook_cpu_ms_empty": empty["app_cpu_ms_per_request_until_applied"],
+        "webhook_cpu_ms_full": full["app_cpu_ms_per_request_until_applied"],
+        "accepted_per_s_empty": empty["accepted_per_s"],
+        "accepted_per_s_full": full["accepted_per_s"],
+        "full_to_empty": round(full["applied_per_s"] / empty["applied_per_s"], 3),
         "in_step_with_jira": not (empty["in_step_with_jira"]["differ"] or
                                   full["in_step_with_jira"]["differ"]),
     }  # fmt: skip

@@ -11,14 +11,17 @@ item and owe its retro a thread line; a share (REPLAYS) is sent twice with the s
 identifier, as Jira's retries are, and must change nothing.
 
 Two figures:
-* accepted/s: deliveries answered per second, each verified, deduplicated and applied to
-  its item in a committed transaction before its 2xx;
+* accepted/s: deliveries answered per second, each verified, deduplicated and recorded
+  in a committed transaction before its 2xx;
+* applied/s: deliveries per second until the last one is applied (re-read from Jira with
+  its batch and applied to its item after the 2xx): every item in step with Jira;
 * processed/s: deliveries per second until the last thread line owed is in the Slack
   emulator (retro summaries re-rendered too). Notices of a burst are sent at most once a
   second per process, so a short run pays up to a second here.
 
-Also printed: the app's CPU time per request (independent of what else runs on the
-machine), the load average, and answer latencies.
+Also printed: the app's CPU time per request while accepting and until applied
+(independent of what else runs on the machine), the load average, answer latencies, and
+the app/floor CPU ratio (the app's CPU until applied against bench/webhook_floor.py's).
 
     python bench/webhooks.py                     # the README's figure
     python bench/webhooks.py --deliveries 500    # quicker
@@ -429,6 +432,20 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
         )
     accept_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
     here_cpu = process_cpu_seconds(os.getpid()) - here_before
+    # Jira heard 2xx once each delivery was recorded; the applier follows a little behind.
+    wait_until(
+        lambda: (
+            not db.scalar(
+                "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
+                "AND outcome IS NULL",
+                w=team.workspace_id,
+            )
+        ),
+        "every recorded delivery to be applied",
+        timeout=300,
+    )
+    applied_at = time.perf_counter()
+    apply_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
     owed = db.scalar(
         "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w AND notice IS NOT NULL",
         w=team.workspace_id,
@@ -467,8 +484,11 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
         "thread_messages": thread_posts(slack_emulator, team) - posts_before,
         "summary_updates": len(slack_emulator.calls_to("chat.update")) - updates_before,
         "accepted_per_s": round(total / (accepted_at - started)),
+        # Until the last delivery is applied: every item in step with Jira.
+        "applied_per_s": round(total / (applied_at - started)),
         "processed_per_s": round(total / (done_at - started)),
         "app_cpu_ms_per_request": round(app_cpu * 1000 / total, 2),
+        "app_cpu_ms_per_request_until_applied": round(apply_cpu * 1000 / total, 3),
         "load_average": os.getloadavg()[0],
         "latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
         "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
@@ -487,7 +507,12 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
         report |= {
             "floor_cpu_ms_per_request": figures["cpu_ms"],
             "floor_accepted_per_s": figures["per_s"],
+            # The app's whole work per delivery (recorded, read from Jira, applied) against
+            # the floor's (recorded): what is applied after the 2xx counts too.
             "app_to_floor_cpu_ratio": round(
+                report["app_cpu_ms_per_request_until_applied"] / figures["cpu_ms"], 2
+            ),
+            "accept_to_floor_cpu_ratio": round(
                 report["app_cpu_ms_per_request_while_accepting"] / figures["cpu_ms"], 2
             ),
         }
