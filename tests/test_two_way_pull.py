@@ -17,7 +17,7 @@ from bot.jira.webhook_registration import replace_outdated_webhooks
 from bot.sync import deleted, poll
 from bot.views import jira_ids, sync_ids
 from tests.flows_jira import choose_default_project, open_settings, set_channel_override
-from tests.flows_retro import item_values, summary_message, wait_for_line
+from tests.flows_retro import item_values, replies, summary_message, wait_for_line
 from tests.flows_sync import (
     commit_retro,
     connect_world,
@@ -35,7 +35,7 @@ from tests.flows_webhooks import (
     token_webhook,
     wait_applied,
 )
-from tests.test_retro_home import open_home
+from tests.test_retro_home import item_sections, open_home
 from tests.test_two_way_push import adf, create_again_twice, edit, issue_path, puts
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
@@ -114,6 +114,10 @@ def test_every_field_edited_in_jira_comes_back_by_webhook(sync_app, slack_emulat
     _, line = wait_for_line(slack_emulator, team, "Fix the deploy pipeline")
     assert f"<@{team.member}>" in line and f"{due:%b} {due.day}" in line
     assert row["revision"] == row["synced_revision"]  # nothing to push back
+    # The item's other lines: /retro list, and the App Home of its new assignee.
+    listed, home = list_and_home(sync_app, slack_emulator, team, team.member)
+    assert "Fix the deploy pipeline" in listed and f"<@{team.member}>" in listed
+    assert "Fix the deploy pipeline" in str(home[item.id])
 
 
 def test_an_assignee_without_a_slack_match_is_named(sync_app, slack_emulator, site, hooked):
@@ -254,11 +258,54 @@ def test_an_issue_deleted_in_jira_is_found_without_webhooks(
     assert len(site.issues) == 2 and row_of(sync_app.db, gone_id)["jira_deleted_at"] is None
 
 
-def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulator, site):
+def test_an_issue_moved_in_jira_shows_its_new_key_by_webhook(
+    sync_app, slack_emulator, site, hooked
+):
+    team, hook, item = hooked
+
+    moved = site.move_to_project(item.key, "OPS", by=hook.jira_user)
+
+    assert [d.status for d in site.deliveries[-1:]] == [202]
+    row = wait_until(
+        lambda: (r := row_of(sync_app.db, item.id))["jira_key"] == moved.key and r,
+        message="the new key",
+    )
+    assert row["jira_issue_id"] == item.issue_id and row["jira_project_key"] == "OPS"
+    wait_for_line(slack_emulator, team, f"/browse/{moved.key}|{moved.key}>")
+
+
+def test_an_issue_moved_in_jira_shows_its_new_key_by_polling(
+    sync_app, slack_emulator, jira_emulator, site
+):
     world = connect_world(sync_app, slack_emulator, site, webhooks=False)
-    [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Write the runbook"])
+    [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Rotate the keys"])
     commit_retro(sync_app, slack_emulator, world)
     [row] = wait_for_keys(sync_app.db, world.team, 1)
+    editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
+
+    moved = site.move_to_project(row["jira_key"], "OPS", by=editor)
+
+    row = wait_until(
+        lambda: (r := row_of(sync_app.db, item_id))["jira_key"] == moved.key and r,
+        timeout=5,
+        message="the poll to bring the new key",
+    )
+    assert row["jira_project_key"] == "OPS"
+    wait_for_line(slack_emulator, world.team, f"/browse/{moved.key}|{moved.key}>")
+    listed, _ = list_and_home(sync_app, slack_emulator, world.team, world.team.member)
+    assert moved.key in listed
+
+
+def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulator, site):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    team = world.team
+    [item_id] = retro_with_items(
+        sync_app, slack_emulator, world, ["Write the runbook"], assignee=team.admin
+    )
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, world.team, 1)
+    listed, home = list_and_home(sync_app, slack_emulator, team, team.admin)
+    assert "Write the runbook" in listed and "Write the runbook" in str(home[item_id])
     editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
     due = date.today() + timedelta(days=3)
     searched = len(jira_emulator.requests_to("POST", f"/sites/{site.name}/rest/api/3/search/jql"))
@@ -281,6 +328,13 @@ def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulat
     assert row["assignee_user_id"] == world.team.member
     assert row["due_date"] in (due, due.isoformat())
     wait_for_line(slack_emulator, world.team, "Write the on-call runbook")
+    # The item's other lines follow: /retro list, and App Home of the one it left and of
+    # the one it went to.
+    listed, home = list_and_home(sync_app, slack_emulator, team, team.member)
+    assert "Write the on-call runbook" in listed and f"<@{team.member}>" in listed
+    assert "Write the runbook" not in listed
+    assert "Write the on-call runbook" in str(home[item_id])
+    assert item_id not in item_sections(open_home(sync_app.slack, slack_emulator, team, team.admin))
     # One search per poll, asking only for what an item shows (and when it changed).
     polls = jira_emulator.requests_to("POST", f"/sites/{site.name}/rest/api/3/search/jql")
     polls = [r.json for r in polls[searched:] if "updated >=" in r.json["jql"]]
@@ -325,6 +379,14 @@ def test_one_way_takes_only_status_and_still_never_clobbers(
     sent = puts(jira_emulator, site, issue, before)
     assert sent == [{"fields": {"summary": "Tidy the whole wiki"}}]
     assert "Groomed again" in str(issue.fields["description"])
+
+
+def list_and_home(sync_app, slack_emulator, team, user) -> tuple[str, str]:
+    """What `/retro list` replies to `user`, and the item lines of their App Home ({item
+    id: its section}), as Slack got them."""
+    sync_app.slack.command(team.team_id, user, team.channel, "/retro", "list")
+    [reply] = replies(slack_emulator, sync_app.slack.last_response_url)
+    return str(reply.blocks), item_sections(open_home(sync_app.slack, slack_emulator, team, user))
 
 
 def jira_value(row: dict, name: str):

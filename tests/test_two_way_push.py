@@ -425,8 +425,8 @@ def create_again_twice(sync_app, team, item_id, summary) -> None:
 
 def test_a_moved_issue_shows_its_new_key(sync_app, slack_emulator, jira_emulator, site):
     site.add_project("OPS", "Operations")
-    world, item_id, issue, _ = synced(sync_app, slack_emulator, site, "Rotate the keys")
-    moved = site.move_to_project(issue.key, "OPS")
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Rotate the keys")
+    moved = site.move_to_project(issue.key, "OPS", by=editor)
 
     edit(sync_app, slack_emulator, world.team, item_id, item_values("Rotate the API keys"))
 

@@ -738,6 +738,24 @@ def test_admin_webhook_delivery_carries_an_hmac(site, receiver):
     assert "matchedWebhookIds" not in json.loads(body)
 
 
+def test_a_moved_issue_keeps_its_id_and_its_old_key_leads_to_it(site, client, receiver):
+    site.add_admin_webhook(receiver.url + "/jira/webhook/admin", "s3cret")
+    issue = site.create_issue("TEAM", "Moving on")
+    old_key = issue.key
+
+    moved = site.move_to_project(old_key, "OPS", by=site.ana)
+
+    assert moved.id == issue.id and moved.key.startswith("OPS-")
+    got = client.get(client.rest + f"/issue/{old_key}", params={"fields": "project"}).json()
+    assert (got["id"], got["key"]) == (issue.id, moved.key)  # followed, not redirected
+    _, _, body = receiver.received[-1]
+    items = json.loads(body)["changelog"]["items"]
+    assert [(i["field"], i["fromString"], i["toString"]) for i in items] == [
+        ("project", "Team board", "Operations"),
+        ("Key", old_key, moved.key),
+    ]
+
+
 def test_reset_forgets_everything(site):
     emulator = JiraEmulator(tls=False)
     emulator.start()

@@ -37,6 +37,7 @@ class Site:
         self.webhooks: dict[int, DynamicWebhook] = {}
         self.admin_webhooks: list[AdminWebhook] = []
         self.deliveries: list[Delivery] = []
+        self.moved_keys: dict[str, str] = {}  # a moved issue's old key -> its id
         self.search_lag_seconds = 0.0  # new issues reach JQL results this much later
         self.clock_ahead_seconds = 0.0  # status changes are stamped this far in the future
         self.user_search_calls = 0
@@ -187,7 +188,10 @@ class Site:
         )
 
     def find_issue(self, ref: str) -> Issue | None:
+        """By key, id, or a key the issue had before it moved (Jira follows a moved
+        issue's old key to the issue, which answers with its new key)."""
         ref = str(ref)
+        ref = self.moved_keys.get(ref.upper(), ref)
         found = self.issues.get(ref.upper())
         return found or next((i for i in self.issues.values() if i.id == ref), None)
 
@@ -316,23 +320,37 @@ class Site:
             del self.issues[issue.key]
         return [self._send(d) for d in planned]
 
-    def move_to_project(self, key: str, project_key: str) -> Issue:
-        """Moves the issue to another project: a new key, the same id (no delivery: the
-        move's changelog names only project and key)."""
+    def move_to_project(self, key: str, project_key: str, *, by: User) -> Issue:
+        """Moves the issue to another project as user ``by``: a new key, the same id, its
+        old key still leading to it, and ``jira:issue_updated`` delivered with the
+        changelog Jira writes for a move (project and Key)."""
         with self.emulator.lock:
             issue = self.issues.pop(self.find_issue(key).key)
+            old_key, old_project = issue.key, self.projects[issue.fields["project"]]
             project = self.projects[project_key]
             issue.key = f"{project.key}-{project.next_number}"
             project.next_number += 1
-            itype = self.projects[issue.fields["project"]].issue_types
-            type_name = next(t.name for t in itype if t.id == issue.fields["issuetype"])
+            type_name = next(
+                t.name for t in old_project.issue_types if t.id == issue.fields["issuetype"]
+            )
             issue.fields["project"] = project.key
             issue.fields["issuetype"] = next(
                 t.id for t in project.issue_types if t.name == type_name
             )
             issue.updated = time.time()
             self.issues[issue.key] = issue
-            return issue
+            self.moved_keys[old_key] = issue.id
+            items = [
+                {"field": "project", "fieldtype": "jira", "fieldId": "project",
+                 "from": old_project.id, "fromString": old_project.name,
+                 "to": project.id, "toString": project.name},
+                {"field": "Key", "fieldtype": "jira", "fieldId": "issuekey",
+                 "from": None, "fromString": old_key, "to": None, "toString": issue.key},
+            ]  # fmt: skip
+            planned = webhooks.plan(self, issue, by, self.record_change(issue, by, items))
+        for delivery in planned:
+            self._send(delivery)
+        return issue
 
     def redeliver(self, delivery: Delivery) -> Delivery:
         """Sends a delivery again as Jira's retry would (same body and identifier)."""
