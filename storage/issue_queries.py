@@ -12,7 +12,7 @@ from sqlalchemy import Select, bindparam, false, insert, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.models import ActionItem, SyncAttempt
+from storage.models import ActionItem, JiraConnection, SyncAttempt
 
 
 def items_of_issues(pairs: Iterable[tuple[int, str]], columns) -> Select:
@@ -40,7 +40,9 @@ async def items_of_issues_now(
     conn: AsyncConnection, workspace_id: int, issue_ids: Iterable[str]
 ) -> dict[str, Row]:
     """{issue id: its item's fields and per-field base (ActionItem.field_base)}, read
-    outside any lock."""
+    outside any lock: the items on the workspace's connected site only, since another
+    site's issue may have the same id (and what is decided from these rows, such as a
+    changelog read, goes to the connected site)."""
     rows = await conn.execute(
         select(
             ActionItem.jira_issue_id,
@@ -49,9 +51,12 @@ async def items_of_issues_now(
             ActionItem.description,
             ActionItem.assignee_user_id,
             ActionItem.due_date,
-        ).where(
+        )
+        .join(JiraConnection, JiraConnection.workspace_id == ActionItem.workspace_id)
+        .where(
             ActionItem.workspace_id == workspace_id,
             ActionItem.jira_issue_id.in_(list(issue_ids)),
+            ActionItem.jira_site_url == JiraConnection.site_url,
         )
     )
     return {row.jira_issue_id: row for row in rows}

@@ -340,6 +340,23 @@ def test_a_poll_finds_its_items_by_index(database):
     assert_indexed(plans_of(database, poll), "action_items")
 
 
+def test_a_check_for_deleted_issues_reads_open_synced_items_by_index(database):
+    """Each workspace's check reads its open synced items a slice at a time, by index:
+    never the items of the other workspaces, nor its closed ones."""
+    from bot.sync.deleted import SLICE
+    from storage.item_queries import open_synced_issues
+
+    workspace_id, _ = _issues_of_one_workspace(database)
+
+    async def read(runtime):
+        async with runtime.sessions() as session:
+            assert await open_synced_issues(
+                session, workspace_id, "https://plans.example.com", 0, SLICE
+            )
+
+    assert_indexed(plans_of(database, read), "action_items")
+
+
 def test_a_poll_lists_its_projects_one_index_probe_each(database):
     """The projects a poll searches come from the open synced items' index, one probe per
     project, not from reading the workspace's thousands of items on every poll."""

@@ -13,9 +13,10 @@ from datetime import date, timedelta
 
 import pytest
 
+from bot.sync import deleted
 from bot.views import item_control_ids as controls
 from bot.views import sync_ids
-from tests.flows_jira import connect_with_token
+from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import choose, item_values, open_item_modal, submit_item, summary_message
 from tests.flows_sync import (
     commit_retro,
@@ -27,6 +28,7 @@ from tests.flows_sync import (
     wait_for_keys,
     wait_until,
 )
+from tests.flows_webhooks import run_in_process, webhook_path, webhook_token
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 
@@ -449,27 +451,94 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
     sync_app, slack_emulator, jira_emulator, site
 ):
     world, item_id, issue, _ = synced(sync_app, slack_emulator, site, "Clean the backlog")
+    team = world.team
     second = jira_emulator.add_site("second" + uuid.uuid4().hex[:6])
     second.add_project("TEAM", "Team board")
-    second.create_issue("TEAM", "Someone else's issue")  # could share the old issue's id
-    connect_with_token(sync_app.slack, slack_emulator, world.team, second)
+    # The new site's issue has the old one's id on purpose, and other content: a push, a
+    # pull or a check that took the new site for the old would show on one or the other.
+    second.number_issues_from(int(issue.id))
+    twin = second.create_issue(
+        "TEAM", "Someone else's issue", description=adf("Not ours"), labels=["unpack-for-slack"]
+    )
+    assert twin.id == issue.id
+    connect_with_token(sync_app.slack, slack_emulator, team, second)
     start = len(jira_emulator.requests)
 
-    edit(sync_app, slack_emulator, world.team, item_id, item_values("Clean the whole backlog"))
-
-    row = wait_until(
-        lambda: (r := items(sync_app.db, world.team)[0])["revision"] == r["synced_revision"] and r,
+    # Push: a Slack edit of the old item.
+    edit(sync_app, slack_emulator, team, item_id, item_values("Clean the whole backlog"))
+    wait_until(
+        lambda: (r := items(sync_app.db, team)[0])["revision"] == r["synced_revision"],
         message="the edit settled",
     )
-    with jira_emulator.lock:
-        sent = [r for r in jira_emulator.requests[start:] if f"/sites/{second.name}/" in r.path]
-    # The status poll asks the connected site for the app's own issues; nothing else.
-    about_items = [r for r in sent if "/issue" in r.path or "/search" in r.path]
-    assert [r for r in about_items if not is_status_poll(r)] == []
-    assert issue.fields["summary"] == "Clean the backlog"  # the old site is not connected
+    # Poll: two searches of the new site since the reconnect (the first one's issues were
+    # applied before the second began), finding the twin, labelled and recently updated.
+    wait_until(lambda: len(_status_polls(jira_emulator, second, start)) >= 2, timeout=5)
+    # The check for deleted issues looks only at the connected site's items.
+    run_in_process(sync_app.app, deleted.find_deleted_issues)
+    before_webhook = len(_requests_to_site(jira_emulator, second, start))
+    # Webhook: the new site delivers an edit of its own issue with the old one's id.
+    secret = "whsec-" + uuid.uuid4().hex
+    choose_default_project(sync_app.slack, slack_emulator, team, webhook_secret=secret)
+    second.add_admin_webhook(
+        sync_app.app.url + webhook_path(webhook_token(sync_app.db, team)), secret
+    )
+    [delivery] = second.edit(twin.key, by=second.add_user("x@example.com", "X"), summary="Theirs")
+    assert delivery.status in (200, 202), delivery.response_text
+    wait_until(
+        lambda: (
+            sync_app.db.scalar(
+                "SELECT outcome FROM webhook_deliveries WHERE delivery_id = :d",
+                d=delivery.identifier,
+            )
+            == "unknown_issue"
+        ),
+        message="the delivery applied, to no item",
+    )
+
+    sent = _requests_to_site(jira_emulator, second, start)
+    # Nothing was written to the new site, and until its own delivery nothing there named
+    # the old issue's id or key (the status polls search by label and project).
+    assert [r for r in sent if r.method not in ("GET", "POST") or _writes(r)] == []
+    assert [(r.path, r.json) for r in sent[:before_webhook] if _names(r, issue)] == []
+    # The delivery's issue was read back from the site that sent it, and nothing else.
+    after = [r for r in sent[before_webhook:] if _names(r, issue)]
+    assert after and all(r.json["jql"] == f"id in ({issue.id})" for r in after)
+    # The old item kept its own values, key and site; the old site was not written either.
+    row = items(sync_app.db, team)[0]
+    assert row["title"] == "Clean the whole backlog" and row["description"] is None
     assert row["jira_site_url"] == site.url and row["jira_key"] == issue.key
-    line = str(summary_message(slack_emulator, world.team).blocks)
+    assert "Not ours" not in str(row["field_base"]) and "Someone" not in str(row["field_base"])
+    assert issue.fields["summary"] == "Clean the backlog"  # the old site is not connected
+    line = str(summary_message(slack_emulator, team).blocks)
     assert f"{site.url}/browse/{issue.key}" in line
+
+
+def _requests_to_site(jira_emulator, site, start: int) -> list:
+    with jira_emulator.lock:
+        return [r for r in jira_emulator.requests[start:] if f"/sites/{site.name}/" in r.path]
+
+
+def _status_polls(jira_emulator, site, start: int) -> list:
+    return [r for r in _requests_to_site(jira_emulator, site, start) if is_status_poll(r)]
+
+
+def _writes(request) -> bool:
+    """A create, an edit, a transition or a comment (POST searches and bulk reads only
+    read)."""
+    return request.method == "POST" and not request.path.endswith(
+        ("/search/jql", "/changelog/bulkfetch", "/issue/bulkfetch")
+    )
+
+
+def _names(request, issue) -> bool:
+    """Whether a request is about this issue id or key: in its path, the ids or keys its
+    body lists, or its JQL."""
+    if re.search(rf"/issue/({issue.id}|{issue.key})(/|$)", request.path):
+        return True
+    body = request.json if isinstance(request.json, dict) else {}
+    listed = {str(i) for i in [*body.get("issueIdsOrKeys", []), *body.get("reconcileIssues", [])]}
+    jql = re.search(rf"\b({issue.id}|{issue.key})\b", body.get("jql") or "")
+    return bool(listed & {issue.id, issue.key}) or jql is not None
 
 
 def is_status_poll(request) -> bool:

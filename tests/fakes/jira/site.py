@@ -39,7 +39,7 @@ class Site:
         self.deliveries: list[Delivery] = []
         self.moved_keys: dict[str, str] = {}  # a moved issue's old key -> its id
         self.search_lag_seconds = 0.0  # new issues reach JQL results this much later
-        self.clock_ahead_seconds = 0.0  # status changes are stamped this far in the future
+        self.clock_ahead_seconds = 0.0  # changes are stamped this far in the future
         self.user_search_calls = 0
         self.webhook_limit_per_user = 5  # Atlassian's (unconfirmed) per app+user+site cap
         self._ids = {"issue": 10000, "type": 10001, "webhook": 1, "changelog": 10100}
@@ -158,6 +158,12 @@ class Site:
         with self.emulator.lock:
             self.admin_webhooks.append(AdminWebhook(url, secret, tuple(events)))
 
+    def number_issues_from(self, first_id: int) -> None:
+        """The next issue made here gets id `first_id` (ids are per site: another site's
+        issue may have the same one)."""
+        with self.emulator.lock:
+            self._ids["issue"] = first_id
+
     def create_issue(
         self,
         project_key: str,
@@ -270,7 +276,7 @@ class Site:
             before = dict(issue.fields)
             changed = [name for name, value in changes.items() if issue.fields.get(name) != value]
             issue.fields.update(changes)
-            issue.updated = time.time()
+            issue.updated = time.time() + self.clock_ahead_seconds
             planned = self.plan_edit(issue, changed, by, before) if changed else []
         return [self._send(d) for d in planned]
 
