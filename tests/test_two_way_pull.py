@@ -346,6 +346,35 @@ def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulat
     )  # fmt: skip
 
 
+def test_a_jira_edit_stamped_far_in_the_future_does_not_pin_the_fields(
+    sync_app, slack_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Tune the alerts"])
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, world.team, 1)
+    editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
+    site.clock_ahead_seconds = 24 * 3600  # Jira's clock a day ahead, then put right
+    try:
+        site.edit(row["jira_key"], by=editor, summary="Tune the alerts (ahead)")
+        wait_until(
+            lambda: row_of(sync_app.db, item_id)["title"] == "Tune the alerts (ahead)",
+            timeout=5,
+            message="the poll to bring the first edit",
+        )
+    finally:
+        site.clock_ahead_seconds = 0.0
+
+    site.edit(row["jira_key"], by=editor, summary="Tune the paging alerts")
+
+    wait_until(
+        lambda: row_of(sync_app.db, item_id)["title"] == "Tune the paging alerts",
+        timeout=5,
+        message="the later edit, although Jira once said the earlier one was tomorrow",
+    )
+    wait_for_line(slack_emulator, world.team, "Tune the paging alerts")
+
+
 def test_one_way_takes_only_status_and_still_never_clobbers(
     sync_app, slack_emulator, jira_emulator, site
 ):

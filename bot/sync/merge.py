@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from bot.jira.adf_mrkdwn import adf_to_mrkdwn, canonical
 from bot.jira.fields import SUMMARY_MAX
 from bot.jira.times import jira_time
+from storage.clock import believable, utcnow
 
 FIELDS = ("title", "description", "assignee", "due")
 # The Jira field each item field maps to (also what a push sends and a webhook filters on).
@@ -208,9 +209,15 @@ def decide(
             if name == "assignee" and same_assignee:
                 decision.settle.add(name)  # both sides chose the same person
                 continue
-            jira_at = (jira_changed_at or {}).get(name) or jira_updated
+            jira_at = _jira_time((jira_changed_at or {}).get(name) or jira_updated)
             _both(decision, name, slack, jira, slack_edited, jira_at, two_way)
     return decision
+
+
+def _jira_time(when: datetime | None) -> datetime | None:
+    """When Jira changed a field, as it says; a time far in the future (its clock ran
+    ahead, or a forged one) counts as now, as a status change's does."""
+    return None if when is None else believable(when) or utcnow()
 
 
 def in_conflict(base: dict | None, slack: dict, jira: dict) -> set[str]:

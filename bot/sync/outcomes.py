@@ -16,7 +16,7 @@ from bot.jira.errors import JiraError, explain
 from bot.runtime import Runtime
 from bot.sync.backoff import retries_left, retry_delay
 from bot.sync.field_sync import ItemChanges, apply_changes
-from storage.clock import utcnow
+from storage.clock import believable, utcnow
 from storage.item_queries import items_by_ids
 from storage.models import ActionItem, SyncAttempt, SyncState
 
@@ -173,7 +173,7 @@ def _updated(item: ActionItem, outcome: Updated, release: dict) -> list[SyncAtte
             outcome.changes,
         )
         attempts += [_attempt(item, "conflict", "ok", 1, message=line) for line in logged]
-    seen = item.jira_updated_at
+    seen = believable(item.jira_updated_at)  # one far in the future is replaced
     if outcome.jira_updated is not None and (seen is None or outcome.jira_updated > seen):
         # Never back: a poll may have applied a later read (our own push's echo) meanwhile.
         item.jira_updated_at = outcome.jira_updated

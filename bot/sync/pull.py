@@ -217,7 +217,9 @@ def apply_issue(
 
 
 def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Current) -> None:
-    seen = row.get("jira_updated_at")
+    # A read time stored far in the future (Jira's clock ran ahead) orders nothing: every
+    # later read would look older and never be applied.
+    seen = believable(row.get("jira_updated_at"))
     if seen is not None and issue.updated is not None and issue.updated <= seen:
         # A read no newer than one already applied (a slow process, a replay, or a poll
         # that read the issue just before a push changed it): deciding it again against
