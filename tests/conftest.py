@@ -21,9 +21,11 @@ from tests.harness import (
     SLACK_CLIENT_SECRET,
     AppProcess,
     Database,
+    SharedApps,
     SlackTeam,
     install_workspace,
     launch_app,
+    module_app_settings,
 )
 
 
@@ -51,6 +53,37 @@ def app(slack_emulator, jira_emulator) -> AppProcess:
     process = launch_app(slack_emulator, jira_emulator)
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def shared_apps(slack_emulator, jira_emulator) -> SharedApps:
+    """App processes with settings of their own, each shared by the modules that ask for
+    the same (tests/flows_sync.py's sync_app_fixture)."""
+    apps = SharedApps(slack_emulator, jira_emulator)
+    yield apps
+    apps.stop_all()
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Modules that share an app's settings run one after another, at the place of the
+    first of them (tests stay in file order otherwise), so each shared app is started
+    once and stopped when its last module is done."""
+    modules: dict[object, list] = {}
+    for item in items:
+        modules.setdefault(item.module, []).append(item)
+    runs: list[list] = []
+    runs_by_settings: dict[tuple, list] = {}
+    for module, tests in modules.items():
+        settings = module_app_settings(module)
+        if settings is None:
+            runs.append(tests)
+            continue
+        key = tuple(sorted(settings.items()))
+        if key not in runs_by_settings:
+            runs_by_settings[key] = []
+            runs.append(runs_by_settings[key])
+        runs_by_settings[key].extend(tests)
+    items[:] = [item for run in runs for item in run]
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 sync interval), a workspace connected to a Jira site with a default project, and ways to
 wait for what the engine stores and to count what Jira holds.
 
-    app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")   # module-scoped fixtures
+    app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")   # module-scoped, shared by settings
     world = connect_world(...)                          # team + site + settings
     rows = wait_for_keys(db, team, 3)
 """
@@ -18,7 +18,7 @@ import pytest
 from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
-from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app
+from tests.harness import SIGNING_SECRET, Database, install_workspace, module_app_settings
 
 # Short enough that a killed process's claims lapse within a test; renewed while working.
 TEST_LEASE_SECONDS = "3"
@@ -32,20 +32,44 @@ class SyncApp:
 
 
 def sync_app_fixture(**env: str):
-    """A module-scoped app process with its own database (and its Slack request signer)."""
+    """A module-scoped app process with its own database (and its Slack request signer),
+    shared with the other modules that ask for the same settings (SharedApps)."""
+    settings = {"SYNC_LEASE_SECONDS": TEST_LEASE_SECONDS, **env}
 
     @pytest.fixture(scope="module")
-    def sync_app(slack_emulator, jira_emulator):
-        settings = {"SYNC_LEASE_SECONDS": TEST_LEASE_SECONDS, **env}
-        process = launch_app(slack_emulator, jira_emulator, **settings)
-        yield SyncApp(
-            process,
-            Database(process.env["DATABASE_URL"]),
-            SlackRequests(process.url, SIGNING_SECRET, slack_emulator),
-        )
-        process.stop()
+    def sync_app(request, shared_apps, slack_emulator):
+        def wrap(process) -> SyncApp:
+            return SyncApp(
+                process,
+                Database(process.env["DATABASE_URL"]),
+                SlackRequests(process.url, SIGNING_SECRET, slack_emulator),
+            )
 
+        shared = shared_apps.get(settings, wrap)
+        yield shared
+        if next_module_shares(request, settings):
+            retire_connections(shared.db)
+        else:
+            shared_apps.stop(settings)
+
+    sync_app.app_settings = settings  # what module_app_settings finds
     return sync_app
+
+
+def retire_connections(db: Database) -> None:
+    """A module is done with its workspaces: their Jira connections stop being polled and
+    reconciled, so the next module's tests (which poll every second) do not wait behind
+    every workspace made before them, as they would not on an app of their own."""
+    db.execute("UPDATE jira_connections SET status = 'broken'")
+
+
+def next_module_shares(request, settings: dict[str, str]) -> bool:
+    """Does the module the session runs next ask for an app with the same settings?"""
+    items = request.session.items
+    after = [i for i, item in enumerate(items) if item.module is request.module]
+    if not after or after[-1] + 1 >= len(items):
+        return False
+    return module_app_settings(items[after[-1] + 1].module) == settings
 
 
 def slack_email(team, who: str) -> str:

@@ -228,6 +228,46 @@ def launch_app(slack, jira, *, database_url: str | None = None, **overrides) -> 
     return AppProcess(env=env, port=port, log_path=tmp / "app.log").start()
 
 
+def module_app_settings(module) -> dict[str, str] | None:
+    """The settings of the shared app a test module's fixture asks for (see SharedApps),
+    or None: a module without one runs on the session's `app` or starts its own."""
+    for value in vars(module).values():
+        settings = getattr(value, "app_settings", None) if callable(value) else None
+        if isinstance(settings, dict):
+            return settings
+    return None
+
+
+class SharedApps:
+    """App processes shared by the test modules that ask for the same settings: a start
+    costs ~2 s (the interpreter, its imports, the migrations), and the modules stay
+    independent as they do on the session's `app`, each test with a workspace and Jira site
+    of its own. The session runs such modules one after another (see conftest.py), so each
+    process is stopped once the next module wants other settings, not kept idle."""
+
+    def __init__(self, slack, jira) -> None:
+        self._slack, self._jira = slack, jira
+        self._running: dict[tuple[tuple[str, str], ...], tuple[AppProcess, Any]] = {}
+
+    def get(self, settings: dict[str, str], wrap: Callable[[AppProcess], Any]) -> Any:
+        """The running app for `settings` as `wrap(process)` made it, started if needed."""
+        key = tuple(sorted(settings.items()))
+        if key not in self._running:
+            process = launch_app(self._slack, self._jira, **settings)
+            self._running[key] = (process, wrap(process))
+        return self._running[key][1]
+
+    def stop(self, settings: dict[str, str]) -> None:
+        running = self._running.pop(tuple(sorted(settings.items())), None)
+        if running is not None:
+            running[0].stop()
+
+    def stop_all(self) -> None:
+        for process, _ in self._running.values():
+            process.stop()
+        self._running.clear()
+
+
 @dataclass
 class SlackTeam:
     """An installed workspace as a test sees it: ids of its people and a channel."""
