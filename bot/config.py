@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     sync_interval_seconds: float = Field(default=60, gt=0)
     sync_retry_base_seconds: float = Field(default=30, ge=0)
+    # First wait before a message Slack refused with a 5xx or 429 is sent again (doubling).
+    slack_retry_base_seconds: float = Field(default=0.5, ge=0)
     # How long a process owns the items it claimed; renewed while it works, so only a dead
     # process's claims lapse (and are taken over) after this long.
     sync_lease_seconds: float = Field(default=15, gt=0)

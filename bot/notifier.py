@@ -146,7 +146,8 @@ async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
     client = await workspace_client(runtime, workspace_id)
     card = await _card(runtime, workspace_id, retro, items)
     await until_accepted(
-        lambda: client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card)
+        lambda: client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card),
+        base_seconds=runtime.settings.slack_retry_base_seconds,
     )
     if retro.summary_owed_at is not None:
         await _summary_owed(runtime, workspace_id, retro_id, None)
@@ -313,7 +314,8 @@ async def _send_under(runtime: Runtime, workspace_id: int, retro: Retro, text: s
     posted = await until_accepted(
         lambda: client.chat_postMessage(
             channel=retro.channel_id, thread_ts=retro.summary_ts, text=text
-        )
+        ),
+        base_seconds=runtime.settings.slack_retry_base_seconds,
     )
     return posted["ts"]
 

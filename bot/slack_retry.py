@@ -17,7 +17,8 @@ from bot.sync.backoff import retry_delay
 T = TypeVar("T")
 
 ATTEMPTS = 5
-BASE_SECONDS = 0.5  # then about 1 s, 2 s, 4 s: a Slack blip is over within seconds
+# SLACK_RETRY_BASE_SECONDS, 0.5 s by default, then about 1 s, 2 s, 4 s: a Slack blip is
+# over within seconds.
 LONGEST_WAIT = 30.0
 
 
@@ -36,17 +37,20 @@ def _retry_after(exc: SlackApiError) -> float | None:
         return None
 
 
-async def until_accepted(call: Callable[[], Awaitable[T]], *, attempts: int = ATTEMPTS) -> T:
-    """`await call()` until Slack accepts it; SlackApiError (or the connection error) of
-    the last attempt, or of a refusal that retrying cannot change."""
+async def until_accepted(
+    call: Callable[[], Awaitable[T]], *, base_seconds: float, attempts: int = ATTEMPTS
+) -> T:
+    """`await call()` until Slack accepts it, waiting `base_seconds` (then doubling) between
+    tries; SlackApiError (or the connection error) of the last attempt, or of a refusal
+    that retrying cannot change."""
     for failures in range(1, attempts):
         try:
             return await call()
         except SlackApiError as exc:
             if not _worth_retrying(exc):
                 raise
-            wait = retry_delay(failures, BASE_SECONDS, _retry_after(exc))
+            wait = retry_delay(failures, base_seconds, _retry_after(exc))
         except (aiohttp.ClientError, TimeoutError):
-            wait = retry_delay(failures, BASE_SECONDS)
+            wait = retry_delay(failures, base_seconds)
         await asyncio.sleep(min(wait, LONGEST_WAIT))
     return await call()

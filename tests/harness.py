@@ -210,6 +210,9 @@ def app_env(
         PORT=str(port),
         SYNC_INTERVAL_SECONDS="60",
         SYNC_RETRY_BASE_SECONDS="0.2",
+        # Messages Slack refuses are tried again within a second, not 7.5 s (the same five
+        # tries, each wait double the one before).
+        SLACK_RETRY_BASE_SECONDS="0.05",
         PYTHONUNBUFFERED="1",
     )
     if multi_workspace:

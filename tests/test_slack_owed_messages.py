@@ -4,14 +4,13 @@ answers, the notice is marked sent only once Slack took it, and it is posted onc
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
 
 from bot import notifier
 from bot.jira.deliveries import send_owed_notices
-from tests.flows_retro import add_item, start_retro, wait_for_line
+from tests.flows_retro import add_item, start_retro, summary_message, wait_for_line
 from tests.flows_webhooks import (
     after_marker,
     lines_about,
@@ -29,17 +28,17 @@ def hook(app, slack, slack_emulator, db, team, site):
     return token_webhook(app, slack, slack_emulator, db, team, site)
 
 
-def _settled(slack_emulator, team) -> None:
-    """Wait until the commit's own messages (thread replies, owners' DMs) are out, so the
-    faults below meet the completion notice and nothing else."""
-
-    def posts():
-        return len([c for c in slack_emulator.calls if c.team_id == team.team_id])
-
-    seen = -1
-    while seen != posts():
-        seen = posts()
-        time.sleep(0.7)
+def _settled(slack_emulator, db, team, items) -> None:
+    """Wait until the commit's own messages are out, so the faults below meet the
+    completion notice and nothing else: the sync engine's "Created" reply in the retro's
+    thread and the summary counting the items in Jira are the last the commit sends (the
+    items have no owner, so no DM goes out)."""
+    wait_for_thread(slack_emulator, db, team, items[0].retro_id, "Created ")
+    in_jira = f"· {len(items)} in Jira)"
+    slack_emulator.wait_for(
+        lambda: in_jira in summary_message(slack_emulator, team).text,
+        message=f"the summary saying {in_jira!r}",
+    )
 
 
 def _fail_then_rate_limit(slack_emulator, team, method: str) -> None:
@@ -51,7 +50,7 @@ def test_a_completion_notice_and_summary_refresh_ride_out_500_and_429(
     slack, slack_emulator, db, team, site, hook
 ):
     [item, marker] = synced_items(slack, slack_emulator, db, team, "Fix the deploy", "Docs")
-    _settled(slack_emulator, team)
+    _settled(slack_emulator, db, team, [item, marker])
     _fail_then_rate_limit(slack_emulator, team, "chat.postMessage")
     _fail_then_rate_limit(slack_emulator, team, "chat.update")
     posts_before = len(slack_emulator.calls_to("chat.postMessage"))
@@ -84,7 +83,7 @@ def test_a_notice_slack_keeps_refusing_stays_owed_and_goes_out_once_later(
     app, slack, slack_emulator, db, team, site, hook
 ):
     [item] = synced_items(slack, slack_emulator, db, team, "Rotate the keys")
-    _settled(slack_emulator, team)
+    _settled(slack_emulator, db, team, [item])
     slack_emulator.fail("chat.postMessage", status=503, times=None, team_id=team.team_id)
 
     site.transition(item.key, "Done", by=hook.jira_user)
