@@ -132,8 +132,12 @@ def test_a_tick_with_nothing_due_uses_the_queue_index(database):
 
 def test_an_idle_tick_is_two_round_trips_without_begin_or_commit(database):
     """On a database server an idle tick's cost is its round trips: each of its two
-    statements commits on its own, with no BEGIN and COMMIT around it."""
+    statements commits on its own, with no BEGIN and COMMIT around it. (On SQLite they are
+    no round trips, and switching to autocommit and back would cost more.)"""
     from bot.sync import claims
+
+    if not database[0].startswith("postgresql"):
+        pytest.skip("round trips to a database server")
 
     async def go():
         runtime = runtime_for(*database)

@@ -9,8 +9,8 @@ so only a dead process's claims lapse and are taken over.
 A claim is one statement: `UPDATE … WHERE id IN (the due rows) RETURNING` the claimed rows
 themselves, so a tick with nothing due is one index probe and a tick with work loads it in
 the same round trip. It runs on its own, outside an explicit transaction (a statement is
-atomic by itself), as does the wait's one read: on a database server, BEGIN and COMMIT were
-two of an idle tick's four round trips. PostgreSQL picks the rows `FOR UPDATE SKIP LOCKED`,
+atomic by itself), as does the wait's one read: on PostgreSQL, BEGIN and COMMIT were two of
+an idle tick's four round trips. PostgreSQL picks the rows `FOR UPDATE SKIP LOCKED`,
 so two processes never claim the same row; on both databases the update re-checks that each
 row is still free. A release is one statement too, and on PostgreSQL it does not wait for
 the disk (`synchronous_commit = off`): a release lost in a server crash only lets the lease
@@ -49,7 +49,13 @@ def _postgres(runtime: Runtime) -> bool:
 @contextlib.asynccontextmanager
 async def _one_statement(runtime: Runtime) -> AsyncIterator[AsyncSession]:
     """A session whose statements each commit on their own (no BEGIN and COMMIT around a
-    single statement)."""
+    single statement): on PostgreSQL, where they are round trips to the server. On SQLite
+    they are not, and switching a connection to autocommit and back costs a hop to its
+    thread each way."""
+    if not _postgres(runtime):
+        async with runtime.sessions.begin() as session:
+            yield session
+        return
     async with runtime.engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         async with runtime.sessions(bind=conn) as session:
