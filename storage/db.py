@@ -33,9 +33,13 @@ SQLITE_MMAP_BYTES = 1024 * 1024 * 1024  # address space, not memory
 
 
 def make_engine(async_url: str, *, bounded_commands: bool = True) -> AsyncEngine:
-    """`bounded_commands=False`: statements may run as long as they take (migrations)."""
+    """`bounded_commands=False`: statements may run as long as they take (migrations).
+
+    A failed statement's error names the statement but not its values (hide_parameters):
+    errors are logged with their tracebacks, and the values are webhook tokens, e-mail
+    addresses and what people wrote."""
     if async_url.startswith("sqlite"):
-        engine = create_async_engine(async_url, connect_args={"timeout": 30})
+        engine = create_async_engine(async_url, connect_args={"timeout": 30}, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     bounds = {"timeout": CONNECT_SECONDS}
@@ -48,6 +52,7 @@ def make_engine(async_url: str, *, bounded_commands: bool = True) -> AsyncEngine
         pool_pre_ping=True,
         pool_timeout=POOL_WAIT_SECONDS,
         connect_args=bounds,
+        hide_parameters=True,
     )
 
 

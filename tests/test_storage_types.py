@@ -7,9 +7,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from storage.connection_queries import webhook_endpoint
 from storage.db import make_engine, make_sessions, migrate
 from storage.models import (
     ActionItem,
@@ -142,3 +144,25 @@ def test_rows_written_as_text_read_back_as_members(tmp_path: Path):
     db.execute("UPDATE retros SET phase = 'closed' WHERE id = :i", i=retro_id)
     phase = db.run(lambda session: session.scalar(select(Retro.phase)))
     assert phase is RetroPhase.CLOSED
+
+
+def test_a_failed_statement_does_not_carry_its_values_into_the_error(tmp_path: Path):
+    # The error of a failed statement is logged with its traceback (uvicorn's "Exception in
+    # ASGI application", "sync cycle failed"); the values bound to it are webhook tokens,
+    # e-mail addresses and action-item text, which no log line may hold.
+    token = "webhook-token-that-picks-a-workspace"
+
+    async def work(sessions: async_sessionmaker):
+        async with sessions() as session:
+            await session.execute(text("DROP TABLE jira_connections"))
+            await session.commit()
+        async with sessions() as session:
+            try:
+                await webhook_endpoint(session, token)
+            except DBAPIError as exc:
+                return str(exc)
+        return None
+
+    _, error = with_sessions(tmp_path, work)
+    assert error is not None and "jira_connections" in error  # the statement is still named
+    assert token not in error
