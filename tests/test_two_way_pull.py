@@ -274,6 +274,31 @@ def test_an_issue_moved_in_jira_shows_its_new_key_by_webhook(
     wait_for_line(slack_emulator, team, f"/browse/{moved.key}|{moved.key}>")
 
 
+def test_an_issue_moved_between_the_workspaces_projects_arrives_by_its_dynamic_webhook(
+    app, slack, slack_emulator, jira_emulator, db, team, site
+):
+    hook = oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site)
+    [item] = synced_items(slack, slack_emulator, db, team, "Patch the hosts")  # in TEAM
+    set_channel_override(slack, slack_emulator, team, team.channel, "OPS", "Task")
+    wait_until(
+        lambda: (
+            [w.jqlFilter for w in registered(site, hook.token)] == ['project IN ("OPS", "TEAM")']
+        ),
+        message="the webhook to cover OPS too",
+    )
+
+    moved = site.move_to_project(item.key, "OPS", by=hook.jira_user)
+
+    # The move's changelog names only project and key: the webhook's field filter lets
+    # it through.
+    assert [d.status for d in site.deliveries[-1:]] == [202]
+    row = wait_until(
+        lambda: (r := row_of(db, item.id))["jira_key"] == moved.key and r,
+        message="the new key",
+    )
+    assert row["jira_project_key"] == "OPS"
+
+
 def test_an_issue_moved_in_jira_shows_its_new_key_by_polling(
     sync_app, slack_emulator, jira_emulator, site
 ):
@@ -463,7 +488,14 @@ def test_the_webhook_follows_the_projects_of_open_items_and_old_ones_are_replace
 
     [renewed] = registered(site, hook.token)
     assert renewed.id != webhook.id
-    assert renewed.fieldIdsFilter == ["summary", "description", "assignee", "duedate", "status"]
+    assert renewed.fieldIdsFilter == [
+        "summary",
+        "description",
+        "assignee",
+        "duedate",
+        "status",
+        "project",
+    ]
     assert renewed.events == ["jira:issue_updated", "jira:issue_deleted"]
     run_in_process(app, replace_outdated_webhooks)  # up to date: left alone
     assert [w.id for w in registered(site, hook.token)] == [renewed.id]

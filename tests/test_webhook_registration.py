@@ -58,7 +58,14 @@ def test_settings_register_one_webhook_for_the_configured_projects(
     assert webhook.url == app.url + f"/jira/webhook/{hook.token}"
     assert webhook.events == ["jira:issue_updated", "jira:issue_deleted"]
     assert webhook.jqlFilter == 'project IN ("TEAM")'
-    assert webhook.fieldIdsFilter == ["summary", "description", "assignee", "duedate", "status"]
+    assert webhook.fieldIdsFilter == [
+        "summary",
+        "description",
+        "assignee",
+        "duedate",
+        "status",
+        "project",
+    ]
     row = _connection(db, team)
     assert row["webhook_error"] is None and row["webhook_jql"] == webhook.jqlFilter
     # Jira's 30 days, counted from now.

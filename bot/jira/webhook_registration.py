@@ -47,7 +47,9 @@ logger = logging.getLogger(__name__)
 
 # Issue updates of the fields an action item shows (two-way sync), and deletions.
 EVENTS = ["jira:issue_updated", "jira:issue_deleted"]
-FIELDS = ["summary", "description", "assignee", "duedate", "status"]
+# The fields an item shows, and the project: a move to another project (a new key)
+# changes only project and key, and the item must show the new key.
+FIELDS = ["summary", "description", "assignee", "duedate", "status", "project"]
 LIFETIME = timedelta(days=30)  # Jira's, for REST-registered webhooks
 REFRESH_WITHIN = timedelta(days=7)
 REFRESH_EVERY = timedelta(hours=1)
