@@ -23,7 +23,13 @@ from tests.flows_retro import (
     summary_message,
     wait_for_line,
 )
-from tests.flows_webhooks import retro_thread, synced_items, token_webhook, wait_until
+from tests.flows_webhooks import (
+    retro_thread,
+    synced_items,
+    token_webhook,
+    wait_applied,
+    wait_until,
+)
 from tests.harness import install_workspace
 from tests.test_retro_home import open_home
 
@@ -143,6 +149,7 @@ def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
     # The default workflow offers two Done-category statuses; the one named Done wins.
     wait_until(lambda: issue_status(site, item.key) == "Done", "the issue to reach Done")
     wait_until(lambda: deliveries_seen(db, team) > seen, "Jira's echo to arrive")
+    wait_applied(db, team)
     wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move to be settled")
     _, line = wait_for_line(slack_emulator, team, f"done by <@{team.member}>")
     assert line.startswith("✅")
