@@ -47,11 +47,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=1_000_000, help="items to build")
     parser.add_argument("--workspaces", type=int, default=1000)
     parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument(
+        "--profile", metavar="PREFIX", help="py-spy each run: PREFIX-empty.txt, PREFIX-full.txt"
+    )
     return parser.parse_args()
 
 
 def webhook_rates(
-    database_url: str, *, encryption_key: str | None = None, deliveries: int = 2000
+    database_url: str,
+    *,
+    encryption_key: str | None = None,
+    deliveries: int = 2000,
+    profile: str | None = None,
 ) -> dict:
     """Deliveries per second (until every one is applied; each is recorded before its
     2xx) on an empty database and on `database_url`. `encryption_key`: the key
@@ -62,8 +69,16 @@ def webhook_rates(
     slack_emulator.start()
     jira_emulator.start()
     try:
-        empty = _rate(slack_emulator, jira_emulator, _empty_like(database_url), None, deliveries)
-        full = _rate(slack_emulator, jira_emulator, database_url, encryption_key, deliveries)
+        empty = _rate(
+            slack_emulator,
+            jira_emulator,
+            _empty_like(database_url),
+            None,
+            deliveries,
+            f"{profile}-empty.txt" if profile else None,
+        )
+        full = _rate(slack_emulator, jira_emulator, database_url, encryption_key, deliveries,
+                     f"{profile}-full.txt" if profile else None)  # fmt: skip
     finally:
         jira_emulator.stop()
         slack_emulator.stop()
@@ -82,13 +97,14 @@ def webhook_rates(
     }  # fmt: skip
 
 
-def _rate(slack_emulator, jira_emulator, url: str, key: str | None, deliveries: int) -> dict:
+def _rate(slack_emulator, jira_emulator, url, key, deliveries: int, profile=None) -> dict:
     env = {"SYNC_INTERVAL_SECONDS": "60"} | ({"ENCRYPTION_KEY": key} if key else {})
     app = launch_app(slack_emulator, jira_emulator, database_url=url, **env)
     try:
         args = argparse.Namespace(
-            items=100, retros=10, deliveries=deliveries, replays=0.2, concurrency=32, seed=6
-        )
+            items=100, retros=10, deliveries=deliveries, replays=0.2, concurrency=32, seed=6,
+            profile=profile,
+        )  # fmt: skip
         _app, db, team, site, hook, rows = load.set_up(args, slack_emulator, jira_emulator, app)
         return load.measure(app, db, team, site, hook, rows, slack_emulator, args, floor=False)
     finally:
@@ -142,7 +158,13 @@ def main() -> int:
         asyncio.run(build(url, args.items, args.workspaces, key))
         print(f"built {args.items} items in {args.workspaces} workspaces", flush=True)
     try:
-        print(json.dumps(webhook_rates(url, encryption_key=key, deliveries=args.deliveries)))
+        print(
+            json.dumps(
+                webhook_rates(
+                    url, encryption_key=key, deliveries=args.deliveries, profile=args.profile
+                )
+            )
+        )
     finally:
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
