@@ -465,6 +465,57 @@ def test_every_periodic_delete_walks_an_index(database, prune, table, index):
         assert any("ix_sync_attempts_workspace_at" in plan for _, plan in plans)
 
 
+def test_a_workspace_past_its_sync_log_rows_is_trimmed_down_its_index(database):
+    """The Sync Log keeps each workspace's newest 1,000 rows: a workspace past them has
+    the older ones deleted by walking (workspace_id, at), not the whole log."""
+    from storage import housekeeping
+
+    async def prepare(runtime):
+        async with runtime.engine.begin() as conn:
+            workspace_id = await conn.scalar(text("SELECT max(id) FROM workspaces"))
+            # A busy day of one workspace: the rest of the log is older than its cut-off,
+            # so only its own index range is small.
+            rows = [
+                {"w": workspace_id, "at": NOW + timedelta(days=1, seconds=n)}
+                for n in range(housekeeping.SYNC_LOG_ROWS_PER_WORKSPACE + 50)
+            ]
+            await conn.execute(
+                text(
+                    "INSERT INTO sync_attempts (workspace_id, at, operation, outcome, attempt) "
+                    "VALUES (:w, :at, 'create', 'ok', 1)"
+                ),
+                rows,
+            )
+            await conn.execute(  # and a log large enough for the planner to care
+                text(
+                    "INSERT INTO sync_attempts (workspace_id, at, operation, outcome, attempt) "
+                    "SELECT workspace_id, :at, 'update', 'ok', 1 FROM action_items"
+                ),
+                {"at": NOW - timedelta(days=1)},
+            )
+            await conn.execute(text("ANALYZE sync_attempts"))
+
+    deleted = []
+
+    async def run(runtime):
+        deleted.append(await housekeeping.prune_sync_log(runtime.sessions, datetime.now(UTC)))
+
+    plans = plans_of(database, run, prepare=prepare)
+    assert deleted[0] >= 50
+    trims = [
+        (statement, plan)
+        for statement, plan in plans
+        if statement.upper().startswith("DELETE") and "workspace_id" in statement
+    ]
+    assert trims, "no workspace's rows were trimmed"
+    # The rows to delete are found down (workspace_id, at) on both databases. How
+    # PostgreSQL then joins them to the table depends on its size: on these 25,000 rows it
+    # hashes a scan of them, on a production log it probes the primary key.
+    assert all("ix_sync_attempts_workspace_at" in plan for _, plan in trims), trims
+    if not database[0].startswith("postgresql"):
+        assert_indexed(trims, "sync_attempts")
+
+
 # --- webhook deliveries answered and not applied yet --------------------------------------
 
 
