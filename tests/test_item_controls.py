@@ -160,12 +160,16 @@ def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
     ]
     stored = row(db, item.id)
     assert (stored["status"], stored["jira_status_category"]) == ("complete", "done")
-    assert (
-        db.scalar(
-            "SELECT outcome FROM webhook_deliveries WHERE workspace_id = :w ORDER BY id DESC",
-            w=team.workspace_id,
-        )
-        == "unchanged"
+    # A delivery's outcome is written after its row: wait for it, not just for the row.
+    wait_until(
+        lambda: (
+            db.scalar(
+                "SELECT outcome FROM webhook_deliveries WHERE workspace_id = :w ORDER BY id DESC",
+                w=team.workspace_id,
+            )
+            == "unchanged"
+        ),
+        "the echo's outcome to be recorded as unchanged",
     )
 
 
@@ -309,7 +313,7 @@ def test_delete_before_sync_removes_the_item(slack, slack_emulator, db, team):
         lambda: [
             c
             for c in slack_emulator.calls_to("chat.postEphemeral")
-            if "Deleted *Added by mistake*" in str(c.args.get("text"))
+            if c.team_id == team.team_id and "Deleted *Added by mistake*" in str(c.args.get("text"))
         ]
     )
     assert confirm[0].args["user"] == team.member

@@ -228,7 +228,7 @@ def test_editing_an_item_already_in_jira_marks_it_for_the_next_sync_cycle(
 
 def test_edit_of_an_unknown_item_is_refused(slack, slack_emulator, team):
     summary = start_retro(slack, slack_emulator, team)
-    item_id = add_item(slack, slack_emulator, team, "Added by mistake")
+    item_id = add_item(slack, slack_emulator, team, "Listed, then deleted")
     # The member's /retro list still shows the item after it is deleted from the summary:
     # an ephemeral message is not redrawn for changes made elsewhere.
     slack.command(team.team_id, team.member, team.channel, "/retro", "list")
@@ -238,7 +238,7 @@ def test_edit_of_an_unknown_item_is_refused(slack, slack_emulator, team):
         lambda: slack_emulator.open_views(team.admin, team_id=team.team_id)
     )[-1]
     slack.view_submission(team.team_id, team.admin, confirm, {})
-    slack_emulator.wait_for(lambda: "Added by mistake" not in str(summary.blocks))
+    slack_emulator.wait_for(lambda: "Listed, then deleted" not in str(summary.blocks))
 
     choose(slack, team, item_id, controls.EDIT, message_ts=None)
     [reply] = slack_emulator.wait_for(lambda: slack_emulator.responses_to(slack.last_response_url))
