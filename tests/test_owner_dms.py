@@ -123,8 +123,15 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
     def lines_about(word: str) -> list[str]:
         return [t for t in thread(slack_emulator, team, card) if word in t and "Admin's" in t]
 
+    def card_offers(control: str) -> bool:
+        # A user can only pick what the card shows: its update follows the thread line.
+        card_now = summary_message(slack_emulator, team)
+        return f"'{control}:{theirs}'" in str(card_now.blocks)
+
+    slack_emulator.wait_for(lambda: card_offers(controls.REOPEN), message="Reopen on the card")
     choose(slack, team, theirs, controls.REOPEN, message_ts=card.ts)
     slack_emulator.wait_for(lambda: lines_about(" reopened "), message="the reopened line")
+    slack_emulator.wait_for(lambda: card_offers(controls.DONE), message="Mark done on the card")
     choose(slack, team, theirs, controls.DONE, message_ts=card.ts)
     # Its "finished" line is posted after the all-done check of the same click.
     slack_emulator.wait_for(
