@@ -190,6 +190,9 @@ def _moved(item: ActionItem, outcome: Moved | Stuck, release: dict) -> SyncAttem
     if isinstance(outcome, Moved):
         item.jira_status_category = outcome.category or item.jira_status_category
         item.transition_note = None
+        # The move is the newest status fact: a read Jira answered before it (a poll or a
+        # delivery's re-read applied late) is older and must not undo it as a "reopen".
+        item.status_changed_at = utcnow()
     else:
         item.transition_note = outcome.text
     settled = item.jira_transition is None and item.revision <= item.synced_revision
