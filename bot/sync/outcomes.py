@@ -87,6 +87,8 @@ class Moved:
     wanted: str
     category: str | None
     status_name: str | None
+    # When the move was asked for: every read Jira answered before it landed is older.
+    asked_at: datetime | None = None
 
 
 @dataclass
@@ -192,7 +194,10 @@ def _moved(item: ActionItem, outcome: Moved | Stuck, release: dict) -> SyncAttem
         item.transition_note = None
         # The move is the newest status fact: a read Jira answered before it (a poll or a
         # delivery's re-read applied late) is older and must not undo it as a "reopen".
-        item.status_changed_at = utcnow()
+        # Its own echo, stamped by Jira when it landed, is not older.
+        seen = believable(item.status_changed_at)
+        if outcome.asked_at and (seen is None or outcome.asked_at > seen):
+            item.status_changed_at = outcome.asked_at
     else:
         item.transition_note = outcome.text
     settled = item.jira_transition is None and item.revision <= item.synced_revision

@@ -15,6 +15,7 @@ import asyncio
 from bot.jira.errors import JiraError
 from bot.sync.context import WorkspaceSync
 from bot.sync.outcomes import Failed, Moved, Stuck
+from storage.clock import utcnow
 from storage.models import ActionItem
 
 DONE, REOPEN = "done", "reopen"
@@ -66,9 +67,12 @@ async def move_items(ws: WorkspaceSync, items: list[ActionItem]) -> None:
                     status = await ws.jira.issue_status(item.jira_issue_id)
                     name = status.get("name")
                     return Stuck(item.id, wanted, name, stuck_text(item, wanted, name))
+                # Whole milliseconds, as Jira stamps its echo: never later than that.
+                now = utcnow()
+                asked_at = now.replace(microsecond=now.microsecond // 1000 * 1000)
                 await ws.jira.transition_issue(item.jira_issue_id, str(chosen["id"]))
             except JiraError as exc:
                 return Failed(item.id, exc, "transition", project_key=item.jira_project_key)
-        return Moved(item.id, wanted, category_of(chosen), _to_name(chosen) or None)
+        return Moved(item.id, wanted, category_of(chosen), _to_name(chosen) or None, asked_at)
 
     await ws.record(list(await asyncio.gather(*(one(item) for item in items))))
