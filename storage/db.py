@@ -12,7 +12,12 @@ from alembic.config import Config
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant: several processes starting together take turns migrating (PostgreSQL).
@@ -68,6 +73,15 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     # keep a copy.
     cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
     cursor.close()
+
+
+async def hold_write_lock(conn: AsyncConnection) -> None:
+    """Take SQLite's write lock before a read-then-write transaction reads: the driver
+    begins a transaction only at the first write, so rows read before it could be
+    changed by another writer and then written back stale (PostgreSQL's FOR UPDATE
+    does this there). A write that matches no row still takes the lock."""
+    if conn.dialect.name == "sqlite":
+        await conn.execute(text("UPDATE workspaces SET id = id WHERE 0"))
 
 
 def make_sessions(engine: AsyncEngine) -> async_sessionmaker:

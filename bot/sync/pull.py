@@ -29,6 +29,7 @@ from bot.sync.reread import change_times, deleted_among, read_issues
 from bot.workspaces import bot_client
 from storage.clock import believable, utcnow
 from storage.connection_queries import connection_for
+from storage.db import hold_write_lock
 from storage.issue_queries import add_attempts, items_of_issues, items_of_issues_now, set_items
 from storage.models import ActionItem, SyncDirection, Workspace
 from storage.settings_queries import sync_direction
@@ -331,6 +332,8 @@ async def apply_polled_issues(
     pairs = [(workspace_id, i) for i in {*current.issues, *current.gone}]
     results = []
     async with runtime.engine.begin() as conn:
+        # A click that marks an item done meanwhile must not be written back as open.
+        await hold_write_lock(conn)
         rows = await conn.execute(item_query(pairs))
         for row in rows.mappings():
             if row["jira_site_url"] != conn_row.site_url:
