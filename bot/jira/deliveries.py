@@ -115,7 +115,6 @@ class Delivery:
     identifier: str
     status: JiraStatus
     issue_self: str | None
-    deleted: bool = False
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,6 @@ def parse_delivery(payload: dict, headers: Headers, body: bytes) -> Delivery:
             status_name=_text(status.get("name")),
         ),
         issue_self=_text(issue.get("self")),
-        deleted=deleted,
     )
 
 
