@@ -1,5 +1,5 @@
-"""Retro buttons (Add action item, Commit, Edit on every item line) and the action-item
-modal's submission. Thin: read the payload, ack, call one function in bot/."""
+"""Retro buttons (Add action item, Send to Jira, View all) and the action-item modal's
+submission. Thin: read the payload, ack, call one function in bot/."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from bot.views.item_modal import error_blocks, read_metadata
 def register(app: AsyncApp) -> None:
     app.action(ids.ADD_ITEM)(handle_add_button)
     app.action(ids.COMMIT)(handle_commit_button)
-    app.action(ids.EDIT_ITEM)(handle_edit_button)
     app.action(ids.VIEW_ALL)(handle_view_all)
     app.action(ids.ALL_ITEMS_PAGE)(handle_page)
     app.action(ids.ALL_ITEMS_PAGE_BACK)(handle_page)
@@ -49,20 +48,6 @@ async def handle_commit_button(ack, body, context, respond) -> None:
         context["runtime"], context["workspace_id"], retro_id=_value(body) or 0
     )
     await respond(**reply)
-
-
-async def handle_edit_button(ack, body, context, client, respond) -> None:
-    await ack()
-    reply = await action_items.open_edit_modal(
-        context["runtime"],
-        client,
-        context["workspace_id"],
-        body["user"]["id"],
-        body["trigger_id"],
-        _value(body),
-        source=ids.clicked_from(body),
-    )
-    await _answer(respond, reply)
 
 
 async def handle_view_all(ack, body, context, client) -> None:

@@ -19,6 +19,10 @@ logger = logging.getLogger(__name__)
 
 def register(app: AsyncApp) -> None:
     app.action(ids.ITEM_MENU)(handle_menu)
+    # Cards posted before the menu existed had an Edit button on every line; they stay in
+    # channels (and old thread continuations) until their retro is redrawn, so a click on
+    # one still opens the edit modal, and saving redraws the card with today's controls.
+    app.action(retro_ids.EDIT_ITEM)(handle_retired_edit_button)
     app.action(ids.MARK_DONE_BUTTON)(handle_mark_done_button)
     app.action(ids.OPEN_IN_JIRA_BUTTON)(handle_link)
     app.view(ids.DELETE_MODAL)(handle_delete_submission)
@@ -38,12 +42,7 @@ async def handle_menu(ack, body, context, client, respond) -> None:
     user_id, source = body["user"]["id"], retro_ids.clicked_from(body)
     listed = _list_url(body)
     if control == ids.EDIT:
-        reply = await action_items.open_edit_modal(
-            runtime, client, workspace_id, user_id, body["trigger_id"], item_id,
-            source=source, list_url=listed,
-        )  # fmt: skip
-        if reply:
-            await respond(**reply, replace_original=False)
+        await _edit(body, context, client, respond, item_id)
         return
     if control == ids.DELETE:
         done = await item_controls.confirm_delete(
@@ -60,6 +59,27 @@ async def handle_menu(ack, body, context, client, respond) -> None:
         if listed and control != ids.DELETE:
             channel_id = body["container"].get("channel_id") or ""
             await item_controls.redraw_list(runtime, workspace_id, channel_id, listed, item_id)
+
+
+async def handle_retired_edit_button(ack, body, context, client, respond) -> None:
+    await ack()
+    item_id = retro_ids.parse_id((body.get("actions") or [{}])[0].get("value"))
+    await _edit(body, context, client, respond, item_id)
+
+
+async def _edit(body, context, client, respond, item_id: int | None) -> None:
+    reply = await action_items.open_edit_modal(
+        context["runtime"],
+        client,
+        context["workspace_id"],
+        body["user"]["id"],
+        body["trigger_id"],
+        item_id,
+        source=retro_ids.clicked_from(body),
+        list_url=_list_url(body),
+    )
+    if reply:
+        await respond(**reply, replace_original=False)
 
 
 def _list_url(body: dict) -> str | None:

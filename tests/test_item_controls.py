@@ -133,6 +133,46 @@ def test_edit_from_the_menu_opens_the_item_modal(slack, slack_emulator, team):
     assert view.callback_id == retro_ids.ITEM_MODAL and "Fix the deploy" in str(view.blocks)
 
 
+def test_edit_on_a_card_posted_before_the_menu_still_opens_the_item_modal(
+    slack, slack_emulator, team
+):
+    summary = start_retro(slack, slack_emulator, team, "Before the menu")
+    item_id = add_item(slack, slack_emulator, team, "Fix the deploy")
+    # The card as versions before the overflow menu drew it: an Edit button on each line.
+    old_line = line_block(summary_message(slack_emulator, team).blocks, item_id)
+    old_line["accessory"] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": "Edit"},
+        "action_id": retro_ids.EDIT_ITEM,
+        "value": str(item_id),
+    }
+    header = summary_message(slack_emulator, team).blocks[0]
+    slack_emulator.replace_blocks(team.team_id, team.channel, summary.ts, [header, old_line])
+
+    view = open_item_modal(
+        slack,
+        slack_emulator,
+        team,
+        lambda: slack.block_action(
+            team.team_id,
+            team.member,
+            retro_ids.EDIT_ITEM,
+            value=str(item_id),
+            channel_id=team.channel,
+            message_ts=summary.ts,
+        ),
+    )
+    assert view.callback_id == retro_ids.ITEM_MODAL and "Fix the deploy" in str(view.blocks)
+
+    submit_item(slack, team, view, item_values("Fix the deploy script"))
+    # Saving redraws the old card with today's controls.
+    line = wait_for_line(slack_emulator, team, "Fix the deploy script")[1]
+    card = summary_message(slack_emulator, team)
+    assert "Fix the deploy script" in line and card.ts == summary.ts
+    assert set(menu_options(line_block(card.blocks, item_id))) >= {controls.EDIT}
+    assert retro_ids.EDIT_ITEM not in str(card.blocks)
+
+
 # -- Mark done / Reopen --------------------------------------------------------------------
 
 

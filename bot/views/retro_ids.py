@@ -24,7 +24,8 @@ ALL_ITEMS_PAGE_BACK = "retro_all_items_page_back"
 RETRY_FAILED = "retro_retry_failed"
 FAILURE_BLOCK_PREFIX = "failures:"
 
-# On every item line (value: the item id).
+# On item lines (value: the item id). EDIT_ITEM is no longer drawn: it was every line's
+# Edit button before the overflow menu, and cards posted then still carry it.
 EDIT_ITEM = "edit_item"
 RETRY_ITEM = "retry_item"  # handled by the sync engine's listener (commands/sync.py)
 CREATE_AGAIN = "create_again"  # the issue was deleted in Jira (commands/sync.py)

@@ -16,6 +16,7 @@ guarded by one lock; accessors return copies of lists.
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import itertools
 import json
@@ -241,6 +242,14 @@ class SlackEmulator:
                 source="user",
             )
             self._messages.append(msg)
+            return msg
+
+    def replace_blocks(self, team_id: str, channel: str, ts: str, blocks: list[dict]) -> Message:
+        """Set-up: a bot message as an earlier version of the app left it. Messages stay in
+        Slack across upgrades, with the controls that version drew."""
+        with self._lock:
+            msg = self.message(channel, ts, team_id=team_id)
+            msg.blocks = copy.deepcopy(blocks)
             return msg
 
     def oauth_code(
