@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from freezegun import freeze_time
 
@@ -268,6 +269,35 @@ def test_a_failed_registration_is_shown_and_admins_are_told_once(
     assert _connection(db, team)["webhook_error"] is None
     assert ":warning:" not in _status_text(slack, team)
     slack_emulator.assert_no_violations()
+
+
+def test_a_renewal_jira_never_answers_says_so_once(
+    slack, slack_emulator, jira_emulator, db, team, site, hook, in_process_runtime
+):
+    # Due for renewal; Jira holds the refresh past the app's wait (shortened here).
+    db.execute(
+        "UPDATE jira_connections SET webhook_expires_at = :at WHERE workspace_id = :w",
+        at=datetime.now(UTC) + timedelta(days=1),
+        w=team.workspace_id,
+    )
+    jira_emulator.faults.add(
+        "PUT", f"{site.cloud_id}/rest/api/3/webhook/refresh", "timeout", delay=3
+    )
+
+    async def renew_waiting_briefly(runtime):
+        runtime.http.timeout = httpx.Timeout(0.5)
+        await refresh_due_webhooks(runtime)
+
+    in_process_runtime(renew_waiting_briefly)
+
+    admin = slack.command(team.team_id, team.admin, team.channel, "/jira", "status").json()
+    line = _webhooks_line(admin)
+    assert "Jira did not answer in time. Unpack tries again every hour" in line
+    assert line.count("answer") == 1, line
+    [dm] = slack_emulator.wait_for(
+        lambda: _dms(slack_emulator, team, "couldn't refresh its Jira webhook")
+    )
+    assert dm.count("answer") == 1, dm
 
 
 def _webhooks_line(reply: dict) -> str:

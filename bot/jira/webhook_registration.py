@@ -1,10 +1,11 @@
 """Dynamic webhooks for OAuth connections: registered, kept alive, removed.
 
 * Registered (`POST /rest/api/3/webhook`) whenever the settings or the connection change
-  and webhooks are on: one `jira:issue_updated` webhook whose JQL names the configured
-  projects (the default and every channel override), firing only when the status field
-  changed. A new registration replaces the old (registered first, then the old deleted, so
-  no change slips through in between).
+  and webhooks are on: one webhook for `jira:issue_updated` and `jira:issue_deleted` whose
+  JQL names the configured projects (the default and every channel override) and those of
+  open items' issues, firing only when a field an item shows changed (FIELDS). A new
+  registration replaces the old (registered first, then the old deleted, so no change
+  slips through in between); one an earlier version made is replaced at start-up.
 * Refreshed (`PUT /rest/api/3/webhook/refresh`) by `refresh_due_webhooks`, which the
   scheduler runs every hour: anything expiring within 7 days of its 30-day life, so a day
   of Jira being down changes nothing. A registration that failed is retried there too.
@@ -334,6 +335,14 @@ def failure_text(action: str, error: JiraError) -> str:
                 f"Reconnect with `{messages.CONNECT}` and approve webhook access. {poll}"
             )
         case JiraErrorKind.RATE_LIMITED | JiraErrorKind.UNAVAILABLE | JiraErrorKind.AMBIGUOUS:
-            return f"Jira did not answer ({error.message})." + later
+            return f"{_unanswered(error.message)}.{later}"
         case _:
             return f"Jira refused the webhook: {error.message}." + later
+
+
+def _unanswered(reason: str) -> str:
+    """Why Jira did not answer, naming Jira once: the client's own reasons for a timeout
+    or a lost connection are whole clauses already ("Jira did not answer in time")."""
+    if "jira" in reason.lower():
+        return reason[:1].upper() + reason[1:]
+    return f"Jira did not answer ({reason})"
