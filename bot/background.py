@@ -80,19 +80,12 @@ def _webhook_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:
     # Summaries whose refresh Slack kept refusing are rendered again.
     scheduler.add_job(notifier.refresh_owed_summaries, "interval", seconds=60, **every)
     # Jira gives up on deliveries it could not make: read webhook workspaces now and then.
-    scheduler.add_job(
-        poll.reconcile_webhook_workspaces,
-        "interval",
-        seconds=poll.RECONCILE_EVERY.total_seconds(),
-        **every,
-    )
+    # Both catch-up jobs look for due turns often; each workspace's turn comes once per
+    # RECONCILE_EVERY between all processes (claimed in the database).
+    turns = poll.TURNS_CHECKED_EVERY.total_seconds()
+    scheduler.add_job(poll.reconcile_webhook_workspaces, "interval", seconds=turns, **every)
     # A deleted issue never shows in a search for what changed: looked up by id instead.
-    scheduler.add_job(
-        deleted.find_deleted_issues,
-        "interval",
-        seconds=poll.RECONCILE_EVERY.total_seconds(),
-        **every,
-    )
+    scheduler.add_job(deleted.find_deleted_issues, "interval", seconds=turns, **every)
 
 
 def _housekeeping_jobs(scheduler: AsyncIOScheduler, runtime: Runtime) -> None:

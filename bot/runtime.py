@@ -173,9 +173,6 @@ class ProcessState:
     # when this process last wrote each connection's "last delivery".
     delivery_writes: asyncio.Lock = field(default_factory=asyncio.Lock)
     last_delivery_written: dict[int, datetime] = field(default_factory=dict)
-    # bot/sync/deleted.py: workspace -> the last item checked, while a workspace's check
-    # for deleted issues takes more than one run.
-    deleted_checked_up_to: dict[int, int] = field(default_factory=dict)
     # bot/jira/deliveries.DeliveryPipeline, made in the web app's lifespan.
     webhook_pipeline: Any = None
 

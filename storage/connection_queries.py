@@ -54,16 +54,6 @@ async def oauth_connections_idle_since(session: AsyncSession, before: datetime) 
     return list(rows)
 
 
-async def active_sites(session: AsyncSession) -> list[tuple[int, str]]:
-    """(workspace, site URL) of every connection that may be asked about its issues."""
-    rows = await session.execute(
-        select(JiraConnection.workspace_id, JiraConnection.site_url)
-        .where(JiraConnection.status == ConnectionStatus.ACTIVE)
-        .order_by(JiraConnection.workspace_id)
-    )
-    return [(row.workspace_id, row.site_url) for row in rows]
-
-
 async def webhook_endpoint(session: AsyncSession, token: str) -> Row | None:
     """What checking and routing a webhook delivery needs of the connection whose
     webhook URL carries `token`, without the API credentials."""

@@ -159,10 +159,20 @@ class JiraConnection(Base):
     # dead poller's claim lapses there); a finished poll moves it one cycle on.
     poll_due_at: Mapped[datetime | None] = mapped_column()
     poll_claimed_by: Mapped[str | None] = mapped_column(String(64))
-    # When the last successful poll started: the next one asks for issues updated since.
+    # When the last successful read of what changed (a poll, or a webhook workspace's
+    # reconcile) started: the next one asks for issues updated since.
     last_polled_at: Mapped[datetime | None] = mapped_column()
     # Polls failed since the last success: each failure waits longer (bot/sync/poll.py).
     poll_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The catch-up jobs (a webhook workspace's reconcile, the check for deleted issues),
+    # claimed the same way, one turn per period between all processes (NULL: first due one
+    # period after the connection was made).
+    reconcile_due_at: Mapped[datetime | None] = mapped_column()
+    reconcile_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    deleted_check_due_at: Mapped[datetime | None] = mapped_column()
+    deleted_check_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # The last item a check for deleted issues looked at, when it stopped part-way.
+    deleted_checked_after: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _ts()
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -6,12 +6,17 @@ API-token connection without the admin webhook's secret, or an OAuth connection 
 registered dynamic webhook. Its connection row carries the schedule: `poll_due_at` (NULL:
 never polled, due now). Claiming moves `poll_due_at` to the claim's end, so a process that
 dies mid-poll leaves a claim that lapses there; finishing moves it one cycle on.
+
+The catch-up jobs (the reconcile of webhook workspaces, the check for deleted issues) take
+their turns at a workspace by the same claim, on columns of their own (`Turns`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, func, literal_column, or_, select, union, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -59,14 +64,74 @@ def _polls():
     )
 
 
-def _due(now: datetime):
-    return or_(JiraConnection.poll_due_at.is_(None), JiraConnection.poll_due_at <= now)
-
-
-def _polling_connections():
+def _connections():
     return select(JiraConnection.id).outerjoin(
         SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id
     )
+
+
+def _reconciled():
+    """Connected workspaces whose changes arrive by webhook (those the poll skips)."""
+    polls = _polls()
+    return (polls[0], ~polls[1])
+
+
+def _connected():
+    return (JiraConnection.status == ConnectionStatus.ACTIVE,)
+
+
+@dataclass(frozen=True)
+class Turns:
+    """A job each workspace gets a turn of now and then, claimed on its connection row:
+    which connections have it, and the columns of its schedule."""
+
+    applies: Callable[[], tuple]
+    due_at: Any  # a JiraConnection column: when the next turn is due, or the claim ends
+    claimed_by: Any  # a JiraConnection column: the process that took the turn
+
+    def due(self, now: datetime, first_wait: timedelta | None = None):
+        """Due now; a connection never claimed is due at once, or `first_wait` after it
+        was made."""
+        never = self.due_at.is_(None)
+        if first_wait is not None:
+            never = never & (JiraConnection.created_at <= now - first_wait)
+        return or_(never, self.due_at <= now)
+
+
+POLL = Turns(_polls, JiraConnection.poll_due_at, JiraConnection.poll_claimed_by)
+RECONCILE = Turns(_reconciled, JiraConnection.reconcile_due_at, JiraConnection.reconcile_claimed_by)
+DELETED_CHECK = Turns(
+    _connected, JiraConnection.deleted_check_due_at, JiraConnection.deleted_check_claimed_by
+)
+
+
+async def claim_turns(
+    session,
+    turns: Turns,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    limit: int,
+    postgres: bool,
+    first_wait: timedelta | None = None,
+) -> list[JiraConnection]:
+    """Claims up to `limit` workspaces whose turn is due, earliest first, until `until`,
+    in one statement. PostgreSQL: SKIP LOCKED, so processes claiming at once take
+    different workspaces; the update re-checks that each turn is still due, so none is
+    claimed twice."""
+    due = turns.due(now, first_wait)
+    pick = _connections().where(*turns.applies(), due)
+    pick = pick.order_by(turns.due_at, JiraConnection.id).limit(limit)
+    if postgres:
+        pick = pick.with_for_update(skip_locked=True, of=JiraConnection)
+    rows = await session.execute(
+        update(JiraConnection)
+        .where(JiraConnection.id.in_(pick.correlate(None).scalar_subquery()), due)
+        .values({turns.due_at.key: until, turns.claimed_by.key: owner})
+        .returning(JiraConnection)
+        .execution_options(synchronize_session=False)
+    )
+    return list(rows.scalars())
 
 
 async def claim_polls(
@@ -77,26 +142,11 @@ async def claim_polls(
     limit: int,
     postgres: bool,
 ) -> list[PollClaim]:
-    """Claims up to `limit` workspaces whose poll is due, earliest first, until `until`, in
-    one statement, and reads the projects each one searches in one more (a query per poll
-    would cost a connection each from the pool). PostgreSQL: SKIP LOCKED, so processes
-    claiming at once take different workspaces; the update re-checks that each poll is
-    still due, so none is claimed twice."""
-    pick = _polling_connections().where(*_polls(), _due(now))
-    pick = pick.order_by(JiraConnection.poll_due_at, JiraConnection.id).limit(limit)
-    if postgres:
-        pick = pick.with_for_update(skip_locked=True, of=JiraConnection)
+    """Claims up to `limit` workspaces whose poll is due (claim_turns), and reads the
+    projects each one searches in one more statement (a query per poll would cost a
+    connection each from the pool)."""
     async with sessions.begin() as session:
-        rows = (
-            await session.execute(
-                update(JiraConnection)
-                .where(JiraConnection.id.in_(pick.correlate(None).scalar_subquery()), _due(now))
-                .values(poll_due_at=until, poll_claimed_by=owner)
-                .returning(JiraConnection)
-                .execution_options(synchronize_session=False)
-            )
-        ).scalars()
-        claimed = list(rows)
+        claimed = await claim_turns(session, POLL, owner, now, until, limit, postgres)
         projects = await _projects_of(session, [c.workspace_id for c in claimed])
         return [
             PollClaim(
@@ -108,6 +158,41 @@ async def claim_polls(
             )
             for c in claimed
         ]
+
+
+async def claim_turn(
+    sessions: async_sessionmaker,
+    turns: Turns,
+    owner: str,
+    now: datetime,
+    until: datetime,
+    postgres: bool,
+    first_wait: timedelta,
+) -> JiraConnection | None:
+    """One workspace's due turn of a catch-up job, claimed until `until`, or None."""
+    async with sessions.begin() as session:
+        claimed = await claim_turns(session, turns, owner, now, until, 1, postgres, first_wait)
+        return claimed[0] if claimed else None
+
+
+async def finish_turn(
+    sessions: async_sessionmaker,
+    turns: Turns,
+    owner: str,
+    workspace_id: int,
+    next_due: datetime,
+    values: dict,
+) -> None:
+    """Ends this process's turn at a workspace: the next is due at `next_due`; `values`
+    are other columns the turn moved on (a turn whose claim another process took over
+    after it lapsed writes nothing)."""
+    async with sessions.begin() as session:
+        await session.execute(
+            update(JiraConnection)
+            .where(JiraConnection.workspace_id == workspace_id, turns.claimed_by == owner)
+            .values({turns.due_at.key: next_due, turns.claimed_by.key: None, **values})
+            .execution_options(synchronize_session=False)
+        )
 
 
 @dataclass(frozen=True)
@@ -168,19 +253,6 @@ async def next_poll_due(sessions: async_sessionmaker) -> datetime | None:
     )
     async with sessions() as session:
         return await session.scalar(query)
-
-
-async def webhook_workspaces(sessions: async_sessionmaker) -> list[int]:
-    """Connected workspaces whose changes arrive by webhook (those the poll skips): they
-    are reconciled now and then, since Jira gives up on a delivery it could not make."""
-    polls = _polls()
-    async with sessions() as session:
-        rows = await session.scalars(
-            select(JiraConnection.workspace_id)
-            .outerjoin(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
-            .where(polls[0], ~polls[1])
-        )
-        return list(rows)
 
 
 def _open_synced(workspace, *after):

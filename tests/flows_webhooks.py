@@ -18,13 +18,16 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
+from freezegun import freeze_time
 
 from bot.config import load_settings
 from bot.runtime import Runtime
+from bot.sync import poll
 from tests.flows_jira import choose_default_project, connect_with_oauth, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
 from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
@@ -285,21 +288,46 @@ def post_delivery(app, token: str, body: bytes | dict, headers: dict[str, str]) 
 def run_in_process(app, job, *args):
     """Run a scheduler job (`await job(runtime, *args)`) here, with a Runtime of the app's
     own settings and database, so a test can freeze time around it."""
+    [result] = run_in_processes(app, job, *args)
+    return result
+
+
+def run_in_processes(app, job, *args, count: int = 1, started=None) -> list:
+    """run_in_process in `count` runtimes at once (as `count` processes on one database
+    would run it), each as a task: `started(tasks)`, when given, is awaited beside them
+    (to cancel one, as a killed process stops). The results, in order (a cancelled
+    run's is its CancelledError)."""
     settings = load_settings(**{k.lower(): v for k, v in app.env.items() if k.isupper()})
     saved = os.environ.get("SSL_CERT_FILE")
     os.environ["SSL_CERT_FILE"] = app.env["SSL_CERT_FILE"]  # trust the Jira emulator
 
     async def go():
-        runtime = Runtime.build(settings)
+        runtimes = [Runtime.build(settings) for _ in range(count)]
         try:
-            return await job(runtime, *args)
+            tasks = [asyncio.create_task(job(runtime, *args)) for runtime in runtimes]
+            if started is not None:
+                await started(tasks)
+            return await asyncio.gather(*tasks, return_exceptions=True)
         finally:
-            await runtime.close()
+            for runtime in runtimes:
+                await runtime.close()
 
     try:
-        return asyncio.run(go())
+        results = asyncio.run(go())
     finally:
         if saved is None:
             os.environ.pop("SSL_CERT_FILE", None)
         else:
             os.environ["SSL_CERT_FILE"] = saved
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def at_turn(turn: int = 1, later: timedelta = timedelta(0)):
+    """Time frozen (ticking) at the `turn`-th period of the catch-up jobs from now
+    (bot/sync/poll.take_turns), plus `later`: a workspace connected now has its first turn
+    due one period after it was connected, so no app process takes one during a test."""
+    every = poll.RECONCILE_EVERY + poll.TURNS_CHECKED_EVERY
+    return freeze_time(datetime.now(UTC) + turn * every + later, tick=True)

@@ -35,7 +35,9 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
     assert period(notifier.refresh_owed_summaries) == timedelta(seconds=60)
     assert period(housekeeping.tidy) == timedelta(hours=12)
     assert period(credentials.keep_refresh_tokens_alive) == timedelta(hours=24)
-    assert period(poll.reconcile_webhook_workspaces) == timedelta(minutes=10)
-    assert period(deleted.find_deleted_issues) == timedelta(minutes=10)
+    # Looked for every minute; each workspace's turn comes every 10 (test_catch_up_turns).
+    assert period(poll.reconcile_webhook_workspaces) == timedelta(minutes=1)
+    assert period(deleted.find_deleted_issues) == timedelta(minutes=1)
+    assert poll.RECONCILE_EVERY == timedelta(minutes=10)
     assert period(webhook_registration.replace_outdated_webhooks) == "once"  # at start-up
     assert scheduled.get("SyncWorker.tick") == timedelta(seconds=settings.sync_interval_seconds)

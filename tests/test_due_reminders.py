@@ -4,18 +4,15 @@ however many processes run the job; an item still open after its due date is ove
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date, timedelta
 
 import pytest
 from freezegun import freeze_time
 
 from bot import due_reminders
-from bot.config import load_settings
-from bot.runtime import Runtime
 from bot.views import item_control_ids as controls
 from tests.flows_retro import add_item, start_retro, wait_for_line
-from tests.flows_webhooks import run_in_process, synced_items, token_webhook
+from tests.flows_webhooks import run_in_process, run_in_processes, synced_items, token_webhook
 
 DUE = date(2030, 3, 15)  # New York is on daylight time (UTC-4): 09:00 there is 13:00 UTC
 
@@ -35,17 +32,7 @@ def reminders_to(slack_emulator, user: str) -> list:
 
 def run_twice_at_once(app):
     """Two processes' runs of the job at the same moment (two runtimes, one database)."""
-    settings = load_settings(**{k.lower(): v for k, v in app.env.items() if k.isupper()})
-
-    async def go():
-        runtimes = [Runtime.build(settings), Runtime.build(settings)]
-        try:
-            return await asyncio.gather(*(due_reminders.send_due_reminders(r) for r in runtimes))
-        finally:
-            for runtime in runtimes:
-                await runtime.close()
-
-    return asyncio.run(go())
+    return run_in_processes(app, due_reminders.send_due_reminders, count=2)
 
 
 def test_one_dm_at_nine_in_the_assignees_time_zone(

@@ -28,6 +28,7 @@ from tests.flows_sync import (
     wait_until,
 )
 from tests.flows_webhooks import (
+    at_turn,
     oauth_webhook,
     registered,
     run_in_process,
@@ -197,7 +198,8 @@ def test_a_change_jira_never_delivered_comes_back_by_the_reconcile(
             site.admin_webhooks = hooks
     assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy"
 
-    run_in_process(sync_app.app, poll.reconcile_webhook_workspaces)
+    with at_turn():
+        run_in_process(sync_app.app, poll.reconcile_webhook_workspaces)
 
     assert row_of(sync_app.db, item.id)["title"] == "Fix the deploy, undelivered"
 
@@ -228,7 +230,8 @@ def test_an_issue_deleted_in_jira_is_found_without_webhooks(
     searches = f"/sites/{site.name}/rest/api/3/search/jql"
     before = len(jira_emulator.requests_to("POST", searches))
 
-    run_in_process(sync_app.app, deleted.find_deleted_issues)
+    with at_turn():
+        run_in_process(sync_app.app, deleted.find_deleted_issues)
 
     assert row_of(sync_app.db, gone_id)["jira_deleted_at"] is not None
     assert row_of(sync_app.db, kept_id)["jira_deleted_at"] is None
@@ -254,7 +257,8 @@ def test_an_issue_deleted_in_jira_is_found_without_webhooks(
     )
     assert row["jira_deleted_at"] is None
     wait_until(lambda: len(site.issues) == 2, message="one new issue")
-    run_in_process(sync_app.app, deleted.find_deleted_issues)  # nothing more gone
+    with at_turn(2):
+        run_in_process(sync_app.app, deleted.find_deleted_issues)  # nothing more gone
     assert len(site.issues) == 2 and row_of(sync_app.db, gone_id)["jira_deleted_at"] is None
 
 

@@ -28,7 +28,7 @@ from tests.flows_sync import (
     wait_for_keys,
     wait_until,
 )
-from tests.flows_webhooks import run_in_process, webhook_path, webhook_token
+from tests.flows_webhooks import at_turn, run_in_process, webhook_path, webhook_token
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 
@@ -477,7 +477,8 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
     # applied before the second began), finding the twin, labelled and recently updated.
     wait_until(lambda: len(_status_polls(jira_emulator, second, start)) >= 2, timeout=5)
     # The check for deleted issues looks only at the connected site's items.
-    run_in_process(sync_app.app, deleted.find_deleted_issues)
+    with at_turn():
+        run_in_process(sync_app.app, deleted.find_deleted_issues)
     before_webhook = len(_requests_to_site(jira_emulator, second, start))
     # Webhook: the new site delivers an edit of its own issue with the old one's id.
     secret = "whsec-" + uuid.uuid4().hex

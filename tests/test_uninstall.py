@@ -9,7 +9,7 @@ import pytest
 from bot.jira import webhook_registration
 from bot.jira.credentials import keep_refresh_tokens_alive
 from bot.sync import deleted, poll
-from tests.flows_webhooks import oauth_webhook, registered, run_in_process, wait_until
+from tests.flows_webhooks import at_turn, oauth_webhook, registered, run_in_process, wait_until
 
 UNINSTALLED = {"type": "app_uninstalled"}
 BOT_TOKEN_REVOKED = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}}
@@ -64,7 +64,8 @@ def test_leaving_a_workspace_deletes_its_jira_webhooks_and_credentials(
         poll.reconcile_webhook_workspaces,
         deleted.find_deleted_issues,
     ):
-        run_in_process(app, job)
+        with at_turn():  # the catch-up jobs' turn due, were the workspace still connected
+            run_in_process(app, job)
     assert _jira_calls_for(jira_emulator, site) == calls
     # Its retros and items stay, as after /jira disconnect.
     assert db.scalar("SELECT count(*) FROM workspaces WHERE id = :w", w=team.workspace_id) == 1

@@ -8,24 +8,25 @@ and answers 404 for are gone, and go through the rules a `jira:issue_deleted` de
 goes through (bot/sync/pull.apply_polled_issues): the line says "KEY was deleted in Jira"
 with Create again, and nothing is recreated on its own.
 
-The cost is one search per IDS_PER_SEARCH open synced items, never per poll cycle. A run
+The cost is one search per IDS_PER_SEARCH open synced items, never per poll cycle. A turn
 looks at CHECKED_PER_RUN items of a workspace at most, a slice at a time, and the next
-run goes on where it stopped (the place is this process's: a restart starts over).
+turn goes on where it stopped (kept on the connection row, so whichever process takes it).
+Each workspace's turn is claimed in the database as the reconcile's is
+(bot/sync/poll.take_turns): once per RECONCILE_EVERY between all processes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from bot.jira.credentials import jira_client_for
-from bot.jira.errors import JiraError
+from bot.jira.credentials import client_for_connection
 from bot.runtime import Runtime
-from bot.sync.poll import poll_budget
+from bot.sync.poll import take_turns
 from bot.sync.pull import apply_polled_issues
 from bot.sync.reread import IDS_PER_SEARCH, gone_among
-from storage.connection_queries import active_sites
+from storage import polling
 from storage.item_queries import open_synced_issues
+from storage.models import JiraConnection
 
 logger = logging.getLogger(__name__)
 
@@ -36,37 +37,30 @@ CHECKED_PER_RUN = 20 * SLICE
 
 
 async def find_deleted_issues(runtime: Runtime) -> int:
-    """Scheduler job: every connected workspace's open synced items checked (up to
-    CHECKED_PER_RUN each); returns how many were found deleted."""
-    async with runtime.sessions() as session:
-        sites = await active_sites(session)
-    found = 0
-    for workspace_id, site_url in sites:
-        try:
-            async with asyncio.timeout(poll_budget(runtime)):
-                found += await check_workspace(runtime, workspace_id, site_url)
-        # Whatever stopped it, the next run starts where this one stopped.
-        except JiraError as exc:
-            logger.info("workspace %s: deleted issues not checked: %s", workspace_id, exc.message)
-        except TimeoutError:
-            logger.warning(
-                "workspace %s: checking for deleted issues ran out of time", workspace_id
-            )
-        except Exception:
-            logger.exception("workspace %s: checking for deleted issues failed", workspace_id)
-    return found
+    """Scheduler job: every connected workspace whose turn is due has its open synced
+    items checked (up to CHECKED_PER_RUN); returns how many were found deleted."""
+    found: list[int] = []
+
+    async def check(connection: JiraConnection, _now, moved: dict) -> None:
+        found.append(await check_workspace(runtime, connection, moved))
+
+    await take_turns(runtime, polling.DELETED_CHECK, "checking for deleted issues", check)
+    return sum(found)
 
 
-async def check_workspace(runtime: Runtime, workspace_id: int, site_url: str) -> int:
-    """One workspace's run: its open synced items after where the last run stopped, a
-    slice at a time, each slice's deleted issues applied before the next is read."""
-    places = runtime.state.deleted_checked_up_to
-    jira = await jira_client_for(runtime, workspace_id)
+async def check_workspace(runtime: Runtime, connection: JiraConnection, moved: dict) -> int:
+    """One workspace's turn: its open synced items after where the last turn stopped, a
+    slice at a time, each slice's deleted issues applied before the next is read; where
+    it got to goes in `moved`, whatever stops it."""
+    workspace_id = connection.workspace_id
+    jira = await client_for_connection(runtime, connection)
+    after = connection.deleted_checked_after or 0
     found = checked = 0
     while checked < CHECKED_PER_RUN:
-        after = places.get(workspace_id, 0)
         async with runtime.sessions() as session:
-            items = await open_synced_issues(session, workspace_id, site_url, after, SLICE)
+            items = await open_synced_issues(
+                session, workspace_id, connection.site_url, after, SLICE
+            )
         if items:
             gone = await gone_among(jira, [issue_id for _, issue_id in items])
             if gone:
@@ -74,9 +68,9 @@ async def check_workspace(runtime: Runtime, workspace_id: int, site_url: str) ->
                 await apply_polled_issues(runtime, workspace_id, [], gone=gone)
             checked += len(items)
         if len(items) < SLICE:
-            places.pop(workspace_id, None)  # all checked: the next run starts over
+            moved["deleted_checked_after"] = None  # all checked: the next turn starts over
             break
-        places[workspace_id] = items[-1][0]
+        after = moved["deleted_checked_after"] = items[-1][0]
     if found:
         logger.info("workspace %s: %d issue(s) deleted in Jira", workspace_id, found)
     return found

@@ -9,7 +9,9 @@ one request whatever its history. What the search returns goes, as Jira sent it,
 `bot.sync.pull.apply_polled_issues` (status, and in Two-way the fields, by the rules of a
 webhook delivery). Workspaces whose changes arrive by webhook are read the same way every
 RECONCILE_EVERY minutes too (`reconcile_webhook_workspaces`): Jira gives up on a delivery
-it could not make.
+it could not make. That reconcile, and the check for deleted issues (bot/sync/deleted.py),
+take their turns at each workspace by the same claim (`take_turns`): once per period
+between all processes, not once in each.
 
 Each workspace's poll is claimed on its connection row (storage/polling.py), so several
 processes poll it once per cycle between them. A 429 or any failure retries that
@@ -28,7 +30,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from bot.jira.client import JiraClient
-from bot.jira.credentials import client_for_connection, jira_client_for
+from bot.jira.credentials import client_for_connection
 from bot.jira.errors import JiraError
 from bot.jira.fields import APP_LABEL
 from bot.runtime import Runtime
@@ -36,6 +38,7 @@ from bot.sync.backoff import retry_delay
 from bot.sync.pull import apply_polled_issues
 from storage import polling
 from storage.clock import utcnow
+from storage.models import JiraConnection
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,9 @@ RECHECK_SECONDS = 2.0
 MIN_WAIT = 0.05
 ERROR_PAUSE = 1.0
 RECONCILE_EVERY = timedelta(minutes=10)
+# How often each process looks for a due turn of a catch-up job: a turn is taken at most
+# this late, and the scheduler's timing across processes cannot stretch a period.
+TURNS_CHECKED_EVERY = timedelta(minutes=1)
 # The longest wait between polls of a workspace whose Jira keeps failing (Retry-After
 # may ask for longer): a Jira back up is noticed within this.
 POLL_BACKOFF_CAP = timedelta(minutes=15)
@@ -166,12 +172,6 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
     return polling.PollDone(claim.workspace_id, started + interval, started)
 
 
-async def poll_workspace(runtime: Runtime, workspace_id: int, since: datetime, now: datetime):
-    jira = await jira_client_for(runtime, workspace_id)
-    projects = await polling.polled_projects(runtime.sessions, workspace_id)
-    await poll_with(runtime, jira, workspace_id, since, now, projects)
-
-
 async def poll_with(
     runtime: Runtime,
     jira: JiraClient,
@@ -223,15 +223,51 @@ async def _seconds_to_next(runtime: Runtime) -> float:
     return min(RECHECK_SECONDS, max(MIN_WAIT, seconds))
 
 
-async def reconcile_webhook_workspaces(runtime: Runtime) -> None:
-    """Scheduler job, every RECONCILE_EVERY: each webhook workspace's issues updated since
-    the previous run, read and applied as a poll's are (a change already applied by its
-    delivery changes nothing the second time)."""
-    now = utcnow()
-    since = now - RECONCILE_EVERY
-    for workspace_id in await polling.webhook_workspaces(runtime.sessions):
+async def reconcile_webhook_workspaces(runtime: Runtime) -> int:
+    """Scheduler job: each webhook workspace's issues updated since its last read, every
+    RECONCILE_EVERY, read and applied as a poll's are (a change already applied by its
+    delivery changes nothing the second time); returns how many were reconciled."""
+
+    async def reconcile(connection: JiraConnection, now: datetime, moved: dict) -> None:
+        # First time: since the connection was made (or one period back, as far as a
+        # reconcile before these turns reached).
+        since = connection.last_polled_at or max(connection.created_at, now - RECONCILE_EVERY)
+        jira = await client_for_connection(runtime, connection)
+        projects = await polling.polled_projects(runtime.sessions, connection.workspace_id)
+        await poll_with(runtime, jira, connection.workspace_id, since, now, projects)
+        moved["last_polled_at"] = now
+
+    return await take_turns(runtime, polling.RECONCILE, "the reconcile", reconcile)
+
+
+async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) -> int:
+    """Takes every due turn of a catch-up job, one workspace at a time: claims it (so that
+    of all processes one takes each workspace's turn per RECONCILE_EVERY), runs
+    `await work(connection, now, moved)` within the poll's budget, then sets the next turn
+    one period on with the columns `work` put in `moved` (what it got through, failed or
+    not). A process killed mid-turn leaves a claim that lapses after poll_lease: the next
+    check after that, in any process, takes the turn. Returns the turns taken."""
+    taken = 0
+    postgres = runtime.engine.dialect.name == "postgresql"
+    while True:
+        now = utcnow()
+        until = now + poll_lease(runtime)
+        owner = runtime.process_id
+        connection = await polling.claim_turn(
+            runtime.sessions, turns, owner, now, until, postgres, RECONCILE_EVERY
+        )
+        if connection is None:
+            return taken
+        workspace_id, moved = connection.workspace_id, {}
         try:
             async with asyncio.timeout(poll_budget(runtime)):
-                await poll_workspace(runtime, workspace_id, since, now)
-        except Exception as exc:
-            _retry_seconds(runtime, exc, workspace_id)  # logs why; the next run catches up
+                await work(connection, now, moved)
+        except JiraError as exc:  # the next turn catches up
+            logger.info("workspace %s: %s not done: %s", workspace_id, what, exc.message)
+        except TimeoutError:
+            logger.warning("workspace %s: %s ran out of its time budget", workspace_id, what)
+        except Exception:
+            logger.exception("workspace %s: %s failed", workspace_id, what)
+        next_due = now + RECONCILE_EVERY
+        await polling.finish_turn(runtime.sessions, turns, owner, workspace_id, next_due, moved)
+        taken += 1

@@ -1,0 +1,139 @@
+"""The catch-up jobs (the reconcile of webhook workspaces, the check for deleted issues)
+run in every process, but each workspace's turn is claimed in the database: however many
+processes share it, Jira is asked once per workspace and period, and one line is posted.
+A process killed mid-turn holds the turn only until its claim lapses.
+
+Two processes are two runtimes of the app's settings in this process, on its database,
+running the job at the same moment; time is frozen at the turn (the app's own processes
+take no turn of a workspace within a period of its connection)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from bot.sync import deleted, poll
+from tests.flows_sync import sync_app_fixture, wait_until
+from tests.flows_webhooks import (
+    at_turn,
+    notice_lines,
+    run_in_processes,
+    synced_items,
+    token_webhook,
+)
+from tests.harness import install_workspace
+
+# The settings of tests/test_two_way_pull.py: the same app process serves both modules.
+sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
+SEARCH = "/rest/api/3/search/jql"
+LEASE = timedelta(seconds=10)  # poll_lease at a 1 s interval: twice the 5 s budget
+
+
+@pytest.fixture
+def site(jira_emulator):
+    site = jira_emulator.add_site("turns" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    yield site
+    jira_emulator.faults.clear()
+
+
+@pytest.fixture
+def unheard(sync_app, slack_emulator, site):
+    """A webhook workspace (the admin pasted the secret) whose Jira never delivers: the
+    reconcile is all that brings its changes back. Three synced items."""
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    hook = token_webhook(
+        sync_app.app, sync_app.slack, slack_emulator, sync_app.db, team, site, add_to_jira=False
+    )
+    done, gone, _kept = synced_items(
+        sync_app.slack,
+        slack_emulator,
+        sync_app.db,
+        team,
+        "Fix the deploy",
+        "Renew the cert",
+        "Keep",
+    )
+    return team, hook, done, gone
+
+
+def jql_of_searches(jira_emulator, site) -> list[str]:
+    return [r.json["jql"] for r in jira_emulator.requests_to("POST", f"/sites/{site.name}{SEARCH}")]
+
+
+def reconciles(jira_emulator, site) -> int:
+    """The reconcile's searches: what changed lately."""
+    return sum("updated >=" in jql for jql in jql_of_searches(jira_emulator, site))
+
+
+def checks(jira_emulator, site) -> int:
+    """The check's searches for deleted issues: by id."""
+    return sum(jql.startswith("id in") for jql in jql_of_searches(jira_emulator, site))
+
+
+def both_jobs_in_two_processes(app) -> None:
+    run_in_processes(app, poll.reconcile_webhook_workspaces, count=2)
+    run_in_processes(app, deleted.find_deleted_issues, count=2)
+
+
+def status(db, item) -> dict:
+    return db.rows("SELECT status, jira_deleted_at FROM action_items WHERE id = :i", i=item.id)[0]
+
+
+def test_two_processes_take_each_workspace_s_turn_once_per_period(
+    sync_app, slack_emulator, jira_emulator, site, unheard
+):
+    team, hook, done, gone = unheard
+    db = sync_app.db
+    assert site.transition(done.key, "Done", by=hook.jira_user) == []  # nothing delivered
+    assert site.delete(gone.key, by=hook.jira_user) == []
+
+    with at_turn():
+        both_jobs_in_two_processes(sync_app.app)
+    assert (reconciles(jira_emulator, site), checks(jira_emulator, site)) == (1, 1)
+    assert status(db, done)["status"] == "complete"
+    assert status(db, gone)["jira_deleted_at"] is not None
+
+    with at_turn():  # again within the period: not due, in either process
+        both_jobs_in_two_processes(sync_app.app)
+    assert (reconciles(jira_emulator, site), checks(jira_emulator, site)) == (1, 1)
+
+    with at_turn(2):  # the next period: once more, by one of them
+        both_jobs_in_two_processes(sync_app.app)
+    assert (reconciles(jira_emulator, site), checks(jira_emulator, site)) == (2, 2)
+    lines = notice_lines(slack_emulator, db, team, done.retro_id)
+    assert len([line for line in lines if done.key in line]) == 1, lines
+
+
+def test_a_process_killed_mid_turn_holds_it_only_until_its_claim_lapses(
+    sync_app, slack_emulator, jira_emulator, site, unheard
+):
+    _, hook, done, _ = unheard
+    site.transition(done.key, "Done", by=hook.jira_user)
+    held = jira_emulator.faults.add("POST", f"/sites/{site.name}{SEARCH}", "hold")
+
+    async def killed_once_asking_jira(tasks):
+        await asyncio.to_thread(wait_until, lambda: held.hits, message="the search asked")
+        tasks[0].cancel()  # as kill -9: nothing after the claim runs
+
+    with at_turn() as clock:
+        run_in_processes(
+            sync_app.app, poll.reconcile_webhook_workspaces, started=killed_once_asking_jira
+        )
+        held.release()
+        assert reconciles(jira_emulator, site) == 1  # the killed one's, never answered
+        assert status(sync_app.db, done)["status"] == "open"
+
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+        assert reconciles(jira_emulator, site) == 1, "taken while the dead claim held"
+
+        clock.tick(LEASE.total_seconds() + 1)  # well within the period
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    assert reconciles(jira_emulator, site) == 2
+    wait_until(
+        lambda: status(sync_app.db, done)["status"] == "complete",
+        message="the lapsed turn taken and applied",
+    )
