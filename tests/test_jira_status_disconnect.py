@@ -181,13 +181,18 @@ def test_admin_commands_refuse_members_and_change_nothing(
     assert connection_as_admins_see_it(db, team) == before
 
 
-# The status poll's own writes go on in the background (and bump the row's updated_at):
-# what an admin set is every other column.
+# The status poll's and the catch-up jobs' own writes go on in the background (and bump
+# the row's updated_at): what an admin set is every other column.
 POLL_BOOKKEEPING = {
     "poll_due_at",
     "poll_claimed_by",
     "last_polled_at",
     "poll_failures",
+    "reconcile_due_at",
+    "reconcile_claimed_by",
+    "deleted_check_due_at",
+    "deleted_check_claimed_by",
+    "deleted_checked_after",
     "updated_at",
 }
 
