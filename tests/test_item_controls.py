@@ -5,10 +5,13 @@ and Jira's echo of that move adds nothing to the retro's thread."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids
+from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import (
     add_item,
     choose,
@@ -211,6 +214,57 @@ def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
         ),
         "the echo's outcome to be recorded as unchanged",
     )
+
+
+def test_a_poll_jira_answered_before_mark_done_does_not_reopen_the_item(
+    slack, slack_emulator, db, team, site
+):
+    """The poll's search is answered by Jira before the move to Done (the issue still in
+    To Do) and applied after the move is recorded: it is older than the move and changes
+    nothing. (The session's app polls every 60 s, so a poll has 30 s to wait.)"""
+    connect_with_token(slack, slack_emulator, team, site)
+    choose_default_project(slack, slack_emulator, team, webhooks=False)
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    summary = summary_message(slack_emulator, team)
+    search, poll = on(site, "/search/jql"), {"body_has": "updated >="}
+    stale = site.emulator.faults.add("POST", search, "stale", **poll)
+    site.emulator.faults.add("POST", search, "hold", times=None, **poll)  # no later poll
+    try:
+        asked = datetime.now(UTC)  # the poll below starts after this; any earlier one before
+        db.execute(  # set-up: the workspace's next poll due now, not in a minute
+            "UPDATE jira_connections SET poll_due_at = NULL WHERE workspace_id = :w",
+            w=team.workspace_id,
+        )
+        assert stale.answered.wait(10), "a poll to read the issue"
+
+        choose(slack, team, item.id, controls.DONE, message_ts=summary.ts)
+        wait_until(lambda: issue_status(site, item.key) == "Done", "the issue to reach Done")
+        wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move recorded")
+        stale.release()
+        wait_until(lambda: last_polled(db, team) > asked, "the poll's answer applied")
+    finally:
+        site.emulator.faults.clear()
+
+    stored = row(db, item.id)
+    assert (stored["status"], stored["jira_status_category"]) == ("complete", "done")
+    _, line = wait_for_line(slack_emulator, team, f"done by <@{team.member}>")
+    assert line.startswith("✅")
+    card = str(summary_message(slack_emulator, team).blocks)
+    assert f"'{controls.REOPEN}:{item.id}'" in card and f"'{controls.DONE}:{item.id}'" not in card
+    thread = retro_thread(slack_emulator, db, team, item.retro_id)
+    assert [t for t in thread if "finished" in t] and not [t for t in thread if "↩️" in t]
+
+
+def last_polled(db, team) -> datetime:
+    """When the workspace's last finished poll started (the epoch: none yet)."""
+    value = db.scalar(
+        "SELECT last_polled_at FROM jira_connections WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )
+    if isinstance(value, str):  # SQLite
+        value = datetime.fromisoformat(value)
+    value = value or datetime.min
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def test_reopen_moves_the_issue_back_to_to_do(slack, slack_emulator, db, team, site, hook):
