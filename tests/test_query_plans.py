@@ -130,10 +130,12 @@ def test_a_tick_with_nothing_due_uses_the_queue_index(database):
     assert all("ix_action_items_queue" in plan for _, plan in plans), plans
 
 
-def test_an_idle_tick_is_two_round_trips_without_begin_or_commit(database):
+def test_an_idle_tick_is_two_statements_and_two_checks_without_begin_or_commit(database):
     """On a database server an idle tick's cost is its round trips: each of its two
-    statements commits on its own, with no BEGIN and COMMIT around it. (On SQLite they are
-    no round trips, and switching to autocommit and back would cost more.)"""
+    statements commits on its own, with no BEGIN and COMMIT around it, and the pool's
+    check of the connection before each is one statement too (SQLAlchemy's own wraps it
+    in BEGIN and ROLLBACK: three). (On SQLite there are no round trips, and switching to
+    autocommit and back would cost more.)"""
     from bot.sync import claims
 
     if not database[0].startswith("postgresql"):
@@ -141,20 +143,59 @@ def test_an_idle_tick_is_two_round_trips_without_begin_or_commit(database):
 
     async def go():
         runtime = runtime_for(*database)
-        levels = []
+        levels, sent = [], []
 
         def seen(conn, cursor, statement, parameters, context, executemany):
             levels.append(conn.get_execution_options().get("isolation_level"))
 
+        def opened(dbapi_connection, _record):  # asyncpg logs all but prepared statements
+            dbapi_connection.driver_connection.add_query_logger(lambda q: sent.append(q.query))
+
+        async def tick():
+            assert await claims.claim_due(runtime) == []
+            await claims.next_due_at(runtime)
+
         try:
+            event.listen(runtime.engine.sync_engine, "connect", opened)
+            await tick()  # a pooled connection is checked only once it has been used
+            sent.clear()
             event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+            await tick()
+        finally:
+            await runtime.close()
+        return levels, [" ".join(q.split()[:2]).upper() for q in sent]
+
+    levels, sent = asyncio.run(go())
+    assert levels == ["AUTOCOMMIT", "AUTOCOMMIT"]
+    # What the server heard besides those two (prepared) statements: one check each.
+    assert sent == ["SELECT 1", "SELECT 1"], sent
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_unseen(database):
+    """The pool's check before each use: a connection the server ended (a restart, an
+    idle timeout) is replaced, and the tick that would have used it still runs."""
+    from bot.sync import claims
+
+    if not database[0].startswith("postgresql"):
+        pytest.skip("a database server ending a connection")
+
+    async def go():
+        runtime = runtime_for(*database)
+        try:
+            pid = "SELECT pg_backend_pid()"
+            async with runtime.engine.connect() as first:
+                async with runtime.engine.connect() as second:
+                    dropped = await second.scalar(text(pid))
+                    assert dropped != await first.scalar(text(pid))
+                # back in the pool first, so the next to be handed out; ended by the server
+                ended = text("SELECT pg_terminate_backend(:pid, 5000)")
+                assert await first.scalar(ended, {"pid": dropped})
             assert await claims.claim_due(runtime) == []
             await claims.next_due_at(runtime)
         finally:
             await runtime.close()
-        return levels
 
-    assert asyncio.run(go()) == ["AUTOCOMMIT", "AUTOCOMMIT"]
+    asyncio.run(go())
 
 
 async def _queue_first(runtime: Runtime, count: int) -> None:
