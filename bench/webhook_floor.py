@@ -2,7 +2,8 @@
 the app runs it. A bare Starlette endpoint with the body capped at 1 MiB, the
 X-Hub-Signature HMAC checked, the JSON parsed, and one grouped SQLite insert per burst
 (every delivery waiting is inserted in one transaction, and each request answers once it
-is committed). No workspace lookup, no secret decryption, no item update.
+is committed), served as app.py serves (uvloop, httptools). No workspace lookup, no
+secret decryption, no item update.
 
     python bench/webhook_floor.py PORT DATABASE_FILE SECRET
 
@@ -90,7 +91,16 @@ def build(path: str, secret: str) -> Starlette:
 
 def main() -> int:
     port, path, secret = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    uvicorn.run(build(path, secret), host="127.0.0.1", port=port, log_level="info")
+    # The app's server settings (app.py): libuv's loop, httptools' parser, uvicorn's
+    # access line per request at INFO.
+    uvicorn.run(
+        build(path, secret),
+        host="127.0.0.1",
+        port=port,
+        log_level="info",
+        loop="uvloop",
+        http="httptools",
+    )
     return 0
 
 
