@@ -64,15 +64,18 @@ async def serve(runtime, web_app) -> None:
     """The public app on PORT and, beside it, /metrics on METRICS_PORT (same interfaces)."""
     import uvicorn
 
-    from bot.metrics import RequestMetrics, serving_metrics
+    from bot.metrics import serving_metrics
 
     http = fastest_http_parser()
     config = uvicorn.Config(
-        RequestMetrics(web_app, runtime.metrics),
+        web_app,
         host=HOST,
         port=runtime.settings.port,
         http=http,
         log_config=uvicorn_log_config(runtime.settings.log_format),
+        # The app writes its access lines itself (bot/access_log.py): one per request, but
+        # one per recorded group of webhook deliveries.
+        access_log=False,
     )
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
     logging.getLogger("uvicorn.error").info("HTTP parsed by %s, event loop %s", http, loop)

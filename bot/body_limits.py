@@ -40,9 +40,9 @@ class BodyLimits:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope["method"], scope["path"])
-        declared, chunked = _declared_body(scope)
+        declared, chunked = declared_body(scope)
         if (declared is not None and declared > limit) or (chunked and limit == 0):
-            await _refuse(send)
+            await refuse(send)
             return
         guard = _Guard(limit, receive, send)
         try:
@@ -67,7 +67,7 @@ class _Guard:
                 if self.started:
                     raise BodyTooLarge
                 self.refused = True
-                await _refuse(self._send)
+                await refuse(self._send)
                 raise BodyTooLarge
         return message
 
@@ -79,7 +79,7 @@ class _Guard:
         await self._send(message)
 
 
-def _declared_body(scope: Scope) -> tuple[int | None, bool]:
+def declared_body(scope: Scope) -> tuple[int | None, bool]:
     declared, chunked = None, False
     for name, value in scope["headers"]:
         if name == b"content-length":
@@ -92,7 +92,7 @@ def _declared_body(scope: Scope) -> tuple[int | None, bool]:
     return declared, chunked
 
 
-async def _refuse(send: Send) -> None:
+async def refuse(send: Send) -> None:
     await send(
         {
             "type": "http.response.start",

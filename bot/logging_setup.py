@@ -74,7 +74,7 @@ class DropQueryStrings(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
-        # uvicorn.access: (client_addr, method, full_path, http_version, status_code)
+        # bot/access_log.py's LINE: (client_addr, method, full_path, http_version, status)
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
             record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
         return True
@@ -98,7 +98,7 @@ class HideWebhookTokens(logging.Filter):
 
 
 def uvicorn_log_config(log_format: str = "text") -> dict:
-    """dictConfig for the app's loggers and uvicorn's (its error and access logs alike)."""
+    """dictConfig for the app's loggers (its access lines too) and uvicorn's."""
     formatter = {"()": JsonFormatter if log_format == "json" else TextFormatter}
     return {
         "version": 1,
@@ -119,7 +119,8 @@ def uvicorn_log_config(log_format: str = "text") -> dict:
         "loggers": {
             "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
             "uvicorn.error": {"level": "INFO"},
-            "uvicorn.access": {
+            # bot/access_log.py's lines (the server's own access log is off: app.py).
+            "bot.access": {
                 "handlers": ["access"],
                 "level": "INFO",
                 "propagate": False,

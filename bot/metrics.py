@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.access_log import AccessLog
 from storage.sync_queue import count_waiting_items
 
 # Slack wants an ack within 3 s; Jira calls time out at 20 s.
@@ -123,6 +124,10 @@ class Metrics:
         outcome = "acked" if status < 400 else "rejected" if status < 500 else "failed"
         self.slack_requests.labels(outcome).inc()
 
+    def webhook_answered(self, status: int, body: bytes) -> None:
+        """A Jira webhook delivery got its answer (bot/jira/webhooks.py counts its own)."""
+        self.webhook_deliveries.labels(_delivery_outcome(status, body)).inc()
+
     def slack_trace(self) -> aiohttp.TraceConfig:
         """Counts every Web API call made through the process's Slack session."""
         trace = aiohttp.TraceConfig()
@@ -177,8 +182,9 @@ class _MeteredTransport(httpx.AsyncBaseTransport):
 
 
 class RequestMetrics:
-    """ASGI middleware around the public app: Slack request outcomes and ack latency, and
-    webhook delivery outcomes, read from the status (and body) of each answer."""
+    """ASGI middleware around the Starlette app: Slack request outcomes and ack latency,
+    read from the status of each answer. (Webhook deliveries never pass through it: their
+    route counts its own answers, `Metrics.webhook_answered`.)"""
 
     def __init__(self, app: Any, metrics: Metrics) -> None:
         self.app, self.metrics = app, metrics
@@ -187,8 +193,6 @@ class RequestMetrics:
         path = scope.get("path", "") if scope["type"] == "http" else ""
         if path == "/slack/events":
             await self._slack(scope, receive, send)
-        elif path.startswith("/jira/webhook/"):
-            await self._webhook(scope, receive, send)
         else:
             await self.app(scope, receive, send)
 
@@ -201,21 +205,6 @@ class RequestMetrics:
             await send(message)
 
         await self.app(scope, receive, timed)
-
-    async def _webhook(self, scope, receive, send) -> None:
-        status = 500
-
-        async def watched(message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and status != -1:
-                body = message.get("body", b"")
-                self.metrics.webhook_deliveries.labels(_delivery_outcome(status, body)).inc()
-                status = -1  # counted
-            await send(message)
-
-        await self.app(scope, receive, watched)
 
 
 def _delivery_outcome(status: int, body: bytes) -> str:
@@ -262,9 +251,9 @@ async def serving_metrics(runtime: Any, host: str) -> AsyncIterator[None]:
             runtime.metrics.memory_entries.labels(name).set(size)
         runtime.metrics.items_waiting.set(await count_waiting_items(runtime.sessions))
 
-    app = metrics_app(runtime.metrics, count_now)
+    app = AccessLog(metrics_app(runtime.metrics, count_now))
     server = _QuietServer(
-        uvicorn.Config(app, host=host, port=port, lifespan="off", log_config=None)
+        uvicorn.Config(app, host=host, port=port, lifespan="off", log_config=None, access_log=False)
     )
     task = asyncio.create_task(server.serve())
     try:

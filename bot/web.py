@@ -19,10 +19,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot import background, socket_mode
+from bot.access_log import AccessLog
 from bot.body_limits import BodyLimits
 from bot.jira.deliveries import DeliveryPipeline
 from bot.jira.oauth import jira_oauth_callback, jira_oauth_start
 from bot.jira.webhooks import PATH_PREFIX, jira_webhook
+from bot.metrics import RequestMetrics
 from bot.runtime import Runtime
 from bot.slack_app import build_slack_app
 from bot.slack_verify import fresh_timestamp, parseable, signed_by_slack
@@ -111,13 +113,16 @@ def build_web_app(runtime: Runtime) -> ASGIApp:
         lifespan=lifespan,
         middleware=[Middleware(BodyLimits, limits=BODY_LIMITS)],
     )
-    return WebhooksFirst(app, BodyLimits(functools.partial(jira_webhook, runtime), BODY_LIMITS))
+    return WebhooksFirst(
+        AccessLog(RequestMetrics(app, runtime.metrics)), functools.partial(jira_webhook, runtime)
+    )
 
 
 class WebhooksFirst:
-    """Jira's deliveries (POST /jira/webhook/TOKEN) go straight to their route, body
-    capped, and everything else to the Starlette app: a burst is hundreds of requests a
-    second, and Starlette's layers cost them more than their own work did."""
+    """Jira's deliveries (POST /jira/webhook/TOKEN) go straight to their route, which caps
+    the body, counts its answers and logs them itself, and everything else to the
+    Starlette app through the access log and the metrics: a burst is hundreds of requests
+    a second, and those layers cost them more than their own work did."""
 
     def __init__(self, app: ASGIApp, webhooks: ASGIApp) -> None:
         self.app, self.webhooks = app, webhooks

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot import notifier
+from bot.access_log import log_recorded_group
 from bot.completion import SETTLED_COLUMNS, ItemState, JiraStatus, Outcome, StatusChange
 from bot.jira.client import JiraClient
 from bot.jira.credentials import jira_client_for
@@ -220,17 +221,19 @@ class DeliveryPipeline:
                 if not waiting.future.done():
                     waiting.future.set_exception(DeliveryNotStored(str(type(exc).__name__)))
             return
-        answered = set()
+        answered, fresh = set(), 0
         for waiting in group:
             key = (waiting.endpoint.workspace_id, waiting.delivery.identifier)
             pk = new.get(key)
             is_new = pk is not None and key not in answered
             answered.add(key)
+            fresh += is_new
             if is_new and same_site(waiting.delivery.issue_self, waiting.endpoint.site_url,
                                     waiting.endpoint.cloud_id):  # fmt: skip
                 self._recorded.append(Recorded(pk, waiting.endpoint, waiting.delivery))
             if not waiting.future.done():
                 waiting.future.set_result(is_new)
+        log_recorded_group(fresh, len(group) - fresh)  # in place of a line per request
         if self._recorded:
             self._apply_wake.set()
 

@@ -3,7 +3,7 @@
 In this order, and nothing is read or written before the step that allows it:
 
 1. The TOKEN picks the workspace's connection; an unknown one gets 404 and no detail.
-2. The raw body (bot/body_limits.py stops reading past 1 MiB: 413) is verified as received, before
+2. The raw body (the route stops reading past 1 MiB: 413) is verified as received, before
    it is parsed: an OAuth connection's deliveries carry `Authorization: Bearer JWT` (HS256
    with ATLASSIAN_CLIENT_SECRET, the algorithm pinned, `exp` required and checked); an
    API-token connection's carry `X-Hub-Signature: sha256=HEX`, the HMAC of the body with
@@ -36,9 +36,10 @@ import time
 from datetime import UTC, datetime
 
 import jwt
-from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
+from bot.access_log import log_request
+from bot.body_limits import BodyTooLarge, declared_body, refuse
 from bot.completion import JiraStatus
 from bot.jira.deliveries import (
     Delivery,
@@ -66,64 +67,97 @@ class MalformedDelivery(ValueError):
 
 
 PATH_PREFIX = "/jira/webhook/"
+BODY_MAX = 1024 * 1024  # Jira's deliveries are small; nobody makes us buffer more
+# What the route reads of a request's headers (uvicorn hands their names in lower case).
+HEADERS_READ = frozenset((b"authorization", b"x-hub-signature", b"x-atlassian-webhook-identifier"))
+ACCEPTED = b'{"status":"accepted"}'
+DUPLICATE = b'{"status":"duplicate"}'
+TOO_LARGE = 413
 
 
 async def jira_webhook(runtime: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
-    """The route as a bare ASGI app, called before Starlette's middleware and router (see
-    bot/web.py): a burst hits it hundreds of times a second, and the request and response
-    objects, the exception layers and the route matching were a good part of its CPU."""
+    """The route as a bare ASGI app, in front of Starlette (see bot/web.py): a burst hits
+    it hundreds of times a second, and the request and response objects, the middleware
+    layers and the route matching were a good part of its CPU. So it caps the body, counts
+    its answers (metrics) and writes its access lines itself."""
     if scope["method"] != "POST":
-        await _send(send, 405, {"error": "method not allowed"})
+        status, body = 405, b'{"error":"method not allowed"}'
+    else:
+        token = scope["path"][len(PATH_PREFIX) :]
+        status, body = await answer_delivery(runtime, token, scope, receive)
+    if not status:
         return
-    token = scope["path"][len(PATH_PREFIX) :]
-    status, answer = await answer_delivery(runtime, token, Headers(scope=scope), receive)
-    if status:
-        await _send(send, status, answer)
+    if status == TOO_LARGE:
+        await refuse(send)
+    else:
+        await _send(send, status, body)
+    runtime.metrics.webhook_answered(status, body)
+    if body not in (ACCEPTED, DUPLICATE):
+        log_request(scope, status)  # the recorded ones get one line per group
 
 
 async def answer_delivery(
-    runtime: Runtime, token: str, headers: Headers, receive: Receive
-) -> tuple[int, dict]:
-    """(status, JSON answer) for one delivery; (0, {}) when the client went away before
+    runtime: Runtime, token: str, scope: Scope, receive: Receive
+) -> tuple[int, bytes]:
+    """(status, JSON answer) for one delivery; (0, b"") when the client went away before
     its body arrived (nothing to answer, nothing done)."""
+    declared, _chunked = declared_body(scope)
+    if declared is not None and declared > BODY_MAX:
+        return TOO_LARGE, b""  # before anything is read
     endpoint = await endpoint_for(runtime, token) if len(token) <= TOKEN_MAX else None
     if endpoint is None:
-        return 404, {"error": "unknown webhook"}
+        return 404, b'{"error":"unknown webhook"}'
     log_workspace(endpoint.workspace_id)
-    body = await _body(receive)
+    try:
+        body = await _body(receive)
+    except BodyTooLarge:
+        return TOO_LARGE, b""
     if body is None:
-        return 0, {}
+        return 0, b""
+    headers = _headers(scope)
     if not verified(runtime, endpoint, headers, body):
-        return 401, {"error": "signature verification failed"}
+        return 401, b'{"error":"signature verification failed"}'
     try:
         payload = _json_object(body)
         if payload.get("webhookEvent") not in EVENTS:
-            return 200, {"status": "ignored"}
+            return 200, b'{"status":"ignored"}'
         delivery = parse_delivery(payload, headers, body)
     except MalformedDelivery as exc:
-        return 400, {"error": str(exc)}
+        return 400, json.dumps({"error": str(exc)}, separators=(",", ":")).encode()
     try:
         new = await runtime.state.webhook_pipeline.submit(endpoint, delivery)
     except DeliveryNotStored:
-        return 503, {"error": "could not store the delivery; try again"}
-    return (202, {"status": "accepted"}) if new else (200, {"status": "duplicate"})
+        return 503, b'{"error":"could not store the delivery; try again"}'
+    return (202, ACCEPTED) if new else (200, DUPLICATE)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The few headers the route reads, in one pass (the first of each name counts)."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        if name in HEADERS_READ:
+            found.setdefault(name.decode(), value.decode("latin-1"))
+    return found
 
 
 async def _body(receive: Receive) -> bytes | None:
-    """The whole body (bot/body_limits.py caps it around this route), or None when the
-    client disconnected first."""
-    chunks = []
+    """The whole body, or None when the client disconnected first. BodyTooLarge past
+    BODY_MAX, declared or not (chunked): the rest is never read."""
+    chunks, received = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        received += len(chunk)
+        if received > BODY_MAX:
+            raise BodyTooLarge
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
 
 
-async def _send(send: Send, status: int, answer: dict) -> None:
-    body = json.dumps(answer, separators=(",", ":")).encode()
+async def _send(send: Send, status: int, body: bytes) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -185,7 +219,7 @@ async def _load_endpoint(runtime: Runtime, token: str) -> Endpoint | None:
 # --- 2. the signature -------------------------------------------------------------------
 
 
-def verified(runtime: Runtime, endpoint: Endpoint, headers: Headers, body: bytes) -> bool:
+def verified(runtime: Runtime, endpoint: Endpoint, headers: dict, body: bytes) -> bool:
     if endpoint.method == ConnectionMethod.OAUTH:
         return jwt_valid(headers.get("authorization"), runtime.settings.atlassian_client_secret)
     return hub_signature_valid(headers.get("x-hub-signature"), endpoint.hub_secret, body)
@@ -237,7 +271,7 @@ def _json_object(body: bytes) -> dict:
     return payload
 
 
-def parse_delivery(payload: dict, headers: Headers, body: bytes) -> Delivery:
+def parse_delivery(payload: dict, headers: dict, body: bytes) -> Delivery:
     """What a `jira:issue_updated` or `jira:issue_deleted` delivery says. Only the issue
     id is acted on: the issue is read again from Jira (bot/jira/deliveries.py)."""
     issue = payload.get("issue")
@@ -264,7 +298,7 @@ def parse_delivery(payload: dict, headers: Headers, body: bytes) -> Delivery:
     )
 
 
-def _identifier(headers: Headers, body: bytes) -> str:
+def _identifier(headers: dict, body: bytes) -> str:
     """Jira's id for the delivery, unchanged across its retries; without one, the body
     itself (a retry resends the same bytes)."""
     given = (headers.get("x-atlassian-webhook-identifier") or "").strip()
