@@ -82,6 +82,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy the app while it accepts (collapsed stacks)"
     )
+    parser.add_argument(
+        "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
+    )
     return parser.parse_args()
 
 
@@ -372,10 +375,32 @@ def _notice_lines(text: str) -> int:
     return sum(1 for line in text.splitlines() if line.startswith(NOTICE_MARKS))
 
 
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
+def process_cpu_seconds(pid: int | str) -> float:
+    """User + system CPU time of a process (or "PID/task/TID": a thread) so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU time of each of a process's threads so far, by thread id (Linux /proc)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            found[int(task.name)] = process_cpu_seconds(f"{pid}/task/{task.name}")
+    return found
+
+
+def split_by_thread(pid: int, before: dict[int, float], total: int) -> dict:
+    """The CPU since `before` in ms per delivery: the event loop's thread (asyncio: HTTP,
+    the route, SQLAlchemy, the apply's Python) and the others (aiosqlite's connection
+    thread running SQLite, worker threads)."""
+    after = thread_cpu_seconds(pid)
+    spent = {tid: cpu - before.get(tid, 0.0) for tid, cpu in after.items()}
+    loop = spent.pop(pid, 0.0)
+    return {
+        "loop_thread": round(loop * 1000 / total, 3),
+        "other_threads": round(sum(spent.values()) * 1000 / total, 3),
+    }
 
 
 def floor_figures(requests: list, concurrency: int, secret: str) -> dict:
@@ -424,9 +449,10 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
     updates_before = len(slack_emulator.calls_to("chat.update"))
 
     cpu_before = process_cpu_seconds(app.proc.pid)
+    threads_before = thread_cpu_seconds(app.proc.pid)
     here_before = process_cpu_seconds(os.getpid())
     rounds = -(-args.deliveries // len(rows))
-    with profiled(app.proc.pid, getattr(args, "profile", None)):
+    with profiled(app.proc.pid, getattr(args, "profile", None), getattr(args, "native", False)):
         statuses, latencies, started, accepted_at = fire_edits(
             url, editor, rounds, args.concurrency
         )
@@ -446,6 +472,13 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
     )
     applied_at = time.perf_counter()
     apply_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
+    by_thread = split_by_thread(app.proc.pid, threads_before, len(editor.sent))
+    # Threads that ended before the count (aiosqlite runs each connection on a thread of
+    # its own, so a connection opened and closed in the run is one).
+    by_thread["ended_threads"] = round(
+        apply_cpu * 1000 / len(editor.sent) - by_thread["loop_thread"] - by_thread["other_threads"],
+        3,
+    )
     owed = db.scalar(
         "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w AND notice IS NOT NULL",
         w=team.workspace_id,
@@ -489,6 +522,7 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
         "processed_per_s": round(total / (done_at - started)),
         "app_cpu_ms_per_request": round(app_cpu * 1000 / total, 2),
         "app_cpu_ms_per_request_until_applied": round(apply_cpu * 1000 / total, 3),
+        "app_cpu_ms_per_request_until_applied_by_thread": by_thread,
         "load_average": os.getloadavg()[0],
         "latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
         "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
@@ -520,7 +554,7 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
 
 
 @contextlib.contextmanager
-def profiled(pid: int, path: str | None):
+def profiled(pid: int, path: str | None, native: bool = False):
     """py-spy (when installed) samples the app while the block runs: `py-spy record -f
     raw` writes collapsed stacks, one line per stack with its sample count."""
     if not path:
@@ -528,7 +562,8 @@ def profiled(pid: int, path: str | None):
         return
     spy = subprocess.Popen(  # noqa: S603 (a tool the reader installed, our arguments)
         [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid), "--format",
-         "raw", "--rate", "250", "--output", path, "--nonblocking"],
+         "raw", "--rate", "250", "--output", path]
+        + (["--native"] if native else ["--nonblocking"]),  # native stacks need a pause
         stdout=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(0.5)  # attached
