@@ -284,7 +284,8 @@ async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dic
 
 
 async def _save_edit(session, workspace_id, item_id, form, source, seen) -> SavedItem:
-    item = await item_by_id(session, workspace_id, item_id)
+    # Locked: the edit's revision is the one read plus one.
+    item = await item_by_id(session, workspace_id, item_id, to_change=True)
     if item is None:
         return SavedItem(errors={FIELD_TITLE: messages.ITEM_GONE})
     changed = apply_edit(item, touched_only(form, _form_of(item), seen))

@@ -61,7 +61,8 @@ async def reopen(runtime: Runtime, workspace_id: int, item_id: int | None, user_
 
 async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatus) -> Done:
     async with runtime.sessions.begin() as session:
-        item = await item_by_id(session, workspace_id, item_id)
+        # Locked: the move owed is decided from the category as read here.
+        item = await item_by_id(session, workspace_id, item_id, to_change=True)
         if item is None:
             return Done(messages.ITEM_GONE)
         title = escape(item.title)

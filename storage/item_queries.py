@@ -12,19 +12,33 @@ from sqlalchemy import func, literal_column, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.db import hold_write_lock
 from storage.models import ActionItem, ItemStatus, Retro, SyncState
 
 
 async def item_by_id(
-    session: AsyncSession, workspace_id: int, item_id: int | None
+    session: AsyncSession, workspace_id: int, item_id: int | None, *, to_change: bool = False
 ) -> ActionItem | None:
     """The item, when it belongs to this workspace; None for no id (a click's value that
-    was not one) without asking the database."""
+    was not one) without asking the database. `to_change`: locked for the caller's
+    transaction (_locked)."""
     if not item_id:
         return None
-    return await session.scalar(
-        select(ActionItem).where(ActionItem.workspace_id == workspace_id, ActionItem.id == item_id)
+    query = select(ActionItem).where(
+        ActionItem.workspace_id == workspace_id, ActionItem.id == item_id
     )
+    return await session.scalar(await _locked(session, query) if to_change else query)
+
+
+async def _locked(session: AsyncSession, query):
+    """`query` for a transaction that writes what it derives from the rows it reads (a
+    revision plus one, a move owed or settled): FOR UPDATE on PostgreSQL, SQLite's write
+    lock taken first (its driver begins a transaction only at the first write, so rows
+    read before it could be written back stale over another writer's commit). Newest
+    item first, the order the changes coming back from Jira lock theirs in
+    (issue_queries.items_of_issues), so two such transactions never wait on each other."""
+    await hold_write_lock(await session.connection())
+    return query.order_by(ActionItem.id.desc()).with_for_update()
 
 
 async def items_with_retros(
@@ -98,14 +112,13 @@ async def failed_items(session: AsyncSession, workspace_id: int, limit: int) -> 
 
 
 async def items_by_ids(
-    session: AsyncSession, workspace_id: int, item_ids: Iterable[int]
+    session: AsyncSession, workspace_id: int, item_ids: Iterable[int], *, to_change: bool = False
 ) -> list[ActionItem]:
-    """Those of these items that belong to this workspace."""
-    rows = await session.scalars(
-        select(ActionItem).where(
-            ActionItem.workspace_id == workspace_id, ActionItem.id.in_(list(item_ids))
-        )
+    """Those of these items that belong to this workspace (`to_change`: locked, _locked)."""
+    query = select(ActionItem).where(
+        ActionItem.workspace_id == workspace_id, ActionItem.id.in_(list(item_ids))
     )
+    rows = await session.scalars(await _locked(session, query) if to_change else query)
     return list(rows)
 
 

@@ -121,7 +121,10 @@ async def apply(
         return applied
     now = utcnow()
     async with runtime.sessions.begin() as session:
-        rows = await items_by_ids(session, workspace_id, [o.item_id for o in outcomes])
+        # Locked: a click or an edit committed between reading and writing (a Reopen, a
+        # revision past the one pushed) must not be settled away as synced.
+        ids = [o.item_id for o in outcomes]
+        rows = await items_by_ids(session, workspace_id, ids, to_change=True)
         items = {item.id: item for item in rows}
         for outcome in outcomes:
             item = items.get(outcome.item_id)
