@@ -24,6 +24,15 @@ _WRITE_OUTCOME = (
         notice=bindparam("owed_notice"),
     )
 )
+_CLAIM_FOR_APPLY = (
+    update(WebhookDelivery)
+    .where(
+        WebhookDelivery.id.in_(bindparam("pks", expanding=True)),
+        WebhookDelivery.outcome.is_(None),
+    )
+    .values(apply_claimed_at=bindparam("at"))
+    .returning(WebhookDelivery.id)
+)
 
 
 async def record_deliveries(conn: AsyncConnection, rows: list[dict]) -> dict[tuple[int, str], int]:
@@ -52,12 +61,8 @@ async def claim_for_apply(conn: AsyncConnection, pks: list[int], at: datetime) -
     applied). So a delivery is applied once, even by two processes at the same time."""
     if not pks:
         return set()
-    result = await conn.execute(
-        update(WebhookDelivery)
-        .where(WebhookDelivery.id.in_(pks), WebhookDelivery.outcome.is_(None))
-        .values(apply_claimed_at=at)
-        .returning(WebhookDelivery.id)
-    )
+    # Built once (the ids are one expanding parameter): a batch pays no statement building.
+    result = await conn.execute(_CLAIM_FOR_APPLY, {"pks": list(pks), "at": at})
     return set(result.scalars())
 
 

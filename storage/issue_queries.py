@@ -15,18 +15,27 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.models import ActionItem, JiraConnection, SyncAttempt
 
 
-def items_of_issues(pairs: Iterable[tuple[int, str]], columns) -> Select:
+def items_of_issues(pairs: Iterable[tuple[int, str]], columns) -> tuple[Select, dict]:
     """`columns` of the items of (workspace, issue id) pairs, newest item first, locked for
-    the caller's transaction."""
+    the caller's transaction: the statement and its parameters."""
     wanted: dict[int, set[str]] = defaultdict(set)
     for workspace_id, issue_id in pairs:
         wanted[workspace_id].add(issue_id)
+    params = {}
+    for n, (workspace_id, ids) in enumerate(sorted(wanted.items())):
+        params[f"workspace_{n}"], params[f"issues_{n}"] = workspace_id, sorted(ids)
+    return _items_of_issues(tuple(columns), len(wanted)), params
+
+
+@functools.cache  # built and compiled once per set of columns and number of workspaces
+def _items_of_issues(columns: tuple, workspaces: int) -> Select:
     # Grouped by workspace: `workspace_id = ? AND jira_issue_id IN (…)` walks the
     # (workspace_id, jira_issue_id) index on both databases, where a row-value IN makes
     # SQLite scan the table.
     by_workspace = [
-        (ActionItem.workspace_id == workspace_id) & ActionItem.jira_issue_id.in_(sorted(ids))
-        for workspace_id, ids in sorted(wanted.items())
+        (ActionItem.workspace_id == bindparam(f"workspace_{n}"))
+        & ActionItem.jira_issue_id.in_(bindparam(f"issues_{n}", expanding=True))
+        for n in range(workspaces)
     ]
     return (
         select(*columns)

@@ -41,7 +41,7 @@ from datetime import datetime, timedelta
 
 from bot import notifier
 from bot.access_log import log_recorded_group
-from bot.completion import SETTLED_COLUMNS, ItemState, JiraStatus, Outcome, StatusChange
+from bot.completion import ItemState, JiraStatus, Outcome, StatusChange
 from bot.jira.client import JiraClient
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError
@@ -67,7 +67,6 @@ from storage.delivery_queries import (
     record_deliveries,
     write_outcomes,
 )
-from storage.issue_queries import set_items
 
 logger = logging.getLogger(__name__)
 
@@ -367,19 +366,15 @@ async def apply_group(
         mine = await claim_for_apply(conn, [r.pk for r in batch], utcnow())
         todo = [r for r in batch if r.pk in mine]
         states, rows = await _items(conn, [(r.endpoint, r.delivery) for r in todo])
-        item_values, outcomes, changes, fielded_items = {}, [], {}, []
+        outcomes, changes, written = [], {}, []
         named_before = _status_names(states)
         for r in todo:
-            outcome, change, values, fielded = _apply(states, rows, r.endpoint, r.delivery,
-                                                      currents)  # fmt: skip
-            if values:
-                item_values[values["item_pk"]] = values
-            if fielded is not None:
-                fielded_items.append((r.endpoint.workspace_id, *fielded))
+            outcome, change, entry = _apply(states, rows, r.endpoint, r.delivery, currents)
+            if entry is not None:
+                written.append(entry)
             outcomes.append(_outcome_row(r.pk, outcome, change))
             changes[r.pk] = change
-        await write_items(conn, fielded_items)
-        await set_items(conn, SETTLED_COLUMNS, list(item_values.values()))
+        await write_items(conn, written)
         await write_outcomes(conn, outcomes)
     return changes, _relabelled(states, named_before, changes)
 
@@ -435,7 +430,7 @@ async def _items(conn, new: list) -> tuple[dict, dict]:
     wanted = {(e.workspace_id, d.status.issue_id) for e, d in new}
     if not wanted:
         return {}, {}
-    result = await conn.execute(item_query(sorted(wanted)))
+    result = await conn.execute(*item_query(sorted(wanted)))
     states, rows = {}, {}
     for row in result.mappings():
         key = (row["workspace_id"], row["jira_site_url"], row["jira_issue_id"])
@@ -445,13 +440,13 @@ async def _items(conn, new: list) -> tuple[dict, dict]:
 
 
 def _apply(states: dict, rows: dict, endpoint: Endpoint, delivery: Delivery, currents: dict):
-    """(outcome, change, the item's new status values, its other changes) of one
-    delivery, in memory, from what Jira reports now."""
+    """(outcome, change, the item's changes to write or None) of one delivery, in memory,
+    from what Jira reports now: write_items' (workspace, item, key, result)."""
     issue_id = delivery.status.issue_id
     key = (endpoint.workspace_id, endpoint.site_url, issue_id)
     item, row = states.get(key), rows.get(key)
     if item is None:
-        return Outcome.UNKNOWN_ISSUE, None, None, None
+        return Outcome.UNKNOWN_ISSUE, None, None
     current = currents.get(endpoint.workspace_id) or Current(endpoint.workspace_id, failed=True)
     now = current.issues.get(issue_id)
     # Who acted is only the delivery's word: shown when it agrees with Jira's status now.
@@ -467,12 +462,18 @@ def _apply(states: dict, rows: dict, endpoint: Endpoint, delivery: Delivery, cur
     change = result.change
     if change is None and result.fields_changed:
         change = StatusChange(Outcome.UNCHANGED, item.id, item.retro_id, "")  # a refresh
-    values = {"item_pk": item.id, **result.status_values} if result.status_values else None
-    fielded = None
-    if result.field_values or result.conflicts:
-        result.status_values = None  # written with the group's batch
-        fielded = (item.id, row.get("jira_key"), result)
-    return result.outcome, change, values, fielded
+    # Only the status columns that change are written: most deliveries of a burst are
+    # field edits, whose status facts Jira reports as before.
+    result.status_values = _changed(row, result.status_values) or None
+    row.update(result.status_values or {})
+    entry = None
+    if result.field_values or result.status_values or result.conflicts:
+        entry = (endpoint.workspace_id, item.id, row.get("jira_key"), result)
+    return result.outcome, change, entry
+
+
+def _changed(row: dict, values: dict | None) -> dict:
+    return {column: value for column, value in (values or {}).items() if row.get(column) != value}
 
 
 def _outcome_row(pk: int, outcome, change: StatusChange | None) -> dict:

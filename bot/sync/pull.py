@@ -269,7 +269,7 @@ class RowView:
 
 def item_query(pairs):
     """The items of (workspace, issue id) pairs, locked for the caller's transaction:
-    what the completion rules and the field merge read."""
+    what the completion rules and the field merge read (statement, parameters)."""
     columns = (ActionItem.workspace_id, ActionItem.jira_issue_id, *ItemState.COLUMNS)
     return items_of_issues(pairs, (*columns, *FIELD_COLUMNS))
 
@@ -334,7 +334,7 @@ async def apply_polled_issues(
     async with runtime.engine.begin() as conn:
         # A click that marks an item done meanwhile must not be written back as open.
         await hold_write_lock(conn)
-        rows = await conn.execute(item_query(pairs))
+        rows = await conn.execute(*item_query(pairs))
         for row in rows.mappings():
             if row["jira_site_url"] != conn_row.site_url:
                 continue  # another site's issue with the same id
