@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from storage.db import async_url
+
 
 class SettingsError(Exception):
     """A setting is missing or invalid; the message names the variable."""
@@ -144,12 +146,7 @@ class Settings(BaseSettings):
 
     @cached_property
     def async_database_url(self) -> str:
-        """The URL with an asyncio driver, whatever driver the operator wrote."""
-        url = make_url(self.database_url)
-        driver = "aiosqlite" if url.get_backend_name() == "sqlite" else "asyncpg"
-        return url.set(drivername=f"{url.get_backend_name()}+{driver}").render_as_string(
-            hide_password=False
-        )
+        return async_url(self.database_url)
 
     def public(self, path: str) -> str:
         return self.public_url.rstrip("/") + path

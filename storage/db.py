@@ -10,7 +10,7 @@ from typing import TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -35,6 +35,15 @@ COMMAND_SECONDS = 30.0
 # How long a caller waits for a pooled connection when all are busy.
 POOL_WAIT_SECONDS = 10.0
 SQLITE_MMAP_BYTES = 1024 * 1024 * 1024  # address space, not memory
+
+
+def async_url(database_url: str) -> str:
+    """The URL with an asyncio driver, whatever driver the operator wrote."""
+    url = make_url(database_url)
+    driver = "aiosqlite" if url.get_backend_name() == "sqlite" else "asyncpg"
+    return url.set(drivername=f"{url.get_backend_name()}+{driver}").render_as_string(
+        hide_password=False
+    )
 
 
 def make_engine(async_url: str, *, bounded_commands: bool = True) -> AsyncEngine:

@@ -25,11 +25,10 @@ from cryptography.fernet import InvalidToken
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import LargeBinary, Table, select, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.crypto import SecretBox
-from storage.db import make_engine
+from storage.db import async_url, make_engine
 from storage.models import Base
 
 ATTEMPTS = 5  # re-reads of a row that keeps changing under us before giving up on it
@@ -46,14 +45,6 @@ class RotationSettings(BaseSettings):
 
     database_url: str = "sqlite:///unpack.db"
     encryption_key: str = Field(min_length=1)
-
-    @property
-    def async_database_url(self) -> str:
-        url = make_url(self.database_url)
-        driver = "aiosqlite" if url.get_backend_name() == "sqlite" else "asyncpg"
-        return url.set(drivername=f"{url.get_backend_name()}+{driver}").render_as_string(
-            hide_password=False
-        )
 
 
 def secret_columns() -> list[tuple[Table, str]]:
@@ -104,7 +95,7 @@ async def _rotate_value(engine, box, table, column, key, row_id) -> int:
 
 async def _main() -> int:
     settings = RotationSettings()
-    engine = make_engine(settings.async_database_url)
+    engine = make_engine(async_url(settings.database_url))
     try:
         count = await rotate(engine, SecretBox(settings.encryption_key))
     except RotationError as exc:

@@ -28,6 +28,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from storage.db import async_url
+
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret"
 SLACK_CLIENT_ID = "111.222"
@@ -74,10 +76,8 @@ class Database:
     the same two cores the app under test needs."""
 
     def __init__(self, url: str) -> None:
-        url_obj = make_url(url)
-        driver = "aiosqlite" if url_obj.get_backend_name() == "sqlite" else "asyncpg"
         self.url = url
-        self.async_url = url_obj.set(drivername=f"{url_obj.get_backend_name()}+{driver}")
+        self.async_url = make_url(async_url(url))
         self._loop: asyncio.AbstractEventLoop | None = None
         self._engine = None
         self._starting = threading.Lock()
