@@ -6,13 +6,12 @@ so they can share the app without resetting it.
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.fakes.jira_emulator import JiraEmulator
 from tests.fakes.slack import SlackEmulator
 from tests.fakes.slack.requests import SlackRequests
+from tests.flows_jira import new_site
 from tests.harness import (
     ATLASSIAN_CLIENT_ID,
     ATLASSIAN_CLIENT_SECRET,
@@ -106,10 +105,7 @@ def team(app, slack_emulator, db) -> SlackTeam:
 @pytest.fixture
 def site(jira_emulator):
     """A fresh Jira Cloud site with project TEAM (Task, Bug, Epic) and a few users."""
-    site = jira_emulator.add_site("acme" + uuid.uuid4().hex[:6])
-    site.add_project("TEAM", "Team board")
-    site.add_project("OPS", "Operations")
-    return site
+    return new_site(jira_emulator)
 
 
 @pytest.fixture(autouse=True)

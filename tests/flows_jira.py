@@ -25,6 +25,14 @@ from tests.fakes.slack.requests import checkbox_values, text_value
 EXTERNAL = "external_select"
 
 
+def new_site(jira_emulator, prefix: str = "acme"):
+    """A fresh Jira Cloud site of its own with projects TEAM and OPS (Task, Bug, Epic)."""
+    site = jira_emulator.add_site(prefix + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    site.add_project("OPS", "Operations")
+    return site
+
+
 # --- modals -------------------------------------------------------------------------------
 
 

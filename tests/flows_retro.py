@@ -219,23 +219,41 @@ def choose(
     return response
 
 
-def insert_items(db, team, count: int, first: int = 1, title=lambda n: f"Item {n:02d}") -> None:
-    """Set-up only: many items straight into the open retro (the modal path is covered by
-    the other tests; adding 50 through it is slow). The next refresh shows them."""
-    retro_id = db.scalar(
-        "SELECT id FROM retros WHERE workspace_id = :w AND phase != 'closed'", w=team.workspace_id
-    )
+def insert_items(
+    db,
+    team,
+    count: int,
+    first: int = 1,
+    title=lambda n: f"Item {n:02d}",
+    *,
+    retro_id: int | None = None,
+    channel: str | None = None,
+    assigned: bool = True,
+) -> list[int]:
+    """Set-up only: many items straight into the open retro, or `retro_id` (the modal path
+    is covered by the other tests; adding 50 through it is slow), made by the member and
+    assigned to them unless `assigned` is False. Returns their ids, in order; the next
+    refresh shows them."""
+    if retro_id is None:
+        retro_id = db.scalar(
+            "SELECT id FROM retros WHERE workspace_id = :w AND phase != 'closed'",
+            w=team.workspace_id,
+        )
+    ids = []
     for n in range(first, first + count):
         label = f"unpack-c{time.monotonic_ns() % 10**11:011d}{n:03d}"[:19]
         db.execute(
             "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
             "created_by_user_id, assignee_user_id, revision, synced_revision, sync_state, "
             "attempts, sync_label, created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, "
-            ":u, 1, 0, 'local', 0, :label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+            ":a, 1, 0, 'local', 0, :label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
             w=team.workspace_id,
             r=retro_id,
-            c=team.channel,
+            c=channel or team.channel,
             t=title(n),
             u=team.member,
+            a=team.member if assigned else None,
             label=label,
         )
+        ids.append(db.scalar("SELECT id FROM action_items WHERE sync_label = :l", l=label))
+    return ids

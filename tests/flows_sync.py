@@ -17,7 +17,7 @@ import pytest
 
 from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import choose_default_project, connect_with_token
-from tests.flows_retro import add_item, commit, start_retro
+from tests.flows_retro import add_item, commit, insert_items, start_retro
 from tests.harness import SIGNING_SECRET, Database, install_workspace, module_app_settings
 
 # Short enough that a killed process's claims lapse within a test; renewed while working.
@@ -106,30 +106,12 @@ def retro_with_items(sync_app: SyncApp, slack_emulator, world: World, titles, **
     return [add_item(sync_app.slack, slack_emulator, world.team, title, **item) for title in titles]
 
 
-def add_items_directly(sync_app: SyncApp, world: World, count: int, **columns) -> list[int]:
-    """Many items at once, straight into the open retro's table (set-up only: the modal
-    path is covered elsewhere and adding 50 items through it is slow)."""
-    retro_id = sync_app.db.scalar(
-        "SELECT id FROM retros WHERE workspace_id = :w AND phase != 'closed'",
-        w=world.team.workspace_id,
+def add_items_directly(sync_app: SyncApp, world: World, count: int) -> list[int]:
+    """Many unassigned items at once, straight into the open retro's table (set-up only:
+    the modal path is covered elsewhere and adding 50 items through it is slow)."""
+    return insert_items(
+        sync_app.db, world.team, count, title=lambda n: f"Bulk item {n}", assigned=False
     )
-    ids = []
-    for n in range(count):
-        label = f"unpack-t{time.monotonic_ns() % 10**11:011d}{n:03d}"[:19]
-        sync_app.db.execute(
-            "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
-            "created_by_user_id, revision, synced_revision, sync_state, attempts, sync_label, "
-            "created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, 1, 0, 'local', 0, "
-            ":label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-            w=world.team.workspace_id,
-            r=retro_id,
-            c=world.team.channel,
-            t=f"Bulk item {n + 1}",
-            u=world.team.member,
-            label=label,
-        )
-        ids.append(sync_app.db.scalar("SELECT id FROM action_items WHERE sync_label = :l", l=label))
-    return ids
 
 
 def commit_retro(sync_app: SyncApp, slack_emulator, world: World) -> str:

@@ -4,14 +4,13 @@ completing one there completes the original item."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from bot.views import item_control_ids as controls
 from tests.flows_retro import (
     add_item,
     choose,
+    insert_items,
     line_block,
     menu_options,
     replies,
@@ -42,25 +41,15 @@ def close(slack, slack_emulator, team):
 
 
 def add_open_items(db, team, retro_title: str, count: int) -> None:
-    """Many items straight into a retro's table (set-up only; the modal is tested elsewhere)."""
+    """Many unassigned items straight into a retro's table (set-up only)."""
     retro_id = db.scalar(
         "SELECT id FROM retros WHERE workspace_id = :w AND title = :t",
         w=team.workspace_id,
         t=retro_title,
     )
-    for n in range(count):
-        db.execute(
-            "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
-            "created_by_user_id, revision, synced_revision, sync_state, attempts, sync_label, "
-            "created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, 1, 0, 'local', 0, "
-            ":label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-            w=team.workspace_id,
-            r=retro_id,
-            c=team.channel,
-            t=f"Old item {n + 1}",
-            u=team.member,
-            label="unpack-" + uuid.uuid4().hex[:12],
-        )
+    insert_items(
+        db, team, count, title=lambda n: f"Old item {n}", retro_id=retro_id, assigned=False
+    )
 
 
 def test_a_new_retro_shows_what_is_still_open_and_completing_it_completes_the_original(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows_jira import submit_token_modal, token_modal
+from tests.flows_jira import new_site, submit_token_modal, token_modal
 from tests.flows_sync import (
     commit_retro,
     connect_world,
@@ -25,15 +25,9 @@ sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 MIB = 1024 * 1024
 
 
-def new_site(jira_emulator):
-    site = jira_emulator.add_site("host" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    return site
-
-
 def synced_world(sync_app, slack_emulator, jira_emulator, titles):
     """A polled workspace (webhooks off) whose items are in Jira."""
-    world = connect_world(sync_app, slack_emulator, new_site(jira_emulator), webhooks=False)
+    world = connect_world(sync_app, slack_emulator, new_site(jira_emulator, "host"), webhooks=False)
     retro_with_items(sync_app, slack_emulator, world, titles)
     commit_retro(sync_app, slack_emulator, world)
     return world, wait_for_keys(sync_app.db, world.team, len(titles))
@@ -135,7 +129,7 @@ def test_a_jira_that_drips_its_answer_is_given_up_on_within_the_ack(
 ):
     """httpx's timeouts are per read: a byte every 0.2 s never trips them. The token check
     still ends inside Slack's 3 seconds, with the error on the form."""
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "host")
     from tests.harness import install_workspace
 
     team = install_workspace(sync_app.app, slack_emulator, sync_app.db)

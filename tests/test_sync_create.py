@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from bot.views import retro_ids
 from tests.fakes.jira.adf import validate_adf
-from tests.flows_jira import set_channel_override
+from tests.flows_jira import new_site, set_channel_override
 from tests.flows_retro import add_item, all_item_lines, commit, start_retro, summary_message
 from tests.flows_sync import (
     add_items_directly,
@@ -26,13 +26,6 @@ from tests.flows_sync import (
 )
 
 sync_app = sync_app_fixture()
-
-
-def new_site(jira_emulator):
-    site = jira_emulator.add_site("sync" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    site.add_project("OPS", "Operations")
-    return site
 
 
 def links_in(doc: dict) -> list[str]:
@@ -52,7 +45,7 @@ def links_in(doc: dict) -> list[str]:
 def test_commit_creates_issues_in_one_bulk_request_with_the_field_mapping(
     sync_app, slack_emulator, jira_emulator
 ):
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "sync")
     world = connect_world(sync_app, slack_emulator, site)
     team = world.team
     due = date.today() + timedelta(days=7)
@@ -126,7 +119,7 @@ def test_commit_creates_issues_in_one_bulk_request_with_the_field_mapping(
 
 
 def test_more_than_fifty_items_take_two_bulk_requests(sync_app, slack_emulator, jira_emulator):
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "sync")
     world = connect_world(sync_app, slack_emulator, site)
     retro_with_items(sync_app, slack_emulator, world, ["First by the modal"])
     add_items_directly(sync_app, world, 59)
@@ -166,7 +159,7 @@ def test_more_than_fifty_items_take_two_bulk_requests(sync_app, slack_emulator, 
 def test_a_partial_bulk_failure_is_kept_per_item(sync_app, slack_emulator, jira_emulator):
     """Jira refuses one element of the bulk request (here: a label it cannot take) and
     creates the others: only that item is in error, the others have their keys."""
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "sync")
     world = connect_world(sync_app, slack_emulator, site)
     ids = retro_with_items(sync_app, slack_emulator, world, ["Good", "Refused", "Also good"])
     sync_app.db.execute(
@@ -196,7 +189,7 @@ def test_a_partial_bulk_failure_is_kept_per_item(sync_app, slack_emulator, jira_
 def test_an_assignee_jira_will_not_take_is_created_unassigned_with_a_note(
     sync_app, slack_emulator, jira_emulator
 ):
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "sync")
     world = connect_world(sync_app, slack_emulator, site)
     site.set_assignable("TEAM", world.member_account, False)
     ids = retro_with_items(sync_app, slack_emulator, world, ["Mine"], assignee=world.team.member)
@@ -216,7 +209,7 @@ def retro_with_items_in_same(sync_app, slack_emulator, world, title: str) -> lis
 
 
 def test_permanent_errors_are_worded_per_spec(sync_app, slack_emulator, jira_emulator):
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "sync")
     world = connect_world(sync_app, slack_emulator, site)
     [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Denied"])
     site.deny_create("TEAM")
@@ -233,7 +226,7 @@ def test_permanent_errors_are_worded_per_spec(sync_app, slack_emulator, jira_emu
 def test_items_go_to_their_channels_project_and_issue_type(sync_app, slack_emulator, jira_emulator):
     """A channel with an override (OPS / Bug) and one on the default (TEAM / Task): one bulk
     request per project and issue type."""
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "sync")
     world = connect_world(sync_app, slack_emulator, site)
     team, ops_channel = world.team, "COPS" + uuid.uuid4().hex[:6].upper()
     set_channel_override(sync_app.slack, slack_emulator, team, ops_channel, "OPS", "Bug")

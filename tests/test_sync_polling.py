@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from tests.flows_jira import new_site
 from tests.flows_sync import (
     commit_retro,
     connect_world,
@@ -38,12 +39,6 @@ def clean_emulator(jira_emulator):
     yield jira_emulator
     jira_emulator.latency = 0.0
     jira_emulator.faults.clear()
-
-
-def new_site(jira_emulator, prefix: str):
-    site = jira_emulator.add_site(prefix + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    return site
 
 
 def searches(jira_emulator, site) -> list:

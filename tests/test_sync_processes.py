@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.fakes.slack.requests import SlackRequests
-from tests.flows_jira import set_channel_override
-from tests.flows_retro import add_item, commit, start_retro
+from tests.flows_jira import new_site, set_channel_override
+from tests.flows_retro import add_item, commit, insert_items, start_retro
 from tests.flows_sync import (
     SyncApp,
     add_items_directly,
@@ -28,12 +28,6 @@ from tests.flows_sync import (
 from tests.harness import SIGNING_SECRET, Database, launch_app
 
 LEASE = "2"
-
-
-def new_site(jira_emulator):
-    site = jira_emulator.add_site("proc" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    return site
 
 
 def as_sync_app(process) -> SyncApp:
@@ -77,7 +71,7 @@ def bulk_requests(jira_emulator, site) -> list:
 
 
 def test_a_process_killed_mid_sync_leaves_nothing_lost_or_doubled(slack_emulator, jira_emulator):
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "proc")
     first = start(slack_emulator, jira_emulator)
     second = None
     try:
@@ -123,7 +117,7 @@ def test_with_default_settings_a_claim_lapses_within_15_s_of_its_holder_s_death(
     claim runs at most 15 s ahead, and only renewals while its holder lives push it on, so
     a killed process's items are free within 15 s, and taken over then (the test above,
     whose processes have a short lease, kills one). The old 60 s lease took 59 s."""
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "proc")
     sync_app = SyncApp(app, db, slack)
     world = connect_world(sync_app, slack_emulator, site)
     retro_with_items(sync_app, slack_emulator, world, ["First", "Second"])
@@ -157,7 +151,7 @@ def utc(value) -> datetime:
 def test_two_processes_on_one_postgresql_database_share_the_work_without_doubling(
     slack_emulator, jira_emulator
 ):
-    site = new_site(jira_emulator)
+    site = new_site(jira_emulator, "proc")
     a = start(slack_emulator, jira_emulator)
     b = sibling(a, slack_emulator, jira_emulator)
     try:
@@ -222,16 +216,12 @@ def claims_in(log: str) -> int:
 
 
 def add_items_to_retro(db: Database, team, retro_id: int, channel: str, count: int) -> None:
-    for n in range(count):
-        db.execute(
-            "INSERT INTO action_items (workspace_id, retro_id, channel_id, title, status, "
-            "created_by_user_id, revision, synced_revision, sync_state, attempts, sync_label, "
-            "created_at, updated_at) VALUES (:w, :r, :c, :t, 'open', :u, 1, 0, 'local', 0, "
-            ":label, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
-            w=team.workspace_id,
-            r=retro_id,
-            c=channel,
-            t=f"Item {n + 1} in {channel}",
-            u=team.member,
-            label=f"unpack-{uuid.uuid4().hex[:12]}",
-        )
+    insert_items(
+        db,
+        team,
+        count,
+        title=lambda n: f"Item {n} in {channel}",
+        retro_id=retro_id,
+        channel=channel,
+        assigned=False,
+    )

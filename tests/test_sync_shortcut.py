@@ -6,9 +6,6 @@ reaches Jira within the test did so at once."""
 from __future__ import annotations
 
 import time
-import uuid
-
-import pytest
 
 from bot.views import retro_ids, sync_ids
 from tests.flows_retro import (
@@ -33,13 +30,6 @@ from tests.flows_sync import (
 from tests.harness import install_workspace
 
 sync_app = sync_app_fixture()
-
-
-@pytest.fixture
-def site(jira_emulator):
-    site = jira_emulator.add_site("sc" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    return site
 
 
 def shortcut(sync_app, slack_emulator, team, message, *, user=None):

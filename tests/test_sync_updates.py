@@ -5,10 +5,7 @@ The app here runs a sync cycle every second, so "the next cycle" comes quickly."
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta
-
-import pytest
 
 from bot.views import item_control_ids as controls
 from tests.flows_retro import (
@@ -32,13 +29,6 @@ from tests.flows_sync import (
 )
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
-
-
-@pytest.fixture
-def site(jira_emulator):
-    site = jira_emulator.add_site("upd" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    return site
 
 
 def edit(sync_app, slack_emulator, team, item_id, values):

@@ -43,14 +43,6 @@ sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 
 
 @pytest.fixture
-def site(jira_emulator):
-    site = jira_emulator.add_site("pull" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    site.add_project("OPS", "Operations")
-    return site
-
-
-@pytest.fixture
 def hooked(sync_app, slack_emulator, site):
     """A workspace whose Jira changes arrive by (admin) webhook, with one synced item."""
     from tests.harness import install_workspace

@@ -11,8 +11,6 @@ import re
 import uuid
 from datetime import date, timedelta
 
-import pytest
-
 from bot.sync import deleted
 from bot.views import item_control_ids as controls
 from bot.views import sync_ids
@@ -31,13 +29,6 @@ from tests.flows_sync import (
 from tests.flows_webhooks import at_turn, run_in_process, webhook_path, webhook_token
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
-
-
-@pytest.fixture
-def site(jira_emulator):
-    site = jira_emulator.add_site("push" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    return site
 
 
 def adf(text: str) -> dict:
@@ -429,7 +420,6 @@ def create_again_twice(sync_app, team, item_id, summary) -> None:
 
 
 def test_a_moved_issue_shows_its_new_key(sync_app, slack_emulator, jira_emulator, site):
-    site.add_project("OPS", "Operations")
     world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Rotate the keys")
     moved = site.move_to_project(issue.key, "OPS", by=editor)
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -20,13 +19,6 @@ sync_app = sync_app_fixture()
 
 SEARCH = "/rest/api/3/search/jql"
 ANSWER_WITHIN = 5.0  # seconds: far less than a held re-read would make a request wait
-
-
-@pytest.fixture
-def site(jira_emulator):
-    site = jira_emulator.add_site("burst" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    return site
 
 
 @pytest.fixture
