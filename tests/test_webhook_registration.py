@@ -96,10 +96,24 @@ def test_a_channel_override_replaces_the_webhook_with_both_projects(
     assert _connection(db, team)["webhook_jql"] == second.jqlFilter
 
 
+def _home_publishes(slack_emulator, team) -> int:
+    return sum(
+        1
+        for c in slack_emulator.calls_to("views.publish")
+        if c.team_id == team.team_id and c.args.get("user_id") == team.admin
+    )
+
+
 def test_saving_the_same_settings_registers_nothing_new(slack, slack_emulator, team, site, hook):
     before = len(_calls(site, "POST", "/webhook"))
+    homes = _home_publishes(slack_emulator, team)
 
     choose_default_project(slack, slack_emulator, team)
+    # The webhook follows the settings after the ack, then the admin's Home is redrawn:
+    # once it is, a registration would have been made.
+    slack_emulator.wait_for(
+        lambda: _home_publishes(slack_emulator, team) > homes, message="the Home refresh"
+    )
 
     assert len(_calls(site, "POST", "/webhook")) == before
     assert len(registered(site, hook.token)) == 1
