@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import ack_budget, messages, notifier
 from bot.home import publish_home
 from bot.item_form import FIELD_TITLE, ItemForm, today_in, validate_item_form
+from bot.modals import open_modal
 from bot.retros import NO_OPEN_RETRO, reply
 from bot.runtime import Runtime
 from bot.sync import merge
@@ -218,17 +219,12 @@ def _edit_note(item: ActionItem, interval: float) -> str | None:
 
 
 async def _open(client, trigger_id: str, view: dict, source: str) -> dict | None:
-    try:
-        if source == ids.FROM_MODAL:  # on top of View all, so closing returns to the list
-            await client.views_push(trigger_id=trigger_id, view=view)
-        else:
-            await client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        logger.warning("views.open failed: %s", exc.response.get("error"))
-        if source in (ids.FROM_HOME, ids.FROM_MODAL):
-            return None
-        return reply("Slack couldn't open the form in time. Please try again.")
-    return None
+    # From View all, on top of it, so closing returns to the list.
+    if await open_modal(client, trigger_id, view, on_top=source == ids.FROM_MODAL):
+        return None
+    if source in (ids.FROM_HOME, ids.FROM_MODAL):
+        return None
+    return reply(messages.modal_not_opened("form"))
 
 
 async def _refuse(client, trigger_id: str, source: str, text: str) -> dict | None:
@@ -236,14 +232,8 @@ async def _refuse(client, trigger_id: str, source: str, text: str) -> dict | Non
     has no response_url)."""
     if source not in (ids.FROM_HOME, ids.FROM_MODAL):
         return reply(text)
-    try:
-        notice = notice_modal("Action item", text)
-        if source == ids.FROM_MODAL:
-            await client.views_push(trigger_id=trigger_id, view=notice)
-        else:
-            await client.views_open(trigger_id=trigger_id, view=notice)
-    except SlackApiError as exc:
-        logger.warning("views.open (notice) failed: %s", exc.response.get("error"))
+    notice = notice_modal("Action item", text)
+    await open_modal(client, trigger_id, notice, on_top=source == ids.FROM_MODAL)
     return None
 
 

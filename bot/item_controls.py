@@ -14,11 +14,11 @@ import logging
 from dataclasses import dataclass
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot import messages, notifier, retros
+from bot.modals import open_modal
 from bot.runtime import Runtime
 from bot.sync import retry
 from bot.sync.queue import enqueue
@@ -178,14 +178,9 @@ async def confirm_delete(
         shown = await retros.list_part(runtime, workspace_id, item.channel_id, item.id)
         redraw = {"list": list_url, "part": shown[0] if shown else 0, "channel": item.channel_id}
     view = delete_modal(item.id, item.title, item.jira_key, source, redraw)
-    try:
-        if source == retro_ids.FROM_MODAL:  # on top of View all, so closing returns to it
-            await client.views_push(trigger_id=trigger_id, view=view)
-        else:
-            await client.views_open(trigger_id=trigger_id, view=view)
-    except SlackApiError as exc:
-        logger.warning("views.open (delete) failed: %s", exc.response.get("error"))
-        return Done("Slack couldn't open the confirmation in time. Please try again.")
+    # From View all, on top of it, so closing returns to it.
+    if not await open_modal(client, trigger_id, view, on_top=source == retro_ids.FROM_MODAL):
+        return Done(messages.modal_not_opened("confirmation"))
     return None
 
 

@@ -89,3 +89,8 @@ def jira_link(site_url: str | None, key: str) -> str:
     if not site_url:
         return key
     return f"<{browse_url(site_url, key)}|{key}>"
+
+
+def modal_not_opened(what: str) -> str:
+    """A modal Slack would not open (its trigger, good for 3 seconds, ran out)."""
+    return f"Slack couldn't open the {what} in time. Please try again."

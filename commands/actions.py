@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from slack_bolt.app.async_app import AsyncApp
 
-from bot import action_items, item_controls, retros
+from bot import action_items, item_controls, messages, retros
+from bot.modals import open_modal
 from bot.views import retro_ids as ids
 from bot.views.item_modal import error_blocks, read_metadata
 
@@ -50,11 +51,11 @@ async def handle_commit_button(ack, body, context, respond) -> None:
     await respond(**reply)
 
 
-async def handle_view_all(ack, body, context, client) -> None:
+async def handle_view_all(ack, body, context, client, respond) -> None:
     await ack()
     view = await retros.all_items_view(context["runtime"], context["workspace_id"], _value(body))
-    if view is not None:
-        await client.views_open(trigger_id=body["trigger_id"], view=view)
+    if view is not None and not await open_modal(client, body["trigger_id"], view):
+        await respond(text=messages.modal_not_opened("list"), replace_original=False)
 
 
 async def handle_page(ack, body, context, client) -> None:

@@ -18,6 +18,7 @@ from bot.admins import admin_role
 from bot.home import refresh_home
 from bot.jira import oauth
 from bot.jira_status import status_report
+from bot.modals import open_modal
 from bot.views import jira_connect, jira_status
 from bot.views import jira_ids as ids
 from bot.views.help import jira_help
@@ -84,11 +85,12 @@ async def _status(*, ack, command, context, client, **_) -> None:
 # --- connect ----------------------------------------------------------------------------
 
 
-async def _connect(*, ack, command, context, client, args, **_) -> None:
+async def _connect(*, ack, command, context, client, args, respond, **_) -> None:
     runtime = context["runtime"]
     if args.lower() == "token":
         await ack()
-        await client.views_open(trigger_id=command["trigger_id"], view=jira_connect.token_modal())
+        if not await open_modal(client, command["trigger_id"], jira_connect.token_modal()):
+            await respond(text=messages.modal_not_opened("form"), response_type="ephemeral")
     elif args:
         await ack(text="Use `/jira connect` (Atlassian account) or `/jira connect token`.")
     elif not runtime.settings.oauth_enabled:

@@ -8,8 +8,9 @@ import json
 from slack_bolt.app.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
-from bot import jira_settings
+from bot import jira_settings, messages
 from bot.home import refresh_home
+from bot.modals import open_modal
 from bot.views import jira_ids as ids
 from bot.views import jira_settings as views
 from commands.admin_guard import admin_only
@@ -31,7 +32,7 @@ def _team_channel(channel_id: str | None) -> str | None:
     return channel_id if channel_id and not channel_id.startswith("D") else None
 
 
-async def open_settings(*, ack, command, context, client, **_) -> None:
+async def open_settings(*, ack, command, context, client, respond, **_) -> None:
     """/jira settings (the caller is already known to be an admin)."""
     channel_id = _team_channel(command.get("channel_id"))
     try:
@@ -43,7 +44,8 @@ async def open_settings(*, ack, command, context, client, **_) -> None:
         return
     await ack()
     form = await jira_settings.with_required(context["runtime"], context["workspace_id"], form)
-    await client.views_open(trigger_id=command["trigger_id"], view=views.settings_modal(form))
+    if not await open_modal(client, command["trigger_id"], views.settings_modal(form)):
+        await respond(text=messages.modal_not_opened("settings"), response_type="ephemeral")
 
 
 async def handle_settings_button(ack, body, context, client) -> None:
@@ -56,7 +58,9 @@ async def handle_settings_button(ack, body, context, client) -> None:
         await client.chat_postMessage(channel=user_id, text=str(exc))
         return
     form = await jira_settings.with_required(context["runtime"], context["workspace_id"], form)
-    await client.views_open(trigger_id=body["trigger_id"], view=views.settings_modal(form))
+    if not await open_modal(client, body["trigger_id"], views.settings_modal(form)):
+        # App Home has no response_url: say it where the app's notices arrive.
+        await client.chat_postMessage(channel=user_id, text=messages.modal_not_opened("settings"))
 
 
 async def handle_project_options(ack, body, context) -> None:

@@ -15,6 +15,7 @@ from tests.flows_jira import (
     submit_token_modal,
     token_modal,
 )
+from tests.flows_retro import replies
 
 
 def _connection(db, team) -> dict | None:
@@ -194,3 +195,14 @@ def test_when_slack_cannot_say_who_is_admin_the_admin_is_asked_to_retry(
     # Once Slack answers, the admin gets through (the failure was not remembered).
     reply = slack.command(team.team_id, team.admin, team.channel, "/jira", "connect token")
     assert ADMIN_ONLY not in reply.text and "try again" not in reply.text
+
+
+def test_a_token_form_slack_would_not_open_says_so(slack, slack_emulator, team):
+    # The trigger ran out before the modal could open (Slack gives it 3 seconds).
+    slack_emulator.fail("views.open", error="expired_trigger_id", team_id=team.team_id)
+
+    slack.command(team.team_id, team.admin, team.channel, "/jira", "connect token")
+
+    [reply] = replies(slack_emulator, slack.last_response_url)
+    assert reply.text == "Slack couldn't open the form in time. Please try again."
+    assert slack_emulator.open_views(team.admin, team_id=team.team_id) == []

@@ -18,6 +18,8 @@ from tests.flows_jira import (
     set_channel_override,
     settings_values,
 )
+from tests.flows_retro import replies
+from tests.test_retro_home import open_home
 
 
 def _settings(db, team) -> dict:
@@ -245,3 +247,28 @@ def test_a_members_forged_settings_submission_changes_nothing(
     assert ADMIN_ONLY in str(forged["errors"])
     assert _settings(db, team) == before
     assert _overrides(db, team) == []
+
+
+def test_settings_slack_would_not_open_say_so(slack, slack_emulator, team, site):
+    connect_with_token(slack, slack_emulator, team, site)
+    opened = len(slack_emulator.open_views(team.admin, team_id=team.team_id))
+    # The trigger ran out before the modal could open (Slack gives it 3 seconds).
+    slack_emulator.fail("views.open", error="expired_trigger_id", team_id=team.team_id)
+
+    slack.command(team.team_id, team.admin, team.channel, "/jira", "settings")
+
+    [reply] = replies(slack_emulator, slack.last_response_url)
+    assert reply.text == "Slack couldn't open the settings in time. Please try again."
+    assert len(slack_emulator.open_views(team.admin, team_id=team.team_id)) == opened
+
+    # From App Home, which has no reply of its own: a direct message says it.
+    slack_emulator.fail("views.open", error="expired_trigger_id", team_id=team.team_id)
+    home = open_home(slack, slack_emulator, team, team.admin)
+    slack.block_action(team.team_id, team.admin, ids.OPEN_SETTINGS, view=home)
+    slack_emulator.wait_for_call(
+        "chat.postMessage",
+        lambda c: (
+            c.args.get("channel") == team.admin
+            and c.args.get("text") == "Slack couldn't open the settings in time. Please try again."
+        ),
+    )

@@ -20,6 +20,7 @@ from tests.flows_retro import (
     menu_options,
     open_item_modal,
     readable,
+    replies,
     start_retro,
     submit_item,
     summary_message,
@@ -120,6 +121,19 @@ def test_a_50_item_card_shows_15_lines_and_view_all_lists_every_item(
     assert view_all["text"]["text"] == "View all 50"
     assert button(card, ids.COMMIT)["text"]["text"] == "Send 50 to Jira"
     assert slack_emulator.thread(team.channel, card.ts, team_id=team.team_id) == []
+
+    # Slack refusing the modal (its trigger ran out) is said, not silent.
+    slack_emulator.fail("views.open", error="expired_trigger_id", team_id=team.team_id)
+    slack.block_action(
+        team.team_id,
+        team.member,
+        ids.VIEW_ALL,
+        value=view_all["value"],
+        channel_id=team.channel,
+        message_ts=card.ts,
+    )
+    [refused] = replies(slack_emulator, slack.last_response_url)
+    assert refused.text == "Slack couldn't open the list in time. Please try again."
 
     listing = open_item_modal(
         slack,
