@@ -96,23 +96,29 @@ def test_a_channel_override_replaces_the_webhook_with_both_projects(
     assert _connection(db, team)["webhook_jql"] == second.jqlFilter
 
 
-def _home_publishes(slack_emulator, team) -> int:
+def _home_publishes(slack_emulator, team, after: float = 0.0) -> int:
     return sum(
         1
         for c in slack_emulator.calls_to("views.publish")
-        if c.team_id == team.team_id and c.args.get("user_id") == team.admin
+        if c.team_id == team.team_id and c.args.get("user_id") == team.admin and c.time > after
     )
 
 
 def test_saving_the_same_settings_registers_nothing_new(slack, slack_emulator, team, site, hook):
+    # A save follows the settings with the webhook, then redraws the admin's Home. The
+    # first save's redraw comes after its registration: wait for it, so that the redraw
+    # awaited below is this save's own.
+    registered_at = _calls(site, "POST", "/webhook")[-1].timestamp
+    slack_emulator.wait_for(
+        lambda: _home_publishes(slack_emulator, team, after=registered_at),
+        message="the first save's Home refresh",
+    )
     before = len(_calls(site, "POST", "/webhook"))
     homes = _home_publishes(slack_emulator, team)
 
     choose_default_project(slack, slack_emulator, team)
-    # The webhook follows the settings after the ack, then the admin's Home is redrawn:
-    # once it is, a registration would have been made.
     slack_emulator.wait_for(
-        lambda: _home_publishes(slack_emulator, team) > homes, message="the Home refresh"
+        lambda: _home_publishes(slack_emulator, team) > homes, message="this save's Home refresh"
     )
 
     assert len(_calls(site, "POST", "/webhook")) == before
