@@ -192,6 +192,7 @@ async def _save_connection(runtime, workspace_id, user_id, new: NewConnection) -
 
 
 def _forget_site(conn: JiraConnection) -> None:
+    conn.deleted_checked_after = None  # an item of the old site's: the check starts over
     conn.webhook_ids = None
     conn.webhook_jql = None
     conn.webhook_expires_at = None
