@@ -19,8 +19,8 @@ Figures, in this order:
   on SQLite, EXPLAIN on PostgreSQL), captured from what the app actually sent;
 * webhook lookup (in-process): the item read of one group of 50 deliveries;
 * webhooks/s (the app over HTTP, bench/webhook_rates.py's load of edited issues, 2,000
-  deliveries): against an empty database and against the full one (null where that bench
-  is not in the checkout);
+  deliveries): against empty databases and against the full one, three runs of each
+  alternated, medians (null where that bench is not in the checkout);
 * poll cycle (the app over HTTP, on the full database): every built workspace switched to
   polling, Jira answering each request in 100 ms: seconds from the first search to the
   last answer, one search per workspace; with the CPU seconds the app and the emulators
@@ -29,7 +29,8 @@ Figures, in this order:
   milliseconds until the sync engine holds its items.
 
 The last line is one JSON object: database, items, tick_idle_ms, tick_due100_ms,
-webhooks_per_s_empty, webhooks_per_s_full, poll_cycle_s_1000_workspaces (the workspaces
+webhooks_per_s_empty, webhooks_per_s_full (and webhooks_full_to_empty, the median of the
+pairs' ratios), poll_cycle_s_1000_workspaces (the workspaces
 built, 1,000 by default), wake_during_poll_ms. Benchmarks are not tests: run it on a
 quiet machine (`flock /work/test.lock …` where machines are shared).
 """
@@ -532,6 +533,7 @@ def main() -> int:
             webhooks = {} if args.skip_webhooks else webhook_figures(full, key, args.deliveries)
             say("webhooks, empty and full database: " + json.dumps(webhooks))
             report |= {k: webhooks.get(k) for k in ("webhooks_per_s_empty", "webhooks_per_s_full")}
+            report["webhooks_full_to_empty"] = webhooks.get("full_to_empty")  # median of pairs
             poll = poll_run(world, full, key)
             say("poll of every built workspace, and a commit during it: " + json.dumps(poll))
             report |= {

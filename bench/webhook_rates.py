@@ -7,9 +7,12 @@ figure that says whether a delivery's cost follows the work or the history).
 
 `webhook_rates(database_url)` runs bench/webhooks.py's load (rounds of edits in the Jira
 emulator and the deliveries Jira sends for them) against the app on a new empty database
-of the same kind, then against the app on `database_url`, one after the other with the
-same emulators, and returns {"webhooks_per_s_empty": …, "webhooks_per_s_full": …} with the
-app's CPU per delivery for each. bench/scale.py imports it for its last line.
+of the same kind, then against the app on `database_url`, alternately (empty, full, empty,
+full, …; `--pairs`, default 3) with the same emulators, so that a busy moment on a shared
+machine falls on both kinds rather than on one. It prints one line (each run's rate and
+the app's CPU per delivery, the medians, and the median of the pairs' full/empty ratios)
+and returns {"webhooks_per_s_empty": …, "webhooks_per_s_full": …} (medians) with the CPU
+per delivery of each and that median ratio. bench/scale.py imports it for its last line.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -47,8 +51,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--items", type=int, default=1_000_000, help="items to build")
     parser.add_argument("--workspaces", type=int, default=1000)
     parser.add_argument("--deliveries", type=int, default=2000)
+    parser.add_argument("--pairs", type=int, default=3, help="empty and full runs, alternated")
     parser.add_argument(
-        "--profile", metavar="PREFIX", help="py-spy each run: PREFIX-empty.txt, PREFIX-full.txt"
+        "--profile",
+        metavar="PREFIX",
+        help="py-spy each run: PREFIX-empty-1.txt, PREFIX-full-1.txt, …",
     )
     return parser.parse_args()
 
@@ -59,42 +66,69 @@ def webhook_rates(
     encryption_key: str | None = None,
     deliveries: int = 2000,
     profile: str | None = None,
+    pairs: int = 3,
 ) -> dict:
     """Deliveries per second (until every one is applied; each is recorded before its
-    2xx) on an empty database and on `database_url`. `encryption_key`: the key
-    `database_url`'s secrets were sealed with (without it the app cannot read the built
-    workspaces' connections, which only matters to their polling, not to the measured
-    workspace)."""
+    2xx) on empty databases and on `database_url`, `pairs` runs of each, alternated.
+    `encryption_key`: the key `database_url`'s secrets were sealed with (without it the
+    app cannot read the built workspaces' connections, which only matters to their
+    polling, not to the measured workspace)."""
     slack_emulator, jira_emulator = SlackEmulator(), JiraEmulator()
     slack_emulator.start()
     jira_emulator.start()
+    runs: dict[str, list[dict]] = {"empty": [], "full": []}
     try:
-        empty = _rate(
-            slack_emulator,
-            jira_emulator,
-            _empty_like(database_url),
-            None,
-            deliveries,
-            f"{profile}-empty.txt" if profile else None,
-        )
-        full = _rate(slack_emulator, jira_emulator, database_url, encryption_key, deliveries,
-                     f"{profile}-full.txt" if profile else None)  # fmt: skip
+        for n in range(pairs):
+            for kind in ("empty", "full"):
+                url, key = (
+                    (_empty_like(database_url), None)
+                    if kind == "empty"
+                    else (database_url, encryption_key)
+                )
+                spied = f"{profile}-{kind}-{n + 1}.txt" if profile else None
+                run = _rate(slack_emulator, jira_emulator, url, key, deliveries, spied)
+                runs[kind].append(run)
     finally:
         jira_emulator.stop()
         slack_emulator.stop()
-    # End to end: deliveries per second until the last is applied (Jira hears 2xx once
-    # a delivery is recorded; the item lookups a full database could slow come after).
+    summary = summarize(runs)
+    print(summary.pop("line"), flush=True)
+    return summary
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict:
+    """Medians of each kind's runs, and of the pairs' full/empty ratios (end to end:
+    deliveries per second until the last is applied; Jira hears 2xx once a delivery is
+    recorded, and the item lookups a full database could slow come after)."""
+    rates = {k: [r["applied_per_s"] for r in v] for k, v in runs.items()}
+    cpu = {k: [r["app_cpu_ms_per_request_until_applied"] for r in v] for k, v in runs.items()}
+    ratios = [round(f / e, 3) for e, f in zip(rates["empty"], rates["full"], strict=True)]
+    median = {k: round(statistics.median(v), 1) for k, v in rates.items()}
+    median_cpu = {k: round(statistics.median(v), 2) for k, v in cpu.items()}
+    ratio = round(statistics.median(ratios), 3)
+    line = (
+        "webhooks/s (CPU ms per delivery), empty | full, alternated: "
+        + ", ".join(
+            f"{e:.0f} ({ce:.2f}) | {f:.0f} ({cf:.2f})"
+            for e, f, ce, cf in zip(*rates.values(), *cpu.values(), strict=True)
+        )
+        + (
+            f"; medians {median['empty']:.0f} ({median_cpu['empty']:.2f}) | "
+            f"{median['full']:.0f} ({median_cpu['full']:.2f}); full/empty {ratios}, median {ratio}"
+        )
+    )
     return {
-        "webhooks_per_s_empty": empty["applied_per_s"],
-        "webhooks_per_s_full": full["applied_per_s"],
-        "webhook_cpu_ms_empty": empty["app_cpu_ms_per_request_until_applied"],
-        "webhook_cpu_ms_full": full["app_cpu_ms_per_request_until_applied"],
-        "accepted_per_s_empty": empty["accepted_per_s"],
-        "accepted_per_s_full": full["accepted_per_s"],
-        "full_to_empty": round(full["applied_per_s"] / empty["applied_per_s"], 3),
-        "in_step_with_jira": not (empty["in_step_with_jira"]["differ"] or
-                                  full["in_step_with_jira"]["differ"]),
-    }  # fmt: skip
+        "webhooks_per_s_empty": median["empty"],
+        "webhooks_per_s_full": median["full"],
+        "webhook_cpu_ms_empty": median_cpu["empty"],
+        "webhook_cpu_ms_full": median_cpu["full"],
+        "full_to_empty": ratio,
+        "full_to_empty_runs": ratios,
+        "in_step_with_jira": not any(
+            r["in_step_with_jira"]["differ"] for v in runs.values() for r in v
+        ),
+        "line": line,
+    }
 
 
 def _rate(slack_emulator, jira_emulator, url, key, deliveries: int, profile=None) -> dict:
@@ -161,7 +195,11 @@ def main() -> int:
         print(
             json.dumps(
                 webhook_rates(
-                    url, encryption_key=key, deliveries=args.deliveries, profile=args.profile
+                    url,
+                    encryption_key=key,
+                    deliveries=args.deliveries,
+                    profile=args.profile,
+                    pairs=args.pairs,
                 )
             )
         )
