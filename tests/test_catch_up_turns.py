@@ -10,7 +10,6 @@ take no turn of a workspace within a period of its connection)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -32,11 +31,9 @@ SEARCH = "/rest/api/3/search/jql"
 LEASE = timedelta(seconds=10)  # poll_lease at a 1 s interval: twice the 5 s budget
 
 
-@pytest.fixture
-def site(jira_emulator):
-    site = jira_emulator.add_site("turns" + uuid.uuid4().hex[:8])
-    site.add_project("TEAM", "Team board")
-    yield site
+@pytest.fixture(autouse=True)
+def no_fault_left(jira_emulator):
+    yield
     jira_emulator.faults.clear()
 
 
