@@ -26,6 +26,7 @@ from bot.item_form import (
     validate_item_form,
 )
 from bot.jira.adf import plain_text
+from bot.modals import open_modal
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
 from bot.sync.targets import NO_PROJECT, targets_for
@@ -85,8 +86,7 @@ async def sync_to_jira(
     item_ids = shown_item_ids(message)
     if item_ids:
         return await push_items(runtime, workspace_id, message, item_ids)
-    await open_prefilled_modal(runtime, client, workspace_id, user_id, message, trigger_id)
-    return None
+    return await open_prefilled_modal(runtime, client, workspace_id, user_id, message, trigger_id)
 
 
 async def push_items(runtime: Runtime, workspace_id: int, message, item_ids) -> str:
@@ -123,7 +123,11 @@ def prefill(text: str, permalink: str | None) -> ItemForm:
     return ItemForm(title=title, description=description.strip())
 
 
-async def open_prefilled_modal(runtime, client, workspace_id, user_id, message, trigger_id):
+async def open_prefilled_modal(
+    runtime, client, workspace_id, user_id, message, trigger_id
+) -> str | None:
+    """The modal, or what to tell the person when Slack would not open it: the permalink,
+    the retro and the time zone are read first, out of the trigger's 3 seconds."""
     permalink = await _permalink(client, message)
     async with runtime.sessions() as session:
         retro = await open_retro(session, workspace_id, message.channel_id)
@@ -142,7 +146,9 @@ async def open_prefilled_modal(runtime, client, workspace_id, user_id, message, 
         intro=f"A new action item {where}, sent to Jira as soon as you create it.",
         callback_id=sync_ids.SYNC_ITEM_MODAL,
     )
-    await client.views_open(trigger_id=trigger_id, view=view)
+    if not await open_modal(client, trigger_id, view):
+        return messages.modal_not_opened("form")
+    return None
 
 
 async def _permalink(client: AsyncWebClient, message: ShortcutMessage) -> str | None:

@@ -159,6 +159,22 @@ def test_on_the_retro_summary_it_sends_items_added_after_the_commit(
     assert all(len(issues_labelled(site, r["sync_label"])) == 1 for r in rows)
 
 
+def test_a_prefilled_modal_slack_would_not_open_is_said(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    team = connect_world(sync_app, slack_emulator, site).team
+    message = slack_emulator.add_user_message(team.team_id, team.channel, team.admin, "Flaky")
+    # The trigger ran out while the app read the permalink and the time zone.
+    slack_emulator.fail("views.open", error="expired_trigger_id", team_id=team.team_id)
+
+    shortcut(sync_app, slack_emulator, team, message)
+
+    assert reply_text(sync_app, slack_emulator) == (
+        "Slack couldn't open the form in time. Please try again."
+    )
+    assert slack_emulator.open_views(team.member, team_id=team.team_id) == []
+
+
 def test_without_jira_the_shortcut_says_what_to_do(sync_app, slack_emulator):
     team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
     message = slack_emulator.add_user_message(team.team_id, team.channel, team.member, "Hello")
