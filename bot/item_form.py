@@ -1,5 +1,5 @@
 """An action item as a person fills it in, and the one validation every way of making or
-editing one shares (/retro add, the Add and Edit buttons, the Sync to Jira shortcut), so
+editing one shares (/retro add, the Add button, a line's Edit, the Sync to Jira shortcut), so
 they all refuse exactly the same input with the same words.
 
 Errors are keyed by the form's fields (FIELD_*); the modal places them on its inputs.

@@ -1,5 +1,5 @@
 """The action-item modal: one builder and one validation for every way an item is made or
-edited (/retro add, the Add and Edit buttons, and the Sync to Jira shortcut).
+edited (/retro add, the Add button, a line's Edit, and the Sync to Jira shortcut).
 
 `build_item_modal` takes prefill values and opaque metadata (ids only); `read_item_form`
 turns a submission's state into an ItemForm (validated by bot/item_form.py); `error_blocks`
