@@ -115,8 +115,9 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
         stored.summary_permalink = permalink
 
 
-async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
-    """Re-render the retro's summary message."""
+async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> bool:
+    """Re-render the retro's summary message. True when this render read an item still
+    open (so the retro is not all done as of now)."""
     # Per retro, one render at a time, and the number of refreshes asked for since the
     # last render began: a refresh that finds it at zero was covered by a render that
     # started after it was asked for.
@@ -126,23 +127,26 @@ async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
     try:
         async with renders(key):
             if not wanted.get(key):
-                return  # a render that started after this request already showed its state
+                return False  # a render that started after this request showed its state
             wanted[key] = 0
             try:
-                await _render_retro(runtime, workspace_id, retro_id)
+                return await _render_retro(runtime, workspace_id, retro_id)
             except (SlackApiError, LookupError) as exc:
                 logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
                 if isinstance(exc, SlackApiError):  # still owed: refresh_owed_summaries
                     await _summary_owed(runtime, workspace_id, retro_id, utcnow())
+                return False
     finally:
         if key not in renders:  # nobody waits to render this retro: forget its count
             wanted.pop(key, None)
 
 
-async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> None:
+async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> bool:
+    """Whether an item read for the render is still open."""
     retro, items = await _load_retro(runtime, workspace_id, retro_id)
+    open_seen = any(item.status == ItemStatus.OPEN for item in items)
     if retro is None or not retro.summary_ts:
-        return
+        return open_seen
     client = await workspace_client(runtime, workspace_id)
     card = await _card(runtime, workspace_id, retro, items)
     await until_accepted(
@@ -157,6 +161,7 @@ async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> N
         for ts in retro.overflow_ts:
             await client.chat_update(channel=retro.channel_id, ts=ts, **emptied_continuation(retro))
         await _save_overflow(runtime, retro_id, [])
+    return open_seen
 
 
 async def _summary_owed(runtime: Runtime, workspace_id: int, retro_id: int, at) -> None:
@@ -195,9 +200,13 @@ async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[
         channels = {row.channel_id for row in rows if row.retro_id}
         newer = await open_retros_in_channels(session, workspace_id, channels) if channels else []
     own = {row.retro_id for row in rows if row.retro_id}
+    still_open = set()
     for retro_id in sorted(own | set(newer)):
-        await refresh_retro(runtime, workspace_id, retro_id)
-    for retro_id in sorted(own):
+        if await refresh_retro(runtime, workspace_id, retro_id):
+            still_open.add(retro_id)
+    # A retro whose render, read after these changes, showed an open item is not all done
+    # now: no write transaction to ask (a later completion's refresh asks again).
+    for retro_id in sorted(own - still_open):
         await _say_if_all_done(runtime, workspace_id, retro_id)
     for row in rows:
         if row.retro_id is None and row.message_ts:

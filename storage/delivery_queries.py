@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from storage.db import hold_write_lock
 from storage.models import ActionItem, WebhookDelivery
 
 _WRITE_OUTCOME = (
@@ -24,14 +25,13 @@ _WRITE_OUTCOME = (
         notice=bindparam("owed_notice"),
     )
 )
-_CLAIM_FOR_APPLY = (
-    update(WebhookDelivery)
+_UNAPPLIED_OF = (
+    select(WebhookDelivery.id)
     .where(
         WebhookDelivery.id.in_(bindparam("pks", expanding=True)),
         WebhookDelivery.outcome.is_(None),
     )
-    .values(apply_claimed_at=bindparam("at"))
-    .returning(WebhookDelivery.id)
+    .with_for_update()
 )
 
 
@@ -54,15 +54,18 @@ def _insert_statement(dialect_name: str):
     )
 
 
-async def claim_for_apply(conn: AsyncConnection, pks: list[int], at: datetime) -> set[int]:
-    """The first statement of an apply's transaction: of these deliveries, those nobody
-    applied yet (the pks returned), held until the caller commits (on SQLite this takes
-    the write lock; on PostgreSQL another applier of the same row waits, then finds it
-    applied). So a delivery is applied once, even by two processes at the same time."""
+async def claim_for_apply(conn: AsyncConnection, pks: list[int]) -> set[int]:
+    """The first statements of an apply's transaction: of these deliveries, those nobody
+    applied yet (the pks returned), held until the caller commits. On SQLite the write
+    lock is taken first; on PostgreSQL the rows are locked, and another applier of the
+    same rows waits, then finds them applied. So a delivery is applied once, even by two
+    processes at the same time. A read, not a write: the outcome write that ends the
+    transaction is the one write of these rows (built once: the ids are one expanding
+    parameter)."""
     if not pks:
         return set()
-    # Built once (the ids are one expanding parameter): a batch pays no statement building.
-    result = await conn.execute(_CLAIM_FOR_APPLY, {"pks": list(pks), "at": at})
+    await hold_write_lock(conn)
+    result = await conn.execute(_UNAPPLIED_OF, {"pks": list(pks)})
     return set(result.scalars())
 
 

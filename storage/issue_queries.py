@@ -14,6 +14,24 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import ActionItem, JiraConnection, SyncAttempt
 
+# Built once (the issue ids are one expanding parameter): a webhook batch reads this too.
+_ITEMS_NOW = (
+    select(
+        ActionItem.jira_issue_id,
+        ActionItem.field_base,
+        ActionItem.title,
+        ActionItem.description,
+        ActionItem.assignee_user_id,
+        ActionItem.due_date,
+    )
+    .join(JiraConnection, JiraConnection.workspace_id == ActionItem.workspace_id)
+    .where(
+        ActionItem.workspace_id == bindparam("workspace_id"),
+        ActionItem.jira_issue_id.in_(bindparam("issue_ids", expanding=True)),
+        ActionItem.jira_site_url == JiraConnection.site_url,
+    )
+)
+
 
 def items_of_issues(pairs: Iterable[tuple[int, str]], columns) -> tuple[Select, dict]:
     """`columns` of the items of (workspace, issue id) pairs, newest item first, locked for
@@ -53,20 +71,7 @@ async def items_of_issues_now(
     site's issue may have the same id (and what is decided from these rows, such as a
     changelog read, goes to the connected site)."""
     rows = await conn.execute(
-        select(
-            ActionItem.jira_issue_id,
-            ActionItem.field_base,
-            ActionItem.title,
-            ActionItem.description,
-            ActionItem.assignee_user_id,
-            ActionItem.due_date,
-        )
-        .join(JiraConnection, JiraConnection.workspace_id == ActionItem.workspace_id)
-        .where(
-            ActionItem.workspace_id == workspace_id,
-            ActionItem.jira_issue_id.in_(list(issue_ids)),
-            ActionItem.jira_site_url == JiraConnection.site_url,
-        )
+        _ITEMS_NOW, {"workspace_id": workspace_id, "issue_ids": list(issue_ids)}
     )
     return {row.jira_issue_id: row for row in rows}
 

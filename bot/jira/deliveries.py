@@ -363,7 +363,7 @@ async def apply_group(
        completion rules, fields by the three-way merge: bot/sync/pull.py);
     4. write the items that changed and each delivery's outcome."""
     async with _write_lock(runtime), runtime.engine.begin() as conn:
-        mine = await claim_for_apply(conn, [r.pk for r in batch], utcnow())
+        mine = await claim_for_apply(conn, [r.pk for r in batch])
         todo = [r for r in batch if r.pk in mine]
         states, rows = await _items(conn, [(r.endpoint, r.delivery) for r in todo])
         outcomes, changes, written = [], {}, []
