@@ -31,6 +31,23 @@ DATABASE_SLOW = (
 JIRA_NO_ANSWER = "Jira did not answer in time"
 # A create sent without an answer: the issue may exist, so it is looked for before resending.
 JIRA_NO_ANSWER_TO_CREATE = "Jira did not answer the create in time"
+# Every try answered 429 (Jira's own detail is a bare "HTTP 429").
+JIRA_KEPT_LIMITING = "Jira kept rate-limiting requests"
+
+
+def jira_unanswered(reason: str) -> str:
+    """Why Jira did not answer, naming Jira once: the client's own reasons for a timeout
+    or a lost connection are whole clauses already ("Jira did not answer in time"), a bare
+    status or Jira's own words are not ("HTTP 503")."""
+    if "jira" in reason.lower() or "atlassian" in reason.lower():
+        return reason[:1].upper() + reason[1:]
+    return f"Jira did not answer ({reason})"
+
+
+def gave_up_on_jira(reason: str) -> str:
+    """The last automatic try failed the way a retry could fix: say why once, then what
+    the reader can do ("Jira did not answer in time after several tries. Use Retry…")."""
+    return f"{jira_unanswered(reason.rstrip('.'))} after several tries. Use Retry to try again."
 
 
 def no_site_at(site_url: str) -> str:

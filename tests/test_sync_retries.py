@@ -148,7 +148,9 @@ def test_retries_exhausted_then_a_retry_button_starts_again_from_attempt_1(
     gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(sends)]
     assert gaps[2] > gaps[0]  # exponential: about 0.2 s, 0.4 s, 0.8 s
     assert row["attempts"] == 4
-    assert "Jira could not be reached after several tries" in row["last_error"]
+    assert row["last_error"] == (
+        "Jira kept rate-limiting requests after several tries. Use Retry to try again."
+    )
     log = sync_app.db.rows(
         "SELECT outcome, attempt FROM sync_attempts WHERE item_id = :i ORDER BY id", i=item_id
     )
@@ -307,3 +309,26 @@ def test_app_home_shows_admins_the_sync_log_with_retry(
     wait_for_keys(sync_app.db, team, 1)
     assert_one_issue_each(sync_app, world, site)
     slack_emulator.assert_no_violations()
+
+
+def test_a_jira_that_never_answers_in_time_is_said_once_in_the_sync_log(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    """The last try outlasts the app's wait for a create (1.5 s here; the tries before it
+    fail fast, to keep the test short): its reason already names Jira, so the Sync Log
+    says it once, not wrapped in a second "Jira…"."""
+    world, [item_id] = committed(sync_app, slack_emulator, site, ["Never answered"])
+    team = world.team
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "503", times=3)
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "timeout", times=1, delay=2)
+    commit_retro(sync_app, slack_emulator, world)
+    wait_for_state(sync_app.db, team, item_id, "error", timeout=30)
+
+    home = open_home(sync_app, slack_emulator, team, team.admin)
+    [failure] = [
+        b for b in home["blocks"] if b.get("block_id") == f"{sync_ids.HOME_FAILURE_PREFIX}{item_id}"
+    ]
+    said = failure["text"]["text"]
+    assert "Jira did not answer the create in time after several tries." in said
+    assert said.count("Jira") == 1, said
+    assert issues_labelled(site, items(sync_app.db, team)[0]["sync_label"]) == []

@@ -64,10 +64,9 @@ def explain(
     if issue_key and error.kind is JiraErrorKind.NOT_FOUND:
         return f"Jira issue {issue_key} was not found (deleted, or not visible to the account)."
     if final and error.transient:
-        return (
-            f"Jira could not be reached after several tries ({error.message}). "
-            "Use Retry to try again."
-        )
+        if error.kind is JiraErrorKind.RATE_LIMITED:
+            return messages.gave_up_on_jira(messages.JIRA_KEPT_LIMITING)
+        return messages.gave_up_on_jira(error.message)
     match error.kind:
         case JiraErrorKind.AUTH if error.message == messages.NOT_CONNECTED:
             return messages.NOT_CONNECTED

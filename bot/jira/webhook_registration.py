@@ -335,14 +335,6 @@ def failure_text(action: str, error: JiraError) -> str:
                 f"Reconnect with `{messages.CONNECT}` and approve webhook access. {poll}"
             )
         case JiraErrorKind.RATE_LIMITED | JiraErrorKind.UNAVAILABLE | JiraErrorKind.AMBIGUOUS:
-            return f"{_unanswered(error.message)}.{later}"
+            return f"{messages.jira_unanswered(error.message)}.{later}"
         case _:
             return f"Jira refused the webhook: {error.message}." + later
-
-
-def _unanswered(reason: str) -> str:
-    """Why Jira did not answer, naming Jira once: the client's own reasons for a timeout
-    or a lost connection are whole clauses already ("Jira did not answer in time")."""
-    if "jira" in reason.lower():
-        return reason[:1].upper() + reason[1:]
-    return f"Jira did not answer ({reason})"
