@@ -164,8 +164,15 @@ def test_disconnect_deletes_the_webhook(slack, slack_emulator, db, team, site, h
 
 def test_api_token_connections_register_nothing(app, slack, slack_emulator, db, team, site):
     before = len(_calls(site, "POST", "/webhook"))
+    homes = _home_publishes(slack_emulator, team)
 
     hook = token_webhook(app, slack, slack_emulator, db, team, site)
+    # Connecting and saving each follow the webhook step, after their ack, with a redraw
+    # of the admin's Home: once both redraws are in, a registration would have been made.
+    slack_emulator.wait_for(
+        lambda: _home_publishes(slack_emulator, team) >= homes + 2,
+        message="the connect's and the save's Home refreshes",
+    )
 
     assert len(_calls(site, "POST", "/webhook")) == before
     assert _connection(db, team)["webhook_ids"] is None
