@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, ge=1, le=65535)
     sync_interval_seconds: float = Field(default=60, gt=0)
     sync_retry_base_seconds: float = Field(default=30, ge=0)
+    # Pages (of up to 100 issues) one poll or reconcile of a workspace reads; a longer
+    # catch-up (after days without polls) goes on from where it stopped, the next time.
+    sync_poll_pages: int = Field(default=50, ge=1)
     # First wait before a message Slack refused with a 5xx or 429 is sent again (doubling).
     slack_retry_base_seconds: float = Field(default=0.5, ge=0)
     # How long a process owns the items it claimed; renewed while it works, so only a dead

@@ -292,12 +292,14 @@ def run_in_process(app, job, *args):
     return result
 
 
-def run_in_processes(app, job, *args, count: int = 1, started=None) -> list:
+def run_in_processes(app, job, *args, count: int = 1, started=None, env=None) -> list:
     """run_in_process in `count` runtimes at once (as `count` processes on one database
     would run it), each as a task: `started(tasks)`, when given, is awaited beside them
-    (to cancel one, as a killed process stops). The results, in order (a cancelled
-    run's is its CancelledError)."""
-    settings = load_settings(**{k.lower(): v for k, v in app.env.items() if k.isupper()})
+    (to cancel one, as a killed process stops). `env`: settings of these runtimes that
+    differ from the app's (e.g. {"SYNC_POLL_PAGES": "2"}). The results, in order (a
+    cancelled run's is its CancelledError)."""
+    variables = {**app.env, **(env or {})}
+    settings = load_settings(**{k.lower(): v for k, v in variables.items() if k.isupper()})
     saved = os.environ.get("SSL_CERT_FILE")
     os.environ["SSL_CERT_FILE"] = app.env["SSL_CERT_FILE"]  # trust the Jira emulator
 

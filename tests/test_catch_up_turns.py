@@ -10,7 +10,7 @@ take no turn of a workspace within a period of its connection)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -38,14 +38,15 @@ def no_fault_left(jira_emulator):
 
 
 @pytest.fixture
-def unheard(sync_app, slack_emulator, site):
+def unheard(sync_app, slack_emulator, jira_emulator, site):
     """A webhook workspace (the admin pasted the secret) whose Jira never delivers: the
-    reconcile is all that brings its changes back. Three synced items."""
+    reconcile is all that brings its changes back. Three synced items. Searches answer
+    with pages as long as the test asks (search_page_size), the usual ones after it."""
     team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
     hook = token_webhook(
         sync_app.app, sync_app.slack, slack_emulator, sync_app.db, team, site, add_to_jira=False
     )
-    done, gone, _kept = synced_items(
+    done, gone, kept = synced_items(
         sync_app.slack,
         slack_emulator,
         sync_app.db,
@@ -54,7 +55,8 @@ def unheard(sync_app, slack_emulator, site):
         "Renew the cert",
         "Keep",
     )
-    return team, hook, done, gone
+    yield team, hook, done, gone, kept
+    jira_emulator.search_page_size = None
 
 
 def jql_of_searches(jira_emulator, site) -> list[str]:
@@ -83,7 +85,7 @@ def status(db, item) -> dict:
 def test_two_processes_take_each_workspace_s_turn_once_per_period(
     sync_app, slack_emulator, jira_emulator, site, unheard
 ):
-    team, hook, done, gone = unheard
+    team, hook, done, gone, _ = unheard
     db = sync_app.db
     assert site.transition(done.key, "Done", by=hook.jira_user) == []  # nothing delivered
     assert site.delete(gone.key, by=hook.jira_user) == []
@@ -108,7 +110,7 @@ def test_two_processes_take_each_workspace_s_turn_once_per_period(
 def test_a_process_killed_mid_turn_holds_it_only_until_its_claim_lapses(
     sync_app, slack_emulator, jira_emulator, site, unheard
 ):
-    _, hook, done, _ = unheard
+    _, hook, done, _, _ = unheard
     site.transition(done.key, "Done", by=hook.jira_user)
     held = jira_emulator.faults.add("POST", f"/sites/{site.name}{SEARCH}", "hold")
 
@@ -134,3 +136,42 @@ def test_a_process_killed_mid_turn_holds_it_only_until_its_claim_lapses(
         lambda: status(sync_app.db, done)["status"] == "complete",
         message="the lapsed turn taken and applied",
     )
+
+
+def test_a_catch_up_longer_than_a_turn_goes_on_from_where_it_stopped(
+    sync_app, jira_emulator, site, unheard
+):
+    """Changes in Jira outnumber what one turn reads (a page of one issue here, two pages
+    a turn): the turn applies its pages, oldest change first, and records the last one
+    applied; the next turn reads on from there. Reading everything at once, or starting
+    again from the last complete read, would apply all three in the first turn, or fail
+    each turn without progress when the read outgrew the turn's time budget."""
+    team, hook, first, second, third = unheard
+    jira_emulator.search_page_size = 1
+    pages_a_turn = {"SYNC_POLL_PAGES": "2"}
+    with at_turn(1, later=-timedelta(minutes=8)) as clock:  # three changes, 3 minutes apart
+        for item in (first, second, third):
+            assert site.transition(item.key, "Done", by=hook.jira_user) == []
+            clock.tick(timedelta(minutes=3))
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces, env=pages_a_turn)
+    assert [status(sync_app.db, i)["status"] for i in (first, second, third)] == [
+        "complete",
+        "complete",
+        "open",
+    ]
+    reached = sync_app.db.scalar(
+        "SELECT last_polled_at FROM jira_connections WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )
+    applied = datetime.fromtimestamp(site.find_issue(second.key).updated, UTC)
+    assert abs(as_utc(reached) - applied) < timedelta(seconds=1), reached
+
+    with at_turn(2):
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces, env=pages_a_turn)
+    assert status(sync_app.db, third)["status"] == "complete"
+
+
+def as_utc(value) -> datetime:
+    """A timestamp as the database returns it (SQLite: text, naive; PostgreSQL: aware)."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

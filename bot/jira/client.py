@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -208,18 +208,31 @@ class JiraClient:
         body: dict[str, Any] = {"issueIdsOrKeys": list(issue_ids), "fieldIds": list(field_ids)}
         return await self._pages("/changelog/bulkfetch", body, "issueChangeLogs", "changelogs")
 
+    def search_pages(
+        self, jql: str, *, fields: list[str], max_results: int = 100
+    ) -> AsyncIterator[list[dict]]:
+        """The issues matching `jql`, a page at a time (POST /search/jql): a caller that
+        applies each page as it comes can stop, and record how far it got, at any page."""
+        body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": max_results}
+        return self._each_page("/search/jql", body, "issues", "a search")
+
     async def _pages(self, path: str, body: dict, key: str, what: str) -> list[dict]:
-        """Every page of a POST paged by nextPageToken: until a page says it is the last
+        """Every page of a POST paged by nextPageToken, in one list."""
+        return [found async for page in self._each_page(path, body, key, what) for found in page]
+
+    async def _each_page(
+        self, path: str, body: dict, key: str, what: str
+    ) -> AsyncIterator[list[dict]]:
+        """Each page of a POST paged by nextPageToken: until a page says it is the last
         (isLast) or carries no token. A token seen before means Jira goes round in
         circles; SEARCH_PAGES_MAX bounds the rest."""
-        found: list[dict] = []
         tokens: set[str] = set()
         for _ in range(SEARCH_PAGES_MAX):
             page = await self.request("POST", path, json=body) or {}
-            found += page.get(key) or []
+            yield page.get(key) or []
             token = page.get("nextPageToken")
             if page.get("isLast") is True or not token:
-                return found
+                return
             if token in tokens:
                 raise JiraError(JiraErrorKind.UNAVAILABLE, f"Jira repeated a page of {what}")
             tokens.add(token)

@@ -33,6 +33,7 @@ from bot.jira.client import JiraClient
 from bot.jira.credentials import client_for_connection
 from bot.jira.errors import JiraError
 from bot.jira.fields import APP_LABEL
+from bot.jira.times import jira_time
 from bot.runtime import Runtime
 from bot.sync.backoff import retry_delay
 from bot.sync.pull import apply_polled_issues
@@ -60,6 +61,8 @@ RECHECK_SECONDS = 2.0
 MIN_WAIT = 0.05
 ERROR_PAUSE = 1.0
 RECONCILE_EVERY = timedelta(minutes=10)
+# The connection's column where the next poll or reconcile starts from.
+LAST_POLLED = "last_polled_at"
 # How often each process looks for a due turn of a catch-up job: a turn is taken at most
 # this late, and the scheduler's timing across processes cannot stretch a period.
 TURNS_CHECKED_EVERY = timedelta(minutes=1)
@@ -161,14 +164,20 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
     """One workspace's poll, within its budget: when its next poll is due."""
     started = utcnow()
     interval = timedelta(seconds=runtime.settings.sync_interval_seconds)
+    reached: dict = {}
     try:
         async with asyncio.timeout(poll_budget(runtime)):
             jira = await client_for_connection(runtime, claim.connection)
-            await poll_with(runtime, jira, claim.workspace_id, claim.since, started, claim.projects)
+            ws, since = claim.workspace_id, claim.since
+            done = await poll_with(runtime, jira, ws, since, started, claim.projects, reached)
     except Exception as exc:  # every failure retries this workspace alone, later each time
         failures = claim.failures + 1
         delay = timedelta(seconds=_retry_seconds(runtime, exc, claim.workspace_id, failures))
-        return polling.PollDone(claim.workspace_id, utcnow() + delay, None, failures)
+        # The pages applied before the failure are not read again.
+        polled_at = reached.get(LAST_POLLED)
+        return polling.PollDone(claim.workspace_id, utcnow() + delay, polled_at, failures)
+    if not done:  # a long catch-up: the rest at once, from the last change applied
+        return polling.PollDone(claim.workspace_id, utcnow(), reached.get(LAST_POLLED))
     return polling.PollDone(claim.workspace_id, started + interval, started)
 
 
@@ -179,12 +188,31 @@ async def poll_with(
     since: datetime,
     now: datetime,
     projects: Sequence[str],
-):
+    reached: dict,
+) -> bool:
     """One search for the app's issues updated since `since` (those with the app's label
-    or in `projects`), applied to their items."""
+    or in `projects`), applied to their items a page at a time, oldest change first, at
+    most `sync_poll_pages` pages: after a long outage the changes outnumber what one
+    turn can read in its budget. Sets `reached[LAST_POLLED]` to where the next search
+    starts: `now` when every page was read, else the last `updated` applied (a failure or
+    the budget running out mid-way keeps the pages applied so far). True when all were."""
     jql = updated_since_jql(since, now, projects)
-    issues = await jira.search_issues(jql, fields=POLL_FIELDS)
-    await apply_polled_issues(runtime, workspace_id, issues)
+    pages = jira.search_pages(jql, fields=POLL_FIELDS)
+    read = 0
+    async for issues in pages:
+        await apply_polled_issues(runtime, workspace_id, issues)
+        latest = max(
+            filter(None, (jira_time(i.get("fields", {}).get("updated")) for i in issues)),
+            default=None,
+        )
+        if latest is not None:
+            reached[LAST_POLLED] = max(latest, reached.get(LAST_POLLED, latest))
+        read += 1
+        if read >= runtime.settings.sync_poll_pages:
+            await pages.aclose()
+            return False
+    reached[LAST_POLLED] = now
+    return True
 
 
 def _retry_seconds(runtime: Runtime, exc: Exception, workspace_id: int, failures: int = 1) -> float:
@@ -234,8 +262,7 @@ async def reconcile_webhook_workspaces(runtime: Runtime) -> int:
         since = connection.last_polled_at or max(connection.created_at, now - RECONCILE_EVERY)
         jira = await client_for_connection(runtime, connection)
         projects = await polling.polled_projects(runtime.sessions, connection.workspace_id)
-        await poll_with(runtime, jira, connection.workspace_id, since, now, projects)
-        moved["last_polled_at"] = now
+        await poll_with(runtime, jira, connection.workspace_id, since, now, projects, moved)
 
     return await take_turns(runtime, polling.RECONCILE, "the reconcile", reconcile)
 

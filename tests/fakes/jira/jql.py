@@ -2,7 +2,8 @@
 
 Supported: ``AND``/``OR``/``NOT``/parentheses, operators ``= != > >= < <= ~ IN, NOT IN,
 IS [NOT] EMPTY``, relative dates (``-5m``, ``-2h``, ``-1d``, ``-1w``), ``currentUser()``
-and ``now()``; ``ORDER BY`` is accepted and ignored. Unsupported syntax raises
+and ``now()``; ``ORDER BY updated|created [ASC|DESC]`` sorts a
+search (any other ``ORDER BY`` is accepted and ignored). Unsupported syntax raises
 :class:`JqlError`, which the REST layer turns into Jira's 400.
 """
 
@@ -176,6 +177,18 @@ class _Parser:
 def parse(text: str) -> Any:
     """Returns the expression tree, or None for an empty / ORDER BY-only query."""
     return _Parser(text or "").parse()
+
+
+_ORDER_BY = re.compile(r"\border\s+by\s+(updated|created)(?:\s+(asc|desc))?\s*$", re.I)
+
+
+def ordering(text: str) -> tuple[str, bool] | None:
+    """`ORDER BY updated|created [ASC|DESC]` at the end of a query, as (field, descending);
+    None for any other order (the search keeps its own: newest issue first)."""
+    found = _ORDER_BY.search(text or "")
+    if found is None:
+        return None
+    return found.group(1).lower(), (found.group(2) or "asc").lower() == "desc"
 
 
 def clauses(node: Any) -> list[Clause]:

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import Response
 
 from . import fields as F
-from .jql import Evaluator, JqlError, check_search, parse
+from .jql import Evaluator, JqlError, check_search, ordering, parse
 from .render import history_json, issue_json, wanted_fields
 from .rest import Call, JiraError, json_response, not_found_issue, route
 
@@ -241,6 +241,9 @@ def _search(
             for i in sorted(call.site.issues.values(), key=lambda i: -int(i.id))
             if (i.indexed_at <= now or i.id in reconcile_ids) and evaluator.matches(node, i)
         ]
+        order = ordering(jql or "")
+        if order is not None:  # stable: equal times keep the newest issue first
+            hits.sort(key=lambda i: getattr(i, order[0]), reverse=order[1])
         page = hits[offset : offset + max_results]
         if ids_only:
             issues = [{"id": i.id} | ({"key": i.key} if "key" in wanted else {}) for i in page]
