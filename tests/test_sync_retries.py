@@ -315,11 +315,11 @@ def test_a_jira_that_never_answers_in_time_is_said_once_in_the_sync_log(
     sync_app, slack_emulator, jira_emulator, site
 ):
     """The last try outlasts the app's wait for a create (1.5 s here; the tries before it
-    fail fast, to keep the test short): its reason already names Jira, so the Sync Log
-    says it once, not wrapped in a second "Jira…"."""
+    are refused at once, with nothing to look up before the next): its reason already
+    names Jira, so the Sync Log says it once, not wrapped in a second "Jira…"."""
     world, [item_id] = committed(sync_app, slack_emulator, site, ["Never answered"])
     team = world.team
-    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "503", times=3)
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "429", times=3)
     jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "timeout", times=1, delay=2)
     commit_retro(sync_app, slack_emulator, world)
     wait_for_state(sync_app.db, team, item_id, "error", timeout=30)
