@@ -47,6 +47,12 @@ EDIT_SCREENS_KEPT = 256
 # their rights here at most that long; at most this many (team, user) pairs are kept.
 ADMIN_ROLE_SECONDS = 60.0
 ADMIN_ROLES_KEPT = 10_000
+# bot/sync/people.py: a Jira assignee's Slack user by email (or that there is none). Slack
+# allows users.lookupByEmail about 50 times a minute, and a bulk reassignment in Jira
+# brings the same few people back in batch after batch; five minutes lets a person who
+# joins Slack later be matched soon enough.
+SLACK_USER_SECONDS = 300.0
+SLACK_USERS_KEPT = 10_000
 
 
 def _monotonic() -> float:
@@ -156,6 +162,10 @@ class ProcessState:
     # read once for a burst of pushes.
     edit_screens: TtlCache = field(
         default_factory=lambda: TtlCache(EDIT_SCREEN_SECONDS, EDIT_SCREENS_KEPT)
+    )
+    # bot/sync/people.py: (workspace, email) -> Slack user id or None, for five minutes.
+    slack_users: TtlCache = field(
+        default_factory=lambda: TtlCache(SLACK_USER_SECONDS, SLACK_USERS_KEPT)
     )
     # bot/jira/credentials.py: one token refresh per connection at a time.
     token_refreshes: KeyedLocks = field(default_factory=KeyedLocks)

@@ -495,3 +495,31 @@ def test_the_webhook_follows_the_projects_of_open_items_and_old_ones_are_replace
     assert renewed.events == ["jira:issue_updated", "jira:issue_deleted"]
     run_in_process(app, replace_outdated_webhooks)  # up to date: left alone
     assert [w.id for w in registered(site, hook.token)] == [renewed.id]
+
+
+def test_one_person_assigned_in_jira_twice_is_looked_up_in_slack_once(
+    sync_app, slack_emulator, site
+):
+    # Slack allows users.lookupByEmail about 50 times a minute: a bulk reassignment in
+    # Jira arrives in batch after batch, and each must not ask for the same person again.
+    from tests.harness import install_workspace
+
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    hook = token_webhook(sync_app.app, sync_app.slack, slack_emulator, sync_app.db, team, site)
+    items = synced_items(
+        sync_app.slack, slack_emulator, sync_app.db, team, "Fix the deploy", "Fix the tests"
+    )
+    email = slack_email(team, "member")
+    member = site.add_user(email, "Max Member")
+
+    def lookups() -> int:
+        calls = slack_emulator.calls_to("users.lookupByEmail")
+        return sum(1 for c in calls if str(c.args.get("email")).lower() == email.lower())
+
+    for item in items:  # two deliveries, applied one after the other
+        site.edit(item.key, by=hook.jira_user, assignee=member.account_id)
+        wait_applied(sync_app.db, team)
+
+    for item in items:
+        assert row_of(sync_app.db, item.id)["assignee_user_id"] == team.member
+    assert lookups() == 1

@@ -52,7 +52,9 @@ class WorkspaceSync:
 
     def __post_init__(self) -> None:
         if self.people is None:
-            self.people = People(self.slack, self.jira)
+            self.people = People(
+                self.slack, self.jira, self.runtime.state.slack_users, self.workspace_id
+            )
 
     # --- screens --------------------------------------------------------------------------
 

@@ -12,10 +12,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.jira.client import JiraClient
+from bot.runtime import TtlCache
 
 # Jira's user search shares a tenant-wide rate limit: a few at a time, not fifty.
 JIRA_LOOKUPS_AT_ONCE = 20
 SLACK_LOOKUPS_AT_ONCE = 50
+SLACK_USERS_PER_CYCLE = 10_000
 
 
 @dataclass(frozen=True)
@@ -32,12 +34,23 @@ class Assignee:
 
 
 class People:
-    def __init__(self, slack: AsyncWebClient | None, jira: JiraClient) -> None:
+    def __init__(
+        self,
+        slack: AsyncWebClient | None,
+        jira: JiraClient,
+        slack_users: TtlCache | None = None,
+        workspace_id: int | None = None,
+    ) -> None:
+        """`slack_users` is the process's cache of Slack users by email (shared by every
+        batch of the workspace); without it, answers are kept for this cycle only."""
         self._slack = slack
         self._jira = jira
         self._people: dict[str, asyncio.Task] = {}
         self._accounts: dict[str, asyncio.Task] = {}
-        self._slack_users: dict[str, asyncio.Task] = {}
+        if slack_users is None:
+            slack_users = TtlCache(float("inf"), SLACK_USERS_PER_CYCLE)
+        self._slack_users = slack_users
+        self._workspace_id = workspace_id
         self._slack_gate = asyncio.Semaphore(SLACK_LOOKUPS_AT_ONCE)
         self._jira_gate = asyncio.Semaphore(JIRA_LOOKUPS_AT_ONCE)
 
@@ -75,10 +88,8 @@ class People:
         """The Slack user with this email (users.lookupByEmail), if any."""
         if not email or self._slack is None:
             return None
-        key = email.lower()
-        if key not in self._slack_users:
-            self._slack_users[key] = asyncio.ensure_future(self._lookup_by_email(email))
-        return await self._slack_users[key]
+        key = (self._workspace_id, email.lower())
+        return await self._slack_users.load(key, lambda: self._lookup_by_email(email))
 
     async def _lookup_by_email(self, email: str) -> str | None:
         async with self._slack_gate:

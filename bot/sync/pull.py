@@ -168,9 +168,10 @@ async def _slack_users(
     if workspace is None:
         return
     try:
-        people = People(bot_client(runtime, workspace), jira)
+        slack = bot_client(runtime, workspace)
     except LookupError:  # uninstalled: nobody to match
         return
+    people = People(slack, jira, runtime.state.slack_users, current.workspace_id)
     for email in emails:
         current.slack_users[email] = await people.slack_user_for(email)
 
