@@ -28,7 +28,7 @@ from tests.harness import install_workspace
 # The settings of tests/test_two_way_pull.py: the same app process serves both modules.
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 SEARCH = "/rest/api/3/search/jql"
-LEASE = timedelta(seconds=10)  # poll_lease at a 1 s interval: twice the 5 s budget
+SLOW_LEASE = timedelta(seconds=60)  # poll_lease at a 60 s interval: twice the 30 s budget
 
 
 @pytest.fixture(autouse=True)
@@ -111,26 +111,35 @@ def test_a_process_killed_mid_turn_holds_it_only_until_its_claim_lapses(
     sync_app, slack_emulator, jira_emulator, site, unheard
 ):
     _, hook, done, _, _ = unheard
-    site.transition(done.key, "Done", by=hook.jira_user)
     held = jira_emulator.faults.add("POST", f"/sites/{site.name}{SEARCH}", "hold")
 
     async def killed_once_asking_jira(tasks):
         await asyncio.to_thread(wait_until, lambda: held.hits, message="the search asked")
         tasks[0].cancel()  # as kill -9: nothing after the claim runs
 
+    # The clock ticks with real time: a claim of the app's 10 s would lapse on its own
+    # while a loaded machine runs the first two steps. These processes claim for a minute,
+    # and the test moves time past that itself.
+    slow = {"SYNC_INTERVAL_SECONDS": "60"}
     with at_turn() as clock:
+        # Edited at the turn, so that the turn taken a lease later still reads it (a
+        # reconcile reads back one period, less its margin, from when it runs).
+        site.transition(done.key, "Done", by=hook.jira_user)
         run_in_processes(
-            sync_app.app, poll.reconcile_webhook_workspaces, started=killed_once_asking_jira
+            sync_app.app,
+            poll.reconcile_webhook_workspaces,
+            started=killed_once_asking_jira,
+            env=slow,
         )
         held.release()
         assert reconciles(jira_emulator, site) == 1  # the killed one's, never answered
         assert status(sync_app.db, done)["status"] == "open"
 
-        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces, env=slow)
         assert reconciles(jira_emulator, site) == 1, "taken while the dead claim held"
 
-        clock.tick(LEASE.total_seconds() + 1)  # well within the period
-        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+        clock.tick(SLOW_LEASE.total_seconds() + 1)  # well within the period
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces, env=slow)
     assert reconciles(jira_emulator, site) == 2
     wait_until(
         lambda: status(sync_app.db, done)["status"] == "complete",
