@@ -27,7 +27,7 @@ from bot.sync_shortcut import jira_problem
 from bot.views import retro_ids
 from bot.views.blocks import escape
 from bot.views.item_controls import delete_modal
-from bot.views.retro_items import key_and_title
+from bot.views.retro_items import issue_link
 from storage.clock import utcnow
 from storage.item_queries import item_by_id
 from storage.models import ActionItem, ItemStatus, SyncState
@@ -70,18 +70,25 @@ async def _set_status(runtime, workspace_id, item_id, user_id, status: ItemStatu
             state = "done" if status is ItemStatus.COMPLETE else "open"
             return Done(f"*{title}* is already {state}.", (item.id,))
         moving = _change(item, status, user_id)
-        name = key_and_title(item)
+        line = thread_line(item, status, user_id)
         done = Done(_reply(item, status, moving), (item.id,), item.retro_id)
     if moving and item.jira_issue_id:
         runtime.wake_sync()
     await notifier.refresh_items(runtime, workspace_id, done.item_ids)
     if done.retro_id is not None:
-        # The same line as a change made in Jira, by the person who clicked.
-        line = f"✅ <@{user_id}> finished {name}"
-        if status is not ItemStatus.COMPLETE:
-            line = f"↩️ <@{user_id}> reopened {name}"
         await notifier.post_status_notices(runtime, workspace_id, done.retro_id, [line])
     return done
+
+
+def thread_line(item: ActionItem, status: ItemStatus, user_id: str) -> str:
+    """The retro thread's one line about a click: "✅ TEAM-7 marked done in Slack by @ana ·
+    Fix the deploy". It says "in Slack" because the issue's own move in Jira follows, and
+    Jira's echo of it posts nothing more; before the item is in Jira, its title leads."""
+    link, title = issue_link(item), escape(item.title)
+    done = status is ItemStatus.COMPLETE
+    mark, did = ("✅", "marked done") if done else ("↩️", "reopened")
+    said = f"{did} in Slack by <@{user_id}>"
+    return f"{mark} {link} {said} · {title}" if link else f"{mark} *{title}* {said}"
 
 
 def _change(item: ActionItem, status: ItemStatus, user_id: str) -> bool:

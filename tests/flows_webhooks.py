@@ -131,12 +131,16 @@ def retro_thread(slack_emulator, db, team, retro_id: int) -> list[str]:
     return [m.text for m in slack_emulator.thread(team.channel, ts, team_id=team.team_id)]
 
 
+# What a thread reply about an item's status says: moved in Jira, or clicked in Slack.
+STATUS_WORDS = (" finished ", "is done in Jira", "marked done", "reopened", " back to ")
+
+
 def status_notices(slack_emulator, db, team, retro_id: int) -> list[str]:
     """The thread replies about Jira status (not the sync engine's "Created …" ones)."""
     return [
         t
         for t in retro_thread(slack_emulator, db, team, retro_id)
-        if any(said in t for said in (" finished ", "is done in Jira", "reopened", " back to "))
+        if any(said in t for said in STATUS_WORDS)
     ]
 
 

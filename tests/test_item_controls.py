@@ -196,10 +196,10 @@ def test_mark_done_moves_the_issue_to_done_and_the_echo_adds_nothing(
     wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move to be settled")
     _, line = wait_for_line(slack_emulator, team, f"done by <@{team.member}>")
     assert line.startswith("✅")
-    marked = thread_lines(slack_emulator, db, team, item.retro_id, "finished")
+    marked = thread_lines(slack_emulator, db, team, item.retro_id, "marked done")
     assert marked == [
-        f"✅ <@{team.member}> finished <{site.url}/browse/{item.key}|{item.key}> · Fix the deploy "
-        "(1 of 1 done)"
+        f"✅ <{site.url}/browse/{item.key}|{item.key}> marked done in Slack by <@{team.member}> "
+        "· Fix the deploy (1 of 1 done)"
     ]
     stored = row(db, item.id)
     assert (stored["status"], stored["jira_status_category"]) == ("complete", "done")
@@ -252,7 +252,7 @@ def test_a_poll_jira_answered_before_mark_done_does_not_reopen_the_item(
     card = str(summary_message(slack_emulator, team).blocks)
     assert f"'{controls.REOPEN}:{item.id}'" in card and f"'{controls.DONE}:{item.id}'" not in card
     thread = retro_thread(slack_emulator, db, team, item.retro_id)
-    assert [t for t in thread if "finished" in t] and not [t for t in thread if "↩️" in t]
+    assert [t for t in thread if "marked done" in t] and not [t for t in thread if "↩️" in t]
 
 
 def last_polled(db, team) -> datetime:
@@ -281,7 +281,8 @@ def test_reopen_moves_the_issue_back_to_to_do(slack, slack_emulator, db, team, s
     assert row(db, item.id)["status"] == "open"
     # Said once, by the person who clicked; Jira's echo adds nothing.
     [reopened] = thread_lines(slack_emulator, db, team, item.retro_id, "reopened")
-    assert reopened.startswith(f"↩️ <@{team.member}> reopened <{site.url}/browse/{item.key}|")
+    link = f"<{site.url}/browse/{item.key}|{item.key}>"
+    assert reopened.startswith(f"↩️ {link} reopened in Slack by <@{team.member}> · Fix the")
     assert thread_lines(slack_emulator, db, team, item.retro_id, "back to") == []
     wait_for_line(slack_emulator, team, "Fix the deploy")
 
@@ -318,7 +319,7 @@ def test_mark_done_without_a_transition_still_completes_and_says_why(
         i=item.id,
     )
     assert logged == [{"operation": "transition", "outcome": "failed", "message": note}]
-    assert len(thread_lines(slack_emulator, db, team, item.retro_id, "finished")) == 1
+    assert len(thread_lines(slack_emulator, db, team, item.retro_id, "marked done")) == 1
 
 
 def test_a_transition_that_fails_for_now_is_retried(

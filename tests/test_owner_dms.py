@@ -130,11 +130,11 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
 
     slack_emulator.wait_for(lambda: card_offers(controls.REOPEN), message="Reopen on the card")
     choose(slack, team, theirs, controls.REOPEN, message_ts=card.ts)
-    slack_emulator.wait_for(lambda: lines_about(" reopened "), message="the reopened line")
+    slack_emulator.wait_for(lambda: lines_about(" reopened in Slack "), message="the reopened line")
     slack_emulator.wait_for(lambda: card_offers(controls.DONE), message="Mark done on the card")
     choose(slack, team, theirs, controls.DONE, message_ts=card.ts)
-    # Its "finished" line is posted after the all-done check of the same click.
+    # Its "marked done" line is posted after the all-done check of the same click.
     slack_emulator.wait_for(
-        lambda: len(lines_about(" finished ")) == 2, message="the second finished line"
+        lambda: len(lines_about(" marked done in Slack ")) == 2, message="the second done line"
     )
     assert sum("All 5 action items" in t for t in thread(slack_emulator, team, card)) == 1
