@@ -33,6 +33,11 @@ JIRA_NO_ANSWER = "Jira did not answer in time"
 JIRA_NO_ANSWER_TO_CREATE = "Jira did not answer the create in time"
 # Every try answered 429 (Jira's own detail is a bare "HTTP 429").
 JIRA_KEPT_LIMITING = "Jira kept rate-limiting requests"
+# Something Unpack did not expect stopped a sync (its own fault, not Jira's): the reader
+# is told it is ours and what to do; the operator finds the traceback in the log.
+WENT_WRONG = "Something went wrong on our side while syncing"
+WENT_WRONG_RETRYING = f"{WENT_WRONG}; will try again shortly."
+WENT_WRONG_FINAL = f"{WENT_WRONG}. Use Retry to try again."
 
 
 def jira_unanswered(reason: str) -> str:

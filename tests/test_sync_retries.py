@@ -332,3 +332,51 @@ def test_a_jira_that_never_answers_in_time_is_said_once_in_the_sync_log(
     assert "Jira did not answer the create in time after several tries." in said
     assert said.count("Jira") == 1, said
     assert issues_labelled(site, items(sync_app.db, team)[0]["sync_label"]) == []
+
+
+def test_a_fault_of_our_own_is_not_blamed_on_jira(sync_app, slack_emulator, jira_emulator, site):
+    """Jira answers the create screen's metadata with a 200 of a shape it never sends (a
+    list where an object belongs): nothing the app anticipates, so the sync stops on our
+    side. It is tried again as an outage is, then said as ours, with Retry, never as
+    "Jira did not answer"; the operator finds the traceback in the log."""
+    world, [item_id] = committed(sync_app, slack_emulator, site, ["Shaped wrong"])
+    team = world.team
+    project = site.projects["TEAM"]
+    [task] = [t for t in project.issue_types if t.name == "Task"]
+    meta = on(site, f"/issue/createmeta/{project.id}/issuetypes/{task.id}")
+    jira_emulator.faults.add("GET", meta, "wrong_shape", times=None)
+    commit_retro(sync_app, slack_emulator, world)
+
+    row = wait_for_state(sync_app.db, team, item_id, "error", timeout=15)
+    final = "Something went wrong on our side while syncing. Use Retry to try again."
+    assert (row["last_error"], row["last_error_kind"]) == (final, "internal")
+    log = sync_app.db.rows(
+        "SELECT outcome, message FROM sync_attempts WHERE item_id = :i ORDER BY id", i=item_id
+    )
+    retrying = "Something went wrong on our side while syncing; will try again shortly."
+    assert [(r["outcome"], r["message"]) for r in log] == [
+        *[("retrying", retrying)] * 3,
+        ("failed", final),
+    ]
+    assert bulk_requests(jira_emulator, site) == []  # it stopped before anything was sent
+
+    home = open_home(sync_app, slack_emulator, team, team.admin)
+    [failure] = [
+        b for b in home["blocks"] if b.get("block_id") == f"{sync_ids.HOME_FAILURE_PREFIX}{item_id}"
+    ]
+    said = failure["text"]["text"]
+    assert final in said
+    assert "Jira" not in said and "Error" not in said and "Traceback" not in said, said
+    summary = wait_until(
+        lambda: (
+            "not in Jira yet" in all_item_lines(slack_emulator, team)[item_id]
+            and summary_message(slack_emulator, team)
+        ),
+        message="the failure on the card",
+    )
+    prefix = retro_ids.FAILURE_BLOCK_PREFIX
+    card = str([b for b in summary.blocks if b.get("block_id", "").startswith(prefix)])
+    assert "something went wrong on our side while syncing" in card, card
+    # The operator's side: the traceback of what went wrong, in the app's log.
+    logged = sync_app.app.log()
+    assert "Traceback" in logged and "AttributeError" in logged

@@ -17,10 +17,18 @@ class JiraErrorKind(enum.StrEnum):
     RATE_LIMITED = "rate_limited"  # 429: wait Retry-After
     UNAVAILABLE = "unavailable"  # 5xx, timeouts, resets: try again later
     AMBIGUOUS = "ambiguous"  # a create whose outcome is unknown (sent, no answer)
+    # Our own fault, not Jira's: something the app did not expect stopped the sync. Tried
+    # again like an outage (it may pass), worded so that nobody blames Jira for it.
+    INTERNAL = "internal"
 
 
 # Failures worth retrying automatically; the rest need a person to change something.
-TRANSIENT = {JiraErrorKind.RATE_LIMITED, JiraErrorKind.UNAVAILABLE, JiraErrorKind.AMBIGUOUS}
+TRANSIENT = {
+    JiraErrorKind.RATE_LIMITED,
+    JiraErrorKind.UNAVAILABLE,
+    JiraErrorKind.AMBIGUOUS,
+    JiraErrorKind.INTERNAL,
+}
 
 
 class JiraError(Exception):
@@ -63,6 +71,8 @@ def explain(
         return f"Permission denied: the connected Jira account cannot edit {issue_key}."
     if issue_key and error.kind is JiraErrorKind.NOT_FOUND:
         return f"Jira issue {issue_key} was not found (deleted, or not visible to the account)."
+    if error.kind is JiraErrorKind.INTERNAL:
+        return messages.WENT_WRONG_FINAL if final else messages.WENT_WRONG_RETRYING
     if final and error.transient:
         if error.kind is JiraErrorKind.RATE_LIMITED:
             return messages.gave_up_on_jira(messages.JIRA_KEPT_LIMITING)

@@ -73,8 +73,8 @@ async def _sync_workspace(runtime: Runtime, workspace_id: int, items: list[Actio
     try:
         await _push(ws, items)
     except Exception:
-        logger.exception("sync of workspace %s failed", workspace_id)
-        error = JiraError(JiraErrorKind.UNAVAILABLE, "an unexpected error stopped the sync")
+        logger.exception("sync of workspace %s failed", workspace_id)  # the traceback
+        error = JiraError(JiraErrorKind.INTERNAL, messages.WENT_WRONG)
         done = {i for applied in ws.applied for i in applied.item_ids}
         # Left as possibly created: the next try looks for them before sending again.
         left = [i for i in items if i.id not in done]

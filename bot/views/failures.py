@@ -61,6 +61,8 @@ def cause(group: FailureGroup) -> str:
             return f"project {project} wasn't found in Jira"
         case JiraErrorKind.RATE_LIMITED | JiraErrorKind.UNAVAILABLE | JiraErrorKind.AMBIGUOUS:
             return "Jira didn't answer after several tries"
+        case JiraErrorKind.INTERNAL:
+            return messages.WENT_WRONG[:1].lower() + messages.WENT_WRONG[1:]
         case _:
             if group.sample:  # Jira's own reason, e.g. a field it refused
                 return escape(clip(group.sample.rstrip("."), SAMPLE_MAX))
@@ -79,7 +81,12 @@ def who_fixes(group: FailureGroup, reconnect: str = messages.CONNECT) -> str | N
             )
         case JiraErrorKind.ISSUE_TYPE | JiraErrorKind.NOT_FOUND:
             return "A workspace admin can choose another with `/jira settings`, then Retry."
-        case JiraErrorKind.RATE_LIMITED | JiraErrorKind.UNAVAILABLE | JiraErrorKind.AMBIGUOUS:
+        case (
+            JiraErrorKind.RATE_LIMITED
+            | JiraErrorKind.UNAVAILABLE
+            | JiraErrorKind.AMBIGUOUS
+            | JiraErrorKind.INTERNAL
+        ):
             return None
         case _:
             return "A workspace admin can see why in the Sync Log on Unpack's Home tab."

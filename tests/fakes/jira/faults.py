@@ -19,11 +19,14 @@ from urllib.parse import parse_qsl
 from .model import Recorded
 
 KINDS = {"latency", "hold", "stale", "403", "500", "503", "429", "timeout", "drop",
-         "repeat_token", "drip", "huge"}  # fmt: skip
+         "repeat_token", "drip", "huge", "wrong_shape"}  # fmt: skip
 # Kinds that answer as Jira would, only later: not "created_then_" kinds either.
 LATE = {"latency", "hold", "stale"}
 # Answers that go wrong while they are being sent: they are not "created_then_" kinds.
 HOSTILE = {"repeat_token", "drip", "huge"}
+# A 200 whose JSON is not what the endpoint ever answers (a list where an object belongs):
+# a proxy or a Jira bug the app cannot anticipate.
+WRONG_SHAPE = [{"unexpected": True}]
 BODIES = {
     # What Jira answers an account that may not do this (a webhook, say, without the
     # site's admin permission or the app's webhook scope).
@@ -90,9 +93,10 @@ class FaultPlan:
         contains this text (e.g. a JQL clause).
         Hostile servers: repeat_token (a search answers with the page token it was given,
         or the same one every time, never isLast), drip (the real answer, one byte every
-        `delay` seconds), huge (200 with `size` bytes of JSON that never ends)."""
+        `delay` seconds), huge (200 with `size` bytes of JSON that never ends), wrong_shape
+        (200 with a JSON list where an object belongs; nothing is done)."""
         base = kind.removeprefix("created_then_")
-        if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE}):
+        if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE, "wrong_shape"}):
             raise ValueError(f"unknown fault kind {kind!r}")
         if base == "timeout" and not delay:
             delay = 30.0
@@ -184,6 +188,13 @@ class FaultsAndRecording:
             await _released(fault)
             await recording_send(start)
             await recording_send({"type": "http.response.body", "body": answer})
+            return None
+        if kind == "wrong_shape":
+            headers = [(b"content-type", b"application/json;charset=UTF-8")]
+            await recording_send({"type": "http.response.start", "status": 200, "headers": headers})
+            await recording_send(
+                {"type": "http.response.body", "body": json.dumps(WRONG_SHAPE).encode()}
+            )
             return None
         if kind in HOSTILE:
             handle = lambda s: self.app(scope, replay, s)  # noqa: E731
