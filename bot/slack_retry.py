@@ -22,12 +22,13 @@ ATTEMPTS = 5
 LONGEST_WAIT = 30.0
 
 
-def _worth_retrying(exc: SlackApiError) -> bool:
+def worth_retrying(exc: SlackApiError) -> bool:
+    """A 429 or a 5xx: Slack may well accept the same call a little later."""
     status = exc.response.status_code
     return status == 429 or status >= 500
 
 
-def _retry_after(exc: SlackApiError) -> float | None:
+def retry_after(exc: SlackApiError) -> float | None:
     value = (exc.response.headers or {}).get("Retry-After") or (exc.response.headers or {}).get(
         "retry-after"
     )
@@ -47,9 +48,9 @@ async def until_accepted(
         try:
             return await call()
         except SlackApiError as exc:
-            if not _worth_retrying(exc):
+            if not worth_retrying(exc):
                 raise
-            wait = retry_delay(failures, base_seconds, _retry_after(exc))
+            wait = retry_delay(failures, base_seconds, retry_after(exc))
         except (aiohttp.ClientError, TimeoutError):
             wait = retry_delay(failures, base_seconds)
         await asyncio.sleep(min(wait, LONGEST_WAIT))

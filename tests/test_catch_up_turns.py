@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.sync import deleted, poll
-from tests.flows_sync import sync_app_fixture, wait_until
+from tests.flows_sync import slack_email, sync_app_fixture, wait_until
 from tests.flows_webhooks import (
     at_turn,
     notice_lines,
@@ -194,3 +194,38 @@ def as_utc(value) -> datetime:
     """A timestamp as the database returns it (SQLite: text, naive; PostgreSQL: aware)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def test_slack_failing_to_look_up_an_assignee_is_tried_again_not_kept_as_nobody(
+    sync_app, slack_emulator, jira_emulator, site, unheard
+):
+    """An issue reassigned in Jira to someone who is in Slack: the first lookup by email
+    fails (Slack answers 500; a 429 past the client's own retries is the same). That is not Slack
+    saying there is no such user: the turn applies nothing of a guess ("assigned in Jira
+    to Max Member" would then stay, since the assignee is looked up only when it changes),
+    keeps no answer, and the next turn reads the issue again and finds the person."""
+    team, hook, item, _, _ = unheard
+    member = site.add_user(slack_email(team, "member"), "Max Member")
+    slack_emulator.fail("users.lookupByEmail", status=500, times=1, team_id=team.team_id)
+
+    def assignee() -> tuple:
+        row = sync_app.db.rows(
+            "SELECT assignee_user_id, assignee_note FROM action_items WHERE id = :i", i=item.id
+        )[0]
+        return row["assignee_user_id"], row["assignee_note"]
+
+    def lookups() -> int:
+        calls = slack_emulator.calls_to("users.lookupByEmail")
+        return sum(1 for c in calls if str(c.args.get("email")).lower() == member.email.lower())
+
+    before = assignee()
+    with at_turn():
+        assert site.edit(item.key, by=hook.jira_user, assignee=member.account_id) == []
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    assert assignee() == before
+    assert lookups() == 1
+
+    with at_turn(2):
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    assert assignee() == (team.member, None)
+    assert lookups() == 2  # the failure was not kept as "nobody"

@@ -6,18 +6,41 @@ share an owner asks once."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import slack_retry
 from bot.jira.client import JiraClient
 from bot.runtime import TtlCache
+
+logger = logging.getLogger(__name__)
 
 # Jira's user search shares a tenant-wide rate limit: a few at a time, not fifty.
 JIRA_LOOKUPS_AT_ONCE = 20
 SLACK_LOOKUPS_AT_ONCE = 50
 SLACK_USERS_PER_CYCLE = 10_000
+# Slack's answer that nobody in the workspace has this email: the one answer about the
+# person, so the one kept (bot/runtime.py's SLACK_USER_SECONDS).
+NO_SUCH_USER = "users_not_found"
+
+
+class SlackLookupFailed(Exception):
+    """Slack could not say just now who has an email (rate-limited, or failing): the read
+    that needed it is tried again later, rather than settled as "assigned in Jira to
+    NAME" on an answer that was never about the person."""
+
+    def __init__(self, error: str, retry_after: float | None = None) -> None:
+        super().__init__(f"Slack could not look up a user by email ({error})")
+        self.message = str(self)
+        self.retry_after = retry_after
+
+
+class _Refused(Exception):
+    """A refusal that retrying cannot change (a missing scope, a revoked token): nobody
+    is matched this time, and nothing is kept, so a fixed install matches at once."""
 
 
 @dataclass(frozen=True)
@@ -89,14 +112,25 @@ class People:
         if not email or self._slack is None:
             return None
         key = (self._workspace_id, email.lower())
-        return await self._slack_users.load(key, lambda: self._lookup_by_email(email))
+        try:
+            # Only an answer is kept: a failed read is forgotten at once (TtlCache.load).
+            return await self._slack_users.load(key, lambda: self._lookup_by_email(email))
+        except _Refused as refused:
+            logger.warning("workspace %s: Slack refused users.lookupByEmail: %s",
+                           self._workspace_id, refused)  # fmt: skip
+            return None
 
     async def _lookup_by_email(self, email: str) -> str | None:
         async with self._slack_gate:
             try:
                 response = await self._slack.users_lookupByEmail(email=email)
-            except SlackApiError:  # users_not_found, or the scope is missing
-                return None
+            except SlackApiError as exc:
+                error = str(exc.response.get("error") or exc.response.status_code)
+                if error == NO_SUCH_USER:
+                    return None
+                if slack_retry.worth_retrying(exc):
+                    raise SlackLookupFailed(error, slack_retry.retry_after(exc)) from None
+                raise _Refused(error) from None
         user = response.get("user") or {}
         return None if user.get("deleted") else user.get("id")
 

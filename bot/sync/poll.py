@@ -36,6 +36,7 @@ from bot.jira.fields import APP_LABEL
 from bot.jira.times import jira_time
 from bot.runtime import Runtime
 from bot.sync.backoff import retry_delay
+from bot.sync.people import SlackLookupFailed
 from bot.sync.pull import apply_polled_issues
 from storage import polling
 from storage.clock import utcnow
@@ -69,6 +70,9 @@ TURNS_CHECKED_EVERY = timedelta(minutes=1)
 # The longest wait between polls of a workspace whose Jira keeps failing (Retry-After
 # may ask for longer): a Jira back up is noticed within this.
 POLL_BACKOFF_CAP = timedelta(minutes=15)
+# Failures a later try may get past (Jira's, or Slack's lookup of a Jira assignee):
+# logged in a line, not with a traceback.
+UNANSWERED = (JiraError, SlackLookupFailed)
 
 
 def poll_budget(runtime: Runtime) -> float:
@@ -219,9 +223,9 @@ def _retry_seconds(runtime: Runtime, exc: Exception, workspace_id: int, failures
     """Seconds until the next poll of a workspace after its `failures`-th failure in a row."""
     base = runtime.settings.sync_retry_base_seconds
     cap = POLL_BACKOFF_CAP / timedelta(seconds=1)
-    retry_after = exc.retry_after if isinstance(exc, JiraError) else None
+    retry_after = exc.retry_after if isinstance(exc, UNANSWERED) else None
     delay = retry_delay(failures, base, retry_after, cap=cap)
-    if isinstance(exc, JiraError):
+    if isinstance(exc, UNANSWERED):
         logger.info(
             "status poll of workspace %s failed (%d in a row, next in %.0f s): %s",
             workspace_id,
@@ -289,7 +293,7 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
         try:
             async with asyncio.timeout(poll_budget(runtime)):
                 await work(connection, now, moved)
-        except JiraError as exc:  # the next turn catches up
+        except UNANSWERED as exc:  # the next turn catches up
             logger.info("workspace %s: %s not done: %s", workspace_id, what, exc.message)
         except TimeoutError:
             logger.warning("workspace %s: %s ran out of its time budget", workspace_id, what)

@@ -100,7 +100,9 @@ async def read_current(
     """`issues`: what a poll already read (nothing is read again); otherwise the issues
     are read now, and those missing are checked for deletion. `jira`, `is_two_way`: the
     client and sync direction the caller already has (a webhook burst keeps them for a
-    few seconds)."""
+    few seconds). Raises SlackLookupFailed when Slack could not say who an assignee is:
+    the read is tried again later (a poll retries its workspace, a delivery is applied
+    again by the job for unapplied ones), never settled on a guess."""
     if is_two_way is None:
         is_two_way = await two_way(runtime, workspace_id)
     current = Current(workspace_id, two_way=is_two_way)
