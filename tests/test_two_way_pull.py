@@ -523,3 +523,35 @@ def test_one_person_assigned_in_jira_twice_is_looked_up_in_slack_once(
     for item in items:
         assert row_of(sync_app.db, item.id)["assignee_user_id"] == team.member
     assert lookups() == 1
+
+
+def test_a_move_and_a_new_title_read_with_done_are_what_the_thread_names(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    team = world.team
+    retro_with_items(sync_app, slack_emulator, world, ["Rotate the keys"])
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, team, 1)
+    editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
+    summary = summary_message(slack_emulator, team)
+
+    def done_notices() -> list[str]:
+        thread = slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
+        return [m.text for m in thread if "is done in Jira" in m.text]
+
+    # Jira's searches wait until the issue is moved, renamed and done: one poll reads all.
+    hold = jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}/rest/api/3/search/jql", "hold", times=None
+    )
+    try:
+        moved = site.move_to_project(row["jira_key"], "OPS", by=editor)
+        site.edit(moved.key, by=editor, summary="Rotate the API keys")
+        site.transition(moved.key, "Done", by=editor)
+        hold.release()
+        [notice] = wait_until(done_notices, timeout=8, message="the completion notice")
+    finally:
+        jira_emulator.faults.clear()
+
+    link = f"<{site.url}/browse/{moved.key}|{moved.key}>"
+    assert notice == f"✅ {link} · Rotate the API keys is done in Jira (1 of 1 done)"

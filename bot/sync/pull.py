@@ -208,13 +208,17 @@ def apply_issue(
     if issue is None:
         return ItemResult(UNVERIFIED if current.failed else str(Outcome.UNCHANGED))
     result = ItemResult(str(Outcome.UNCHANGED))
+    _fields(result, row, issue, current)
+    # The thread line names the issue as it is now: a move or a new title read together
+    # with the status change, not the key and title the item had before this read.
+    state.jira_key = result.field_values.get("jira_key", state.jira_key)
+    state.title = result.field_values.get("title", state.title)
     fact = status_fact(issue, actor_name)
     if fact is not None:
         outcome = completion.judge(state, fact)
         result.outcome = str(outcome)
         result.status_values = completion.settle(state, fact, outcome) or None
         result.change = completion.change_for(outcome, state, fact)
-    _fields(result, row, issue, current)
     if result.fields_changed and result.outcome == str(Outcome.UNCHANGED):
         result.outcome = UPDATED
     return result
