@@ -6,6 +6,9 @@ project, so the move is chosen from what the issue's status offers now
 (GET /issue/{id}/transitions): for Mark done, a transition into the Done category,
 preferring one named "Done"; for Reopen, one into To Do ("new"), else In Progress
 ("indeterminate"). Status names are localized, so only the category key decides.
+
+An item whose issue lives on another site than the one connected now is never moved: the
+connected site may hold an unrelated issue with the same id. Its line says why instead.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 from bot.jira.errors import JiraError
 from bot.sync.context import WorkspaceSync
 from bot.sync.outcomes import Failed, Moved, Stuck
+from bot.sync.update import same_site
 from storage.clock import utcnow
 from storage.models import ActionItem
 
@@ -55,7 +59,22 @@ def stuck_text(item: ActionItem, wanted: str, status_name: str | None) -> str:
     )
 
 
+def elsewhere_text(item: ActionItem, wanted: str) -> str:
+    where = "Done" if wanted == DONE else "To Do"
+    site = (item.jira_site_url or "its site").removeprefix("https://").rstrip("/")
+    key = item.jira_key or "the issue"
+    return f"couldn't move {key} to {where} in Jira: {site} is no longer connected"
+
+
 async def move_items(ws: WorkspaceSync, items: list[ActionItem]) -> None:
+    elsewhere = [item for item in items if not same_site(item, ws.site_url)]
+    await ws.record(
+        [
+            Stuck(i.id, i.jira_transition, None, elsewhere_text(i, i.jira_transition))
+            for i in elsewhere
+        ]
+    )
+    items = [item for item in items if item not in elsewhere]
     gate = asyncio.Semaphore(MOVES_AT_ONCE)
 
     async def one(item: ActionItem):
