@@ -299,7 +299,9 @@ def test_an_issue_moved_in_jira_shows_its_new_key_by_polling(
     sync_app, slack_emulator, jira_emulator, site
 ):
     world = connect_world(sync_app, slack_emulator, site, webhooks=False)
-    [item_id] = retro_with_items(sync_app, slack_emulator, world, ["Rotate the keys"])
+    [item_id] = retro_with_items(
+        sync_app, slack_emulator, world, ["Rotate the keys"], assignee=world.team.admin
+    )
     commit_retro(sync_app, slack_emulator, world)
     [row] = wait_for_keys(sync_app.db, world.team, 1)
     editor = site.add_user(f"lena.{uuid.uuid4().hex[:6]}@example.com", "Lena Lead")
@@ -313,8 +315,10 @@ def test_an_issue_moved_in_jira_shows_its_new_key_by_polling(
     )
     assert row["jira_project_key"] == "OPS"
     wait_for_line(slack_emulator, world.team, f"/browse/{moved.key}|{moved.key}>")
-    listed, _ = list_and_home(sync_app, slack_emulator, world.team, world.team.member)
-    assert moved.key in listed
+    # /retro list and the assignee's App Home link the new key too.
+    listed, home = list_and_home(sync_app, slack_emulator, world.team, world.team.admin)
+    assert f"/browse/{moved.key}|{moved.key}>" in listed
+    assert f"/browse/{moved.key}|{moved.key}>" in str(home[item_id])
 
 
 def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulator, site):
@@ -446,16 +450,22 @@ def jira_value(row: dict, name: str):
     return base.get(name, {}).get("j")
 
 
-def set_direction(sync_app, slack_emulator, team, direction: str) -> None:
+def set_direction(sync_app, slack_emulator, team, direction: str, *, webhooks=False) -> None:
     """Choose the direction in /jira settings (the project stays TEAM / Task)."""
     from tests.flows_jira import issue_type_options, project_options, settings_values
 
     view = open_settings(sync_app.slack, slack_emulator, team)
-    assert any(b.get("block_id") == jira_ids.SYNC_DIRECTION_BLOCK for b in view.blocks)
+    [block] = [b for b in view.blocks if b.get("block_id") == jira_ids.SYNC_DIRECTION_BLOCK]
+    assert block["label"]["text"] == "Sync direction"
+    assert [o["text"]["text"] for o in block["element"]["options"]] == [
+        "*Two-way*",
+        "*One-way (Slack → Jira only)*",
+    ]
+    assert block["element"]["initial_option"]["value"] == "two_way"  # the default
     project = next(o for o in project_options(sync_app.slack, team, view, "TEAM"))
     types = issue_type_options(sync_app.slack, team, view)
     kind = next(o for o in types if o["text"]["text"] == "Task")
-    values = settings_values(view, project, kind, webhooks=False)
+    values = settings_values(view, project, kind, webhooks=webhooks)
     chosen = {"type": "radio_buttons", "selected_option": {"value": direction}}
     values[jira_ids.SYNC_DIRECTION_BLOCK] = {jira_ids.SYNC_DIRECTION_INPUT: chosen}
     answer = sync_app.slack.view_submission(team.team_id, team.admin, view, values)
@@ -555,3 +565,31 @@ def test_a_move_and_a_new_title_read_with_done_are_what_the_thread_names(
 
     link = f"<{site.url}/browse/{moved.key}|{moved.key}>"
     assert notice == f"✅ {link} · Rotate the API keys is done in Jira (1 of 1 done)"
+
+
+def test_one_way_by_webhook_takes_only_status(sync_app, slack_emulator, site, hooked):
+    team, hook, item = hooked
+    set_direction(sync_app, slack_emulator, team, "one_way", webhooks=True)
+    member = site.add_user(slack_email(team, "member"), "Max Member")
+
+    [edited] = site.edit(
+        item.key,
+        by=hook.jira_user,
+        summary="Fix the deploy (groomed)",
+        description=adf("Groomed in Jira"),
+        assignee=member.account_id,
+    )
+    [done] = site.transition(item.key, "Done", by=hook.jira_user)
+
+    assert (edited.status, done.status) == (202, 202)
+    wait_applied(sync_app.db, team)
+    row = row_of(sync_app.db, item.id)
+    assert row["status"] == "complete"  # status still comes back
+    assert (row["title"], row["description"], row["assignee_user_id"]) == (
+        "Fix the deploy",
+        None,
+        None,
+    )
+    assert jira_value(row, "title") == "Fix the deploy (groomed)"  # known, never pulled
+    _, line = wait_for_line(slack_emulator, team, "Fix the deploy")
+    assert "groomed" not in line and "_unassigned_" in line

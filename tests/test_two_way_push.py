@@ -361,6 +361,18 @@ def test_the_same_field_edited_later_in_jira_wins_and_nothing_is_pushed(
     assert conflicts(sync_app.db, world.team) == [
         "title changed in Slack and in Jira; kept Jira's: Order lunch (Jira)"
     ]
+    # /jira log names the item (its key and title), the field and the value kept.
+    team = world.team
+    log = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "log").json()
+    [line] = [text for text in context_texts(log["blocks"]) if f"conflict {issue.key}" in text]
+    assert line.endswith(
+        f"conflict {issue.key} · Order lunch (Jira) · "
+        "title changed in Slack and in Jira; kept Jira's: Order lunch (Jira)"
+    )
+
+
+def context_texts(blocks: list[dict]) -> list[str]:
+    return [e.get("text", "") for b in blocks if b["type"] == "context" for e in b["elements"]]
 
 
 def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
@@ -463,6 +475,18 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
         lambda: (r := items(sync_app.db, team)[0])["revision"] == r["synced_revision"],
         message="the edit settled",
     )
+    # Mark done: the item completes in Slack; the new site's issue with its id is not moved.
+    summary = summary_message(slack_emulator, team)
+    choose(sync_app.slack, team, item_id, controls.DONE, message_ts=summary.ts)
+    row = wait_until(
+        lambda: (r := items(sync_app.db, team)[0])["transition_note"] and r,
+        message="the line saying why the issue was not moved",
+    )
+    host = site.url.removeprefix("https://")
+    assert row["transition_note"] == (
+        f"couldn't move {issue.key} to Done in Jira: {host} is no longer connected"
+    )
+    assert (row["status"], row["jira_transition"]) == ("complete", None)
     # Poll: two searches of the new site since the reconnect (the first one's issues were
     # applied before the second began), finding the twin, labelled and recently updated.
     wait_until(lambda: len(_status_polls(jira_emulator, second, start)) >= 2, timeout=5)

@@ -225,8 +225,11 @@ def _direction_input(form: SettingsForm) -> dict:
         "type": "input",
         "block_id": ids.SYNC_DIRECTION_BLOCK,
         "optional": True,  # a choice is always made (initial option); older forms lack it
-        "label": plain("Sync direction (whole workspace)"),
-        "hint": plain("Either way, a change made in Jira is never overwritten by Slack."),
+        "label": plain("Sync direction"),
+        "hint": plain(
+            "For the whole workspace. Either way, a change made in Jira is never overwritten "
+            "by Slack."
+        ),
         "element": {
             "type": "radio_buttons",
             "action_id": ids.SYNC_DIRECTION_INPUT,
