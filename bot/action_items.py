@@ -20,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import ack_budget, messages, notifier
 from bot.home import publish_home
-from bot.item_form import FIELD_TITLE, ItemForm, today_in, validate_item_form
+from bot.item_form import FIELD_TITLE, ItemForm, clean_text, today_in, validate_item_form
 from bot.modals import open_modal
 from bot.retros import NO_OPEN_RETRO, reply
 from bot.runtime import Runtime
@@ -163,7 +163,7 @@ async def open_add_modal(
     metadata["tz"] = await user_tz(client, user_id)
     view = build_item_modal(
         metadata,
-        ItemForm(title=" ".join(title.split())),
+        ItemForm(title=" ".join(clean_text(title).split())),
         intro=f"For *{escape(retro.title)}* in <#{retro.channel_id}>",
     )
     return await _open(client, trigger_id, view, source)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import messages, notifier
 from bot.admins import is_admin
+from bot.item_form import clean_text, visible
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue
 from bot.views import item_control_ids as controls
@@ -83,7 +84,9 @@ async def start_retro(
     runtime: Runtime, workspace_id: int, channel_id: str, user_id: str, title: str
 ) -> dict:
     """Open a retro in the channel and post its summary; one open retro per channel."""
-    title = " ".join(title.split()) or default_title(utcnow().date())
+    title = " ".join(clean_text(title).split())
+    if not visible(title):
+        title = default_title(utcnow().date())
     if len(title) > TITLE_MAX:
         return reply(f"Keep the retro title to {TITLE_MAX} characters (it has {len(title)}).")
     try:

@@ -22,6 +22,7 @@ from bot.item_form import (
     FIELD_TITLE,
     TITLE_MAX,
     ItemForm,
+    clean_text,
     today_in,
     validate_item_form,
 )
@@ -116,6 +117,7 @@ def _shown_in(item: ActionItem, retro: Retro | None, message: ShortcutMessage) -
 
 
 def prefill(text: str, permalink: str | None) -> ItemForm:
+    text = clean_text(text, lines=True)
     lines = [line.strip() for line in plain_text(text).splitlines() if line.strip()]
     title = (lines[0] if lines else "Action item from Slack")[:TITLE_MAX]
     link = f"\n\nFrom Slack: {permalink}" if permalink else ""

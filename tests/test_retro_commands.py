@@ -74,6 +74,13 @@ def test_start_refuses_a_title_over_255_characters(slack, slack_emulator, team, 
     assert retro_rows(db, team) == []
 
 
+def test_start_drops_characters_nobody_types(slack, slack_emulator, team, db):
+    """NUL (which PostgreSQL refuses) and other control characters in a forged command."""
+    text = retro_command(slack, slack_emulator, team, "start Sprint\x00 42\x07\x1b")
+    assert text.startswith("Started *Sprint 42*"), text
+    assert [r["title"] for r in retro_rows(db, team)] == ["Sprint 42"]
+
+
 def test_start_in_a_channel_the_app_cannot_post_in_says_how_to_fix_it(
     slack, slack_emulator, team, db
 ):

@@ -29,6 +29,7 @@ from tests.flows_retro import (
     start_retro,
     submit_item,
     summary_message,
+    wait_for_line,
 )
 
 
@@ -66,6 +67,8 @@ def items(db, team) -> list[dict]:
     [
         (item_values(""), retro_ids.TITLE_BLOCK, "Give the action item a title"),
         (item_values("   "), retro_ids.TITLE_BLOCK, "Give the action item a title"),
+        # Zero-width space, word joiner, zero-width joiner: a title nobody can see.
+        (item_values("\u200b\u2060\u200d "), retro_ids.TITLE_BLOCK, "Give the action item"),
         (item_values("x" * 256), retro_ids.TITLE_BLOCK, "255 characters"),
         (
             item_values("Fix it", due=date.today() - timedelta(days=1)),
@@ -73,7 +76,7 @@ def items(db, team) -> list[dict]:
             "can't be in the past",
         ),
     ],
-    ids=["empty title", "blank title", "long title", "due yesterday"],
+    ids=["empty title", "blank title", "invisible title", "long title", "due yesterday"],
 )
 def test_invalid_input_gets_inline_errors_and_saves_nothing(
     slack, slack_emulator, team, db, values, block, words
@@ -88,6 +91,20 @@ def test_invalid_input_gets_inline_errors_and_saves_nothing(
     assert slack_emulator.views[view.id].errors == body["errors"]
     assert items(db, team) == []
     slack_emulator.assert_no_violations()  # errors keyed by real input block ids
+
+
+def test_characters_nobody_types_are_dropped_before_saving(slack, slack_emulator, team, db):
+    """A pasted or forged submission may carry NUL (PostgreSQL refuses it), other control
+    characters and lone surrogates (no UTF-8 holds them): the item is saved without them."""
+    start_retro(slack, slack_emulator, team)
+    view = add_modal(slack, slack_emulator, team)
+    title = "Fix the\x00 deploy\ud800\x1b"
+    description = "Why:\r\nit\x00 broke\x07\ttwice"
+    response = submit_item(slack, team, view, item_values(title, description=description))
+    assert "errors" not in response.text, response.text
+    [item] = items(db, team)
+    assert (item["title"], item["description"]) == ("Fix the deploy", "Why:\nit broke\ttwice")
+    wait_for_line(slack_emulator, team, "Fix the deploy")  # and the card shows it
 
 
 def test_several_problems_are_reported_together(slack, slack_emulator, team):

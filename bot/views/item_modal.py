@@ -11,7 +11,14 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from bot.item_form import DESCRIPTION_MAX, FIELD_DESCRIPTION, FIELD_DUE_DATE, TITLE_MAX, ItemForm
+from bot.item_form import (
+    DESCRIPTION_MAX,
+    FIELD_DESCRIPTION,
+    FIELD_DUE_DATE,
+    TITLE_MAX,
+    ItemForm,
+    clean_text,
+)
 from bot.views import retro_ids as ids
 from bot.views.blocks import clip, context, plain, section
 
@@ -97,19 +104,28 @@ def read_item_form(state_values: dict) -> ItemForm:
     """The submitted values ({block_id: {action_id: leaf}}) as an ItemForm."""
 
     def leaf(block: str, action: str) -> dict:
-        return (state_values.get(block) or {}).get(action) or {}
+        found = _mapping(_mapping(state_values).get(block)).get(action)
+        return _mapping(found)
 
     due_text = leaf(ids.DUE_BLOCK, ids.DUE_INPUT).get("selected_date")
     try:
-        due = date.fromisoformat(due_text) if due_text else None
+        due = date.fromisoformat(due_text) if isinstance(due_text, str) else None
     except ValueError:
         due = None
+    assignee = leaf(ids.ASSIGNEE_BLOCK, ids.ASSIGNEE_INPUT).get("selected_user")
     return ItemForm(
-        title=(leaf(ids.TITLE_BLOCK, ids.TITLE_INPUT).get("value") or "").strip(),
-        description=(leaf(ids.DESCRIPTION_BLOCK, ids.DESCRIPTION_INPUT).get("value") or "").strip(),
-        assignee_user_id=leaf(ids.ASSIGNEE_BLOCK, ids.ASSIGNEE_INPUT).get("selected_user") or None,
+        title=clean_text(leaf(ids.TITLE_BLOCK, ids.TITLE_INPUT).get("value")).strip(),
+        description=clean_text(
+            leaf(ids.DESCRIPTION_BLOCK, ids.DESCRIPTION_INPUT).get("value"), lines=True
+        ).strip(),
+        assignee_user_id=clean_text(assignee) or None,
         due_date=due,
     )
+
+
+def _mapping(value: object) -> dict:
+    """A part of a submitted view that should be an object; anything else reads as empty."""
+    return value if isinstance(value, dict) else {}
 
 
 def error_blocks(errors: dict[str, str]) -> dict[str, str]:
