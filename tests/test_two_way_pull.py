@@ -593,3 +593,18 @@ def test_one_way_by_webhook_takes_only_status(sync_app, slack_emulator, site, ho
     assert jira_value(row, "title") == "Fix the deploy (groomed)"  # known, never pulled
     _, line = wait_for_line(slack_emulator, team, "Fix the deploy")
     assert "groomed" not in line and "_unassigned_" in line
+
+
+def test_text_added_after_the_retro_link_in_jira_comes_back_without_the_link(
+    sync_app, slack_emulator, site, hooked
+):
+    team, hook, item = hooked
+    written = site.find_issue(item.key).fields["description"]
+    assert "From the retro: " in str(written)  # the app's link, last in what it wrote
+    added = {"type": "paragraph", "content": [{"type": "text", "text": "Canary first"}]}
+
+    site.edit(item.key, by=hook.jira_user, description={**written, "content": [
+        *written["content"], added]})  # fmt: skip
+
+    wait_applied(sync_app.db, team)
+    assert row_of(sync_app.db, item.id)["description"] == "Canary first"

@@ -21,12 +21,11 @@ _MARK_WRAP = {"strong": "*", "em": "_", "strike": "~"}
 
 
 def adf_to_mrkdwn(doc: dict | None) -> str:
-    """The mrkdwn of an ADF document, without the links the app appended."""
+    """The mrkdwn of an ADF document, without the links the app appended (wherever they
+    are now: someone who adds a line at the end in Jira writes it after them)."""
     if not isinstance(doc, dict):
         return ""
-    blocks = list(doc.get("content") or [])
-    while blocks and _is_app_link(blocks[-1]):
-        blocks.pop()
+    blocks = [block for block in doc.get("content") or [] if not _is_app_link(block)]
     return _join_blocks(blocks, "").strip("\n")
 
 
