@@ -35,16 +35,21 @@ def signed_by_slack(secret: str, body: bytes, timestamp: str, signature: str) ->
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
 
 
-def parseable(body: bytes) -> bool:
-    """Whether Bolt can read this body: UTF-8, and JSON or a form (whose `payload` is JSON)."""
+def parseable(body: bytes, content_type: str | None = None) -> bool:
+    """Whether Bolt can read this body: UTF-8, and a JSON object (read as JSON when Bolt
+    would: by its content type or its first character) or a form whose `payload` is one.
+    Bolt reads further into what it parsed as if it were an object, an event's too."""
     try:
         text = body.decode("utf-8")
-        if text.startswith("{"):
-            json.loads(text)
-            return True
+        if content_type == "application/json" or text.startswith("{"):
+            return _an_object(json.loads(text))
         form = dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
         if "payload" in form:
-            json.loads(form["payload"])
+            return _an_object(json.loads(form["payload"]))
     except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return False
     return True
+
+
+def _an_object(parsed: object) -> bool:
+    return isinstance(parsed, dict) and isinstance(parsed.get("event", {}), dict)

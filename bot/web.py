@@ -58,7 +58,7 @@ def build_web_app(runtime: Runtime) -> ASGIApp:
         body = await request.body()
         if not signed_by_slack(secret, body, timestamp, signature):
             return JSONResponse({"error": "invalid request"}, status_code=401)
-        if not parseable(body):
+        if not parseable(body, request.headers.get("content-type")):
             return JSONResponse({"error": "unreadable request"}, status_code=400)
         return await handler.handle(request)
 

@@ -76,6 +76,13 @@ JUNK_BODIES = {
     "not_utf8": b"\xff\xfe\x00junk",
     "bad_percent": b"payload=%FF",
     "json_junk": b'{"type": \xff}',
+    # Well-formed JSON, but not the object Bolt reads its fields from.
+    "payload_list": b"payload=%5B%5D",
+    "payload_null": b"payload=null",
+    "payload_string": b"payload=%22x%22",
+    "json_list": b"[1]",
+    "event_null": b'{"type": "event_callback", "event": null}',
+    "event_string": b'{"type": "event_callback", "event": "type"}',
 }
 
 
@@ -103,5 +110,8 @@ def test_junk_timestamps_get_401(slack, timestamp):
 @pytest.mark.parametrize("name", sorted(JUNK_BODIES))
 def test_signed_junk_is_refused_without_a_500(slack, name):
     body = JUNK_BODIES[name]
-    response = slack.raw(body, slack.sign(body, str(int(time.time()))))
+    json_like = body.startswith((b"{", b"["))
+    kind = "application/json" if json_like else "application/x-www-form-urlencoded"
+    headers = {**slack.sign(body, str(int(time.time()))), "Content-Type": kind}
+    response = slack.raw(body, headers)
     assert response.status_code in (400, 401)
