@@ -69,6 +69,7 @@ def test_status_for_anyone_names_everything(slack, slack_emulator, db, team, sit
     assert "*Webhooks:* waiting for set-up by a workspace admin" in text
     assert "/jira settings" not in text and "/jira log" not in text
     assert "*Failed syncs:* 2 action items" in text  # not the other workspace's failures
+    assert "*Sync direction:* Two-way" in text  # the default
     assert other_team_items == 3
     admin_text = str(_status(slack, team, user=team.admin)["blocks"])
     assert "paste its secret in `/jira settings`" in admin_text
@@ -229,6 +230,7 @@ def test_home_jira_card_for_admins_only(slack, slack_emulator, team, site):
     text = str(home["blocks"])
     assert site.url in text and "API token" in text and "OPS · Bug" in text
     assert "<#CTEAMX>: TEAM · Task" in text
+    assert "Sync direction:* Two-way" in text  # the default
     actions = [
         e["action_id"] for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
     ]
