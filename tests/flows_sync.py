@@ -134,6 +134,31 @@ def wait_until(predicate, timeout: float = 10.0, message: str = "a condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+# --- the app's polls of a new connection -----------------------------------------------
+
+# No poll of the workspace is under way (a claim is released when its poll ends, even a
+# failed one), and with `first`, one has been claimed already.
+_POLL_SETTLED = (
+    "SELECT count(*) FROM jira_connections WHERE workspace_id = :w "
+    "AND poll_claimed_by IS NULL AND (poll_due_at IS NOT NULL OR NOT :first)"
+)
+
+
+def wait_for_polls_to_settle(db: Database, team, *, first: bool = False, timeout=10.0) -> None:
+    """Until no poll of the workspace is under way (with `first`: until its first poll is
+    over). The app polls a connection as soon as it is made, within a couple of seconds,
+    before a test has chosen its project or pasted its webhook secret: that poll asks
+    Jira for a search, may refresh an OAuth token, and meets whatever fault a test has
+    set by then. A test that counts, holds or slows Jira requests from here on sees it,
+    or not, as the machine's speed decides, unless it waits for it here. Once a
+    workspace's changes come by webhook, no poll starts after this."""
+    wait_until(
+        lambda: db.scalar(_POLL_SETTLED, w=team.workspace_id, first=first),
+        timeout,
+        "the app's first poll of the workspace" if first else "no poll of the workspace",
+    )
+
+
 def wait_for_keys(db: Database, team, count: int, timeout: float = 10.0) -> list[dict]:
     """The workspace's items once `count` of them have a Jira key."""
 

@@ -30,6 +30,7 @@ from bot.runtime import Runtime
 from bot.sync import poll
 from tests.flows_jira import choose_default_project, connect_with_oauth, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
+from tests.flows_sync import wait_for_polls_to_settle
 from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
 
 
@@ -78,6 +79,9 @@ def token_webhook(app, slack, slack_emulator, db, team, site, *, add_to_jira=Tru
     token = webhook_token(db, team)
     if add_to_jira:
         site.add_admin_webhook(app.url + webhook_path(token), secret)
+    # The secret ends the workspace's polling, but the poll the connect started may still
+    # be asking Jira: Jira requests a test sees from here on are the test's own.
+    wait_for_polls_to_settle(db, team)
     mover = site.add_user(f"ana.{uuid.uuid4().hex[:6]}@example.com", "Ana Lima")
     return Hook(token, "api_token", account, mover, secret)
 
@@ -93,6 +97,8 @@ def oauth_webhook(app, slack, slack_emulator, jira_emulator, db, team, site, *, 
             lambda: registered(site, token) and webhook_ids(db, team),
             "the dynamic webhook to be registered (and remembered)",
         )
+        # As token_webhook: no poll from before the registration still under way.
+        wait_for_polls_to_settle(db, team)
     mover = site.add_user(f"max.{uuid.uuid4().hex[:6]}@example.com", "Max Mover")
     return Hook(token, "oauth", attempt.user.display_name, mover)
 

@@ -23,6 +23,7 @@ from tests.flows_jira import (
     project_options,
     start_oauth,
 )
+from tests.flows_sync import wait_for_polls_to_settle
 from tests.harness import launch_app
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)  # long expired
@@ -253,8 +254,13 @@ def test_revoked_grant_breaks_the_connection_and_tells_admins(
 def test_expiring_token_is_refreshed_and_the_new_refresh_token_kept(
     app, slack, slack_emulator, jira_emulator, db, team, site
 ):
-    connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
-    before = dict(jira_emulator.token_requests)
+    attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    # The app's first poll of the workspace, over before the token is made to expire:
+    # later, its refresh would be one more than the menu's. The next poll is a minute away.
+    wait_for_polls_to_settle(db, team, first=True)
+    # This account's refreshes (another test's workspace, still polled, may refresh its own).
+    refreshes = jira_emulator.oauth.refreshes_by_account
+    before = refreshes[attempt.user.account_id]
     reuses = jira_emulator.refresh_token_reuses
     generation = db.scalar(
         "SELECT credentials_generation FROM jira_connections WHERE workspace_id = :w",
@@ -271,9 +277,7 @@ def test_expiring_token_is_refreshed_and_the_new_refresh_token_kept(
             "Operations (OPS)",
             "Team board (TEAM)",
         ]
-        assert jira_emulator.token_requests["refresh_token"] == before.get("refresh_token", 0) + (
-            round_
-        )
+        assert refreshes[attempt.user.account_id] == before + round_
     assert jira_emulator.refresh_token_reuses == reuses
     assert (
         db.scalar(

@@ -25,6 +25,7 @@ from bot.jira.errors import JiraError, JiraErrorKind
 from bot.runtime import Runtime
 from storage.clock import utcnow
 from tests.flows_jira import connect_with_oauth
+from tests.flows_sync import wait_for_polls_to_settle
 from tests.harness import SIGNING_SECRET, SLACK_CLIENT_ID, SLACK_CLIENT_SECRET
 
 
@@ -74,13 +75,15 @@ async def _account_of(runtime, workspace_id) -> str:
 
 
 async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
-    app, slack, slack_emulator, jira_emulator, team, site, runtimes
+    app, slack, slack_emulator, jira_emulator, db, team, site, runtimes
 ):
     connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
     first, second = runtimes
     # The app process beside the test polls this workspace and would refresh the expired
     # token too, and on SQLite it shares no lock with the two runtimes (in production SQLite
-    # runs one process): its next poll is put off so only the two runtimes refresh.
+    # runs one process): its first poll is let finish, and its next put off, so only the
+    # two runtimes refresh.
+    wait_for_polls_to_settle(db, team, first=True)
     connection_id = await _update_connection(
         first,
         team.workspace_id,
@@ -109,9 +112,12 @@ async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
 
 
 async def test_a_401_refreshes_once_and_retries(
-    app, slack, slack_emulator, jira_emulator, team, site, runtimes
+    app, slack, slack_emulator, jira_emulator, db, team, site, runtimes
 ):
     connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    # The app process's first poll of the workspace, over before the token goes stale:
+    # later, it would refresh it too. Its next poll is a minute away.
+    wait_for_polls_to_settle(db, team, first=True)
     runtime = runtimes[0]
     async with runtime.sessions() as session:
         conn = await connection_for(session, team.workspace_id)
@@ -119,13 +125,24 @@ async def test_a_401_refreshes_once_and_retries(
     await _update_connection(
         runtime, team.workspace_id, credentials_enc=runtime.box.seal_json(stale)
     )
-    refreshes = jira_emulator.token_requests.get("refresh_token", 0)
+    # This account's refreshes: another test's workspace, still polled, may refresh its own.
+    counted = jira_emulator.oauth.refreshes_by_account
+    account = await _account_of(runtime, team.workspace_id)
+    refreshes = counted[account]
 
     client = await jira_client_for(runtime, team.workspace_id)  # token looks alive
     me = await client.myself()
 
     assert me["displayName"] == "Ana Lima"
-    assert jira_emulator.token_requests["refresh_token"] == refreshes + 1
+    assert counted[account] == refreshes + 1
+    # Jira refused the stale token once, then took the refreshed one (a refused call is
+    # known by its path: the emulator names the site of authenticated calls only).
+    asked = [
+        r.status
+        for r in jira_emulator.requests_to("GET", "/myself")
+        if f"/ex/jira/{site.cloud_id}/" in r.path
+    ]
+    assert asked[-2:] == [401, 200]
 
 
 async def test_not_connected_and_broken_are_auth_errors(
