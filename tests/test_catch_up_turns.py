@@ -190,6 +190,39 @@ def test_a_catch_up_longer_than_a_turn_goes_on_from_where_it_stopped(
     assert status(sync_app.db, third)["status"] == "complete"
 
 
+def test_a_catch_up_busier_than_a_turn_within_a_minute_still_moves_on(
+    sync_app, jira_emulator, site, unheard
+):
+    """Three changes within seconds, a page of one issue, two pages a turn: the next
+    turn's search reaches back minutes before where the first stopped (Jira's dates have
+    minute precision, and a margin covers its index lag), so its first pages are the two
+    changes applied already. They are applied again (harmless) but do not use up the
+    turn, which reads on to the third."""
+    team, hook, first, second, third = unheard
+    jira_emulator.search_page_size = 1
+    pages_a_turn = {"SYNC_POLL_PAGES": "2"}
+    with at_turn() as clock:
+        for item in (first, second, third):
+            assert site.transition(item.key, "Done", by=hook.jira_user) == []
+            clock.tick(timedelta(seconds=5))
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces, env=pages_a_turn)
+    assert [status(sync_app.db, i)["status"] for i in (first, second, third)] == [
+        "complete",
+        "complete",
+        "open",
+    ]
+
+    with at_turn(2):
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces, env=pages_a_turn)
+    assert status(sync_app.db, third)["status"] == "complete"
+    reached = sync_app.db.scalar(
+        "SELECT last_polled_at FROM jira_connections WHERE workspace_id = :w",
+        w=team.workspace_id,
+    )
+    applied = datetime.fromtimestamp(site.find_issue(third.key).updated, UTC)
+    assert as_utc(reached) > applied  # all read: the next turn starts from this one's start
+
+
 def as_utc(value) -> datetime:
     """A timestamp as the database returns it (SQLite: text, naive; PostgreSQL: aware)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

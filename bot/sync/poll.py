@@ -196,8 +196,8 @@ async def poll_with(
 ) -> bool:
     """One search for the app's issues updated since `since` (those with the app's label
     or in `projects`), applied to their items a page at a time, oldest change first, at
-    most `sync_poll_pages` pages: after a long outage the changes outnumber what one
-    turn can read in its budget. Sets `reached[LAST_POLLED]` to where the next search
+    most `sync_poll_pages` pages past `since`: after a long outage the changes outnumber
+    what one turn can read in its budget. Sets `reached[LAST_POLLED]` to where the next search
     starts: `now` when every page was read, else the last `updated` applied (a failure or
     the budget running out mid-way keeps the pages applied so far). True when all were."""
     jql = updated_since_jql(since, now, projects)
@@ -210,8 +210,13 @@ async def poll_with(
             default=None,
         )
         if latest is not None:
-            reached[LAST_POLLED] = max(latest, reached.get(LAST_POLLED, latest))
-        read += 1
+            reached[LAST_POLLED] = max(latest, reached.get(LAST_POLLED, since))
+        # The search reaches back a margin before `since` (minutes, not milliseconds): a
+        # page no newer than `since` was applied by the turn before. Counted, a window
+        # busier than a turn's pages (a bulk change in Jira) would be read again turn
+        # after turn, never past its end; uncounted, every turn moves past `since`.
+        if latest is None or latest > since:
+            read += 1
         if read >= runtime.settings.sync_poll_pages:
             await pages.aclose()
             return False
