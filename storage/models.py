@@ -171,6 +171,9 @@ class JiraConnection(Base):
     reconcile_claimed_by: Mapped[str | None] = mapped_column(String(64))
     deleted_check_due_at: Mapped[datetime | None] = mapped_column()
     deleted_check_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    # Turns failed since each job's last successful one: each failure waits longer.
+    reconcile_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    deleted_check_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The last item a check for deleted issues looked at, when it stopped part-way.
     deleted_checked_after: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = _ts()

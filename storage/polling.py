@@ -88,6 +88,7 @@ class Turns:
     applies: Callable[[], tuple]
     due_at: Any  # a JiraConnection column: when the next turn is due, or the claim ends
     claimed_by: Any  # a JiraConnection column: the process that took the turn
+    failures: Any  # a JiraConnection column: turns failed since the last that did not
 
     def due(self, now: datetime, first_wait: timedelta | None = None):
         """Due now; a connection never claimed is due at once, or `first_wait` after it
@@ -98,10 +99,20 @@ class Turns:
         return or_(never, self.due_at <= now)
 
 
-POLL = Turns(_polls, JiraConnection.poll_due_at, JiraConnection.poll_claimed_by)
-RECONCILE = Turns(_reconciled, JiraConnection.reconcile_due_at, JiraConnection.reconcile_claimed_by)
+POLL = Turns(
+    _polls, JiraConnection.poll_due_at, JiraConnection.poll_claimed_by, JiraConnection.poll_failures
+)
+RECONCILE = Turns(
+    _reconciled,
+    JiraConnection.reconcile_due_at,
+    JiraConnection.reconcile_claimed_by,
+    JiraConnection.reconcile_failures,
+)
 DELETED_CHECK = Turns(
-    _connected, JiraConnection.deleted_check_due_at, JiraConnection.deleted_check_claimed_by
+    _connected,
+    JiraConnection.deleted_check_due_at,
+    JiraConnection.deleted_check_claimed_by,
+    JiraConnection.deleted_check_failures,
 )
 
 

@@ -223,6 +223,38 @@ def test_a_catch_up_busier_than_a_turn_within_a_minute_still_moves_on(
     assert as_utc(reached) > applied  # all read: the next turn starts from this one's start
 
 
+def test_a_failed_turn_is_tried_again_soon_for_that_workspace_alone(
+    sync_app, jira_emulator, site, unheard, searches
+):
+    """Jira answers the reconcile's search 500 once: the workspace's next turn comes after
+    the retry base (0.2 s here, doubling with each failure in a row), not a period (10
+    minutes) later; once it succeeds, the turn after is a period away again."""
+    team, hook, done, _, _ = unheard
+    jira_emulator.faults.add("POST", f"/sites/{site.name}{SEARCH}", "500", times=1)
+
+    def failures() -> int:
+        return sync_app.db.scalar(
+            "SELECT reconcile_failures FROM jira_connections WHERE workspace_id = :w",
+            w=team.workspace_id,
+        )
+
+    with at_turn() as clock:
+        site.transition(done.key, "Done", by=hook.jira_user)
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+        assert reconciles(searches) == 1
+        assert status(sync_app.db, done)["status"] == "open"
+
+        clock.tick(2)  # past the retry (at most 0.25 s), far within the period
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+        assert reconciles(searches) == 2
+        assert status(sync_app.db, done)["status"] == "complete"
+        assert failures() == 0  # counted afresh after a success
+
+        clock.tick(60)  # a success: the next turn is a period away
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+        assert reconciles(searches) == 2
+
+
 def as_utc(value) -> datetime:
     """A timestamp as the database returns it (SQLite: text, naive; PostgreSQL: aware)."""
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))

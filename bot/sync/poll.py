@@ -17,7 +17,8 @@ Each workspace's poll is claimed on its connection row (storage/polling.py), so 
 processes poll it once per cycle between them. A 429 or any failure retries that
 workspace alone, from the same starting point, after a wait that doubles with each failure
 in a row (from the retry base, at most POLL_BACKOFF_CAP, never sooner than Retry-After):
-a Jira that keeps failing is asked less and less often, and the others poll on.
+a Jira that keeps failing is asked less and less often, and the others poll on. A failed
+catch-up turn is retried the same way, at most a period later.
 """
 
 from __future__ import annotations
@@ -280,30 +281,58 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
     """Takes every due turn of a catch-up job, one workspace at a time: claims it (so that
     of all processes one takes each workspace's turn per RECONCILE_EVERY), runs
     `await work(connection, now, moved)` within the poll's budget, then sets the next turn
-    one period on with the columns `work` put in `moved` (what it got through, failed or
-    not). A process killed mid-turn leaves a claim that lapses after poll_lease: the next
-    check after that, in any process, takes the turn. Returns the turns taken."""
+    with the columns `work` put in `moved` (what it got through, failed or not): one
+    period on, or after a failure sooner (turn_retry_delay), that workspace alone. A
+    process killed mid-turn leaves a claim that lapses after poll_lease: the next check
+    after that, in any process, takes the turn. Returns the turns taken."""
     taken = 0
     postgres = runtime.engine.dialect.name == "postgresql"
+    # Turns due when this run began: one that fails now is retried by a later run, not
+    # again and again by this one while Jira is down.
+    started = utcnow()
     while True:
         now = utcnow()
         until = now + poll_lease(runtime)
         owner = runtime.process_id
         connection = await polling.claim_turn(
-            runtime.sessions, turns, owner, now, until, postgres, RECONCILE_EVERY
+            runtime.sessions, turns, owner, started, until, postgres, RECONCILE_EVERY
         )
         if connection is None:
             return taken
         workspace_id, moved = connection.workspace_id, {}
+        failed: Exception | None = None
         try:
             async with asyncio.timeout(poll_budget(runtime)):
                 await work(connection, now, moved)
-        except UNANSWERED as exc:  # the next turn catches up
+        except UNANSWERED as exc:  # tried again soon
+            failed = exc
             logger.info("workspace %s: %s not done: %s", workspace_id, what, exc.message)
-        except TimeoutError:
+        except TimeoutError as exc:
+            failed = exc
             logger.warning("workspace %s: %s ran out of its time budget", workspace_id, what)
-        except Exception:
+        except Exception as exc:
+            failed = exc
             logger.exception("workspace %s: %s failed", workspace_id, what)
         next_due = now + RECONCILE_EVERY
+        failures = 0
+        if failed is not None:
+            failures = getattr(connection, turns.failures.key) + 1
+            next_due = now + turn_retry_delay(runtime, failed, failures)
+        moved[turns.failures.key] = failures
         await polling.finish_turn(runtime.sessions, turns, owner, workspace_id, next_due, moved)
         taken += 1
+
+
+def turn_retry_delay(runtime: Runtime, exc: Exception, failures: int) -> timedelta:
+    """The wait after a catch-up turn's `failures`-th failure in a row: from the retry
+    base, doubling, at most a period (Retry-After may ask for longer). A brief outage
+    delays the catch-up by seconds, not a period; a Jira that stays down is asked once a
+    period, as when it is up."""
+    retry_after = exc.retry_after if isinstance(exc, UNANSWERED) else None
+    seconds = retry_delay(
+        failures,
+        runtime.settings.sync_retry_base_seconds,
+        retry_after,
+        cap=RECONCILE_EVERY / timedelta(seconds=1),
+    )
+    return timedelta(seconds=seconds)
