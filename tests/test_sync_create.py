@@ -115,6 +115,19 @@ def test_commit_creates_issues_in_one_bulk_request_with_the_field_mapping(
     )
     assert f"as {world.account_name}" in thread[0].text
     assert first["jira_key"] in thread[0].text and second["jira_key"] in thread[0].text
+    # The email that matched no account: only in the Sync Log, which /jira log shows an
+    # admin alone; the channel's lines name the person.
+    log = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "log").json()
+    [line] = [
+        e["text"]
+        for b in log["blocks"]
+        if b["type"] == "context"
+        for e in b["elements"]
+        if f"create {second['jira_key']}" in e["text"]
+    ]
+    assert line.endswith(
+        f"assignee not matched: no Jira account matches {slack_email(team, 'admin')} (unassigned)"
+    )
     slack_emulator.assert_no_violations()
 
 

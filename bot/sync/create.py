@@ -246,7 +246,8 @@ def _created(item: ActionItem, issue: dict, project_key: str, entry: _Entry | No
             name: merge.entry(entry.slack[name], sent[name], utcnow(), merge.SLACK)
             for name in merge.FIELDS
         }
-    return Created(item.id, str(issue["id"]), issue["key"], project_key, revision, note, base)
+    log = entry.assignee.log if entry else None
+    return Created(item.id, str(issue["id"]), issue["key"], project_key, revision, note, base, log)
 
 
 def _no_project(item: ActionItem) -> Failed:

@@ -32,6 +32,7 @@ class Created:
     revision: int
     assignee_note: str | None
     base: dict | None = None  # the fields as created: the first base of the merge
+    log: str | None = None  # the Sync Log's word on the assignee (people.Assignee.log)
 
 
 KEEP = object()  # an outcome that leaves the item's assignee note as it is
@@ -44,6 +45,7 @@ class Updated:
     assignee_note: object = KEEP  # str | None | KEEP
     changes: ItemChanges | None = None
     jira_updated: datetime | None = None
+    log: str | None = None  # the Sync Log's word on the assignee (people.Assignee.log)
 
 
 @dataclass
@@ -183,7 +185,9 @@ def _updated(item: ActionItem, outcome: Updated, release: dict) -> list[SyncAtte
         # Never back: a poll may have applied a later read (our own push's echo) meanwhile.
         item.jira_updated_at = outcome.jira_updated
     if not outcome.changes or outcome.changes.pushed:
-        attempts.insert(0, _attempt(item, "update", "ok", 1, jira_key=item.jira_key))
+        attempts.insert(
+            0, _attempt(item, "update", "ok", 1, message=outcome.log, jira_key=item.jira_key)
+        )
     return attempts
 
 
@@ -241,7 +245,7 @@ def _created(item: ActionItem, outcome: Created, site_url, now, release) -> Sync
         _set(item, sync_state=SyncState.PENDING, next_attempt_at=now)
     item.field_base = outcome.base
     item.jira_deleted_at = None
-    return _attempt(item, "create", "ok", 1, jira_key=outcome.key)
+    return _attempt(item, "create", "ok", 1, message=outcome.log, jira_key=outcome.key)
 
 
 def _mark_synced(item: ActionItem, outcome: Created | Updated, release: dict, **jira) -> None:

@@ -54,6 +54,8 @@ class Person:
 class Assignee:
     account_id: str | None
     note: str | None  # shown on the item's line when the person could not be assigned
+    # For the Sync Log only (an admin's ephemeral view): which email matched no account.
+    log: str | None = None
 
 
 class People:
@@ -97,7 +99,9 @@ class People:
         if account is None:
             # The note shows on a public line: name the person, never their address.
             return Assignee(
-                None, f"unassigned in Jira: no Jira account matches <@{user_id}>'s email"
+                None,
+                f"unassigned in Jira: no Jira account matches <@{user_id}>'s email",
+                f"assignee not matched: no Jira account matches {person.email} (unassigned)",
             )
         return Assignee(account, None)
 

@@ -94,9 +94,9 @@ async def push_item(
         jira_changed_at=changed_at,
         same_assignee=await _same_assignee(ws, item, issue),
     )
-    note, sent = KEEP, {}
+    assignee, sent = None, {}
     if decision.push:
-        note, sent = await _send(ws, item, decision.push, issue)
+        assignee, sent = await _send(ws, item, decision.push, issue)
     person = None
     if "assignee" in decision.pull:
         user_id = await ws.people.slack_user_for(issue.assignee_email)
@@ -106,7 +106,9 @@ async def push_item(
     )
     if issue.key and issue.key != item.jira_key:  # moved to another project: same id
         changes.columns.update(jira_key=issue.key, jira_project_key=issue.project_key)
-    return Updated(item.id, revision, note, changes, issue.updated)
+    note = assignee.note if assignee is not None else KEEP
+    log = assignee.log if assignee is not None else None
+    return Updated(item.id, revision, note, changes, issue.updated, log)
 
 
 async def _same_assignee(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraIssue) -> bool:
@@ -123,11 +125,12 @@ async def _same_assignee(ws: WorkspaceSync, item: ActionItem, issue: merge.JiraI
 
 
 async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str], issue: merge.JiraIssue):
-    """PUT only `names`; returns (the assignee note, the normalised values sent)."""
-    note, account = KEEP, None
+    """PUT only `names`; returns (the assignee looked up, or None when not pushed; the
+    normalised values sent)."""
+    assignee, account = None, None
     if "assignee" in names:
         assignee = await ws.people.assignee(item.assignee_user_id)
-        note, account = assignee.note, assignee.account_id
+        account = assignee.account_id
     context = await ws.issue_context(item, account)
     every = jira_fields.update_fields(item, context)
     body = {merge.JIRA_FIELD[name]: every[merge.JIRA_FIELD[name]] for name in sorted(names)}
@@ -137,4 +140,4 @@ async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str], issue: mer
     body = {name: value for name, value in body.items() if name in screen}
     if body:
         await ws.jira.edit_issue(item.jira_issue_id, body)
-    return note, merge.sent_values(body)
+    return assignee, merge.sent_values(body)

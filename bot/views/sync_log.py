@@ -74,10 +74,9 @@ def attempt_line(attempt: Attempt) -> str:
     what = f"{attempt.operation} {attempt.jira_key or ''}".strip()
     title = f" · {escape(clip(attempt.title, 80))}" if attempt.title else ""
     detail = ""
-    if attempt.operation == "conflict" and attempt.message:
-        # Both sides changed a field: which value was kept.
-        detail = f" · {escape(clip(attempt.message, 150))}"
-    elif attempt.outcome != "ok" and attempt.message:
+    if attempt.message:
+        # Why it failed, or what an admin should know of one that went: which value a
+        # conflict kept, which assignee's email matched no Jira account (ephemeral here).
         detail = f" · {escape(clip(attempt.message, 150))}"
     return f"{mark} {when(attempt.at)} · {what}{title}{detail}"
 
