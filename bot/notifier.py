@@ -69,8 +69,8 @@ async def load_carried(runtime: Runtime, retro: Retro) -> CarriedOver:
     return CarriedOver(tuple(CarriedItem(item, title) for item, title in rows), total)
 
 
-async def _destination(runtime: Runtime, workspace_id: int, channel_id: str) -> Destination:
-    """Where the channel's items go in Jira, as the card says it."""
+async def destination(runtime: Runtime, workspace_id: int, channel_id: str) -> Destination:
+    """Where the channel's items go in Jira, as the card (and /retro list) says it."""
     async with runtime.sessions() as session:
         target = (await targets_for(session, workspace_id, [channel_id])).get(channel_id)
         connection = await connection_for(session, workspace_id)
@@ -86,8 +86,8 @@ async def _destination(runtime: Runtime, workspace_id: int, channel_id: str) -> 
 
 
 async def _card(runtime: Runtime, workspace_id: int, retro: Retro, items) -> dict:
-    destination = await _destination(runtime, workspace_id, retro.channel_id)
-    return summary_message(retro, items, destination, await load_carried(runtime, retro))
+    going = await destination(runtime, workspace_id, retro.channel_id)
+    return summary_message(retro, items, going, await load_carried(runtime, retro))
 
 
 # -- the summary message ---------------------------------------------------------------------

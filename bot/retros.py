@@ -150,9 +150,10 @@ async def list_retro(runtime: Runtime, workspace_id: int, channel_id: str) -> li
         items = await retro_items(session, workspace_id, retro.id)
         rows, _total = await carried_items(session, retro, CARRIED_IN_LIST_MAX)
     carried = [CarriedItem(item, title) for item, title in rows]
+    destination = await notifier.destination(runtime, workspace_id, channel_id)
     return [
         {**message, "response_type": "ephemeral"}
-        for message in list_messages(retro, items, retro.summary_permalink, carried)
+        for message in list_messages(retro, items, retro.summary_permalink, carried, destination)
     ]
 
 

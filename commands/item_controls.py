@@ -40,7 +40,7 @@ async def handle_menu(ack, body, context, client, respond) -> None:
         return  # Open in Jira is a link: Slack opened it
     runtime, workspace_id = context["runtime"], context["workspace_id"]
     user_id, source = body["user"]["id"], retro_ids.clicked_from(body)
-    listed = _list_url(body)
+    listed = retro_ids.ephemeral_list_url(body)
     if control == ids.EDIT:
         await _edit(body, context, client, respond, item_id)
         return
@@ -76,19 +76,10 @@ async def _edit(body, context, client, respond, item_id: int | None) -> None:
         body["trigger_id"],
         item_id,
         source=retro_ids.clicked_from(body),
-        list_url=_list_url(body),
+        list_url=retro_ids.ephemeral_list_url(body),
     )
     if reply:
         await respond(**reply, replace_original=False)
-
-
-def _list_url(body: dict) -> str | None:
-    """The response_url of the ephemeral /retro list message the menu was on, if it was:
-    the only item lines on an ephemeral message are the list's."""
-    container = body.get("container") or {}
-    if container.get("type") == "message" and container.get("is_ephemeral"):
-        return body.get("response_url")
-    return None
 
 
 async def handle_mark_done_button(ack, body, context, client, respond) -> None:

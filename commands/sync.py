@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from slack_bolt.app.async_app import AsyncApp
 
-from bot import sync_log
+from bot import item_controls, sync_log
 from bot.home import publish_home
 from bot.sync import retry
 from bot.views import retro_ids, sync_ids
@@ -48,9 +48,14 @@ async def _confirm(body, context, client, respond, queued) -> None:
 
 async def handle_retry_failed(ack, body, context, respond) -> None:
     await ack()
+    runtime, workspace_id = context["runtime"], context["workspace_id"]
     value = (body.get("actions") or [{}])[0].get("value")
-    queued = await retry.retry_failed(context["runtime"], context["workspace_id"], value)
+    queued = await retry.retry_failed(runtime, workspace_id, value)
     await respond(text=queued.text, response_type="ephemeral", replace_original=False)
+    listed = retro_ids.ephemeral_list_url(body)
+    if listed:  # on /retro list: its first message, where failures show, is redrawn
+        channel_id = body["container"].get("channel_id") or ""
+        await item_controls.redraw_list(runtime, workspace_id, channel_id, listed, None)
 
 
 async def handle_log(*, ack, context, **_) -> None:

@@ -17,6 +17,7 @@ from tests.flows_retro import (
     insert_items,
     item_lines,
     item_values,
+    line_block,
     menu_options,
     open_item_modal,
     readable,
@@ -25,6 +26,7 @@ from tests.flows_retro import (
     submit_item,
     summary_message,
 )
+from tests.test_retro_home import open_home
 
 
 def connected(slack, slack_emulator, team, site) -> str:
@@ -234,3 +236,62 @@ def test_a_permission_failure_on_20_items_is_one_line_with_one_retry(
         return button(message, ids.RETRY_FAILED) is None and "20 in Jira" in message.text
 
     slack_emulator.wait_for(all_in_jira, timeout=15, message="every item in Jira after Retry")
+
+
+def failure_blocks(blocks: list[dict]) -> list[dict]:
+    return [b for b in blocks if b.get("block_id", "").startswith(ids.FAILURE_BLOCK_PREFIX)]
+
+
+def test_retro_list_and_app_home_show_a_failure_with_its_cause_and_a_retry(
+    slack, slack_emulator, team, site, db
+):
+    connected(slack, slack_emulator, team, site)
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    item_id = add_item(slack, slack_emulator, team, "Fix the deploy", assignee=team.member)
+    site.deny_create("TEAM")
+    commit(slack, slack_emulator, team)
+    slack_emulator.wait_for(
+        lambda: button(summary_message(slack_emulator, team), ids.RETRY_FAILED),
+        timeout=15,
+        message="the failure on the card",
+    )
+
+    # /retro list says why, once per cause, with the card's Retry.
+    slack.command(team.team_id, team.member, team.channel, "/retro", "list")
+    [listed] = replies(slack_emulator, slack.last_response_url)
+    [failure] = failure_blocks(listed.blocks)
+    assert readable(failure["text"]["text"]).startswith(
+        "⚠️ *1 item didn't reach Jira:* the connected account can't create issues in TEAM."
+    )
+    assert failure["accessory"]["action_id"] == ids.RETRY_FAILED
+    assert "not in Jira yet" in line_block(listed.blocks, item_id)["text"]["text"]
+
+    # App Home has no grouped line: the owner's failed item has a Retry of its own.
+    home = open_home(slack, slack_emulator, team, team.member)
+    retry = line_block(home["blocks"], item_id, ids.HOME_RETRY_BLOCK_PREFIX)
+    assert [e["action_id"] for e in retry["elements"]] == [ids.RETRY_ITEM]
+
+    # Retry on the list sends the item, and the list is redrawn without the failure.
+    site.allow_create("TEAM")
+    response = slack.block_action(
+        team.team_id, team.member, ids.RETRY_FAILED, value=failure["accessory"]["value"],
+        channel_id=team.channel, message_ts=None,
+    )  # fmt: skip
+    assert response.status_code == 200
+    redrawn = slack_emulator.wait_for(
+        lambda: next(
+            (
+                p
+                for p in slack_emulator.responses_to(slack.last_response_url)
+                if p.json.get("replace_original")
+            ),
+            None,
+        ),
+        message="the /retro list redrawn",
+    )
+    assert failure_blocks(redrawn.blocks) == []
+    slack_emulator.wait_for(
+        lambda: db.scalar("SELECT jira_key FROM action_items WHERE id = :i", i=item_id),
+        timeout=15,
+        message="the item in Jira after Retry",
+    )

@@ -144,7 +144,7 @@ def test_worst_case_lines_still_fit_the_card_the_modal_and_the_list():
         }
     assert len(seen) == 200
 
-    listed = list_messages(retro, items, "https://slack.example/p1")
+    listed = list_messages(retro, items, "https://slack.example/p1", destination=destination)
     assert len(listed) == 5  # a response_url takes five posts; the rest are counted
     assert "more in the" in str(listed[-1]["blocks"])
     for message in listed:

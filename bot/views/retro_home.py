@@ -73,14 +73,16 @@ def _own_lines(own: Sequence[OwnItem], total: int, completed: int, budget: int) 
     room = budget - 1  # keep one block for the closing note
     shown = 0
     for entry in own:
-        blocks, _chars = item_cost(entry.item)
+        blocks, _chars = item_cost(entry.item, retry=True)
         if len(lines) + blocks > room:
             break
+        # No grouped Retry covers Home's lines: a failed one has its own.
         lines += item_blocks(
             entry.item,
             where=_where(entry),
             block_prefix=ids.HOME_ITEM_BLOCK_PREFIX,
             retry_prefix=ids.HOME_RETRY_BLOCK_PREFIX,
+            retry=True,
         )
         shown += 1
     hidden = total - shown

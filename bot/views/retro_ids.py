@@ -56,6 +56,16 @@ def clicked_from(body: dict) -> str:
     return {"home": FROM_HOME, "modal": FROM_MODAL}.get(kind, FROM_MESSAGE)
 
 
+def ephemeral_list_url(body: dict) -> str | None:
+    """The response_url of the ephemeral /retro list message a click was on, if it was:
+    the only item lines and failure lines on an ephemeral message are the list's, and
+    only its response_url can redraw it."""
+    container = body.get("container") or {}
+    if container.get("type") == "message" and container.get("is_ephemeral"):
+        return body.get("response_url")
+    return None
+
+
 def item_block_id(item_id: int, prefix: str = ITEM_BLOCK_PREFIX) -> str:
     return f"{prefix}{item_id}"
 

@@ -296,10 +296,12 @@ def list_messages(
     items: Sequence[ActionItem],
     permalink: str | None,
     carried: Sequence[CarriedItem] = (),
+    destination: Destination | None = None,
 ) -> list[dict]:
-    """/retro list: the open retro's lines, then those still open from earlier retros, in
-    as many ephemeral messages as needed."""
-    own = _own_list_messages(retro, items, permalink)
+    """/retro list: the open retro's failures (one line per cause, with Retry, as on the
+    card) and lines, then those still open from earlier retros, in as many ephemeral
+    messages as needed."""
+    own = _own_list_messages(retro, items, permalink, destination or Destination())
     room = LIST_MESSAGES_MAX - len(own)
     return own + carried_list_messages(carried, room)
 
@@ -334,7 +336,9 @@ def carried_list_messages(carried: Sequence[CarriedItem], room: int) -> list[dic
     return [{"text": text, "blocks": distinct_names(b)} for b in messages]
 
 
-def _own_list_messages(retro: Retro, items: Sequence[ActionItem], permalink) -> list[dict]:
+def _own_list_messages(
+    retro: Retro, items: Sequence[ActionItem], permalink, destination: Destination
+) -> list[dict]:
     phase = PHASES.get(retro.phase, retro.phase)
     link = f"<{permalink}|summary message>" if permalink else "summary message"
     intro = [
@@ -345,8 +349,10 @@ def _own_list_messages(retro: Retro, items: Sequence[ActionItem], permalink) -> 
         empty = section("_No action items yet. Add one with `/retro add`._")
         text = fallback(f"Retro: {escape(retro.title)}: no action items yet")
         return [{"text": text, "blocks": [*intro, empty]}]
+    intro += _failure_lines(retro, group_failures(items, destination.project_key), destination)
     # Every message keeps one block free for the closing "…and N more" note.
-    chunks = split_lines(items, MESSAGE_BLOCKS_MAX - len(intro) - 1, MESSAGE_BLOCKS_MAX - 2)
+    spent = sum(len(b["text"]["text"]) for b in intro if b["type"] == "section")
+    chunks = split_lines(items, MESSAGE_BLOCKS_MAX - len(intro) - 1, MESSAGE_BLOCKS_MAX - 2, spent)
     shown, hidden = chunks[:LIST_MESSAGES_MAX], chunks[LIST_MESSAGES_MAX:]
     messages = []
     for index, chunk in enumerate(shown):
