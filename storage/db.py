@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from storage.sqlite_driver import connector_for
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # Any constant: several processes starting together take turns migrating (PostgreSQL).
 MIGRATION_LOCK_ID = 0x756E7061636B
@@ -53,7 +55,10 @@ def make_engine(async_url: str, *, bounded_commands: bool = True) -> AsyncEngine
     errors are logged with their tracebacks, and the values are webhook tokens, e-mail
     addresses and what people wrote."""
     if async_url.startswith("sqlite"):
-        engine = create_async_engine(async_url, connect_args={"timeout": 30}, hide_parameters=True)
+        # One hand-over to SQLite's thread per statement (storage/sqlite_driver.py).
+        engine = create_async_engine(
+            async_url, async_creator=connector_for(async_url, timeout=30), hide_parameters=True
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     bounds = {"timeout": CONNECT_SECONDS}
