@@ -33,6 +33,7 @@ from bot.views.item_modal import (
     notice_modal,
     read_item_form,
     read_metadata,
+    shown_in_modal,
 )
 from bot.views.retro_items import issue_link
 from storage.clock import utcnow
@@ -194,7 +195,9 @@ async def open_edit_modal(
         return await _refuse(client, trigger_id, source, messages.ITEM_GONE)
     metadata = {"item": item.id, "retro": item.retro_id, "channel": item.channel_id}
     metadata.update({"from": source, "tz": await user_tz(client, user_id)})
-    metadata["seen"] = fingerprints(_form_of(item))
+    # As shown: a description pulled from Jira past the input's limit is shown clipped, and
+    # saving the modal unchanged must not cut Jira's down to it.
+    metadata["seen"] = fingerprints(shown_in_modal(_form_of(item)))
     if list_url:
         metadata["list"] = list_url
     where = f"*{escape(retro.title)}* in " if retro else ""

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 
 from bot.sync import deleted
 from bot.views import item_control_ids as controls
-from bot.views import sync_ids
+from bot.views import retro_ids, sync_ids
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import choose, item_values, open_item_modal, submit_item, summary_message
 from tests.flows_sync import (
@@ -569,3 +569,36 @@ def is_status_poll(request) -> bool:
         )
         is not None
     )
+
+
+def test_a_jira_description_longer_than_the_modal_holds_survives_a_title_edit(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Write the guide")
+    groomed = " ".join(f"step{n}" for n in range(700))  # Jira has no 3000-character limit
+    site.edit(issue.key, by=editor, description=adf(groomed))
+    wait_until(
+        lambda: items(sync_app.db, world.team)[0]["description"] == groomed,
+        message="the long description pulled",
+    )
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
+    summary = summary_message(slack_emulator, world.team)
+    view = open_item_modal(
+        sync_app.slack,
+        slack_emulator,
+        world.team,
+        lambda: choose(sync_app.slack, world.team, item_id, controls.EDIT, message_ts=summary.ts),
+    )
+    [block] = [b for b in view.blocks if b.get("block_id") == retro_ids.DESCRIPTION_BLOCK]
+    shown = block["element"]["initial_value"]
+    assert len(shown) <= block["element"]["max_length"] < len(groomed)
+
+    # Only the title is changed; the description goes back as the modal showed it.
+    values = item_values("Write the whole guide", description=shown)
+    submit_item(sync_app.slack, world.team, view, values)
+
+    wait_until(lambda: issue.fields["summary"] == "Write the whole guide", timeout=5)
+    assert puts(jira_emulator, site, issue, before) == [
+        {"fields": {"summary": "Write the whole guide"}}
+    ]
+    assert items(sync_app.db, world.team)[0]["description"] == groomed

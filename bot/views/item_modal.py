@@ -9,6 +9,7 @@ places the validation's errors on the inputs.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 
 from bot.item_form import (
@@ -25,6 +26,17 @@ from bot.views.blocks import clip, context, plain, section
 MODAL_TEXT_MAX = 24  # modal title / submit / close
 
 
+def shown_in_modal(form: ItemForm) -> ItemForm:
+    """The values as the modal's inputs hold them: a title or description written in Jira
+    (which has no such limits) is clipped. What an edit left as shown is told apart from
+    what the person changed by comparing with this, never with the item's full value."""
+    return replace(
+        form,
+        title=clip(form.title, TITLE_MAX),
+        description=clip(form.description, DESCRIPTION_MAX),
+    )
+
+
 def build_item_modal(
     metadata: dict,
     prefill: ItemForm | None = None,
@@ -37,7 +49,7 @@ def build_item_modal(
 ) -> dict:
     """The modal. `intro` (mrkdwn) says where the item goes; `note` (mrkdwn) is a hint such
     as the linked Jira key. `metadata` is stored as private_metadata JSON: ids, not data."""
-    prefill = prefill or ItemForm()
+    prefill = shown_in_modal(prefill or ItemForm())
     blocks: list[dict] = []
     if intro:
         blocks.append(section(intro))
@@ -45,9 +57,7 @@ def build_item_modal(
         _input(
             ids.TITLE_BLOCK,
             "Title",
-            _text_input(
-                ids.TITLE_INPUT, clip(prefill.title, TITLE_MAX), TITLE_MAX, "What will we do?"
-            ),
+            _text_input(ids.TITLE_INPUT, prefill.title, TITLE_MAX, "What will we do?"),
         ),
         _input(
             ids.DESCRIPTION_BLOCK,
@@ -55,7 +65,7 @@ def build_item_modal(
             {
                 **_text_input(
                     ids.DESCRIPTION_INPUT,
-                    clip(prefill.description, DESCRIPTION_MAX),
+                    prefill.description,
                     DESCRIPTION_MAX,
                     "Why, and what done looks like",
                 ),
