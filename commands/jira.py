@@ -21,7 +21,7 @@ from bot.jira_status import status_report
 from bot.modals import open_modal
 from bot.views import jira_connect, jira_status
 from bot.views import jira_ids as ids
-from bot.views.help import jira_help
+from bot.views.help import jira_help, unknown_subcommand
 from commands.admin_guard import admin_only
 from commands.jira_settings import open_settings
 from commands.sync import handle_log, handle_retry_all
@@ -52,7 +52,7 @@ async def handle_jira(ack, command, context, client, respond) -> None:
         return
     row = SUBCOMMANDS.get(subcommand)
     if row is None:
-        await ack(text=f"`/jira {subcommand}` isn't a command I know. Try `/jira help`.")
+        await ack(text=unknown_subcommand("/jira", subcommand))
         return
     await row.run(
         ack=ack, command=command, context=context, client=client, respond=respond, args=args

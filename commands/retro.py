@@ -7,7 +7,7 @@ from slack_bolt.app.async_app import AsyncApp
 
 from bot import action_items, retros
 from bot.views import retro_ids as ids
-from bot.views.help import retro_help
+from bot.views.help import retro_help, unknown_subcommand
 
 
 def register(app: AsyncApp) -> None:
@@ -22,7 +22,7 @@ async def handle_retro(ack, command, context, client, respond) -> None:
         return
     run = SUBCOMMANDS.get(subcommand)
     if run is None:
-        await ack(text=f"`/retro {subcommand}` isn't a command I know. Try `/retro help`.")
+        await ack(text=unknown_subcommand("/retro", subcommand))
         return
     await ack()
     for reply in await run(context, client, command, rest.strip()):

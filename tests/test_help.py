@@ -45,6 +45,17 @@ def test_unknown_subcommand_points_to_help(slack, team):
     assert "frobnicate" in response.text and "/jira help" in response.text
 
 
+@pytest.mark.parametrize("command", ["/retro", "/jira"])
+def test_an_unknown_subcommand_is_echoed_as_text(slack, team, command):
+    typed = "<!channel>&<@u0hostile>" + "x" * 500
+    response = slack.command(team.team_id, team.member, team.channel, command, typed)
+    assert response.status_code == 200
+    said = response.text
+    assert "<!channel>" not in said and "<@u0hostile>" not in said  # no mention, no ping
+    assert "&lt;!channel&gt;&amp;&lt;@u0hostile&gt;" in said and f"`{command} help`" in said
+    assert len(said) < 200
+
+
 @pytest.fixture(scope="module")
 def single_workspace_app(slack_emulator, jira_emulator):
     slack_emulator.add_workspace("TSINGLE", bot_token="xoxb-single-workspace")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from bot.views.blocks import context, header, section
+from bot.views.blocks import clip, context, escape, header, section
+
+# An unknown subcommand is echoed back this long at most.
+TYPED_SHOWN_MAX = 40
 
 RETRO_USAGE = [
     ("/retro start [title]", "Start a retro in this channel and post its summary"),
@@ -53,3 +56,9 @@ def jira_help(*, admin: bool) -> dict:
     if admin:
         return _usage("Unpack for Jira Cloud", JIRA_ADMIN_USAGE + JIRA_USAGE, JIRA_FOOTER)
     return _usage("Unpack for Jira Cloud", JIRA_USAGE, f"{MEMBER_NOTE} {JIRA_FOOTER}")
+
+
+def unknown_subcommand(command: str, typed: str) -> str:
+    """What was typed is echoed as text: `/retro <!channel>` mentions nobody."""
+    shown = escape(clip(typed, TYPED_SHOWN_MAX))
+    return f"`{command} {shown}` isn't a command I know. Try `{command} help`."
