@@ -35,6 +35,7 @@ from storage.models import ConnectionStatus, ItemStatus, Retro, RetroPhase, Sync
 from storage.retro_queries import (
     delete_retro,
     item_counts,
+    mark_closed,
     open_retro,
     open_retros_of,
     retro_by_id,
@@ -294,11 +295,9 @@ async def close_retro(
             "admin can close it."
         )
     async with runtime.sessions.begin() as session:
-        current = await retro_by_id(session, workspace_id, retro.id)
-        if current is None or current.phase == RetroPhase.CLOSED:
-            return reply("That retro is already closed.")
-        current.phase = RetroPhase.CLOSED
-        current.closed_at = utcnow()
+        closed = await mark_closed(session, workspace_id, retro.id, utcnow())
+    if not closed:  # closed meanwhile (two closes at once): that one says so in the thread
+        return reply("That retro is already closed.")
     await notifier.refresh_retro(runtime, workspace_id, retro.id)
     await notifier.post_in_retro_thread(
         runtime, workspace_id, retro.id, f"<@{user_id}> closed this retro."

@@ -41,6 +41,28 @@ async def locked_connection(session: AsyncSession, connection_id: int) -> JiraCo
     )
 
 
+async def record_webhook_error(session: AsyncSession, workspace_id: int, message: str) -> bool:
+    """Keeps the webhook failure on the connection; True when none was kept before (the
+    caller tells the admins). The first is claimed by a conditional UPDATE: of processes
+    that meet the failure at once, one finds the column empty, the others see it set."""
+    where = (JiraConnection.workspace_id == workspace_id,)
+    first = await session.execute(
+        update(JiraConnection)
+        .where(*where, JiraConnection.webhook_error.is_(None))
+        .values(webhook_error=message)
+        .execution_options(synchronize_session=False)
+    )
+    if first.rowcount == 1:
+        return True
+    await session.execute(
+        update(JiraConnection)
+        .where(*where)
+        .values(webhook_error=message)
+        .execution_options(synchronize_session=False)
+    )
+    return False
+
+
 async def oauth_connections_idle_since(session: AsyncSession, before: datetime) -> list[int]:
     """Active OAuth connections whose token was last refreshed before `before` (their
     refresh token dies after 90 days unused, so a daily job keeps them alive)."""

@@ -44,6 +44,21 @@ async def retro_by_id(session: AsyncSession, workspace_id: int, retro_id: int) -
     )
 
 
+async def mark_closed(
+    session: AsyncSession, workspace_id: int, retro_id: int, at: datetime
+) -> bool:
+    """Closes the retro unless it is closed already; True for the caller that closed it.
+    One conditional UPDATE: of two closes at once, one changes the row and says so, the
+    other finds it closed (a read, then a write, would let both see it open)."""
+    result = await session.execute(
+        update(Retro)
+        .where(Retro.workspace_id == workspace_id, Retro.id == retro_id, _open())
+        .values(phase=RetroPhase.CLOSED, closed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 async def delete_retro(session: AsyncSession, workspace_id: int, retro_id: int) -> None:
     """Forgets a retro of this workspace (one whose summary could not be posted)."""
     retro = await retro_by_id(session, workspace_id, retro_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 
 from bot.views import item_control_ids as controls
@@ -260,6 +261,29 @@ def test_facilitator_closes_the_retro(slack, slack_emulator, team, db):
     assert f"<@{team.member}> closed this retro" in thread[0].text
     # The channel is free for the next retro.
     assert retro_command(slack, slack_emulator, team, "start Sprint 43").startswith("Started")
+
+
+def test_two_closes_at_once_close_it_once(slack, slack_emulator, team, db):
+    """A double submit, or two people closing together: one of them closes the retro and
+    the thread says so once."""
+    summary = start_retro(slack, slack_emulator, team, "Sprint 42", user=team.member)
+    before = len(slack_emulator.responses)
+
+    def close(_):
+        return slack.command(team.team_id, team.member, team.channel, "/retro", "close")
+
+    with ThreadPoolExecutor(2) as pool:
+        assert [a.status_code for a in pool.map(close, range(2))] == [200, 200]
+    said = slack_emulator.wait_for(
+        lambda: len(found := [r.text for r in slack_emulator.responses[before:]]) >= 2 and found,
+        message="both replies",
+    )
+    # The other finds it closed, or (had it come a moment later) no open retro at all.
+    assert len([text for text in said if text.startswith("Closed")]) == 1, said
+    thread = slack_emulator.thread(team.channel, summary.ts)
+    assert [m.text for m in thread if "closed this retro" in m.text] == [
+        f"<@{team.member}> closed this retro."
+    ]
 
 
 def test_an_admin_closes_someone_elses_retro(slack, slack_emulator, team, db):

@@ -5,6 +5,7 @@ shown in /jira status, App Home and a message to the admins."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -18,6 +19,7 @@ from tests.flows_webhooks import (
     oauth_webhook,
     registered,
     run_in_process,
+    run_in_processes,
     token_webhook,
     wait_until,
 )
@@ -393,3 +395,29 @@ def test_a_failed_renewal_is_shown_and_admins_are_told(
     assert "Jira did not answer" in (_connection(db, team)["webhook_error"] or "")
     assert ":warning:" in _status_text(slack, team)
     slack_emulator.wait_for(lambda: _dms(slack_emulator, team, "couldn't refresh its Jira webhook"))
+
+
+def test_two_processes_meeting_one_failure_tell_the_admins_once(
+    app, slack_emulator, jira_emulator, db, team, site, hook
+):
+    """Both processes renew the webhook at the same moment and Jira fails both: the
+    failure is kept, and the admins are told once, not once per process."""
+    db.execute(
+        "UPDATE jira_connections SET webhook_expires_at = :at WHERE workspace_id = :w",
+        at=datetime.now(UTC) + timedelta(days=1),
+        w=team.workspace_id,
+    )
+    refresh = f"{site.cloud_id}/rest/api/3/webhook/refresh"
+    fault = jira_emulator.faults.add("PUT", refresh, "503", times=2, held=True)
+
+    async def both_asked_then_failed(tasks):
+        await asyncio.to_thread(wait_until, lambda: fault.hits == 2, "both renewals sent")
+        fault.release()
+
+    run_in_processes(app, refresh_due_webhooks, count=2, started=both_asked_then_failed)
+
+    failed = [r for r in jira_emulator.requests_to("PUT", refresh) if r.fault]
+    assert len(failed) == 2  # both met the failure
+    assert "Jira did not answer" in (_connection(db, team)["webhook_error"] or "")
+    # Each process told the admins (or not) before its job returned.
+    assert len(_dms(slack_emulator, team, "couldn't refresh its Jira webhook")) == 1

@@ -39,7 +39,11 @@ from bot.jira.errors import JiraError, JiraErrorKind
 from bot.jira.times import jira_time
 from bot.runtime import Runtime
 from storage.clock import utcnow
-from storage.connection_queries import oauth_webhook_connections, webhook_token
+from storage.connection_queries import (
+    oauth_webhook_connections,
+    record_webhook_error,
+    webhook_token,
+)
 from storage.item_queries import open_issue_projects
 from storage.models import ConnectionMethod, ConnectionStatus, SyncSettings
 from storage.settings_queries import override_projects
@@ -308,9 +312,8 @@ async def _failed(runtime: Runtime, workspace_id: int, action: str, error: JiraE
         conn = await connection_for(session, workspace_id)
         if conn is None:
             return
-        first = conn.webhook_error is None
-        conn.webhook_error = message
         site_url = conn.site_url
+        first = await record_webhook_error(session, workspace_id, message)
     logger.warning("workspace %s: Jira webhook %s failed: %s", workspace_id, action, error.message)
     # Revoked credentials are announced once by bot/jira/credentials.py already.
     if first and error.kind is not JiraErrorKind.AUTH:

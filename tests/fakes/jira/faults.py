@@ -49,6 +49,9 @@ class Fault:
     hits: int = 0
     sent: int = 0  # bytes of a "drip" or "huge" answer the client took
     body_has: bytes | None = None  # only requests whose body holds these bytes
+    # Requests wait until the test releases them, then get the fault (say, two processes'
+    # requests failing at one moment).
+    held: bool = False
     # "hold": requests wait until the test releases them, then read the state of that moment.
     # "stale": requests read the state at once (then `answered` is set), and their answer
     # waits until the release: an answer that is out of date when it arrives.
@@ -86,11 +89,13 @@ class FaultPlan:
         delay: float = 0.0,
         size: int = 64 * 1024 * 1024,
         body_has: str | None = None,
+        held: bool = False,
     ) -> Fault:
         """kind: latency, hold or stale (until `fault.release()`, see Fault), 403, 500,
         503, 429, timeout, drop, or created_then_<one of 500/503/429/timeout/drop> (the request
         is handled, then its answer is replaced). `body_has`: only requests whose body
-        contains this text (e.g. a JQL clause).
+        contains this text (e.g. a JQL clause). `held`: each request waits until
+        `fault.release()`, then meets the fault.
         Hostile servers: repeat_token (a search answers with the page token it was given,
         or the same one every time, never isLast), drip (the real answer, one byte every
         `delay` seconds), huge (200 with `size` bytes of JSON that never ends), wrong_shape
@@ -104,6 +109,7 @@ class FaultPlan:
             delay = 0.2
         fault = Fault(method.upper(), path_suffix, kind, times, retry_after, delay, size)
         fault.body_has = body_has.encode() if body_has is not None else None
+        fault.held = held
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -176,6 +182,8 @@ class FaultsAndRecording:
             return await self.app(scope, replay, recording_send)
         record.fault = fault.kind
         kind = fault.kind
+        if fault.held:
+            await _released(fault)
         if kind == "latency":
             await asyncio.sleep(fault.delay)
             return await self.app(scope, replay, recording_send)
