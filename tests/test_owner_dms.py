@@ -10,7 +10,16 @@ from datetime import date, timedelta
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
 from tests.flows_jira import choose_default_project, connect_with_token
-from tests.flows_retro import add_item, choose, commit, readable, start_retro, summary_message
+from tests.flows_retro import (
+    add_item,
+    choose,
+    commit,
+    insert_items,
+    readable,
+    start_retro,
+    summary_message,
+)
+from tests.test_retro_summary import text_length
 
 
 def dms(slack_emulator, team, user: str) -> list:
@@ -138,3 +147,23 @@ def test_each_owner_is_told_once_per_commit_and_not_again_on_retry(
         lambda: len(lines_about(" marked done in Slack ")) == 2, message="the second done line"
     )
     assert sum("All 5 action items" in t for t in thread(slack_emulator, team, card)) == 1
+
+
+def test_an_owner_of_many_long_titles_gets_a_message_slack_takes(
+    slack, slack_emulator, team, site, db
+):
+    """Each title escaped takes five times its length (`&` is `&amp;`): Slack refuses a
+    message of much more than 13,000 characters of block text, so the rest are counted."""
+    connect_with_token(slack, slack_emulator, team, site)
+    choose_default_project(slack, slack_emulator, team, project_key="TEAM", issue_type="Task")
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    insert_items(db, team, 12, title=lambda n: "&" * 250 + f"{n:03d}")
+    commit(slack, slack_emulator, team)
+
+    [told] = slack_emulator.wait_for(
+        lambda: owner_dms(slack_emulator, team, team.member), timeout=10, message="the owner's DM"
+    )
+    assert told.text.startswith("Your 12 action items from")
+    assert text_length(told.blocks) < 12_000
+    shown = sum(1 for b in told.blocks if b.get("type") == "actions")
+    assert 0 < shown < 12 and f"…and {12 - shown} more" in str(told.blocks)

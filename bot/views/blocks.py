@@ -7,6 +7,9 @@ SECTION_TEXT_MAX = 3000
 BUTTON_TEXT_MAX = 75
 MESSAGE_BLOCKS_MAX = 50
 VIEW_BLOCKS_MAX = 100
+# Slack rejects a message whose blocks carry much more than ~13k characters in all
+# (msg_blocks_too_long, undocumented); stay well under it.
+MESSAGE_TEXT_BUDGET = 10_000
 
 
 def clip(value: str, limit: int) -> str:

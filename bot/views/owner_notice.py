@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.views import item_control_ids as controls
-from bot.views.blocks import actions, button, context, distinct_names, escape, fallback, section
+from bot.views.blocks import (
+    MESSAGE_TEXT_BUDGET,
+    actions,
+    button,
+    context,
+    distinct_names,
+    escape,
+    fallback,
+    section,
+)
 from bot.views.retro_items import due_text, issue_link, open_in_jira_buttons
 from bot.views.words import collapsed, plural
 from storage.models import ActionItem
@@ -19,14 +28,29 @@ def owner_message(retro_title: str, permalink: str | None, items: Sequence[Actio
     retro = f"<{permalink}|{title}>" if permalink else f"*{title}*"
     count = plural(len(items), "action item")
     blocks = [section(f"Your {count} from {retro} {'is' if len(items) == 1 else 'are'} in Jira:")]
-    for item in items[:ITEMS_SHOWN_MAX]:
-        blocks += _item_blocks(item)
-    if len(items) > ITEMS_SHOWN_MAX:
-        more = len(items) - ITEMS_SHOWN_MAX
+    shown = _fitting(items)
+    for item_blocks in shown:
+        blocks += item_blocks
+    if len(items) > len(shown):
+        more = len(items) - len(shown)
         blocks.append(context(f"…and {more} more: Unpack's Home tab lists all of your items."))
     keys = collapsed([i.jira_key for i in items if i.jira_key])
     text = fallback(f"Your {count} from {title} in Jira: {keys}")
     return {"text": text, "blocks": distinct_names(blocks)}
+
+
+def _fitting(items: Sequence[ActionItem]) -> list[list[dict]]:
+    """The first items' blocks, as many as fit a message: at most ITEMS_SHOWN_MAX, and
+    within its text budget (a title escaped can take five times its length)."""
+    found, used = [], 0
+    for item in items[:ITEMS_SHOWN_MAX]:
+        blocks = _item_blocks(item)
+        chars = len(blocks[0]["text"]["text"])
+        if found and used + chars > MESSAGE_TEXT_BUDGET:
+            break
+        found.append(blocks)
+        used += chars
+    return found
 
 
 def _item_blocks(item: ActionItem) -> list[dict]:

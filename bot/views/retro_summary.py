@@ -17,6 +17,7 @@ from bot.views import item_control_ids as controls
 from bot.views import retro_ids as ids
 from bot.views.blocks import (
     MESSAGE_BLOCKS_MAX,
+    MESSAGE_TEXT_BUDGET,
     VIEW_BLOCKS_MAX,
     actions,
     button,
@@ -42,9 +43,6 @@ from bot.views.retro_items import item_blocks, item_cost
 from bot.views.words import plural
 from storage.models import ActionItem, ItemStatus, Retro, RetroPhase, SyncState
 
-# Slack rejects a message whose blocks carry much more than ~13k characters in all
-# (msg_blocks_too_long, undocumented); stay well under it.
-MESSAGE_TEXT_BUDGET = 10_000
 INLINE_ITEMS_MAX = 15
 MODAL_PAGE_ITEMS = 90  # + intro, note and page buttons ≤ 100 blocks
 LIST_MESSAGES_MAX = 5  # a response_url takes 5 posts
