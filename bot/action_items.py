@@ -20,7 +20,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import ack_budget, messages, notifier
 from bot.home import publish_home
-from bot.item_form import FIELD_TITLE, ItemForm, clean_text, today_in, validate_item_form
+from bot.item_form import (
+    FIELD_DUE_DATE,
+    FIELD_TITLE,
+    ItemForm,
+    clean_text,
+    today_in,
+    validate_item_form,
+)
 from bot.modals import open_modal
 from bot.retros import NO_OPEN_RETRO, reply
 from bot.runtime import Runtime
@@ -265,13 +272,17 @@ async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dic
     metadata = read_metadata(view)
     form = read_item_form((view.get("state") or {}).get("values") or {})
     errors = validate_item_form(form, today_in(metadata.get("tz")))
+    seen = metadata.get("seen") if isinstance(metadata.get("seen"), dict) else {}
+    if FIELD_DUE_DATE in errors and seen.get("due_date") == _fingerprint(form.due_date):
+        # A past due date left as the edit showed it (an overdue item, or a date set in
+        # Jira): changing another field must not force a new date on Jira too.
+        del errors[FIELD_DUE_DATE]
     if errors:
         return SavedItem(errors=errors)
     source = str(metadata.get("from") or ids.FROM_COMMAND)
     item_id, retro_id = ids.parse_id(metadata.get("item")), ids.parse_id(metadata.get("retro"))
     async with runtime.sessions.begin() as session:
         if metadata.get("item") is not None:
-            seen = metadata.get("seen") if isinstance(metadata.get("seen"), dict) else {}
             return await _save_edit(session, workspace_id, item_id, form, source, seen)
         return await _save_new(session, workspace_id, retro_id, user_id, form, source)
 

@@ -602,3 +602,35 @@ def test_a_jira_description_longer_than_the_modal_holds_survives_a_title_edit(
         {"fields": {"summary": "Write the whole guide"}}
     ]
     assert items(sync_app.db, world.team)[0]["description"] == groomed
+
+
+def test_a_past_due_date_set_in_jira_does_not_block_a_title_edit(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Close the quarter")
+    past = date.today() - timedelta(days=5)
+    site.edit(issue.key, by=editor, duedate=past.isoformat())
+    wait_until(
+        lambda: str(items(sync_app.db, world.team)[0]["due_date"]) == past.isoformat(),
+        message="the past due date pulled",
+    )
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
+
+    # The title changed, the due date sent back as the modal showed it.
+    summary = summary_message(slack_emulator, world.team)
+    view = open_item_modal(
+        sync_app.slack,
+        slack_emulator,
+        world.team,
+        lambda: choose(sync_app.slack, world.team, item_id, controls.EDIT, message_ts=summary.ts),
+    )
+    answer = submit_item(
+        sync_app.slack, world.team, view, item_values("Close the quarter books", due=past)
+    )
+
+    assert "errors" not in answer.text, answer.text
+    wait_until(lambda: issue.fields["summary"] == "Close the quarter books", timeout=5)
+    assert puts(jira_emulator, site, issue, before) == [
+        {"fields": {"summary": "Close the quarter books"}}
+    ]
+    assert issue.fields["duedate"] == past.isoformat()
