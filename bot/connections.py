@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
@@ -80,13 +81,22 @@ def normalize_site_url(raw: str) -> str | None:
     """https://team.atlassian.net from what an admin pastes (host only for Atlassian's
     own hosts, since people paste a board's URL); None when it is not an https URL."""
     value = raw.strip()
+    if any(_not_in_urls(c) for c in value):
+        return None  # NUL, spaces, invisible characters: typed by nobody, refused by DNS
     if value and "://" not in value:
         value = "https://" + value
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # "https://[::1": a bracket left open
+        return None
     if parts.scheme != "https" or not parts.hostname or "@" in parts.netloc:
         return None  # a user name in the URL would hide which host is really called
     path = "" if parts.hostname.endswith(".atlassian.net") else parts.path.rstrip("/")
     return urlunsplit(("https", parts.netloc.lower(), path, "", ""))
+
+
+def _not_in_urls(character: str) -> bool:
+    return character.isspace() or unicodedata.category(character) in ("Cc", "Cf", "Cs")
 
 
 async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:

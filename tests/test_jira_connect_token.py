@@ -129,6 +129,28 @@ def test_bad_site_urls_and_email_are_inline_errors(slack, slack_emulator, jira_e
     slack_emulator.assert_no_violations()
 
 
+@pytest.mark.parametrize(
+    "site_url",
+    [
+        "https://[::1",  # a bracket left open
+        "https://acme.atlassian.net\x00",
+        "https://ac me.atlassian.net",
+        "https://\u200bacme.atlassian.net",  # a zero-width space
+        "https://acme\ud800.atlassian.net",  # a lone surrogate
+    ],
+    ids=["open bracket", "nul", "space", "zero width", "surrogate"],
+)
+def test_a_malformed_site_url_is_an_inline_error(
+    slack, slack_emulator, jira_emulator, team, site_url
+):
+    view = token_modal(slack, slack_emulator, team)
+    checks_before = len(jira_emulator.requests_to("GET", "/myself"))
+    answer = submit_token_modal(slack, team, view, site_url=site_url, email="a@b.co", token="t")
+    assert answer.status_code == 200, answer.text
+    assert "starting with https://" in answer.json()["errors"][ids.SITE_BLOCK]
+    assert len(jira_emulator.requests_to("GET", "/myself")) == checks_before  # no Jira call
+
+
 def test_non_admin_cannot_connect(slack, slack_emulator, db, team, site):
     reply = slack.command(team.team_id, team.member, team.channel, "/jira", "connect token")
     assert ADMIN_ONLY in reply.text
