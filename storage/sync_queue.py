@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, literal_column, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    Integer,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.column_types import UtcDateTime
@@ -83,30 +93,47 @@ async def claim_due(
     return sorted(claimed, key=lambda item: item.id)
 
 
+def _held_statement(*, id_array: bool):
+    """`owner`'s leases among the rows `ids`. `id_array` (PostgreSQL): the ids go as one
+    array parameter (`id = ANY(:ids)`), so the statement's text is the same whatever their
+    count and is compiled, and prepared on the server, once; an expanding IN renders and
+    binds a parameter per id on every call, which cost a 100-item release more than the
+    update itself."""
+    ids = bindparam("ids", type_=ARRAY(Integer)) if id_array else bindparam("ids", expanding=True)
+    match = ActionItem.id == any_(ids) if id_array else ActionItem.id.in_(ids)
+    return (
+        update(ActionItem)
+        .where(match, ActionItem.claimed_by == bindparam("owner"))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _release_statement(*, id_array: bool):
+    return _held_statement(id_array=id_array).values(claimed_by=None, claimed_until=None)
+
+
+def _renew_statement(*, id_array: bool):
+    until = bindparam("until", type_=UtcDateTime())
+    return _held_statement(id_array=id_array).values(claimed_until=until)
+
+
+_RELEASE = {flag: _release_statement(id_array=flag) for flag in (False, True)}
+_RENEW = {flag: _renew_statement(id_array=flag) for flag in (False, True)}
+
+
+def _id_array(session: AsyncSession) -> bool:
+    return session.bind.dialect.name == "postgresql"
+
+
 async def renew_leases(session: AsyncSession, owner: str, ids: list[int], until: datetime):
     """Moves the end of `owner`'s leases on `ids` to `until`."""
-    await session.execute(
-        update(ActionItem)
-        .where(ActionItem.id.in_(ids), ActionItem.claimed_by == owner)
-        .values(claimed_until=until)
-        .execution_options(synchronize_session=False)
-    )
+    values = {"ids": ids, "owner": owner, "until": until}
+    await session.execute(_RENEW[_id_array(session)], values)
 
 
-async def release_leases(
-    session: AsyncSession, owner: str, ids: list[int], *, no_disk_wait: bool
-) -> None:
-    """Lets go of whatever of `ids` `owner` still holds. `no_disk_wait` (PostgreSQL): the
-    commit does not wait for the disk; a release lost in a server crash only lets the
-    lease lapse on its own, and the next durable commit flushes it anyway."""
-    if no_disk_wait:
-        await session.execute(text("SET LOCAL synchronous_commit = off"))
-    await session.execute(
-        update(ActionItem)
-        .where(ActionItem.id.in_(ids), ActionItem.claimed_by == owner)
-        .values(claimed_by=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    )
+async def release_leases(session: AsyncSession, owner: str, ids: list[int]) -> None:
+    """Lets go of whatever of `ids` `owner` still holds, in one statement."""
+    await session.execute(_RELEASE[_id_array(session)], {"ids": ids, "owner": owner})
 
 
 async def next_due_at(session: AsyncSession, now: datetime) -> datetime | None:

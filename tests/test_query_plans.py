@@ -253,6 +253,55 @@ def test_a_tick_with_items_due_is_two_statements_the_claim_returning_them_and_th
     assert "ix_action_items_queue" in plans[0][1]
 
 
+def test_a_release_is_one_statement_whatever_its_count_without_begin_or_commit(database):
+    """A busy tick's release on a database server: one statement that commits on its own
+    (no BEGIN, SET or COMMIT around it), its ids one array parameter, so 3 ids and 97 send
+    the same statement, compiled and prepared once (an IN list of 100 parameters, rendered
+    and bound one by one, cost more than the update)."""
+    from bot.sync import claims
+
+    if not database[0].startswith("postgresql"):
+        pytest.skip("round trips to a database server")
+
+    async def go():
+        runtime = runtime_for(*database)
+        statements, levels, heard = [], [], []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+            levels.append(conn.get_execution_options().get("isolation_level"))
+
+        def opened(dbapi_connection, _record):  # asyncpg logs all but prepared statements
+            dbapi_connection.driver_connection.add_query_logger(lambda q: heard.append(q.query))
+
+        try:
+            event.listen(runtime.engine.sync_engine, "connect", opened)
+            await _queue_first(runtime, 100)
+            ids = [item.id for item in await claims.claim_due(runtime)]
+            assert len(ids) >= 100
+            await claims.release(runtime, ids[:1])  # the driver looks an array type up once
+            heard.clear()
+            event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+            await claims.release(runtime, ids[1:4])
+            await claims.release(runtime, ids[4:])
+            event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)
+            sent = [" ".join(q.split()[:2]).upper() for q in heard]
+            async with runtime.engine.connect() as conn:
+                held = await conn.scalar(
+                    text("SELECT count(*) FROM action_items WHERE claimed_by = :me"),
+                    {"me": runtime.process_id},
+                )
+        finally:
+            await runtime.close()
+        return statements, levels, sent, held
+
+    statements, levels, heard, held = asyncio.run(go())
+    assert len(statements) == 2 and statements[0] == statements[1], statements
+    assert levels == ["AUTOCOMMIT", "AUTOCOMMIT"]
+    assert heard == ["SELECT 1", "SELECT 1"], heard  # the pool's check before each
+    assert held == 0
+
+
 async def _index_definitions(runtime: Runtime, table: str) -> dict[str, str]:
     """Each index of `table` as the database holds it: its columns and any predicate."""
     async with runtime.engine.connect() as conn:

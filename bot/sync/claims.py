@@ -12,10 +12,7 @@ the same round trip. It runs on its own, outside an explicit transaction (a stat
 atomic by itself), as does the wait's one read: on PostgreSQL, BEGIN and COMMIT were two of
 an idle tick's four round trips. PostgreSQL picks the rows `FOR UPDATE SKIP LOCKED`,
 so two processes never claim the same row; on both databases the update re-checks that each
-row is still free. A release is one statement too, and on PostgreSQL it does not wait for
-the disk (`synchronous_commit = off`): a release lost in a server crash only lets the lease
-lapse on its own, and the next durable commit flushes it anyway. Claims stay durable, since
-a lost claim could let a second process push the same item.
+row is still free. A renewal and a release are one statement each, run the same way.
 """
 
 from __future__ import annotations
@@ -74,7 +71,7 @@ async def claim_due(runtime: Runtime, limit: int = BATCH) -> list[ActionItem]:
 
 async def renew(runtime: Runtime, ids: list[int]) -> None:
     until = utcnow() + lease_length(runtime)
-    async with runtime.sessions.begin() as session:
+    async with _one_statement(runtime) as session:
         await sync_queue.renew_leases(session, runtime.process_id, ids, until)
 
 
@@ -82,10 +79,8 @@ async def release(runtime: Runtime, ids: list[int]) -> None:
     """Lets go of whatever of `ids` this process still holds (every path ends here)."""
     if not ids:
         return
-    async with runtime.sessions.begin() as session:
-        await sync_queue.release_leases(
-            session, runtime.process_id, ids, no_disk_wait=_postgres(runtime)
-        )
+    async with _one_statement(runtime) as session:
+        await sync_queue.release_leases(session, runtime.process_id, ids)
 
 
 @contextlib.asynccontextmanager
