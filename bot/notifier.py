@@ -12,9 +12,11 @@ thread messages are tried again through Slack's 5xx and 429 answers (bot/slack_r
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.runtime import Runtime
@@ -69,24 +71,56 @@ async def load_carried(runtime: Runtime, retro: Retro) -> CarriedOver:
     return CarriedOver(tuple(CarriedItem(item, title) for item, title in rows), total)
 
 
+@dataclass(frozen=True)
+class Shared:
+    """What every retro one refresh re-renders shares: the workspace's Slack client and
+    where each channel's items go (read once for all of them, not once per retro)."""
+
+    client: AsyncWebClient
+    destinations: dict[str, Destination]
+
+
 async def destination(runtime: Runtime, workspace_id: int, channel_id: str) -> Destination:
     """Where the channel's items go in Jira, as the card (and /retro list) says it."""
     async with runtime.sessions() as session:
-        target = (await targets_for(session, workspace_id, [channel_id])).get(channel_id)
-        connection = await connection_for(session, workspace_id)
+        return (await _destinations(session, workspace_id, {channel_id}))[channel_id]
+
+
+async def _destinations(session, workspace_id: int, channels: set[str]) -> dict[str, Destination]:
+    targets = await targets_for(session, workspace_id, channels)
+    connection = await connection_for(session, workspace_id)
     reconnect = messages.connect_command(connection.method if connection else None)
     if connection is None or connection.status != ConnectionStatus.ACTIVE:
-        return Destination(reconnect=reconnect)
-    return Destination(
-        target.project_key if target else None,
-        target.issue_type_name if target else None,
-        connection.account_name,
-        reconnect,
-    )
+        return {channel: Destination(reconnect=reconnect) for channel in channels}
+    return {
+        channel: Destination(
+            target.project_key if target else None,
+            target.issue_type_name if target else None,
+            connection.account_name,
+            reconnect,
+        )
+        for channel, target in targets.items()
+    }
 
 
-async def _card(runtime: Runtime, workspace_id: int, retro: Retro, items) -> dict:
-    going = await destination(runtime, workspace_id, retro.channel_id)
+async def _shared(runtime: Runtime, session, workspace_id: int, channels: set[str]):
+    """Shared, or None when the workspace is gone (each render then says why)."""
+    workspace = await session.get(Workspace, workspace_id)
+    if workspace is None:
+        return None
+    try:
+        client = bot_client(runtime, workspace)
+    except LookupError:
+        return None
+    return Shared(client, await _destinations(session, workspace_id, channels))
+
+
+async def _card(
+    runtime: Runtime, workspace_id: int, retro: Retro, items, shared: Shared | None = None
+) -> dict:
+    going = (shared.destinations if shared else {}).get(retro.channel_id)
+    if going is None:
+        going = await destination(runtime, workspace_id, retro.channel_id)
     return summary_message(retro, items, going, await load_carried(runtime, retro))
 
 
@@ -115,7 +149,9 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
         stored.summary_permalink = permalink
 
 
-async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> bool:
+async def refresh_retro(
+    runtime: Runtime, workspace_id: int, retro_id: int, shared: Shared | None = None
+) -> bool:
     """Re-render the retro's summary message. True when this render read an item still
     open (so the retro is not all done as of now)."""
     # Per retro, one render at a time, and the number of refreshes asked for since the
@@ -130,7 +166,7 @@ async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> b
                 return False  # a render that started after this request showed its state
             wanted[key] = 0
             try:
-                return await _render_retro(runtime, workspace_id, retro_id)
+                return await _render_retro(runtime, workspace_id, retro_id, shared)
             except (SlackApiError, LookupError) as exc:
                 logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
                 if isinstance(exc, SlackApiError):  # still owed: refresh_owed_summaries
@@ -141,14 +177,16 @@ async def refresh_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> b
             wanted.pop(key, None)
 
 
-async def _render_retro(runtime: Runtime, workspace_id: int, retro_id: int) -> bool:
+async def _render_retro(
+    runtime: Runtime, workspace_id: int, retro_id: int, shared: Shared | None
+) -> bool:
     """Whether an item read for the render is still open."""
     retro, items = await _load_retro(runtime, workspace_id, retro_id)
     open_seen = any(item.status == ItemStatus.OPEN for item in items)
     if retro is None or not retro.summary_ts:
         return open_seen
-    client = await workspace_client(runtime, workspace_id)
-    card = await _card(runtime, workspace_id, retro, items)
+    client = shared.client if shared else await workspace_client(runtime, workspace_id)
+    card = await _card(runtime, workspace_id, retro, items, shared)
     await until_accepted(
         lambda: client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card),
         base_seconds=runtime.settings.slack_retry_base_seconds,
@@ -199,10 +237,11 @@ async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[
         # A newer open retro in the same channel shows these items as carried over.
         channels = {row.channel_id for row in rows if row.retro_id}
         newer = await open_retros_in_channels(session, workspace_id, channels) if channels else []
+        shared = await _shared(runtime, session, workspace_id, channels) if channels else None
     own = {row.retro_id for row in rows if row.retro_id}
     still_open = set()
     for retro_id in sorted(own | set(newer)):
-        if await refresh_retro(runtime, workspace_id, retro_id):
+        if await refresh_retro(runtime, workspace_id, retro_id, shared):
             still_open.add(retro_id)
     # A retro whose render, read after these changes, showed an open item is not all done
     # now: no write transaction to ask (a later completion's refresh asks again).
@@ -298,28 +337,40 @@ async def post_in_retro_thread(
 
 
 async def post_status_notices(
-    runtime: Runtime, workspace_id: int, retro_id: int, lines: list[str]
+    runtime: Runtime,
+    workspace_id: int,
+    retro_id: int,
+    lines: list[str],
+    *,
+    client: AsyncWebClient | None = None,
+    sent: Callable[[int], None] | None = None,
 ) -> None:
     """Items finished or reopened, a line each, in as few thread replies as fit, each
     ending with the retro's tally as it is now: "… (3 of 5 done)".
 
     The caller owes these lines, so what Slack refused in the end is raised
-    (SlackApiError; LookupError when uninstalled) for it to keep them owed; a caller that
-    must know which lines went out passes at most NOTICE_LINES_PER_MESSAGE at a time."""
+    (SlackApiError; LookupError when uninstalled) for it to keep them owed; `sent(n)` is
+    told after each reply Slack took, with how many of the lines it held (for a caller
+    that must know which lines went out). `client`: the workspace's, when the caller has
+    it."""
     retro, items = await _load_retro(runtime, workspace_id, retro_id)
     if retro is None or not lines:
         return
     done = sum(1 for item in items if item.status == ItemStatus.COMPLETE)
     tally = f" ({done} of {len(items)} done)"
     for start in range(0, len(lines), NOTICE_LINES_PER_MESSAGE):
-        text = "\n".join(lines[start : start + NOTICE_LINES_PER_MESSAGE]) + tally
-        await _send_under(runtime, workspace_id, retro, text)
+        part = lines[start : start + NOTICE_LINES_PER_MESSAGE]
+        await _send_under(runtime, workspace_id, retro, "\n".join(part) + tally, client)
+        if sent is not None:
+            sent(len(part))
 
 
-async def _send_under(runtime: Runtime, workspace_id: int, retro: Retro, text: str) -> str:
+async def _send_under(
+    runtime: Runtime, workspace_id: int, retro: Retro, text: str, client=None
+) -> str:
     """A reply under the retro's summary, tried again through Slack's 5xx and 429 answers;
     raises what Slack refused in the end."""
-    client = await workspace_client(runtime, workspace_id)
+    client = client or await workspace_client(runtime, workspace_id)
     posted = await until_accepted(
         lambda: client.chat_postMessage(
             channel=retro.channel_id, thread_ts=retro.summary_ts, text=text

@@ -107,11 +107,14 @@ def registered(site, token: str) -> list:
     return [w for w in site.webhooks.values() if w.url.endswith(webhook_path(token))]
 
 
-def synced_items(slack, slack_emulator, db, team, *titles: str) -> list[SyncedItem]:
-    """A retro whose action items were committed to Jira: the app created their issues."""
-    start_retro(slack, slack_emulator, team, "Retro " + uuid.uuid4().hex[:4])
-    ids = [add_item(slack, slack_emulator, team, title) for title in titles]
-    commit(slack, slack_emulator, team)
+def synced_items(
+    slack, slack_emulator, db, team, *titles: str, channel: str | None = None
+) -> list[SyncedItem]:
+    """A retro whose action items were committed to Jira: the app created their issues.
+    `channel`: the retro's (the team's channel by default)."""
+    start_retro(slack, slack_emulator, team, "Retro " + uuid.uuid4().hex[:4], channel=channel)
+    ids = [add_item(slack, slack_emulator, team, title, channel=channel) for title in titles]
+    commit(slack, slack_emulator, team, channel=channel)
 
     def created():
         rows = db.rows(
@@ -133,8 +136,9 @@ def synced_items(slack, slack_emulator, db, team, *titles: str) -> list[SyncedIt
 
 def retro_thread(slack_emulator, db, team, retro_id: int) -> list[str]:
     """The texts of the replies under a retro's summary message."""
-    ts = db.scalar("SELECT summary_ts FROM retros WHERE id = :r", r=retro_id)
-    return [m.text for m in slack_emulator.thread(team.channel, ts, team_id=team.team_id)]
+    [retro] = db.rows("SELECT summary_ts, channel_id FROM retros WHERE id = :r", r=retro_id)
+    thread = slack_emulator.thread(retro["channel_id"], retro["summary_ts"], team_id=team.team_id)
+    return [m.text for m in thread]
 
 
 # What a thread reply about an item's status says: moved in Jira, or clicked in Slack.

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from freezegun import freeze_time
+from sqlalchemy import event
 
 from bot.jira.deliveries import (
     APPLY_LEASE,
@@ -87,11 +88,13 @@ def test_deliveries_answered_before_a_kill_are_applied_once_after_it(
 ):
     """Jira hears 2xx once a delivery is recorded, and never resends it: a process killed
     before applying what it recorded leaves it to the recovery job of the next one, which
-    applies it (every item ends as Jira says) and posts each notice once."""
+    applies it (every item ends as Jira says) and posts each notice once: the two retros'
+    messages, then both notices marked sent in one statement."""
     app = launch_app(slack_emulator, jira_emulator)  # its own: this one is killed
     try:
         db, slack, team, hook = _hooked(app, slack_emulator, site)
-        items = synced_items(slack, slack_emulator, db, team, "Rotate the keys", "Renew certs")
+        items = synced_items(slack, slack_emulator, db, team, "Rotate the keys")
+        items += synced_items(slack, slack_emulator, db, team, "Renew certs", channel="COTHER")
         # Jira keeps the app's re-reads unanswered: the deliveries are recorded, not applied.
         held = jira_emulator.faults.add(
             "POST", f"/sites/{site.name}{SEARCH}", "hold", times=None, body_has="id in ("
@@ -113,14 +116,33 @@ def test_deliveries_answered_before_a_kill_are_applied_once_after_it(
 
     # The next process, once the dead one's deliveries are older than the lease.
     with freeze_time(datetime.now(UTC) + APPLY_LEASE * 1.5, tick=True):
-        assert run_in_process(app, apply_unapplied) == 2
+        taken, sent = run_in_process(app, _counting, apply_unapplied)
+        assert taken == 2
         assert run_in_process(app, apply_unapplied) == 0
+    assert items[0].retro_id != items[1].retro_id
+    assert sum("SET notified_at" in statement for statement in sent) == 1
+    # Where each channel's items go, read once for both retros' summaries.
+    assert sum("FROM channel_overrides" in statement for statement in sent) == 1
     assert db.scalar(UNAPPLIED, w=team.workspace_id) == 0
     assert [item_row(db, i.id)["status"] for i in items] == ["complete", "complete"]
     for item in items:
         [line] = lines_about(slack_emulator, db, team, item)
         assert " finished " in line
     assert db.scalar(OWED, w=team.workspace_id) == 0
+
+
+async def _counting(runtime, job):
+    """`job`'s result, and the statements it sent."""
+    sent: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        return await job(runtime), sent
+    finally:
+        event.remove(runtime.engine.sync_engine, "before_cursor_execute", seen)
 
 
 async def _prune_all(runtime) -> int:

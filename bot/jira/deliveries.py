@@ -55,6 +55,7 @@ from bot.sync.pull import (
     two_way,
     write_items,
 )
+from bot.workspaces import workspace_client
 from storage.clock import utcnow
 from storage.connection_queries import connection_for, delivery_seen
 from storage.delivery_queries import (
@@ -503,7 +504,8 @@ async def _touch_connections(runtime: Runtime, conn, items: list, now) -> None:
 
 async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
     """Claim, then post: summaries refreshed once per workspace, one thread message per
-    retro (a line per change, in order). Returns how many notices were sent."""
+    retro (a line per change, in order), then what Slack took marked sent in one
+    transaction for the whole send. Returns how many notices were sent."""
     claimed = await _claim(runtime, [o.delivery_pk for o in owed])
     mine = [o for o in owed if o.delivery_pk in claimed]
     if not mine:
@@ -515,14 +517,36 @@ async def send_notices(runtime: Runtime, owed: list[Owed]) -> int:
         if o.change.retro_id is not None and o.change.notice:
             threads[(o.workspace_id, o.change.retro_id)].append(o)
     no_message = [o.delivery_pk for o in mine if o.change.retro_id is None or not o.change.notice]
-    if no_message:
-        await _sent(runtime, no_message)
+    clients = await _clients(runtime, {workspace_id for workspace_id, _ in threads})
     gate = asyncio.Semaphore(RETROS_AT_ONCE)
-    await asyncio.gather(
-        *(_refresh(runtime, ws, ids, gate) for ws, ids in items_by_workspace.items()),
-        *(_post(runtime, ws, retro, notices, gate) for (ws, retro), notices in threads.items()),
+    refreshing = asyncio.gather(
+        *(_refresh(runtime, ws, ids, gate) for ws, ids in items_by_workspace.items())
     )
-    return len(mine)
+    posted = await asyncio.gather(
+        *(
+            _post(runtime, ws, retro, notices, gate, clients.get(ws))
+            for (ws, retro), notices in threads.items()
+        )
+    )
+    # Marked sent as soon as the messages are out, not after the refreshes: a process
+    # that dies in between leaves them owed, and they would be posted again.
+    sent = no_message + [pk for pks in posted for pk in pks]
+    if sent:
+        await _sent(runtime, sent)
+    await refreshing
+    return len(sent)
+
+
+async def _clients(runtime: Runtime, workspace_ids: set[int]) -> dict:
+    """The workspaces' Slack clients, read once per send (an uninstalled one is left out:
+    its posts then say why)."""
+    found = {}
+    for workspace_id in workspace_ids:
+        try:
+            found[workspace_id] = await workspace_client(runtime, workspace_id)
+        except LookupError:
+            pass
+    return found
 
 
 async def _claim(runtime: Runtime, pks: list[int]) -> set[int]:
@@ -544,19 +568,34 @@ async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int], gat
             logger.exception("refreshing items after Jira status changes failed")
 
 
-async def _post(runtime: Runtime, workspace_id: int, retro_id: int, notices: list[Owed], gate):
+async def _post(
+    runtime: Runtime, workspace_id: int, retro_id: int, notices: list[Owed], gate, client
+) -> list[int]:
+    """Posts the retro's notices (the retro read once for all its messages): the pks of
+    those Slack took. Those it refused in the end are given back, owed again."""
+    taken = 0
+
+    def took(lines: int) -> None:
+        nonlocal taken
+        taken += lines
+
     async with gate:
-        for start in range(0, len(notices), notifier.NOTICE_LINES_PER_MESSAGE):
-            part = notices[start : start + notifier.NOTICE_LINES_PER_MESSAGE]
-            lines = [o.change.notice for o in part]
-            try:
-                await notifier.post_status_notices(runtime, workspace_id, retro_id, lines)
-            except Exception:
-                # Still owed: the claim is given back and `send_owed_notices` tries again.
-                logger.exception("telling retro %s about Jira status changes failed", retro_id)
-                await _unclaim(runtime, [o.delivery_pk for o in part])
-                continue
-            await _sent(runtime, [o.delivery_pk for o in part])
+        try:
+            await notifier.post_status_notices(
+                runtime,
+                workspace_id,
+                retro_id,
+                [o.change.notice for o in notices],
+                client=client,
+                sent=took,
+            )
+        except Exception:
+            # Still owed: the claim is given back and `send_owed_notices` tries again.
+            logger.exception("telling retro %s about Jira status changes failed", retro_id)
+            await _unclaim(runtime, [o.delivery_pk for o in notices[taken:]])
+        else:
+            taken = len(notices)  # a retro gone since owes nothing more
+    return [o.delivery_pk for o in notices[:taken]]
 
 
 async def _unclaim(runtime: Runtime, pks: list[int]) -> None:
