@@ -111,11 +111,16 @@ class People:
             self._accounts[key] = asyncio.ensure_future(self._search(email))
         return await self._accounts[key]
 
+    @staticmethod
+    def cache_key(workspace_id: int | None, email: str) -> tuple:
+        """Where the process keeps who has this email in that workspace."""
+        return (workspace_id, email.lower())
+
     async def slack_user_for(self, email: str | None) -> str | None:
         """The Slack user with this email (users.lookupByEmail), if any."""
         if not email or self._slack is None:
             return None
-        key = (self._workspace_id, email.lower())
+        key = self.cache_key(self._workspace_id, email)
         try:
             # Only an answer is kept: a failed read is forgotten at once (TtlCache.load).
             return await self._slack_users.load(key, lambda: self._lookup_by_email(email))

@@ -13,6 +13,7 @@ when the issue moved, and "deleted in Jira" when Jira says the issue no longer e
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -163,6 +164,13 @@ async def _slack_users(
         and (current.two_way or "assignee" in conflicts.get(issue_id, ()))
         and bases.get(issue_id, {}).get("assignee", {}).get("j") != issue.values["assignee"]
     }
+    # Most of a burst's assignees were looked up a moment ago: only the others need the
+    # workspace's Slack client (a read of its row) and a lookup, and those run together.
+    for email in emails:
+        known = _known_slack_user(runtime, current.workspace_id, email)
+        if known is not None:
+            current.slack_users[email] = known[0]
+    emails -= set(current.slack_users)
     if not emails:
         return
     async with runtime.sessions() as session:
@@ -174,8 +182,17 @@ async def _slack_users(
     except LookupError:  # uninstalled: nobody to match
         return
     people = People(slack, jira, runtime.state.slack_users, current.workspace_id)
-    for email in emails:
-        current.slack_users[email] = await people.slack_user_for(email)
+    ordered = sorted(emails)
+    found = await asyncio.gather(*(people.slack_user_for(email) for email in ordered))
+    current.slack_users.update(zip(ordered, found, strict=True))
+
+
+def _known_slack_user(runtime: Runtime, workspace_id: int, email: str) -> tuple | None:
+    """(Slack user or None,) when the process already knows who has this email."""
+    kept = runtime.state.slack_users.get(People.cache_key(workspace_id, email))
+    if kept is None or not kept.done() or kept.cancelled() or kept.exception() is not None:
+        return None
+    return (kept.result(),)
 
 
 # --- deciding one item ------------------------------------------------------------------
