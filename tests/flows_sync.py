@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import bindparam, text
 
+from storage.column_types import UtcDateTime
 from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, insert_items, start_retro
@@ -136,27 +139,38 @@ def wait_until(predicate, timeout: float = 10.0, message: str = "a condition"):
 
 # --- the app's polls of a new connection -----------------------------------------------
 
-# No poll of the workspace is under way (a claim is released when its poll ends, even a
-# failed one), and with `first`, one has been claimed already.
+# No poll of the workspace is under way: a claim is released when its poll ends, even a
+# failed one.
 _POLL_SETTLED = (
-    "SELECT count(*) FROM jira_connections WHERE workspace_id = :w "
-    "AND poll_claimed_by IS NULL AND (poll_due_at IS NOT NULL OR NOT :first)"
+    "SELECT count(*) FROM jira_connections WHERE workspace_id = :w AND poll_claimed_by IS NULL"
 )
+# Bound as the column's type: SQLite keeps timestamps as text, compared as text.
+_PUT_OFF = text(
+    "UPDATE jira_connections SET poll_due_at = :later WHERE workspace_id = :w"
+).bindparams(bindparam("later", type_=UtcDateTime()))
 
 
-def wait_for_polls_to_settle(db: Database, team, *, first: bool = False, timeout=10.0) -> None:
-    """Until no poll of the workspace is under way (with `first`: until its first poll is
-    over). The app polls a connection as soon as it is made, within a couple of seconds,
-    before a test has chosen its project or pasted its webhook secret: that poll asks
-    Jira for a search, may refresh an OAuth token, and meets whatever fault a test has
-    set by then. A test that counts, holds or slows Jira requests from here on sees it,
-    or not, as the machine's speed decides, unless it waits for it here. Once a
-    workspace's changes come by webhook, no poll starts after this."""
+def wait_for_polls_to_settle(db: Database, team, *, put_off: bool = False, timeout=10.0) -> None:
+    """Until no poll of the workspace is under way; with `put_off`, its next poll is an
+    hour away first (set-up), so none starts after this either. The app polls a
+    connection as soon as it is made, 1.6-1.9 s after the connect returns on the session's
+    app, before a test has chosen its project or pasted its webhook secret: that poll asks
+    Jira for a search, may refresh an OAuth token, and meets whatever fault a test has set
+    by then. A test that counts, holds or slows Jira requests from here on sees it, or
+    not, as the machine's speed decides, unless it waits for it here. Once a workspace's
+    changes come by webhook, no poll starts after this anyway."""
+
+    def put_off_next() -> None:
+        later = datetime.now(UTC) + timedelta(hours=1)
+        db.run(lambda session: session.execute(_PUT_OFF, {"later": later, "w": team.workspace_id}))
+
+    if put_off:
+        put_off_next()
     wait_until(
-        lambda: db.scalar(_POLL_SETTLED, w=team.workspace_id, first=first),
-        timeout,
-        "the app's first poll of the workspace" if first else "no poll of the workspace",
+        lambda: db.scalar(_POLL_SETTLED, w=team.workspace_id), timeout, "no poll of the workspace"
     )
+    if put_off:  # a poll that was under way set its own next one when it ended
+        put_off_next()
 
 
 def wait_for_keys(db: Database, team, count: int, timeout: float = 10.0) -> list[dict]:

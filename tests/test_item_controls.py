@@ -225,9 +225,10 @@ def test_a_poll_jira_answered_before_mark_done_does_not_reopen_the_item(
     nothing. (The session's app polls every 60 s, so a poll has 30 s to wait.)"""
     connect_with_token(slack, slack_emulator, team, site)
     choose_default_project(slack, slack_emulator, team, webhooks=False)
-    # The connect's own poll, over before the faults below: caught by them, its answer
-    # (older than `asked`) would be the one applied, and the test's poll never asked.
-    wait_for_polls_to_settle(db, team, first=True)
+    # The app's polls put off (the connect's own one done, if it began): caught by the
+    # faults below, a poll claimed before `asked` would be the one applied, and the
+    # test's poll never asked.
+    wait_for_polls_to_settle(db, team, put_off=True)
     [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
     summary = summary_message(slack_emulator, team)
     search, poll = on(site, "/search/jql"), {"body_has": "updated >="}

@@ -255,9 +255,9 @@ def test_expiring_token_is_refreshed_and_the_new_refresh_token_kept(
     app, slack, slack_emulator, jira_emulator, db, team, site
 ):
     attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
-    # The app's first poll of the workspace, over before the token is made to expire:
-    # later, its refresh would be one more than the menu's. The next poll is a minute away.
-    wait_for_polls_to_settle(db, team, first=True)
+    # The app's polls of the workspace put off (the connect's own one done, if it began):
+    # one after the token is made to expire would refresh it too, one more than the menu's.
+    wait_for_polls_to_settle(db, team, put_off=True)
     # This account's refreshes (another test's workspace, still polled, may refresh its own).
     refreshes = jira_emulator.oauth.refreshes_by_account
     before = refreshes[attempt.user.account_id]

@@ -81,14 +81,13 @@ async def test_two_concurrent_refreshes_spend_the_refresh_token_once(
     first, second = runtimes
     # The app process beside the test polls this workspace and would refresh the expired
     # token too, and on SQLite it shares no lock with the two runtimes (in production SQLite
-    # runs one process): its first poll is let finish, and its next put off, so only the
-    # two runtimes refresh.
-    wait_for_polls_to_settle(db, team, first=True)
+    # runs one process): its polls are put off (the connect's own one done, if it began),
+    # so only the two runtimes refresh.
+    wait_for_polls_to_settle(db, team, put_off=True)
     connection_id = await _update_connection(
         first,
         team.workspace_id,
         access_expires_at=utcnow() - timedelta(minutes=1),
-        poll_due_at=utcnow() + timedelta(hours=1),
     )
     account = await _account_of(first, team.workspace_id)
     counted = jira_emulator.oauth.refreshes_by_account
@@ -115,9 +114,9 @@ async def test_a_401_refreshes_once_and_retries(
     app, slack, slack_emulator, jira_emulator, db, team, site, runtimes
 ):
     connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
-    # The app process's first poll of the workspace, over before the token goes stale:
-    # later, it would refresh it too. Its next poll is a minute away.
-    wait_for_polls_to_settle(db, team, first=True)
+    # The app process's polls of the workspace put off (the connect's own one done, if it
+    # began): one after the token goes stale would refresh it too.
+    wait_for_polls_to_settle(db, team, put_off=True)
     runtime = runtimes[0]
     async with runtime.sessions() as session:
         conn = await connection_for(session, team.workspace_id)

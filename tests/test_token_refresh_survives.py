@@ -62,9 +62,9 @@ def test_a_refresh_the_menu_gave_up_on_still_stores_the_rotated_token(
     app, slack, slack_emulator, jira_emulator, db, team, site
 ):
     connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
-    # The app's first poll of the workspace, over before the token is taken away: later,
-    # its refresh would be one more the counts below do not expect.
-    wait_for_polls_to_settle(db, team, first=True)
+    # The app's polls of the workspace put off (the connect's own one done, if it began):
+    # one after the token is taken away would refresh it, one more than the counts expect.
+    wait_for_polls_to_settle(db, team, put_off=True)
     view = open_settings(slack, slack_emulator, team)
     generation, reuses = _generation(db, team), jira_emulator.refresh_token_reuses
     # Jira stops taking the access token before its time (so the project search refreshes
@@ -98,9 +98,9 @@ def test_a_refresh_in_flight_at_shutdown_is_finished_and_stored(
         team = install_workspace(process, slack_emulator, db)
         connect_with_oauth(process, slack, slack_emulator, jira_emulator, team, [site])
         choose_default_project(slack, slack_emulator, team, "TEAM", "Task", webhooks=False)
-        # Its first poll over, so that the refresh held below is the sync's (the next poll
-        # is an hour away).
-        wait_for_polls_to_settle(db, team, first=True)
+        # Its polls put off (the connect's own one done, if it began), so that the refresh
+        # held below is the sync's.
+        wait_for_polls_to_settle(db, team, put_off=True)
         start_retro(slack, slack_emulator, team, "Sprint 42")
         add_item(slack, slack_emulator, team, "Fix the deploy")
         generation, reuses = _generation(db, team), jira_emulator.refresh_token_reuses
