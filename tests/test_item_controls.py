@@ -326,6 +326,19 @@ def test_mark_done_without_a_transition_still_completes_and_says_why(
     assert logged == [{"operation": "transition", "outcome": "failed", "message": note}]
     assert len(thread_lines(slack_emulator, db, team, item.retro_id, "marked done")) == 1
 
+    # The issue merely moves along in Jira: only leaving Done reopens an item, so the one
+    # ticked off in Slack stays done.
+    seen = deliveries_seen(db, team)
+    [moved] = site.transition(item.key, "In Progress", by=hook.jira_user)
+    assert moved.status == 202, moved.response_text
+    wait_until(lambda: deliveries_seen(db, team) > seen, "Jira's delivery of the move")
+    wait_applied(db, team)
+    stored = row(db, item.id)
+    assert (stored["status"], stored["jira_status_category"]) == ("complete", "indeterminate")
+    assert thread_lines(slack_emulator, db, team, item.retro_id, "↩️") == []
+    _, line = wait_for_line(slack_emulator, team, "Fix the deploy")
+    assert line.startswith("✅")
+
 
 def test_a_transition_that_fails_for_now_is_retried(
     slack, slack_emulator, jira_emulator, db, team, site, hook

@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import bindparam, text
 
 from bot.jira.deliveries import send_owed_notices
+from storage.column_types import UtcDateTime
 from tests.flows_retro import wait_for_line
 from tests.flows_webhooks import (
     after_marker,
@@ -184,6 +186,30 @@ def test_a_status_change_stamped_in_the_future_does_not_pin_the_item(
     row = item_row(db, item.id)
     assert (row["status"], row["jira_status_category"]) == ("open", "indeterminate")
     wait_for_thread(slack_emulator, db, team, item.retro_id, "back to")
+
+
+def test_an_item_stored_with_a_status_time_far_ahead_still_follows_jira(
+    slack, slack_emulator, db, team, site, hook
+):
+    """A status time already stored a day ahead (written before such times were taken as
+    now) orders nothing: Jira's real change after it still completes the item."""
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    db.run(  # set-up: the row as an earlier version left it
+        lambda session: session.execute(
+            text("UPDATE action_items SET status_changed_at = :t WHERE id = :i").bindparams(
+                bindparam("t", type_=UtcDateTime())
+            ),
+            {"t": tomorrow, "i": item.id},
+        )
+    )
+
+    [done] = site.transition(item.key, "Done", by=hook.jira_user)
+
+    assert done.status == 202, done.response_text
+    wait_applied(db, team)
+    assert item_row(db, item.id)["status"] == "complete"
+    wait_for_thread(slack_emulator, db, team, item.retro_id, "finished")
 
 
 def test_issues_the_app_did_not_create_are_ignored(slack, slack_emulator, db, team, site, hook):
