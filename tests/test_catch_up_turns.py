@@ -15,6 +15,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.sync import deleted, poll
+from bot.views import item_control_ids as controls
+from tests.flows_retro import (
+    choose,
+    item_values,
+    open_item_modal,
+    submit_item,
+    summary_message,
+    wait_for_line,
+)
 from tests.flows_sync import slack_email, sync_app_fixture, wait_until
 from tests.flows_webhooks import (
     at_turn,
@@ -28,6 +37,7 @@ from tests.harness import install_workspace
 # The settings of tests/test_two_way_pull.py: the same app process serves both modules.
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 SEARCH = "/rest/api/3/search/jql"
+CHANGELOG = "/rest/api/3/changelog/bulkfetch"
 SLOW_LEASE = timedelta(seconds=60)  # poll_lease at a 60 s interval: twice the 30 s budget
 
 
@@ -253,6 +263,45 @@ def test_a_failed_turn_is_tried_again_soon_for_that_workspace_alone(
         clock.tick(60)  # a success: the next turn is a period away
         run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
         assert reconciles(searches) == 2
+
+
+def test_a_turn_that_could_not_read_a_changelog_does_not_move_past_the_change(
+    sync_app, slack_emulator, jira_emulator, site, unheard
+):
+    """The title was edited in Slack (its push waits) and in Jira, and the issue moved to
+    Done: which title is the later is read from the changelog, and Jira answers that read
+    500 once. Nothing of the issue is applied then; the turn must not record that it read
+    past it (the next turn's search, reaching back only a margin before that, would never
+    see the change again), and the retry soon after applies it: the line shows it done,
+    with Jira's title (the later edit)."""
+    team, hook, item, _, _ = unheard
+    pushes = jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}{SEARCH}", "hold", times=None, body_has="id in ("
+    )
+    summary = summary_message(slack_emulator, team)
+    view = open_item_modal(
+        sync_app.slack,
+        slack_emulator,
+        team,
+        lambda: choose(sync_app.slack, team, item.id, controls.EDIT, message_ts=summary.ts),
+    )
+    submit_item(sync_app.slack, team, view, item_values("Fix the deploy (Slack)"))
+    wait_until(lambda: pushes.hits, message="the push of the Slack edit waiting")
+    history = jira_emulator.faults.add("POST", f"/sites/{site.name}{CHANGELOG}", "500")
+    # The changes are made more than the search's margin before the turn.
+    with at_turn(1, later=-timedelta(minutes=4)) as clock:
+        assert site.edit(item.key, by=hook.jira_user, summary="Fix the deploy (Jira)") == []
+        assert site.transition(item.key, "Done", by=hook.jira_user) == []
+        clock.tick(timedelta(minutes=4))
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+        assert history.hits == 1
+        assert status(sync_app.db, item)["status"] == "open"
+
+        clock.tick(2)  # the failed turn's retry (after at most 0.25 s)
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    assert status(sync_app.db, item)["status"] == "complete"
+    _, line = wait_for_line(slack_emulator, team, "Fix the deploy (Jira)")
+    assert line.startswith("✅") and "· Done" in line, line
 
 
 def as_utc(value) -> datetime:

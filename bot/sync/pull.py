@@ -62,10 +62,14 @@ class Current:
     two_way: bool = True
     issues: dict[str, merge.JiraIssue] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
-    failed: bool = False  # Jira could not be asked: nothing is applied
+    error: JiraError | None = None  # Jira could not be asked: nothing is applied
     slack_users: dict[str, str | None] = field(default_factory=dict)  # email → Slack user
     # {issue id: {field: when Jira changed it}} for the fields changed on both sides.
     changed_at: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
 
 @dataclass
@@ -120,7 +124,7 @@ async def read_current(
         current.changed_at = await change_times(jira, conflicts, current.issues)
     except JiraError as exc:
         logger.info("workspace %s: Jira could not be read: %s", workspace_id, exc.message)
-        return Current(workspace_id, two_way=current.two_way, failed=True)
+        return Current(workspace_id, two_way=current.two_way, error=exc)
     await _slack_users(runtime, current, jira, items, conflicts)
     return current
 
@@ -344,7 +348,9 @@ async def apply_polled_issues(
 ) -> int:
     """The poll's (and the reconcile's) path: issues as a JQL search returned them (with
     the fields of bot/sync/reread.py) applied to their items, and `gone`: the ids Jira
-    says no longer exist. Returns how many items changed."""
+    says no longer exist. Returns how many items changed. Raises the JiraError when Jira
+    could not be read for them (say, the changelog of a field changed on both sides):
+    nothing of them is applied, and the poll or turn must not move past them."""
     if not issues and not gone:
         return 0
     async with runtime.sessions() as session:
@@ -352,6 +358,10 @@ async def apply_polled_issues(
     if conn_row is None:
         return 0
     current = await read_current(runtime, workspace_id, [], issues=issues)
+    if current.error is not None and issues:
+        # Not "unverified" as a delivery's would be: no delivery is kept to apply again, so
+        # the caller keeps where it stands and reads these issues again on its retry.
+        raise current.error
     current.gone = {str(i) for i in gone}
     pairs = [(workspace_id, i) for i in {*current.issues, *current.gone}]
     results = []
