@@ -36,6 +36,7 @@ from storage.retro_queries import (
     delete_retro,
     item_counts,
     mark_closed,
+    mark_committed,
     open_retro,
     open_retros_of,
     retro_by_id,
@@ -227,13 +228,15 @@ async def commit_retro(
                 f"*{escape(retro.title)}* has no action items yet. Add some with "
                 "*Add action item* or `/retro add`, then commit."
             )
-        queued = enqueue(i for i in items if i.sync_state in (SyncState.LOCAL, SyncState.ERROR))
+        unsent = [i for i in items if i.sync_state in (SyncState.LOCAL, SyncState.ERROR)]
         first_commit = retro.phase == RetroPhase.COLLECT
-        retro.phase = RetroPhase.COMMIT
-        retro.committed_at = retro.committed_at or utcnow()
-        if queued:
-            retro.commit_seq = (retro.commit_seq or 0) + 1  # owners are told once per commit
         title, retro_id = retro.title, retro.id
+        if not await mark_committed(
+            session, workspace_id, retro_id, utcnow(), sending=bool(unsent)
+        ):
+            # Closed since it was read (a close at the same moment): nothing is sent.
+            return reply(f"*{escape(title)}* was closed just now; nothing was sent to Jira.")
+        queued = enqueue(unsent)
     if queued:
         runtime.wake_sync()
     await notifier.refresh_retro(runtime, workspace_id, retro_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import case, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ActionItem, Retro, RetroPhase
@@ -54,6 +54,29 @@ async def mark_closed(
         update(Retro)
         .where(Retro.workspace_id == workspace_id, Retro.id == retro_id, _open())
         .values(phase=RetroPhase.CLOSED, closed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+async def mark_committed(
+    session: AsyncSession, workspace_id: int, retro_id: int, at: datetime, *, sending: bool
+) -> bool:
+    """Moves the retro to the Commit phase unless it was closed meanwhile; True when it
+    did. One conditional UPDATE, as mark_closed: a commit that read the retro open just
+    before a close landed would otherwise write it back to Commit. `sending`: items go to
+    Jira with this commit (their owners are told once per commit, by commit_seq)."""
+    first = literal(at, type_=Retro.committed_at.type)  # stored as the column stores times
+    values: dict = {
+        "phase": RetroPhase.COMMIT,
+        "committed_at": func.coalesce(Retro.committed_at, first),
+    }
+    if sending:
+        values["commit_seq"] = func.coalesce(Retro.commit_seq, 0) + 1
+    result = await session.execute(
+        update(Retro)
+        .where(Retro.workspace_id == workspace_id, Retro.id == retro_id, _open())
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1

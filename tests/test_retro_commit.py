@@ -4,7 +4,14 @@ and an edit of an item already in Jira is marked for the next sync cycle."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import text
 
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids
@@ -20,6 +27,7 @@ from tests.flows_retro import (
     start_retro,
     submit_item,
 )
+from tests.flows_sync import wait_until
 
 
 def keys_on_summary(slack_emulator, team, site, count: int) -> dict[int, str]:
@@ -172,3 +180,61 @@ def test_editing_a_synced_item_marks_it_for_the_next_cycle(slack, slack_emulator
         )
     )
     assert synced["jira_key"] in line
+
+
+def lock_waits(db, statement: str) -> int:
+    """How many of the database's sessions wait for a lock in `statement` (its start)."""
+    return db.scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' AND query LIKE :q",
+        q=statement + "%",
+    )
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"), reason="ordering the two by a row lock: PostgreSQL"
+)
+def test_a_commit_racing_a_close_leaves_the_retro_closed(slack, slack_emulator, team, site, db):
+    """/retro close lands between a commit's read of the retro (open) and its write. The
+    test holds the retro's row, so both wait at their write, the close first (a row's
+    waiters go in turn); then lets go. The retro stays closed, its item is not sent, and
+    the person who committed is told why. A commit that wrote what it had read would have
+    set the closed retro back to Commit and sent the item."""
+    connected(slack, slack_emulator, team, site)
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    add_item(slack, slack_emulator, team, "Fix the deploy")
+    retro_id = db.scalar("SELECT id FROM retros WHERE workspace_id = :w", w=team.workspace_id)
+    locked, release = threading.Event(), threading.Event()
+
+    async def hold_the_row(session):
+        await session.execute(
+            text("SELECT id FROM retros WHERE id = :r FOR UPDATE"), {"r": retro_id}
+        )
+        locked.set()
+        await asyncio.to_thread(release.wait, 20)
+
+    before = len(slack_emulator.responses)
+
+    def retro(command: str):
+        return slack.command(team.team_id, team.member, team.channel, "/retro", command)
+
+    with ThreadPoolExecutor(3) as pool:
+        holder = pool.submit(db.run, hold_the_row)
+        try:
+            assert locked.wait(10), "the row held"
+            closing = pool.submit(retro, "close")
+            wait_until(lambda: lock_waits(db, "UPDATE retros") == 1, message="the close waiting")
+            committing = pool.submit(retro, "commit")
+            wait_until(lambda: lock_waits(db, "UPDATE retros") == 2, message="the commit waiting")
+        finally:
+            release.set()
+        holder.result()
+        assert [closing.result().status_code, committing.result().status_code] == [200, 200]
+    said = slack_emulator.wait_for(
+        lambda: len(found := [r.text for r in slack_emulator.responses[before:]]) >= 2 and found,
+        message="both replies",
+    )
+    assert any(text.startswith("Closed") for text in said), said
+    assert "*Sprint 42* was closed just now; nothing was sent to Jira." in said, said
+    assert db.scalar("SELECT phase FROM retros WHERE id = :r", r=retro_id) == "closed"
+    assert [row["sync_state"] for row in items(db, team)] == ["local"]
