@@ -28,7 +28,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.runtime import Runtime
 from storage import sync_queue
 from storage.clock import utcnow
-from storage.models import ActionItem
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +58,8 @@ async def _one_statement(runtime: Runtime) -> AsyncIterator[AsyncSession]:
             yield session
 
 
-async def claim_due(runtime: Runtime, limit: int = BATCH) -> list[ActionItem]:
-    """Claims up to `limit` due items for this process; returns them, in id order."""
+async def claim_due(runtime: Runtime, limit: int = BATCH) -> list[sync_queue.ClaimedItem]:
+    """Claims up to `limit` due items for this process; returns their rows, in id order."""
     now = utcnow()
     async with _one_statement(runtime) as session:
         return await sync_queue.claim_due(
