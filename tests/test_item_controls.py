@@ -465,6 +465,13 @@ def test_controls_work_from_retro_list_and_app_home(slack, slack_emulator, db, t
     choose(slack, team, from_list, controls.DONE, message_ts=None)  # the ephemeral list
     assert "Marked *From the list* done" in reply_to_last(slack, slack_emulator)
     wait_for_line(slack_emulator, team, "✅ *1. From the list*")
+    # Not in Jira yet: the thread's line is led by the title.
+    retro_id = row(db, from_list)["retro_id"]
+    said = f"✅ *From the list* marked done in Slack by <@{team.member}> (1 of 2 done)"
+    slack_emulator.wait_for(
+        lambda: thread_lines(slack_emulator, db, team, retro_id, "marked done") == [said],
+        message="the thread's line",
+    )
 
     home = open_home(slack, slack_emulator, team, team.member)
     choose(
