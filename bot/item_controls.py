@@ -23,12 +23,14 @@ from bot.runtime import Runtime
 from bot.sync import retry
 from bot.sync.queue import enqueue
 from bot.sync.transitions import DONE, REOPEN
+from bot.sync.update import same_site
 from bot.sync_shortcut import jira_problem
 from bot.views import retro_ids
 from bot.views.blocks import escape
 from bot.views.item_controls import delete_modal
 from bot.views.retro_items import issue_link
 from storage.clock import utcnow
+from storage.connection_queries import connection_for
 from storage.item_queries import item_by_id
 from storage.models import ActionItem, ItemStatus, SyncState
 
@@ -128,8 +130,11 @@ async def sync_now(runtime: Runtime, workspace_id: int, item_id: int | None) -> 
     """Sync to Jira on one line: create or push this item now."""
     async with runtime.sessions() as session:
         item = await item_by_id(session, workspace_id, item_id)
+        connection = await connection_for(session, workspace_id)
     if item is None:
         return Done(messages.ITEM_GONE)
+    if connection and item.jira_issue_id and not same_site(item, connection.site_url):
+        return Done(messages.on_other_site(item.jira_key or "Its issue", item.jira_site_url))
     problem = await jira_problem(runtime, workspace_id, item.channel_id)
     if problem:
         return Done(problem)

@@ -101,6 +101,16 @@ def deleted_in_jira(key: str) -> str:
     return f"{key} was deleted in Jira"
 
 
+def on_other_site(key: str, site_url: str | None) -> str:
+    """An item whose issue lives on a site this workspace is no longer connected to: the
+    connected site may hold an unrelated issue with the same id, so nothing is sent."""
+    site = (site_url or "its site").removeprefix("https://").rstrip("/")
+    return (
+        f"{key} is on {site}, which is no longer connected, so nothing was sent to Jira. "
+        f"An admin can connect {site} again with `{CONNECT}` to sync it."
+    )
+
+
 def browse_url(site_url: str, key: str) -> str:
     """An issue's page: `https://SITE/browse/KEY`."""
     return f"{site_url.rstrip('/')}/browse/{key}"

@@ -15,7 +15,14 @@ from bot.sync import deleted
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids, sync_ids
 from tests.flows_jira import choose_default_project, connect_with_token
-from tests.flows_retro import choose, item_values, open_item_modal, submit_item, summary_message
+from tests.flows_retro import (
+    choose,
+    item_values,
+    open_item_modal,
+    replies,
+    submit_item,
+    summary_message,
+)
 from tests.flows_sync import (
     commit_retro,
     connect_world,
@@ -487,6 +494,12 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
         f"couldn't move {issue.key} to Done in Jira: {host} is no longer connected"
     )
     assert (row["status"], row["jira_transition"]) == ("complete", None)
+    # Sync to Jira on the old item says why nothing goes, rather than "Pushing … now".
+    choose(sync_app.slack, team, item_id, controls.SYNC, message_ts=summary.ts)
+    [answer] = replies(slack_emulator, sync_app.slack.last_response_url)
+    assert answer.text.startswith(
+        f"{issue.key} is on {host}, which is no longer connected, so nothing was sent to Jira."
+    ), answer.text
     # Poll: two searches of the new site since the reconnect (the first one's issues were
     # applied before the second began), finding the twin, labelled and recently updated.
     wait_until(lambda: len(_status_polls(jira_emulator, second, start)) >= 2, timeout=5)
