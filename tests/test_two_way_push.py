@@ -647,3 +647,40 @@ def test_a_past_due_date_set_in_jira_does_not_block_a_title_edit(
         {"fields": {"summary": "Close the quarter books"}}
     ]
     assert issue.fields["duedate"] == past.isoformat()
+
+
+def test_mark_done_on_an_issue_deleted_in_jira_asks_jira_nothing(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    world, item_id, issue, editor = synced(sync_app, slack_emulator, site, "Archive the logs")
+    site.delete(issue.key, by=editor)
+    with at_turn():
+        run_in_process(sync_app.app, deleted.find_deleted_issues)
+    assert items(sync_app.db, world.team)[0]["jira_deleted_at"] is not None
+    asked = len(jira_emulator.requests_to("GET", f"{issue_path(site, issue)}/transitions"))
+
+    summary = summary_message(slack_emulator, world.team)
+    choose(sync_app.slack, world.team, item_id, controls.DONE, message_ts=summary.ts)
+
+    row = wait_until(
+        lambda: (
+            (r := items(sync_app.db, world.team)[0])["status"] == "complete"
+            and r["jira_transition"] is None
+            and r
+        ),
+        message="the item done and its move settled",
+    )
+    assert row["sync_state"] == "synced"
+    assert row["transition_note"] == f"couldn't move {issue.key} to Done in Jira: it was deleted"
+    assert len(jira_emulator.requests_to("GET", f"{issue_path(site, issue)}/transitions")) == asked
+    summary = summary_message(slack_emulator, world.team)
+    assert f"{issue.key} was deleted in Jira" in str(summary.blocks)
+    assert sync_ids.CREATE_AGAIN in str(summary.blocks)
+
+    # Create again: the done item's new issue goes to Done, and the note is gone.
+    create_again_twice(sync_app, world.team, item_id, summary)
+    wait_until(lambda: len(site.issues) == 1, message="one new issue")
+    [new] = site.issues.values()
+    wait_until(lambda: new.fields["status"] == "Done", message="the new issue moved to Done")
+    row = items(sync_app.db, world.team)[0]
+    assert row["transition_note"] is None and row["jira_key"] == new.key

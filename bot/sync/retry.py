@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from bot import messages, notifier
 from bot.runtime import Runtime
 from bot.sync.queue import enqueue, queued_now
+from bot.sync.transitions import DONE
 from bot.views import retro_ids
 from bot.views.blocks import escape
 from bot.views.words import plural
@@ -19,7 +20,7 @@ from storage.item_queries import (
     item_by_id,
     items_by_ids,
 )
-from storage.models import ActionItem, SyncState, new_sync_label
+from storage.models import ActionItem, ItemStatus, SyncState, new_sync_label
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,16 @@ async def create_again(runtime: Runtime, workspace_id: int, item_id: int | None)
         title = escape(item.title)
         if item.jira_deleted_at is None:
             return _on_its_way(title, item.id)
+        # A done item's new issue is moved to Done once created; a note about the old
+        # issue no longer applies.
+        move = DONE if item.status == ItemStatus.COMPLETE else None
         forgotten = await forget_deleted_issue(
-            session, item.id, sync_label=new_sync_label(), **queued_now()
+            session,
+            item.id,
+            sync_label=new_sync_label(),
+            jira_transition=move,
+            transition_note=None,
+            **queued_now(),
         )
         if not forgotten:
             return _on_its_way(title, item.id)

@@ -7,8 +7,9 @@ project, so the move is chosen from what the issue's status offers now
 preferring one named "Done"; for Reopen, one into To Do ("new"), else In Progress
 ("indeterminate"). Status names are localized, so only the category key decides.
 
-An item whose issue lives on another site than the one connected now is never moved: the
-connected site may hold an unrelated issue with the same id. Its line says why instead.
+An item whose issue lives on another site than the one connected now, or was deleted in
+Jira, is never moved (the connected site may hold an unrelated issue with the same id; a
+deleted one only answers 404): its line says why instead.
 """
 
 from __future__ import annotations
@@ -59,22 +60,24 @@ def stuck_text(item: ActionItem, wanted: str, status_name: str | None) -> str:
     )
 
 
-def elsewhere_text(item: ActionItem, wanted: str) -> str:
-    where = "Done" if wanted == DONE else "To Do"
-    site = (item.jira_site_url or "its site").removeprefix("https://").rstrip("/")
+def unmovable_text(item: ActionItem, site_url: str | None) -> str | None:
+    """Why the item's issue cannot be moved at all (so nothing is asked of Jira), or None:
+    it lives on a site no longer connected (the connected one may hold an unrelated issue
+    with the same id), or it was deleted in Jira."""
+    where = "Done" if item.jira_transition == DONE else "To Do"
     key = item.jira_key or "the issue"
-    return f"couldn't move {key} to {where} in Jira: {site} is no longer connected"
+    if not same_site(item, site_url):
+        site = (item.jira_site_url or "its site").removeprefix("https://").rstrip("/")
+        return f"couldn't move {key} to {where} in Jira: {site} is no longer connected"
+    if item.jira_deleted_at is not None:
+        return f"couldn't move {key} to {where} in Jira: it was deleted"
+    return None
 
 
 async def move_items(ws: WorkspaceSync, items: list[ActionItem]) -> None:
-    elsewhere = [item for item in items if not same_site(item, ws.site_url)]
-    await ws.record(
-        [
-            Stuck(i.id, i.jira_transition, None, elsewhere_text(i, i.jira_transition))
-            for i in elsewhere
-        ]
-    )
-    items = [item for item in items if item not in elsewhere]
+    why = {item.id: text for item in items if (text := unmovable_text(item, ws.site_url))}
+    await ws.record([Stuck(i.id, i.jira_transition, None, why[i.id]) for i in items if i.id in why])
+    items = [item for item in items if item.id not in why]
     gate = asyncio.Semaphore(MOVES_AT_ONCE)
 
     async def one(item: ActionItem):
