@@ -673,14 +673,25 @@ def test_mark_done_on_an_issue_deleted_in_jira_asks_jira_nothing(
     assert row["sync_state"] == "synced"
     assert row["transition_note"] == f"couldn't move {issue.key} to Done in Jira: it was deleted"
     assert len(jira_emulator.requests_to("GET", f"{issue_path(site, issue)}/transitions")) == asked
-    summary = summary_message(slack_emulator, world.team)
-    assert f"{issue.key} was deleted in Jira" in str(summary.blocks)
-    assert sync_ids.CREATE_AGAIN in str(summary.blocks)
+    summary = wait_until(
+        lambda: (
+            (m := summary_message(slack_emulator, world.team))
+            and f"{issue.key} was deleted in Jira" in str(m.blocks)
+            and sync_ids.CREATE_AGAIN in str(m.blocks)
+            and m
+        ),
+        message="the line saying the issue was deleted, with Create again",
+    )
 
     # Create again: the done item's new issue goes to Done, and the note is gone.
     create_again_twice(sync_app, world.team, item_id, summary)
     wait_until(lambda: len(site.issues) == 1, message="one new issue")
     [new] = site.issues.values()
     wait_until(lambda: new.fields["status"] == "Done", message="the new issue moved to Done")
-    row = items(sync_app.db, world.team)[0]
-    assert row["transition_note"] is None and row["jira_key"] == new.key
+    wait_until(
+        lambda: (
+            (r := items(sync_app.db, world.team)[0])["transition_note"] is None
+            and r["jira_key"] == new.key
+        ),
+        message="the item on its new issue, the old note gone",
+    )
