@@ -46,15 +46,19 @@ def adf(text: str) -> dict:
     }
 
 
-def edit(sync_app, slack_emulator, team, item_id, values):
+def open_edit(sync_app, slack_emulator, team, item_id):
+    """The item's edit modal, opened from its line on the retro's summary."""
     summary = summary_message(slack_emulator, team)
-    view = open_item_modal(
+    return open_item_modal(
         sync_app.slack,
         slack_emulator,
         team,
         lambda: choose(sync_app.slack, team, item_id, controls.EDIT, message_ts=summary.ts),
     )
-    submit_item(sync_app.slack, team, view, values)
+
+
+def edit(sync_app, slack_emulator, team, item_id, values):
+    submit_item(sync_app.slack, team, open_edit(sync_app, slack_emulator, team, item_id), values)
 
 
 def synced(sync_app, slack_emulator, site, title, **item):
@@ -595,13 +599,7 @@ def test_a_jira_description_longer_than_the_modal_holds_survives_a_title_edit(
         message="the long description pulled",
     )
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
-    summary = summary_message(slack_emulator, world.team)
-    view = open_item_modal(
-        sync_app.slack,
-        slack_emulator,
-        world.team,
-        lambda: choose(sync_app.slack, world.team, item_id, controls.EDIT, message_ts=summary.ts),
-    )
+    view = open_edit(sync_app, slack_emulator, world.team, item_id)
     [block] = [b for b in view.blocks if b.get("block_id") == retro_ids.DESCRIPTION_BLOCK]
     shown = block["element"]["initial_value"]
     assert len(shown) <= block["element"]["max_length"] < len(groomed)
@@ -630,13 +628,7 @@ def test_a_past_due_date_set_in_jira_does_not_block_a_title_edit(
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
 
     # The title changed, the due date sent back as the modal showed it.
-    summary = summary_message(slack_emulator, world.team)
-    view = open_item_modal(
-        sync_app.slack,
-        slack_emulator,
-        world.team,
-        lambda: choose(sync_app.slack, world.team, item_id, controls.EDIT, message_ts=summary.ts),
-    )
+    view = open_edit(sync_app, slack_emulator, world.team, item_id)
     answer = submit_item(
         sync_app.slack, world.team, view, item_values("Close the quarter books", due=past)
     )
