@@ -50,13 +50,9 @@ async def mark_closed(
     """Closes the retro unless it is closed already; True for the caller that closed it.
     One conditional UPDATE: of two closes at once, one changes the row and says so, the
     other finds it closed (a read, then a write, would let both see it open)."""
-    result = await session.execute(
-        update(Retro)
-        .where(Retro.workspace_id == workspace_id, Retro.id == retro_id, _open())
-        .values(phase=RetroPhase.CLOSED, closed_at=at)
-        .execution_options(synchronize_session=False)
+    return await _update_if_open(
+        session, workspace_id, retro_id, phase=RetroPhase.CLOSED, closed_at=at
     )
-    return result.rowcount == 1
 
 
 async def mark_committed(
@@ -73,6 +69,13 @@ async def mark_committed(
     }
     if sending:
         values["commit_seq"] = func.coalesce(Retro.commit_seq, 0) + 1
+    return await _update_if_open(session, workspace_id, retro_id, **values)
+
+
+async def _update_if_open(
+    session: AsyncSession, workspace_id: int, retro_id: int, **values
+) -> bool:
+    """Writes `values` to the retro only while it is not closed; True when it did."""
     result = await session.execute(
         update(Retro)
         .where(Retro.workspace_id == workspace_id, Retro.id == retro_id, _open())
