@@ -16,6 +16,7 @@ from bot.views import item_control_ids as controls
 from bot.views import retro_ids, sync_ids
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import (
+    all_item_lines,
     choose,
     item_values,
     open_item_modal,
@@ -29,6 +30,7 @@ from tests.flows_sync import (
     issues_labelled,
     items,
     retro_with_items,
+    slack_email,
     sync_app_fixture,
     wait_for_keys,
     wait_until,
@@ -147,6 +149,61 @@ def test_an_empty_slack_assignee_does_not_unassign_an_issue_assigned_in_jira(
     )
     assert row["assignee_note"] == "assigned in Jira to Lena Lead"
     assert row["assignee_user_id"] is None
+
+
+def test_a_slack_assignee_without_a_jira_account_leaves_jiras_assignee_and_says_so(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    """Re-assigned in Slack to someone Jira has no account for: the push leaves Jira's
+    assignee as it is (no "assignee": null), and the line and the Sync Log say why."""
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    team = world.team
+    [item_id] = retro_with_items(
+        sync_app, slack_emulator, world, ["Rotate the keys"], assignee=team.member
+    )
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, team, 1)
+    [issue] = issues_labelled(site, row["sync_label"])
+    assert issue.fields["assignee"] == world.member_account.account_id
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
+
+    # The admin has no Jira account with their email.
+    edit(
+        sync_app,
+        slack_emulator,
+        team,
+        item_id,
+        item_values("Rotate the keys today", assignee=team.admin),
+    )
+
+    wait_until(lambda: issue.fields["summary"] == "Rotate the keys today", timeout=5)
+    row = wait_until(
+        lambda: (r := items(sync_app.db, team)[0])["sync_state"] == "synced" and r,
+        message="the push settled",
+    )
+    assert puts(jira_emulator, site, issue, before) == [
+        {"fields": {"summary": "Rotate the keys today"}}
+    ]
+    assert issue.fields["assignee"] == world.member_account.account_id
+    assert row["assignee_user_id"] == team.admin
+    note = f"still assigned in Jira to Max Member: no Jira account matches <@{team.admin}>'s email"
+    assert row["assignee_note"] == note
+    line = wait_until(
+        lambda: (
+            (found := all_item_lines(slack_emulator, team).get(item_id)) and note in found and found
+        ),
+        message="the note on the item's line",
+    )
+    assert slack_email(team, "admin") not in line
+    log = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "log").json()
+    texts = context_texts(log["blocks"])
+    assert any(
+        t.endswith(
+            f"assignee not matched: no Jira account matches {slack_email(team, 'admin')} "
+            "(Jira's assignee kept: Max Member)"
+        )
+        for t in texts
+    ), texts
 
 
 def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(

@@ -184,7 +184,7 @@ def _updated(item: ActionItem, outcome: Updated, release: dict) -> list[SyncAtte
     if outcome.jira_updated is not None and (seen is None or outcome.jira_updated > seen):
         # Never back: a poll may have applied a later read (our own push's echo) meanwhile.
         item.jira_updated_at = outcome.jira_updated
-    if not outcome.changes or outcome.changes.pushed:
+    if not outcome.changes or outcome.changes.pushed or outcome.log:
         attempts.insert(
             0, _attempt(item, "update", "ok", 1, message=outcome.log, jira_key=item.jira_key)
         )

@@ -20,6 +20,7 @@ from bot.jira.errors import JiraError
 from bot.sync import field_sync, merge
 from bot.sync.context import WorkspaceSync
 from bot.sync.outcomes import KEEP, Deleted, Failed, Left, Updated
+from bot.sync.people import Assignee
 from bot.sync.reread import change_times, deleted_among, read_issues
 from storage.clock import utcnow
 from storage.models import ActionItem
@@ -131,6 +132,12 @@ async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str], issue: mer
     if "assignee" in names:
         assignee = await ws.people.assignee(item.assignee_user_id)
         account = assignee.account_id
+        if account is None and item.assignee_user_id:
+            # Nobody in Jira to assign: sending "no assignee" would unassign whoever Jira
+            # has. Jira's assignee stays, and the field stays out of step, so a later push
+            # assigns the person once Jira knows them.
+            assignee = kept_in_jira(assignee, issue)
+            names = names - {"assignee"}
     context = await ws.issue_context(item, account)
     every = jira_fields.update_fields(item, context)
     body = {merge.JIRA_FIELD[name]: every[merge.JIRA_FIELD[name]] for name in sorted(names)}
@@ -141,3 +148,15 @@ async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str], issue: mer
     if body:
         await ws.jira.edit_issue(item.jira_issue_id, body)
     return assignee, merge.sent_values(body)
+
+
+def kept_in_jira(assignee: Assignee, issue: merge.JiraIssue) -> Assignee:
+    """The words for a Slack assignee who cannot be assigned in Jira, the issue keeping
+    the assignee it has: the line says who Jira has (if anyone) and why."""
+    reason = (assignee.note or "").removeprefix("unassigned in Jira: ")
+    log = assignee.log or f"assignee not matched: {reason} (unassigned)"
+    if not issue.values["assignee"]:
+        return Assignee(None, assignee.note, log)
+    name = issue.assignee_name or "someone"
+    kept = log.removesuffix(" (unassigned)") + f" (Jira's assignee kept: {name})"
+    return Assignee(None, f"still assigned in Jira to {name}: {reason}", kept)
