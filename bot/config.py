@@ -24,7 +24,10 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # An empty value (`METRICS_PORT=` in an env file, `-e PORT=`) means unset: the default.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     slack_signing_secret: str = Field(min_length=1)
     slack_bot_token: str | None = None
