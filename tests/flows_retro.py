@@ -87,6 +87,24 @@ def open_item_modal(slack, slack_emulator, team, click, *, user=None) -> View:
     return slack_emulator.wait_for(opened, message="the action-item modal to open")
 
 
+def click_for_modal(
+    slack, slack_emulator, team, action_id: str, message_ts: str, *, value=None, user=None
+) -> View:
+    """Click a button of a channel message (the summary's Add action item, View all…)
+    that opens a modal; returns the new modal."""
+    user = user or team.member
+    extra = {} if value is None else {"value": value}
+    return open_item_modal(
+        slack,
+        slack_emulator,
+        team,
+        lambda: slack.block_action(
+            team.team_id, user, action_id, channel_id=team.channel, message_ts=message_ts, **extra
+        ),
+        user=user,
+    )
+
+
 def item_values(title=None, *, description=None, assignee=None, due=None) -> dict:
     """View state for the item modal ({block_id: {action_id: leaf}})."""
     values = {ids.TITLE_BLOCK: {ids.TITLE_INPUT: text_value(title)}}

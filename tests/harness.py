@@ -116,6 +116,15 @@ class Database:
     def execute(self, sql: str, **params) -> None:
         self.run(lambda session: session.execute(text(sql), params))
 
+    def lock_waits(self, statement: str) -> int:
+        """PostgreSQL: how many sessions wait for a lock in `statement` (its start), so a
+        test that holds a row can tell when the requests it races have reached it."""
+        return self.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE :q",
+            q=statement + "%",
+        )
+
 
 @dataclass
 class AppProcess:

@@ -15,6 +15,7 @@ from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import (
     add_item,
     choose,
+    click_for_modal,
     commit,
     item_values,
     line_block,
@@ -153,18 +154,8 @@ def test_edit_on_a_card_posted_before_the_menu_still_opens_the_item_modal(
     header = summary_message(slack_emulator, team).blocks[0]
     slack_emulator.replace_blocks(team.team_id, team.channel, summary.ts, [header, old_line])
 
-    view = open_item_modal(
-        slack,
-        slack_emulator,
-        team,
-        lambda: slack.block_action(
-            team.team_id,
-            team.member,
-            retro_ids.EDIT_ITEM,
-            value=str(item_id),
-            channel_id=team.channel,
-            message_ts=summary.ts,
-        ),
+    view = click_for_modal(
+        slack, slack_emulator, team, retro_ids.EDIT_ITEM, summary.ts, value=str(item_id)
     )
     assert view.callback_id == retro_ids.ITEM_MODAL and "Fix the deploy" in str(view.blocks)
 

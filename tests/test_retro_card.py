@@ -13,6 +13,7 @@ from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import (
     add_item,
     choose,
+    click_for_modal,
     commit,
     insert_items,
     item_lines,
@@ -137,18 +138,8 @@ def test_a_50_item_card_shows_15_lines_and_view_all_lists_every_item(
     [refused] = replies(slack_emulator, slack.last_response_url)
     assert refused.text == "Slack couldn't open the list in time. Please try again."
 
-    listing = open_item_modal(
-        slack,
-        slack_emulator,
-        team,
-        lambda: slack.block_action(
-            team.team_id,
-            team.member,
-            ids.VIEW_ALL,
-            value=view_all["value"],
-            channel_id=team.channel,
-            message_ts=card.ts,
-        ),
+    listing = click_for_modal(
+        slack, slack_emulator, team, ids.VIEW_ALL, card.ts, value=view_all["value"]
     )
     assert listing.callback_id == ids.ALL_ITEMS_MODAL
     lines = {

@@ -18,10 +18,10 @@ from bot.views.retro_summary import (
 from storage.models import ActionItem, Retro
 from tests.fakes.slack.block_kit_limits import message_violations, view_violations
 from tests.flows_retro import (
+    click_for_modal,
     insert_items,
     item_lines,
     item_values,
-    open_item_modal,
     start_retro,
     submit_item,
 )
@@ -41,21 +41,10 @@ def title_of(n: int) -> str:
 def test_a_60_item_retro_keeps_one_card_and_list_shows_all(slack, slack_emulator, team, db):
     summary = start_retro(slack, slack_emulator, team, "Big quarterly retro")
     insert_items(db, team, ITEMS, title=title_of)
-    view = open_item_modal(
-        slack,
-        slack_emulator,
-        team,
-        lambda: slack.block_action(
-            team.team_id,
-            team.member,
-            retro_ids.ADD_ITEM,
-            # Slack sends the button's value as the app wrote it: a string.
-            value=str(
-                db.scalar("SELECT id FROM retros WHERE workspace_id = :w", w=team.workspace_id)
-            ),
-            channel_id=team.channel,
-            message_ts=summary.ts,
-        ),
+    retro_id = db.scalar("SELECT id FROM retros WHERE workspace_id = :w", w=team.workspace_id)
+    # Slack sends the button's value as the app wrote it: a string.
+    view = click_for_modal(
+        slack, slack_emulator, team, retro_ids.ADD_ITEM, summary.ts, value=str(retro_id)
     )
     submit_item(slack, team, view, item_values("One more", assignee=team.member))
     card = slack_emulator.wait_for(

@@ -17,6 +17,7 @@ from bot.views.sync_ids import HOME_FAILURE_PREFIX
 from tests.flows_retro import (
     add_item,
     choose,
+    click_for_modal,
     commit,
     insert_items,
     item_lines,
@@ -121,19 +122,8 @@ def test_a_hostile_title_is_literal_on_the_card_view_all_retro_list_and_home(
     assert_safe(card.text, card.blocks)
     assert_literal(item_lines(card)[item_id])
 
-    listing = open_item_modal(
-        slack,
-        slack_emulator,
-        team,
-        lambda: slack.block_action(
-            team.team_id,
-            team.member,
-            ids.VIEW_ALL,
-            value=button_in(card, ids.VIEW_ALL)["value"],
-            channel_id=team.channel,
-            message_ts=card.ts,
-        ),
-    )
+    view_all = button_in(card, ids.VIEW_ALL)["value"]
+    listing = click_for_modal(slack, slack_emulator, team, ids.VIEW_ALL, card.ts, value=view_all)
     assert listing.callback_id == ids.ALL_ITEMS_MODAL
     assert_safe(None, listing.view["blocks"])
 
