@@ -89,3 +89,18 @@ def test_bodies_within_the_limit_still_reach_the_route(app):
     response = httpx.post(app.url + "/jira/oauth/callback", content=b"nonce=x&site=y")
     assert response.status_code == 400
     assert "choice" in response.text
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["declared", "chunked"])
+def test_a_body_of_exactly_the_limit_reaches_the_route_and_one_byte_more_does_not(app, chunked):
+    """The limit is the largest body taken, whether its length is declared or counted."""
+    limit = 16 * 1024  # the site chooser's form
+
+    def post(size: int) -> httpx.Response:
+        body = b"nonce=x&site=y&" + b"x" * (size - 15)
+        content = iter([body[: size // 2], body[size // 2 :]]) if chunked else body
+        return httpx.post(app.url + "/jira/oauth/callback", content=content)
+
+    at_limit = post(limit)
+    assert at_limit.status_code == 400 and "choice" in at_limit.text
+    assert post(limit + 1).status_code == 413

@@ -4,14 +4,22 @@ refresh with rotating refresh tokens."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import html
+import os
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
 import pytest
+from sqlalchemy import text
 
+from bot.jira.oauth import BROWSER_COOKIE, LINK_USED
 from bot.messages import ADMIN_ONLY
 from tests.flows_jira import (
     choose_site,
@@ -23,7 +31,7 @@ from tests.flows_jira import (
     project_options,
     start_oauth,
 )
-from tests.flows_sync import wait_for_polls_to_settle
+from tests.flows_sync import wait_for_polls_to_settle, wait_until
 from tests.harness import launch_app
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)  # long expired
@@ -118,6 +126,56 @@ def test_reused_state_is_refused(app, slack, slack_emulator, jira_emulator, db, 
     )
 
 
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"), reason="ordering the two by a row lock: PostgreSQL"
+)
+def test_two_callbacks_with_one_state_at_once_exchange_its_code_once(
+    app, slack, jira_emulator, db, team, site
+):
+    """A double-clicked redirect: both requests read the state unused, then both claim it.
+    The test holds the flow's row so that both wait at the claim, then lets go; only one
+    claim may win, so the code is exchanged once and the other page says the link was
+    used (a claim that did not re-check would exchange it twice)."""
+    _reply, link = start_oauth(slack, team)
+    url = open_start_link(app.client, link)
+    user = site.add_user(f"quick.{uuid.uuid4().hex[:6]}@example.com", "Quick Quinn")
+    callback = consent_in_browser(jira_emulator, url, user, [site])
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    exchanges = jira_emulator.token_requests["authorization_code"]
+    locked, release = threading.Event(), threading.Event()
+
+    async def hold_the_row(session):
+        await session.execute(
+            text("SELECT id FROM jira_oauth_flows WHERE workspace_id = :w FOR UPDATE"),
+            {"w": team.workspace_id},
+        )
+        locked.set()
+        await asyncio.to_thread(release.wait, 20)
+
+    def back_from_atlassian(_):
+        with httpx.Client(timeout=20, cookies={BROWSER_COOKIE: state}) as browser:
+            return browser.get(callback)
+
+    with ThreadPoolExecutor(3) as pool:
+        holder = pool.submit(db.run, hold_the_row)
+        try:
+            assert locked.wait(10), "the row held"
+            pages = pool.map(back_from_atlassian, range(2))
+            wait_until(
+                lambda: db.lock_waits("UPDATE jira_oauth_flows") == 2,
+                message="both callbacks waiting to claim the state",
+            )
+        finally:
+            release.set()
+        holder.result()
+        pages = list(pages)
+
+    assert sorted(page.status_code for page in pages) == [200, 400], [p.text for p in pages]
+    assert any(LINK_USED in html.unescape(page.text) for page in pages)
+    assert jira_emulator.token_requests["authorization_code"] == exchanges + 1
+    assert _connection(db, team)["status"] == "active"
+
+
 def test_expired_state_is_refused(app, slack, jira_emulator, db, team, site):
     _reply, link = start_oauth(slack, team)
     url = open_start_link(app.client, link)
@@ -137,6 +195,26 @@ def test_expired_state_is_refused(app, slack, jira_emulator, db, team, site):
     # The start link of an expired flow sends nobody to Atlassian either.
     late = app.client.get(link, follow_redirects=False)
     assert late.status_code == 400 and "expired" in late.text
+
+
+def test_a_grant_without_offline_access_saves_nothing(app, slack, jira_emulator, db, team, site):
+    """Atlassian grants only the scopes consented to: without offline_access it gives no
+    refresh token, and a connection that would die within the hour is not saved."""
+    _reply, link = start_oauth(slack, team)
+    url = urlsplit(open_start_link(app.client, link))
+    asked = parse_qs(url.query)
+    asked["scope"] = [" ".join(s for s in asked["scope"][0].split() if s != "offline_access")]
+    narrowed = url._replace(query=urlencode(asked, doseq=True)).geturl()
+    user = site.add_user(f"brief.{uuid.uuid4().hex[:6]}@example.com", "Brief Bea")
+    required = jira_emulator.required_scopes
+    jira_emulator.required_scopes = tuple(s for s in required if s != "offline_access")
+    try:
+        page = app.client.get(consent_in_browser(jira_emulator, narrowed, user, [site]))
+    finally:
+        jira_emulator.required_scopes = required
+
+    assert page.status_code == 400 and "no offline access" in page.text, page.text
+    assert _connection(db, team) is None
 
 
 def test_forged_or_missing_state_is_refused(app, db, team):

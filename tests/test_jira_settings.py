@@ -107,6 +107,27 @@ def test_issue_type_of_another_project_is_refused(slack, slack_emulator, db, tea
     assert _settings(db, team)["project_key"] is None
 
 
+def test_an_issue_type_menu_left_over_from_another_project_is_refused(
+    slack, slack_emulator, db, team, site
+):
+    """The project changed but Slack submitted the modal before it showed the new
+    project's issue types: the type chosen belongs to the project picked before."""
+    connect_with_token(slack, slack_emulator, team, site)
+    view = open_settings(slack, slack_emulator, team)
+    _team_option, view = pick_project(slack, slack_emulator, team, view, "TEAM")
+    task = next(o for o in issue_type_options(slack, team, view) if o["text"]["text"] == "Task")
+    ops = next(o for o in project_options(slack, team, view, "OPS") if "(OPS)" in o["text"]["text"])
+
+    # OPS chosen in the project menu, TEAM's issue-type menu (and its Task) still shown.
+    body = _submit(slack, team, view, settings_values(view, ops, task))
+
+    assert body["response_action"] == "errors"
+    assert body["errors"] == {
+        issue_type_block_id(view): "Choose an issue type of the selected project."
+    }
+    assert _settings(db, team)["project_key"] is None
+
+
 def test_missing_and_stale_choices_are_inline_errors(slack, slack_emulator, db, team, site):
     connect_with_token(slack, slack_emulator, team, site)
     view = open_settings(slack, slack_emulator, team)

@@ -10,6 +10,7 @@ import uuid
 
 import pytest
 
+from bot.jira.site_address import REFUSED
 from bot.views import jira_ids as ids
 from tests.flows_jira import submit_token_modal, token_modal
 
@@ -81,3 +82,27 @@ def test_the_same_url_is_accepted_once_its_host_is_trusted(
     view = token_modal(slack, slack_emulator, team)
     answer = submit_token_modal(slack, team, view, site_url=site.url, email=email, token=token)
     assert answer.json().get("response_action") == "update", answer.text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.1",  # a private network
+        "https://192.168.1.1/admin",
+        "https://169.254.169.254/latest/meta-data",  # a cloud's metadata service
+        "https://100.64.0.1",  # carrier-grade NAT, shared address space
+        "https://[fd00::1]",  # an IPv6 unique local address
+        "https://[::ffff:10.0.0.1]",  # a private IPv4 address written as IPv6
+    ],
+)
+def test_a_site_url_on_a_private_network_is_refused_as_not_public(
+    slack, slack_emulator, team, site, url
+):
+    """Not only loopback: any address that is not public is refused before anything is
+    sent, with the words that ask for the site's public address."""
+    email, token = f"robot.{uuid.uuid4().hex[:6]}@example.com", "ATATT" + uuid.uuid4().hex
+    view = token_modal(slack, slack_emulator, team)
+    answer = submit_token_modal(slack, team, view, site_url=url, email=email, token=token)
+    body = answer.json()
+    assert body.get("response_action") == "errors", body
+    assert body["errors"] == {ids.SITE_BLOCK: REFUSED}, body

@@ -167,3 +167,22 @@ def test_an_owner_of_many_long_titles_gets_a_message_slack_takes(
     assert text_length(told.blocks) < 12_000
     shown = sum(1 for b in told.blocks if b.get("type") == "actions")
     assert 0 < shown < 12 and f"…and {12 - shown} more" in str(told.blocks)
+
+
+def test_an_owner_of_more_items_than_a_message_holds_gets_the_first_20_and_a_count(
+    slack, slack_emulator, team, site, db
+):
+    """Two blocks an item: 20 items and the lines around them fill a message's 50."""
+    connect_with_token(slack, slack_emulator, team, site)
+    choose_default_project(slack, slack_emulator, team, project_key="TEAM", issue_type="Task")
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    insert_items(db, team, 25)
+    commit(slack, slack_emulator, team)
+
+    [told] = slack_emulator.wait_for(
+        lambda: owner_dms(slack_emulator, team, team.member), timeout=10, message="the owner's DM"
+    )
+    assert told.text.startswith("Your 25 action items from")
+    shown = [b for b in told.blocks if b.get("type") == "actions"]
+    assert len(shown) == 20 and "…and 5 more" in str(told.blocks)
+    assert len(told.blocks) <= 50

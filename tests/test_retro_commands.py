@@ -10,6 +10,7 @@ from bot.views import retro_ids
 from tests.flows_retro import (
     add_item,
     all_item_lines,
+    click_for_modal,
     commit,
     header_text,
     item_values,
@@ -69,10 +70,19 @@ def test_start_without_a_title_names_the_retro_after_today(slack, slack_emulator
     assert header_text(summary_message(slack_emulator, team)).startswith("Retro: Retro ")
 
 
-def test_start_refuses_a_title_over_255_characters(slack, slack_emulator, team, db):
+def test_start_refuses_a_title_over_255_characters_and_takes_255(slack, slack_emulator, team, db):
     text = retro_command(slack, slack_emulator, team, "start " + "x" * 256)
     assert "255 characters" in text
     assert retro_rows(db, team) == []
+    text = retro_command(slack, slack_emulator, team, "start " + "y" * 255)
+    assert text.startswith("Started"), text
+    assert [r["title"] for r in retro_rows(db, team)] == ["y" * 255]
+
+
+def test_subcommands_are_read_whatever_their_case(slack, slack_emulator, team, db):
+    text = retro_command(slack, slack_emulator, team, "START Sprint 42")
+    assert text.startswith("Started *Sprint 42*"), text
+    assert retro_command(slack, slack_emulator, team, "Close").startswith("Closed *Sprint 42*")
 
 
 def test_start_drops_characters_nobody_types(slack, slack_emulator, team, db):
@@ -145,18 +155,8 @@ def test_add_command_opens_the_modal_with_the_title_prefilled(slack, slack_emula
 
 def test_the_add_button_on_the_summary_opens_the_same_modal(slack, slack_emulator, team, db):
     summary = start_retro(slack, slack_emulator, team, "Sprint 42")
-    view = open_item_modal(
-        slack,
-        slack_emulator,
-        team,
-        lambda: slack.block_action(
-            team.team_id,
-            team.admin,
-            retro_ids.ADD_ITEM,
-            channel_id=team.channel,
-            message_ts=summary.ts,
-        ),
-        user=team.admin,
+    view = click_for_modal(
+        slack, slack_emulator, team, retro_ids.ADD_ITEM, summary.ts, user=team.admin
     )
     submit_item(slack, team, view, item_values("Write the runbook"), user=team.admin)
     line = slack_emulator.wait_for(

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from bot.views import item_control_ids as controls
 from bot.views import retro_ids
-from tests.flows_jira import choose_default_project, connect_with_token
+from tests.flows_jira import choose_default_project, connect_with_token, set_channel_override
 from tests.flows_retro import (
     add_item,
     all_item_lines,
@@ -104,6 +104,39 @@ def test_committing_again_sends_only_the_items_added_since(slack, slack_emulator
     assert len(site.issues) == 2  # nothing sent twice
 
 
+def test_committing_again_resends_the_items_whose_sync_failed(
+    slack, slack_emulator, team, site, db
+):
+    connected(slack, slack_emulator, team, site)
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    add_item(slack, slack_emulator, team, "Refused at first")
+    site.deny_create("TEAM")  # the account lost Create issues: a failure no retry fixes
+    commit(slack, slack_emulator, team)
+    wait_until(lambda: items(db, team)[0]["sync_state"] == "error", message="the sync to fail")
+
+    site.allow_create("TEAM")
+    again = commit(slack, slack_emulator, team)
+
+    assert again.startswith("Sending 1 more action item from *Sprint 42*"), again
+    keys_on_summary(slack_emulator, team, site, 1)
+    assert len(site.issues) == 1
+
+
+def test_a_channel_with_its_own_project_commits_without_a_workspace_default(
+    slack, slack_emulator, team, site, db
+):
+    connect_with_token(slack, slack_emulator, team, site)
+    set_channel_override(slack, slack_emulator, team, team.channel, "OPS", "Bug")
+    start_retro(slack, slack_emulator, team, "Sprint 42")
+    add_item(slack, slack_emulator, team, "Page the right person")
+
+    text = commit(slack, slack_emulator, team)
+
+    assert text.startswith("Sending 1 action item from *Sprint 42* to Jira."), text
+    keys_on_summary(slack_emulator, team, site, 1)
+    assert [key.split("-")[0] for key in site.issues] == ["OPS"]
+
+
 def test_the_commit_button_on_the_summary(slack, slack_emulator, team, site, db):
     connected(slack, slack_emulator, team, site)
     summary = start_retro(slack, slack_emulator, team, "Sprint 42")
@@ -182,15 +215,6 @@ def test_editing_a_synced_item_marks_it_for_the_next_cycle(slack, slack_emulator
     assert synced["jira_key"] in line
 
 
-def lock_waits(db, statement: str) -> int:
-    """How many of the database's sessions wait for a lock in `statement` (its start)."""
-    return db.scalar(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock' AND query LIKE :q",
-        q=statement + "%",
-    )
-
-
 @pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL"), reason="ordering the two by a row lock: PostgreSQL"
 )
@@ -223,9 +247,9 @@ def test_a_commit_racing_a_close_leaves_the_retro_closed(slack, slack_emulator, 
         try:
             assert locked.wait(10), "the row held"
             closing = pool.submit(retro, "close")
-            wait_until(lambda: lock_waits(db, "UPDATE retros") == 1, message="the close waiting")
+            wait_until(lambda: db.lock_waits("UPDATE retros") == 1, message="the close waiting")
             committing = pool.submit(retro, "commit")
-            wait_until(lambda: lock_waits(db, "UPDATE retros") == 2, message="the commit waiting")
+            wait_until(lambda: db.lock_waits("UPDATE retros") == 2, message="the commit waiting")
         finally:
             release.set()
         holder.result()

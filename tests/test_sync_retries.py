@@ -13,6 +13,7 @@ import pytest
 from bot.views import retro_ids, sync_ids
 from tests.flows_retro import all_item_lines, replies, summary_message
 from tests.flows_sync import (
+    add_items_directly,
     commit_retro,
     connect_world,
     issues_labelled,
@@ -131,6 +132,34 @@ def test_a_429_waits_for_retry_after_and_is_resent_without_a_search(
     first, second = bulk_requests(jira_emulator, site)
     assert second.timestamp - first.timestamp >= 1.0  # the base (0.2 s) alone is shorter
     assert label_searches(jira_emulator, site) == []  # a 429 was not processed
+    assert_one_issue_each(sync_app, world, site)
+
+
+def test_an_item_waiting_out_a_429_is_not_sent_sooner_when_other_items_wake_the_sync(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    """A commit while one item waits for Jira's Retry-After sends the new items at once;
+    the waiting one is not due yet, so it is not sent with them."""
+    world, _ids = committed(sync_app, slack_emulator, site, ["Waits its turn"])
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "429", times=1, retry_after=2)
+    commit_retro(sync_app, slack_emulator, world)
+    wait_until(
+        lambda: (
+            (row := items(sync_app.db, world.team)[0])["next_attempt_at"]
+            and row["claimed_by"] is None
+            and bulk_requests(jira_emulator, site)
+        ),
+        message="the refused item to wait for its next attempt",
+    )
+
+    add_items_directly(sync_app, world, 1)
+    commit_retro(sync_app, slack_emulator, world)  # wakes the sync at once
+    wait_for_keys(sync_app.db, world.team, 2, timeout=15)
+
+    refused, *later = bulk_requests(jira_emulator, site)
+    resent = [r for r in later if "Waits its turn" in str(r.json)]
+    assert [r.status for r in resent] == [201], later
+    assert resent[0].timestamp - refused.timestamp >= 2.0
     assert_one_issue_each(sync_app, world, site)
 
 
