@@ -17,6 +17,7 @@ from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError, JiraErrorKind, explain
 from bot.jira.required_fields import RequiredField, problem_with, required_fields, stored
 from bot.runtime import Runtime
+from bot.sync import held
 from bot.views import jira_ids as ids
 from bot.views.jira_status import direction_text
 from storage.connection_queries import connection_for
@@ -348,7 +349,10 @@ async def _store(runtime, workspace_id, submission, project, issue_type, default
         settings.webhooks_enabled = submission.webhooks_enabled
         settings.epic_per_retro = submission.epic_per_retro
         if submission.sync_direction in set(SyncDirection):  # the form's value, checked
+            was = settings.sync_direction
             settings.sync_direction = SyncDirection(submission.sync_direction)
+            if was == SyncDirection.ONE_WAY and settings.sync_direction == SyncDirection.TWO_WAY:
+                await held.take_held_changes(session, workspace_id)
         if submission.webhook_secret:
             conn = await connection_for(session, workspace_id)
             if conn is not None and conn.method == ConnectionMethod.API_TOKEN:

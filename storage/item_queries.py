@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import func, literal_column, or_, select, update
+from sqlalchemy import Text, cast, func, literal_column, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -289,3 +289,14 @@ async def release_reminder(session: AsyncSession, item_id: int, day: date) -> No
         .values(due_reminded_on=None)
         .execution_options(synchronize_session=False)
     )
+
+
+async def bases_holding(session: AsyncSession, workspace_id: int, mark: str) -> list[dict]:
+    """The field bases of the workspace's synced items that carry `mark` (a key of a
+    field's entry): the text match only narrows the rows, the caller reads the entries."""
+    query = select(ActionItem.field_base).where(
+        ActionItem.workspace_id == workspace_id,
+        ActionItem.jira_issue_id.is_not(None),
+        cast(ActionItem.field_base, Text).like(f'%"{mark}"%'),
+    )
+    return [base for base in (await session.scalars(query)) if base]

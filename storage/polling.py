@@ -328,3 +328,25 @@ async def polled_projects(sessions: async_sessionmaker, workspace_id: int) -> li
     project whose screen has no labels carry none); a claimed poll has them already."""
     async with sessions() as session:
         return list((await _projects_of(session, [workspace_id]))[workspace_id])
+
+
+async def read_again_from(session, workspace_id: int, since: datetime, now: datetime) -> None:
+    """The workspace's next poll (or reconcile) reads what changed in Jira from `since`
+    on, and comes due now (unless a process holds it: that one's next is soon anyway)."""
+    connection = JiraConnection
+    await session.execute(
+        update(connection)
+        .where(
+            connection.workspace_id == workspace_id,
+            or_(connection.last_polled_at.is_(None), connection.last_polled_at > since),
+        )
+        .values(last_polled_at=since)
+        .execution_options(synchronize_session=False)
+    )
+    for turns in (POLL, RECONCILE):
+        await session.execute(
+            update(connection)
+            .where(connection.workspace_id == workspace_id, turns.claimed_by.is_(None))
+            .values({turns.due_at.key: now})
+            .execution_options(synchronize_session=False)
+        )

@@ -10,6 +10,7 @@ take no turn of a workspace within a period of its connection)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -33,6 +34,8 @@ from tests.flows_webhooks import (
     token_webhook,
 )
 from tests.harness import install_workspace
+from tests.test_two_way_pull import set_direction
+from tests.test_two_way_push import edit
 
 # The settings of tests/test_two_way_pull.py: the same app process serves both modules.
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
@@ -343,3 +346,54 @@ def test_slack_failing_to_look_up_an_assignee_is_tried_again_not_kept_as_nobody(
         run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
     assert assignee() == (team.member, None)
     assert lookups() == 2  # the failure was not kept as "nobody"
+
+
+def base_of(db, item) -> dict:
+    base = db.scalar("SELECT field_base FROM action_items WHERE id = :i", i=item.id)
+    return json.loads(base) if isinstance(base, str) else base
+
+
+def test_switching_back_to_two_way_takes_what_jira_changed_while_one_way(
+    sync_app, slack_emulator, site, unheard
+):
+    """One-way reads a title edited in Jira and only records it (held back). Switched back
+    to Two-way, the next reconcile reads again from that change, though its last read
+    was later and read this very issue already (same `updated`), and takes the title;
+    a later Slack edit of another held field still wins over Jira's, and the log says so."""
+    team, hook, first, second, _ = unheard
+    set_direction(sync_app, slack_emulator, team, "one_way", webhooks=True)
+    site.edit(first.key, by=hook.jira_user, summary="Fix the deploy (Jira)")
+    site.edit(second.key, by=hook.jira_user, summary="Renew the cert (Jira)")
+    with at_turn(1):  # well past the look-back margin of these edits
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    held = base_of(sync_app.db, first)["title"]
+    assert (held["j"], held.get("held")) == ("Fix the deploy (Jira)", True)
+    assert base_of(sync_app.db, second)["title"].get("held") is True
+    edit(sync_app, slack_emulator, team, second.id, item_values("Renew the cert (Slack)"))
+    wait_until(
+        lambda: site.find_issue(second.key).fields["summary"] == "Renew the cert (Slack)",
+        message="the later Slack edit pushed",
+    )
+
+    set_direction(sync_app, slack_emulator, team, "two_way", webhooks=True, was="one_way")
+    with at_turn(2):
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    wait_for_line(slack_emulator, team, "Fix the deploy (Jira)")
+    titles = {
+        r["id"]: r["title"]
+        for r in sync_app.db.rows(
+            "SELECT id, title FROM action_items WHERE workspace_id = :w", w=team.workspace_id
+        )
+    }
+    assert (titles[first.id], titles[second.id]) == (
+        "Fix the deploy (Jira)",
+        "Renew the cert (Slack)",
+    )
+    assert "held" not in base_of(sync_app.db, first)["title"]
+    logged = sync_app.db.rows(
+        "SELECT message FROM sync_attempts WHERE item_id = :i AND operation = 'conflict'",
+        i=second.id,
+    )
+    assert [r["message"] for r in logged] == [
+        "title changed in Slack and in Jira; kept Slack's: Renew the cert (Slack)"
+    ]

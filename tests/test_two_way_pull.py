@@ -450,8 +450,11 @@ def jira_value(row: dict, name: str):
     return base.get(name, {}).get("j")
 
 
-def set_direction(sync_app, slack_emulator, team, direction: str, *, webhooks=False) -> None:
-    """Choose the direction in /jira settings (the project stays TEAM / Task)."""
+def set_direction(
+    sync_app, slack_emulator, team, direction: str, *, webhooks=False, was="two_way"
+) -> None:
+    """Choose the direction in /jira settings (the project stays TEAM / Task); `was`: the
+    direction the form shows chosen (Two-way, the default, until one is saved)."""
     from tests.flows_jira import issue_type_options, project_options, settings_values
 
     view = open_settings(sync_app.slack, slack_emulator, team)
@@ -461,7 +464,7 @@ def set_direction(sync_app, slack_emulator, team, direction: str, *, webhooks=Fa
         "*Two-way*",
         "*One-way (Slack → Jira only)*",
     ]
-    assert block["element"]["initial_option"]["value"] == "two_way"  # the default
+    assert block["element"]["initial_option"]["value"] == was
     project = next(o for o in project_options(sync_app.slack, team, view, "TEAM"))
     types = issue_type_options(sync_app.slack, team, view)
     kind = next(o for o in types if o["text"]["text"] == "Task")
@@ -470,11 +473,10 @@ def set_direction(sync_app, slack_emulator, team, direction: str, *, webhooks=Fa
     values[jira_ids.SYNC_DIRECTION_BLOCK] = {jira_ids.SYNC_DIRECTION_INPUT: chosen}
     answer = sync_app.slack.view_submission(team.team_id, team.admin, view, values)
     assert answer.json().get("response_action") == "update", answer.text
+    shown = "One-way (Slack → Jira only)" if direction == "one_way" else "Two-way"
     status = sync_app.slack.command(team.team_id, team.member, team.channel, "/jira", "status")
-    assert "One-way (Slack → Jira only)" in str(status.json())
-    assert "One-way (Slack → Jira only)" in str(
-        open_home(sync_app.slack, slack_emulator, team, team.admin)
-    )
+    assert shown in str(status.json())
+    assert shown in str(open_home(sync_app.slack, slack_emulator, team, team.admin))
 
 
 def test_the_webhook_follows_the_projects_of_open_items_and_old_ones_are_replaced(

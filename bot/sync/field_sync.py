@@ -69,11 +69,13 @@ def changes_for(
     for name, jira_value in (sent or {}).items():
         changes.pushed[name] = slack[name]
         changes.base[name] = entry(slack[name], jira_value, sent_at, SLACK)
+    held = decision.hold
     for name in decision.settle - set(changes.base):
-        changes.base[name] = entry(slack[name], issue.values[name], issue.updated, JIRA)
+        at = issue.updated
+        changes.base[name] = entry(slack[name], issue.values[name], at, JIRA, held=name in held)
     for name in decision.adopt - set(changes.base):
         kept = (base or {}).get(name, {}).get("s", slack[name])  # a Slack edit stays to push
-        changes.base[name] = entry(kept, issue.values[name], issue.updated, JIRA)
+        changes.base[name] = entry(kept, issue.values[name], issue.updated, JIRA, held=name in held)
     for conflict in decision.conflicts:
         if conflict.kept == JIRA or conflict.field in changes.pushed:
             line = _conflict_line(conflict.field, conflict.kept, slack, issue)

@@ -32,6 +32,9 @@ JIRA_FIELD = {"title": "summary", "description": "description", "assignee": "ass
               "due": "duedate"}  # fmt: skip
 ITEM_FIELD = {jira_name: name for name, jira_name in JIRA_FIELD.items()}  # and back
 SLACK, JIRA = "slack", "jira"
+# A base entry's mark: its Jira value changed in Jira while the workspace was One-way and
+# was never taken into Slack (Two-way takes it as a change made in Jira).
+HELD = "held"
 LABELS = {"title": "title", "description": "description", "assignee": "assignee",
           "due": "due date"}  # fmt: skip
 
@@ -165,6 +168,9 @@ class Decision:
     # One-way kept Jira's later change (Slack's value stays in Slack, never pushed).
     settle: set[str] = field(default_factory=set)
     conflicts: list[Conflict] = field(default_factory=list)
+    # Of adopt and settle: Jira's changes One-way did not take. Their base entries say so
+    # (HELD), so that Two-way takes them later, by the same rules, as changed in Jira.
+    hold: set[str] = field(default_factory=set)
 
 
 def changed_in_slack(base: dict | None, slack: dict) -> set[str]:
@@ -197,14 +203,21 @@ def decide(
             jira_changed = False
             decision.adopt.add(name)
         else:
-            jira_changed = entry is not None and entry.get("j") != jira[name]
+            # A held field is still changed in Jira: One-way recorded it, never took it.
+            jira_changed = entry is not None and (
+                entry.get("j") != jira[name] or bool(entry.get(HELD))
+            )
         if slack_changed and not jira_changed:
             if entry is None and same_change(name, slack[name], jira[name]):
                 decision.settle.add(name)  # no base yet, but Jira already has it
             else:
                 decision.push.add(name)
         elif jira_changed and not slack_changed:
-            (decision.pull if two_way else decision.adopt).add(name)
+            if two_way:
+                decision.pull.add(name)
+            elif entry.get("j") != jira[name]:  # held already when the same
+                decision.adopt.add(name)
+                decision.hold.add(name)
         elif jira_changed and slack_changed:
             if name == "assignee" and same_assignee:
                 decision.settle.add(name)  # both sides chose the same person
@@ -236,7 +249,11 @@ def _both(decision, name, slack, jira, slack_edited, jira_at, two_way) -> None:
         decision.push.add(name)
         decision.conflicts.append(Conflict(name, SLACK))
         return
-    (decision.pull if two_way else decision.settle).add(name)
+    if two_way:
+        decision.pull.add(name)
+    else:
+        decision.settle.add(name)
+        decision.hold.add(name)
     decision.conflicts.append(Conflict(name, JIRA))
 
 
@@ -255,9 +272,23 @@ def parse_time(value) -> datetime | None:
 # --- the new base -------------------------------------------------------------------------
 
 
-def entry(slack_value, jira_value, at: datetime | None, by: str) -> dict:
-    return {"s": slack_value, "j": jira_value, "at": (at or datetime.now(UTC)).isoformat(),
+def entry(slack_value, jira_value, at: datetime | None, by: str, *, held: bool = False) -> dict:
+    made = {"s": slack_value, "j": jira_value, "at": (at or datetime.now(UTC)).isoformat(),
             "by": by}  # fmt: skip
+    if held:
+        made[HELD] = True
+    return made
+
+
+def held_fields(base: dict | None) -> set[str]:
+    """The fields whose Jira change One-way did not take."""
+    return {name for name, kept in (base or {}).items() if kept.get(HELD)}
+
+
+def held_since(base: dict | None) -> datetime | None:
+    """When the earliest of them changed in Jira (as Jira dated the issue then)."""
+    times = [parse_time(base[name].get("at")) for name in held_fields(base)]
+    return min(filter(None, times), default=None)
 
 
 def with_entries(base: dict | None, entries: dict) -> dict:

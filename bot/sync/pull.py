@@ -166,7 +166,7 @@ async def _slack_users(
         for issue_id, issue in current.issues.items()
         if issue.assignee_email
         and (current.two_way or "assignee" in conflicts.get(issue_id, ()))
-        and bases.get(issue_id, {}).get("assignee", {}).get("j") != issue.values["assignee"]
+        and _assignee_changed(bases.get(issue_id, {}).get("assignee") or {}, issue)
     }
     # Most of a burst's assignees were looked up a moment ago: only the others need the
     # workspace's Slack client (a read of its row) and a lookup, and those run together.
@@ -189,6 +189,11 @@ async def _slack_users(
     ordered = sorted(emails)
     found = await asyncio.gather(*(people.slack_user_for(email) for email in ordered))
     current.slack_users.update(zip(ordered, found, strict=True))
+
+
+def _assignee_changed(entry: dict, issue: merge.JiraIssue) -> bool:
+    """Changed in Jira since last in step (or held back by One-way)."""
+    return entry.get("j") != issue.values["assignee"] or bool(entry.get(merge.HELD))
 
 
 def _known_slack_user(runtime: Runtime, workspace_id: int, email: str) -> tuple | None:
@@ -249,7 +254,9 @@ def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Curr
     # A read time stored far in the future (Jira's clock ran ahead) orders nothing: every
     # later read would look older and never be applied.
     seen = believable(row.get("jira_updated_at"))
-    if seen is not None and issue.updated is not None and issue.updated <= seen:
+    held = _still_held(row.get("field_base"), issue) if current.two_way else set()
+    stale = seen is not None and issue.updated is not None and issue.updated <= seen
+    if stale and not held:
         # A read no newer than one already applied (a slow process, a replay, or a poll
         # that read the issue just before a push changed it): deciding it again against
         # the base that push moved would take Jira's old value back.
@@ -267,6 +274,12 @@ def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Curr
         same_assignee=jira_person is not None and jira_person == slack["assignee"],
     )
     decision.push.clear()  # pushing is the sync cycle's, which logs Slack's wins
+    if stale:
+        # Read before: only the values One-way held back, still as Jira has them, are new.
+        decision = merge.Decision(
+            pull=decision.pull & held,
+            conflicts=[c for c in decision.conflicts if c.field in held and c.kept == merge.JIRA],
+        )
     person = None
     if "assignee" in decision.pull:
         person = field_sync.person_for(issue, jira_person)
@@ -283,6 +296,11 @@ def _fields(result: ItemResult, row: dict, issue: merge.JiraIssue, current: Curr
     result.field_values = {k: v for k, v in values.items() if row.get(k) != v}
     if issue.updated is not None and (seen is None or issue.updated > seen):
         result.field_values["jira_updated_at"] = issue.updated
+
+
+def _still_held(base: dict | None, issue: merge.JiraIssue) -> set[str]:
+    """The fields One-way held back whose value Jira still has as it was then."""
+    return {name for name in merge.held_fields(base) if base[name].get("j") == issue.values[name]}
 
 
 class RowView:
