@@ -20,3 +20,24 @@ async def recent_attempts(
         .limit(limit)
     )
     return [(attempt, title) for attempt, title in rows]
+
+
+async def add_notice_once(
+    session: AsyncSession, workspace_id: int, operation: str, message: str
+) -> bool:
+    """A Sync Log line about the workspace, not an item, unless the log holds one of this
+    `operation` already (it keeps rows for 90 days: a problem still there is said again
+    after that). True when added."""
+    found = await session.scalar(
+        select(SyncAttempt.id)
+        .where(SyncAttempt.workspace_id == workspace_id, SyncAttempt.operation == operation)
+        .limit(1)
+    )
+    if found is not None:
+        return False
+    session.add(
+        SyncAttempt(
+            workspace_id=workspace_id, operation=operation, outcome="failed", message=message
+        )
+    )
+    return True

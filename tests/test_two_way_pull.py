@@ -126,6 +126,45 @@ def test_an_assignee_without_a_slack_match_is_named(sync_app, slack_emulator, si
     wait_for_line(slack_emulator, team, "assigned in Jira to Rui Costa")
 
 
+def test_slack_refusing_email_lookups_for_a_missing_scope_tells_the_admins_once(
+    sync_app, slack_emulator, site, hooked
+):
+    """Without users:read.email every lookup is refused: the lines name the Jira assignee
+    as the product says, and the admins learn why once (a DM, a Sync Log line), not once
+    per item or per delivery."""
+    team, hook, item = hooked
+    member = site.add_user(slack_email(team, "member"), "Max Member")
+    admin = site.add_user(slack_email(team, "admin"), "Ana Admin")
+    slack_emulator.fail(
+        "users.lookupByEmail", error="missing_scope", times=None, team_id=team.team_id
+    )
+    try:
+        for person in (member, admin):
+            site.edit(item.key, by=hook.jira_user, assignee=person.account_id)
+            wait_for_line(slack_emulator, team, f"assigned in Jira to {person.display_name}")
+    finally:
+        slack_emulator.clear_faults()
+
+    def told() -> list:
+        return [
+            c
+            for c in slack_emulator.calls_to("chat.postMessage")
+            if c.team_id == team.team_id and "users:read.email" in str(c.args.get("text"))
+        ]
+
+    wait_until(told, message="the admins told about the scope")
+    assert [c.args["channel"] for c in told()] == [team.admin]
+    assert "reinstalls Unpack" in told()[0].args["text"]
+    logged = sync_app.db.rows(
+        "SELECT message FROM sync_attempts WHERE workspace_id = :w AND operation = 'slack scope'",
+        w=team.workspace_id,
+    )
+    assert [r["message"] for r in logged] == [
+        "Slack refused to look up people by email: Unpack lacks the users:read.email scope"
+    ]
+    assert row_of(sync_app.db, item.id)["assignee_user_id"] is None
+
+
 def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emulator, site, hooked):
     team, _, item = hooked
     ts = summary_message(slack_emulator, team).ts

@@ -78,6 +78,8 @@ class People:
         self._workspace_id = workspace_id
         self._slack_gate = asyncio.Semaphore(SLACK_LOOKUPS_AT_ONCE)
         self._jira_gate = asyncio.Semaphore(JIRA_LOOKUPS_AT_ONCE)
+        self._refused: str | None = None  # Slack's error, until refusal() hands it on
+        self._refusal_told = False
 
     async def person(self, user_id: str) -> Person:
         if user_id not in self._people:
@@ -127,7 +129,16 @@ class People:
         except _Refused as refused:
             logger.warning("workspace %s: Slack refused users.lookupByEmail: %s",
                            self._workspace_id, refused)  # fmt: skip
+            self._refused = str(refused)
             return None
+
+    def refusal(self) -> str | None:
+        """Slack's error for a lookup it refused (say, "missing_scope"), the first time
+        it is asked after one: the caller tells the admins, once for all these lookups."""
+        if self._refused is None or self._refusal_told:
+            return None
+        self._refusal_told = True
+        return self._refused
 
     async def _lookup_by_email(self, email: str) -> str | None:
         async with self._slack_gate:

@@ -25,6 +25,7 @@ from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError
 from bot.runtime import Runtime
 from bot.sync import field_sync, merge
+from bot.sync.lookup_refused import tell_refusal
 from bot.sync.people import People
 from bot.sync.reread import change_times, deleted_among, read_issues
 from bot.workspaces import bot_client
@@ -189,6 +190,7 @@ async def _slack_users(
     ordered = sorted(emails)
     found = await asyncio.gather(*(people.slack_user_for(email) for email in ordered))
     current.slack_users.update(zip(ordered, found, strict=True))
+    await tell_refusal(runtime, current.workspace_id, people.refusal())
 
 
 def _assignee_changed(entry: dict, issue: merge.JiraIssue) -> bool:

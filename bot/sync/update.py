@@ -19,6 +19,7 @@ from bot.jira import fields as jira_fields
 from bot.jira.errors import JiraError
 from bot.sync import field_sync, merge
 from bot.sync.context import WorkspaceSync
+from bot.sync.lookup_refused import tell_refusal
 from bot.sync.outcomes import KEEP, Deleted, Failed, Left, Updated
 from bot.sync.people import Assignee
 from bot.sync.reread import change_times, deleted_among, read_issues
@@ -101,6 +102,7 @@ async def push_item(
     person = None
     if "assignee" in decision.pull:
         user_id = await ws.people.slack_user_for(issue.assignee_email)
+        await tell_refusal(ws.runtime, ws.workspace_id, ws.people.refusal())
         person = field_sync.person_for(issue, user_id)
     changes = field_sync.changes_for(
         decision, item.field_base, slack, issue, sent=sent, sent_at=utcnow(), person=person
