@@ -45,6 +45,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -69,6 +70,8 @@ from tests.harness import (  # noqa: E402
 )
 
 NOTICE_MARKS = ("✅ ", "↩️ ")  # each finished or reopened line starts with one
+IDENTIFIER = "X-Atlassian-Webhook-Identifier"
+APPLIED_POLL = 0.01  # seconds between two looks at how far the applier got
 
 
 def parse_args() -> argparse.Namespace:
@@ -268,7 +271,7 @@ class Load:
             time.sleep(0.002)
 
     def finish(self):
-        """(statuses, latencies, first sent, last answered)."""
+        """(statuses, latencies, first sent, last answered, {identifier: first sent})."""
         self.inbox.put(None)
         result = self.results.get()
         self.process.join()
@@ -276,7 +279,8 @@ class Load:
 
 
 def fire_in_own_process(url: str, requests: list, concurrency: int):
-    """Send a fixed list of requests; (statuses, latencies, first sent, last answered)."""
+    """Send a fixed list of requests; (statuses, latencies, first sent, last answered,
+    {identifier: first sent})."""
     load = Load(url, concurrency)
     load.send(requests)
     return load.finish()
@@ -301,12 +305,14 @@ def _load_main(url, concurrency, inbox, answered, results) -> None:
 
 
 async def fire(url: str, inbox, answered, concurrency: int):
-    """(statuses, latencies, first sent, last answered)."""
+    """(statuses, latencies, first sent, last answered, {identifier: first sent}); the
+    times are perf_counter's, the system's monotonic clock, which other processes share."""
     target = urlsplit(url)
     work: asyncio.Queue = asyncio.Queue()
     statuses: Counter = Counter()
     latencies: list[float] = []
     times: dict[str, float] = {}
+    sent: dict[str, float] = {}
     loop = asyncio.get_running_loop()
 
     async def feed():
@@ -323,6 +329,7 @@ async def fire(url: str, inbox, answered, concurrency: int):
             while (request := await work.get()) is not None:
                 body, headers = request
                 started = time.perf_counter()
+                sent.setdefault(headers.get(IDENTIFIER, ""), started)
                 writer.write(_request_bytes(target, body, headers))
                 statuses[await _status_of_response(reader)] += 1
                 latencies.append(time.perf_counter() - started)
@@ -331,7 +338,8 @@ async def fire(url: str, inbox, answered, concurrency: int):
             writer.close()
 
     await asyncio.gather(feed(), *(connection() for _ in range(concurrency)))
-    return statuses, latencies, times.get("started", time.perf_counter()), time.perf_counter()
+    started = times.get("started", time.perf_counter())
+    return statuses, latencies, started, time.perf_counter(), sent
 
 
 def _request_bytes(target, body: bytes, headers: dict) -> bytes:
@@ -352,6 +360,47 @@ async def _status_of_response(reader: asyncio.StreamReader) -> int:
     )
     await reader.readexactly(length)
     return int(status_line.split()[1])
+
+
+class AppliedWatch:
+    """When each delivery was applied, seen from here: a thread reads the highest applied
+    delivery every APPLIED_POLL seconds. One process applies its deliveries in the order it
+    recorded them (ids ascending), so every delivery up to that id is applied by then."""
+
+    def __init__(self, db, workspace_id: int) -> None:
+        self._db, self._workspace_id = db, workspace_id
+        self._marks: list[tuple[float, int]] = []  # (when, highest applied id)
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="applied-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(APPLIED_POLL):
+            highest = self._db.scalar(
+                "SELECT id FROM webhook_deliveries WHERE workspace_id = :w "
+                "AND outcome IS NOT NULL ORDER BY id DESC LIMIT 1",
+                w=self._workspace_id,
+            )
+            if highest is not None and (not self._marks or highest > self._marks[-1][1]):
+                self._marks.append((time.perf_counter(), highest))
+
+    def stop(self, sent: dict[str, float]) -> list[float]:
+        """Seconds from each recorded delivery's first sending to its apply, sorted."""
+        self._done.set()
+        self._thread.join()
+        recorded = self._db.rows(
+            "SELECT id, delivery_id FROM webhook_deliveries WHERE workspace_id = :w "
+            "AND outcome IS NOT NULL ORDER BY id",
+            w=self._workspace_id,
+        )
+        waits, marks = [], iter(self._marks)
+        mark = next(marks, None)
+        for row in recorded:
+            while mark is not None and mark[1] < row["id"]:
+                mark = next(marks, None)
+            if mark is not None and row["delivery_id"] in sent:
+                waits.append(mark[0] - sent[row["delivery_id"]])
+        return sorted(waits)
 
 
 def notices_in_slack(slack_emulator, team) -> int:
@@ -425,7 +474,7 @@ def floor_figures(requests: list, concurrency: int, secret: str) -> dict:
                 time.sleep(0.05)
         url = f"http://127.0.0.1:{port}/jira/webhook/floor"
         cpu_before = process_cpu_seconds(floor.pid)
-        statuses, _latencies, started, done = fire_in_own_process(url, requests, concurrency)
+        statuses, _latencies, started, done, _sent = fire_in_own_process(url, requests, concurrency)
         cpu = process_cpu_seconds(floor.pid) - cpu_before
         if set(statuses) != {202}:
             raise SystemExit(f"the floor app answered {dict(statuses)}")
@@ -452,8 +501,9 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
     threads_before = thread_cpu_seconds(app.proc.pid)
     here_before = process_cpu_seconds(os.getpid())
     rounds = -(-args.deliveries // len(rows))
+    applied = AppliedWatch(db, team.workspace_id)
     with profiled(app.proc.pid, getattr(args, "profile", None), getattr(args, "native", False)):
-        statuses, latencies, started, accepted_at = fire_edits(
+        statuses, latencies, started, accepted_at, sent = fire_edits(
             url, editor, rounds, args.concurrency
         )
     accept_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
@@ -472,6 +522,7 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
     )
     applied_at = time.perf_counter()
     apply_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
+    until_applied = applied.stop(sent)
     by_thread = split_by_thread(app.proc.pid, threads_before, len(editor.sent))
     # Threads that ended before the count (aiosqlite runs each connection on a thread of
     # its own, so a connection opened and closed in the run is one).
@@ -526,6 +577,10 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
         "load_average": os.getloadavg()[0],
         "latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
         "latency_ms_p99": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+        # From a delivery's first sending to its apply (within APPLIED_POLL).
+        "until_applied_ms_p50": round(statistics.median(until_applied) * 1000, 1),
+        "until_applied_ms_p99": round(until_applied[int(len(until_applied) * 0.99) - 1] * 1000, 1),
+        "until_applied_ms_max": round(until_applied[-1] * 1000, 1),
         "app_cpu_ms_per_request_while_accepting": round(accept_cpu * 1000 / total, 3),
         # The emulators and the editor share this process: when it nears a core, Jira's
         # answers (the re-read) slow down and the figures above are the bench's, not the app's.
