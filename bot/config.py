@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     # How long a process owns the items it claimed; renewed while it works, so only a dead
     # process's claims lapse (and are taken over) after this long.
     sync_lease_seconds: float = Field(default=15, gt=0)
+    # While Jira's webhook deliveries keep arriving, each process applies them at most this
+    # often (at once when it was idle): larger batches share one re-read and one
+    # transaction. Bounded, so a Jira edit still shows in Slack within about a second.
+    webhook_apply_every_seconds: float = Field(default=0.2, ge=0, le=1)
     # Hosts (or host:port) an API-token site URL may name although they resolve to a
     # loopback or private address: a Jira in the operator's own network, or a test's.
     jira_trusted_hosts: str = ""

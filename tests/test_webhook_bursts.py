@@ -1,19 +1,29 @@
 """Bursts of webhook deliveries: Jira hears 2xx once a delivery is recorded, so a re-read
 Jira is slow to answer holds back no answer (what arrives meanwhile is applied after it),
-and a batch whose deliveries change different fields of different items applies every one
-of them."""
+a batch whose deliveries change different fields of different items applies every one of
+them, and while deliveries keep coming the applier lets them gather (at most a pace)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import threading
 import time
 from datetime import date, timedelta
 
 import pytest
 
+from bot.jira.deliveries import DeliveryPipeline
+from bot.jira.webhooks import endpoint_for, parse_delivery
 from tests.fakes.jira import webhooks as jira_webhooks
 from tests.flows_sync import slack_email, sync_app_fixture
-from tests.flows_webhooks import synced_items, token_webhook, wait_applied, wait_until
+from tests.flows_webhooks import (
+    run_in_process,
+    synced_items,
+    token_webhook,
+    wait_applied,
+    wait_until,
+)
 
 sync_app = sync_app_fixture()
 
@@ -128,3 +138,74 @@ def test_one_burst_of_different_fields_on_different_items_applies_them_all(
     assert charlie["description"] == "In Jira" and charlie["assignee_user_id"] is None
     assert delta["assignee_user_id"] == team.member and delta["title"] == "Delta"
     assert all(r["revision"] == r["synced_revision"] for r in rows.values())
+
+
+async def until(predicate, what: str, timeout: float = 10.0) -> None:
+    """wait_until inside the test's event loop (the pipeline runs on it)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def searched_ids(site) -> list[list[str]]:
+    """The issue ids of each re-read this site was asked for, in order."""
+    return [
+        sorted(r.json["jql"].split("(", 1)[1].rstrip(")").split(", "))
+        for r in site.emulator.requests_to("POST", SEARCH)
+        if r.site == site.name and "id in (" in r.json.get("jql", "")
+    ]
+
+
+def test_while_deliveries_keep_coming_the_applier_lets_them_gather(
+    sync_app, jira_emulator, site, hooked
+):
+    """Idle, a delivery is applied at once; busy (more came while a batch was applied),
+    the next batch waits until the one before is a pace old, so what arrives meanwhile
+    shares its re-read. The pipeline runs here on the app's database, with a clock and a
+    pause of the test's."""
+    team, hook, items = hooked
+    edits = [
+        planned_edit(site, item.key, hook.jira_user, summary=f"{item.title}, groomed")
+        for item in items
+    ]
+    before = len(searched_ids(site))
+    held = jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}{SEARCH}", "hold", times=None, body_has="id in ("
+    )
+    paused: list[float] = []
+    resume = asyncio.Event()
+
+    async def pause(seconds: float) -> None:
+        paused.append(seconds)
+        await resume.wait()
+
+    async def burst(runtime):
+        endpoint = await endpoint_for(runtime, hook.token)
+        pipeline = DeliveryPipeline(runtime, clock=lambda: 1000.0, pause=pause)
+
+        async def deliver(edit):
+            headers = {k.lower(): v for k, v in edit.headers.items()}
+            delivery = parse_delivery(json.loads(edit.body), headers, edit.body)
+            assert await pipeline.submit(endpoint, delivery)  # recorded: Jira hears 202
+
+        try:
+            await deliver(edits[0])
+            await until(lambda: held.hits == 1, "the first delivery's re-read (idle: at once)")
+            assert paused == []
+            await deliver(edits[1])  # while the first batch is read: the applier is busy
+            held.release()
+            await until(lambda: paused, "the applier to wait for its pace")
+            for edit in edits[2:]:
+                await deliver(edit)  # gathered into the waiting batch
+            resume.set()
+            await asyncio.to_thread(wait_applied, sync_app.db, team)
+        finally:
+            await pipeline.stop()
+        return runtime.settings.webhook_apply_every_seconds
+
+    every = run_in_process(sync_app.app, burst)
+    assert paused == [pytest.approx(every)]  # the clock stood still: a whole pace
+    ids = [item.issue_id for item in items]
+    assert searched_ids(site)[before:] == [[ids[0]], sorted(ids[1:])]
+    assert set(titles(sync_app.db, items).values()) == {f"{i.title}, groomed" for i in items}

@@ -36,6 +36,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -156,10 +157,18 @@ def _write_lock(runtime: Runtime) -> asyncio.Lock:
 
 class DeliveryPipeline:
     """One per process: the recorder, the applier and the sender, started on the first
-    delivery."""
+    delivery. `clock` and `pause` (time.monotonic and asyncio.sleep) pace the applier;
+    a test hands in its own."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        pause: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.runtime = runtime
+        self._clock, self._pause = clock, pause
         self._waiting: list[_Waiting] = []
         self._recorded: list[Recorded] = []
         self._owed: list[Owed] = []
@@ -241,8 +250,12 @@ class DeliveryPipeline:
         while True:
             await self._apply_wake.wait()
             self._apply_wake.clear()
+            taken_at = None  # idle: the first batch is taken at once
             while self._recorded:
-                # What is recorded while a batch is read and applied gathers into the next.
+                # What is recorded while a batch is read and applied gathers into the next,
+                # and, while deliveries keep coming, until the batch before is a pace old.
+                await self._gather(taken_at)
+                taken_at = self._clock()
                 batch, self._recorded = self._recorded[:APPLY_MAX], self._recorded[APPLY_MAX:]
                 try:
                     owed, relabelled = await apply_recorded(self.runtime, batch)
@@ -254,6 +267,17 @@ class DeliveryPipeline:
                 self._relabelled |= relabelled
                 if self._owed or self._relabelled:
                     self._send_wake.set()
+
+    async def _gather(self, taken_at: float | None) -> None:
+        """Busy (a batch was taken and more came meanwhile): wait until it is a pace
+        (WEBHOOK_APPLY_EVERY_SECONDS) old, unless a whole batch is waiting already. A
+        burst's deliveries then share each re-read and transaction, several edits of one
+        issue cost one apply, and a delivery waits at most a pace more."""
+        if taken_at is None or len(self._recorded) >= APPLY_MAX:
+            return
+        left = taken_at + self.runtime.settings.webhook_apply_every_seconds - self._clock()
+        if left > 0:
+            await self._pause(left)
 
     async def _send_loop(self) -> None:
         while True:
