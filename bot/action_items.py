@@ -33,6 +33,7 @@ from bot.retros import NO_OPEN_RETRO, reply
 from bot.runtime import Runtime
 from bot.sync import merge
 from bot.sync.queue import enqueue
+from bot.sync.update import same_site
 from bot.views import retro_ids as ids
 from bot.views.blocks import escape
 from bot.views.item_modal import (
@@ -44,6 +45,7 @@ from bot.views.item_modal import (
 )
 from bot.views.retro_items import issue_link
 from storage.clock import utcnow
+from storage.connection_queries import connection_for
 from storage.item_queries import item_by_id
 from storage.models import ActionItem, Retro, RetroPhase, SyncState
 from storage.retro_queries import open_retro, retro_by_id
@@ -198,6 +200,7 @@ async def open_edit_modal(
             if item and item.retro_id
             else None
         )
+        connection = await connection_for(session, workspace_id) if item else None
     if item is None:
         return await _refuse(client, trigger_id, source, messages.ITEM_GONE)
     metadata = {"item": item.id, "retro": item.retro_id, "channel": item.channel_id}
@@ -214,15 +217,23 @@ async def open_edit_modal(
         heading="Edit action item",
         submit="Save",
         intro=f"In {where}<#{item.channel_id}>",
-        note=_edit_note(item, runtime.settings.sync_interval_seconds),
+        note=_edit_note(item, runtime.settings.sync_interval_seconds, connection),
     )
     return await _open(client, trigger_id, view, source)
 
 
-def _edit_note(item: ActionItem, interval: float) -> str | None:
+def _elsewhere(item: ActionItem, connection) -> bool:
+    """The item's issue is on another site than the one connected now (Jira connected
+    again elsewhere): the sync engine sends it nothing, as Sync to Jira says."""
+    return connection is not None and not same_site(item, connection.site_url)
+
+
+def _edit_note(item: ActionItem, interval: float, connection) -> str | None:
     link = issue_link(item)
     if not link:
         return None
+    if _elsewhere(item, connection):
+        return f"Linked to {link}, on a site that is no longer connected: changes stay in Slack."
     minutes = max(1, round(interval / 60))
     when = "a minute" if minutes == 1 else f"{minutes} minutes"
     return f"Linked to {link}. Saved changes reach Jira within {when}."
@@ -265,6 +276,8 @@ class SavedItem:
     jira_key: str | None = None
     retro_committed: bool = False
     source: str = ids.FROM_COMMAND
+    # Why the change goes nowhere in Jira (its issue's site is not the one connected).
+    not_sent: str | None = None
 
 
 async def save_item(runtime: Runtime, workspace_id: int, user_id: str, view: dict) -> SavedItem:
@@ -294,7 +307,15 @@ async def _save_edit(session, workspace_id, item_id, form, source, seen) -> Save
         return SavedItem(errors={FIELD_TITLE: messages.ITEM_GONE})
     changed = apply_edit(item, touched_only(form, _form_of(item), seen))
     retro = await retro_by_id(session, workspace_id, item.retro_id) if item.retro_id else None
-    return _saved(item, retro, created=False, changed=changed, source=source)
+    saved = _saved(item, retro, created=False, changed=changed, source=source)
+    if changed and item.jira_issue_id:
+        connection = await connection_for(session, workspace_id)
+        if _elsewhere(item, connection):
+            # The sync engine leaves it alone (another site's issue may share its id).
+            saved.not_sent = messages.on_other_site(
+                item.jira_key or "Its issue", item.jira_site_url
+            )
+    return saved
 
 
 async def _save_new(session, workspace_id, retro_id, user_id, form, source) -> SavedItem:
@@ -357,6 +378,8 @@ def confirmation_text(saved: SavedItem) -> str:
         return text
     if not saved.changed:
         return f"No changes to {title}."
+    if saved.not_sent:
+        return f"Saved {title}. {saved.not_sent}"
     if saved.jira_key:
         return f"Saved {title}. {saved.jira_key} in Jira gets the change on the next sync."
     return f"Saved {title}."

@@ -537,11 +537,24 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
     connect_with_token(sync_app.slack, slack_emulator, team, second)
     start = len(jira_emulator.requests)
 
-    # Push: a Slack edit of the old item.
-    edit(sync_app, slack_emulator, team, item_id, item_values("Clean the whole backlog"))
+    # Push: a Slack edit of the old item. The modal and the confirmation say that the
+    # change stays in Slack, and why, rather than that Jira gets it on the next sync.
+    view = open_edit(sync_app, slack_emulator, team, item_id)
+    assert "no longer connected: changes stay in Slack" in str(view.blocks)
+    submit_item(sync_app.slack, team, view, item_values("Clean the whole backlog"))
     wait_until(
         lambda: (r := items(sync_app.db, team)[0])["revision"] == r["synced_revision"],
         message="the edit settled",
+    )
+    host = site.url.removeprefix("https://")
+    confirmed = slack_emulator.wait_for_call(
+        "chat.postEphemeral",
+        lambda c: c.team_id == team.team_id and "Saved *Clean the whole backlog*" in c.args["text"],
+    )
+    assert confirmed.args["text"] == (
+        f"Saved *Clean the whole backlog*. {issue.key} is on {host}, which is no longer "
+        f"connected, so nothing was sent to Jira. An admin can connect {host} again with "
+        "`/jira connect` to sync it."
     )
     # Mark done: the item completes in Slack; the new site's issue with its id is not moved.
     summary = summary_message(slack_emulator, team)
@@ -550,7 +563,6 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
         lambda: (r := items(sync_app.db, team)[0])["transition_note"] and r,
         message="the line saying why the issue was not moved",
     )
-    host = site.url.removeprefix("https://")
     assert row["transition_note"] == (
         f"couldn't move {issue.key} to Done in Jira: {host} is no longer connected"
     )
