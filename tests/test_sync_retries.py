@@ -208,6 +208,9 @@ def test_retries_exhausted_then_a_retry_button_starts_again_from_attempt_1(
     assert retry["action_id"] == retro_ids.RETRY_FAILED
 
     jira_emulator.faults.clear()
+    # Refused once more after Retry: a try that starts again from attempt 1 has its
+    # retries back (one still counting from attempt 4 would give up at once).
+    jira_emulator.faults.add("POST", on(site, "/issue/bulk"), "429", times=1)
     answer = sync_app.slack.block_action(
         team.team_id,
         team.member,
@@ -220,7 +223,7 @@ def test_retries_exhausted_then_a_retry_button_starts_again_from_attempt_1(
     reply = replies(slack_emulator, sync_app.slack.last_response_url)[0].text
     assert reply.startswith("Sending 1 action item to Jira again")
     wait_for_keys(sync_app.db, team, 1)
-    assert len(bulk_requests(jira_emulator, site)) == 5
+    assert len(bulk_requests(jira_emulator, site)) == 6
     assert items(sync_app.db, team)[0]["attempts"] == 0
     assert_one_issue_each(sync_app, world, site)
 
