@@ -22,6 +22,10 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
             getattr(job.func, "__qualname__", ""): getattr(job.trigger, "interval", "once")
             for job in jobs.scheduler.get_jobs()
         }
+        budgets = {
+            getattr(job.func, "__qualname__", ""): getattr(job.func, "budget", None)
+            for job in jobs.scheduler.get_jobs()
+        }
     finally:
         await background.stop(jobs)
         await runtime.close()
@@ -41,3 +45,20 @@ async def test_starting_the_process_schedules_every_periodic_job(app):
     assert poll.RECONCILE_EVERY == timedelta(minutes=10)
     assert period(webhook_registration.replace_outdated_webhooks) == "once"  # at start-up
     assert scheduled.get("SyncWorker.tick") == timedelta(seconds=settings.sync_interval_seconds)
+    # Each run of a job that talks to Jira or Slack is stopped at a budget no longer than
+    # its period (an hour at most), so one stuck run cannot hold back every later one. The
+    # catch-up jobs look for turns every minute but take them one after another, each
+    # within the poll's budget: a run may take up to a period of turns.
+    turns = {
+        poll.reconcile_webhook_workspaces.__qualname__,
+        deleted.find_deleted_issues.__qualname__,
+    }
+    for name, budget in budgets.items():
+        if name == "SyncWorker.tick":  # only wakes the sync worker (its own loop)
+            continue
+        assert budget is not None, f"{name} runs without a budget"
+        period = scheduled[name]
+        longest = min(period, timedelta(hours=1)) if period != "once" else timedelta(hours=1)
+        if name in turns:
+            longest = poll.RECONCILE_EVERY
+        assert 0 < budget <= longest.total_seconds(), (name, budget)

@@ -6,12 +6,14 @@ shown in /jira status, App Home and a message to the admins."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from freezegun import freeze_time
 
+from bot import background
 from bot.jira.webhook_registration import parse_expiration, refresh_due_webhooks
 from bot.views import jira_ids as ids
 from tests.flows_jira import choose_default_project, open_settings, set_channel_override
@@ -421,3 +423,28 @@ def test_two_processes_meeting_one_failure_tell_the_admins_once(
     assert "Jira did not answer" in (_connection(db, team)["webhook_error"] or "")
     # Each process told the admins (or not) before its job returned.
     assert len(_dms(slack_emulator, team, "couldn't refresh its Jira webhook")) == 1
+
+
+def test_a_refresh_run_held_by_jira_stops_at_its_budget_and_the_next_run_renews(
+    db, team, site, hook, jira_emulator, in_process_runtime
+):
+    """Jira holds the refresh's socket open: the run stops at its budget (half a second
+    here; the request alone may take 30 s), and the next run renews the webhook."""
+    refreshes = len(_calls(site, "PUT", "/webhook/refresh"))
+    held = jira_emulator.faults.add("PUT", "/webhook/refresh", "hold")
+    later = datetime.now(UTC) + timedelta(days=25)  # 5 days left: due
+    try:
+        started = time.monotonic()
+        with freeze_time(later, tick=True):
+            in_process_runtime(background.bounded(refresh_due_webhooks, 0.5))
+        assert time.monotonic() - started < 5
+        assert held.hits == 1
+    finally:
+        held.release()
+        jira_emulator.faults.clear()
+    with freeze_time(later, tick=True):
+        in_process_runtime(refresh_due_webhooks)
+    # The app's record moved: only the second run stored an answer.
+    renewed = _aware(_connection(db, team)["webhook_expires_at"])
+    assert renewed > later + timedelta(days=29)
+    assert len(_calls(site, "PUT", "/webhook/refresh")) > refreshes
