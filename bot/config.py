@@ -7,6 +7,7 @@ missing value becomes one line naming the variable and what is expected (see
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from typing import Literal
 
@@ -17,6 +18,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from storage.db import async_url
+
+# A host name, an IPv4 address or a bracketed (or bare) IPv6 address, and maybe a port.
+TRUSTED_HOST = re.compile(
+    r"(?:[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)(?::\d{1,5})?"
+)
 
 
 class SettingsError(Exception):
@@ -92,6 +98,19 @@ class Settings(BaseSettings):
                 "scope connections:write)"
             )
         return value or None
+
+    @field_validator("jira_trusted_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        # A URL here would never match a site's host, and the admin would only see their
+        # site refused: say so at start-up instead.
+        for entry in (part.strip() for part in value.split(",")):
+            if entry and not TRUSTED_HOST.fullmatch(entry):
+                raise ValueError(
+                    "expected comma-separated hosts or host:port, such as jira.internal or "
+                    f"jira.internal:8443, without https:// or a path (got {entry[:80]!r})"
+                )
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -66,6 +66,12 @@ def test_missing_setting_is_one_line_naming_it(tmp_path, missing, expected):
         ("PORT", "eighty", "PORT:"),
         ("SLACK_API_URL", "slack.com/api", "SLACK_API_URL: expected an http"),
         ("SYNC_INTERVAL_SECONDS", "0", "SYNC_INTERVAL_SECONDS:"),
+        # A URL never matches a site's host: the admin's site would be refused, unexplained.
+        (
+            "JIRA_TRUSTED_HOSTS",
+            "jira.corp.example:8443, https://jira.corp.example",
+            "JIRA_TRUSTED_HOSTS: expected comma-separated hosts or host:port",
+        ),
     ],
 )
 def test_invalid_setting_is_one_line_naming_it(tmp_path, name, value, expected):
