@@ -151,20 +151,26 @@ def test_an_empty_slack_assignee_does_not_unassign_an_issue_assigned_in_jira(
     assert row["assignee_user_id"] is None
 
 
+def assigned_to_member(sync_app, slack_emulator, site, title: str):
+    """A synced item assigned to the member, whom Jira has assigned too."""
+    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    [item_id] = retro_with_items(
+        sync_app, slack_emulator, world, [title], assignee=world.team.member
+    )
+    commit_retro(sync_app, slack_emulator, world)
+    [row] = wait_for_keys(sync_app.db, world.team, 1)
+    [issue] = issues_labelled(site, row["sync_label"])
+    assert issue.fields["assignee"] == world.member_account.account_id
+    return world, item_id, issue
+
+
 def test_a_slack_assignee_without_a_jira_account_leaves_jiras_assignee_and_says_so(
     sync_app, slack_emulator, jira_emulator, site
 ):
     """Re-assigned in Slack to someone Jira has no account for: the push leaves Jira's
     assignee as it is (no "assignee": null), and the line and the Sync Log say why."""
-    world = connect_world(sync_app, slack_emulator, site, webhooks=False)
+    world, item_id, issue = assigned_to_member(sync_app, slack_emulator, site, "Rotate the keys")
     team = world.team
-    [item_id] = retro_with_items(
-        sync_app, slack_emulator, world, ["Rotate the keys"], assignee=team.member
-    )
-    commit_retro(sync_app, slack_emulator, world)
-    [row] = wait_for_keys(sync_app.db, team, 1)
-    [issue] = issues_labelled(site, row["sync_label"])
-    assert issue.fields["assignee"] == world.member_account.account_id
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
 
     # The admin has no Jira account with their email.
@@ -204,6 +210,41 @@ def test_a_slack_assignee_without_a_jira_account_leaves_jiras_assignee_and_says_
         )
         for t in texts
     ), texts
+
+
+def test_a_slack_assignee_jira_will_not_assign_leaves_jiras_assignee_and_the_rest_goes(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    """Re-assigned in Slack to someone Jira has but will not assign issues in the project:
+    Jira refuses the edit for the assignee alone; the title still goes, the issue keeps
+    its assignee, and the line says why (rather than the whole edit failing)."""
+    world, item_id, issue = assigned_to_member(sync_app, slack_emulator, site, "Order the parts")
+    team = world.team
+    admin = site.add_user(slack_email(team, "admin"), "Ana Admin")
+    site.set_assignable("TEAM", admin, False)
+    before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
+
+    edit(
+        sync_app,
+        slack_emulator,
+        team,
+        item_id,
+        item_values("Order the parts now", assignee=team.admin),
+    )
+
+    wait_until(lambda: issue.fields["summary"] == "Order the parts now", timeout=5)
+    row = wait_until(
+        lambda: (r := items(sync_app.db, team)[0])["assignee_note"] and r,
+        message="the assignee note",
+    )
+    assert puts(jira_emulator, site, issue, before)[-1] == {
+        "fields": {"summary": "Order the parts now"}
+    }
+    assert issue.fields["assignee"] == world.member_account.account_id
+    assert row["assignee_note"] == (
+        f"still assigned in Jira to Max Member: <@{team.admin}> can't be assigned issues in TEAM"
+    )
+    assert row["sync_state"] == "synced" and row["assignee_user_id"] == team.admin
 
 
 def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(

@@ -28,7 +28,7 @@ from bot.sync import epics, merge
 from bot.sync.context import WorkspaceSync
 from bot.sync.lookup import find_by_labels, find_by_property
 from bot.sync.outcomes import Created, Deferred, Failed
-from bot.sync.people import Assignee
+from bot.sync.people import Assignee, unassignable_note
 from bot.sync.targets import NO_PROJECT
 from storage.clock import utcnow
 from storage.item_queries import mark_create_sent
@@ -141,7 +141,7 @@ async def _create_chunk(ws: WorkspaceSync, target: Target, chunk: list[ActionIte
         # Jira refused only the assignee: create those unassigned rather than fail them.
         for entry in retry_unassigned:
             entry.fields.pop("assignee", None)
-            note = _unassignable_note(entry.item.assignee_user_id, target)
+            note = unassignable_note(entry.item.assignee_user_id, target.project_key)
             entry.assignee = Assignee(None, note)
         await _send(ws, target, retry_unassigned, allow_assignee_retry=False)
 
@@ -253,12 +253,6 @@ def _created(item: ActionItem, issue: dict, project_key: str, entry: _Entry | No
 def _no_project(item: ActionItem) -> Failed:
     error = JiraError(JiraErrorKind.NOT_FOUND, NO_PROJECT)
     return Failed(item.id, error, "create", text=NO_PROJECT)
-
-
-def _unassignable_note(user_id: str | None, target: Target) -> str:
-    # Shown on a public line: the person is named, never their email.
-    who = f"<@{user_id}>" if user_id else "the assignee"
-    return f"unassigned in Jira: {who} can't be assigned issues in {target.project_key}"
 
 
 async def _mark_sent(ws: WorkspaceSync, target: Target, items: Iterable[ActionItem]) -> None:

@@ -58,6 +58,13 @@ class Assignee:
     log: str | None = None
 
 
+def unassignable_note(user_id: str | None, project_key: str | None) -> str:
+    """Jira has the person but will not assign them issues in the project."""
+    # Shown on a public line: the person is named, never their email.
+    who = f"<@{user_id}>" if user_id else "the assignee"
+    return f"unassigned in Jira: {who} can't be assigned issues in {project_key or 'the project'}"
+
+
 class People:
     def __init__(
         self,

@@ -21,7 +21,7 @@ from bot.sync import field_sync, merge
 from bot.sync.context import WorkspaceSync
 from bot.sync.lookup_refused import tell_refusal
 from bot.sync.outcomes import KEEP, Deleted, Failed, Left, Updated
-from bot.sync.people import Assignee
+from bot.sync.people import Assignee, unassignable_note
 from bot.sync.reread import change_times, deleted_among, read_issues
 from storage.clock import utcnow
 from storage.models import ActionItem
@@ -148,8 +148,24 @@ async def _send(ws: WorkspaceSync, item: ActionItem, names: set[str], issue: mer
     screen = await ws.edit_screen(item.jira_issue_id, issue.project_key, issue.issue_type_id)
     body = {name: value for name, value in body.items() if name in screen}
     if body:
-        await ws.jira.edit_issue(item.jira_issue_id, body)
+        try:
+            await ws.jira.edit_issue(item.jira_issue_id, body)
+        except JiraError as exc:
+            if "assignee" not in body or set(exc.field_errors) != {"assignee"}:
+                raise
+            # Jira has the person but will not assign them issues in this project: the
+            # rest of the edit goes, and the issue keeps the assignee it has.
+            del body["assignee"]
+            assignee = kept_in_jira(_refused(item, issue), issue)
+            if body:
+                await ws.jira.edit_issue(item.jira_issue_id, body)
     return assignee, merge.sent_values(body)
+
+
+def _refused(item: ActionItem, issue: merge.JiraIssue) -> Assignee:
+    note = unassignable_note(item.assignee_user_id, issue.project_key)
+    reason = note.removeprefix("unassigned in Jira: ")
+    return Assignee(None, note, f"assignee refused by Jira: {reason} (unassigned)")
 
 
 def kept_in_jira(assignee: Assignee, issue: merge.JiraIssue) -> Assignee:
