@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -412,3 +413,30 @@ def test_a_fault_of_our_own_is_not_blamed_on_jira(sync_app, slack_emulator, jira
     # The operator's side: the traceback of what went wrong, in the app's log.
     logged = sync_app.app.log()
     assert "Traceback" in logged and "AttributeError" in logged
+
+
+@pytest.mark.parametrize("retry_after", ["1000000000000", "inf"])
+def test_a_retry_after_past_any_sense_waits_an_hour_at_most(
+    retry_after, sync_app, slack_emulator, jira_emulator, site
+):
+    """A Jira (or a proxy in front of it) that asks for a wait of 30,000 years, or for
+    none at all in words, gets the item scheduled again within the hour, not dropped."""
+    world, [item_id] = committed(sync_app, slack_emulator, site)
+    jira_emulator.faults.add(
+        "POST", on(site, "/issue/bulk"), "429", times=None, retry_after=retry_after
+    )
+    commit_retro(sync_app, slack_emulator, world)
+    wait_until(
+        lambda: sync_app.db.scalar(
+            "SELECT count(*) FROM sync_attempts WHERE item_id = :i AND outcome = 'retrying'",
+            i=item_id,
+        ),
+        message="the 429 recorded as a retry",
+    )
+    row = wait_for_state(sync_app.db, world.team, item_id, "pending")
+    waits = sync_app.db.scalar("SELECT next_attempt_at FROM action_items WHERE id = :i", i=item_id)
+    assert row["attempts"] == 1
+    at = waits if isinstance(waits, datetime) else datetime.fromisoformat(str(waits))
+    now = datetime.now(UTC).replace(tzinfo=None)
+    assert timedelta(minutes=59) < at.replace(tzinfo=None) - now <= timedelta(hours=1)
+    assert len(bulk_requests(jira_emulator, site)) == 1

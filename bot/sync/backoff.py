@@ -4,10 +4,15 @@ never sooner than Jira's Retry-After."""
 
 from __future__ import annotations
 
+import math
 import random
 
 MAX_RETRIES = 3
 JITTER = 0.25  # ±25 %: processes that failed together do not all come back together
+# The longest Retry-After believed, from Jira or Slack: a header asking for days (or "inf")
+# would put the next try past any date the database can hold, and the work would be
+# claimed again at once, over and over.
+RETRY_AFTER_MAX = 3600.0
 
 
 def retries_left(failures: int) -> bool:
@@ -24,11 +29,11 @@ def retry_delay(
     rng=random,
 ) -> float:
     """Seconds to wait after the `failures`-th failure (1 → about base, 2 → twice that…),
-    at most `cap`, unless Jira's Retry-After asks for longer."""
+    at most `cap`, unless Jira's Retry-After asks for longer (up to RETRY_AFTER_MAX)."""
     delay = base_seconds * 2 ** min(max(0, failures - 1), 40)  # 2**40 · base: past any cap
     delay *= 1 + rng.uniform(-JITTER, JITTER)
     if cap is not None:
         delay = min(delay, cap)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
+    if retry_after is not None and not math.isnan(retry_after):
+        delay = max(delay, min(retry_after, RETRY_AFTER_MAX))
     return delay

@@ -43,7 +43,7 @@ class Fault:
     path_suffix: str
     kind: str
     times: int | None  # None: forever
-    retry_after: int | None
+    retry_after: int | str | None  # a str: a header no Jira should send
     delay: float
     size: int = 0  # bytes of a "huge" answer
     hits: int = 0
@@ -85,7 +85,7 @@ class FaultPlan:
         kind: str,
         *,
         times: int | None = 1,
-        retry_after: int | None = None,
+        retry_after: int | str | None = None,
         delay: float = 0.0,
         size: int = 64 * 1024 * 1024,
         body_has: str | None = None,
