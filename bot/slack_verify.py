@@ -46,7 +46,9 @@ def parseable(body: bytes, content_type: str | None = None) -> bool:
         form = dict(parse_qsl(text, keep_blank_values=True, errors="strict"))
         if "payload" in form:
             return _an_object(json.loads(form["payload"]))
-    except ValueError:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+    # UnicodeDecodeError and JSONDecodeError are ValueErrors; RecursionError is JSON nested
+    # past the parser's limit.
+    except (ValueError, RecursionError):
         return False
     return True
 

@@ -4,6 +4,7 @@ search whose results really span several pages is still read whole."""
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -144,3 +145,25 @@ def test_a_jira_that_drips_its_answer_is_given_up_on_within_the_ack(
     )
     assert time.monotonic() - started < 3
     assert answer.json().get("response_action") == "errors", answer.text
+
+
+@pytest.mark.parametrize("kind", ["deep", "not_json"])
+def test_an_answer_no_parser_can_read_is_an_error_on_the_form(
+    kind, sync_app, slack_emulator, jira_emulator, cleanup
+):
+    """JSON nested past the parser's limit, or a proxy's HTML page with a 200: the token
+    check says Jira could not be read, inside Slack's 3 seconds, instead of failing."""
+    site = new_site(jira_emulator, "host")
+    from tests.harness import install_workspace
+
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    email, token = f"robot.{uuid.uuid4().hex[:6]}@example.com", "ATATT" + uuid.uuid4().hex
+    site.add_user(email, "Jira Robot")
+    site.add_api_token(email, token)
+    jira_emulator.faults.add("GET", f"/sites/{site.name}/rest/api/3/myself", kind)
+    view = token_modal(sync_app.slack, slack_emulator, team)
+    answer = submit_token_modal(
+        sync_app.slack, team, view, site_url=site.url, email=email, token=token
+    )
+    assert answer.json().get("response_action") == "errors", answer.text
+    assert "Jira" in json.dumps(answer.json()["errors"])

@@ -83,6 +83,9 @@ JUNK_BODIES = {
     "json_list": b"[1]",
     "event_null": b'{"type": "event_callback", "event": null}',
     "event_string": b'{"type": "event_callback", "event": "type"}',
+    # Nested past the parser's recursion limit, as a form's payload and as JSON.
+    "payload_deep": b"payload=" + b"%5B" * 100_000,
+    "json_deep": b'{"event": ' + b"[" * 100_000,
 }
 
 

@@ -170,6 +170,7 @@ def test_unknown_token_gets_404_without_detail(app, site):
         pytest.param(b"{not json", id="not-json"),
         pytest.param(b"\xff\xfe", id="not-utf8"),
         pytest.param(b"[1, 2]", id="not-an-object"),
+        pytest.param(b'{"issue": ' + b"[" * 100_000, id="nested-past-the-parser"),
         pytest.param(
             json.dumps({"webhookEvent": "jira:issue_updated", "issue": {"key": "TEAM-1"}}).encode(),
             id="no-issue-id",

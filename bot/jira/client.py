@@ -294,7 +294,10 @@ def _decode(response: httpx.Response) -> Any:
     if status < 300:
         if status == 204 or not response.content:
             return None
-        return response.json()
+        try:
+            return response.json()
+        except (ValueError, RecursionError):  # a proxy's HTML page; JSON nested past the limit
+            raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira's answer was not JSON") from None
     body = _json_or_empty(response)
     # Bulk create answers 400 with its usual body when every element failed.
     if status == 400 and isinstance(body, dict) and "issues" in body and "errors" in body:
@@ -305,7 +308,7 @@ def _decode(response: httpx.Response) -> Any:
 def _json_or_empty(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
 
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl
 from .model import Recorded
 
 KINDS = {"latency", "hold", "stale", "403", "500", "503", "429", "timeout", "drop",
-         "repeat_token", "drip", "huge", "wrong_shape"}  # fmt: skip
+         "repeat_token", "drip", "huge", "wrong_shape", "deep", "not_json"}  # fmt: skip
 # Kinds that answer as Jira would, only later: not "created_then_" kinds either.
 LATE = {"latency", "hold", "stale"}
 # Answers that go wrong while they are being sent: they are not "created_then_" kinds.
@@ -27,6 +27,13 @@ HOSTILE = {"repeat_token", "drip", "huge"}
 # A 200 whose JSON is not what the endpoint ever answers (a list where an object belongs):
 # a proxy or a Jira bug the app cannot anticipate.
 WRONG_SHAPE = [{"unexpected": True}]
+# 200s no Jira sends, each answered in place of the real answer: JSON nested past any
+# parser's recursion limit, and a proxy's HTML page.
+ODD_ANSWERS = {
+    "wrong_shape": (b"application/json;charset=UTF-8", json.dumps(WRONG_SHAPE).encode()),
+    "deep": (b"application/json;charset=UTF-8", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "not_json": (b"text/html; charset=utf-8", b"<html><body>Please sign in</body></html>"),
+}
 BODIES = {
     # What Jira answers an account that may not do this (a webhook, say, without the
     # site's admin permission or the app's webhook scope).
@@ -99,9 +106,10 @@ class FaultPlan:
         Hostile servers: repeat_token (a search answers with the page token it was given,
         or the same one every time, never isLast), drip (the real answer, one byte every
         `delay` seconds), huge (200 with `size` bytes of JSON that never ends), wrong_shape
-        (200 with a JSON list where an object belongs; nothing is done)."""
+        (200 with a JSON list where an object belongs; nothing is done), deep (200 with JSON
+        nested 100,000 deep), not_json (200 with an HTML page)."""
         base = kind.removeprefix("created_then_")
-        if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE, "wrong_shape"}):
+        if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE, *ODD_ANSWERS}):
             raise ValueError(f"unknown fault kind {kind!r}")
         if base == "timeout" and not delay:
             delay = 30.0
@@ -197,12 +205,11 @@ class FaultsAndRecording:
             await recording_send(start)
             await recording_send({"type": "http.response.body", "body": answer})
             return None
-        if kind == "wrong_shape":
-            headers = [(b"content-type", b"application/json;charset=UTF-8")]
+        if kind in ODD_ANSWERS:
+            content_type, answer = ODD_ANSWERS[kind]
+            headers = [(b"content-type", content_type)]
             await recording_send({"type": "http.response.start", "status": 200, "headers": headers})
-            await recording_send(
-                {"type": "http.response.body", "body": json.dumps(WRONG_SHAPE).encode()}
-            )
+            await recording_send({"type": "http.response.body", "body": answer})
             return None
         if kind in HOSTILE:
             handle = lambda s: self.app(scope, replay, s)  # noqa: E731
