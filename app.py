@@ -65,13 +65,14 @@ async def serve(runtime, web_app) -> None:
     import uvicorn
 
     from bot.metrics import serving_metrics
+    from bot.read_deadline import with_header_deadline
 
     http = fastest_http_parser()
     config = uvicorn.Config(
         web_app,
         host=HOST,
         port=runtime.settings.port,
-        http=http,
+        http=with_header_deadline(http, runtime.settings.request_read_seconds),
         log_config=uvicorn_log_config(runtime.settings.log_format),
         # The app writes its access lines itself (bot/access_log.py): one per request, but
         # one per recorded group of webhook deliveries.

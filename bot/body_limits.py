@@ -3,29 +3,43 @@
 A client that streams gigabytes must cost us no more than the route's limit: the answer
 413 goes out as soon as the declared length or the bytes received pass it, and the rest of
 the body is never read. GET and HEAD carry no body at all; a route without a limit of its
-own gets the default.
+own gets the default. A client that sends its body slowly, or stops half-way, gets 408
+once REQUEST_READ_SECONDS have passed since its headers (bot/read_deadline.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_BODY_MAX = 64 * 1024
+READ_SECONDS = 10.0
 _TOO_LARGE = b"Content Too Large"
+_TOO_SLOW = b"Request Timeout"
 
 
 class BodyTooLarge(Exception):
     """Raised into the route once the 413 has gone out; nothing else is sent."""
 
 
+class BodyTooSlow(BodyTooLarge):
+    """Raised into the route once the 408 has gone out: the body did not arrive in time."""
+
+
 class BodyLimits:
     def __init__(
-        self, app: ASGIApp, limits: Mapping[str, int], default: int = DEFAULT_BODY_MAX
+        self,
+        app: ASGIApp,
+        limits: Mapping[str, int],
+        default: int = DEFAULT_BODY_MAX,
+        read_seconds: float = READ_SECONDS,
     ) -> None:
-        """`limits` maps a path (or a prefix ending in "/") to its largest body in bytes."""
+        """`limits` maps a path (or a prefix ending in "/") to its largest body in bytes;
+        `read_seconds` is how long the whole body may take to arrive."""
         self.app, self.limits, self.default = app, dict(limits), default
+        self.read_seconds = read_seconds
 
     def limit_for(self, method: str, path: str) -> int:
         if method in ("GET", "HEAD"):
@@ -44,7 +58,8 @@ class BodyLimits:
         if (declared is not None and declared > limit) or (chunked and limit == 0):
             await refuse(send)
             return
-        guard = _Guard(limit, receive, send)
+        deadline = asyncio.get_running_loop().time() + self.read_seconds
+        guard = _Guard(limit, deadline, receive, send)
         try:
             await self.app(scope, guard.receive, guard.send)
         except Exception:
@@ -53,23 +68,34 @@ class BodyLimits:
 
 
 class _Guard:
-    def __init__(self, limit: int, receive: Receive, send: Send) -> None:
-        self.limit, self._receive, self._send = limit, receive, send
+    def __init__(self, limit: int, deadline: float, receive: Receive, send: Send) -> None:
+        self.limit, self.deadline, self._receive, self._send = limit, deadline, receive, send
         self.received = 0
+        self.body_read = False  # after the body, receive() waits for a disconnect: no deadline
         self.started = False
         self.refused = False
 
     async def receive(self) -> Message:
-        message = await self._receive()
+        if self.body_read:
+            return await self._receive()
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                message = await self._receive()
+        except TimeoutError:
+            await self._refuse(408, _TOO_SLOW)
+            raise BodyTooSlow from None
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
+            self.body_read = not message.get("more_body", False)
             if self.received > self.limit:
-                if self.started:
-                    raise BodyTooLarge
-                self.refused = True
-                await refuse(self._send)
+                await self._refuse(413, _TOO_LARGE)
                 raise BodyTooLarge
         return message
+
+    async def _refuse(self, status: int, text: bytes) -> None:
+        if not self.started:
+            self.refused = True
+            await refuse(self._send, status, text)
 
     async def send(self, message: Message) -> None:
         if self.refused:
@@ -92,16 +118,21 @@ def declared_body(scope: Scope) -> tuple[int | None, bool]:
     return declared, chunked
 
 
-async def refuse(send: Send) -> None:
+async def refuse(send: Send, status: int = 413, text: bytes = _TOO_LARGE) -> None:
+    """The answer to a body too large (or, 408, too slow); the connection is closed after."""
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(_TOO_LARGE)).encode()),
+                (b"content-length", str(len(text)).encode()),
                 (b"connection", b"close"),
             ],
         }
     )
-    await send({"type": "http.response.body", "body": _TOO_LARGE})
+    await send({"type": "http.response.body", "body": text})
+
+
+async def refuse_slow(send: Send) -> None:
+    await refuse(send, 408, _TOO_SLOW)

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     # Hosts (or host:port) an API-token site URL may name although they resolve to a
     # loopback or private address: a Jira in the operator's own network, or a test's.
     jira_trusted_hosts: str = ""
+    # How long a client may take to send a request's headers, and then as long for its
+    # body: a slow or stalled client (slowloris) is cut off, not waited for.
+    request_read_seconds: float = Field(default=10, gt=0)
     # `json`: one JSON object a line, for log shippers; `text` for people.
     log_format: Literal["text", "json"] = "text"
     # Prometheus `/metrics` is served on this port only, never on the public PORT.

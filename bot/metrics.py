@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.access_log import AccessLog
+from bot.read_deadline import with_header_deadline
 from storage.sync_queue import count_waiting_items
 
 # Slack wants an ack within 3 s; Jira calls time out at 20 s.
@@ -252,8 +253,11 @@ async def serving_metrics(runtime: Any, host: str) -> AsyncIterator[None]:
         runtime.metrics.items_waiting.set(await count_waiting_items(runtime.sessions))
 
     app = AccessLog(metrics_app(runtime.metrics, count_now))
+    http = with_header_deadline("auto", runtime.settings.request_read_seconds)
     server = _QuietServer(
-        uvicorn.Config(app, host=host, port=port, lifespan="off", log_config=None, access_log=False)
+        uvicorn.Config(
+            app, host=host, port=port, http=http, lifespan="off", log_config=None, access_log=False
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

@@ -111,7 +111,13 @@ def build_web_app(runtime: Runtime) -> ASGIApp:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimits, limits=BODY_LIMITS)],
+        middleware=[
+            Middleware(
+                BodyLimits,
+                limits=BODY_LIMITS,
+                read_seconds=runtime.settings.request_read_seconds,
+            )
+        ],
     )
     return WebhooksFirst(
         AccessLog(RequestMetrics(app, runtime.metrics)), functools.partial(jira_webhook, runtime)

@@ -39,7 +39,7 @@ import jwt
 from starlette.types import Receive, Scope, Send
 
 from bot.access_log import log_request
-from bot.body_limits import BodyTooLarge, declared_body, refuse
+from bot.body_limits import BodyTooLarge, declared_body, refuse, refuse_slow
 from bot.completion import JiraStatus
 from bot.jira.deliveries import (
     Delivery,
@@ -72,7 +72,7 @@ BODY_MAX = 1024 * 1024  # Jira's deliveries are small; nobody makes us buffer mo
 HEADERS_READ = frozenset((b"authorization", b"x-hub-signature", b"x-atlassian-webhook-identifier"))
 ACCEPTED = b'{"status":"accepted"}'
 DUPLICATE = b'{"status":"duplicate"}'
-TOO_LARGE = 413
+TOO_LARGE, TOO_SLOW = 413, 408
 
 
 async def jira_webhook(runtime: Runtime, scope: Scope, receive: Receive, send: Send) -> None:
@@ -89,6 +89,8 @@ async def jira_webhook(runtime: Runtime, scope: Scope, receive: Receive, send: S
         return
     if status == TOO_LARGE:
         await refuse(send)
+    elif status == TOO_SLOW:
+        await refuse_slow(send)
     else:
         await _send(send, status, body)
     runtime.metrics.webhook_answered(status, body)
@@ -109,9 +111,12 @@ async def answer_delivery(
         return 404, b'{"error":"unknown webhook"}'
     log_workspace(endpoint.workspace_id)
     try:
-        body = await _body(receive)
+        async with asyncio.timeout(runtime.settings.request_read_seconds):
+            body = await _body(receive)
     except BodyTooLarge:
         return TOO_LARGE, b""
+    except TimeoutError:  # a body dripped or stopped half-way (bot/read_deadline.py)
+        return TOO_SLOW, b""
     if body is None:
         return 0, b""
     headers = _headers(scope)
@@ -264,7 +269,7 @@ def hub_signature_valid(header: str | None, secret: str | None, body: bytes) -> 
 def _json_object(body: bytes) -> dict:
     try:
         payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
         raise MalformedDelivery("the body is not JSON") from None
     if not isinstance(payload, dict):
         raise MalformedDelivery("the body is not a JSON object")
