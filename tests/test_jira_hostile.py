@@ -167,3 +167,20 @@ def test_an_answer_no_parser_can_read_is_an_error_on_the_form(
     )
     assert answer.json().get("response_action") == "errors", answer.text
     assert "Jira" in json.dumps(answer.json()["errors"])
+
+
+def test_a_create_screen_that_pages_for_ever_is_read_ten_pages_at_most(
+    sync_app, slack_emulator, jira_emulator, cleanup
+):
+    """A Jira whose create screen claims a billion fields, one a page: the app stops after
+    ten pages and creates the issue as it does when Jira will not describe the screen."""
+    world = connect_world(sync_app, slack_emulator, new_site(jira_emulator, "host"))
+    project = world.site.projects["TEAM"]
+    task = project.find_type({"name": "Task"})
+    screen = f"/sites/{world.site.name}/rest/api/3/issue/createmeta/{project.id}"
+    screen += f"/issuetypes/{task.id}"
+    jira_emulator.faults.add("GET", screen, "endless_pages", times=None)
+    retro_with_items(sync_app, slack_emulator, world, ["Endless screen"])
+    commit_retro(sync_app, slack_emulator, world)
+    wait_for_keys(sync_app.db, world.team, 1, timeout=10)
+    assert 1 <= len(jira_emulator.requests_to("GET", screen)) <= 10

@@ -31,6 +31,8 @@ API = "/rest/api/3"
 REQUEST_DEADLINE = 30.0  # seconds for a whole request, answer included
 RESPONSE_MAX = 8 * 1024 * 1024  # a page of 100 issues is a few hundred KiB
 SEARCH_PAGES_MAX = 100
+# Pages of 200 fields: no create screen has 2,000, and a Jira claiming more is not followed.
+FIELD_PAGES_MAX = 10
 
 
 @dataclass
@@ -150,13 +152,17 @@ class JiraClient:
         every page of them."""
         path = f"/issue/createmeta/{project_id_or_key}/issuetypes/{issue_type_id}"
         fields: list[dict] = []
-        while True:
+        for _ in range(FIELD_PAGES_MAX):
             params = {"startAt": len(fields), "maxResults": 200}
             page = await self.request("GET", path, params=params) or {}
             batch = page.get("fields") or page.get("values") or []
             fields += batch
-            if not batch or len(fields) >= int(page.get("total") or 0):
+            total = page.get("total")
+            if not batch or not isinstance(total, int) or len(fields) >= total:
                 return fields
+        raise JiraError(
+            JiraErrorKind.UNAVAILABLE, f"the create screen ran past {FIELD_PAGES_MAX} pages"
+        )
 
     async def edit_screen(self, issue_id_or_key: str) -> set[str]:
         """The field ids an edit of this issue may set (GET /issue/{id}/editmeta)."""

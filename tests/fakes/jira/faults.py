@@ -19,7 +19,8 @@ from urllib.parse import parse_qsl
 from .model import Recorded
 
 KINDS = {"latency", "hold", "stale", "403", "500", "503", "429", "timeout", "drop",
-         "repeat_token", "drip", "huge", "wrong_shape", "deep", "not_json"}  # fmt: skip
+         "repeat_token", "drip", "huge", "wrong_shape", "deep", "not_json",
+         "endless_pages"}  # fmt: skip
 # Kinds that answer as Jira would, only later: not "created_then_" kinds either.
 LATE = {"latency", "hold", "stale"}
 # Answers that go wrong while they are being sent: they are not "created_then_" kinds.
@@ -107,9 +108,12 @@ class FaultPlan:
         or the same one every time, never isLast), drip (the real answer, one byte every
         `delay` seconds), huge (200 with `size` bytes of JSON that never ends), wrong_shape
         (200 with a JSON list where an object belongs; nothing is done), deep (200 with JSON
-        nested 100,000 deep), not_json (200 with an HTML page)."""
+        nested 100,000 deep), not_json (200 with an HTML page), endless_pages (a page of
+        an endpoint paged by startAt that claims a billion entries and holds one, a new
+        one for every startAt asked)."""
         base = kind.removeprefix("created_then_")
-        if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE, *ODD_ANSWERS}):
+        odd = {*ODD_ANSWERS, "endless_pages"}
+        if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE, *odd}):
             raise ValueError(f"unknown fault kind {kind!r}")
         if base == "timeout" and not delay:
             delay = 30.0
@@ -211,6 +215,15 @@ class FaultsAndRecording:
             await recording_send({"type": "http.response.start", "status": 200, "headers": headers})
             await recording_send({"type": "http.response.body", "body": answer})
             return None
+        if kind == "endless_pages":
+            start = int(record.query.get("startAt") or 0)
+            entry = _padding_field(start)
+            page = {"startAt": start, "maxResults": 1, "total": 10**9, "isLast": False}
+            body = json.dumps({**page, "fields": [entry], "values": [entry]}).encode()
+            headers = [(b"content-type", b"application/json;charset=UTF-8")]
+            await recording_send({"type": "http.response.start", "status": 200, "headers": headers})
+            await recording_send({"type": "http.response.body", "body": body})
+            return None
         if kind in HOSTILE:
             handle = lambda s: self.app(scope, replay, s)  # noqa: E731
             return await _hostile(fault, handle, record, receive, send)
@@ -283,6 +296,16 @@ async def _released(fault: Fault) -> None:
     # Released from the test's thread: an asyncio.Event cannot be set from there.
     while not fault.released.is_set():  # noqa: ASYNC110
         await asyncio.sleep(0.01)
+
+
+def _padding_field(n: int) -> dict:
+    key = f"customfield_{90000 + n}"
+    schema = {
+        "type": "string",
+        "custom": "com.atlassian.jira.plugin.system.customfieldtypes:textfield",
+    }
+    return {"fieldId": key, "key": key, "name": f"Padding {n}", "required": False,
+            "schema": schema, "operations": ["set"]}  # fmt: skip
 
 
 # --- hostile servers ----------------------------------------------------------------------
