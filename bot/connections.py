@@ -124,10 +124,10 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
     )
     try:
         me = await client.request("GET", "/myself", timeout=ack_budget.TOKEN_CHECK)
+    except ValueError:  # a 200 that is not JSON (UnreadableAnswer): some other web site
+        return TokenCheck({FIELD_SITE: messages.no_site_at(site_url)})
     except JiraError as exc:
         return TokenCheck(_token_error(exc, site_url))
-    except ValueError:  # a 200 that is not JSON: some other web site
-        return TokenCheck({FIELD_SITE: messages.no_site_at(site_url)})
     if not isinstance(me, dict) or not me.get("accountId"):
         return TokenCheck({FIELD_SITE: messages.no_site_at(site_url)})
     return TokenCheck(

@@ -152,7 +152,7 @@ def test_an_answer_no_parser_can_read_is_an_error_on_the_form(
     kind, sync_app, slack_emulator, jira_emulator, cleanup
 ):
     """JSON nested past the parser's limit, or a proxy's HTML page with a 200: the token
-    check says Jira could not be read, inside Slack's 3 seconds, instead of failing."""
+    check says no Jira answered there, instead of failing."""
     site = new_site(jira_emulator, "host")
     from tests.harness import install_workspace
 
@@ -166,7 +166,7 @@ def test_an_answer_no_parser_can_read_is_an_error_on_the_form(
         sync_app.slack, team, view, site_url=site.url, email=email, token=token
     )
     assert answer.json().get("response_action") == "errors", answer.text
-    assert "Jira" in json.dumps(answer.json()["errors"])
+    assert "No Jira Cloud site answered at" in json.dumps(answer.json()["errors"])
 
 
 def test_a_create_screen_that_pages_for_ever_is_read_ten_pages_at_most(

@@ -35,6 +35,12 @@ SEARCH_PAGES_MAX = 100
 FIELD_PAGES_MAX = 10
 
 
+class UnreadableAnswer(JiraError, ValueError):
+    """A 2xx whose body is not JSON this process can read (a proxy's page, some other web
+    site, JSON nested past the parser's limit): an outage to the sync, and to the token
+    check a sign that no Jira answered at that address."""
+
+
 @dataclass
 class JiraAuth:
     """How to authenticate: a Bearer token (OAuth) or basic email:token."""
@@ -303,7 +309,9 @@ def _decode(response: httpx.Response) -> Any:
         try:
             return response.json()
         except (ValueError, RecursionError):  # a proxy's HTML page; JSON nested past the limit
-            raise JiraError(JiraErrorKind.UNAVAILABLE, "Jira's answer was not JSON") from None
+            raise UnreadableAnswer(
+                JiraErrorKind.UNAVAILABLE, "Jira's answer was not JSON"
+            ) from None
     body = _json_or_empty(response)
     # Bulk create answers 400 with its usual body when every element failed.
     if status == 400 and isinstance(body, dict) and "issues" in body and "errors" in body:
