@@ -96,3 +96,21 @@ def test_an_item_open_after_its_due_date_shows_as_overdue(slack, slack_emulator,
     add_item(slack, slack_emulator, team, "Anything that refreshes the summary")
     _, line = wait_for_line(slack_emulator, team, "Was due")
     assert "overdue" in line
+
+
+def test_a_due_date_moved_after_its_reminder_is_reminded_again_on_the_new_day(
+    app, slack, slack_emulator, db, team
+):
+    """The reminder is claimed for a date: an item whose due date moves on (here a week
+    later) gets one more on its new due date."""
+    start_retro(slack, slack_emulator, team, "Moving sprint")
+    item_id = add_item(slack, slack_emulator, team, "Moved on", assignee=team.member)
+    db.execute("UPDATE action_items SET due_date = :d WHERE id = :i", d=DUE, i=item_id)
+    with freeze_time("2030-03-15 13:30:00"):  # 13:30 in Lisbon, the member's time zone
+        assert run_in_process(app, due_reminders.send_due_reminders) == 1
+
+    later = DUE + timedelta(days=7)
+    db.execute("UPDATE action_items SET due_date = :d WHERE id = :i", d=later, i=item_id)
+    with freeze_time("2030-03-22 13:30:00"):
+        assert run_in_process(app, due_reminders.send_due_reminders) == 1
+    assert len(reminders_to(slack_emulator, team.member)) == 2
