@@ -97,6 +97,20 @@ class HideWebhookTokens(logging.Filter):
         return True
 
 
+# slack_bolt.logger.messages.warning_client_prioritized_and_token_skipped(), as Bolt words it.
+BOLT_TOKEN_NOTICE = "As you gave `client` as well, `token` will be unused."  # noqa: S105 (a log line)
+
+
+class DropBoltTokenNotice(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN from the environment by itself and, because the app hands
+    it a client that already carries that token (on SLACK_API_URL), warns at every start
+    that the token "will be unused". It is used, by that client: an operator must not be
+    sent chasing a warning about a setting that works."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != BOLT_TOKEN_NOTICE
+
+
 def uvicorn_log_config(log_format: str = "text") -> dict:
     """dictConfig for the app's loggers (its access lines too) and uvicorn's."""
     formatter = {"()": JsonFormatter if log_format == "json" else TextFormatter}
@@ -106,6 +120,7 @@ def uvicorn_log_config(log_format: str = "text") -> dict:
         "filters": {
             "drop_query": {"()": DropQueryStrings},
             "hide_webhook_tokens": {"()": HideWebhookTokens},
+            "bolt_token_notice": {"()": DropBoltTokenNotice},
         },
         "formatters": {"line": formatter},
         "handlers": {
@@ -128,6 +143,7 @@ def uvicorn_log_config(log_format: str = "text") -> dict:
             },
             # httpx logs every request URL at INFO, and a user search carries an e-mail
             # address in its query string.
+            "slack_bolt.AsyncApp": {"filters": ["bolt_token_notice"]},
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
         },

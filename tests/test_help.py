@@ -71,6 +71,8 @@ def test_help_in_single_workspace_mode(single_workspace_app, slack_emulator):
     assert "/retro start" in str(response.json()["blocks"])
     # No install routes in single-workspace mode.
     assert single_workspace_app.get("/slack/install").status_code == 404
+    # The bot token is used (on the app's client): no start-up warning says otherwise.
+    assert "will be unused" not in single_workspace_app.log()
 
 
 def test_healthz_checks_the_database(app):
