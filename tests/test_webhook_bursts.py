@@ -12,8 +12,9 @@ import time
 from datetime import date, timedelta
 
 import pytest
+from sqlalchemy import event
 
-from bot.jira.deliveries import DeliveryPipeline
+from bot.jira.deliveries import Delivery, DeliveryPipeline, Recorded, apply_recorded, record_group
 from bot.jira.webhooks import endpoint_for, parse_delivery
 from tests.fakes.jira import webhooks as jira_webhooks
 from tests.flows_sync import slack_email, sync_app_fixture
@@ -100,10 +101,9 @@ def test_a_held_jira_read_holds_back_no_answer(sync_app, jira_emulator, site, ho
     assert now[items[0].key] == "Alpha, groomed" and now[items[1].key] == "Bravo, groomed"
 
 
-def test_one_burst_of_different_fields_on_different_items_applies_them_all(
-    sync_app, slack_emulator, site, hooked
-):
-    team, hook, items = hooked
+def four_field_edits(site, team, hook, items) -> tuple[list, date]:
+    """Four items' issues edited in Jira, a different field each (summary, due date,
+    description, assignee): their deliveries, and the due date set."""
     member = site.add_user(slack_email(team, "member"), "Max Member")
     due = date.today() + timedelta(days=5)
     description = {
@@ -117,16 +117,14 @@ def test_one_burst_of_different_fields_on_different_items_applies_them_all(
         planned_edit(site, items[2].key, hook.jira_user, description=description),
         planned_edit(site, items[3].key, hook.jira_user, assignee=member.account_id),
     ]
-    # The same deliveries twice over: Jira's retries of a burst change nothing more.
-    retries = [jira_webhooks.retry_of(site, d) for d in deliveries]
+    return deliveries, due
 
-    assert send_together(deliveries) == [202] * 4
-    assert sorted(send_together(retries)) == [200] * 4
-    wait_applied(sync_app.db, team)
 
+def each_took_its_field(db, team, items, due: date) -> list[dict]:
+    """Asserts that each of four_field_edits' items took its field and only it; their rows."""
     rows = {
         r["id"]: r
-        for r in sync_app.db.rows(
+        for r in db.rows(
             "SELECT id, title, due_date, description, assignee_user_id, revision, "
             "synced_revision FROM action_items WHERE workspace_id = :w",
             w=team.workspace_id,
@@ -137,7 +135,23 @@ def test_one_burst_of_different_fields_on_different_items_applies_them_all(
     assert bravo["title"] == "Bravo" and str(bravo["due_date"])[:10] == due.isoformat()
     assert charlie["description"] == "In Jira" and charlie["assignee_user_id"] is None
     assert delta["assignee_user_id"] == team.member and delta["title"] == "Delta"
-    assert all(r["revision"] == r["synced_revision"] for r in rows.values())
+    return list(rows.values())
+
+
+def test_one_burst_of_different_fields_on_different_items_applies_them_all(
+    sync_app, slack_emulator, site, hooked
+):
+    team, hook, items = hooked
+    deliveries, due = four_field_edits(site, team, hook, items)
+    # The same deliveries twice over: Jira's retries of a burst change nothing more.
+    retries = [jira_webhooks.retry_of(site, d) for d in deliveries]
+
+    assert send_together(deliveries) == [202] * 4
+    assert sorted(send_together(retries)) == [200] * 4
+    wait_applied(sync_app.db, team)
+
+    rows = each_took_its_field(sync_app.db, team, items, due)
+    assert all(r["revision"] == r["synced_revision"] for r in rows)
 
 
 async def until(predicate, what: str, timeout: float = 10.0) -> None:
@@ -146,6 +160,12 @@ async def until(predicate, what: str, timeout: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
+
+
+def delivery_of(edit: jira_webhooks.Delivery) -> Delivery:
+    """What the route makes of a delivery Jira sends (for a pipeline run in the test)."""
+    headers = {name.lower(): value for name, value in edit.headers.items()}
+    return parse_delivery(json.loads(edit.body), headers, edit.body)
 
 
 def searched_ids(site) -> list[list[str]]:
@@ -185,9 +205,7 @@ def test_while_deliveries_keep_coming_the_applier_lets_them_gather(
         pipeline = DeliveryPipeline(runtime, clock=lambda: 1000.0, pause=pause)
 
         async def deliver(edit):
-            headers = {k.lower(): v for k, v in edit.headers.items()}
-            delivery = parse_delivery(json.loads(edit.body), headers, edit.body)
-            assert await pipeline.submit(endpoint, delivery)  # recorded: Jira hears 202
+            assert await pipeline.submit(endpoint, delivery_of(edit))  # recorded: 202
 
         try:
             await deliver(edits[0])
@@ -209,3 +227,32 @@ def test_while_deliveries_keep_coming_the_applier_lets_them_gather(
     ids = [item.issue_id for item in items]
     assert searched_ids(site)[before:] == [[ids[0]], sorted(ids[1:])]
     assert set(titles(sync_app.db, items).values()) == {f"{i.title}, groomed" for i in items}
+
+
+def test_a_batch_writes_every_item_it_changed_in_one_update(sync_app, site, hooked):
+    """Four deliveries changing four different fields of four items: one UPDATE for the
+    four (each item's other columns written back as read under the lock, so nothing of
+    one item's change reaches another), not one per set of changed columns."""
+    team, hook, items = hooked
+    edits, due = four_field_edits(site, team, hook, items)
+
+    async def one_batch(runtime):
+        endpoint = await endpoint_for(runtime, hook.token)
+        deliveries = [delivery_of(edit) for edit in edits]
+        pks = await record_group(runtime, [(endpoint, d) for d in deliveries])
+        batch = [
+            Recorded(pks[(endpoint.workspace_id, d.identifier)], endpoint, d) for d in deliveries
+        ]
+        updates = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):
+            if statement.startswith("UPDATE action_items"):
+                updates.append(len(parameters) if executemany else 1)
+
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", seen)
+        await apply_recorded(runtime, batch)
+        return updates
+
+    assert run_in_process(sync_app.app, one_batch) == [4]
+    wait_applied(sync_app.db, team)
+    each_took_its_field(sync_app.db, team, items, due)

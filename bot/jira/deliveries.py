@@ -399,7 +399,8 @@ async def apply_group(
                 written.append(entry)
             outcomes.append(_outcome_row(r.pk, outcome, change))
             changes[r.pk] = change
-        await write_items(conn, written)
+        # The rows hold every change made above: all changed items go in one UPDATE.
+        await write_items(conn, written, {row["id"]: row for row in rows.values()})
         await write_outcomes(conn, outcomes)
     return changes, _relabelled(states, named_before, changes)
 

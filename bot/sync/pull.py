@@ -328,10 +328,19 @@ async def write_item(conn, workspace_id: int, item_id: int, jira_key, result: It
     await write_items(conn, [(workspace_id, item_id, jira_key, result)])
 
 
-async def write_items(conn, entries: list[tuple[int, int, str | None, ItemResult]]) -> None:
+async def write_items(
+    conn,
+    entries: list[tuple[int, int, str | None, ItemResult]],
+    rows: dict[int, dict] | None = None,
+) -> None:
     """write_item for many (workspace, item, key, result): one UPDATE per set of changed
     columns (executemany), one INSERT for every Sync Log line; an item named twice gets
-    its changes in order."""
+    its changes in order.
+
+    `rows`: {item: its whole row as read in the caller's transaction, locked, with these
+    changes already in it} (a webhook batch). Then every changed item is written by one
+    executemany of all the columns any of them changed, each item's other columns
+    written back as read: nobody else can have changed them under that lock."""
     merged: dict[int, dict] = {}
     conflicts = []
     for workspace_id, item_id, jira_key, result in entries:
@@ -340,14 +349,24 @@ async def write_items(conn, entries: list[tuple[int, int, str | None, ItemResult
         values.update(result.status_values or {})
         key = values.get("jira_key") or jira_key
         conflicts += [_conflict_row(workspace_id, item_id, key, line) for line in result.conflicts]
-    by_columns: dict[tuple[str, ...], list[dict]] = defaultdict(list)
-    for item_id, values in merged.items():
-        if values:
-            by_columns[tuple(sorted(values))].append({"item_pk": item_id, **values})
-    for columns, rows in by_columns.items():
-        await set_items(conn, columns, rows)
+    changed = {item_id: values for item_id, values in merged.items() if values}
+    for columns, values in _by_columns(changed, rows or {}).items():
+        await set_items(conn, columns, values)
     if conflicts:
         await add_attempts(conn, conflicts)
+
+
+def _by_columns(changed: dict[int, dict], rows: dict[int, dict]) -> dict[tuple, list[dict]]:
+    """{columns: the items' values} for set_items: one entry for all when every changed
+    item's row is known, else one per set of changed columns."""
+    columns = tuple(sorted({column for values in changed.values() for column in values}))
+    if changed and all(set(columns) <= rows.get(item_id, {}).keys() for item_id in changed):
+        whole = [{"item_pk": i, **{c: rows[i][c] for c in columns}} for i in changed]
+        return {columns: whole}
+    by_columns: dict[tuple[str, ...], list[dict]] = defaultdict(list)
+    for item_id, values in changed.items():
+        by_columns[tuple(sorted(values))].append({"item_pk": item_id, **values})
+    return by_columns
 
 
 def _conflict_row(workspace_id: int, item_id: int, jira_key, line: str) -> dict:
