@@ -6,6 +6,8 @@ so they can share the app without resetting it.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.fakes.jira_emulator import JiraEmulator
@@ -26,6 +28,19 @@ from tests.harness import (
     launch_app,
     module_app_settings,
 )
+
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config) -> int | None:
+    """`-n auto` (pyproject.toml): a worker per core the process may use, at most
+    MAX_WORKERS. Each worker runs its own emulators and app processes (each app holding up
+    to 20 connections on a PostgreSQL run, where the server allows 100 in all), and the
+    tests wait more than they compute, so more workers than that would only crowd the
+    database. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +78,15 @@ def shared_apps(slack_emulator, jira_emulator) -> SharedApps:
     apps.stop_all()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups marked here
 def pytest_collection_modifyitems(items) -> None:
     """Modules that share an app's settings run one after another, at the place of the
     first of them (tests stay in file order otherwise), so each shared app is started
-    once and stopped when its last module is done."""
+    once and stopped when its last module is done.
+
+    Each such run is one group for pytest-xdist (`--dist loadgroup`, see pyproject.toml):
+    a worker takes a whole module, or all the modules sharing an app, so module-scoped
+    apps start once per run, not once per worker, and a module's tests keep their order."""
     modules: dict[object, list] = {}
     for item in items:
         modules.setdefault(item.module, []).append(item)
@@ -82,6 +102,10 @@ def pytest_collection_modifyitems(items) -> None:
             runs_by_settings[key] = []
             runs.append(runs_by_settings[key])
         runs_by_settings[key].extend(tests)
+    for run in runs:
+        group = pytest.mark.xdist_group(run[0].module.__name__)
+        for item in run:
+            item.add_marker(group)
     items[:] = [item for run in runs for item in run]
 
 
