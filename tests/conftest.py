@@ -6,8 +6,6 @@ so they can share the app without resetting it.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from tests.fakes.jira_emulator import JiraEmulator
@@ -29,18 +27,8 @@ from tests.harness import (
     module_app_settings,
 )
 
-MAX_WORKERS = 4
-
-
-def pytest_xdist_auto_num_workers(config) -> int | None:
-    """`-n auto` (pyproject.toml): a worker per core the process may use, at most
-    MAX_WORKERS. Each worker runs its own emulators and app processes (each app holding up
-    to 20 connections on a PostgreSQL run, where the server allows 100 in all), and the
-    tests wait more than they compute, so more workers than that would only crowd the
-    database. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
-    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
-        return None
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+# Worker count, and stand-ins for a virtualenv without pytest-xdist.
+pytest_plugins = ["tests.parallel"]
 
 
 @pytest.fixture(scope="session")
