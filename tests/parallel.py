@@ -19,7 +19,14 @@ def pytest_xdist_auto_num_workers(config) -> int | None:
     still decides when set."""
     if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
         return None
-    return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
+    return max(1, min(usable_cores(), MAX_WORKERS))
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's share on Linux), else all."""
+    if hasattr(os, "sched_getaffinity"):  # not on macOS
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def pytest_addoption(parser, pluginmanager) -> None:
