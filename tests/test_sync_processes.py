@@ -8,10 +8,13 @@ import re
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from freezegun import freeze_time
 
+from bot.runtime import Runtime
+from bot.sync import claims
 from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import new_site, set_channel_override
 from tests.flows_retro import add_item, commit, insert_items, start_retro
@@ -25,7 +28,8 @@ from tests.flows_sync import (
     wait_for_keys,
     wait_until,
 )
-from tests.harness import SIGNING_SECRET, Database, launch_app
+from tests.flows_webhooks import run_in_process
+from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app
 
 LEASE = "2"
 
@@ -142,6 +146,48 @@ def utc(value) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+FAR_AHEAD = datetime(2040, 1, 1, tzinfo=UTC)  # due then: the app's own sync never sees it
+
+
+def test_a_process_whose_lease_lapsed_lets_go_of_its_own_claim_only(slack_emulator, jira_emulator):
+    """A process stalled past its lease finds its item taken over by another; when it
+    finally lets go, the new holder's claim stands, so no third process picks the item
+    up while the new holder still works on it."""
+    process = start(slack_emulator, jira_emulator)
+    try:
+        sync_app = as_sync_app(process)
+        team = install_workspace(process, slack_emulator, sync_app.db)
+        start_retro(sync_app.slack, slack_emulator, team, "Sprint 42")
+        [item_id] = insert_items(sync_app.db, team, 1)
+        sync_app.db.execute(
+            "UPDATE action_items SET sync_state = 'pending', next_attempt_at = :t WHERE id = :i",
+            t=FAR_AHEAD,
+            i=item_id,
+        )
+
+        stalled, taken, new_holder = run_in_process(process, _stall_then_take_over)
+
+        assert stalled == taken == [item_id]
+        assert items(sync_app.db, team)[0]["claimed_by"] == new_holder
+    finally:
+        process.stop()
+
+
+async def _stall_then_take_over(runtime):
+    """`runtime` claims the due item and stalls past its lease; another process's
+    runtime takes it over; then the stalled one lets go of what it claimed."""
+    other = Runtime.build(runtime.settings)
+    try:
+        with freeze_time(FAR_AHEAD + timedelta(seconds=1)):
+            stalled = await claims.claim_due(runtime)
+        with freeze_time(FAR_AHEAD + timedelta(seconds=2 + float(LEASE))):
+            taken = await claims.claim_due(other)
+            await claims.release(runtime, [item.id for item in stalled])
+        return [i.id for i in stalled], [i.id for i in taken], other.process_id
+    finally:
+        await other.close()
 
 
 @pytest.mark.skipif(
