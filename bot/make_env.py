@@ -73,7 +73,7 @@ def render(encryption_key: str | None) -> str:
 
 {_commented("PUBLIC_URL", "DATABASE_URL", "PORT")}
 {_commented("SYNC_INTERVAL_SECONDS", "SYNC_RETRY_BASE_SECONDS", "SYNC_LEASE_SECONDS")}
-{_commented("WEBHOOK_APPLY_EVERY_SECONDS")}
+{_commented("WEBHOOK_APPLY_EVERY_SECONDS", "REQUEST_READ_SECONDS")}
 {_commented("LOG_FORMAT", "METRICS_PORT")}
 
 # Hosts (or host:port) an API-token site URL may name though they are not public.
