@@ -226,6 +226,22 @@ def test_forged_or_missing_state_is_refused(app, db, team):
     assert "<script>" not in script.text  # everything on the page is escaped
 
 
+@pytest.mark.parametrize("kind", ["not_json", "deep"])
+def test_a_site_list_no_parser_can_read_is_a_page_not_a_server_error(
+    kind, app, slack, slack_emulator, jira_emulator, db, team, site
+):
+    """accessible-resources answering a proxy's HTML page, or JSON nested 100,000 deep:
+    the admin's browser gets a page that says so (it got a 500), and nothing is saved."""
+    jira_emulator.faults.add("GET", "/oauth/token/accessible-resources", kind)
+    try:
+        attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+    finally:
+        jira_emulator.faults.clear()
+    assert attempt.page.status_code == 502, attempt.page.text
+    assert "Could not list your Jira sites" in attempt.page.text
+    assert _connection(db, team) is None
+
+
 def test_two_sites_offer_a_choice(app, slack, slack_emulator, jira_emulator, db, team, site):
     second = jira_emulator.add_site("beta" + uuid.uuid4().hex[:6])
     attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site, second])

@@ -147,11 +147,18 @@ async def accessible_sites(http: httpx.AsyncClient, settings: Settings, access_t
             JiraErrorKind.UNAVAILABLE,
             f"Atlassian did not list the authorized sites (HTTP {response.status_code})",
         )
-    return [
-        JiraSite(str(r["id"]), str(r.get("name") or r["url"]), str(r["url"]).rstrip("/"))
-        for r in response.json()
-        if any("jira" in scope for scope in r.get("scopes") or [])
-    ]
+    try:
+        return [
+            JiraSite(str(r["id"]), str(r.get("name") or r["url"]), str(r["url"]).rstrip("/"))
+            for r in response.json()
+            if any("jira" in scope for scope in r.get("scopes") or [])
+        ]
+    # Not JSON (a proxy's page), nested past the parser's limit, or not the list of
+    # resources Atlassian documents: the admin gets a page saying so, not a server error.
+    except (ValueError, RecursionError, LookupError, TypeError, AttributeError):
+        raise JiraError(
+            JiraErrorKind.UNAVAILABLE, "Atlassian's list of your sites could not be read"
+        ) from None
 
 
 def api_base(settings: Settings, cloud_id: str) -> str:
