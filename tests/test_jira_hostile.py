@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.jira.faults import REDIRECT_TARGET
 from tests.flows_jira import new_site, submit_token_modal, token_modal
 from tests.flows_sync import (
     commit_retro,
@@ -186,3 +187,22 @@ def test_a_create_screen_that_pages_for_ever_is_read_ten_pages_at_most(
     # (The settings modal read the screen once, before the fault.)
     endless = [r for r in jira_emulator.requests_to("GET", screen) if r.fault == "endless_pages"]
     assert 1 <= len(endless) <= 10
+
+
+def test_a_redirect_is_not_followed(sync_app, slack_emulator, jira_emulator, cleanup):
+    """A site that answers the token check with a 302 (to a cloud metadata path, say) is
+    not followed there with the admin's credentials: the form says no Jira answered."""
+    site = new_site(jira_emulator, "host")
+    from tests.harness import install_workspace
+
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    email, token = f"robot.{uuid.uuid4().hex[:6]}@example.com", "ATATT" + uuid.uuid4().hex
+    site.add_user(email, "Jira Robot")
+    site.add_api_token(email, token)
+    jira_emulator.faults.add("GET", f"/sites/{site.name}/rest/api/3/myself", "redirect")
+    view = token_modal(sync_app.slack, slack_emulator, team)
+    answer = submit_token_modal(
+        sync_app.slack, team, view, site_url=site.url, email=email, token=token
+    )
+    assert answer.json().get("response_action") == "errors", answer.text
+    assert jira_emulator.requests_to("*", REDIRECT_TARGET) == []

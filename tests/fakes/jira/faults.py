@@ -20,7 +20,7 @@ from .model import Recorded
 
 KINDS = {"latency", "hold", "stale", "403", "500", "503", "429", "timeout", "drop",
          "repeat_token", "drip", "huge", "wrong_shape", "deep", "not_json",
-         "endless_pages"}  # fmt: skip
+         "endless_pages", "redirect"}  # fmt: skip
 # Kinds that answer as Jira would, only later: not "created_then_" kinds either.
 LATE = {"latency", "hold", "stale"}
 # Answers that go wrong while they are being sent: they are not "created_then_" kinds.
@@ -28,6 +28,8 @@ HOSTILE = {"repeat_token", "drip", "huge"}
 # A 200 whose JSON is not what the endpoint ever answers (a list where an object belongs):
 # a proxy or a Jira bug the app cannot anticipate.
 WRONG_SHAPE = [{"unexpected": True}]
+# Where a "redirect" fault sends the client: a path no endpoint serves, recorded if asked.
+REDIRECT_TARGET = "/latest/meta-data/iam/security-credentials/"
 # 200s no Jira sends, each answered in place of the real answer: JSON nested past any
 # parser's recursion limit, and a proxy's HTML page.
 ODD_ANSWERS = {
@@ -110,9 +112,10 @@ class FaultPlan:
         (200 with a JSON list where an object belongs; nothing is done), deep (200 with JSON
         nested 100,000 deep), not_json (200 with an HTML page), endless_pages (a page of
         an endpoint paged by startAt that claims a billion entries and holds one, a new
-        one for every startAt asked)."""
+        one for every startAt asked), redirect (302 to REDIRECT_TARGET on this server, which
+        records the request if a client follows)."""
         base = kind.removeprefix("created_then_")
-        odd = {*ODD_ANSWERS, "endless_pages"}
+        odd = {*ODD_ANSWERS, "endless_pages", "redirect"}
         if base not in KINDS or (kind != base and base in {*LATE, *HOSTILE, *odd}):
             raise ValueError(f"unknown fault kind {kind!r}")
         if base == "timeout" and not delay:
@@ -214,6 +217,11 @@ class FaultsAndRecording:
             headers = [(b"content-type", content_type)]
             await recording_send({"type": "http.response.start", "status": 200, "headers": headers})
             await recording_send({"type": "http.response.body", "body": answer})
+            return None
+        if kind == "redirect":
+            headers = [(b"location", REDIRECT_TARGET.encode()), (b"content-length", b"0")]
+            await recording_send({"type": "http.response.start", "status": 302, "headers": headers})
+            await recording_send({"type": "http.response.body", "body": b""})
             return None
         if kind == "endless_pages":
             start = int(record.query.get("startAt") or 0)
