@@ -5,11 +5,11 @@ compiled once and sent for a whole group (executemany)."""
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -35,22 +35,65 @@ _UNAPPLIED_OF = (
 )
 
 
+# What a recorded delivery fills, in the order of its values in the INSERT.
+_RECORDED = (
+    "workspace_id",
+    "delivery_id",
+    "received_at",
+    "issue_id",
+    "status_category",
+    "actor_name",
+    "outcome",
+)
+_VALUES_OF = operator.itemgetter(*_RECORDED)
+_STAMP = _RECORDED.index("received_at")
+
+
 async def record_deliveries(conn: AsyncConnection, rows: list[dict]) -> dict[tuple[int, str], int]:
     """Inserts deliveries, skipping identifiers already recorded (by anyone); returns
-    {(workspace_id, delivery_id): pk} of the new ones. One statement for the group."""
+    {(workspace_id, delivery_id): pk} of the new ones. One statement for the group.
+
+    Sent as the driver's own SQL, its text made once per group size: SQLAlchemy's
+    executemany of a Core insert builds each row's parameters and runs each value's type
+    processing in Python, which cost three times SQLite's own work on the insert. The
+    one typed value, the timestamp, goes through its column type's processing here."""
     if not rows:
         return {}
-    result = await conn.execute(_insert_statement(conn.dialect.name), rows)
-    return {(row.workspace_id, row.delivery_id): row.id for row in result}
+    dialect = conn.dialect
+    values = [value for row in rows for value in _VALUES_OF(row)]
+    stamp, stamped = _stamp_processor(dialect), {}
+    for at in values[_STAMP :: len(_RECORDED)]:
+        if at not in stamped:  # a group's rows share one timestamp
+            stamped[at] = stamp(at)
+    values[_STAMP :: len(_RECORDED)] = [stamped[at] for at in values[_STAMP :: len(_RECORDED)]]
+    result = await conn.exec_driver_sql(_insert_sql(dialect.paramstyle, len(rows)), tuple(values))
+    return {(workspace_id, delivery_id): pk for pk, workspace_id, delivery_id in result}
 
 
 @functools.cache
-def _insert_statement(dialect_name: str):
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
+def _stamp_processor(dialect):
+    process = WebhookDelivery.__table__.c.received_at.type.bind_processor(dialect)
+    return process or (lambda value: value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _insert_sql(paramstyle: str, count: int) -> str:
+    """INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING RETURNING, for `count` rows, in
+    the driver's placeholders (SQLite's `?`, asyncpg's `$1`)."""
+    width = len(_RECORDED)
+    if paramstyle == "qmark":
+        rows = ", ".join(["(" + ", ".join("?" * width) + ")"] * count)
+    else:
+        numbers = range(1, width * count + 1)
+        rows = ", ".join(
+            "(" + ", ".join(f"${n}" for n in numbers[r * width : (r + 1) * width]) + ")"
+            for r in range(count)
+        )
+    columns = ", ".join(_RECORDED)
+    insert = f"INSERT INTO {WebhookDelivery.__tablename__} ({columns}) VALUES "  # noqa: S608
     return (
-        dialect.insert(WebhookDelivery)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "delivery_id"])
-        .returning(WebhookDelivery.id, WebhookDelivery.workspace_id, WebhookDelivery.delivery_id)
+        insert + rows + " ON CONFLICT (workspace_id, delivery_id) DO NOTHING"
+        " RETURNING id, workspace_id, delivery_id"
     )
 
 
