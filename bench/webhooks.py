@@ -25,6 +25,7 @@ the app/floor CPU ratio (the app's CPU until applied against bench/webhook_floor
 
     python bench/webhooks.py                     # the README's figure
     python bench/webhooks.py --deliveries 500    # quicker
+    python bench/webhooks.py --split             # the accept path alone, against the floor
 
 App, emulators and load generator share the machine's cores; the figures are a floor.
 """
@@ -72,6 +73,9 @@ from tests.harness import (  # noqa: E402
 NOTICE_MARKS = ("✅ ", "↩️ ")  # each finished or reopened line starts with one
 IDENTIFIER = "X-Atlassian-Webhook-Identifier"
 APPLIED_POLL = 0.01  # seconds between two looks at how far the applier got
+SEARCH = "/rest/api/3/search/jql"  # the applier's re-read
+# Seconds a held re-read may wait: the app's Jira client gives up on an answer after 20.
+HOLD_MAX = 18.0
 
 
 def parse_args() -> argparse.Namespace:
@@ -85,6 +89,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", metavar="FILE", help="py-spy the app while it accepts (collapsed stacks)"
     )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="the accept path alone against the floor (the applier's re-read held in Jira, "
+        "app and floor sent the same slices in turn), then the apply of what was recorded",
+    )
+    parser.add_argument("--slices", type=int, default=6, help="with --split: turns each")
     parser.add_argument(
         "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
     )
@@ -454,6 +465,21 @@ def split_by_thread(pid: int, before: dict[int, float], total: int) -> dict:
 
 def floor_figures(requests: list, concurrency: int, secret: str) -> dict:
     """The same deliveries against bench/webhook_floor.py: CPU per request and rate."""
+    with floor_app(secret) as (pid, url):
+        cpu_before = process_cpu_seconds(pid)
+        statuses, _latencies, started, done, _sent = fire_in_own_process(url, requests, concurrency)
+        cpu = process_cpu_seconds(pid) - cpu_before
+    if set(statuses) != {202}:
+        raise SystemExit(f"the floor app answered {dict(statuses)}")
+    return {
+        "cpu_ms": round(cpu * 1000 / len(requests), 3),
+        "per_s": round(len(requests) / (done - started)),
+    }
+
+
+@contextlib.contextmanager
+def floor_app(secret: str):
+    """bench/webhook_floor.py running on a port of its own: (its pid, its webhook URL)."""
     port = free_port()
     folder = Path(tempfile.mkdtemp(prefix="unpack-floor-"))
     floor = subprocess.Popen(  # noqa: S603 (our own script, our arguments)
@@ -472,19 +498,90 @@ def floor_figures(requests: list, concurrency: int, secret: str) -> dict:
                 if time.monotonic() > deadline:
                     raise SystemExit("the floor app did not start") from None
                 time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}/jira/webhook/floor"
-        cpu_before = process_cpu_seconds(floor.pid)
-        statuses, _latencies, started, done, _sent = fire_in_own_process(url, requests, concurrency)
-        cpu = process_cpu_seconds(floor.pid) - cpu_before
-        if set(statuses) != {202}:
-            raise SystemExit(f"the floor app answered {dict(statuses)}")
-        return {
-            "cpu_ms": round(cpu * 1000 / len(requests), 3),
-            "per_s": round(len(requests) / (done - started)),
-        }
+        yield floor.pid, f"http://127.0.0.1:{port}/jira/webhook/floor"
     finally:
         floor.terminate()
         floor.wait()
+
+
+def measure_accept(app, db, team, site, hook, rows, args) -> dict:
+    """The accept path alone, against the floor: every round of edits made first, the
+    app's re-read held in the Jira emulator (nothing is applied meanwhile), then the same
+    requests sent in SLICES turns, a slice to the app, the same slice to the floor, so
+    that both meet the machine's same moments (its load moves CPU per request by a
+    third from one minute to the next). Then the re-read is released and the app applies
+    everything it recorded: the apply's CPU, measured on its own."""
+    people = assignees(site, team)
+    editor = Editor(site, rows, list(people), args.seed, args.replays)
+    for number in range(-(-args.deliveries // len(rows))):
+        editor.round(number)
+    requests, total = editor.sent, len(editor.sent)
+    held = site.emulator.faults.add("POST", f"/sites/{site.name}{SEARCH}", "hold", times=None)
+    app_cpu_before = process_cpu_seconds(app.proc.pid)
+    threads_before = thread_cpu_seconds(app.proc.pid)
+    slices, app_cpu, floor_cpu, started = [], 0.0, 0.0, time.perf_counter()
+    spy = profiled(app.proc.pid, args.profile, args.native)  # the app's accept and idle
+    with spy, floor_app(hook.secret) as (floor_pid, floor_url):
+        to_app = Load(f"{app.url}/jira/webhook/{hook.token}", args.concurrency)
+        to_floor = Load(floor_url, args.concurrency)
+        size = -(-total // args.slices)
+        for start in range(0, total, size):
+            part = requests[start : start + size]
+            spent = [_cpu_of(load, pid, part, start + len(part))
+                     for load, pid in ((to_app, app.proc.pid), (to_floor, floor_pid))]  # fmt: skip
+            app_cpu, floor_cpu = app_cpu + spent[0], floor_cpu + spent[1]
+            slices.append(round(spent[0] / spent[1], 2))
+        statuses, latencies, *_ = to_app.finish()
+        floor_statuses, *_ = to_floor.finish()
+    accepted_in = time.perf_counter() - started
+    accept_threads = split_by_thread(app.proc.pid, threads_before, total)
+    held.release()
+    apply_from = process_cpu_seconds(app.proc.pid)
+    wait_until(lambda: not unapplied(db, team), "every delivery to be applied", timeout=300)
+    apply_cpu = process_cpu_seconds(app.proc.pid) - apply_from
+    latencies.sort()
+    step = in_step(db, team, site, people)
+    return {
+        "cores": os.cpu_count(),
+        "database": db.url.split(":", 1)[0],
+        "requests": total,
+        "unique": editor.unique,
+        "http_statuses": dict(sorted(statuses.items())),
+        "floor_http_statuses": dict(sorted(floor_statuses.items())),
+        "in_step_with_jira": step,
+        "accept_cpu_ms_per_request": round(app_cpu * 1000 / total, 3),
+        "accept_cpu_ms_by_thread": accept_threads,
+        "floor_cpu_ms_per_request": round(floor_cpu * 1000 / total, 3),
+        "accept_to_floor_cpu_ratio": round(app_cpu / floor_cpu, 3),
+        "accept_to_floor_by_slice": slices,
+        # The backlog applied at once: each issue is read and applied once for all the
+        # deliveries about it, so this is less than the apply of a live burst.
+        "apply_cpu_ms_per_request": round(apply_cpu * 1000 / total, 3),
+        "app_cpu_ms_per_request": round(
+            (process_cpu_seconds(app.proc.pid) - app_cpu_before) * 1000 / total, 3
+        ),
+        "latency_ms_p50": round(statistics.median(latencies) * 1000, 1),
+        "load_average": os.getloadavg()[0],
+        "ok": set(statuses) <= {200, 202}
+        and statuses[202] == editor.unique
+        and not step["differ"]
+        and accepted_in < HOLD_MAX,
+    }
+
+
+def _cpu_of(load: Load, pid: int, part: list, answered: int) -> float:
+    """CPU seconds the process spent while `load` sent `part` and got every answer."""
+    before = process_cpu_seconds(pid)
+    load.send(part)
+    load.wait_answered(answered)
+    return process_cpu_seconds(pid) - before
+
+
+def unapplied(db, team) -> int:
+    return db.scalar(
+        "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w AND outcome IS NULL",
+        w=team.workspace_id,
+    )
 
 
 def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True) -> dict:
@@ -510,15 +607,7 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
     here_cpu = process_cpu_seconds(os.getpid()) - here_before
     # Jira heard 2xx once each delivery was recorded; the applier follows a little behind.
     wait_until(
-        lambda: (
-            not db.scalar(
-                "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
-                "AND outcome IS NULL",
-                w=team.workspace_id,
-            )
-        ),
-        "every recorded delivery to be applied",
-        timeout=300,
+        lambda: not unapplied(db, team), "every recorded delivery to be applied", timeout=300
     )
     applied_at = time.perf_counter()
     apply_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
@@ -637,7 +726,10 @@ def main() -> int:
     app = None
     try:
         app, db, team, site, hook, rows = set_up(args, slack_emulator, jira_emulator)
-        report = measure(app, db, team, site, hook, rows, slack_emulator, args)
+        if args.split:
+            report = measure_accept(app, db, team, site, hook, rows, args)
+        else:
+            report = measure(app, db, team, site, hook, rows, slack_emulator, args)
         print(json.dumps(report, indent=2))
         if not report["ok"]:
             print("unexpected: every unique delivery should get 202, replays 200, and every "
