@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from bot import messages
+from bot.jira import json_body
 from bot.jira.errors import JiraError, JiraErrorKind, classify_field_errors
 
 logger = logging.getLogger(__name__)
@@ -307,7 +308,7 @@ def _decode(response: httpx.Response) -> Any:
         if status == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return json_body.loads(response.content)
         except (ValueError, RecursionError):  # a proxy's HTML page; JSON nested past the limit
             raise UnreadableAnswer(
                 JiraErrorKind.UNAVAILABLE, "Jira's answer was not JSON"
@@ -321,7 +322,7 @@ def _decode(response: httpx.Response) -> Any:
 
 def _json_or_empty(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return json_body.loads(response.content)
     except (ValueError, RecursionError):
         return {}
 

@@ -41,6 +41,7 @@ from starlette.types import Receive, Scope, Send
 from bot.access_log import log_request
 from bot.body_limits import BodyTooLarge, declared_body, refuse, refuse_slow
 from bot.completion import JiraStatus
+from bot.jira import json_body
 from bot.jira.deliveries import (
     Delivery,
     DeliveryNotStored,
@@ -268,7 +269,7 @@ def hub_signature_valid(header: str | None, secret: str | None, body: bytes) -> 
 
 def _json_object(body: bytes) -> dict:
     try:
-        payload = json.loads(body)
+        payload = json_body.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
         raise MalformedDelivery("the body is not JSON") from None
     if not isinstance(payload, dict):
