@@ -137,7 +137,7 @@ async def check_api_token(runtime: Runtime, form: TokenForm) -> TokenCheck:
             site_url=site_url,
             cloud_id=None,
             account_id=me["accountId"],
-            account_name=me.get("displayName"),
+            account_name=messages.person_from_jira(me.get("displayName")),
             account_email=email,
             secret={"api_token": token},
         ),

@@ -9,6 +9,8 @@ a member is told that an admin acts rather than pointed at an admin-only command
 
 from __future__ import annotations
 
+import re
+
 from storage.models import ConnectionMethod
 
 CONNECT = "/jira connect"
@@ -38,6 +40,19 @@ JIRA_KEPT_LIMITING = "Jira kept rate-limiting requests"
 WENT_WRONG = "Something went wrong on our side while syncing"
 WENT_WRONG_RETRYING = f"{WENT_WRONG}; will try again shortly."
 WENT_WRONG_FINAL = f"{WENT_WRONG}. Use Retry to try again."
+
+
+# An e-mail address inside a name (its local part kept).
+_ADDRESS = re.compile(r"([A-Za-z0-9._%+-]+)@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def person_from_jira(display_name: str | None) -> str | None:
+    """A Jira account's display name as Unpack keeps and shows it, channel lines included.
+    Jira may display an account that has no name of its own by its e-mail address, and an
+    address is never shown in a channel: the part before the @ still says who it is."""
+    if not display_name:
+        return None
+    return _ADDRESS.sub(r"\1", display_name).strip() or None
 
 
 def jira_unanswered(reason: str) -> str:

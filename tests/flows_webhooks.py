@@ -70,10 +70,13 @@ def webhook_path(token: str) -> str:
     return f"/jira/webhook/{token}"
 
 
-def token_webhook(app, slack, slack_emulator, db, team, site, *, add_to_jira=True) -> Hook:
-    """API token: connect, choose TEAM, paste the secret Jira generated, and (as the Jira
-    admin would) add the webhook with the URL the settings show."""
-    account = connect_with_token(slack, slack_emulator, team, site, display_name="Jira Robot")
+def token_webhook(
+    app, slack, slack_emulator, db, team, site, *, add_to_jira=True, display_name="Jira Robot"
+) -> Hook:
+    """API token: connect (as an account of that display name), choose TEAM, paste the
+    secret Jira generated, and (as the Jira admin would) add the webhook with the URL the
+    settings show."""
+    account = connect_with_token(slack, slack_emulator, team, site, display_name=display_name)
     secret = "whsec-" + uuid.uuid4().hex
     choose_default_project(slack, slack_emulator, team, webhook_secret=secret)
     token = webhook_token(db, team)

@@ -29,7 +29,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot import connections
+from bot import connections, messages
 from bot.home import refresh_home
 from bot.jira import atlassian
 from bot.jira.client import JiraAuth, JiraClient
@@ -298,7 +298,7 @@ async def _complete(
         site_url=site.url,
         cloud_id=site.cloud_id,
         account_id=me.get("accountId"),
-        account_name=me.get("displayName"),
+        account_name=messages.person_from_jira(me.get("displayName")),
         account_email=me.get("emailAddress"),
         secret={"access_token": token["access_token"], "refresh_token": token["refresh_token"]},
         expires_in=token["expires_in"],

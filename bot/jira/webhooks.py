@@ -49,6 +49,7 @@ from bot.jira.deliveries import (
 )
 from bot.jira.times import jira_time
 from bot.logging_setup import log_workspace
+from bot.messages import person_from_jira
 from bot.runtime import Runtime
 from storage.clock import CLOCK_SKEW, believable, utcnow
 from storage.connection_queries import webhook_endpoint
@@ -297,7 +298,7 @@ def parse_delivery(payload: dict, headers: dict, body: bytes) -> Delivery:
             issue_id=str(issue["id"]).strip(),
             category_key=category_key if isinstance(category_key, str) else "",
             changed_at=_event_time(payload, fields),
-            actor_name=_text(user.get("displayName")),
+            actor_name=person_from_jira(_text(user.get("displayName"))),
             status_name=_text(status.get("name")),
         ),
         issue_self=_text(issue.get("self")),

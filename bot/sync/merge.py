@@ -24,6 +24,7 @@ from datetime import UTC, date, datetime
 from bot.jira.adf_mrkdwn import adf_to_mrkdwn, canonical
 from bot.jira.fields import SUMMARY_MAX
 from bot.jira.times import jira_time
+from bot.messages import person_from_jira
 from storage.clock import believable, utcnow
 
 FIELDS = ("title", "description", "assignee", "due")
@@ -82,7 +83,7 @@ def issue_from_json(issue: dict) -> JiraIssue:
         title=title,
         description=text,
         assignee_email=assignee.get("emailAddress") or None,
-        assignee_name=assignee.get("displayName") or None,
+        assignee_name=person_from_jira(assignee.get("displayName")),
         status_category=(status.get("statusCategory") or {}).get("key"),
         status_name=status.get("name"),
         status_changed_at=jira_time(fields.get("statuscategorychangedate")),
