@@ -111,3 +111,13 @@ def test_requests_sent_in_time_are_answered_on_a_kept_alive_connection(sync_app)
         for _ in range(2):
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: unpack\r\n\r\n")
             assert one_answer(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_headers_past_64_kib_get_431_at_once(sync_app):
+    """httptools keeps every header line: a client streaming them grew the process without
+    bound. Past 64 KiB it is answered 431 and cut off."""
+    sock = connect(sync_app)
+    line = b"X-Padding: " + b"a" * 1000 + b"\r\n"
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: unpack\r\n" + line * 70)  # ~70 KiB
+    answer, _ = answer_of(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
