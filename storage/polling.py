@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal_column, or_, select, union, update
+from sqlalchemy import bindparam, case, func, literal_column, or_, select, union, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from storage.column_types import UtcDateTime
@@ -33,6 +33,8 @@ from storage.models import (
     Workspace,
 )
 
+# The connection's column where the next poll or reconcile starts from (its poll mark).
+LAST_POLLED = JiraConnection.last_polled_at.key
 # Named in one JQL search: more would make the query long for little (a workspace's items
 # rarely span more projects than its channels use).
 PROJECTS_POLLED_MAX = 50
@@ -46,6 +48,7 @@ _OPEN = literal_column(f"'{ItemStatus.OPEN.value}'")
 class PollClaim:
     workspace_id: int
     since: datetime  # the start of the last successful poll (or the connection's creation)
+    mark: datetime | None  # the poll mark as claimed (since, unless never polled)
     failures: int = 0  # polls failed since the last success
     connection: JiraConnection | None = None  # the row as claimed: the poll's credentials
     projects: tuple[str, ...] = ()  # searched besides the app's label (polled_projects)
@@ -163,6 +166,7 @@ async def claim_polls(
             PollClaim(
                 c.workspace_id,
                 c.last_polled_at or c.created_at,
+                c.last_polled_at,
                 c.poll_failures,
                 c,
                 projects[c.workspace_id],
@@ -186,22 +190,42 @@ async def claim_turn(
         return claimed[0] if claimed else None
 
 
+def _unless_moved_back(mark, value, otherwise):
+    """`value` while the poll mark is still at least `mark` (where the turn read from),
+    else `otherwise`: switching back to Two-way may move the mark back (read_again_from)
+    while a turn that began before it is reading, and that turn's end must not move it
+    forward past the changes held meanwhile."""
+    column = JiraConnection.last_polled_at
+    return case((or_(column.is_(None), column >= mark), value), else_=otherwise)
+
+
 async def finish_turn(
     sessions: async_sessionmaker,
     turns: Turns,
     owner: str,
-    workspace_id: int,
+    claimed: JiraConnection,
     next_due: datetime,
     values: dict,
+    now: datetime,
 ) -> None:
-    """Ends this process's turn at a workspace: the next is due at `next_due`; `values`
-    are other columns the turn moved on (a turn whose claim another process took over
-    after it lapsed writes nothing)."""
+    """Ends this process's turn at `claimed` (its connection as claimed): the next is due
+    at `next_due`; `values` are other columns the turn moved on (a turn whose claim
+    another process took over after it lapsed writes nothing). A turn that moves the poll
+    mark leaves one moved back meanwhile where it is, and its next turn is due `now`."""
+    due = bindparam("next_due", next_due, type_=UtcDateTime())
+    if LAST_POLLED in values:
+        mark = bindparam("mark", claimed.last_polled_at, type_=UtcDateTime())
+        polled = bindparam("polled", values[LAST_POLLED], type_=UtcDateTime())
+        values = {
+            **values,
+            LAST_POLLED: _unless_moved_back(mark, polled, JiraConnection.last_polled_at),
+        }
+        due = _unless_moved_back(mark, due, bindparam("now", now, type_=UtcDateTime()))
     async with sessions.begin() as session:
         await session.execute(
             update(JiraConnection)
-            .where(JiraConnection.workspace_id == workspace_id, turns.claimed_by == owner)
-            .values({turns.due_at.key: next_due, turns.claimed_by.key: None, **values})
+            .where(JiraConnection.workspace_id == claimed.workspace_id, turns.claimed_by == owner)
+            .values({turns.due_at.key: due, turns.claimed_by.key: None, **values})
             .execution_options(synchronize_session=False)
         )
 
@@ -212,11 +236,13 @@ class PollDone:
     this one, where the next search starts from, and the failures since the last success."""
 
     workspace_id: int
+    mark: datetime | None  # the poll mark as claimed (PollClaim.mark)
     next_due: datetime
     polled_at: datetime | None
     failures: int = 0
 
 
+_MARK = bindparam("mark", type_=UtcDateTime())
 _FINISH = (
     update(JiraConnection)
     .where(
@@ -224,24 +250,35 @@ _FINISH = (
         JiraConnection.poll_claimed_by == bindparam("owner"),
     )
     .values(
-        poll_due_at=bindparam("next_due", type_=UtcDateTime()),
+        poll_due_at=_unless_moved_back(
+            _MARK, bindparam("next_due", type_=UtcDateTime()), bindparam("now", type_=UtcDateTime())
+        ),
         poll_claimed_by=None,
         poll_failures=bindparam("failures"),
-        last_polled_at=func.coalesce(
-            bindparam("polled_at", type_=UtcDateTime()), JiraConnection.last_polled_at
+        last_polled_at=_unless_moved_back(
+            _MARK,
+            func.coalesce(
+                bindparam("polled_at", type_=UtcDateTime()), JiraConnection.last_polled_at
+            ),
+            JiraConnection.last_polled_at,
         ),
     )
 )
 
 
-async def finish_polls(sessions: async_sessionmaker, owner: str, done: list[PollDone]) -> None:
-    """Ends this process's claims on these workspaces, in one statement."""
+async def finish_polls(
+    sessions: async_sessionmaker, owner: str, done: list[PollDone], now: datetime
+) -> None:
+    """Ends this process's claims on these workspaces, in one statement (a poll mark
+    moved back meanwhile stays, and that workspace's next poll is due `now`)."""
     if not done:
         return
     rows = [
         {
             "done_workspace": d.workspace_id,
             "owner": owner,
+            "mark": d.mark,
+            "now": now,
             "next_due": d.next_due,
             "polled_at": d.polled_at,
             "failures": d.failures,

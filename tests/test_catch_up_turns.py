@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from freezegun import freeze_time
 
 from bot.sync import deleted, poll
 from bot.views import item_control_ids as controls
@@ -397,3 +398,42 @@ def test_switching_back_to_two_way_takes_what_jira_changed_while_one_way(
     assert [r["message"] for r in logged] == [
         "title changed in Slack and in Jira; kept Slack's: Renew the cert (Slack)"
     ]
+
+
+def test_a_turn_reading_across_the_switch_back_leaves_the_poll_mark_moved_back(
+    sync_app, slack_emulator, jira_emulator, site, unheard
+):
+    """A reconcile that began in One-way is still waiting on Jira's search when the admin
+    switches back to Two-way (which moves the poll mark back to the held change): its end
+    must not move the mark forward again, or the held title (older than the look-back
+    margin of its search) would come back only with the issue's next change in Jira."""
+    team, hook, first, _, _ = unheard
+    set_direction(sync_app, slack_emulator, team, "one_way", webhooks=True)
+    site.edit(first.key, by=hook.jira_user, summary="Fix the deploy (Jira)")
+    with at_turn(1):
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    assert base_of(sync_app.db, first)["title"].get("held") is True
+    held = jira_emulator.faults.add("POST", f"/sites/{site.name}{SEARCH}", "hold")
+    # Turn 2, its search held while the admin switches back. The modal's requests are
+    # signed on the real clock: the app checks them on its own.
+    turn = datetime.now(UTC) + 2 * (poll.RECONCILE_EVERY + poll.TURNS_CHECKED_EVERY)
+    frozen = freeze_time(turn, tick=True, ignore=["tests.fakes.slack.requests"])
+
+    async def switch_while_searching(tasks) -> None:
+        while not held.hits and not all(task.done() for task in tasks):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(
+            set_direction, sync_app, slack_emulator, team, "two_way", webhooks=True, was="one_way"
+        )
+        held.release()
+
+    with frozen:
+        reconciled = run_in_processes(
+            sync_app.app, poll.reconcile_webhook_workspaces, started=switch_while_searching
+        )
+    assert reconciled == [1]
+    with at_turn(3):
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    wait_for_line(slack_emulator, team, "Fix the deploy (Jira)")
+    title = sync_app.db.scalar("SELECT title FROM action_items WHERE id = :i", i=first.id)
+    assert title == "Fix the deploy (Jira)"

@@ -64,7 +64,7 @@ MIN_WAIT = 0.05
 ERROR_PAUSE = 1.0
 RECONCILE_EVERY = timedelta(minutes=10)
 # The connection's column where the next poll or reconcile starts from.
-LAST_POLLED = "last_polled_at"
+LAST_POLLED = polling.LAST_POLLED
 # How often each process looks for a due turn of a catch-up job: a turn is taken at most
 # this late, and the scheduler's timing across processes cannot stretch a period.
 TURNS_CHECKED_EVERY = timedelta(minutes=1)
@@ -170,20 +170,20 @@ async def poll_claimed(runtime: Runtime, claim: polling.PollClaim) -> polling.Po
     started = utcnow()
     interval = timedelta(seconds=runtime.settings.sync_interval_seconds)
     reached: dict = {}
+    ws, since = claim.workspace_id, claim.since
     try:
         async with asyncio.timeout(poll_budget(runtime)):
             jira = await client_for_connection(runtime, claim.connection)
-            ws, since = claim.workspace_id, claim.since
             done = await poll_with(runtime, jira, ws, since, started, claim.projects, reached)
     except Exception as exc:  # every failure retries this workspace alone, later each time
         failures = claim.failures + 1
         delay = timedelta(seconds=_retry_seconds(runtime, exc, claim.workspace_id, failures))
         # The pages applied before the failure are not read again.
         polled_at = reached.get(LAST_POLLED)
-        return polling.PollDone(claim.workspace_id, utcnow() + delay, polled_at, failures)
+        return polling.PollDone(ws, claim.mark, utcnow() + delay, polled_at, failures)
     if not done:  # a long catch-up: the rest at once, from the last change applied
-        return polling.PollDone(claim.workspace_id, utcnow(), reached.get(LAST_POLLED))
-    return polling.PollDone(claim.workspace_id, started + interval, started)
+        return polling.PollDone(ws, claim.mark, utcnow(), reached.get(LAST_POLLED))
+    return polling.PollDone(ws, claim.mark, started + interval, started)
 
 
 async def poll_with(
@@ -248,7 +248,7 @@ def _retry_seconds(runtime: Runtime, exc: Exception, workspace_id: int, failures
 
 async def _finish(runtime: Runtime, done: list[polling.PollDone]) -> None:
     try:
-        await polling.finish_polls(runtime.sessions, runtime.process_id, done)
+        await polling.finish_polls(runtime.sessions, runtime.process_id, done, utcnow())
     except Exception:  # the claims lapse on their own; the next polls start from `since`
         logger.exception("could not record %d poll(s)", len(done))
 
@@ -319,7 +319,9 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
             failures = getattr(connection, turns.failures.key) + 1
             next_due = now + turn_retry_delay(runtime, failed, failures)
         moved[turns.failures.key] = failures
-        await polling.finish_turn(runtime.sessions, turns, owner, workspace_id, next_due, moved)
+        await polling.finish_turn(
+            runtime.sessions, turns, owner, connection, next_due, moved, utcnow()
+        )
         taken += 1
 
 
