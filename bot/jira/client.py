@@ -309,7 +309,7 @@ def _decode(response: httpx.Response) -> Any:
             return None
         try:
             return json_body.loads(response.content)
-        except (ValueError, RecursionError):  # a proxy's HTML page; JSON nested past the limit
+        except ValueError:  # a proxy's HTML page; JSON nested past orjson's limit
             raise UnreadableAnswer(
                 JiraErrorKind.UNAVAILABLE, "Jira's answer was not JSON"
             ) from None
@@ -323,7 +323,7 @@ def _decode(response: httpx.Response) -> Any:
 def _json_or_empty(response: httpx.Response) -> Any:
     try:
         return json_body.loads(response.content)
-    except (ValueError, RecursionError):
+    except ValueError:
         return {}
 
 

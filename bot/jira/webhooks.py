@@ -271,7 +271,7 @@ def hub_signature_valid(header: str | None, secret: str | None, body: bytes) -> 
 def _json_object(body: bytes) -> dict:
     try:
         payload = json_body.loads(body)
-    except (ValueError, RecursionError):  # RecursionError: nested past the parser's limit
+    except ValueError:  # not JSON, not UTF-8, or nested past orjson's limit
         raise MalformedDelivery("the body is not JSON") from None
     if not isinstance(payload, dict):
         raise MalformedDelivery("the body is not a JSON object")
