@@ -283,6 +283,37 @@ def test_reopen_moves_the_issue_back_to_to_do(slack, slack_emulator, db, team, s
     wait_for_line(slack_emulator, team, "Fix the deploy")
 
 
+def test_reopen_while_the_move_to_done_is_on_its_way_moves_the_issue_back(
+    slack, slack_emulator, db, team, site, hook
+):
+    """Reopen clicked while Mark done's move is already sent: the click cannot cancel a
+    move that lands in Jira. The issue is moved back to To Do, and Jira's echo of its Done
+    does not tick the item off again (the person's Reopen stands)."""
+    [item] = synced_items(slack, slack_emulator, db, team, "Fix the deploy")
+    summary = summary_message(slack_emulator, team)
+    move = on(site, f"/issue/{item.issue_id}/transitions")
+    held = site.emulator.faults.add("POST", move, "hold")
+    try:
+        choose(slack, team, item.id, controls.DONE, message_ts=summary.ts)
+        wait_until(lambda: held.hits == 1, "the move to Done to reach Jira")
+        choose(slack, team, item.id, controls.REOPEN, message_ts=summary.ts)
+        assert "Reopened *Fix the deploy*" in reply_to_last(slack, slack_emulator)
+    finally:
+        held.release()
+
+    def moves_made() -> int:
+        return sum(r.status == 204 for r in site.emulator.requests_to("POST", move))
+
+    wait_until(lambda: moves_made() == 2, "the held move to Done, then the move back")
+    wait_until(lambda: row(db, item.id)["jira_transition"] is None, "the move back settled")
+    assert issue_status(site, item.key) == "To Do"
+    wait_applied(db, team)  # Jira's echoes of both moves
+    stored = row(db, item.id)
+    assert (stored["status"], stored["jira_status_category"]) == ("open", "new")
+    card = str(summary_message(slack_emulator, team).blocks)
+    assert f"'{controls.DONE}:{item.id}'" in card
+
+
 def test_reopen_falls_back_to_in_progress(slack, slack_emulator, db, team, site, hook):
     site.set_workflow(
         "TEAM", {"To Do": ["In Progress", "Done"], "In Progress": ["Done"], "Done": ["In Progress"]}

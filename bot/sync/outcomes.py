@@ -18,7 +18,7 @@ from bot.sync.backoff import retries_left, retry_delay
 from bot.sync.field_sync import ItemChanges, apply_changes
 from storage.clock import believable, utcnow
 from storage.item_queries import items_by_ids
-from storage.models import ActionItem, SyncAttempt, SyncState
+from storage.models import ActionItem, ItemStatus, SyncAttempt, SyncState
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +199,7 @@ def _moved(item: ActionItem, outcome: Moved | Stuck, release: dict) -> SyncAttem
     if isinstance(outcome, Moved):
         item.jira_status_category = outcome.category or item.jira_status_category
         item.transition_note = None
+        _owe_the_way_back(item, outcome.wanted)
         # The move is the newest status fact: a read Jira answered before it (a poll or a
         # delivery's re-read applied late) is older and must not undo it as a "reopen".
         # Its own echo, stamped by Jira when it landed, is not older.
@@ -220,6 +221,16 @@ def _moved(item: ActionItem, outcome: Moved | Stuck, release: dict) -> SyncAttem
     if isinstance(outcome, Stuck):
         return _attempt(item, "transition", "failed", 1, message=outcome.text)
     return _attempt(item, "transition", "ok", 1, message=f"moved to {outcome.status_name}")
+
+
+def _owe_the_way_back(item: ActionItem, moved: str) -> None:
+    """Reopen clicked while Mark done's move was already on its way (or the other way
+    round): the click cancelled a move it thought unsent (bot/item_controls.py), but it
+    landed. Owe the move back, or Jira's echo of this one would undo the person's click."""
+    done_in_slack = item.status == ItemStatus.COMPLETE
+    if item.jira_transition is None and (moved == "done") != done_in_slack:
+        item.jira_transition = "done" if done_in_slack else "reopen"
+        _set(item, sync_state=SyncState.PENDING, next_attempt_at=utcnow())
 
 
 def _created(item: ActionItem, outcome: Created, site_url, now, release) -> SyncAttempt:
