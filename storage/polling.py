@@ -367,6 +367,28 @@ async def polled_projects(sessions: async_sessionmaker, workspace_id: int) -> li
         return list((await _projects_of(session, [workspace_id]))[workspace_id])
 
 
+async def step_mark_back(session, workspace_id: int, by: timedelta) -> None:
+    """Moves the workspace's poll mark `by` back from where it stands (a mark never set:
+    from the connection's creation, where a first turn reads from), in the caller's
+    transaction. A turn reading meanwhile started from where the mark stood, so its end
+    leaves the mark where this put it (finish_turn, finish_polls), and its next turn reads
+    again what it read."""
+    connection = JiraConnection
+    mark = func.coalesce(connection.last_polled_at, connection.created_at)
+    stood = await session.scalar(select(mark).where(connection.workspace_id == workspace_id))
+    if stood is None:
+        return
+    await session.execute(
+        update(connection)
+        .where(
+            connection.workspace_id == workspace_id,
+            or_(connection.last_polled_at.is_(None), connection.last_polled_at > stood - by),
+        )
+        .values(last_polled_at=stood - by)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def read_again_from(session, workspace_id: int, since: datetime, now: datetime) -> None:
     """The workspace's next poll (or reconcile) reads what changed in Jira from `since`
     on, and comes due now (unless a process holds it: that one's next is soon anyway)."""

@@ -439,3 +439,49 @@ def test_a_turn_reading_across_the_switch_back_leaves_the_poll_mark_moved_back(
     wait_for_line(slack_emulator, team, "Fix the deploy (Jira)")
     title = sync_app.db.scalar("SELECT title FROM action_items WHERE id = :i", i=first.id)
     assert title == "Fix the deploy (Jira)"
+
+
+def test_a_change_held_back_by_a_turn_that_read_one_way_before_the_switch_is_taken(
+    sync_app, slack_emulator, jira_emulator, site, unheard
+):
+    """A reconcile reads the direction (One-way) and then waits on Jira's changelog (for
+    another item's title, changed on both sides) while the admin switches back to Two-way:
+    nothing was held back yet, so the switch found nothing to read again, and the turn
+    then holds Jira's title back. Its end must not move the poll mark past that change,
+    or the title would come to Slack only with the issue's next change in Jira."""
+    team, hook, first, second, _ = unheard
+    set_direction(sync_app, slack_emulator, team, "one_way", webhooks=True)
+    pushes = jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}{SEARCH}", "hold", times=None, body_has="id in ("
+    )
+    edit(sync_app, slack_emulator, team, second.id, item_values("Renew the cert (Slack)"))
+    wait_until(lambda: pushes.hits, message="the push of the Slack edit waiting")
+    history = jira_emulator.faults.add("POST", f"/sites/{site.name}{CHANGELOG}", "hold")
+
+    async def switch_while_asking(tasks) -> None:
+        while not history.hits and not all(task.done() for task in tasks):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        assert base_of(sync_app.db, first)["title"].get("held") is None  # none held yet
+        await asyncio.to_thread(
+            set_direction, sync_app, slack_emulator, team, "two_way", webhooks=True, was="one_way"
+        )
+        history.release()
+
+    # The edits are made more than the search's margin before the turn. The modal's
+    # requests are signed on the real clock: the app checks them on its own.
+    turn = datetime.now(UTC) + poll.RECONCILE_EVERY + poll.TURNS_CHECKED_EVERY
+    with freeze_time(turn, tick=True, ignore=["tests.fakes.slack.requests"]) as clock:
+        assert site.edit(first.key, by=hook.jira_user, summary="Fix the deploy (Jira)") == []
+        assert site.edit(second.key, by=hook.jira_user, summary="Renew the cert (Jira)") == []
+        clock.tick(timedelta(minutes=4))
+        reconciled = run_in_processes(
+            sync_app.app, poll.reconcile_webhook_workspaces, started=switch_while_asking
+        )
+    assert reconciled == [1]
+    assert history.hits == 1, "the turn read the direction before the switch"
+    assert base_of(sync_app.db, first)["title"].get("held") is True  # held after the switch
+    with at_turn(2):
+        run_in_processes(sync_app.app, poll.reconcile_webhook_workspaces)
+    title = sync_app.db.scalar("SELECT title FROM action_items WHERE id = :i", i=first.id)
+    assert title == "Fix the deploy (Jira)"
+    wait_for_line(slack_emulator, team, "Fix the deploy (Jira)")

@@ -12,13 +12,20 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.sync import merge
+from bot.sync.poll import SAFETY_MARGIN
 from storage import polling
 from storage.clock import utcnow
 from storage.item_queries import bases_holding
 
 
 async def take_held_changes(session: AsyncSession, workspace_id: int) -> None:
-    """In the caller's transaction (the one switching the workspace to Two-way)."""
+    """In the caller's transaction (the one switching the workspace to Two-way).
+
+    A poll or reconcile that read the direction before the switch may still be reading,
+    and hold back a change only after it (none of `bases` yet): the mark steps back a
+    margin, below where that turn read from, so its end leaves the mark there and makes
+    its next turn due at once, which reads that change again and takes it."""
+    await polling.step_mark_back(session, workspace_id, SAFETY_MARGIN)
     bases = await bases_holding(session, workspace_id, merge.HELD)
     since = min(filter(None, (merge.held_since(base) for base in bases)), default=None)
     if since is not None:
