@@ -35,7 +35,10 @@ SIGNING_SECRET = "test-signing-secret"
 SLACK_CLIENT_ID = "111.222"
 SLACK_CLIENT_SECRET = "slack-client-secret"
 ATLASSIAN_CLIENT_ID = "atl-client-id"
-ATLASSIAN_CLIENT_SECRET = "atl-client-secret-0123456789abcdef-xyz"  # ≥32 bytes for HS256
+# 64 characters, as Atlassian issues them: long enough for every HMAC algorithm (HS512 wants
+# 64 bytes), so a token signed with it by another algorithm is refused for the algorithm
+# alone, without PyJWT warning about the key.
+ATLASSIAN_CLIENT_SECRET = "atl-client-secret-0123456789abcdef0123456789abcdef-xyz-012345678"
 
 
 def free_port() -> int:
