@@ -22,6 +22,7 @@ from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, insert_items, start_retro
 from tests.harness import SIGNING_SECRET, Database, install_workspace, module_app_settings
+from tests.parallel import next_item
 
 # Short enough that a killed process's claims lapse within a test; renewed while working.
 TEST_LEASE_SECONDS = "3"
@@ -67,12 +68,9 @@ def retire_connections(db: Database) -> None:
 
 
 def next_module_shares(request, settings: dict[str, str]) -> bool:
-    """Does the module the session runs next ask for an app with the same settings?"""
-    items = request.session.items
-    after = [i for i, item in enumerate(items) if item.module is request.module]
-    if not after or after[-1] + 1 >= len(items):
-        return False
-    return module_app_settings(items[after[-1] + 1].module) == settings
+    """Does the module this process runs next ask for an app with the same settings?"""
+    following = next_item(request.session)
+    return following is not None and module_app_settings(following.module) == settings
 
 
 def slack_email(team, who: str) -> str:

@@ -22,6 +22,23 @@ def pytest_xdist_auto_num_workers(config) -> int | None:
     return max(1, min(usable_cores(), MAX_WORKERS))
 
 
+NEXT_ITEM = pytest.StashKey[object]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Keeps the test this process runs after `item` (a module fixture's teardown asks).
+    Under pytest-xdist that is the next of this worker's tests, which session.items (every
+    test of the run, on every worker) does not tell."""
+    item.session.stash[NEXT_ITEM] = nextitem
+    return (yield)
+
+
+def next_item(session) -> pytest.Item | None:
+    """The test this process runs after the current one; None after the last."""
+    return session.stash.get(NEXT_ITEM, None)
+
+
 def usable_cores() -> int:
     """The cores this process may run on (a container's share on Linux), else all."""
     if hasattr(os, "sched_getaffinity"):  # not on macOS
