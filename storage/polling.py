@@ -175,6 +175,16 @@ async def claim_polls(
         ]
 
 
+async def turn_due(
+    sessions: async_sessionmaker, turns: Turns, now: datetime, first_wait: timedelta
+) -> bool:
+    """Whether any workspace's turn is due, claimed or not by a transaction in flight (no
+    lock taken: after a claim that found none free, only a held row is left due)."""
+    async with sessions() as session:
+        pick = _connections().where(*turns.applies(), turns.due(now, first_wait)).limit(1)
+        return (await session.execute(pick)).first() is not None
+
+
 async def claim_turn(
     sessions: async_sessionmaker,
     turns: Turns,

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import text
 
 from bot.sync import deleted, poll
 from bot.views import item_control_ids as controls
@@ -485,3 +489,53 @@ def test_a_change_held_back_by_a_turn_that_read_one_way_before_the_switch_is_tak
     title = sync_app.db.scalar("SELECT title FROM action_items WHERE id = :i", i=first.id)
     assert title == "Fix the deploy (Jira)"
     wait_for_line(slack_emulator, team, "Fix the deploy (Jira)")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"), reason="a row another transaction holds: PostgreSQL"
+)
+def test_a_turn_whose_row_another_transaction_holds_is_taken_once_it_is_let_go(
+    sync_app, jira_emulator, site, unheard
+):
+    """The claim skips a connection row another transaction holds (on PostgreSQL, SKIP
+    LOCKED: the app's poll of that workspace claiming it, a token refresh). A run that
+    then finds no other turn due must wait for that one, not end and leave it to the next
+    run a minute later. The test holds the row until the run has claimed every other due
+    turn (earlier tests' workspaces) and looks again for this one."""
+    team, hook, _, gone, _ = unheard
+    site.delete(gone.key, by=hook.jira_user)
+    locked, release = threading.Event(), threading.Event()
+
+    async def hold_the_row(session):
+        await session.execute(
+            text("SELECT id FROM jira_connections WHERE workspace_id = :w FOR UPDATE"),
+            {"w": team.workspace_id},
+        )
+        locked.set()
+        await asyncio.to_thread(release.wait, 30)
+
+    def looked_again_or_ended(tasks) -> bool:
+        looking = sync_app.db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND query LIKE 'SELECT jira_connections.id %deleted_check_due_at%'"
+        )
+        return looking > 0 or tasks[0].done()
+
+    async def let_go_once_looked_again(tasks) -> None:
+        await asyncio.to_thread(
+            wait_until, lambda: looked_again_or_ended(tasks), message="the held turn looked for"
+        )
+        release.set()
+
+    with ThreadPoolExecutor(1) as pool:
+        holder = pool.submit(sync_app.db.run, hold_the_row)
+        try:
+            assert locked.wait(10), "the row held"
+            with at_turn():
+                run_in_processes(
+                    sync_app.app, deleted.find_deleted_issues, started=let_go_once_looked_again
+                )
+        finally:
+            release.set()
+        holder.result()
+    assert status(sync_app.db, gone)["jira_deleted_at"] is not None

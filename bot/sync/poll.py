@@ -74,6 +74,12 @@ POLL_BACKOFF_CAP = timedelta(minutes=15)
 # Failures a later try may get past (Jira's, or Slack's lookup of a Jira assignee):
 # logged in a line, not with a traceback.
 UNANSWERED = (JiraError, SlackLookupFailed)
+# PostgreSQL's claim skips a due turn whose connection row another transaction holds at
+# that moment (a poll's claim of the same workspace, a token refresh): a run that finds
+# nothing else to claim looks again this often, for at most HELD_TURN_WAIT, so that it
+# ends with every due turn taken rather than leaving one to the next run, a minute later.
+HELD_TURN_RECHECK_SECONDS = 0.05
+HELD_TURN_WAIT_SECONDS = 10.0
 
 
 def poll_budget(runtime: Runtime) -> float:
@@ -290,6 +296,7 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
     # Turns due when this run began: one that fails now is retried by a later run, not
     # again and again by this one while Jira is down.
     started = utcnow()
+    waiting: list[float] = []  # since when no due turn could be claimed (loop time)
     while True:
         now = utcnow()
         until = now + poll_lease(runtime)
@@ -298,7 +305,10 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
             runtime.sessions, turns, owner, started, until, postgres, RECONCILE_EVERY
         )
         if connection is None:
+            if postgres and await _held_turn_left(runtime, turns, started, waiting):
+                continue
             return taken
+        waiting.clear()
         workspace_id, moved = connection.workspace_id, {}
         failed: Exception | None = None
         try:
@@ -323,6 +333,23 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
             runtime.sessions, turns, owner, connection, next_due, moved, utcnow()
         )
         taken += 1
+
+
+async def _held_turn_left(
+    runtime: Runtime, turns: polling.Turns, started: datetime, waiting: list[float]
+) -> bool:
+    """Whether a turn due at `started` is still untaken (its row held by another
+    transaction), after a pause: then the caller claims again. False once the wait since
+    the first miss passes HELD_TURN_WAIT_SECONDS."""
+    loop = asyncio.get_running_loop()
+    if not waiting:
+        waiting.append(loop.time())
+    if loop.time() - waiting[0] > HELD_TURN_WAIT_SECONDS:
+        return False
+    if not await polling.turn_due(runtime.sessions, turns, started, RECONCILE_EVERY):
+        return False
+    await asyncio.sleep(HELD_TURN_RECHECK_SECONDS)
+    return True
 
 
 def turn_retry_delay(runtime: Runtime, exc: Exception, failures: int) -> timedelta:
