@@ -11,9 +11,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from freezegun import freeze_time
 from sqlalchemy import bindparam, text
 
-from bot.jira.deliveries import send_owed_notices
+from bot.jira.deliveries import OWED_AFTER, send_owed_notices
 from storage.column_types import UtcDateTime
 from tests.flows_retro import wait_for_line
 from tests.flows_webhooks import (
@@ -291,14 +292,17 @@ def test_a_notice_left_owed_by_a_dead_process_is_sent_once(
         "outcome, item_id, notice) VALUES (:w, :d, :at, :i, 'completed', :item, :notice)",
         w=team.workspace_id,
         d=str(uuid.uuid4()),
-        at=datetime(2020, 1, 1),  # long ago: whoever owed it is gone
+        at=datetime.now(UTC),
         i=item.issue_id,
         item=item.id,
         notice="✅ Ana Lima finished TEAM-1 · Fix the deploy",
     )
 
-    assert run_in_process(app, send_owed_notices) == 1
-    assert run_in_process(app, send_owed_notices) == 0
+    # Later, when whoever owed it is long gone. The clock moves for this process only: the
+    # app's own minute run, on the real clock, does not find it owed before the test's.
+    with freeze_time(datetime.now(UTC) + OWED_AFTER * 1.5, tick=True):
+        assert run_in_process(app, send_owed_notices) == 1
+        assert run_in_process(app, send_owed_notices) == 0
 
     assert status_notices(slack_emulator, db, team, item.retro_id) == [
         "✅ Ana Lima finished TEAM-1 · Fix the deploy (0 of 1 done)"
