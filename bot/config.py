@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     atlassian_client_secret: str | None = None
     atlassian_auth_url: str = "https://auth.atlassian.com"
     atlassian_api_url: str = "https://api.atlassian.com"
+    # How long one call to Atlassian's token service (a code exchange, a refresh) or to its
+    # list of sites may take in all, answer included: httpx's timeouts are per read, and a
+    # server sending a byte at a time never trips them.
+    atlassian_deadline_seconds: float = Field(default=30, gt=0)
 
     public_url: str = "http://localhost:3000"
     database_url: str = "sqlite:///unpack.db"

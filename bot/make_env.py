@@ -65,7 +65,7 @@ def render(encryption_key: str | None) -> str:
 
 # Jira Cloud OAuth 2.0 (3LO) app; without it only API-token connections are offered.
 {_commented("ATLASSIAN_CLIENT_ID", "ATLASSIAN_CLIENT_SECRET")}
-{_commented("ATLASSIAN_AUTH_URL", "ATLASSIAN_API_URL")}
+{_commented("ATLASSIAN_AUTH_URL", "ATLASSIAN_API_URL", "ATLASSIAN_DEADLINE_SECONDS")}
 
 # Fernet key(s) encrypting Jira credentials at rest; losing it loses the connections.
 # To rotate: put a new key first and keep the old ones after it, comma-separated.

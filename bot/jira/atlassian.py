@@ -3,10 +3,17 @@
 Only this module talks to ATLASSIAN_AUTH_URL. Tokens go in and out of it as plain dicts and
 never into a log line or an exception message: failures are `AtlassianRefused` (the grant is
 gone: reconnect) or JiraError(unavailable) (try again later), worded without secrets.
+
+Each call has an overall deadline (ATLASSIAN_DEADLINE_SECONDS) besides httpx's timeouts,
+which are per read: an Atlassian (or a proxy before it) that sends its answer a byte at a
+time holds neither the admin's browser nor a refresh's lock on the connection for long. A
+refresh cut off that way stores nothing; the refresh token it sent is still the stored one,
+which Atlassian takes again within its reuse interval (10 minutes).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import warnings
@@ -31,6 +38,10 @@ SCOPES = "read:jira-work write:jira-work read:jira-user manage:jira-webhook offl
 # authlib names client-auth methods; ours puts client id and secret in a JSON body.
 JSON_AUTH = "client_secret_json"
 TOKEN_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+TOKEN_NO_ANSWER = "Atlassian's token service did not answer in time"  # noqa: S105 (words)
+SITES_NO_ANSWER = "Atlassian did not answer in time"
+# A grant's list of sites is a few hundred bytes a site.
+SITES_MAX = 1024 * 1024
 
 
 class AtlassianRefused(Exception):
@@ -97,7 +108,8 @@ async def exchange_code(settings: Settings, code: str) -> dict:
     """The authorization code for {access_token, refresh_token, expires_in}."""
     async with oauth_client(settings) as client:
         return await _token_call(
-            client.fetch_token(_token_url(settings), grant_type="authorization_code", code=code)
+            settings,
+            client.fetch_token(_token_url(settings), grant_type="authorization_code", code=code),
         )
 
 
@@ -105,12 +117,17 @@ async def refresh(settings: Settings, refresh_token: str) -> dict:
     """A new access token and (Atlassian rotates them) a new refresh token."""
     async with oauth_client(settings) as client:
         client.scope = None  # a refresh keeps the granted scopes; Atlassian wants none sent
-        return await _token_call(client.refresh_token(_token_url(settings), refresh_token))
+        return await _token_call(
+            settings, client.refresh_token(_token_url(settings), refresh_token)
+        )
 
 
-async def _token_call(call) -> dict:
+async def _token_call(settings: Settings, call) -> dict:
     try:
-        token = await call
+        async with asyncio.timeout(settings.atlassian_deadline_seconds):
+            token = await call
+    except TimeoutError:
+        raise JiraError(JiraErrorKind.UNAVAILABLE, TOKEN_NO_ANSWER) from None
     except OAuthError as exc:
         if exc.error in ("invalid_grant", "access_denied", "unauthorized_client"):
             raise AtlassianRefused(exc.error) from None
@@ -134,23 +151,43 @@ async def accessible_sites(http: httpx.AsyncClient, settings: Settings, access_t
     """The Jira sites this grant reaches (accessible-resources); other products' resources
     are left out."""
     url = settings.atlassian_api_url.rstrip("/") + "/oauth/token/accessible-resources"
+    headers = {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
     try:
-        response = await http.get(
-            url, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
-        )
+        async with asyncio.timeout(settings.atlassian_deadline_seconds):
+            async with http.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                body = await _read_sites(response) if status == 200 else b""
+    except TimeoutError:
+        raise JiraError(JiraErrorKind.UNAVAILABLE, SITES_NO_ANSWER) from None
     except httpx.TransportError as exc:
         raise JiraError(
             JiraErrorKind.UNAVAILABLE, f"could not reach Atlassian ({type(exc).__name__})"
         ) from None
-    if response.status_code != 200:
+    if status != 200:
         raise JiraError(
             JiraErrorKind.UNAVAILABLE,
-            f"Atlassian did not list the authorized sites (HTTP {response.status_code})",
+            f"Atlassian did not list the authorized sites (HTTP {status})",
         )
+    return _sites(body)
+
+
+async def _read_sites(response: httpx.Response) -> bytes:
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > SITES_MAX:  # not a list of sites: the rest is never read
+            raise JiraError(
+                JiraErrorKind.UNAVAILABLE,
+                "Atlassian's list of your sites was too long to read",
+            )
+    return bytes(body)
+
+
+def _sites(body: bytes) -> list[JiraSite]:
     try:
         return [
             JiraSite(str(r["id"]), str(r.get("name") or r["url"]), str(r["url"]).rstrip("/"))
-            for r in response.json()
+            for r in json.loads(body)
             if any("jira" in scope for scope in r.get("scopes") or [])
         ]
     # Not JSON (a proxy's page), nested past the parser's limit, or not the list of
