@@ -70,7 +70,10 @@ def test_a_refresh_the_menu_gave_up_on_still_stores_the_rotated_token(
     # Jira stops taking the access token before its time (so the project search refreshes
     # inside its 2.5 s budget), and Atlassian answers the refresh after that budget.
     jira_emulator.oauth.access_tokens.pop(_stored_tokens(app, db, team)["access_token"])
-    slow = jira_emulator.faults.add("POST", "/oauth/token", "latency", delay=3.5)
+    # This workspace's refresh only (its refresh token in the body): the session's app may
+    # refresh another test's workspace meanwhile, and must not take the slow answer.
+    mine = _stored_refresh_token(app, db, team)
+    slow = jira_emulator.faults.add("POST", "/oauth/token", "latency", delay=3.5, body_has=mine)
 
     assert project_options(slack, team, view) == []  # the menu gave up waiting
 
@@ -105,7 +108,8 @@ def test_a_refresh_in_flight_at_shutdown_is_finished_and_stored(
         add_item(slack, slack_emulator, team, "Fix the deploy")
         generation, reuses = _generation(db, team), jira_emulator.refresh_token_reuses
         _expire_access_token(db, team)
-        slow = jira_emulator.faults.add("POST", "/oauth/token", "latency", delay=2.0)
+        mine = _stored_refresh_token(process, db, team)  # this workspace's refresh only
+        slow = jira_emulator.faults.add("POST", "/oauth/token", "latency", delay=2.0, body_has=mine)
 
         commit(slack, slack_emulator, team)  # the sync worker needs a fresh token
         wait_until(lambda: slow.hits == 1, 10, "the sync's token refresh to reach Atlassian")
