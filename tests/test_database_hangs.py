@@ -20,6 +20,7 @@ from bot.messages import DATABASE_SLOW
 from storage.db import CONNECT_SECONDS
 from tests.fakes.slack.requests import SlackRequests
 from tests.fakes.stalling_proxy import StallingProxy
+from tests.flows_sync import wait_until
 from tests.harness import (
     SIGNING_SECRET,
     AppProcess,
@@ -38,17 +39,18 @@ ACK_BOUND = 3.0
 def test_start_up_gives_up_on_a_database_that_never_answers(tmp_path):
     silent = StallingProxy(None, None).start()
     url = f"postgresql://unpack:secret@127.0.0.1:{silent.port}/unpack"
-    began = time.monotonic()
     try:
         result = start(tmp_path, {**GOOD, "DATABASE_URL": url})
+        # The process has exited: its connections are closed, the server notes them.
+        gave_up_after = wait_until(lambda: list(silent.held_for), message="the hang-up seen")
     finally:
         silent.stop()
-    took = time.monotonic() - began
     assert result.returncode == 2
     assert "DATABASE_URL: cannot open the database (TimeoutError" in result.stderr
     assert "secret" not in result.stderr
-    # Interpreter start-up and imports on a loaded machine, plus the connect bound.
-    assert took < CONNECT_SECONDS + 6, took
+    # Timed by the server, from its accept to the app hanging up: the interpreter's start
+    # and imports, which a loaded machine stretches (9.4 s once), are not the bound's.
+    assert max(gave_up_after) < CONNECT_SECONDS + 1.5, gave_up_after
 
 
 @pytest.fixture

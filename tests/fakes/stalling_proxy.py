@@ -8,13 +8,15 @@ that drops packets would. `resume()` lets everything through again.
     proxy.stall(); ...; proxy.resume(); proxy.stop()
 
 With no upstream (`StallingProxy(None, None)`) it is a server that accepts connections
-and never says a word.
+and never says a word; `held_for` then lists, per connection the client has given up on,
+the seconds from its accept to the client closing it.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 
 
 class StallingProxy:
@@ -27,6 +29,7 @@ class StallingProxy:
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.held_for: list[float] = []
 
     def start(self) -> StallingProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -60,9 +63,21 @@ class StallingProxy:
             except OSError:
                 return
             self._keep(client)
-            if self.upstream is None:
-                continue  # accepted, and never answered
+            if self.upstream is None:  # accepted, and never answered
+                threading.Thread(target=self._until_closed, args=(client,), daemon=True).start()
+                continue
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
+
+    def _until_closed(self, client: socket.socket) -> None:
+        """Reads what the client says until it hangs up, and notes how long that took."""
+        accepted = time.monotonic()
+        try:
+            while client.recv(65536):
+                pass
+        except OSError:
+            return  # closed by stop()
+        if not self._stopped.is_set():
+            self.held_for.append(time.monotonic() - accepted)
 
     def _connect(self, client: socket.socket) -> None:
         self._flowing.wait()
