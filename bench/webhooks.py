@@ -26,6 +26,7 @@ the app/floor CPU ratio (the app's CPU until applied against bench/webhook_floor
     python bench/webhooks.py                     # the README's figure
     python bench/webhooks.py --deliveries 500    # quicker
     python bench/webhooks.py --split             # the accept path alone, against the floor
+    python bench/webhooks.py --breakdown         # where the run's time went (see below)
 
 App, emulators and load generator share the machine's cores; the figures are a floor.
 """
@@ -56,6 +57,9 @@ from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import webhook_breakdown as breakdown  # noqa: E402
 
 from tests.fakes.jira_emulator import JiraEmulator  # noqa: E402
 from tests.fakes.slack import SlackEmulator  # noqa: E402
@@ -97,6 +101,12 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--slices", type=int, default=6, help="with --split: turns each")
     parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also where the time went (bench/webhook_breakdown.py): a line per apply batch "
+        "on stderr, and a 'breakdown' entry in the report",
+    )
+    parser.add_argument(
         "--native", action="store_true", help="with --profile: C frames too (py-spy --native)"
     )
     return parser.parse_args()
@@ -107,7 +117,8 @@ def parse_args() -> argparse.Namespace:
 
 def set_up(args, slack_emulator, jira_emulator, app=None):
     """`app`: one already running (bench/scale.py's, on a database of its own)."""
-    app = app or launch_app(slack_emulator, jira_emulator)
+    extra = breakdown.app_overrides() if getattr(args, "breakdown", False) else {}
+    app = app or launch_app(slack_emulator, jira_emulator, **extra)
     db = Database(app.env["DATABASE_URL"])
     slack = SlackRequests(app.url, SIGNING_SECRET, slack_emulator)
     team = install_workspace(app, slack_emulator, db)
@@ -599,6 +610,7 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
     here_before = process_cpu_seconds(os.getpid())
     rounds = -(-args.deliveries // len(rows))
     applied = AppliedWatch(db, team.workspace_id)
+    watch = breakdown.Watch(db.url) if getattr(args, "breakdown", False) else None
     with profiled(app.proc.pid, getattr(args, "profile", None), getattr(args, "native", False)):
         statuses, latencies, started, accepted_at, sent = fire_edits(
             url, editor, rounds, args.concurrency
@@ -611,6 +623,7 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
     )
     applied_at = time.perf_counter()
     apply_cpu = process_cpu_seconds(app.proc.pid) - cpu_before
+    samples = watch.stop() if watch else None
     until_applied = applied.stop(sent)
     by_thread = split_by_thread(app.proc.pid, threads_before, len(editor.sent))
     # Threads that ended before the count (aiosqlite runs each connection on a thread of
@@ -680,6 +693,13 @@ def measure(app, db, team, site, hook, rows, slack_emulator, args, *, floor=True
         and statuses[202] == editor.unique
         and not report["in_step_with_jira"]["differ"]
     )
+    if samples is not None:
+        with site.emulator.lock:
+            records = list(site.emulator.requests)
+        report["breakdown"] = breakdown.summarize(
+            app.log(), samples, records, list(slack_emulator.calls),
+            (started, accepted_at, applied_at),
+        )  # fmt: skip
     if floor:
         figures = floor_figures(editor.sent, args.concurrency, hook.secret)
         report |= {

@@ -148,6 +148,25 @@ class _Waiting:
     future: asyncio.Future
 
 
+class BatchTrace:
+    """When each step of one apply batch ended, for a DEBUG line per batch (what
+    `bench/webhooks.py --breakdown` reads to tell where a slow run's time went): taken
+    (after the pace), read (Jira answered), locked (the write lock and a connection
+    held), written, committed. Times are time.perf_counter's, the system's monotonic
+    clock, so another process on the machine can line them up with its own."""
+
+    def __init__(self) -> None:
+        self.marks = {"begun": time.perf_counter()}
+
+    def mark(self, step: str) -> None:
+        self.marks[step] = time.perf_counter()
+
+    def log(self, size: int, left: int) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            steps = " ".join(f"{step}={at:.4f}" for step, at in self.marks.items())
+            logger.debug("apply batch size=%s left=%s %s", size, left, steps)
+
+
 def _write_lock(runtime: Runtime) -> asyncio.Lock:
     """The recorder, the applier and the sender take turns at the database: on SQLite,
     two of our own transactions queuing on its file lock would wait out its busy-timeout
@@ -222,6 +241,7 @@ class DeliveryPipeline:
 
     async def _record(self, group: list[_Waiting]) -> None:
         items = [(w.endpoint, w.delivery) for w in group]
+        begun = time.perf_counter()
         try:
             new = await record_group(self.runtime, items)
         except Exception as exc:
@@ -243,6 +263,11 @@ class DeliveryPipeline:
             if not waiting.future.done():
                 waiting.future.set_result(is_new)
         log_recorded_group(fresh, len(group) - fresh)  # in place of a line per request
+        if logger.isEnabledFor(logging.DEBUG):  # BatchTrace's counterpart
+            logger.debug(
+                "record group size=%s begun=%.4f committed=%.4f",
+                len(group), begun, time.perf_counter(),
+            )  # fmt: skip
         if self._recorded:
             self._apply_wake.set()
 
@@ -252,17 +277,20 @@ class DeliveryPipeline:
             self._apply_wake.clear()
             taken_at = None  # idle: the first batch is taken at once
             while self._recorded:
+                trace = BatchTrace()
                 # What is recorded while a batch is read and applied gathers into the next,
                 # and, while deliveries keep coming, until the batch before is a pace old.
                 await self._gather(taken_at)
                 taken_at = self._clock()
                 batch, self._recorded = self._recorded[:APPLY_MAX], self._recorded[APPLY_MAX:]
+                trace.mark("taken")
                 try:
-                    owed, relabelled = await apply_recorded(self.runtime, batch)
+                    owed, relabelled = await apply_recorded(self.runtime, batch, trace)
                 except Exception:
                     # Recorded all the same: `apply_unapplied` applies them after the lease.
                     logger.exception("applying %s webhook deliveries failed", len(batch))
                     continue
+                trace.log(len(batch), len(self._recorded))
                 self._owed += owed
                 self._relabelled |= relabelled
                 if self._owed or self._relabelled:
@@ -328,13 +356,15 @@ async def record_group(runtime: Runtime, items: list) -> dict[tuple[int, str], i
 
 
 async def apply_recorded(
-    runtime: Runtime, batch: list[Recorded]
+    runtime: Runtime, batch: list[Recorded], trace: BatchTrace | None = None
 ) -> tuple[list[Owed], set[tuple[int, int]]]:
     """Reads the batch's issues from Jira, then applies them and writes the deliveries'
     outcomes in one transaction: the notices owed, in order, and the (workspace, item)
     whose issue only changed status name (their lines show it)."""
+    trace = trace or BatchTrace()
     currents = await read_group(runtime, [(r.endpoint, r.delivery) for r in batch])
-    changes, relabelled = await apply_group(runtime, batch, currents)
+    trace.mark("read")
+    changes, relabelled = await apply_group(runtime, batch, currents, trace)
     owed = [Owed(r.endpoint.workspace_id, r.pk, changes[r.pk]) for r in batch if changes.get(r.pk)]
     return owed, relabelled
 
@@ -375,7 +405,10 @@ async def _reader_for(runtime: Runtime, workspace_id: int) -> tuple[JiraClient, 
 
 
 async def apply_group(
-    runtime: Runtime, batch: list[Recorded], currents: dict[int, Current]
+    runtime: Runtime,
+    batch: list[Recorded],
+    currents: dict[int, Current],
+    trace: BatchTrace | None = None,
 ) -> tuple[dict[int, StatusChange | None], set[tuple[int, int]]]:
     """{delivery pk: its change} once committed, and the (workspace, item) relabelled.
     Set-wise, so a batch costs a handful of statements whatever its size:
@@ -387,7 +420,9 @@ async def apply_group(
     3. apply what Jira reports now to each, in arrival order, in memory (status by the
        completion rules, fields by the three-way merge: bot/sync/pull.py);
     4. write the items that changed and each delivery's outcome."""
+    trace = trace or BatchTrace()
     async with _write_lock(runtime), runtime.engine.begin() as conn:
+        trace.mark("locked")
         mine = await claim_for_apply(conn, [r.pk for r in batch])
         todo = [r for r in batch if r.pk in mine]
         states, rows = await _items(conn, [(r.endpoint, r.delivery) for r in todo])
@@ -402,6 +437,8 @@ async def apply_group(
         # The rows hold every change made above: all changed items go in one UPDATE.
         await write_items(conn, written, {row["id"]: row for row in rows.values()})
         await write_outcomes(conn, outcomes)
+        trace.mark("written")
+    trace.mark("committed")
     return changes, _relabelled(states, named_before, changes)
 
 

@@ -187,6 +187,7 @@ class FaultsAndRecording:
         async def recording_send(message: dict) -> None:
             if message["type"] == "http.response.start":
                 record.status = message["status"]
+                record.answered_at = time.time()
             await send(message)
 
         path, method = scope["path"], scope["method"]

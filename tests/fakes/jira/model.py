@@ -281,3 +281,4 @@ class Recorded:
     status: int | None = None  # None when the emulator dropped the connection
     fault: str | None = None  # the injected fault kind, if any
     rest_path: str | None = None  # the part after /rest/api/3, e.g. "/issue/bulk"
+    answered_at: float | None = None  # time.time() when its answer began
