@@ -165,8 +165,9 @@ def read_log(text: str) -> tuple[list[Batch], list[tuple[int, float, float]], li
 
 def summarize(app_log: str, samples: Samples, jira_records, slack_calls, window) -> dict:
     """The run's figures, and (on stderr) a line per apply batch. `window`: (started,
-    accepted_at, applied_at) on perf_counter."""
-    started, accepted_at, applied_at = window
+    accepted_at, applied_at, seen_at) on perf_counter: seen_at is when the bench's own
+    look found every delivery applied (after the load generator's exit)."""
+    started, accepted_at, applied_at, seen_at = window
     offset = time.time() - time.perf_counter()  # time.time() = perf_counter() + offset
     batches, groups, collections = read_log(app_log)
     batches = [b for b in batches if b.marks["committed"] >= started]
@@ -186,8 +187,8 @@ def summarize(app_log: str, samples: Samples, jira_records, slack_calls, window)
     return {
         "accept_s": round(accepted_at - started, 3),
         "applied_s": round(applied_at - started, 3),
-        # The app's last apply committed: applied_s - this is the bench's own delay in
-        # seeing it (the load process's exit, the next look at the database).
+        "seen_applied_s": round(seen_at - started, 3),  # applied_per_s's end until this round
+        # The app's last apply committed (applied_s is when the watch saw it).
         "last_commit_s": round(
             max((b.marks["committed"] for b in batches), default=0) - started, 3
         ),
