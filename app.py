@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging.config
 import sys
 
@@ -33,8 +34,20 @@ def main() -> int:
         print(f"Unpack cannot start: DATABASE_URL: {exc}", file=sys.stderr)
         return 2
     runtime = Runtime.build(settings)
-    _run_on_the_fastest_loop(serve(runtime, build_web_app(runtime)))
+    web_app = build_web_app(runtime)
+    _keep_start_up_out_of_collections()
+    _run_on_the_fastest_loop(serve(runtime, web_app))
     return 0
+
+
+def _keep_start_up_out_of_collections() -> None:
+    """What start-up made (modules, their functions and classes, the web app, the
+    migrations' leftovers) lives as long as the process, and is most of what it holds:
+    frozen, the collector's old-generation passes no longer walk it. They did every few
+    seconds in a burst of webhook deliveries, 35-130 ms each, the event loop stopped
+    meanwhile."""
+    gc.collect()
+    gc.freeze()
 
 
 def _run_on_the_fastest_loop(main_coroutine) -> None:
