@@ -69,8 +69,9 @@ class Settings(BaseSettings):
     # process's claims lapse (and are taken over) after this long.
     sync_lease_seconds: float = Field(default=15, gt=0)
     # While Jira's webhook deliveries keep arriving, each process applies them at most this
-    # often (at once when it was idle): larger batches share one re-read and one
-    # transaction. Bounded, so a Jira edit still shows in Slack within about a second.
+    # often (at once when it was idle), and less often while a batch takes longer than
+    # half of it: larger batches share one re-read and one transaction. Bounded, so a
+    # Jira edit still shows in Slack within about a second (bot/jira/deliveries.py).
     webhook_apply_every_seconds: float = Field(default=0.2, ge=0, le=1)
     # Hosts (or host:port) an API-token site URL may name although they resolve to a
     # loopback or private address: a Jira in the operator's own network, or a test's.

@@ -1,7 +1,8 @@
 """Bursts of webhook deliveries: Jira hears 2xx once a delivery is recorded, so a re-read
 Jira is slow to answer holds back no answer (what arrives meanwhile is applied after it),
 a batch whose deliveries change different fields of different items applies every one of
-them, and while deliveries keep coming the applier lets them gather (at most a pace)."""
+them, and while deliveries keep coming the applier lets them gather (a pace, or as long
+as the batch before took)."""
 
 from __future__ import annotations
 
@@ -227,6 +228,60 @@ def test_while_deliveries_keep_coming_the_applier_lets_them_gather(
     ids = [item.issue_id for item in items]
     assert searched_ids(site)[before:] == [[ids[0]], sorted(ids[1:])]
     assert set(titles(sync_app.db, items).values()) == {f"{i.title}, groomed" for i in items}
+
+
+def test_a_batch_that_took_long_is_followed_by_as_long_a_wait(
+    sync_app, jira_emulator, site, hooked
+):
+    """A batch that took longer than the pace (here half a second, its re-read held by
+    Jira while the test's clock moves on) is followed by as long a wait, not by the next
+    batch at once: on a slow machine the applier then takes half the time at most, and
+    the burst gathers into fewer, larger batches."""
+    team, hook, items = hooked
+    edits = [
+        planned_edit(site, item.key, hook.jira_user, summary=f"{item.title}, slowly")
+        for item in items
+    ]
+    before = len(searched_ids(site))
+    held = jira_emulator.faults.add(
+        "POST", f"/sites/{site.name}{SEARCH}", "hold", times=1, body_has="id in ("
+    )
+    now = [1000.0]
+    paused: list[float] = []
+    resume = asyncio.Event()
+
+    async def pause(seconds: float) -> None:
+        paused.append(seconds)
+        await resume.wait()
+
+    async def burst(runtime):
+        endpoint = await endpoint_for(runtime, hook.token)
+        pipeline = DeliveryPipeline(runtime, clock=lambda: now[0], pause=pause)
+        try:
+            assert await pipeline.submit(endpoint, delivery_of(edits[0]))
+            await until(lambda: held.hits == 1, "the first delivery's re-read")
+            assert await pipeline.submit(endpoint, delivery_of(edits[1]))  # meanwhile
+            now[0] += 0.5  # the batch takes half a second
+            held.release()
+            await until(
+                lambda: paused or len(searched_ids(site)) > before + 1,
+                "the applier to wait, or to take its next batch",
+            )
+            # Taken at 1000.0, done at 1000.5: the next waits until 1001.0 (the pace is
+            # over already).
+            assert paused == [pytest.approx(0.5)]
+            for edit in edits[2:]:
+                assert await pipeline.submit(endpoint, delivery_of(edit))
+            resume.set()
+            await asyncio.to_thread(wait_applied, sync_app.db, team)
+        finally:
+            await pipeline.stop()
+        return runtime.settings.webhook_apply_every_seconds
+
+    assert run_in_process(sync_app.app, burst) < 0.5
+    ids = [item.issue_id for item in items]
+    assert searched_ids(site)[before:] == [[ids[0]], sorted(ids[1:])]
+    assert set(titles(sync_app.db, items).values()) == {f"{i.title}, slowly" for i in items}
 
 
 def test_a_batch_writes_every_item_it_changed_in_one_update(sync_app, site, hooked):
