@@ -22,15 +22,13 @@ from typing import Any, TypeVar
 
 import aiohttp
 import httpx
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.slack_retry import BoundedRateLimitRetryHandler
 from storage.crypto import SecretBox
 from storage.db import make_engine, make_sessions
 
@@ -248,7 +246,7 @@ class Runtime:
             session=self.slack_session,
             retry_handlers=[
                 AsyncConnectionErrorRetryHandler(max_retry_count=1),
-                AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+                BoundedRateLimitRetryHandler(max_retry_count=2),
             ],
         )
 

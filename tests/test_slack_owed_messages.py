@@ -137,3 +137,77 @@ def test_a_summary_slack_refuses_past_the_retries_stays_owed_and_ends_up_true(
     run_in_process(app, notifier.refresh_owed_summaries)  # (or the app's own run of it)
     wait_for_line(slack_emulator, team, "New wording")
     assert db.scalar(owed, r=retro_id) is None
+
+
+def _tries(slack_emulator, team, method: str, text: str, since: int) -> list:
+    return [
+        c
+        for c in slack_emulator.calls_to(method)[since:]
+        if c.team_id == team.team_id and text in str(c.args)
+    ]
+
+
+@pytest.mark.parametrize("header", ["1.5", "soon", "-3"])
+def test_a_retry_after_slack_never_sends_is_waited_out_and_the_messages_go_out(
+    header, slack, slack_emulator, db, team, site, hook
+):
+    """A 429 whose Retry-After is a fraction, a word or negative (a proxy's, say). slack_sdk
+    read it with int(): the first two raised ValueError out of the call, which is no
+    SlackApiError, so the summary's refresh was neither retried nor kept owed; a negative
+    one was retried at once. Each is now a 429 like any other: waited out (at least a
+    second), then retried, and both the notice and the summary go out."""
+    [item, marker] = synced_items(slack, slack_emulator, db, team, "Fix the deploy", "Docs")
+    _settled(slack_emulator, db, team, [item, marker])
+    for method in ("chat.postMessage", "chat.update"):
+        slack_emulator.fail(method, status=429, retry_after=header, team_id=team.team_id)
+    posts, updates = (len(slack_emulator.calls_to(m)) for m in ("chat.postMessage", "chat.update"))
+
+    [delivery] = site.transition(item.key, "Done", by=hook.jira_user)
+
+    assert delivery.status == 202, delivery.response_text
+    wait_for_thread(slack_emulator, db, team, item.retro_id, " finished ")
+    _, line = wait_for_line(slack_emulator, team, "done in Jira by Ana Lima")
+    assert line.startswith("✅") and "Fix the deploy" in line
+    tried = _tries(slack_emulator, team, "chat.postMessage", " finished ", posts)
+    assert [c.status for c in tried] == [429, 200]
+    assert tried[1].time - tried[0].time >= 1.0
+    refused = [c for c in slack_emulator.calls_to("chat.update")[updates:] if c.status == 429]
+    assert len(refused) == 1
+
+
+def test_a_retry_after_of_a_day_holds_no_sender_and_the_messages_stay_owed(
+    app, slack, slack_emulator, db, team, site, hook
+):
+    """A 429 asking for a day. slack_sdk slept through it inside the call: the sender of the
+    notice held its claim all that time (and past NOTICE_LEASE another process would post
+    it too), the summary's refresh the same. Now the 429 comes back at once: the notice's
+    claim is given back and the summary marked owed, and their jobs send both later."""
+    [item] = synced_items(slack, slack_emulator, db, team, "Rotate the keys")
+    _settled(slack_emulator, db, team, [item])
+    for method in ("chat.postMessage", "chat.update"):
+        slack_emulator.fail(method, status=429, retry_after="86400", team_id=team.team_id)
+    posts = len(slack_emulator.calls_to("chat.postMessage"))
+
+    site.transition(item.key, "Done", by=hook.jira_user)
+
+    given_back = (
+        "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "
+        "AND notice IS NOT NULL AND notified_at IS NULL AND notice_claimed_at IS NULL"
+    )
+    wait_until(
+        lambda: _tries(slack_emulator, team, "chat.postMessage", " finished ", posts),
+        "the notice refused",
+    )
+    wait_until(lambda: db.scalar(given_back, w=team.workspace_id) == 1, "the claim given back")
+    assert len(_tries(slack_emulator, team, "chat.postMessage", " finished ", posts)) == 1
+    owed_summary = "SELECT summary_owed_at FROM retros WHERE id = :r"
+    wait_until(lambda: db.scalar(owed_summary, r=item.retro_id) is not None, "the summary owed")
+
+    # Later, on this process's clock only (see above): each job sends what is owed, once.
+    with freeze_time(datetime.now(UTC) + OWED_AFTER * 1.5, tick=True):
+        assert run_in_process(app, send_owed_notices) == 1
+        assert run_in_process(app, send_owed_notices) == 0
+        run_in_process(app, notifier.refresh_owed_summaries)
+    assert len(status_notices(slack_emulator, db, team, item.retro_id)) == 1
+    wait_for_line(slack_emulator, team, "done in Jira by Ana Lima")
+    assert db.scalar(owed_summary, r=item.retro_id) is None

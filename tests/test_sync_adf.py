@@ -10,7 +10,13 @@ import pytest
 
 from bot.jira.adf import mrkdwn_to_adf, plain_text
 from bot.jira.fields import IssueContext, Target, create_fields, summary, update_fields
-from bot.sync.backoff import MAX_RETRIES, retries_left, retry_delay
+from bot.sync.backoff import (
+    MAX_RETRIES,
+    RETRY_AFTER_MAX,
+    retries_left,
+    retry_after_seconds,
+    retry_delay,
+)
 from storage.models import ActionItem
 from tests.fakes.jira.adf import validate_adf
 
@@ -231,3 +237,25 @@ def test_backoff_stops_growing_at_its_cap_but_never_cuts_a_retry_after():
     assert [retry_delay(n, 30, cap=900, rng=pinned) for n in (5, 6, 7)] == [480, 900, 900]
     assert retry_delay(10_000, 30, cap=900, rng=pinned) == 900  # no overflow however long
     assert retry_delay(9, 30, retry_after=3600, cap=900, rng=pinned) == 3600
+
+
+def test_a_retry_after_is_read_the_same_from_jira_and_slack():
+    """Seconds, fractions kept; a negative as none; an hour at most; a word, NaN or an
+    HTTP date as no Retry-After (the caller's own backoff then)."""
+    read = {
+        value: retry_after_seconds(value)
+        for value in ("2", "1.5", "0", "-3", "1e12", "inf", "soon", "nan", "", None)
+    }
+    assert read == {
+        "2": 2.0,
+        "1.5": 1.5,
+        "0": 0.0,
+        "-3": 0.0,
+        "1e12": RETRY_AFTER_MAX,
+        "inf": RETRY_AFTER_MAX,
+        "soon": None,
+        "nan": None,
+        "": None,
+        None: None,
+    }
+    assert retry_after_seconds("Wed, 21 Oct 2026 07:28:00 GMT") is None

@@ -25,6 +25,7 @@ import httpx
 from bot import messages
 from bot.jira import json_body
 from bot.jira.errors import JiraError, JiraErrorKind, classify_field_errors
+from bot.sync.backoff import retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -340,7 +341,7 @@ def _error_for(status: int, body: Any, retry_after: str | None) -> JiraError:
             JiraErrorKind.RATE_LIMITED if status == 429 else JiraErrorKind.UNAVAILABLE,
             detail,
             status=status,
-            retry_after=_seconds(retry_after),
+            retry_after=retry_after_seconds(retry_after),
         )
     if status >= 500:
         return JiraError(JiraErrorKind.UNAVAILABLE, detail, status=status)
@@ -352,13 +353,6 @@ def _error_for(status: int, body: Any, retry_after: str | None) -> JiraError:
         return JiraError(JiraErrorKind.NOT_FOUND, detail, status=status)
     kind = classify_field_errors(field_errors, messages)
     return JiraError(kind, detail, status=status, field_errors=field_errors)
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 def error_from_body(status: int, body: Any) -> JiraError:

@@ -15,6 +15,17 @@ JITTER = 0.25  # ±25 %: processes that failed together do not all come back tog
 RETRY_AFTER_MAX = 3600.0
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (Jira's or Slack's) as seconds a wait may use: fractions kept,
+    a negative value as 0, at most RETRY_AFTER_MAX; None when it is no number of seconds
+    (a word, NaN, or the HTTP date the standard allows and neither service sends)."""
+    try:
+        seconds = float(value) if value is not None else math.nan
+    except ValueError:
+        return None
+    return None if math.isnan(seconds) else min(max(0.0, seconds), RETRY_AFTER_MAX)
+
+
 def retries_left(failures: int) -> bool:
     """After `failures` failed tries of one sync, is another try allowed?"""
     return failures <= MAX_RETRIES

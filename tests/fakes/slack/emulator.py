@@ -311,14 +311,16 @@ class SlackEmulator:
         *,
         error: str = "internal_error",
         status: int = 200,
-        retry_after: int | None = None,
+        retry_after: int | float | str | None = None,
         times: int | None = 1,
         delay: float = 0.0,
         team_id: str | None = None,
     ) -> None:
         """Answer the next `times` calls (None: all) to `method` with an error.
 
-        status=429 with retry_after=N mimics rate limiting ({"error": "ratelimited"}).
+        status=429 with retry_after=N mimics rate limiting ({"error": "ratelimited"}); a
+        str is sent as the Retry-After header as it is ("1.5", "soon", "-3": what no Slack
+        should send, but a proxy might).
         `method` may also be "response_url".
         """
         if status == 429 and error == "internal_error":
@@ -598,7 +600,8 @@ class SlackEmulator:
             answer = {"ok": False, "error": e.error, **e.extra}
         extra_headers = {}
         if fault and fault.retry_after is not None:
-            extra_headers["Retry-After"] = str(int(fault.retry_after))
+            value = fault.retry_after
+            extra_headers["Retry-After"] = value if isinstance(value, str) else str(int(value))
         call.response = answer
         return call.status, answer, extra_headers, fault.delay if fault else 0.0
 

@@ -180,7 +180,7 @@ class Fault:
     method: str
     error: str | None  # None: answer normally, after `delay`
     status: int
-    retry_after: int | None
+    retry_after: int | float | str | None  # a str: sent as it is, whatever it says
     times: int | None  # None: until cleared
     delay: float = 0.0
     team_id: str | None = None
