@@ -4,6 +4,7 @@ and rotating ENCRYPTION_KEY with `python -m storage.rotate_keys`."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from storage.clock import utcnow
 from storage.crypto import SecretBox
 from storage.db import make_engine, prepare_database
 from storage.models import JiraConnection, JiraOAuthFlow, Workspace
+from storage.rotate_keys import secret_columns
+from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import (
     choose_default_project,
     connect_with_oauth,
@@ -29,7 +32,7 @@ from tests.flows_jira import (
     submit_token_modal,
     token_modal,
 )
-from tests.harness import ROOT, install_workspace
+from tests.harness import ROOT, SIGNING_SECRET, Database, install_workspace, launch_app
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)  # long expired
 
@@ -191,3 +194,74 @@ def test_rotate_keys_without_the_old_key_stops_and_says_why(tmp_path):
     assert "cannot be decrypted with any key" in done.stderr
     assert "Traceback" not in done.stderr and old not in done.stderr + done.stdout
     assert SecretBox(old).open(asyncio.run(_secrets(async_url))[0]) == "xoxb-rotate-me"
+
+
+def _sealed_values(db: Database) -> list[bytes]:
+    """Every value of every encrypted column, in any table."""
+    values = []
+    for table, column in secret_columns():
+        query = f"SELECT {column} AS v FROM {table.name} WHERE {column} IS NOT NULL"  # noqa: S608 (names from the models)
+        rows = db.rows(query)
+        values += [bytes(row["v"]) for row in rows]
+    return values
+
+
+def _basic_token(request) -> str:
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    assert scheme.lower() == "basic", scheme
+    return base64.b64decode(encoded).decode().partition(":")[2]
+
+
+def test_a_key_rotated_as_an_operator_would_leaves_the_app_working_on_the_new_key_alone(
+    slack_emulator, jira_emulator, site
+):
+    """A workspace connected (API token, webhook secret) under key A; then the operator's
+    steps of storage/rotate_keys.py: the app restarted with B,A, `python -m
+    storage.rotate_keys` run beside it, the app restarted with B alone. Slack's requests
+    still find the bot token, Jira still gets the API token, and the database holds no
+    secret in plain text and nothing key A alone can open."""
+    key_a, key_b = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    api_token, webhook_secret = "ATATT-" + uuid.uuid4().hex, "whsec-" + uuid.uuid4().hex
+    quiet = {"SYNC_INTERVAL_SECONDS": "3600"}
+
+    def run(keys: str, database_url: str | None = None):
+        return launch_app(
+            slack_emulator, jira_emulator, database_url=database_url, ENCRYPTION_KEY=keys, **quiet
+        )
+
+    first = run(key_a)
+    database_url, db = first.env["DATABASE_URL"], Database(first.env["DATABASE_URL"])
+    try:
+        slack = SlackRequests(first.url, SIGNING_SECRET, slack_emulator)
+        team = install_workspace(first, slack_emulator, db)
+        connect_with_token(slack, slack_emulator, team, site, token=api_token)
+        choose_default_project(slack, slack_emulator, team, webhook_secret=webhook_secret)
+    finally:
+        first.stop()
+    sealed = _sealed_values(db)
+    assert len(sealed) >= 3  # the bot token, the Jira credentials, the webhook secret
+
+    both = run(f"{key_b},{key_a}", database_url)
+    try:
+        done = _rotate(database_url, f"{key_b},{key_a}")
+    finally:
+        both.stop()
+    assert done.returncode == 0, done.stderr
+    assert f"Re-encrypted {len(sealed)} secret(s)" in done.stdout
+
+    only_b = run(key_b, database_url)
+    try:
+        slack = SlackRequests(only_b.url, SIGNING_SECRET, slack_emulator)
+        asked = len(jira_emulator.requests_to("GET", "/project/search"))
+        assert project_options(slack, team, open_settings(slack, slack_emulator, team))
+        made = jira_emulator.requests_to("GET", "/project/search")[asked:]
+        assert made and {_basic_token(r) for r in made} == {api_token}
+    finally:
+        only_b.stop()
+    after = _sealed_values(db)
+    assert len(after) == len(sealed)
+    for value in after:
+        assert api_token.encode() not in value and webhook_secret.encode() not in value
+        SecretBox(key_b).open(value)  # raises if B cannot
+        with pytest.raises(ValueError, match="cannot be decrypted"):
+            SecretBox(key_a).open(value)
