@@ -24,7 +24,9 @@ MAX_SOURCE_CHARS = 30_000
 _md = MarkdownIt("zero").enable(["list", "blockquote", "fence"])
 
 _FENCE = re.compile(r"```(.*?)```", re.DOTALL)
-_BULLET = re.compile(r"^(\s*)[•◦▪‣·]\s+", re.MULTILINE)
+# The space after the bullet stays on its line: a bullet alone on a line is an empty item,
+# and the paragraph after it is not pulled into it.
+_BULLET = re.compile(r"^(\s*)[•◦▪‣·](?:[ \t]+|$)", re.MULTILINE)
 _QUOTE = re.compile(r"^(\s*)&gt;", re.MULTILINE)
 _URL = re.compile(r"^(https?://|mailto:)\S+$", re.IGNORECASE)
 _BARE_URL = re.compile(r"https?://[^\s<>|`]+", re.IGNORECASE)
