@@ -522,8 +522,13 @@ def test_a_turn_whose_row_another_transaction_holds_is_taken_once_it_is_let_go(
         return looking > 0 or tasks[0].done()
 
     async def let_go_once_looked_again(tasks) -> None:
+        # The run takes every other due turn first: one for each workspace the earlier
+        # modules on this worker left (some 60, about 10 s in CI under load).
         await asyncio.to_thread(
-            wait_until, lambda: looked_again_or_ended(tasks), message="the held turn looked for"
+            wait_until,
+            lambda: looked_again_or_ended(tasks),
+            timeout=90,
+            message="the held turn looked for",
         )
         release.set()
 
