@@ -237,6 +237,11 @@ class Runtime:
             state=state or ProcessState(),
         )
 
+    def atlassian_transport(self) -> httpx.AsyncBaseTransport:
+        """A transport for one call to Atlassian's token service (authlib's client makes
+        its own connection), counted and timed with Jira's requests."""
+        return self.metrics.jira_transport(httpx.AsyncHTTPTransport())
+
     def slack_client(self, token: str | None = None) -> AsyncWebClient:
         """A Web API client on SLACK_API_URL that rides out rate limits and blips."""
         return AsyncWebClient(

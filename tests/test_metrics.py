@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.flows_jira import connect_with_oauth
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import sync_app_fixture, wait_for_keys, wait_for_state
 from tests.flows_webhooks import post_delivery, token_webhook, wait_until
@@ -74,6 +75,30 @@ def test_a_commit_and_webhook_deliveries_are_counted(sync_app, slack_emulator, j
     assert value(samples, "unpack_slack_ack_seconds_count") >= acked
     assert value(samples, "unpack_slack_api_calls_total", outcome="ok") >= 5
     assert value(samples, "unpack_items_waiting") == 0
+
+
+def test_atlassian_token_calls_are_counted_with_jira_s_requests(
+    sync_app, slack_emulator, jira_emulator, site
+):
+    """The OAuth code exchange goes through authlib's client, not the Jira client: it is
+    counted all the same. Atlassian's token service answers 503 once, the only failing
+    answer of the connect."""
+    app, db, slack = sync_app.app, sync_app.db, sync_app.slack
+    team = install_workspace(app, slack_emulator, db)
+    jira_emulator.faults.add("POST", "/auth/oauth/token", "503", times=1)
+    exchanges = jira_emulator.token_requests["authorization_code"]
+    before = scrape()
+
+    attempt = connect_with_oauth(app, slack, slack_emulator, jira_emulator, team, [site])
+
+    assert "Atlassian" in attempt.page.text and attempt.page.status_code >= 400
+    assert jira_emulator.token_requests["authorization_code"] == exchanges  # refused first
+    after = scrape()
+    errors = [
+        value(samples, "unpack_jira_requests_total", outcome="server_error")
+        for samples in (before, after)
+    ]
+    assert errors[1] - errors[0] == 1
 
 
 def test_items_waiting_is_read_from_the_queue(sync_app, slack_emulator, site):

@@ -71,8 +71,13 @@ def _client_secret_json(auth, method, uri, headers, body):
     return uri, headers, json.dumps(params).encode()
 
 
-def oauth_client(settings: Settings) -> AsyncOAuth2Client:
+def oauth_client(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncOAuth2Client:
+    """`transport`: the metered one of the caller's process (Metrics.jira_transport), so
+    token calls are counted with Jira's requests."""
     client = AsyncOAuth2Client(
+        transport=transport,
         client_id=settings.atlassian_client_id,
         client_secret=settings.atlassian_client_secret,
         token_endpoint_auth_method=JSON_AUTH,
@@ -104,18 +109,22 @@ def _token_url(settings: Settings) -> str:
     return settings.atlassian_auth_url.rstrip("/") + "/oauth/token"
 
 
-async def exchange_code(settings: Settings, code: str) -> dict:
+async def exchange_code(
+    settings: Settings, code: str, transport: httpx.AsyncBaseTransport | None = None
+) -> dict:
     """The authorization code for {access_token, refresh_token, expires_in}."""
-    async with oauth_client(settings) as client:
+    async with oauth_client(settings, transport) as client:
         return await _token_call(
             settings,
             client.fetch_token(_token_url(settings), grant_type="authorization_code", code=code),
         )
 
 
-async def refresh(settings: Settings, refresh_token: str) -> dict:
+async def refresh(
+    settings: Settings, refresh_token: str, transport: httpx.AsyncBaseTransport | None = None
+) -> dict:
     """A new access token and (Atlassian rotates them) a new refresh token."""
-    async with oauth_client(settings) as client:
+    async with oauth_client(settings, transport) as client:
         client.scope = None  # a refresh keeps the granted scopes; Atlassian wants none sent
         return await _token_call(
             settings, client.refresh_token(_token_url(settings), refresh_token)

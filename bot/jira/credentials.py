@@ -173,7 +173,9 @@ async def _refresh_locked(
             if fresh and (refreshed_meanwhile or not force):
                 return secret["access_token"], conn.credentials_generation
             try:
-                token = await atlassian.refresh(runtime.settings, secret["refresh_token"])
+                token = await atlassian.refresh(
+                    runtime.settings, secret["refresh_token"], runtime.atlassian_transport()
+                )
             except atlassian.AtlassianRefused:
                 refused = (conn.workspace_id, conn.id)
             else:

@@ -209,7 +209,7 @@ async def _claim_state(runtime: Runtime, state: str, request: Request) -> Claime
 
 async def _exchange(runtime: Runtime, code: str) -> dict:
     try:
-        token = await atlassian.exchange_code(runtime.settings, code)
+        token = await atlassian.exchange_code(runtime.settings, code, runtime.atlassian_transport())
     except atlassian.AtlassianRefused:
         raise FlowFailed(
             "Atlassian did not accept the authorization (it may have expired)."
