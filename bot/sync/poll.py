@@ -305,7 +305,7 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
             runtime.sessions, turns, owner, started, until, postgres, RECONCILE_EVERY
         )
         if connection is None:
-            if postgres and await _held_turn_left(runtime, turns, started, waiting):
+            if postgres and await _held_turn_left(runtime, turns, what, started, waiting):
                 continue
             return taken
         waiting.clear()
@@ -336,18 +336,19 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
 
 
 async def _held_turn_left(
-    runtime: Runtime, turns: polling.Turns, started: datetime, waiting: list[float]
+    runtime: Runtime, turns: polling.Turns, what: str, started: datetime, waiting: list[float]
 ) -> bool:
     """Whether a turn due at `started` is still untaken (its row held by another
     transaction), after a pause: then the caller claims again. False once the wait since
     the first miss passes HELD_TURN_WAIT_SECONDS."""
     loop = asyncio.get_running_loop()
-    if not waiting:
-        waiting.append(loop.time())
-    if loop.time() - waiting[0] > HELD_TURN_WAIT_SECONDS:
+    if waiting and loop.time() - waiting[0] > HELD_TURN_WAIT_SECONDS:
         return False
     if not await polling.turn_due(runtime.sessions, turns, started, RECONCILE_EVERY):
         return False
+    if not waiting:
+        waiting.append(loop.time())
+        logger.info("a workspace's turn at %s is held by another transaction: waiting", what)
     await asyncio.sleep(HELD_TURN_RECHECK_SECONDS)
     return True
 
