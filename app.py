@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging.config
 import sys
 
@@ -35,19 +34,8 @@ def main() -> int:
         return 2
     runtime = Runtime.build(settings)
     web_app = build_web_app(runtime)
-    _keep_start_up_out_of_collections()
     _run_on_the_fastest_loop(serve(runtime, web_app))
     return 0
-
-
-def _keep_start_up_out_of_collections() -> None:
-    """What start-up made (modules, their functions and classes, the web app, the
-    migrations' leftovers) lives as long as the process, and is most of what it holds:
-    frozen, the collector's old-generation passes no longer walk it. They did every few
-    seconds in a burst of webhook deliveries, 35-130 ms each, the event loop stopped
-    meanwhile."""
-    gc.collect()
-    gc.freeze()
 
 
 def _run_on_the_fastest_loop(main_coroutine) -> None:
