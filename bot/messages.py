@@ -75,6 +75,16 @@ def no_site_at(site_url: str) -> str:
     return f"No Jira Cloud site answered at {site_url}."
 
 
+def slack_connection_lost(install_url: str) -> str:
+    """The workspace's bot token is stored but cannot be read (the operator's encryption
+    key changed without the old one): only installing the app again mends it."""
+    return (
+        "Unpack can't act in this workspace right now: its connection to Slack needs "
+        "setting up again, so nothing was done. A workspace admin can fix this by "
+        f"<{install_url}|installing Unpack again>."
+    )
+
+
 def connect_command(method: str | None) -> str:
     """The command that connects again the way this workspace connected (OAuth when it
     is not known)."""

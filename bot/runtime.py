@@ -259,10 +259,15 @@ class Runtime:
         """Run `work` as a task of its own that the caller's cancellation (a wait_for
         budget, shutdown cancelling background jobs) does not reach: the caller stops
         waiting, the work goes on, and `close` waits for it."""
+        return await asyncio.shield(self.finish_later(work))
+
+    def finish_later(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        """Start `work` without waiting for it (a reply owed after an HTTP answer is
+        sent); `close` waits for it."""
         task = asyncio.ensure_future(work)
         self.state.unfinishable.add(task)
         task.add_done_callback(_forget_finished(self.state.unfinishable))
-        return await asyncio.shield(task)
+        return task
 
     def wake_sync(self) -> None:
         self.sync_wakeup.set()

@@ -8,16 +8,20 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
-from slack_bolt.response import BoltResponse
 
 from bot import ack_budget
+from bot.apologies import apology
 from bot.logging_setup import log_workspace
-from bot.messages import DATABASE_SLOW
+from bot.messages import DATABASE_SLOW, slack_connection_lost
 from bot.runtime import Runtime
 from bot.workspaces import workspace_id_for_team
 from commands import register_all  # the one place bot/ reaches commands/ (docs/architecture.md)
 from storage.db import DatabaseSlow, within
-from storage.installations import DatabaseStateStore, WorkspaceInstallationStore
+from storage.installations import (
+    BotTokenUnreadable,
+    DatabaseStateStore,
+    WorkspaceInstallationStore,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,12 +95,17 @@ def build_slack_app(runtime: Runtime) -> AsyncApp:
         await next()
 
     @app.error
-    async def database_slow(error, logger):
-        """A database that does not answer is said so within Slack's 3 seconds, in the
-        reply of a command (Slack shows it); anything else fails as Bolt would."""
+    async def apologise(error, body):
+        """A request the app cannot serve for want of its database or of the workspace's
+        bot token is answered within Slack's 3 seconds, saying so to the person where
+        Slack can show it (bot/apologies.py); anything else fails as Bolt would."""
         if isinstance(error, DatabaseSlow):
             logger.warning("answered a Slack request with 'try again': %s", error)
-            return BoltResponse(status=200, body=DATABASE_SLOW)
+            return apology(runtime, body, DATABASE_SLOW)
+        if isinstance(error, BotTokenUnreadable):
+            logger.error("answered a Slack request with 'install again': %s", error)
+            text = slack_connection_lost(settings.public("/slack/install"))
+            return apology(runtime, body, text)
         logger.exception("a Slack request failed", exc_info=error)
         return None
 

@@ -11,6 +11,11 @@ import json
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
+class SecretUnreadable(ValueError):
+    """A stored secret no key in ENCRYPTION_KEY opens: a key dropped before
+    `storage.rotate_keys` ran, or a damaged row."""
+
+
 class SecretBox:
     def __init__(self, keys: str) -> None:
         self._fernet = MultiFernet([Fernet(k.strip()) for k in keys.split(",") if k.strip()])
@@ -23,7 +28,9 @@ class SecretBox:
             return self._fernet.decrypt(sealed).decode()
         except InvalidToken:
             # Never include the ciphertext or the key in the message.
-            raise ValueError("a stored secret cannot be decrypted with ENCRYPTION_KEY") from None
+            raise SecretUnreadable(
+                "a stored secret cannot be decrypted with ENCRYPTION_KEY"
+            ) from None
 
     def seal_json(self, value: dict) -> bytes:
         return self.seal(json.dumps(value))

@@ -18,13 +18,27 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from storage.clock import utcnow
-from storage.crypto import SecretBox
+from storage.crypto import SecretBox, SecretUnreadable
 from storage.models import SlackOAuthState, Workspace
 from storage.workspace_queries import workspace_by_team
 
 
 def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+class BotTokenUnreadable(Exception):
+    """A workspace's bot token is stored but cannot be decrypted: nothing can be said to
+    that workspace through Slack's Web API until it installs the app again (which stores
+    a new token) or the operator restores the key. Names the workspace, never the token."""
+
+    def __init__(self, workspace_id: int, team_id: str) -> None:
+        super().__init__(
+            f"workspace {workspace_id} (Slack team {team_id}): its bot token cannot be "
+            "decrypted with ENCRYPTION_KEY; it works again once reinstalled or once the "
+            "key it was sealed with is back in ENCRYPTION_KEY"
+        )
+        self.workspace_id = workspace_id
 
 
 class WorkspaceInstallationStore(AsyncInstallationStore):
@@ -77,13 +91,19 @@ class WorkspaceInstallationStore(AsyncInstallationStore):
             enterprise_id=workspace.enterprise_id,
             team_id=workspace.slack_team_id,
             team_name=workspace.name,
-            bot_token=self._box.open(workspace.bot_token_enc),
+            bot_token=self._bot_token(workspace),
             bot_id=workspace.bot_id,
             bot_user_id=workspace.bot_user_id,
             bot_scopes=workspace.bot_scopes or "",
             user_id=workspace.installer_user_id or "",
             installed_at=workspace.installed_at.timestamp(),
         )
+
+    def _bot_token(self, workspace: Workspace) -> str:
+        try:
+            return self._box.open(workspace.bot_token_enc)
+        except SecretUnreadable:
+            raise BotTokenUnreadable(workspace.id, workspace.slack_team_id) from None
 
     async def async_delete_bot(self, *, enterprise_id, team_id) -> None:
         await self._forget(team_id)
