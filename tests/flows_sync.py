@@ -9,7 +9,6 @@ wait for what the engine stores and to count what Jira holds.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +20,13 @@ from storage.column_types import UtcDateTime
 from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, insert_items, start_retro
-from tests.harness import SIGNING_SECRET, Database, install_workspace, module_app_settings
+from tests.harness import (
+    SIGNING_SECRET,
+    Database,
+    install_workspace,
+    module_app_settings,
+    wait_until,
+)
 from tests.parallel import next_item
 
 # Short enough that a killed process's claims lapse within a test; renewed while working.
@@ -125,16 +130,6 @@ def items(db: Database, team) -> list[dict]:
     )
 
 
-def wait_until(predicate, timeout: float = 10.0, message: str = "a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-
-
 # --- the app's polls of a new connection -----------------------------------------------
 
 # No poll of the workspace is under way: a claim is released when its poll ends, even a
@@ -165,7 +160,9 @@ def wait_for_polls_to_settle(db: Database, team, *, put_off: bool = False, timeo
     if put_off:
         put_off_next()
     wait_until(
-        lambda: db.scalar(_POLL_SETTLED, w=team.workspace_id), timeout, "no poll of the workspace"
+        lambda: db.scalar(_POLL_SETTLED, w=team.workspace_id),
+        "no poll of the workspace",
+        timeout=timeout,
     )
     if put_off:  # a poll that was under way set its own next one when it ended
         put_off_next()
@@ -178,7 +175,7 @@ def wait_for_keys(db: Database, team, count: int, timeout: float = 10.0) -> list
         rows = items(db, team)
         return rows if sum(1 for r in rows if r["jira_key"]) >= count else None
 
-    return wait_until(keyed, timeout, f"{count} Jira keys")
+    return wait_until(keyed, f"{count} Jira keys", timeout=timeout)
 
 
 def wait_for_state(db: Database, team, item_id: int, state: str, timeout: float = 10.0) -> dict:
@@ -186,7 +183,7 @@ def wait_for_state(db: Database, team, item_id: int, state: str, timeout: float 
         row = next((r for r in items(db, team) if r["id"] == item_id), None)
         return row if row and row["sync_state"] == state else None
 
-    return wait_until(reached, timeout, f"item {item_id} in sync state {state}")
+    return wait_until(reached, f"item {item_id} in sync state {state}", timeout=timeout)
 
 
 def issues_labelled(site, label: str) -> list:

@@ -31,7 +31,7 @@ from bot.sync import poll
 from tests.flows_jira import choose_default_project, connect_with_oauth, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import wait_for_polls_to_settle
-from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
+from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET, wait_until
 
 
 @dataclass
@@ -219,18 +219,8 @@ def wait_applied(db, team, timeout: float = 10.0) -> None:
     wait_until(
         lambda: db.scalar(UNAPPLIED, w=team.workspace_id) == 0,
         "the workspace's recorded deliveries to be applied",
-        timeout,
+        timeout=timeout,
     )
-
-
-def wait_until(predicate, what: str, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- deliveries ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ database the way an operator would. Tests talk to it only over HTTP.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import re
 import signal
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -29,6 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from storage.db import async_url
+from tests.fakes.loopback_server import real_monotonic
+
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret"
@@ -45,6 +49,39 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    what: str | None = None,
+    *,
+    timeout: float = 10.0,
+    every: float = 0.05,
+) -> T:
+    """Ask `predicate` every `every` seconds until it answers something truthy, and return
+    that; after `timeout` seconds fail the test, naming `what` (or the predicate's source).
+
+    The deadline is generous (a loaded 2-core machine): a wait that succeeds returns at
+    once, so only a failing test pays for it. Its clock is the real one, so a wait inside
+    freezegun's frozen time still ends."""
+    deadline = real_monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if real_monotonic() >= deadline:
+            raise AssertionError(
+                f"timed out after {timeout}s waiting for {what or _source(predicate)}"
+            )
+        time.sleep(every)
+
+
+def _source(predicate: Callable) -> str:
+    try:
+        source = inspect.getsource(predicate).strip()
+    except (OSError, TypeError):
+        return getattr(predicate, "__name__", repr(predicate))
+    return source if len(source) < 200 else source[:197] + "..."
 
 
 def fresh_database_url(tmp_dir: Path) -> str:

@@ -18,7 +18,8 @@ from tests.flows_retro import (
     start_retro,
     summary_message,
 )
-from tests.flows_webhooks import synced_items, token_webhook, wait_until
+from tests.flows_webhooks import synced_items, token_webhook
+from tests.harness import wait_until
 
 CARRIED = controls.CARRIED_BLOCK_PREFIX
 

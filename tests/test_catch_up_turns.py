@@ -31,7 +31,7 @@ from tests.flows_retro import (
     summary_message,
     wait_for_line,
 )
-from tests.flows_sync import slack_email, sync_app_fixture, wait_until
+from tests.flows_sync import slack_email, sync_app_fixture
 from tests.flows_webhooks import (
     at_turn,
     notice_lines,
@@ -39,7 +39,7 @@ from tests.flows_webhooks import (
     synced_items,
     token_webhook,
 )
-from tests.harness import install_workspace
+from tests.harness import install_workspace, wait_until
 from tests.test_two_way_pull import set_direction
 from tests.test_two_way_push import edit
 
@@ -172,7 +172,7 @@ def test_a_process_killed_mid_turn_holds_it_only_until_its_claim_lapses(
     assert reconciles(searches) == 2
     wait_until(
         lambda: status(sync_app.db, done)["status"] == "complete",
-        message="the lapsed turn taken and applied",
+        "the lapsed turn taken and applied",
     )
 
 
@@ -295,7 +295,7 @@ def test_a_turn_that_could_not_read_a_changelog_does_not_move_past_the_change(
         lambda: choose(sync_app.slack, team, item.id, controls.EDIT, message_ts=summary.ts),
     )
     submit_item(sync_app.slack, team, view, item_values("Fix the deploy (Slack)"))
-    wait_until(lambda: pushes.hits, message="the push of the Slack edit waiting")
+    wait_until(lambda: pushes.hits, "the push of the Slack edit waiting")
     history = jira_emulator.faults.add("POST", f"/sites/{site.name}{CHANGELOG}", "500")
     # The changes are made more than the search's margin before the turn.
     with at_turn(1, later=-timedelta(minutes=4)) as clock:
@@ -378,7 +378,7 @@ def test_switching_back_to_two_way_takes_what_jira_changed_while_one_way(
     edit(sync_app, slack_emulator, team, second.id, item_values("Renew the cert (Slack)"))
     wait_until(
         lambda: site.find_issue(second.key).fields["summary"] == "Renew the cert (Slack)",
-        message="the later Slack edit pushed",
+        "the later Slack edit pushed",
     )
 
     set_direction(sync_app, slack_emulator, team, "two_way", webhooks=True, was="one_way")
@@ -460,7 +460,7 @@ def test_a_change_held_back_by_a_turn_that_read_one_way_before_the_switch_is_tak
         "POST", f"/sites/{site.name}{SEARCH}", "hold", times=None, body_has="id in ("
     )
     edit(sync_app, slack_emulator, team, second.id, item_values("Renew the cert (Slack)"))
-    wait_until(lambda: pushes.hits, message="the push of the Slack edit waiting")
+    wait_until(lambda: pushes.hits, "the push of the Slack edit waiting")
     history = jira_emulator.faults.add("POST", f"/sites/{site.name}{CHANGELOG}", "hold")
 
     async def switch_while_asking(tasks) -> None:

@@ -20,7 +20,6 @@ from bot.messages import DATABASE_SLOW
 from storage.db import CONNECT_SECONDS
 from tests.fakes.slack.requests import SlackRequests
 from tests.fakes.stalling_proxy import StallingProxy
-from tests.flows_sync import wait_until
 from tests.harness import (
     SIGNING_SECRET,
     AppProcess,
@@ -29,6 +28,7 @@ from tests.harness import (
     free_port,
     fresh_database_url,
     install_workspace,
+    wait_until,
 )
 from tests.test_startup import GOOD, start
 
@@ -42,7 +42,7 @@ def test_start_up_gives_up_on_a_database_that_never_answers(tmp_path):
     try:
         result = start(tmp_path, {**GOOD, "DATABASE_URL": url})
         # The process has exited: its connections are closed, the server notes them.
-        gave_up_after = wait_until(lambda: list(silent.held_for), message="the hang-up seen")
+        gave_up_after = wait_until(lambda: list(silent.held_for), "the hang-up seen")
     finally:
         silent.stop()
     assert result.returncode == 2

@@ -28,14 +28,8 @@ from tests.flows_retro import (
     wait_for_line,
 )
 from tests.flows_sync import wait_for_polls_to_settle
-from tests.flows_webhooks import (
-    retro_thread,
-    synced_items,
-    token_webhook,
-    wait_applied,
-    wait_until,
-)
-from tests.harness import install_workspace
+from tests.flows_webhooks import retro_thread, synced_items, token_webhook, wait_applied
+from tests.harness import install_workspace, wait_until
 from tests.test_retro_home import open_home
 
 

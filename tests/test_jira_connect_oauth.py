@@ -31,8 +31,8 @@ from tests.flows_jira import (
     project_options,
     start_oauth,
 )
-from tests.flows_sync import wait_for_polls_to_settle, wait_until
-from tests.harness import launch_app
+from tests.flows_sync import wait_for_polls_to_settle
+from tests.harness import launch_app, wait_until
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)  # long expired
 
@@ -163,7 +163,7 @@ def test_two_callbacks_with_one_state_at_once_exchange_its_code_once(
             pages = pool.map(back_from_atlassian, range(2))
             wait_until(
                 lambda: db.lock_waits("UPDATE jira_oauth_flows") == 2,
-                message="both callbacks waiting to claim the state",
+                "both callbacks waiting to claim the state",
             )
         finally:
             release.set()

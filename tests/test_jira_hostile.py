@@ -20,8 +20,8 @@ from tests.flows_sync import (
     retro_with_items,
     sync_app_fixture,
     wait_for_keys,
-    wait_until,
 )
+from tests.harness import wait_until
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 MIB = 1024 * 1024
@@ -41,8 +41,8 @@ def all_done(sync_app, world, rows) -> None:
         world.site.transition(row["jira_key"], "Done", by=mover)
     wait_until(
         lambda: all(r["status"] == "complete" for r in items(sync_app.db, world.team)),
+        "every item completed by polling",
         timeout=8,
-        message="every item completed by polling",
     )
 
 
@@ -95,8 +95,8 @@ def test_a_search_that_repeats_its_page_token_stops_and_others_keep_syncing(
     # Three cycles at least: a search that never stopped would hold up the next cycle's.
     made = wait_until(
         lambda: len(first_pages(m := searches(jira_emulator, hostile.site)[before:])) >= 3 and m,
+        "three polls of the looping site",
         timeout=15,
-        message="three polls of the looping site",
     )
     # Each search stops at the first repeated token: one request after each first page
     # (an endless loop made thousands).
@@ -112,15 +112,15 @@ def test_a_huge_answer_is_cut_off_unread_and_others_keep_syncing(
     fault = jira_emulator.faults.add(
         "POST", f"/sites/{hostile.site.name}/rest/api/3/search/jql", "huge", size=200 * MIB
     )
-    wait_until(lambda: fault.hits, timeout=10, message="the huge answer to start")
+    wait_until(lambda: fault.hits, "the huge answer to start", timeout=10)
     asked = len(searches(jira_emulator, hostile.site))
     all_done(sync_app, healthy, rows)
     wait_until(lambda: fault.sent and not jira_emulator.faults.pending, timeout=10)
     # The app is done with the answer once it asks that Jira again (its poll failed).
     wait_until(
         lambda: len(searches(jira_emulator, hostile.site)) > asked,
+        "the next poll of the flooding site",
         timeout=10,
-        message="the next poll of the flooding site",
     )
     # 200 MiB were offered; the app kept none of it (it stops reading at 8 MiB).
     assert rss_mib(sync_app.app.proc.pid) - before < 40

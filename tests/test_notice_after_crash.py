@@ -27,9 +27,8 @@ from tests.flows_webhooks import (
     status_notices,
     synced_items,
     token_webhook,
-    wait_until,
 )
-from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app
+from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app, wait_until
 
 OWED = (
     "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "

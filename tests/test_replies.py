@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
-from tests.flows_sync import items, wait_until
+from tests.flows_sync import items
+from tests.harness import wait_until
 
 NOT_CONNECTED = (
     "Jira isn't connected to this workspace. A workspace admin can connect it with `/jira connect`."
@@ -54,7 +55,7 @@ def test_status_points_only_admins_to_the_sync_log(slack, slack_emulator, team, 
     start_retro(slack, slack_emulator, team)
     add_item(slack, slack_emulator, team, "Fix the deploy")
     commit(slack, slack_emulator, team)
-    wait_until(lambda: items(db, team)[0]["sync_state"] == "error", message="a failed sync")
+    wait_until(lambda: items(db, team)[0]["sync_state"] == "error", "a failed sync")
 
     admin = str(jira(slack, team, team.admin, "status")["blocks"])
     assert "*Failed syncs:* 1 action item (`/jira log` shows them" in admin

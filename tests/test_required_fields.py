@@ -32,7 +32,8 @@ from tests.flows_retro import (
     submit_item,
     summary_message,
 )
-from tests.flows_sync import slack_email, wait_until
+from tests.flows_sync import slack_email
+from tests.harness import wait_until
 
 COMPONENT = CustomField(
     "customfield_10100",
@@ -158,7 +159,7 @@ def test_required_fields_are_asked_refused_when_missing_and_sent_with_every_crea
     commit(slack, slack_emulator, team)
     key = wait_until(
         lambda: db.scalar("SELECT jira_key FROM action_items WHERE id = :i", i=item_id),
-        message="the issue to be created",
+        "the issue to be created",
     )
     issue = strict_site.issues[key]
     assert issue.fields[COMPONENT.id] == "20002"
@@ -201,8 +202,7 @@ def test_edits_push_only_fields_the_edit_screen_has(slack, slack_emulator, db, t
     item_id = add_item(slack, slack_emulator, team, "Tidy up")
     commit(slack, slack_emulator, team)
     wait_until(
-        lambda: db.scalar("SELECT jira_key FROM action_items WHERE id = :i", i=item_id),
-        message="the issue",
+        lambda: db.scalar("SELECT jira_key FROM action_items WHERE id = :i", i=item_id), "the issue"
     )
     # A change of title and due date: the due date is not on the edit screen.
     summary = summary_message(slack_emulator, team)
@@ -217,19 +217,18 @@ def test_edits_push_only_fields_the_edit_screen_has(slack, slack_emulator, db, t
         lambda: (
             db.scalar("SELECT title FROM action_items WHERE id = :i", i=item_id) == "Tidy up today"
         ),
-        message="the edit saved",
+        "the edit saved",
     )
     choose(slack, team, item_id, controls.SYNC, message_ts=summary.ts)
     key = db.scalar("SELECT jira_key FROM action_items WHERE id = :i", i=item_id)
     wait_until(
-        lambda: strict_site.issues[key].fields["summary"] == "Tidy up today",
-        message="the title pushed",
+        lambda: strict_site.issues[key].fields["summary"] == "Tidy up today", "the title pushed"
     )
     wait_until(
         lambda: (
             db.scalar("SELECT sync_state FROM action_items WHERE id = :i", i=item_id) == "synced"
         ),
-        message="the item synced",
+        "the item synced",
     )
     assert strict_site.issues[key].fields["duedate"] is None
 
@@ -262,7 +261,7 @@ def test_no_duplicates_without_labels_the_property_finds_an_ambiguous_create(
             and len(rows) == 2
             and {r["jira_key"] for r in rows}
         ),
-        message="both items adopted",
+        "both items adopted",
     )
     with strict_site.emulator.lock:
         made = [i for i in strict_site.issues.values() if i.fields["project"] == "REQ"]

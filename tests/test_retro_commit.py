@@ -27,7 +27,7 @@ from tests.flows_retro import (
     start_retro,
     submit_item,
 )
-from tests.flows_sync import wait_until
+from tests.harness import wait_until
 
 
 def keys_on_summary(slack_emulator, team, site, count: int) -> dict[int, str]:
@@ -112,7 +112,7 @@ def test_committing_again_resends_the_items_whose_sync_failed(
     add_item(slack, slack_emulator, team, "Refused at first")
     site.deny_create("TEAM")  # the account lost Create issues: a failure no retry fixes
     commit(slack, slack_emulator, team)
-    wait_until(lambda: items(db, team)[0]["sync_state"] == "error", message="the sync to fail")
+    wait_until(lambda: items(db, team)[0]["sync_state"] == "error", "the sync to fail")
 
     site.allow_create("TEAM")
     again = commit(slack, slack_emulator, team)
@@ -247,9 +247,9 @@ def test_a_commit_racing_a_close_leaves_the_retro_closed(slack, slack_emulator, 
         try:
             assert locked.wait(10), "the row held"
             closing = pool.submit(retro, "close")
-            wait_until(lambda: db.lock_waits("UPDATE retros") == 1, message="the close waiting")
+            wait_until(lambda: db.lock_waits("UPDATE retros") == 1, "the close waiting")
             committing = pool.submit(retro, "commit")
-            wait_until(lambda: db.lock_waits("UPDATE retros") == 2, message="the commit waiting")
+            wait_until(lambda: db.lock_waits("UPDATE retros") == 2, "the commit waiting")
         finally:
             release.set()
         holder.result()

@@ -20,8 +20,8 @@ from tests.flows_webhooks import (
     synced_items,
     token_webhook,
     wait_for_thread,
-    wait_until,
 )
+from tests.harness import wait_until
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_a_notice_slack_keeps_refusing_stays_owed_and_goes_out_once_later(
         ]
 
     wait_until(lambda: len(attempts()) >= 5, "every attempt to fail", timeout=20)
-    wait_until(lambda: db.scalar(owed, w=team.workspace_id) == 1, "the claim given back", 5)
+    wait_until(lambda: db.scalar(owed, w=team.workspace_id) == 1, "the claim given back", timeout=5)
     assert status_notices(slack_emulator, db, team, item.retro_id) == []
 
     slack_emulator.clear_faults()  # Slack is back; the recovery job finds what is owed

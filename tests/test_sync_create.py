@@ -22,8 +22,8 @@ from tests.flows_sync import (
     sync_app_fixture,
     wait_for_keys,
     wait_for_state,
-    wait_until,
 )
+from tests.harness import wait_until
 
 sync_app = sync_app_fixture()
 
@@ -99,7 +99,7 @@ def test_commit_creates_issues_in_one_bulk_request_with_the_field_mapping(
             and all(r["jira_key"] in found[r["id"]] for r in rows)
             and found
         ),
-        message="the summary to show both keys",
+        "the summary to show both keys",
     )
     assert f"{site.url}/browse/{first['jira_key']}" in lines[owned]
     assert f"no Jira account matches <@{team.admin}>'s email" in lines[orphan]
@@ -158,7 +158,7 @@ def test_more_than_fifty_items_take_two_bulk_requests(sync_app, slack_emulator, 
         counts = [int(re.search(r"Created (\d+) issue", text).group(1)) for text in notices]
         return notices if sum(counts) == 60 else None
 
-    notices = wait_until(created, message="the created notices of all 60 items")
+    notices = wait_until(created, "the created notices of all 60 items")
     keys = {r["jira_key"]: r for r in rows}
     for text in notices:
         assert len(text) < 1000, text
@@ -189,7 +189,7 @@ def test_a_partial_bulk_failure_is_kept_per_item(sync_app, slack_emulator, jira_
     assert refused["last_error"].startswith("Jira rejected the issue: labels:")
     line = wait_until(
         lambda: "⚠️" in (found := all_item_lines(slack_emulator, world.team))[ids[1]] and found,
-        message="the refused item's warning",
+        "the refused item's warning",
     )[ids[1]]
     assert "not in Jira yet" in line
     card = summary_message(slack_emulator, world.team)

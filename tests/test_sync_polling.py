@@ -25,9 +25,8 @@ from tests.flows_sync import (
     retro_with_items,
     sync_app_fixture,
     wait_for_keys,
-    wait_until,
 )
-from tests.harness import Database, launch_app
+from tests.harness import Database, launch_app, wait_until
 
 INTERVAL = 4.0
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS=str(INTERVAL))
@@ -122,8 +121,8 @@ def test_workspaces_are_polled_twenty_at_a_time_with_one_search_each(
     try:
         wait_until(
             lambda: all(searches(jira_emulator, s) for s in sites),
+            "every copied workspace polled",
             timeout=20,
-            message="every copied workspace polled",
         )
         first = [searches(jira_emulator, s)[0] for s in sites]
         span = max(r.timestamp for r in first) - min(r.timestamp for r in first)
@@ -154,8 +153,8 @@ def test_a_commit_is_claimed_within_a_second_while_a_long_poll_runs(
     try:
         wait_until(
             lambda: sum(bool(searches(jira_emulator, s)) for s in sites) >= 20,
+            "the slow poll to be under way",
             timeout=10,
-            message="the slow poll to be under way",
         )
         started = time.monotonic()
         commit_retro(sync_app, slack_emulator, world)
@@ -164,8 +163,8 @@ def test_a_commit_is_claimed_within_a_second_while_a_long_poll_runs(
                 r["claimed_by"] or r["create_sent_at"] or r["jira_key"]
                 for r in items(sync_app.db, world.team)
             ),
+            "the committed items claimed",
             timeout=5,
-            message="the committed items claimed",
         )
         claimed_after = time.monotonic() - started
         unanswered = [s for s in sites if not any(r.status for r in searches(jira_emulator, s))]
@@ -181,7 +180,7 @@ def test_a_hanging_jira_costs_only_its_own_workspace(sync_app, slack_emulator, c
     hanging = new_site(jira_emulator, "hang")
     jira_emulator.faults.add("POST", f"/sites/{hanging.name}{SEARCH}", "timeout", times=None)
     connect_world(sync_app, slack_emulator, hanging, webhooks=False)
-    wait_until(lambda: searches(jira_emulator, hanging), message="the hanging site's poll")
+    wait_until(lambda: searches(jira_emulator, hanging), "the hanging site's poll")
 
     site = new_site(jira_emulator, "live")
     world = connect_world(sync_app, slack_emulator, site, webhooks=False)
@@ -191,14 +190,14 @@ def test_a_hanging_jira_costs_only_its_own_workspace(sync_app, slack_emulator, c
     site.transition(row["jira_key"], "Done", by=site.add_user("lead@example.com", "Lena Lead"))
     wait_until(
         lambda: items(sync_app.db, world.team)[0]["status"] == "complete",
+        "the other workspace's item completed by its poll",
         timeout=3 * INTERVAL,
-        message="the other workspace's item completed by its poll",
     )
     assert not any(r.status for r in searches(jira_emulator, hanging)), "still hanging"
     wait_until(
         lambda: "ran out of its time budget" in sync_app.app.log(),
+        "the hanging poll cut at its budget",
         timeout=10,
-        message="the hanging poll cut at its budget",
     )
 
 
@@ -216,8 +215,8 @@ def test_a_rate_limited_poll_retries_that_workspace_only(sync_app, slack_emulato
     connect_world(sync_app, slack_emulator, limited_site, webhooks=False)
     limited = wait_until(
         lambda: len(found := searches(jira_emulator, limited_site)) >= 2 and found,
+        "the rate-limited workspace polled again",
         timeout=2 * INTERVAL,
-        message="the rate-limited workspace polled again",
     )
     assert limited[0].status == 429 and limited[1].status == 200
     gap = limited[1].timestamp - limited[0].timestamp
@@ -232,8 +231,8 @@ def test_a_rate_limited_poll_retries_that_workspace_only(sync_app, slack_emulato
     # since its items reached Jira: the first of them may have found them).
     wait_until(
         lambda: len(searches(jira_emulator, calm)) >= max(calm_before + 1, 2),
+        "another poll of the idle workspace",
         timeout=3 * INTERVAL,
-        message="another poll of the idle workspace",
     )
     pair = searches(jira_emulator, calm)[-2:]
     assert pair[1].timestamp - pair[0].timestamp >= INTERVAL * 0.8
@@ -254,8 +253,8 @@ def test_a_failing_workspace_polls_less_and_less_often_and_alone(
     connect_world(sync_app, slack_emulator, failing, webhooks=False)
     found = wait_until(
         lambda: len(f := searches(jira_emulator, failing)) >= 5 and f,
+        "five polls of the failing workspace",
         timeout=3 * INTERVAL,
-        message="five polls of the failing workspace",
     )
     gaps = [b.timestamp - a.timestamp for a, b in itertools.pairwise(found[:5])]
     # 0.2, 0.4, 0.8, 1.6 s (±25 %): each wait longer than the one before, and the last
@@ -264,16 +263,16 @@ def test_a_failing_workspace_polls_less_and_less_often_and_alone(
     assert gaps[-1] >= 1.1, gaps
     _, next_in = wait_until(
         lambda: (row := poll_row(sync_app.db, failing))[0] >= 5 and row,
+        "five failures counted on the connection",
         timeout=5,
-        message="five failures counted on the connection",
     )
     # 3.2 s (±25 %) after the fifth failure: the doubling goes on past what was seen.
     assert next_in > 1.5, "the next poll is not seconds away"
 
     wait_until(
         lambda: poll_row(sync_app.db, failing)[0] == 0,
+        "the count cleared by a successful poll",
         timeout=10,
-        message="the count cleared by a successful poll",
     )
     found = searches(jira_emulator, failing)
     assert [r.status for r in found[:6]] == [500] * 5 + [200]
@@ -322,8 +321,8 @@ def test_two_processes_poll_each_workspace_once_per_cycle(sync_app, slack_emulat
                 and "poll: " in second.log()
                 and "poll: " in first.log()
             ),
+            "every copy polled twice, by both processes between them",
             timeout=4 * INTERVAL,
-            message="every copy polled twice, by both processes between them",
         )
         cycles = (time.monotonic() - started) / INTERVAL
         for copy in sites:

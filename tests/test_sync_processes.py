@@ -26,10 +26,9 @@ from tests.flows_sync import (
     items,
     retro_with_items,
     wait_for_keys,
-    wait_until,
 )
 from tests.flows_webhooks import run_in_process
-from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app
+from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app, wait_until
 
 LEASE = "2"
 
@@ -88,7 +87,7 @@ def test_a_process_killed_mid_sync_leaves_nothing_lost_or_doubled(slack_emulator
             "POST", f"/sites/{site.name}/rest/api/3/issue/bulk", "latency", times=1, delay=1.5
         )
         commit(app.slack, slack_emulator, world.team)
-        wait_until(lambda: bulk_requests(jira_emulator, site), message="the bulk create to leave")
+        wait_until(lambda: bulk_requests(jira_emulator, site), "the bulk create to leave")
         first.kill()
         killed_at = time.monotonic()
         rows = items(app.db, world.team)
@@ -129,7 +128,7 @@ def test_with_default_settings_a_claim_lapses_within_15_s_of_its_holder_s_death(
     held = jira_emulator.faults.add("POST", bulk, "hold", times=1)
     try:
         commit(slack, slack_emulator, world.team)
-        wait_until(lambda: held.hits, message="the bulk create to leave")
+        wait_until(lambda: held.hits, "the bulk create to leave")
         now = datetime.now(UTC)
         rows = items(db, world.team)
         assert all(r["claimed_by"] for r in rows)
@@ -229,7 +228,7 @@ def test_two_processes_on_one_postgresql_database_share_the_work_without_doublin
 
         # One commit reaches each process (so each has work of its own)...
         commit_via(app_a, channels[0])
-        wait_until(lambda: taken(channels[0]), message="process A to claim its retro")
+        wait_until(lambda: taken(channels[0]), "process A to claim its retro")
         commit_via(app_b, channels[1])
         # ...then two arrive at once, one at each, as behind a load balancer.
         threads = [

@@ -23,8 +23,8 @@ from tests.flows_sync import (
     sync_app_fixture,
     wait_for_keys,
     wait_for_state,
-    wait_until,
 )
+from tests.harness import wait_until
 
 sync_app = sync_app_fixture()
 
@@ -150,7 +150,7 @@ def test_an_item_waiting_out_a_429_is_not_sent_sooner_when_other_items_wake_the_
             and row["claimed_by"] is None
             and bulk_requests(jira_emulator, site)
         ),
-        message="the refused item to wait for its next attempt",
+        "the refused item to wait for its next attempt",
     )
 
     add_items_directly(sync_app, world, 1)
@@ -197,7 +197,7 @@ def test_retries_exhausted_then_a_retry_button_starts_again_from_attempt_1(
             "not in Jira yet" in all_item_lines(slack_emulator, team)[item_id]
             and summary_message(slack_emulator, team)
         ),
-        message="the failure on the card",
+        "the failure on the card",
     )
     [failure] = [
         b
@@ -405,7 +405,7 @@ def test_a_fault_of_our_own_is_not_blamed_on_jira(sync_app, slack_emulator, jira
             "not in Jira yet" in all_item_lines(slack_emulator, team)[item_id]
             and summary_message(slack_emulator, team)
         ),
-        message="the failure on the card",
+        "the failure on the card",
     )
     prefix = retro_ids.FAILURE_BLOCK_PREFIX
     card = str([b for b in summary.blocks if b.get("block_id", "").startswith(prefix)])
@@ -431,7 +431,7 @@ def test_a_retry_after_past_any_sense_waits_an_hour_at_most(
             "SELECT count(*) FROM sync_attempts WHERE item_id = :i AND outcome = 'retrying'",
             i=item_id,
         ),
-        message="the 429 recorded as a retry",
+        "the 429 recorded as a retry",
     )
     row = wait_for_state(sync_app.db, world.team, item_id, "pending")
     waits = sync_app.db.scalar("SELECT next_attempt_at FROM action_items WHERE id = :i", i=item_id)

@@ -25,9 +25,8 @@ from tests.flows_sync import (
     items,
     sync_app_fixture,
     wait_for_keys,
-    wait_until,
 )
-from tests.harness import install_workspace
+from tests.harness import install_workspace, wait_until
 
 sync_app = sync_app_fixture()
 
@@ -78,7 +77,7 @@ def test_on_any_message_the_modal_is_prefilled_and_the_item_synced_at_once(
     assert permalink in str(issue.fields["description"])
     wait_until(
         lambda: row["jira_key"] in all_item_lines(slack_emulator, team)[row["id"]],
-        message="the key on the summary's line",
+        "the key on the summary's line",
     )
     wait_until(
         lambda: any(
@@ -86,7 +85,7 @@ def test_on_any_message_the_modal_is_prefilled_and_the_item_synced_at_once(
             for e in slack_emulator.ephemerals
             if e.team_id == team.team_id
         ),
-        message="the confirmation",
+        "the confirmation",
     )
 
 
@@ -114,7 +113,7 @@ def test_without_an_open_retro_the_item_gets_its_own_message_and_a_push_from_it(
             )
             and m
         ),
-        message="the item's own message to show its key",
+        "the item's own message to show its key",
     )
     assert own.thread_ts == message.ts  # in the thread of the message it came from
 
@@ -130,7 +129,7 @@ def test_without_an_open_retro_the_item_gets_its_own_message_and_a_push_from_it(
     asked_at = time.time()
     shortcut(sync_app, slack_emulator, team, own)
     assert "Syncing *Rotate the keys* to Jira now" in reply_text(sync_app, slack_emulator)
-    wait_until(lambda: issue.fields["summary"] == "Rotate the keys", timeout=10, message="the push")
+    wait_until(lambda: issue.fields["summary"] == "Rotate the keys", "the push", timeout=10)
     assert len(issues_labelled(site, row["sync_label"])) == 1
     # The one edit Jira received came after the shortcut, not with a cycle of its own.
     [edit] = [

@@ -25,8 +25,8 @@ from tests.flows_sync import (
     retro_with_items,
     sync_app_fixture,
     wait_for_keys,
-    wait_until,
 )
+from tests.harness import wait_until
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 
@@ -68,8 +68,8 @@ def test_an_edit_of_a_synced_item_reaches_its_issue_on_the_next_cycle(
     )
     wait_until(
         lambda: issue.fields["summary"] == "Fix the deploy for good",
+        "the issue's summary to change",
         timeout=5,
-        message="the issue's summary to change",
     )
     assert issue.fields["assignee"] == world.member_account.account_id
     assert issue.fields["duedate"] == due.isoformat()
@@ -77,7 +77,7 @@ def test_an_edit_of_a_synced_item_reaches_its_issue_on_the_next_cycle(
     assert len(jira_emulator.requests_to("PUT", f"/issue/{issue.id}")) == puts_before + 1
     [row] = wait_until(
         lambda: (rows := items(sync_app.db, team))[0]["sync_state"] == "synced" and rows,
-        message="the item back in sync",
+        "the item back in sync",
     )
     assert row["synced_revision"] == row["revision"] == 2
     assert len(issues_labelled(site, row["sync_label"])) == 1  # updated, never re-created
@@ -107,7 +107,7 @@ def test_a_burst_of_pushes_to_one_project_reads_its_edit_screen_once(
     for row in rows:
         wait_until(
             lambda key=row["jira_key"]: site.issues[key].fields["summary"].endswith("(again)"),
-            message="every edit pushed",
+            "every edit pushed",
         )
     reads = [r for r in jira_emulator.requests_to("GET", "/editmeta") if editmeta in r.path]
     assert len(reads) - reads_before == 1
@@ -141,7 +141,7 @@ def test_epic_grouping_makes_one_epic_per_retro_as_parent(
                 world.team.channel, summary.ts, team_id=world.team.team_id
             )
         ),
-        message="the created notice naming the epic",
+        "the created notice naming the epic",
     )
 
 
@@ -188,8 +188,8 @@ def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reop
     site.transition(row["jira_key"], "Done", by=mover)
     done = wait_until(
         lambda: (r := items(sync_app.db, team)[0])["status"] == "complete" and r,
+        "the item completed by polling",
         timeout=5,
-        message="the item completed by polling",
     )
     assert done["jira_status_category"] == "done"
     summary = summary_message(slack_emulator, team)
@@ -199,21 +199,21 @@ def test_with_webhooks_off_status_is_polled_done_completes_and_leaving_done_reop
             m.text == f"✅ {link} · Fix the deploy is done in Jira (1 of 1 done)"
             for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
         ),
-        message="the completion notice in the retro's thread",
+        "the completion notice in the retro's thread",
     )
 
     site.transition(row["jira_key"], "In Progress", by=mover)
     wait_until(
         lambda: items(sync_app.db, team)[0]["status"] == "open",
+        "the item reopened by polling",
         timeout=5,
-        message="the item reopened by polling",
     )
     wait_until(
         lambda: any(
             m.text.endswith("· Fix the deploy was moved back to In Progress in Jira (0 of 1 done)")
             for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
         ),
-        message="the reopen notice",
+        "the reopen notice",
     )
     searches = [
         r
@@ -237,7 +237,7 @@ def test_a_bulk_move_found_by_one_poll_is_one_thread_reply(
     held = jira_emulator.faults.add(
         "POST", f"/sites/{site.name}/rest/api/3/search/jql", "latency", delay=1.5
     )
-    wait_until(lambda: held.hits, timeout=5, message="a poll's search to be held")
+    wait_until(lambda: held.hits, "a poll's search to be held", timeout=5)
     for row in rows:
         site.transition(row["jira_key"], "Done", by=mover)
     summary = summary_message(slack_emulator, team)
@@ -246,7 +246,7 @@ def test_a_bulk_move_found_by_one_poll_is_one_thread_reply(
         thread = slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
         return [m.text for m in thread if "is done in Jira" in m.text]
 
-    [notice] = wait_until(finished, timeout=10, message="the completion notice")
+    [notice] = wait_until(finished, "the completion notice", timeout=10)
     links = [f"<{site.url}/browse/{r['jira_key']}|{r['jira_key']}>" for r in rows]
     titles = ["One", "Two", "Three"]
     lines = [
@@ -260,7 +260,7 @@ def test_a_bulk_move_found_by_one_poll_is_one_thread_reply(
             "back to In Progress" in m.text
             for m in slack_emulator.thread(team.channel, summary.ts, team_id=team.team_id)
         ),
-        message="the reopen notice",
+        "the reopen notice",
     )
     assert finished() == [notice]
 
@@ -282,8 +282,8 @@ def test_with_webhooks_off_an_issue_without_labels_is_still_polled(
 
     done = wait_until(
         lambda: (r := items(sync_app.db, world.team)[0])["status"] == "complete" and r,
+        "the item completed by polling",
         timeout=10,
-        message="the item completed by polling",
     )
     assert done["jira_status_category"] == "done"
     searches = [

@@ -18,8 +18,15 @@ from tests.flows_jira import (
     project_options,
 )
 from tests.flows_retro import add_item, commit, start_retro
-from tests.flows_sync import wait_for_polls_to_settle, wait_until
-from tests.harness import SIGNING_SECRET, AppProcess, Database, install_workspace, launch_app
+from tests.flows_sync import wait_for_polls_to_settle
+from tests.harness import (
+    SIGNING_SECRET,
+    AppProcess,
+    Database,
+    install_workspace,
+    launch_app,
+    wait_until,
+)
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -78,7 +85,9 @@ def test_a_refresh_the_menu_gave_up_on_still_stores_the_rotated_token(
     assert project_options(slack, team, view) == []  # the menu gave up waiting
 
     assert slow.hits == 1
-    wait_until(lambda: _generation(db, team) == generation + 1, 8, "the rotated token stored")
+    wait_until(
+        lambda: _generation(db, team) == generation + 1, "the rotated token stored", timeout=8
+    )
     assert _is_current(jira_emulator, _stored_refresh_token(app, db, team))
     # Later calls use it: no second refresh, no old refresh token spent again.
     refreshes = jira_emulator.token_requests["refresh_token"]
@@ -112,7 +121,9 @@ def test_a_refresh_in_flight_at_shutdown_is_finished_and_stored(
         slow = jira_emulator.faults.add("POST", "/oauth/token", "latency", delay=2.0, body_has=mine)
 
         commit(slack, slack_emulator, team)  # the sync worker needs a fresh token
-        wait_until(lambda: slow.hits == 1, 10, "the sync's token refresh to reach Atlassian")
+        wait_until(
+            lambda: slow.hits == 1, "the sync's token refresh to reach Atlassian", timeout=10
+        )
         process.stop()  # SIGTERM while Atlassian is still answering
     finally:
         process.stop()

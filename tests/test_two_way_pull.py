@@ -25,7 +25,6 @@ from tests.flows_sync import (
     slack_email,
     sync_app_fixture,
     wait_for_keys,
-    wait_until,
 )
 from tests.flows_webhooks import (
     at_turn,
@@ -36,6 +35,7 @@ from tests.flows_webhooks import (
     token_webhook,
     wait_applied,
 )
+from tests.harness import wait_until
 from tests.test_retro_home import item_sections, open_home
 from tests.test_two_way_push import adf, create_again_twice, edit, issue_path, puts
 
@@ -152,7 +152,7 @@ def test_slack_refusing_email_lookups_for_a_missing_scope_tells_the_admins_once(
             if c.team_id == team.team_id and "users:read.email" in str(c.args.get("text"))
         ]
 
-    wait_until(told, message="the admins told about the scope")
+    wait_until(told, "the admins told about the scope")
     assert [c.args["channel"] for c in told()] == [team.admin]
     assert "reinstalls Unpack" in told()[0].args["text"]
     logged = sync_app.db.rows(
@@ -175,8 +175,8 @@ def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emul
     # Jira echoes the PUT to the app's webhook, as it does every edit.
     echo = wait_until(
         lambda: next((d for d in site.deliveries if d.status and b"deploy now" in d.body), None),
+        "Jira's echo of the push",
         timeout=5,
-        message="Jira's echo of the push",
     )
     assert issue.fields["summary"] == "Fix the deploy now"
     wait_applied(sync_app.db, team)
@@ -190,7 +190,7 @@ def test_our_own_push_echoes_back_as_nothing(sync_app, slack_emulator, jira_emul
     # else (the title is not pushed back), and nothing was posted.
     due = date.today() + timedelta(days=6)
     edit(sync_app, slack_emulator, team, item.id, item_values("Fix the deploy now", due=due))
-    wait_until(lambda: issue.fields["duedate"] == due.isoformat(), message="the due date pushed")
+    wait_until(lambda: issue.fields["duedate"] == due.isoformat(), "the due date pushed")
     assert puts(jira_emulator, site, issue, 0) == [
         {"fields": {"summary": "Fix the deploy now"}},
         {"fields": {"duedate": due.isoformat()}},
@@ -284,10 +284,10 @@ def test_an_issue_deleted_in_jira_is_found_without_webhooks(
     create_again_twice(sync_app, world.team, gone_id, summary)
     row = wait_until(
         lambda: (r := row_of(sync_app.db, gone_id))["jira_key"] not in (None, old_key) and r,
-        message="the new issue's key",
+        "the new issue's key",
     )
     assert row["jira_deleted_at"] is None
-    wait_until(lambda: len(site.issues) == 2, message="one new issue")
+    wait_until(lambda: len(site.issues) == 2, "one new issue")
     with at_turn(2):
         run_in_process(sync_app.app, deleted.find_deleted_issues)  # nothing more gone
     assert len(site.issues) == 2 and row_of(sync_app.db, gone_id)["jira_deleted_at"] is None
@@ -302,8 +302,7 @@ def test_an_issue_moved_in_jira_shows_its_new_key_by_webhook(
 
     assert [d.status for d in site.deliveries[-1:]] == [202]
     row = wait_until(
-        lambda: (r := row_of(sync_app.db, item.id))["jira_key"] == moved.key and r,
-        message="the new key",
+        lambda: (r := row_of(sync_app.db, item.id))["jira_key"] == moved.key and r, "the new key"
     )
     assert row["jira_issue_id"] == item.issue_id and row["jira_project_key"] == "OPS"
     wait_for_line(slack_emulator, team, f"/browse/{moved.key}|{moved.key}>")
@@ -319,7 +318,7 @@ def test_an_issue_moved_between_the_workspaces_projects_arrives_by_its_dynamic_w
         lambda: (
             [w.jqlFilter for w in registered(site, hook.token)] == ['project IN ("OPS", "TEAM")']
         ),
-        message="the webhook to cover OPS too",
+        "the webhook to cover OPS too",
     )
 
     moved = site.move_to_project(item.key, "OPS", by=hook.jira_user)
@@ -328,8 +327,7 @@ def test_an_issue_moved_between_the_workspaces_projects_arrives_by_its_dynamic_w
     # it through.
     assert [d.status for d in site.deliveries[-1:]] == [202]
     row = wait_until(
-        lambda: (r := row_of(db, item.id))["jira_key"] == moved.key and r,
-        message="the new key",
+        lambda: (r := row_of(db, item.id))["jira_key"] == moved.key and r, "the new key"
     )
     assert row["jira_project_key"] == "OPS"
 
@@ -349,8 +347,8 @@ def test_an_issue_moved_in_jira_shows_its_new_key_by_polling(
 
     row = wait_until(
         lambda: (r := row_of(sync_app.db, item_id))["jira_key"] == moved.key and r,
+        "the poll to bring the new key",
         timeout=5,
-        message="the poll to bring the new key",
     )
     assert row["jira_project_key"] == "OPS"
     wait_for_line(slack_emulator, world.team, f"/browse/{moved.key}|{moved.key}>")
@@ -385,8 +383,8 @@ def test_every_field_comes_back_by_polling(sync_app, slack_emulator, jira_emulat
 
     row = wait_until(
         lambda: (r := row_of(sync_app.db, item_id))["title"] == "Write the on-call runbook" and r,
+        "the poll to bring the title back",
         timeout=5,
-        message="the poll to bring the title back",
     )
     assert row["description"] == "See the wiki"
     assert row["assignee_user_id"] == world.team.member
@@ -423,8 +421,8 @@ def test_a_jira_edit_stamped_far_in_the_future_does_not_pin_the_fields(
         site.edit(row["jira_key"], by=editor, summary="Tune the alerts (ahead)")
         wait_until(
             lambda: row_of(sync_app.db, item_id)["title"] == "Tune the alerts (ahead)",
+            "the poll to bring the first edit",
             timeout=5,
-            message="the poll to bring the first edit",
         )
     finally:
         site.clock_ahead_seconds = 0.0
@@ -433,8 +431,8 @@ def test_a_jira_edit_stamped_far_in_the_future_does_not_pin_the_fields(
 
     wait_until(
         lambda: row_of(sync_app.db, item_id)["title"] == "Tune the paging alerts",
+        "the later edit, although Jira once said the earlier one was tomorrow",
         timeout=5,
-        message="the later edit, although Jira once said the earlier one was tomorrow",
     )
     wait_for_line(slack_emulator, world.team, "Tune the paging alerts")
 
@@ -455,15 +453,15 @@ def test_one_way_takes_only_status_and_still_never_clobbers(
 
     wait_until(
         lambda: row_of(sync_app.db, item_id)["status"] == "complete",
+        "status still completing in One-way",
         timeout=5,
-        message="status still completing in One-way",
     )
     # A later Jira edit of the description, recorded as Jira's value (One-way's only trace
     # of it): the polls since pulled nothing.
     site.edit(issue.key, by=editor, description=adf("Groomed again"))
     wait_until(
         lambda: jira_value(row_of(sync_app.db, item_id), "description") == "Groomed again",
-        message="a later poll reading the issue",
+        "a later poll reading the issue",
     )
     assert row_of(sync_app.db, item_id)["description"] is None
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
@@ -600,7 +598,7 @@ def test_a_move_and_a_new_title_read_with_done_are_what_the_thread_names(
         site.edit(moved.key, by=editor, summary="Rotate the API keys")
         site.transition(moved.key, "Done", by=editor)
         hold.release()
-        [notice] = wait_until(done_notices, timeout=8, message="the completion notice")
+        [notice] = wait_until(done_notices, "the completion notice", timeout=8)
     finally:
         jira_emulator.faults.clear()
 

@@ -33,9 +33,9 @@ from tests.flows_sync import (
     slack_email,
     sync_app_fixture,
     wait_for_keys,
-    wait_until,
 )
 from tests.flows_webhooks import at_turn, run_in_process, webhook_path, webhook_token
+from tests.harness import wait_until
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 
@@ -123,7 +123,7 @@ def test_a_slack_edit_of_the_title_leaves_a_jira_edit_of_the_description(
             and r["sync_state"] == "synced"
             and r
         ),
-        message="the description pulled from Jira",
+        "the description pulled from Jira",
     )
     assert row["title"] == "Fix the deploy today" and row["sync_state"] == "synced"
     assert conflicts(sync_app.db, world.team) == []
@@ -144,8 +144,7 @@ def test_an_empty_slack_assignee_does_not_unassign_an_issue_assigned_in_jira(
     assert issue.fields["assignee"] == editor.account_id
     # Lena has no Slack account with her email: the line names her.
     row = wait_until(
-        lambda: (r := items(sync_app.db, world.team)[0])["assignee_note"] and r,
-        message="the assignee note",
+        lambda: (r := items(sync_app.db, world.team)[0])["assignee_note"] and r, "the assignee note"
     )
     assert row["assignee_note"] == "assigned in Jira to Lena Lead"
     assert row["assignee_user_id"] is None
@@ -185,7 +184,7 @@ def test_a_slack_assignee_without_a_jira_account_leaves_jiras_assignee_and_says_
     wait_until(lambda: issue.fields["summary"] == "Rotate the keys today", timeout=5)
     row = wait_until(
         lambda: (r := items(sync_app.db, team)[0])["sync_state"] == "synced" and r,
-        message="the push settled",
+        "the push settled",
     )
     assert puts(jira_emulator, site, issue, before) == [
         {"fields": {"summary": "Rotate the keys today"}}
@@ -198,7 +197,7 @@ def test_a_slack_assignee_without_a_jira_account_leaves_jiras_assignee_and_says_
         lambda: (
             (found := all_item_lines(slack_emulator, team).get(item_id)) and note in found and found
         ),
-        message="the note on the item's line",
+        "the note on the item's line",
     )
     assert slack_email(team, "admin") not in line
     log = sync_app.slack.command(team.team_id, team.admin, team.channel, "/jira", "log").json()
@@ -234,8 +233,7 @@ def test_a_slack_assignee_jira_will_not_assign_leaves_jiras_assignee_and_the_res
 
     wait_until(lambda: issue.fields["summary"] == "Order the parts now", timeout=5)
     row = wait_until(
-        lambda: (r := items(sync_app.db, team)[0])["assignee_note"] and r,
-        message="the assignee note",
+        lambda: (r := items(sync_app.db, team)[0])["assignee_note"] and r, "the assignee note"
     )
     assert puts(jira_emulator, site, issue, before)[-1] == {
         "fields": {"summary": "Order the parts now"}
@@ -260,7 +258,7 @@ def test_the_same_field_edited_later_in_slack_wins_and_the_log_says_so(
         edit(sync_app, slack_emulator, world.team, item_id, item_values("Plan the offsite (Slack)"))
         hold.release()
         wait_until(lambda: issue.fields["summary"] == "Plan the offsite (Slack)", timeout=8)
-        wait_until(lambda: conflicts(sync_app.db, world.team), message="the conflict in the log")
+        wait_until(lambda: conflicts(sync_app.db, world.team), "the conflict in the log")
     finally:
         jira_emulator.faults.clear()
     assert conflicts(sync_app.db, world.team) == [
@@ -288,19 +286,17 @@ def test_a_push_between_a_polls_read_and_its_changelog_read_is_not_taken_for_jir
         history = jira_emulator.faults.add("POST", changelog_path(site), "hold")
         put = jira_emulator.faults.add("PUT", issue_path(site, issue), "stale")
         polls.release()  # the poll reads both edits and asks when the title changed in Jira
-        wait_until(lambda: history.hits == 1, message="the poll asking for the changelog")
+        wait_until(lambda: history.hits == 1, "the poll asking for the changelog")
         pushes.release()  # the push reads, decides Slack's, and its PUT lands in Jira
         assert put.answered.wait(5), "the push's PUT"
         history.release()  # the poll's changelog now ends with the push's change
-        wait_until(
-            lambda: last_polled(sync_app.db, world.team) != polled, message="the poll applied"
-        )
+        wait_until(lambda: last_polled(sync_app.db, world.team) != polled, "the poll applied")
         put.release()
         row = wait_until(
             lambda: (
                 (r := items(sync_app.db, world.team)[0])["revision"] == r["synced_revision"] and r
             ),
-            message="the push recorded",
+            "the push recorded",
         )
     finally:
         jira_emulator.faults.clear()
@@ -331,7 +327,7 @@ def test_a_later_slack_edit_wins_over_jira_even_after_jira_changed_another_field
                 and r["revision"] == r["synced_revision"]
                 and r
             ),
-            message="the description pulled, the title pushed",
+            "the description pulled, the title pushed",
         )
     finally:
         jira_emulator.faults.clear()
@@ -370,7 +366,7 @@ def test_the_same_assignee_chosen_on_both_sides_is_no_conflict(
                 and r["sync_state"] == "synced"
                 and r
             ),
-            message="the edit settled",
+            "the edit settled",
         )
     finally:
         jira_emulator.faults.clear()
@@ -380,7 +376,7 @@ def test_the_same_assignee_chosen_on_both_sides_is_no_conflict(
     due = date.today() + timedelta(days=4)
     values = item_values("Call the vendor", assignee=world.team.member, due=due)
     edit(sync_app, slack_emulator, world.team, item_id, values)
-    wait_until(lambda: issue.fields["duedate"] == due.isoformat(), message="the due date pushed")
+    wait_until(lambda: issue.fields["duedate"] == due.isoformat(), "the due date pushed")
     assert puts(jira_emulator, site, issue, before) == [{"fields": {"duedate": due.isoformat()}}]
     pulled_after(sync_app, world, site, issue, editor)
     assert conflicts(sync_app.db, world.team) == []
@@ -396,7 +392,7 @@ def pulled_after(sync_app, world, site, issue, editor) -> None:
     site.edit(issue.key, by=editor, description=adf(marker))
     wait_until(
         lambda: items(sync_app.db, world.team)[0]["description"] == marker,
-        message="a later Jira edit pulled",
+        "a later Jira edit pulled",
     )
 
 
@@ -415,13 +411,11 @@ def test_a_poll_answered_after_a_push_does_not_take_the_old_value_back(
         edit(sync_app, slack_emulator, world.team, item_id, item_values("Water the ferns"))
         wait_until(
             lambda: (r := items(sync_app.db, world.team)[0])["revision"] == r["synced_revision"],
-            message="the push recorded",
+            "the push recorded",
         )
         assert issue.fields["summary"] == "Water the ferns"
         stale.release()
-        wait_until(
-            lambda: last_polled(sync_app.db, world.team) != polled, message="the poll applied"
-        )
+        wait_until(lambda: last_polled(sync_app.db, world.team) != polled, "the poll applied")
         assert items(sync_app.db, world.team)[0]["title"] == "Water the ferns"
     finally:
         jira_emulator.faults.clear()
@@ -459,8 +453,8 @@ def test_the_same_field_edited_later_in_jira_wins_and_nothing_is_pushed(
                 and r["sync_state"] == "synced"
                 and r
             ),
+            "Jira's later title kept",
             timeout=8,
-            message="Jira's later title kept",
         )
     finally:
         jira_emulator.faults.clear()
@@ -495,7 +489,7 @@ def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
 
     wait_until(
         lambda: items(sync_app.db, world.team)[0]["jira_deleted_at"] is not None,
-        message="the item marked deleted in Jira",
+        "the item marked deleted in Jira",
     )
     summary = wait_until(
         lambda: (
@@ -503,24 +497,23 @@ def test_a_deleted_issue_offers_create_again_which_makes_one_new_issue(
             and f"{old_key} was deleted in Jira" in str(m.blocks)
             and m
         ),
-        message="the line saying the issue was deleted",
+        "the line saying the issue was deleted",
     )
     assert sync_ids.CREATE_AGAIN in str(summary.blocks)
     assert len(site.issues) == 0  # nothing recreated on its own
 
     create_again_twice(sync_app, world.team, item_id, summary)
     row = wait_until(
-        lambda: (r := items(sync_app.db, world.team)[0])["jira_key"] and r,
-        message="the new issue's key",
+        lambda: (r := items(sync_app.db, world.team)[0])["jira_key"] and r, "the new issue's key"
     )
     assert row["jira_key"] != old_key and row["jira_deleted_at"] is None
-    wait_until(lambda: len(site.issues) == 1, message="one new issue")
+    wait_until(lambda: len(site.issues) == 1, "one new issue")
     [new] = site.issues.values()
     assert new.fields["summary"] == "Renew the TLS cert"
 
     # A later edit, pushed to the new issue: the cycles since made no other issue.
     edit(sync_app, slack_emulator, world.team, item_id, item_values("Renew the TLS certs"))
-    wait_until(lambda: new.fields["summary"] == "Renew the TLS certs", message="the edit pushed")
+    wait_until(lambda: new.fields["summary"] == "Renew the TLS certs", "the edit pushed")
     assert len(site.issues) == 1
 
 
@@ -548,7 +541,7 @@ def test_a_moved_issue_shows_its_new_key(sync_app, slack_emulator, jira_emulator
 
     row = wait_until(
         lambda: (r := items(sync_app.db, world.team)[0])["jira_key"] == moved.key and r,
-        message="the new key",
+        "the new key",
     )
     assert row["jira_project_key"] == "OPS" and moved.key.startswith("OPS-")
     wait_until(lambda: moved.fields["summary"] == "Rotate the API keys")
@@ -557,7 +550,7 @@ def test_a_moved_issue_shows_its_new_key(sync_app, slack_emulator, jira_emulator
             f"/browse/{moved.key}|{moved.key}>"
             in str(summary_message(slack_emulator, world.team).blocks)
         ),
-        message="the line linking the new key",
+        "the line linking the new key",
     )
 
 
@@ -585,7 +578,7 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
     submit_item(sync_app.slack, team, view, item_values("Clean the whole backlog"))
     wait_until(
         lambda: (r := items(sync_app.db, team)[0])["revision"] == r["synced_revision"],
-        message="the edit settled",
+        "the edit settled",
     )
     host = site.url.removeprefix("https://")
     confirmed = slack_emulator.wait_for_call(
@@ -602,7 +595,7 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
     choose(sync_app.slack, team, item_id, controls.DONE, message_ts=summary.ts)
     row = wait_until(
         lambda: (r := items(sync_app.db, team)[0])["transition_note"] and r,
-        message="the line saying why the issue was not moved",
+        "the line saying why the issue was not moved",
     )
     assert row["transition_note"] == (
         f"couldn't move {issue.key} to Done in Jira: {host} is no longer connected"
@@ -637,7 +630,7 @@ def test_after_reconnecting_to_another_site_old_items_send_it_nothing(
             )
             == "unknown_issue"
         ),
-        message="the delivery applied, to no item",
+        "the delivery applied, to no item",
     )
 
     sent = _requests_to_site(jira_emulator, second, start)
@@ -706,7 +699,7 @@ def test_a_jira_description_longer_than_the_modal_holds_survives_a_title_edit(
     site.edit(issue.key, by=editor, description=adf(groomed))
     wait_until(
         lambda: items(sync_app.db, world.team)[0]["description"] == groomed,
-        message="the long description pulled",
+        "the long description pulled",
     )
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
     view = open_edit(sync_app, slack_emulator, world.team, item_id)
@@ -733,7 +726,7 @@ def test_a_past_due_date_set_in_jira_does_not_block_a_title_edit(
     site.edit(issue.key, by=editor, duedate=past.isoformat())
     wait_until(
         lambda: str(items(sync_app.db, world.team)[0]["due_date"]) == past.isoformat(),
-        message="the past due date pulled",
+        "the past due date pulled",
     )
     before = len(jira_emulator.requests_to("PUT", issue_path(site, issue)))
 
@@ -770,7 +763,7 @@ def test_mark_done_on_an_issue_deleted_in_jira_asks_jira_nothing(
             and r["jira_transition"] is None
             and r
         ),
-        message="the item done and its move settled",
+        "the item done and its move settled",
     )
     assert row["sync_state"] == "synced"
     assert row["transition_note"] == f"couldn't move {issue.key} to Done in Jira: it was deleted"
@@ -782,18 +775,18 @@ def test_mark_done_on_an_issue_deleted_in_jira_asks_jira_nothing(
             and sync_ids.CREATE_AGAIN in str(m.blocks)
             and m
         ),
-        message="the line saying the issue was deleted, with Create again",
+        "the line saying the issue was deleted, with Create again",
     )
 
     # Create again: the done item's new issue goes to Done, and the note is gone.
     create_again_twice(sync_app, world.team, item_id, summary)
-    wait_until(lambda: len(site.issues) == 1, message="one new issue")
+    wait_until(lambda: len(site.issues) == 1, "one new issue")
     [new] = site.issues.values()
-    wait_until(lambda: new.fields["status"] == "Done", message="the new issue moved to Done")
+    wait_until(lambda: new.fields["status"] == "Done", "the new issue moved to Done")
     wait_until(
         lambda: (
             (r := items(sync_app.db, world.team)[0])["transition_note"] is None
             and r["jira_key"] == new.key
         ),
-        message="the item on its new issue, the old note gone",
+        "the item on its new issue, the old note gone",
     )

@@ -19,13 +19,8 @@ from bot.jira.deliveries import Delivery, DeliveryPipeline, Recorded, apply_reco
 from bot.jira.webhooks import endpoint_for, parse_delivery
 from tests.fakes.jira import webhooks as jira_webhooks
 from tests.flows_sync import slack_email, sync_app_fixture
-from tests.flows_webhooks import (
-    run_in_process,
-    synced_items,
-    token_webhook,
-    wait_applied,
-    wait_until,
-)
+from tests.flows_webhooks import run_in_process, synced_items, token_webhook, wait_applied
+from tests.harness import wait_until
 
 sync_app = sync_app_fixture()
 

@@ -23,8 +23,8 @@ from tests.flows_webhooks import (
     run_in_process,
     run_in_processes,
     token_webhook,
-    wait_until,
 )
+from tests.harness import wait_until
 
 
 def _connection(db, team) -> dict:

@@ -19,9 +19,8 @@ from tests.flows_webhooks import (
     post_delivery,
     token_webhook,
     wait_applied,
-    wait_until,
 )
-from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
+from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET, wait_until
 
 
 def _deliveries(db, team) -> list[dict]:
