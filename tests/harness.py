@@ -5,6 +5,8 @@ database the way an operator would. Tests talk to it only over HTTP.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
 import os
 import re
@@ -16,7 +18,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -133,6 +135,9 @@ class Database:
 
     def run(self, work: Callable[[AsyncSession], Any]) -> Any:
         """Run `await work(session)` in a transaction and return its result."""
+        return self._start(work).result()
+
+    def _start(self, work: Callable[[AsyncSession], Any]) -> concurrent.futures.Future:
         loop = self._runner()
 
         async def go():
@@ -140,7 +145,27 @@ class Database:
                 async with session.begin():
                     return await work(session)
 
-        return asyncio.run_coroutine_threadsafe(go(), loop).result()
+        return asyncio.run_coroutine_threadsafe(go(), loop)
+
+    @contextlib.contextmanager
+    def holding(self, sql: str, *, seconds: float = 30, **params) -> Iterator[threading.Event]:
+        """Hold the rows `sql` locks (a `SELECT … FOR UPDATE`) in a transaction of its
+        own while the block runs (at most `seconds`), so the app's statements that want
+        them wait meanwhile. Yields the Event that lets go: set it to end the hold early."""
+        locked, release = threading.Event(), threading.Event()
+
+        async def hold(session):
+            await session.execute(text(sql), params)
+            locked.set()
+            await asyncio.to_thread(release.wait, seconds)
+
+        holder = self._start(hold)
+        try:
+            assert locked.wait(10), f"not held: {sql}"
+            yield release
+        finally:
+            release.set()
+            holder.result()
 
     def rows(self, sql: str, **params) -> list[dict]:
         async def work(session):

@@ -13,13 +13,10 @@ import asyncio
 import json
 import logging
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import text
 
 from bot.sync import deleted, poll
 from bot.views import item_control_ids as controls
@@ -143,7 +140,7 @@ def test_a_process_killed_mid_turn_holds_it_only_until_its_claim_lapses(
     held = jira_emulator.faults.add("POST", f"/sites/{site.name}{SEARCH}", "hold")
 
     async def killed_once_asking_jira(tasks):
-        await asyncio.to_thread(wait_until, lambda: held.hits, message="the search asked")
+        await asyncio.to_thread(wait_until, lambda: held.hits, "the search asked")
         tasks[0].cancel()  # as kill -9: nothing after the claim runs
 
     # The clock ticks with real time: a claim of the app's 10 s would lapse on its own
@@ -506,15 +503,6 @@ def test_a_turn_whose_row_another_transaction_holds_is_taken_once_it_is_let_go(
     team, hook, _, gone, _ = unheard
     site.delete(gone.key, by=hook.jira_user)
     caplog.set_level(logging.INFO, logger="bot.sync.poll")
-    locked, release = threading.Event(), threading.Event()
-
-    async def hold_the_row(session):
-        await session.execute(
-            text("SELECT id FROM jira_connections WHERE workspace_id = :w FOR UPDATE"),
-            {"w": team.workspace_id},
-        )
-        locked.set()
-        await asyncio.to_thread(release.wait, 30)
 
     def looked_again_or_ended(tasks) -> bool:
         waiting = "is held by another transaction: waiting"
@@ -526,20 +514,14 @@ def test_a_turn_whose_row_another_transaction_holds_is_taken_once_it_is_let_go(
         await asyncio.to_thread(
             wait_until,
             lambda: looked_again_or_ended(tasks),
+            "the held turn looked for",
             timeout=90,
-            message="the held turn looked for",
         )
-        release.set()
+        release.set()  # the hold's, below
 
-    with ThreadPoolExecutor(1) as pool:
-        holder = pool.submit(sync_app.db.run, hold_the_row)
-        try:
-            assert locked.wait(10), "the row held"
-            with at_turn():
-                run_in_processes(
-                    sync_app.app, deleted.find_deleted_issues, started=let_go_once_looked_again
-                )
-        finally:
-            release.set()
-        holder.result()
+    connection_row = "SELECT id FROM jira_connections WHERE workspace_id = :w FOR UPDATE"
+    with sync_app.db.holding(connection_row, w=team.workspace_id) as release, at_turn():
+        run_in_processes(
+            sync_app.app, deleted.find_deleted_issues, started=let_go_once_looked_again
+        )
     assert status(sync_app.db, gone)["jira_deleted_at"] is not None

@@ -4,12 +4,10 @@ refresh with rotating refresh tokens."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import html
 import os
 import re
-import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -17,7 +15,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from bot.jira.oauth import BROWSER_COOKIE, LINK_USED
 from bot.messages import ADMIN_ONLY
@@ -142,32 +139,19 @@ def test_two_callbacks_with_one_state_at_once_exchange_its_code_once(
     callback = consent_in_browser(jira_emulator, url, user, [site])
     state = parse_qs(urlsplit(callback).query)["state"][0]
     exchanges = jira_emulator.token_requests["authorization_code"]
-    locked, release = threading.Event(), threading.Event()
-
-    async def hold_the_row(session):
-        await session.execute(
-            text("SELECT id FROM jira_oauth_flows WHERE workspace_id = :w FOR UPDATE"),
-            {"w": team.workspace_id},
-        )
-        locked.set()
-        await asyncio.to_thread(release.wait, 20)
 
     def back_from_atlassian(_):
         # Each its own connection, with the cookie the start link set in the browser.
         return httpx.get(callback, headers={"Cookie": f"{BROWSER_COOKIE}={state}"}, timeout=20)
 
-    with ThreadPoolExecutor(3) as pool:
-        holder = pool.submit(db.run, hold_the_row)
-        try:
-            assert locked.wait(10), "the row held"
+    flow_row = "SELECT id FROM jira_oauth_flows WHERE workspace_id = :w FOR UPDATE"
+    with ThreadPoolExecutor(2) as pool:
+        with db.holding(flow_row, seconds=20, w=team.workspace_id):
             pages = pool.map(back_from_atlassian, range(2))
             wait_until(
                 lambda: db.lock_waits("UPDATE jira_oauth_flows") == 2,
                 "both callbacks waiting to claim the state",
             )
-        finally:
-            release.set()
-        holder.result()
         pages = list(pages)
 
     assert sorted(page.status_code for page in pages) == [200, 400], [p.text for p in pages]

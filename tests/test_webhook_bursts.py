@@ -158,6 +158,19 @@ async def until(predicate, what: str, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+class HeldPause:
+    """The applier's pause between batches, held by the test: each wait asked for is
+    noted, and none ends until `resume` is set."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+        self.resume = asyncio.Event()
+
+    async def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await self.resume.wait()
+
+
 def delivery_of(edit: jira_webhooks.Delivery) -> Delivery:
     """What the route makes of a delivery Jira sends (for a pipeline run in the test)."""
     headers = {name.lower(): value for name, value in edit.headers.items()}
@@ -189,12 +202,7 @@ def test_while_deliveries_keep_coming_the_applier_lets_them_gather(
     held = jira_emulator.faults.add(
         "POST", f"/sites/{site.name}{SEARCH}", "hold", times=None, body_has="id in ("
     )
-    paused: list[float] = []
-    resume = asyncio.Event()
-
-    async def pause(seconds: float) -> None:
-        paused.append(seconds)
-        await resume.wait()
+    pause = HeldPause()
 
     async def burst(runtime):
         endpoint = await endpoint_for(runtime, hook.token)
@@ -206,20 +214,20 @@ def test_while_deliveries_keep_coming_the_applier_lets_them_gather(
         try:
             await deliver(edits[0])
             await until(lambda: held.hits == 1, "the first delivery's re-read (idle: at once)")
-            assert paused == []
+            assert pause.asked == []
             await deliver(edits[1])  # while the first batch is read: the applier is busy
             held.release()
-            await until(lambda: paused, "the applier to wait for its pace")
+            await until(lambda: pause.asked, "the applier to wait for its pace")
             for edit in edits[2:]:
                 await deliver(edit)  # gathered into the waiting batch
-            resume.set()
+            pause.resume.set()
             await asyncio.to_thread(wait_applied, sync_app.db, team)
         finally:
             await pipeline.stop()
         return runtime.settings.webhook_apply_every_seconds
 
     every = run_in_process(sync_app.app, burst)
-    assert paused == [pytest.approx(every)]  # the clock stood still: a whole pace
+    assert pause.asked == [pytest.approx(every)]  # the clock stood still: a whole pace
     ids = [item.issue_id for item in items]
     assert searched_ids(site)[before:] == [[ids[0]], sorted(ids[1:])]
     assert set(titles(sync_app.db, items).values()) == {f"{i.title}, groomed" for i in items}
@@ -242,12 +250,7 @@ def test_a_batch_that_took_long_is_followed_by_as_long_a_wait(
         "POST", f"/sites/{site.name}{SEARCH}", "hold", times=1, body_has="id in ("
     )
     now = [1000.0]
-    paused: list[float] = []
-    resume = asyncio.Event()
-
-    async def pause(seconds: float) -> None:
-        paused.append(seconds)
-        await resume.wait()
+    pause = HeldPause()
 
     async def burst(runtime):
         endpoint = await endpoint_for(runtime, hook.token)
@@ -259,15 +262,15 @@ def test_a_batch_that_took_long_is_followed_by_as_long_a_wait(
             now[0] += 0.5  # the batch takes half a second
             held.release()
             await until(
-                lambda: paused or len(searched_ids(site)) > before + 1,
+                lambda: pause.asked or len(searched_ids(site)) > before + 1,
                 "the applier to wait, or to take its next batch",
             )
             # Taken at 1000.0, done at 1000.5: the next waits until 1001.0 (the pace is
             # over already).
-            assert paused == [pytest.approx(0.5)]
+            assert pause.asked == [pytest.approx(0.5)]
             for edit in edits[2:]:
                 assert await pipeline.submit(endpoint, delivery_of(edit))
-            resume.set()
+            pause.resume.set()
             await asyncio.to_thread(wait_applied, sync_app.db, team)
         finally:
             await pipeline.stop()
