@@ -8,7 +8,9 @@ import asyncio
 import concurrent.futures
 import contextlib
 import inspect
+import itertools
 import os
+import random
 import re
 import signal
 import socket
@@ -47,10 +49,40 @@ ATLASSIAN_CLIENT_ID = "atl-client-id"
 ATLASSIAN_CLIENT_SECRET = "atl-client-secret-0123456789abcdef0123456789abcdef-xyz-012345678"
 
 
+# Ports for the processes a test starts (the app, its metrics): below the kernel's
+# ephemeral range (Linux: 32768-60999), which it hands out for a bind to port 0 and for
+# every outgoing connection, and a block of its own for each pytest-xdist worker. A port
+# found free is then not taken by another worker, or by a connection, before the process
+# binds it (asking the kernel for port 0 and closing left it free for either to take).
+FIRST_PORT = 20000
+PORT_BLOCK = 500
+PORT_BLOCKS = (32768 - FIRST_PORT) // PORT_BLOCK
+# Where this process's block is tried next; from a random place in it, so that a session
+# run beside this one (a bench) rarely tries the same ports first.
+_next_port = itertools.count(random.randrange(PORT_BLOCK))
+
+
 def free_port() -> int:
+    """A port no process listens on, for a process a test starts."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = FIRST_PORT + (int(worker) if worker.isdigit() else 0) % PORT_BLOCKS * PORT_BLOCK
+    for _ in range(PORT_BLOCK):
+        port = first + next(_next_port) % PORT_BLOCK
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + PORT_BLOCK - 1}")
+
+
+def _bindable(port: int) -> bool:
+    # As the app binds: every interface (a listener on any one of them takes the port),
+    # with SO_REUSEADDR (a port whose last connections linger in TIME_WAIT is free to it).
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("0.0.0.0", port))  # noqa: S104
+        except OSError:
+            return False
+        return True
 
 
 def wait_until(
