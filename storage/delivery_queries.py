@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Row
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.db import hold_write_lock
 from storage.models import ActionItem, WebhookDelivery
@@ -59,15 +59,35 @@ async def record_deliveries(conn: AsyncConnection, rows: list[dict]) -> dict[tup
     one typed value, the timestamp, goes through its column type's processing here."""
     if not rows:
         return {}
-    dialect = conn.dialect
+    result = await conn.exec_driver_sql(*_insert(conn.dialect, rows))
+    return {(workspace_id, delivery_id): pk for pk, workspace_id, delivery_id in result}
+
+
+async def record_committed(engine: AsyncEngine, rows: list[dict]) -> dict[tuple[int, str], int]:
+    """record_deliveries in a transaction of its own, committed when this returns. On
+    SQLite the insert, its rows and the commit are one call on the connection's thread
+    (storage/sqlite_driver.py): a burst commits a group every few milliseconds, and the
+    transaction's hand-overs cost the loop more than the insert."""
+    if not rows:
+        return {}
+    async with engine.connect() as conn:
+        if conn.dialect.name != "sqlite":
+            async with conn.begin():
+                return await record_deliveries(conn, rows)
+        raw = await conn.get_raw_connection()
+        found = await raw.driver_connection.committed(*_insert(conn.dialect, rows))
+    return {(workspace_id, delivery_id): pk for pk, workspace_id, delivery_id in found}
+
+
+def _insert(dialect, rows: list[dict]) -> tuple[str, tuple]:
+    """The group's INSERT in the driver's SQL, and its values."""
     values = [value for row in rows for value in _VALUES_OF(row)]
     stamp, stamped = _stamp_processor(dialect), {}
     for at in values[_STAMP :: len(_RECORDED)]:
         if at not in stamped:  # a group's rows share one timestamp
             stamped[at] = stamp(at)
     values[_STAMP :: len(_RECORDED)] = [stamped[at] for at in values[_STAMP :: len(_RECORDED)]]
-    result = await conn.exec_driver_sql(_insert_sql(dialect.paramstyle, len(rows)), tuple(values))
-    return {(workspace_id, delivery_id): pk for pk, workspace_id, delivery_id in result}
+    return _insert_sql(dialect.paramstyle, len(rows)), tuple(values)
 
 
 @functools.cache

@@ -54,6 +54,13 @@ class OneTripConnection(aiosqlite.Connection):
         if self.in_transaction:
             await super().rollback()
 
+    async def committed(self, sql: str, parameters) -> list:
+        """The rows of a statement run in a transaction of its own and committed, in one
+        call on the connection's thread (executing and committing through SQLAlchemy
+        are two, each with its own hand-over); rolled back if either fails. For a
+        connection with no transaction open."""
+        return await self._execute(_run_committed, self._conn, sql, parameters)
+
 
 class OneTripCursor:
     """aiosqlite's cursor as SQLAlchemy's adapter uses it: `execute` runs the statement,
@@ -118,3 +125,18 @@ def _run(execute, sql: str, parameters) -> tuple:
         return cursor.description, cursor.rowcount, cursor.lastrowid, rows
     finally:
         cursor.close()
+
+
+def _run_committed(conn: sqlite3.Connection, sql: str, parameters) -> list:
+    """On the connection's thread: the statement, its rows and the commit."""
+    try:
+        cursor = conn.execute(sql, parameters)
+        try:
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return rows

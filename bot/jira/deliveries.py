@@ -66,6 +66,7 @@ from storage.delivery_queries import (
     give_back_notices,
     notices_sent,
     owed_notices,
+    record_committed,
     record_deliveries,
     write_outcomes,
 )
@@ -357,10 +358,14 @@ async def record_group(runtime: Runtime, items: list) -> dict[tuple[int, str], i
     site's issue is recorded as done (OTHER_SITE): there is nothing to apply."""
     now = utcnow()
     rows = [_row(e, d, now) for e, d in _first_of_each(items).values()]
+    stale = _stale_connections(runtime, items, now)
     # Core on a plain connection: no ORM objects here, and a group is on the hot path.
-    async with _write_lock(runtime), runtime.engine.begin() as conn:
-        pks = await record_deliveries(conn, rows)
-        await _touch_connections(runtime, conn, items, now)
+    async with _write_lock(runtime):
+        if not stale:
+            return await record_committed(runtime.engine, rows)
+        async with runtime.engine.begin() as conn:  # at most once a minute per connection
+            pks = await record_deliveries(conn, rows)
+            await delivery_seen(conn, stale, now)
     return pks
 
 
@@ -560,8 +565,9 @@ def _outcome_row(pk: int, outcome, change: StatusChange | None) -> dict:
     }
 
 
-async def _touch_connections(runtime: Runtime, conn, items: list, now) -> None:
-    """The "last delivery" of /jira status, written at most once a minute per connection."""
+def _stale_connections(runtime: Runtime, items: list, now) -> set[int]:
+    """The connections whose "last delivery" (/jira status) is written with this group:
+    at most once a minute per connection."""
     stale, written = set(), runtime.state.last_delivery_written
     for endpoint, _ in items:
         known = [t for t in (endpoint.last_delivery_at, written.get(endpoint.connection_id)) if t]
@@ -569,8 +575,7 @@ async def _touch_connections(runtime: Runtime, conn, items: list, now) -> None:
             stale.add(endpoint.connection_id)
     for connection_id in stale:
         written[connection_id] = now
-    if stale:
-        await delivery_seen(conn, stale, now)
+    return stale
 
 
 # --- the sender -------------------------------------------------------------------------
