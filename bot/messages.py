@@ -52,6 +52,8 @@ def person_from_jira(display_name: str | None) -> str | None:
     address is never shown in a channel: the part before the @ still says who it is."""
     if not display_name:
         return None
+    if "@" not in display_name:  # no address to shorten (most names): no regex pass
+        return display_name.strip() or None
     return _ADDRESS.sub(r"\1", display_name).strip() or None
 
 

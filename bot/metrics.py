@@ -65,6 +65,7 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self._webhook_outcomes: dict[str, Any] = {}
         self.slack_requests = Counter(
             "unpack_slack_requests",
             "Requests from Slack to /slack/events by outcome",
@@ -126,8 +127,14 @@ class Metrics:
         self.slack_requests.labels(outcome).inc()
 
     def webhook_answered(self, status: int, body: bytes) -> None:
-        """A Jira webhook delivery got its answer (bot/jira/webhooks.py counts its own)."""
-        self.webhook_deliveries.labels(_delivery_outcome(status, body)).inc()
+        """A Jira webhook delivery got its answer (bot/jira/webhooks.py counts its own).
+        Each outcome's child is looked up once (labels() takes a lock and builds a key;
+        a burst counts hundreds of answers a second)."""
+        outcome = _delivery_outcome(status, body)
+        counted = self._webhook_outcomes.get(outcome)
+        if counted is None:
+            counted = self._webhook_outcomes[outcome] = self.webhook_deliveries.labels(outcome)
+        counted.inc()
 
     def slack_trace(self) -> aiohttp.TraceConfig:
         """Counts every Web API call made through the process's Slack session."""
