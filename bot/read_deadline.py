@@ -21,6 +21,8 @@ from uvicorn.importer import import_from_string
 
 # The request line and headers of one request; Slack's and Jira's are a few KiB.
 HEADERS_MAX = 64 * 1024
+# Seconds a deadline's timer may fire before it (the loop's timers are not exact).
+TIMER_SLACK = 0.01
 _TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
@@ -34,6 +36,7 @@ def with_header_deadline(http: str, seconds: float) -> type[asyncio.Protocol]:
 
     class HeaderDeadline(base):
         _header_timer: asyncio.TimerHandle | None = None
+        _header_due = 0.0  # loop.time() by which the next request's headers must be in
         _waiting_for: object = None  # the request of the moment the deadline was set
         _header_bytes = 0
 
@@ -68,24 +71,32 @@ def with_header_deadline(http: str, seconds: float) -> type[asyncio.Protocol]:
             self._arm_header_deadline()
 
         def connection_lost(self, exc) -> None:
-            self._disarm_header_deadline()
-            super().connection_lost(exc)
-
-        def _arm_header_deadline(self) -> None:
-            self._disarm_header_deadline()
-            self._waiting_for, self._header_bytes = self.cycle, 0
-            if not self.transport.is_closing():
-                self._header_timer = self.loop.call_later(seconds, self._headers_late, self.cycle)
-
-        def _disarm_header_deadline(self) -> None:
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None
+            super().connection_lost(exc)
 
-        def _headers_late(self, cycle) -> None:
-            """`cycle` was the request of the moment the deadline was set: a request whose
-            headers came since (a new cycle), or one still being answered, is left alone."""
+        def _arm_header_deadline(self) -> None:
+            """The deadline moves on with each answer, but its timer is not remade: a
+            keep-alive connection answers hundreds of requests a second in a burst, and
+            a timer made and cancelled for each was a good part of the loop's work. The
+            one timer, when it fires early, waits again until the deadline of then."""
+            self._waiting_for, self._header_bytes = self.cycle, 0
+            if self.transport.is_closing():
+                return
+            self._header_due = self.loop.time() + seconds
+            if self._header_timer is None:
+                self._header_timer = self.loop.call_at(self._header_due, self._headers_late)
+
+        def _headers_late(self) -> None:
+            """The request waited for is the one of the moment the deadline was last set:
+            one whose headers came since (a new cycle), or one still being answered, is
+            left alone (its answer sets the deadline again)."""
             self._header_timer = None
+            if self._header_due - self.loop.time() > TIMER_SLACK:  # moved on since
+                self._header_timer = self.loop.call_at(self._header_due, self._headers_late)
+                return
+            cycle = self._waiting_for
             answered = cycle is None or cycle.response_complete
             if self.cycle is cycle and answered and not self.transport.is_closing():
                 self.transport.close()

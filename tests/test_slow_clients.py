@@ -113,6 +113,36 @@ def test_requests_sent_in_time_are_answered_on_a_kept_alive_connection(sync_app)
             assert one_answer(sock).startswith(b"HTTP/1.1 200 ")
 
 
+def test_a_kept_alive_connection_stays_open_past_the_first_deadline(sync_app):
+    """Each answer gives the next request's headers a deadline of their own: a client
+    whose requests keep coming in time is never cut off, however long it stays."""
+    with socket.create_connection(("127.0.0.1", sync_app.app.port)) as sock:
+        sock.settimeout(GIVE_UP)
+        started = time.monotonic()
+        while time.monotonic() - started < 2.5:  # past two deadlines of 1 s
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: unpack\r\n\r\n")
+            assert one_answer(sock).startswith(b"HTTP/1.1 200 ")
+            time.sleep(0.2)
+
+
+def test_late_headers_after_a_kept_alive_answer_are_cut_off(sync_app):
+    """The deadline counts again from each answer: the next request's headers sent a
+    byte at a time are cut off as the first request's would be."""
+    sock = connect(sync_app)
+    sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: unpack\r\n\r\n")
+    assert one_answer(sock).startswith(b"HTTP/1.1 200 ")
+    started = time.monotonic()
+    try:
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: unpack\r\nX-Padding: " + b"a" * 200:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.05)
+    except OSError:  # closed under our feet: what we wanted
+        pass
+    answer, _ = answer_of(sock)
+    assert answer == b""
+    assert time.monotonic() - started < GIVE_UP
+
+
 def test_headers_past_64_kib_get_431_at_once(sync_app):
     """httptools keeps every header line: a client streaming them grew the process without
     bound. Past 64 KiB it is answered 431 and cut off."""
