@@ -66,14 +66,8 @@ from tests.fakes.slack import SlackEmulator  # noqa: E402
 from tests.fakes.slack.requests import SlackRequests  # noqa: E402
 from tests.flows_retro import add_item, commit, start_retro  # noqa: E402
 from tests.flows_webhooks import token_webhook  # noqa: E402
-from tests.harness import (  # noqa: E402
-    SIGNING_SECRET,
-    Database,
-    free_port,
-    install_workspace,
-    launch_app,
-    wait_until,
-)
+from tests.harness import SIGNING_SECRET, Database, free_port, install_workspace, launch_app  # noqa: E402
+from tests.waiting import wait_until  # noqa: E402
 
 NOTICE_MARKS = ("✅ ", "↩️ ")  # each finished or reopened line starts with one
 IDENTIFIER = "X-Atlassian-Webhook-Identifier"

@@ -20,14 +20,9 @@ from storage.column_types import UtcDateTime
 from tests.fakes.slack.requests import SlackRequests
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, insert_items, start_retro
-from tests.harness import (
-    SIGNING_SECRET,
-    Database,
-    install_workspace,
-    module_app_settings,
-    wait_until,
-)
+from tests.harness import SIGNING_SECRET, Database, install_workspace, module_app_settings
 from tests.parallel import next_item
+from tests.waiting import wait_until
 
 # Short enough that a killed process's claims lapse within a test; renewed while working.
 TEST_LEASE_SECONDS = "3"

@@ -31,7 +31,8 @@ from bot.sync import poll
 from tests.flows_jira import choose_default_project, connect_with_oauth, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import wait_for_polls_to_settle
-from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET, wait_until
+from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
+from tests.waiting import wait_until
 
 
 @dataclass

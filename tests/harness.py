@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import inspect
 import itertools
 import os
 import random
@@ -23,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -34,9 +33,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from storage.db import async_url
-from tests.fakes.loopback_server import real_monotonic
-
-T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNING_SECRET = "test-signing-secret"
@@ -83,39 +79,6 @@ def _bindable(port: int) -> bool:
         except OSError:
             return False
         return True
-
-
-def wait_until(
-    predicate: Callable[[], T],
-    what: str | None = None,
-    *,
-    timeout: float = 10.0,
-    every: float = 0.05,
-) -> T:
-    """Ask `predicate` every `every` seconds until it answers something truthy, and return
-    that; after `timeout` seconds fail the test, naming `what` (or the predicate's source).
-
-    The deadline is generous (a loaded 2-core machine): a wait that succeeds returns at
-    once, so only a failing test pays for it. Its clock is the real one, so a wait inside
-    freezegun's frozen time still ends."""
-    deadline = real_monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if real_monotonic() >= deadline:
-            raise AssertionError(
-                f"timed out after {timeout}s waiting for {what or _source(predicate)}"
-            )
-        time.sleep(every)
-
-
-def _source(predicate: Callable) -> str:
-    try:
-        source = inspect.getsource(predicate).strip()
-    except (OSError, TypeError):
-        return getattr(predicate, "__name__", repr(predicate))
-    return source if len(source) < 200 else source[:197] + "..."
 
 
 def fresh_database_url(tmp_dir: Path) -> str:

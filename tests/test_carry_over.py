@@ -19,7 +19,7 @@ from tests.flows_retro import (
     summary_message,
 )
 from tests.flows_webhooks import synced_items, token_webhook
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 CARRIED = controls.CARRIED_BLOCK_PREFIX
 

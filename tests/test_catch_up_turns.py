@@ -36,9 +36,10 @@ from tests.flows_webhooks import (
     synced_items,
     token_webhook,
 )
-from tests.harness import install_workspace, wait_until
+from tests.harness import install_workspace
 from tests.test_two_way_pull import set_direction
 from tests.test_two_way_push import edit
+from tests.waiting import wait_until
 
 # The settings of tests/test_two_way_pull.py: the same app process serves both modules.
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")

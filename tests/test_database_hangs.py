@@ -28,9 +28,9 @@ from tests.harness import (
     free_port,
     fresh_database_url,
     install_workspace,
-    wait_until,
 )
 from tests.test_startup import GOOD, start
+from tests.waiting import wait_until
 
 HEALTH_BOUND = 2.0
 ACK_BOUND = 3.0

@@ -29,8 +29,9 @@ from tests.flows_retro import (
 )
 from tests.flows_sync import wait_for_polls_to_settle
 from tests.flows_webhooks import retro_thread, synced_items, token_webhook, wait_applied
-from tests.harness import install_workspace, wait_until
+from tests.harness import install_workspace
 from tests.test_retro_home import open_home
+from tests.waiting import wait_until
 
 
 @pytest.fixture

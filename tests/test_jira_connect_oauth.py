@@ -29,7 +29,8 @@ from tests.flows_jira import (
     start_oauth,
 )
 from tests.flows_sync import wait_for_polls_to_settle
-from tests.harness import launch_app, wait_until
+from tests.harness import launch_app
+from tests.waiting import wait_until
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)  # long expired
 

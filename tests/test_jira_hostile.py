@@ -21,7 +21,7 @@ from tests.flows_sync import (
     sync_app_fixture,
     wait_for_keys,
 )
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 MIB = 1024 * 1024

@@ -11,7 +11,8 @@ from tests.fakes.slack.requests import SlackRequests
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import slack_email, sync_app_fixture
 from tests.flows_webhooks import token_webhook
-from tests.harness import SIGNING_SECRET, install_workspace, wait_until
+from tests.harness import SIGNING_SECRET, install_workspace
+from tests.waiting import wait_until
 
 json_app = sync_app_fixture(LOG_FORMAT="json")
 

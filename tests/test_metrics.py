@@ -12,7 +12,8 @@ from tests.flows_jira import connect_with_oauth
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import sync_app_fixture, wait_for_keys, wait_for_state
 from tests.flows_webhooks import post_delivery, token_webhook
-from tests.harness import free_port, install_workspace, wait_until
+from tests.harness import free_port, install_workspace
+from tests.waiting import wait_until
 
 METRICS_PORT = free_port()
 sync_app = sync_app_fixture(METRICS_PORT=str(METRICS_PORT))

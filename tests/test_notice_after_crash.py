@@ -28,7 +28,8 @@ from tests.flows_webhooks import (
     synced_items,
     token_webhook,
 )
-from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app, wait_until
+from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app
+from tests.waiting import wait_until
 
 OWED = (
     "SELECT count(*) FROM webhook_deliveries WHERE workspace_id = :w "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from tests.flows_jira import choose_default_project, connect_with_token
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import items
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 NOT_CONNECTED = (
     "Jira isn't connected to this workspace. A workspace admin can connect it with `/jira connect`."

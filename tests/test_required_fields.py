@@ -33,7 +33,7 @@ from tests.flows_retro import (
     summary_message,
 )
 from tests.flows_sync import slack_email
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 COMPONENT = CustomField(
     "customfield_10100",

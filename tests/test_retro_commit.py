@@ -27,7 +27,7 @@ from tests.flows_retro import (
     start_retro,
     submit_item,
 )
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 
 def keys_on_summary(slack_emulator, team, site, count: int) -> dict[int, str]:

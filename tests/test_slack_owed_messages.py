@@ -21,7 +21,7 @@ from tests.flows_webhooks import (
     token_webhook,
     wait_for_thread,
 )
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 
 @pytest.fixture

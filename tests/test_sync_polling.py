@@ -26,7 +26,8 @@ from tests.flows_sync import (
     sync_app_fixture,
     wait_for_keys,
 )
-from tests.harness import Database, launch_app, wait_until
+from tests.harness import Database, launch_app
+from tests.waiting import wait_until
 
 INTERVAL = 4.0
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS=str(INTERVAL))

@@ -28,7 +28,8 @@ from tests.flows_sync import (
     wait_for_keys,
 )
 from tests.flows_webhooks import run_in_process
-from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app, wait_until
+from tests.harness import SIGNING_SECRET, Database, install_workspace, launch_app
+from tests.waiting import wait_until
 
 LEASE = "2"
 

@@ -24,7 +24,7 @@ from tests.flows_sync import (
     wait_for_keys,
     wait_for_state,
 )
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 sync_app = sync_app_fixture()
 

@@ -26,7 +26,8 @@ from tests.flows_sync import (
     sync_app_fixture,
     wait_for_keys,
 )
-from tests.harness import install_workspace, wait_until
+from tests.harness import install_workspace
+from tests.waiting import wait_until
 
 sync_app = sync_app_fixture()
 

@@ -19,14 +19,8 @@ from tests.flows_jira import (
 )
 from tests.flows_retro import add_item, commit, start_retro
 from tests.flows_sync import wait_for_polls_to_settle
-from tests.harness import (
-    SIGNING_SECRET,
-    AppProcess,
-    Database,
-    install_workspace,
-    launch_app,
-    wait_until,
-)
+from tests.harness import SIGNING_SECRET, AppProcess, Database, install_workspace, launch_app
+from tests.waiting import wait_until
 
 PAST = datetime(2000, 1, 1, tzinfo=UTC)
 

@@ -35,9 +35,9 @@ from tests.flows_webhooks import (
     token_webhook,
     wait_applied,
 )
-from tests.harness import wait_until
 from tests.test_retro_home import item_sections, open_home
 from tests.test_two_way_push import adf, create_again_twice, edit, issue_path, puts
+from tests.waiting import wait_until
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 

@@ -35,7 +35,7 @@ from tests.flows_sync import (
     wait_for_keys,
 )
 from tests.flows_webhooks import at_turn, run_in_process, webhook_path, webhook_token
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 sync_app = sync_app_fixture(SYNC_INTERVAL_SECONDS="1")
 

@@ -10,7 +10,7 @@ from bot.jira import webhook_registration
 from bot.jira.credentials import keep_refresh_tokens_alive
 from bot.sync import deleted, poll
 from tests.flows_webhooks import at_turn, oauth_webhook, registered, run_in_process
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 UNINSTALLED = {"type": "app_uninstalled"}
 BOT_TOKEN_REVOKED = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOT"]}}

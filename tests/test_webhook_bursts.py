@@ -20,7 +20,7 @@ from bot.jira.webhooks import endpoint_for, parse_delivery
 from tests.fakes.jira import webhooks as jira_webhooks
 from tests.flows_sync import slack_email, sync_app_fixture
 from tests.flows_webhooks import run_in_process, synced_items, token_webhook, wait_applied
-from tests.harness import wait_until
+from tests.waiting import async_wait_until, wait_until
 
 sync_app = sync_app_fixture()
 
@@ -150,14 +150,6 @@ def test_one_burst_of_different_fields_on_different_items_applies_them_all(
     assert all(r["revision"] == r["synced_revision"] for r in rows)
 
 
-async def until(predicate, what: str, timeout: float = 10.0) -> None:
-    """wait_until inside the test's event loop (the pipeline runs on it)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.01)
-
-
 class HeldPause:
     """The applier's pause between batches, held by the test: each wait asked for is
     noted, and none ends until `resume` is set."""
@@ -213,11 +205,13 @@ def test_while_deliveries_keep_coming_the_applier_lets_them_gather(
 
         try:
             await deliver(edits[0])
-            await until(lambda: held.hits == 1, "the first delivery's re-read (idle: at once)")
+            await async_wait_until(
+                lambda: held.hits == 1, "the first delivery's re-read (idle: at once)"
+            )
             assert pause.asked == []
             await deliver(edits[1])  # while the first batch is read: the applier is busy
             held.release()
-            await until(lambda: pause.asked, "the applier to wait for its pace")
+            await async_wait_until(lambda: pause.asked, "the applier to wait for its pace")
             for edit in edits[2:]:
                 await deliver(edit)  # gathered into the waiting batch
             pause.resume.set()
@@ -257,11 +251,11 @@ def test_a_batch_that_took_long_is_followed_by_as_long_a_wait(
         pipeline = DeliveryPipeline(runtime, clock=lambda: now[0], pause=pause)
         try:
             assert await pipeline.submit(endpoint, delivery_of(edits[0]))
-            await until(lambda: held.hits == 1, "the first delivery's re-read")
+            await async_wait_until(lambda: held.hits == 1, "the first delivery's re-read")
             assert await pipeline.submit(endpoint, delivery_of(edits[1]))  # meanwhile
             now[0] += 0.5  # the batch takes half a second
             held.release()
-            await until(
+            await async_wait_until(
                 lambda: pause.asked or len(searched_ids(site)) > before + 1,
                 "the applier to wait, or to take its next batch",
             )

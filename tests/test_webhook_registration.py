@@ -24,7 +24,7 @@ from tests.flows_webhooks import (
     run_in_processes,
     token_webhook,
 )
-from tests.harness import wait_until
+from tests.waiting import wait_until
 
 
 def _connection(db, team) -> dict:

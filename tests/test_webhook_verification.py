@@ -20,7 +20,8 @@ from tests.flows_webhooks import (
     token_webhook,
     wait_applied,
 )
-from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET, wait_until
+from tests.harness import ATLASSIAN_CLIENT_ID, ATLASSIAN_CLIENT_SECRET
+from tests.waiting import wait_until
 
 
 def _deliveries(db, team) -> list[dict]:

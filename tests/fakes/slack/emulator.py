@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import inspect
 import itertools
 import json
 import re
@@ -32,6 +31,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+
+from tests.waiting import WaitTimedOut, async_wait_until, describe, timed_out, wait_until
 
 from ..loopback_server import LoopbackServer, real_monotonic
 from . import methods as slack_methods
@@ -426,17 +427,12 @@ class SlackEmulator:
     def wait_for(
         self, predicate: Callable[[], T], timeout: float = 10.0, *, message: str | None = None
     ) -> T:
-        """Poll `predicate` every 20 ms until truthy; return its value or fail the test.
-        The default deadline is generous (a loaded 2-core CI machine): a wait that succeeds
-        returns at once, so only a failing test pays for it."""
-        deadline = real_monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if real_monotonic() >= deadline:
-                raise AssertionError(self._timeout_text(predicate, timeout, message))
-            time.sleep(0.02)
+        """Poll `predicate` every 20 ms until truthy; return its value or fail the test,
+        listing the last Slack calls (tests/waiting.py)."""
+        try:
+            return wait_until(predicate, message, timeout=timeout, every=0.02)
+        except WaitTimedOut:
+            raise AssertionError(self._timeout_text(predicate, timeout, message)) from None
 
     def wait_for_call(
         self, method: str, where: Callable[[Call], bool] = _any_call, timeout: float = 10.0
@@ -452,14 +448,10 @@ class SlackEmulator:
         self, predicate: Callable[[], T], timeout: float = 10.0, *, message: str | None = None
     ) -> T:
         """wait_for for tests whose app shares their event loop (does not block the loop)."""
-        deadline = real_monotonic() + timeout
-        while True:
-            value = predicate()
-            if value:
-                return value
-            if real_monotonic() >= deadline:
-                raise AssertionError(self._timeout_text(predicate, timeout, message))
-            await asyncio.sleep(0.02)
+        try:
+            return await async_wait_until(predicate, message, timeout=timeout, every=0.02)
+        except WaitTimedOut:
+            raise AssertionError(self._timeout_text(predicate, timeout, message)) from None
 
     async def async_wait_for_call(
         self, method: str, where: Callable[[Call], bool] = _any_call, timeout: float = 10.0
@@ -475,7 +467,7 @@ class SlackEmulator:
             recent = self.calls[-15:]
             violations = list(self.violations)
         lines = [
-            f"timed out after {timeout}s waiting for {message or _describe(predicate)}",
+            timed_out(predicate, timeout, message),
             f"last {len(recent)} of {len(self.calls)} Slack calls:",
         ]
         lines += [f"  {c!r}" for c in recent] or ["  (none)"]
@@ -634,12 +626,4 @@ def _request_args(request: Request, body: bytes) -> dict[str, Any]:
 
 
 def _call_wanted(method: str, where: Callable) -> str:
-    return f"a {method} call" + ("" if where is _any_call else f" matching {_describe(where)}")
-
-
-def _describe(fn: Callable) -> str:
-    try:
-        source = inspect.getsource(fn).strip()
-    except (OSError, TypeError):
-        return getattr(fn, "__name__", repr(fn))
-    return source if len(source) < 200 else source[:197] + "..."
+    return f"a {method} call" + ("" if where is _any_call else f" matching {describe(where)}")
