@@ -7,10 +7,13 @@ raised into the caller's work (a sync or a webhook must not fail because a messa
 could not be edited); `post_summary` is the exception, because /retro start must know,
 and so is `post_status_notices`, whose caller owes the lines. Summary refreshes and
 thread messages are tried again through Slack's 5xx and 429 answers (bot/slack_retry.py).
+Changes that come in bursts (Jira's) refresh summaries at Slack's pace for chat.update
+(refresh_paced, bot/summary_pace.py); a person's own change is shown at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -159,6 +162,7 @@ async def refresh_retro(
     # started after it was asked for.
     key, wanted = (workspace_id, retro_id), runtime.state.renders_wanted
     renders = runtime.state.retro_renders
+    runtime.state.summary_pace.edited(key)  # before any await: refresh_paced relies on it
     wanted[key] = wanted.get(key, 0) + 1
     try:
         async with renders(key):
@@ -175,6 +179,47 @@ async def refresh_retro(
     finally:
         if key not in renders:  # nobody waits to render this retro: forget its count
             wanted.pop(key, None)
+
+
+async def refresh_paced(
+    runtime: Runtime,
+    workspace_id: int,
+    retro_id: int,
+    shared: Shared | None = None,
+    *,
+    all_done: bool = False,
+) -> bool | None:
+    """refresh_retro within the summary's pace (bot/summary_pace.py): at once when the
+    summary was not edited lately (refresh_retro's answer), else None: one trailing edit
+    is due, which renders what the database holds when it is sent (and, `all_done`, then
+    says so in the thread if the retro's last item is done)."""
+    pace, key = runtime.state.summary_pace, (workspace_id, retro_id)
+    if key in pace.trailing:  # not begun yet: it will read this change
+        pace.trailing[key] |= all_done
+        return None
+    if pace.wait(key) <= 0:
+        return await refresh_retro(runtime, workspace_id, retro_id, shared)
+    pace.trailing[key] = all_done
+    task = asyncio.create_task(_trailing(runtime, key), name="summary-trailing-edit")
+    pace.tasks.add(task)
+    task.add_done_callback(pace.tasks.discard)
+    return None
+
+
+async def _trailing(runtime: Runtime, key: tuple[int, int]) -> None:
+    pace, (workspace_id, retro_id) = runtime.state.summary_pace, key
+    try:
+        # Owed until sent: should this process die first, refresh_owed_summaries sends it.
+        await _summary_owed(runtime, workspace_id, retro_id, utcnow())
+        while (wait := pace.wait(key)) > 0:
+            await pace.sleep(wait)
+        all_done = pace.trailing.pop(key)
+        if not await refresh_retro(runtime, workspace_id, retro_id) and all_done:
+            await _say_if_all_done(runtime, workspace_id, retro_id)
+    except Exception:
+        logger.exception("the trailing refresh of retro %s failed", retro_id)
+    finally:
+        pace.trailing.pop(key, None)
 
 
 async def _render_retro(
@@ -213,7 +258,7 @@ async def refresh_owed_summaries(runtime: Runtime, *, limit: int = 200) -> int:
     async with runtime.sessions() as session:
         owed = await owed_summaries(session, limit)
     for workspace_id, retro_id in owed:
-        await refresh_retro(runtime, workspace_id, retro_id)
+        await refresh_paced(runtime, workspace_id, retro_id)
     return len(owed)
 
 
@@ -226,9 +271,13 @@ async def _save_overflow(runtime: Runtime, retro_id: int, overflow: list[str]) -
 # -- items -----------------------------------------------------------------------------------
 
 
-async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[int]) -> None:
+async def refresh_items(
+    runtime: Runtime, workspace_id: int, item_ids: Iterable[int], *, paced: bool = False
+) -> None:
     """Re-render every Slack surface that shows these items: their retro's summary message
-    (chat.update) and an item's own message (items made by Sync to Jira outside a retro)."""
+    (chat.update) and an item's own message (items made by Sync to Jira outside a retro).
+    `paced`: summaries within their pace (refresh_paced), for changes that come in bursts
+    (Jira's); a person's own change is shown at once."""
     ids = sorted(set(item_ids))
     if not ids:
         return
@@ -239,13 +288,21 @@ async def refresh_items(runtime: Runtime, workspace_id: int, item_ids: Iterable[
         newer = await open_retros_in_channels(session, workspace_id, channels) if channels else []
         shared = await _shared(runtime, session, workspace_id, channels) if channels else None
     own = {row.retro_id for row in rows if row.retro_id}
-    still_open = set()
+    still_open, later = set(), set()
     for retro_id in sorted(own | set(newer)):
-        if await refresh_retro(runtime, workspace_id, retro_id, shared):
+        if not paced:
+            shown = await refresh_retro(runtime, workspace_id, retro_id, shared)
+        else:
+            shown = await refresh_paced(
+                runtime, workspace_id, retro_id, shared, all_done=retro_id in own
+            )
+        if shown:
             still_open.add(retro_id)
+        elif shown is None:
+            later.add(retro_id)  # its trailing edit asks whether it is all done
     # A retro whose render, read after these changes, showed an open item is not all done
     # now: no write transaction to ask (a later completion's refresh asks again).
-    for retro_id in sorted(own - still_open):
+    for retro_id in sorted(own - still_open - later):
         await _say_if_all_done(runtime, workspace_id, retro_id)
     for row in rows:
         if row.retro_id is None and row.message_ts:

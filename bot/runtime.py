@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.slack_retry import BoundedRateLimitRetryHandler
+from bot.summary_pace import SummaryPace
 from storage.crypto import SecretBox
 from storage.db import make_engine, make_sessions
 
@@ -152,6 +153,9 @@ class ProcessState:
     # were asked for since the last render began (a render covers all asked before it).
     retro_renders: KeyedLocks = field(default_factory=KeyedLocks)
     renders_wanted: dict[tuple[int, int], int] = field(default_factory=dict)
+    # bot/summary_pace.py: when each summary was last edited, each workspace's budget of
+    # edits, and the trailing edits waiting for their turn.
+    summary_pace: SummaryPace = field(default_factory=SummaryPace)
     # bot/admins.py: (team, user) -> is admin, for a minute.
     admin_roles: TtlCache = field(
         default_factory=lambda: TtlCache(ADMIN_ROLE_SECONDS, ADMIN_ROLES_KEPT)
@@ -279,6 +283,7 @@ class Runtime:
         # Before the database and the clients go: what must finish stores its result.
         while self.state.unfinishable:
             await asyncio.gather(*self.state.unfinishable, return_exceptions=True)
+        await self.state.summary_pace.stop()
         if self.slack_session is not None:
             await self.slack_session.close()
         await self.http.aclose()

@@ -24,10 +24,12 @@ again (`outcome IS NULL`), so a delivery is applied once even then.
 The changes then go to one sender task, which claims their owed notices in one statement
 (claim before post: a message is never sent twice; a claim whose message Slack still
 refused after its retries is given back, so the notice stays owed) and posts them: each
-retro's summary refreshed once per batch, and one thread message per retro per batch, a
-line per change in order (a bulk move of forty issues is one message, not forty: Slack
-also limits posts to about one a second per channel). Notices a process left owed when it
-died are sent by `send_owed_notices` on the schedule.
+retro's summary refreshed at its pace (bot/summary_pace.py: at once after a quiet spell,
+then at most once per SUMMARY_EVERY, the last state shown by a trailing edit), and one
+thread message per retro per batch, a line per change in order (a bulk move of forty
+issues is one message, not forty: Slack also limits posts to about one a second per
+channel). Notices a process left owed when it died are sent by `send_owed_notices` on the
+schedule.
 """
 
 from __future__ import annotations
@@ -479,7 +481,7 @@ async def _refresh_relabelled(runtime: Runtime, relabelled: set[tuple[int, int]]
         by_workspace[workspace_id].append(item_id)
     for workspace_id, item_ids in by_workspace.items():
         try:
-            await notifier.refresh_items(runtime, workspace_id, item_ids)
+            await notifier.refresh_items(runtime, workspace_id, item_ids, paced=True)
         except Exception:
             logger.exception("refreshing items after a Jira status name change failed")
 
@@ -642,7 +644,7 @@ async def _sent(runtime: Runtime, pks: list[int]) -> None:
 async def _refresh(runtime: Runtime, workspace_id: int, item_ids: list[int], gate) -> None:
     async with gate:
         try:
-            await notifier.refresh_items(runtime, workspace_id, item_ids)
+            await notifier.refresh_items(runtime, workspace_id, item_ids, paced=True)
         except Exception:
             logger.exception("refreshing items after Jira status changes failed")
 
