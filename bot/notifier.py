@@ -49,6 +49,7 @@ from storage.retro_queries import (
     owed_summaries,
     retro_by_id,
     retro_items,
+    retro_thread,
     set_summary_owed,
 )
 
@@ -57,20 +58,11 @@ logger = logging.getLogger(__name__)
 NOTICE_LINES_PER_MESSAGE = 25  # status lines in one thread reply (Slack shows ~40k characters)
 
 
-async def _load_retro(runtime: Runtime, workspace_id: int, retro_id: int):
-    async with runtime.sessions() as session:
-        retro = await retro_by_id(session, workspace_id, retro_id)
-        if retro is None:
-            return None, []
-        return retro, await retro_items(session, workspace_id, retro_id)
-
-
-async def load_carried(runtime: Runtime, retro: Retro) -> CarriedOver:
+async def _carried(session, retro: Retro) -> CarriedOver:
     """What the retro's summary shows from the channel's earlier retros (none once closed)."""
     if retro.phase == RetroPhase.CLOSED:
         return NOTHING
-    async with runtime.sessions() as session:
-        rows, total = await carried_items(session, retro, CARRIED_SHOWN_MAX)
+    rows, total = await carried_items(session, retro, CARRIED_SHOWN_MAX)
     return CarriedOver(tuple(CarriedItem(item, title) for item, title in rows), total)
 
 
@@ -118,13 +110,46 @@ async def _shared(runtime: Runtime, session, workspace_id: int, channels: set[st
     return Shared(client, await _destinations(session, workspace_id, channels))
 
 
-async def _card(
-    runtime: Runtime, workspace_id: int, retro: Retro, items, shared: Shared | None = None
-) -> dict:
-    going = (shared.destinations if shared else {}).get(retro.channel_id)
-    if going is None:
-        going = await destination(runtime, workspace_id, retro.channel_id)
-    return summary_message(retro, items, going, await load_carried(runtime, retro))
+@dataclass(frozen=True)
+class _Read:
+    """What a summary shows, read in one session (one connection checkout): the retro,
+    its items, the workspace's client, where its items go and what it carries over."""
+
+    retro: Retro
+    items: list[ActionItem]
+    client: AsyncWebClient | None = None
+    going: Destination | None = None
+    carried: CarriedOver = NOTHING
+
+    def card(self) -> dict:
+        return summary_message(self.retro, self.items, self.going, self.carried)
+
+
+async def _read_summary(
+    runtime: Runtime,
+    workspace_id: int,
+    retro_id: int,
+    shared: Shared | None = None,
+    *,
+    posting: bool = False,
+) -> _Read | None:
+    """The retro's summary as the database holds it; only the retro and its items when it
+    has no summary message to show them in (unless `posting` it). None when the retro is
+    gone; LookupError when the workspace is (or has uninstalled the app)."""
+    async with runtime.sessions() as session:
+        retro = await retro_by_id(session, workspace_id, retro_id)
+        if retro is None:
+            return None
+        items = await retro_items(session, workspace_id, retro_id)
+        if not retro.summary_ts and not posting:
+            return _Read(retro, items)
+        channel = retro.channel_id
+        if shared is None or channel not in shared.destinations:
+            shared = await _shared(runtime, session, workspace_id, {channel})
+        if shared is None:
+            raise LookupError(f"no workspace {workspace_id} to show retro {retro_id} in")
+        carried = await _carried(session, retro)
+    return _Read(retro, items, shared.client, shared.destinations[channel], carried)
 
 
 # -- the summary message ---------------------------------------------------------------------
@@ -134,12 +159,11 @@ async def post_summary(runtime: Runtime, workspace_id: int, retro_id: int) -> No
     """Post a new retro's summary message in its channel and remember its ts and permalink.
     Raises SlackApiError (or LookupError when the app is uninstalled) so the caller can
     tell the person why the retro could not start."""
-    retro, items = await _load_retro(runtime, workspace_id, retro_id)
-    if retro is None:
+    read = await _read_summary(runtime, workspace_id, retro_id, posting=True)
+    if read is None:
         raise LookupError(f"no retro {retro_id}")
-    client = await workspace_client(runtime, workspace_id)
-    card = await _card(runtime, workspace_id, retro, items)
-    posted = await client.chat_postMessage(channel=retro.channel_id, **card)
+    client = read.client
+    posted = await client.chat_postMessage(channel=read.retro.channel_id, **read.card())
     ts, channel = posted["ts"], posted["channel"]
     permalink = None
     try:
@@ -226,12 +250,14 @@ async def _render_retro(
     runtime: Runtime, workspace_id: int, retro_id: int, shared: Shared | None
 ) -> bool:
     """Whether an item read for the render is still open."""
-    retro, items = await _load_retro(runtime, workspace_id, retro_id)
-    open_seen = any(item.status == ItemStatus.OPEN for item in items)
-    if retro is None or not retro.summary_ts:
+    read = await _read_summary(runtime, workspace_id, retro_id, shared)
+    if read is None:
+        return False
+    retro = read.retro
+    open_seen = any(item.status == ItemStatus.OPEN for item in read.items)
+    if not retro.summary_ts:
         return open_seen
-    client = shared.client if shared else await workspace_client(runtime, workspace_id)
-    card = await _card(runtime, workspace_id, retro, items, shared)
+    client, card = read.client, read.card()
     await until_accepted(
         lambda: client.chat_update(channel=retro.channel_id, ts=retro.summary_ts, **card),
         base_seconds=runtime.settings.slack_retry_base_seconds,
@@ -383,11 +409,11 @@ async def post_in_retro_thread(
 ) -> str | None:
     """A threaded reply under the retro's summary message (in the channel when the summary
     is missing). Returns the reply's ts, or None when Slack could not be reached."""
-    retro, _items = await _load_retro(runtime, workspace_id, retro_id)
-    if retro is None:
+    thread = await _thread(runtime, workspace_id, retro_id)
+    if thread is None:
         return None
     try:
-        return await _send_under(runtime, workspace_id, retro, text)
+        return await _send_under(runtime, workspace_id, thread, text)
     except (SlackApiError, LookupError) as exc:
         logger.warning("could not post in retro %s's thread: %s", retro_id, _error(exc))
         return None
@@ -410,27 +436,30 @@ async def post_status_notices(
     told after each reply Slack took, with how many of the lines it held (for a caller
     that must know which lines went out). `client`: the workspace's, when the caller has
     it."""
-    retro, items = await _load_retro(runtime, workspace_id, retro_id)
-    if retro is None or not lines:
+    thread = await _thread(runtime, workspace_id, retro_id) if lines else None
+    if thread is None:
         return
-    done = sum(1 for item in items if item.status == ItemStatus.COMPLETE)
-    tally = f" ({done} of {len(items)} done)"
+    tally = f" ({thread.done} of {thread.items} done)"
     for start in range(0, len(lines), NOTICE_LINES_PER_MESSAGE):
         part = lines[start : start + NOTICE_LINES_PER_MESSAGE]
-        await _send_under(runtime, workspace_id, retro, "\n".join(part) + tally, client)
+        await _send_under(runtime, workspace_id, thread, "\n".join(part) + tally, client)
         if sent is not None:
             sent(len(part))
 
 
-async def _send_under(
-    runtime: Runtime, workspace_id: int, retro: Retro, text: str, client=None
-) -> str:
-    """A reply under the retro's summary, tried again through Slack's 5xx and 429 answers;
-    raises what Slack refused in the end."""
+async def _thread(runtime: Runtime, workspace_id: int, retro_id: int):
+    """retro_thread's row: where the retro's replies go, and its tally as it is now."""
+    async with runtime.sessions() as session:
+        return await retro_thread(session, workspace_id, retro_id)
+
+
+async def _send_under(runtime: Runtime, workspace_id: int, thread, text: str, client=None) -> str:
+    """A reply under the retro's summary (`thread`: its channel_id and summary_ts), tried
+    again through Slack's 5xx and 429 answers; raises what Slack refused in the end."""
     client = client or await workspace_client(runtime, workspace_id)
     posted = await until_accepted(
         lambda: client.chat_postMessage(
-            channel=retro.channel_id, thread_ts=retro.summary_ts, text=text
+            channel=thread.channel_id, thread_ts=thread.summary_ts, text=text
         ),
         base_seconds=runtime.settings.slack_retry_base_seconds,
     )

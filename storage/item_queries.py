@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from sqlalchemy import Text, cast, func, literal_column, or_, select, update
+from sqlalchemy import Integer, Text, bindparam, cast, func, literal_column, or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,14 +53,20 @@ async def items_with_retros(
     return [(item, retro) for item, retro in rows]
 
 
+# Built once (immutable, so no process state): a burst of Jira changes runs these for
+# every summary it refreshes, and building a statement cost more than running it.
+_PLACES = select(
+    ActionItem.id, ActionItem.retro_id, ActionItem.message_ts, ActionItem.channel_id
+).where(
+    ActionItem.workspace_id == bindparam("workspace_id"),
+    ActionItem.id.in_(bindparam("item_ids", expanding=True)),
+)
+
+
 async def item_places(session: AsyncSession, workspace_id: int, item_ids: list[int]) -> list[Row]:
     """Where each of these items is shown: rows of (id, retro_id, message_ts, channel_id)."""
-    rows = await session.execute(
-        select(
-            ActionItem.id, ActionItem.retro_id, ActionItem.message_ts, ActionItem.channel_id
-        ).where(ActionItem.workspace_id == workspace_id, ActionItem.id.in_(item_ids))
-    )
-    return list(rows.all())
+    params = {"workspace_id": workspace_id, "item_ids": list(item_ids)}
+    return list((await session.execute(_PLACES, params)).all())
 
 
 async def own_open_items(
@@ -215,33 +221,40 @@ async def open_synced_issues(
     return [(row.id, row.jira_issue_id) for row in rows]
 
 
-def _carried(retro: Retro):
-    """Items of the channel's earlier retros still open, or completed since `retro` began
-    (so ticking one off on this retro's message leaves it there, checked)."""
-    return (
-        select(ActionItem, Retro.title)
-        .join(Retro, Retro.id == ActionItem.retro_id)
-        .where(
-            ActionItem.workspace_id == retro.workspace_id,
-            Retro.workspace_id == retro.workspace_id,
-            Retro.channel_id == retro.channel_id,
-            Retro.id < retro.id,
-            or_(
-                ActionItem.status == ItemStatus.OPEN,
-                ActionItem.completed_at >= retro.created_at,
-            ),
-        )
+# Items of the channel's earlier retros still open, or completed since the retro began
+# (so ticking one off on this retro's message leaves it there, checked), newest retro
+# first, each row with how many there are in all (counted before the LIMIT).
+_CARRIED = (
+    select(ActionItem, Retro.title, func.count().over().label("total"))
+    .join(Retro, Retro.id == ActionItem.retro_id)
+    .where(
+        ActionItem.workspace_id == bindparam("workspace_id"),
+        Retro.workspace_id == bindparam("workspace_id"),
+        Retro.channel_id == bindparam("channel_id"),
+        Retro.id < bindparam("retro_id"),
+        or_(
+            ActionItem.status == ItemStatus.OPEN,
+            ActionItem.completed_at >= bindparam("began"),
+        ),
     )
+    .order_by(Retro.id.desc(), ActionItem.id)
+    .limit(bindparam("limit", type_=Integer))
+)
 
 
 async def carried_items(
     session: AsyncSession, retro: Retro, limit: int
 ) -> tuple[list[tuple[ActionItem, str]], int]:
     """The first `limit` carried items (newest retro first) and how many there are."""
-    query = _carried(retro)
-    total = await session.scalar(select(func.count()).select_from(query.subquery()))
-    rows = await session.execute(query.order_by(Retro.id.desc(), ActionItem.id).limit(limit))
-    return [(item, title) for item, title in rows], total or 0
+    params = {
+        "workspace_id": retro.workspace_id,
+        "channel_id": retro.channel_id,
+        "retro_id": retro.id,
+        "began": retro.created_at,
+        "limit": limit,
+    }
+    rows = (await session.execute(_CARRIED, params)).all()
+    return [(item, title) for item, title, _ in rows], rows[0].total if rows else 0
 
 
 async def due_between(

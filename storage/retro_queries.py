@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import case, func, literal, or_, select, update
+from sqlalchemy import bindparam, case, func, literal, or_, select, update
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import ActionItem, Retro, RetroPhase
+from storage.models import ActionItem, ItemStatus, Retro, RetroPhase
 
 
 def _open():
@@ -29,19 +30,52 @@ async def open_retros_in_channels(
     session: AsyncSession, workspace_id: int, channel_ids: set[str]
 ) -> list[int]:
     """Ids of the open retros of these channels."""
-    rows = await session.scalars(
-        select(Retro.id).where(
-            Retro.workspace_id == workspace_id, Retro.channel_id.in_(channel_ids), _open()
-        )
+    params = {"workspace_id": workspace_id, "channel_ids": sorted(channel_ids)}
+    return list(await session.scalars(_OPEN_IN_CHANNELS, params))
+
+
+# Built once (immutable, so no process state): a summary's refresh runs these in bursts,
+# and building a statement cost more than running it.
+_RETRO = select(Retro).where(
+    Retro.workspace_id == bindparam("workspace_id"), Retro.id == bindparam("retro_id")
+)
+_ITEMS = (
+    select(ActionItem)
+    .where(
+        ActionItem.workspace_id == bindparam("workspace_id"),
+        ActionItem.retro_id == bindparam("retro_id"),
     )
-    return list(rows)
+    .order_by(ActionItem.id)
+)
+_OPEN_IN_CHANNELS = select(Retro.id).where(
+    Retro.workspace_id == bindparam("workspace_id"),
+    Retro.channel_id.in_(bindparam("channel_ids", expanding=True)),
+    Retro.phase != RetroPhase.CLOSED,
+)
+_own_items = (ActionItem.retro_id == Retro.id) & (ActionItem.workspace_id == Retro.workspace_id)
+_THREAD = (
+    select(
+        Retro.channel_id,
+        Retro.summary_ts,
+        func.count(ActionItem.id).label("items"),
+        func.count(ActionItem.id).filter(ActionItem.status == ItemStatus.COMPLETE).label("done"),
+    )
+    .outerjoin(ActionItem, _own_items)
+    .where(Retro.workspace_id == bindparam("workspace_id"), Retro.id == bindparam("retro_id"))
+    .group_by(Retro.id, Retro.channel_id, Retro.summary_ts)
+)
 
 
 async def retro_by_id(session: AsyncSession, workspace_id: int, retro_id: int) -> Retro | None:
     """The retro, when it belongs to this workspace."""
-    return await session.scalar(
-        select(Retro).where(Retro.workspace_id == workspace_id, Retro.id == retro_id)
-    )
+    return await session.scalar(_RETRO, {"workspace_id": workspace_id, "retro_id": retro_id})
+
+
+async def retro_thread(session: AsyncSession, workspace_id: int, retro_id: int) -> Row | None:
+    """Where the retro's thread is and its tally: (channel_id, summary_ts, items, done),
+    None when the retro is not this workspace's."""
+    result = await session.execute(_THREAD, {"workspace_id": workspace_id, "retro_id": retro_id})
+    return result.first()
 
 
 async def mark_closed(
@@ -100,12 +134,8 @@ async def retro_title(session: AsyncSession, workspace_id: int, retro_id: int) -
 
 async def retro_items(session: AsyncSession, workspace_id: int, retro_id: int) -> list[ActionItem]:
     """The retro's items in the order they were added."""
-    rows = await session.scalars(
-        select(ActionItem)
-        .where(ActionItem.workspace_id == workspace_id, ActionItem.retro_id == retro_id)
-        .order_by(ActionItem.id)
-    )
-    return list(rows)
+    params = {"workspace_id": workspace_id, "retro_id": retro_id}
+    return list(await session.scalars(_ITEMS, params))
 
 
 async def open_retros_of(

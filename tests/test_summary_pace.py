@@ -1,6 +1,7 @@
 """A retro's summary is edited at Slack's pace for chat.update (Tier 3): a change after a
 quiet spell shows at once, a burst of changes edits the summary at most once per
-SUMMARY_EVERY, and the last edit, rendered when it is sent, shows every final state."""
+SUMMARY_EVERY, and the last edit, rendered when it is sent, shows every final state. And
+what a burst pays per summary and per thread line: one connection each."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from bot import notifier
 from bot.summary_pace import SUMMARY_EVERY, UPDATES_AT_ONCE, SummaryPace
+from bot.workspaces import workspace_client
 from tests.flows_retro import add_item, item_lines, start_retro, summary_message
 from tests.flows_webhooks import notice_lines, run_in_process, synced_items, token_webhook
 
@@ -130,6 +132,33 @@ def test_a_lone_change_shows_at_once_and_a_quick_second_one_in_one_trailing_edit
     # The trailing edit read the last item done: the thread says so, once.
     thread = [m.text for m in slack_emulator.thread(team.channel, ts, team_id=team.team_id)]
     assert sum("All 3 action items" in text for text in thread) == 1, thread
+
+
+def test_a_summary_and_a_thread_line_each_read_through_one_connection(
+    app, slack, slack_emulator, db, team
+):
+    """A render reads the retro, its items, where they go and what it carries over in one
+    session, and a thread line its place and tally in one statement: in a burst every
+    connection checkout is work on the event loop (and, past the pool, a new thread)."""
+    title = "Retro " + uuid.uuid4().hex[:4]
+    start_retro(slack, slack_emulator, team, title)
+    add_item(slack, slack_emulator, team, "Alpha")
+    retro_id = db.scalar(
+        "SELECT id FROM retros WHERE workspace_id = :w AND title = :t",
+        w=team.workspace_id,
+        t=title,
+    )
+
+    async def render(runtime):
+        ws, checkouts = team.workspace_id, []
+        client = await workspace_client(runtime, ws)  # the sender reads it once per send
+        event.listen(runtime.engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+        await notifier.refresh_retro(runtime, ws, retro_id)
+        rendered = len(checkouts)
+        await notifier.post_status_notices(runtime, ws, retro_id, ["a line"], client=client)
+        return rendered, len(checkouts) - rendered
+
+    assert run_in_process(app, render) == (1, 1)
 
 
 def test_a_workspace_gets_its_budget_of_edits_at_once_then_its_rate():
