@@ -235,6 +235,56 @@ def test_a_replayed_delivery_is_recorded_once(app, db, team, site, token_hook):
     assert [d["delivery_id"] for d in _deliveries(db, team)] == [identifier]
 
 
+REFUSED_ISSUE = "990001"
+# The database itself refuses the group's insert: a trigger, as a full disk or a broken
+# constraint would, on each backend.
+REFUSE_INSERT = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_delivery BEFORE INSERT ON webhook_deliveries "
+        f"WHEN NEW.issue_id = '{REFUSED_ISSUE}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_delivery() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF NEW.issue_id = '{REFUSED_ISSUE}' THEN RAISE EXCEPTION 'refused'; END IF; "
+        "RETURN NEW; END $$",
+        "CREATE TRIGGER refuse_delivery BEFORE INSERT ON webhook_deliveries "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_delivery()",
+    ],
+}
+ALLOW_INSERT = {
+    "sqlite": ["DROP TRIGGER refuse_delivery"],
+    "postgresql": [
+        "DROP TRIGGER refuse_delivery ON webhook_deliveries",
+        "DROP FUNCTION refuse_delivery()",
+    ],
+}
+
+
+def test_a_delivery_the_database_refuses_gets_503_and_is_recorded_on_retry(
+    app, db, team, site, token_hook
+):
+    """A group whose transaction fails is answered 503, so that Jira retries; nothing of
+    it is kept, and the connection it used takes the retry: recorded then (202, not a
+    replay's 200)."""
+    body = _body(site, issue_id=REFUSED_ISSUE)
+    headers = hub_headers(token_hook.secret, body, str(uuid.uuid4()))  # the retry's too
+    backend = db.async_url.get_backend_name()
+    for sql in REFUSE_INSERT[backend]:
+        db.execute(sql)
+    try:
+        refused = post_delivery(app, token_hook.token, body, headers)
+    finally:
+        for sql in ALLOW_INSERT[backend]:
+            db.execute(sql)
+    assert refused.status_code == 503, refused.text
+    assert _deliveries(db, team) == []
+
+    retried = post_delivery(app, token_hook.token, body, headers)
+    assert retried.status_code == 202, retried.text
+    wait_applied(db, team)
+    assert [d["issue_id"] for d in _deliveries(db, team)] == [REFUSED_ISSUE]
+
+
 def test_recorded_deliveries_are_logged_a_line_per_group_without_the_token(app, site, token_hook):
     body = _body(site)
     headers = hub_headers(token_hook.secret, body, str(uuid.uuid4()))
