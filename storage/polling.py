@@ -14,12 +14,12 @@ their turns at a workspace by the same claim, on columns of their own (`Turns`).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, make_dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, case, func, literal_column, or_, select, union, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from storage.column_types import UtcDateTime
 from storage.models import (
@@ -50,27 +50,33 @@ class PollClaim:
     since: datetime  # the start of the last successful poll (or the connection's creation)
     mark: datetime | None  # the poll mark as claimed (since, unless never polled)
     failures: int = 0  # polls failed since the last success
-    connection: JiraConnection | None = None  # the row as claimed: the poll's credentials
+    connection: Any = None  # the row as claimed (ClaimedConnection): the poll's credentials
     projects: tuple[str, ...] = ()  # searched besides the app's label (polled_projects)
+
+
+# The claims and the checks of what is due are Core statements on these tables, built
+# once at import: the poll loop and the catch-up jobs ask them in every process all day,
+# mostly to find nothing due, and building an ORM statement cost more than running it.
+_CONNECTIONS = JiraConnection.__table__
+_SETTINGS = SyncSettings.__table__
+_c = _CONNECTIONS.c
+_NOW = bindparam("now", type_=UtcDateTime())
 
 
 def _polls():
     return (
-        JiraConnection.status == ConnectionStatus.ACTIVE,
+        _c.status == ConnectionStatus.ACTIVE,
         or_(
-            SyncSettings.webhooks_enabled.is_(False),
-            (JiraConnection.method == ConnectionMethod.API_TOKEN)
-            & JiraConnection.webhook_secret_enc.is_(None),
-            (JiraConnection.method == ConnectionMethod.OAUTH)
-            & JiraConnection.webhook_ids.is_(None),
+            _SETTINGS.c.webhooks_enabled.is_(False),
+            (_c.method == ConnectionMethod.API_TOKEN) & _c.webhook_secret_enc.is_(None),
+            (_c.method == ConnectionMethod.OAUTH) & _c.webhook_ids.is_(None),
         ),
     )
 
 
-def _connections():
-    return select(JiraConnection.id).outerjoin(
-        SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id
-    )
+def _connections(*columns):
+    settings = _SETTINGS.c.workspace_id == _c.workspace_id
+    return select(*(columns or (_c.id,))).select_from(_CONNECTIONS.outerjoin(_SETTINGS, settings))
 
 
 def _reconciled():
@@ -80,7 +86,14 @@ def _reconciled():
 
 
 def _connected():
-    return (JiraConnection.status == ConnectionStatus.ACTIVE,)
+    return (_c.status == ConnectionStatus.ACTIVE,)
+
+
+# A claimed connection: every column of its row as an attribute of the same name as on
+# JiraConnection (the claim reads Core rows, not ORM objects). Compared by identity.
+ClaimedConnection = make_dataclass(
+    "ClaimedConnection", [column.key for column in _c], eq=False, slots=True
+)
 
 
 @dataclass(frozen=True)
@@ -93,13 +106,14 @@ class Turns:
     claimed_by: Any  # a JiraConnection column: the process that took the turn
     failures: Any  # a JiraConnection column: turns failed since the last that did not
 
-    def due(self, now: datetime, first_wait: timedelta | None = None):
-        """Due now; a connection never claimed is due at once, or `first_wait` after it
-        was made."""
-        never = self.due_at.is_(None)
-        if first_wait is not None:
-            never = never & (JiraConnection.created_at <= now - first_wait)
-        return or_(never, self.due_at <= now)
+    def due(self, *, first_wait: bool):
+        """Due at the `now` parameter; a connection never claimed is due at once, or (with
+        `first_wait`) once it was made by the `made_by` parameter."""
+        due_at = _c[self.due_at.key]
+        never = due_at.is_(None)
+        if first_wait:
+            never = never & (_c.created_at <= bindparam("made_by", type_=UtcDateTime()))
+        return or_(never, due_at <= _NOW)
 
 
 POLL = Turns(
@@ -119,8 +133,49 @@ DELETED_CHECK = Turns(
 )
 
 
+def _claim_statement(turns: Turns, *, first_wait: bool, skip_locked: bool):
+    """Up to the `limit` parameter of the connections whose turn is due, earliest first,
+    claimed by `owner` until `until`; the update re-checks that each is still due."""
+    due_at, due = _c[turns.due_at.key], turns.due(first_wait=first_wait)
+    pick = _connections().where(*turns.applies(), due).order_by(due_at, _c.id)
+    pick = pick.limit(bindparam("limit"))
+    if skip_locked:
+        pick = pick.with_for_update(skip_locked=True, of=_CONNECTIONS)
+    until = bindparam("until", type_=UtcDateTime())
+    return (
+        update(_CONNECTIONS)
+        .where(_c.id.in_(pick.correlate(None).scalar_subquery()), due)
+        .values({due_at.key: until, turns.claimed_by.key: bindparam("owner")})
+        .returning(*_c)
+    )
+
+
+def _due_statement(turns: Turns, *, first_wait: bool):
+    return _connections().where(*turns.applies(), turns.due(first_wait=first_wait)).limit(1)
+
+
+# Keyed by the turns' schedule column, whether a first turn waits, and SKIP LOCKED.
+_CLAIMS = {
+    (turns.due_at.key, first_wait, skip_locked): _claim_statement(
+        turns, first_wait=first_wait, skip_locked=skip_locked
+    )
+    for turns in (POLL, RECONCILE, DELETED_CHECK)
+    for first_wait in (False, True)
+    for skip_locked in (False, True)
+}
+_DUE = {
+    (turns.due_at.key, first_wait): _due_statement(turns, first_wait=first_wait)
+    for turns in (POLL, RECONCILE, DELETED_CHECK)
+    for first_wait in (False, True)
+}
+
+
+def _due_values(now: datetime, first_wait: timedelta | None) -> dict:
+    return {"now": now} | ({"made_by": now - first_wait} if first_wait is not None else {})
+
+
 async def claim_turns(
-    session,
+    conn: AsyncConnection,
     turns: Turns,
     owner: str,
     now: datetime,
@@ -128,28 +183,19 @@ async def claim_turns(
     limit: int,
     postgres: bool,
     first_wait: timedelta | None = None,
-) -> list[JiraConnection]:
+) -> list[ClaimedConnection]:
     """Claims up to `limit` workspaces whose turn is due, earliest first, until `until`,
     in one statement. PostgreSQL: SKIP LOCKED, so processes claiming at once take
     different workspaces; the update re-checks that each turn is still due, so none is
     claimed twice."""
-    due = turns.due(now, first_wait)
-    pick = _connections().where(*turns.applies(), due)
-    pick = pick.order_by(turns.due_at, JiraConnection.id).limit(limit)
-    if postgres:
-        pick = pick.with_for_update(skip_locked=True, of=JiraConnection)
-    rows = await session.execute(
-        update(JiraConnection)
-        .where(JiraConnection.id.in_(pick.correlate(None).scalar_subquery()), due)
-        .values({turns.due_at.key: until, turns.claimed_by.key: owner})
-        .returning(JiraConnection)
-        .execution_options(synchronize_session=False)
-    )
-    return list(rows.scalars())
+    claim = _CLAIMS[(turns.due_at.key, first_wait is not None, postgres)]
+    values = _due_values(now, first_wait) | {"until": until, "owner": owner, "limit": limit}
+    rows = (await conn.execute(claim, values)).mappings()
+    return [ClaimedConnection(**row) for row in rows]
 
 
 async def claim_polls(
-    sessions: async_sessionmaker,
+    engine: AsyncEngine,
     owner: str,
     now: datetime,
     until: datetime,
@@ -159,9 +205,9 @@ async def claim_polls(
     """Claims up to `limit` workspaces whose poll is due (claim_turns), and reads the
     projects each one searches in one more statement (a query per poll would cost a
     connection each from the pool)."""
-    async with sessions.begin() as session:
-        claimed = await claim_turns(session, POLL, owner, now, until, limit, postgres)
-        projects = await _projects_of(session, [c.workspace_id for c in claimed])
+    async with engine.begin() as conn:
+        claimed = await claim_turns(conn, POLL, owner, now, until, limit, postgres)
+        projects = await _projects_of(conn, [c.workspace_id for c in claimed])
         return [
             PollClaim(
                 c.workspace_id,
@@ -176,27 +222,27 @@ async def claim_polls(
 
 
 async def turn_due(
-    sessions: async_sessionmaker, turns: Turns, now: datetime, first_wait: timedelta
+    engine: AsyncEngine, turns: Turns, now: datetime, first_wait: timedelta | None = None
 ) -> bool:
     """Whether any workspace's turn is due, claimed or not by a transaction in flight (no
-    lock taken: after a claim that found none free, only a held row is left due)."""
-    async with sessions() as session:
-        pick = _connections().where(*turns.applies(), turns.due(now, first_wait)).limit(1)
-        return (await session.execute(pick)).first() is not None
+    lock taken, nothing written: a run with nothing due costs this read alone)."""
+    due = _DUE[(turns.due_at.key, first_wait is not None)]
+    async with engine.connect() as conn:
+        return (await conn.execute(due, _due_values(now, first_wait))).first() is not None
 
 
 async def claim_turn(
-    sessions: async_sessionmaker,
+    engine: AsyncEngine,
     turns: Turns,
     owner: str,
     now: datetime,
     until: datetime,
     postgres: bool,
     first_wait: timedelta,
-) -> JiraConnection | None:
+) -> ClaimedConnection | None:
     """One workspace's due turn of a catch-up job, claimed until `until`, or None."""
-    async with sessions.begin() as session:
-        claimed = await claim_turns(session, turns, owner, now, until, 1, postgres, first_wait)
+    async with engine.begin() as conn:
+        claimed = await claim_turns(conn, turns, owner, now, until, 1, postgres, first_wait)
         return claimed[0] if claimed else None
 
 
@@ -213,7 +259,7 @@ async def finish_turn(
     sessions: async_sessionmaker,
     turns: Turns,
     owner: str,
-    claimed: JiraConnection,
+    claimed: Any,
     next_due: datetime,
     values: dict,
     now: datetime,
@@ -300,17 +346,16 @@ async def finish_polls(
         await conn.execute(_FINISH, rows)
 
 
-async def next_poll_due(sessions: async_sessionmaker) -> datetime | None:
-    """When the earliest poll comes due (or a claim lapses); None when nobody polls."""
-    earliest = func.min(func.coalesce(JiraConnection.poll_due_at, JiraConnection.created_at))
-    query = (
-        select(earliest)
-        .select_from(JiraConnection)
-        .outerjoin(SyncSettings, SyncSettings.workspace_id == JiraConnection.workspace_id)
-        .where(*_polls())
-    )
-    async with sessions() as session:
-        return await session.scalar(query)
+# A poll never claimed is due at once: its due time reads as this, long past.
+_NEVER = bindparam("never", datetime(2000, 1, 1, tzinfo=UTC), type_=UtcDateTime())
+_NEXT_POLL = _connections(func.min(func.coalesce(_c.poll_due_at, _NEVER))).where(*_polls())
+
+
+async def next_poll_due(engine: AsyncEngine) -> datetime | None:
+    """When the earliest poll comes due, or a claim lapses (long past for a workspace never
+    polled); None when nobody polls. A read: the poll loop claims only once one is due."""
+    async with engine.connect() as conn:
+        return await conn.scalar(_NEXT_POLL)
 
 
 def _open_synced(workspace, *after):

@@ -148,6 +148,28 @@ async def release_leases(session: AsyncSession, owner: str, ids: list[int]) -> N
     await session.execute(_RELEASE[_id_array(session)], {"ids": ids, "owner": owner})
 
 
+def _next_due_statement():
+    """When the earliest queued item not held by anyone becomes due, and the earliest lease
+    end among the due held ones (see next_due_at), at the `now` parameter."""
+    items = ActionItem.__table__.c
+    now = bindparam("now", type_=UtcDateTime())
+    unclaimed = (
+        select(items.next_attempt_at)
+        .where(queued(items), items.next_attempt_at.is_not(None), items.claimed_until.is_(None))
+        .order_by(items.next_attempt_at)
+        .limit(1)
+        .scalar_subquery()
+    )
+    lapse = select(func.min(items.claimed_until)).where(
+        *_due(now, items), items.claimed_until.is_not(None)
+    )
+    return select(unclaimed, lapse.scalar_subquery())
+
+
+# Built once: the sync worker asks it after every cycle, mostly to learn nothing is due.
+_NEXT_DUE = _next_due_statement()
+
+
 async def next_due_at(session: AsyncSession, now: datetime) -> datetime | None:
     """When the earliest queued item not held by anyone becomes due, or a claim lapses (its
     owner may have died); None when nothing is queued. Both are ranges of the queue index
@@ -155,17 +177,6 @@ async def next_due_at(session: AsyncSession, now: datetime) -> datetime | None:
     due order, past the few items being worked on, and its due part, where every held row
     is (a row is claimed once due, and every write that moves its next attempt later lets
     go of it), for the earliest lease end. One statement, so one round trip."""
-    unclaimed = (
-        select(ActionItem.next_attempt_at)
-        .where(queued(), ActionItem.next_attempt_at.is_not(None))
-        .where(ActionItem.claimed_until.is_(None))
-        .order_by(ActionItem.next_attempt_at)
-        .limit(1)
-        .scalar_subquery()
-    )
-    lapse = select(func.min(ActionItem.claimed_until)).where(
-        *_due(now), ActionItem.claimed_until.is_not(None)
-    )
-    row = (await session.execute(select(unclaimed, lapse.scalar_subquery()))).one()
+    row = (await session.execute(_NEXT_DUE, {"now": now})).one()
     times = [t for t in row if t is not None]
     return min(times) if times else None

@@ -548,7 +548,7 @@ def test_a_poll_claim_reads_its_workspaces_projects_in_one_statement_by_index(da
         now = datetime.now(UTC)
         postgres = runtime.engine.dialect.name == "postgresql"
         claims = await polling.claim_polls(
-            runtime.sessions, "plans", now, now + timedelta(minutes=1), 20, postgres
+            runtime.engine, "plans", now, now + timedelta(minutes=1), 20, postgres
         )
         found.update({c.workspace_id: c.projects for c in claims})
 
@@ -560,6 +560,48 @@ def test_a_poll_claim_reads_its_workspaces_projects_in_one_statement_by_index(da
     assert [s.split()[0].upper() for s, _ in plans] == ["UPDATE", "WITH"], plans
     assert_indexed(plans[1:], "action_items")
     assert "ix_action_items_open_projects" in plans[1][1], plans
+
+
+def test_a_look_for_polls_and_catch_up_turns_with_none_due_is_one_read(tmp_path):
+    """The poll loop looks every few seconds and each catch-up job every minute, in every
+    process, and mostly finds nothing due: then each is one read, no claim (a write, which
+    on SQLite waits for the write lock the webhook writer holds)."""
+    from bot.sync import deleted, poll
+
+    key = Fernet.generate_key().decode()
+    url = fresh_database_url(tmp_path)
+
+    async def prepare(runtime):  # 4 workspaces, 2 polling; every turn due tomorrow
+        await migrate(runtime.engine)
+        box = runtime.box
+        await fill(runtime.engine, 40, 4, now=NOW, site_url="https://plans.example.com",
+                   creds=box.seal_json({"api_token": "x"}), secret=box.seal("secret"))  # fmt: skip
+        async with runtime.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "UPDATE jira_connections SET poll_due_at = :later, reconcile_due_at = :later,"
+                    " deleted_check_due_at = :later"
+                ),
+                {"later": NOW + timedelta(days=1)},
+            )
+            await conn.execute(
+                text(
+                    "UPDATE sync_settings SET webhooks_enabled = :off WHERE workspace_id IN "
+                    "(SELECT id FROM workspaces ORDER BY id LIMIT 2)"
+                ),
+                {"off": False},
+            )
+
+    waits = []
+
+    async def looks(runtime):
+        waits.append(await poll.poll_if_due(runtime))
+        assert await poll.reconcile_webhook_workspaces(runtime) == 0
+        assert await deleted.find_deleted_issues(runtime) == 0
+
+    plans = plans_of((url, key), looks, prepare=prepare)
+    assert [s.split()[0].upper() for s, _ in plans] == ["SELECT"] * 3, plans
+    assert waits == [poll.RECHECK_SECONDS]
 
 
 async def _with_runtime(database, work):

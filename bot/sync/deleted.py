@@ -26,7 +26,7 @@ from bot.sync.pull import apply_polled_issues
 from bot.sync.reread import IDS_PER_SEARCH, gone_among
 from storage import polling
 from storage.item_queries import open_synced_issues
-from storage.models import JiraConnection
+from storage.polling import ClaimedConnection
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,14 @@ async def find_deleted_issues(runtime: Runtime) -> int:
     items checked (up to CHECKED_PER_RUN); returns how many were found deleted."""
     found: list[int] = []
 
-    async def check(connection: JiraConnection, _now, moved: dict) -> None:
+    async def check(connection: ClaimedConnection, _now, moved: dict) -> None:
         found.append(await check_workspace(runtime, connection, moved))
 
     await take_turns(runtime, polling.DELETED_CHECK, "checking for deleted issues", check)
     return sum(found)
 
 
-async def check_workspace(runtime: Runtime, connection: JiraConnection, moved: dict) -> int:
+async def check_workspace(runtime: Runtime, connection: ClaimedConnection, moved: dict) -> int:
     """One workspace's turn: its open synced items after where the last turn stopped, a
     slice at a time, each slice's deleted issues applied before the next is read; where
     it got to goes in `moved`, whatever stops it."""

@@ -41,7 +41,7 @@ from bot.sync.people import SlackLookupFailed
 from bot.sync.pull import apply_polled_issues
 from storage import polling
 from storage.clock import utcnow
-from storage.models import JiraConnection
+from storage.polling import ClaimedConnection
 
 logger = logging.getLogger(__name__)
 
@@ -111,14 +111,24 @@ async def run(runtime: Runtime) -> None:
     """The poll loop: a cycle whenever a workspace's poll comes due."""
     while True:
         try:
-            await poll_cycle(runtime)
-            wait = await _seconds_to_next(runtime)
+            wait = await poll_if_due(runtime)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception("status poll cycle failed")
             wait = ERROR_PAUSE
         await asyncio.sleep(wait)
+
+
+async def poll_if_due(runtime: Runtime) -> float:
+    """A cycle if a poll is due; returns the seconds to wait before looking again. It looks
+    (one read) before it claims (a write, which on SQLite waits for the write lock): most
+    looks, in every process, find nothing due."""
+    wait = await _seconds_to_next(runtime)
+    if wait is None:
+        await poll_cycle(runtime)
+        wait = MIN_WAIT
+    return wait
 
 
 async def poll_cycle(runtime: Runtime) -> int:
@@ -162,7 +172,7 @@ async def poll_cycle(runtime: Runtime) -> int:
 async def _claim(runtime: Runtime, limit: int) -> list[polling.PollClaim]:
     now = utcnow()
     return await polling.claim_polls(
-        runtime.sessions,
+        runtime.engine,
         runtime.process_id,
         now,
         now + poll_lease(runtime),
@@ -259,11 +269,14 @@ async def _finish(runtime: Runtime, done: list[polling.PollDone]) -> None:
         logger.exception("could not record %d poll(s)", len(done))
 
 
-async def _seconds_to_next(runtime: Runtime) -> float:
-    due = await polling.next_poll_due(runtime.sessions)
+async def _seconds_to_next(runtime: Runtime) -> float | None:
+    """Seconds to wait before looking again; None when a poll is due now."""
+    due = await polling.next_poll_due(runtime.engine)
     if due is None:
         return RECHECK_SECONDS
     seconds = (due - utcnow()) / timedelta(seconds=1)
+    if seconds <= 0:
+        return None
     return min(RECHECK_SECONDS, max(MIN_WAIT, seconds))
 
 
@@ -272,7 +285,7 @@ async def reconcile_webhook_workspaces(runtime: Runtime) -> int:
     RECONCILE_EVERY, read and applied as a poll's are (a change already applied by its
     delivery changes nothing the second time); returns how many were reconciled."""
 
-    async def reconcile(connection: JiraConnection, now: datetime, moved: dict) -> None:
+    async def reconcile(connection: ClaimedConnection, now: datetime, moved: dict) -> None:
         # First time: since the connection was made (or one period back, as far as a
         # reconcile before these turns reached).
         since = connection.last_polled_at or max(connection.created_at, now - RECONCILE_EVERY)
@@ -286,7 +299,8 @@ async def reconcile_webhook_workspaces(runtime: Runtime) -> int:
 async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) -> int:
     """Takes every due turn of a catch-up job, one workspace at a time: claims it (so that
     of all processes one takes each workspace's turn per RECONCILE_EVERY), runs
-    `await work(connection, now, moved)` within the poll's budget, then sets the next turn
+    `await work(connection, now, moved)` (`connection`: the row as claimed) within the
+    poll's budget, then sets the next turn
     with the columns `work` put in `moved` (what it got through, failed or not): one
     period on, or after a failure sooner (turn_retry_delay), that workspace alone. A
     process killed mid-turn leaves a claim that lapses after poll_lease: the next check
@@ -298,11 +312,14 @@ async def take_turns(runtime: Runtime, turns: polling.Turns, what: str, work) ->
     started = utcnow()
     waiting: list[float] = []  # since when no due turn could be claimed (loop time)
     while True:
+        # A look first (a read): most runs find no turn due, and a claim is a write.
+        if not await polling.turn_due(runtime.engine, turns, started, RECONCILE_EVERY):
+            return taken
         now = utcnow()
         until = now + poll_lease(runtime)
         owner = runtime.process_id
         connection = await polling.claim_turn(
-            runtime.sessions, turns, owner, started, until, postgres, RECONCILE_EVERY
+            runtime.engine, turns, owner, started, until, postgres, RECONCILE_EVERY
         )
         if connection is None:
             if postgres and await _held_turn_left(runtime, turns, what, started, waiting):
@@ -344,7 +361,7 @@ async def _held_turn_left(
     loop = asyncio.get_running_loop()
     if waiting and loop.time() - waiting[0] > HELD_TURN_WAIT_SECONDS:
         return False
-    if not await polling.turn_due(runtime.sessions, turns, started, RECONCILE_EVERY):
+    if not await polling.turn_due(runtime.engine, turns, started, RECONCILE_EVERY):
         return False
     if not waiting:
         waiting.append(loop.time())
