@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection, SyncSettings
 
+# Built once (the statements a webhook delivery and its notices ask on every request).
+_CONNECTION_FOR = select(JiraConnection).where(JiraConnection.workspace_id == bindparam("ws"))
+
 
 async def connection_for(session: AsyncSession, workspace_id: int) -> JiraConnection | None:
-    return await session.scalar(
-        select(JiraConnection).where(JiraConnection.workspace_id == workspace_id)
-    )
+    return await session.scalar(_CONNECTION_FOR, {"ws": workspace_id})
 
 
 async def connected_by(session: AsyncSession, workspace_id: int) -> str | None:
@@ -76,22 +77,23 @@ async def oauth_connections_idle_since(session: AsyncSession, before: datetime) 
     return list(rows)
 
 
+_endpoints = JiraConnection.__table__.c
+_WEBHOOK_ENDPOINT = select(
+    _endpoints.id,
+    _endpoints.workspace_id,
+    _endpoints.method,
+    _endpoints.site_url,
+    _endpoints.cloud_id,
+    _endpoints.account_name,
+    _endpoints.webhook_secret_enc,
+    _endpoints.webhook_last_delivery_at,
+).where(_endpoints.webhook_token == bindparam("token"))
+
+
 async def webhook_endpoint(session: AsyncSession, token: str) -> Row | None:
     """What checking and routing a webhook delivery needs of the connection whose
     webhook URL carries `token`, without the API credentials."""
-    result = await session.execute(
-        select(
-            JiraConnection.id,
-            JiraConnection.workspace_id,
-            JiraConnection.method,
-            JiraConnection.site_url,
-            JiraConnection.cloud_id,
-            JiraConnection.account_name,
-            JiraConnection.webhook_secret_enc,
-            JiraConnection.webhook_last_delivery_at,
-        ).where(JiraConnection.webhook_token == token)
-    )
-    return result.first()
+    return (await session.execute(_WEBHOOK_ENDPOINT, {"token": token})).first()
 
 
 async def webhook_token(session: AsyncSession, workspace_id: int) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import ChannelOverride, SyncDirection, SyncSettings
@@ -55,11 +55,14 @@ async def delete_overrides(
     await session.execute(query)
 
 
+_settings = SyncSettings.__table__.c
+# Built once: every webhook delivery applied asks it.
+_SYNC_DIRECTION = select(_settings.sync_direction).where(_settings.workspace_id == bindparam("ws"))
+
+
 async def sync_direction(session: AsyncSession, workspace_id: int) -> SyncDirection | None:
     """Whether changes made in Jira come back to Slack (None: no settings saved yet)."""
-    return await session.scalar(
-        select(SyncSettings.sync_direction).where(SyncSettings.workspace_id == workspace_id)
-    )
+    return await session.scalar(_SYNC_DIRECTION, {"ws": workspace_id})
 
 
 async def override_projects(session: AsyncSession, workspace_id: int) -> set[str]:
