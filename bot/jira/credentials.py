@@ -30,6 +30,7 @@ from storage.connection_queries import (
     locked_connection,
     oauth_connections_idle_since,
 )
+from storage.crypto import SecretUnreadable
 from storage.models import ConnectionMethod, ConnectionStatus, JiraConnection
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ async def _api_token_client(runtime: Runtime, conn: JiraConnection) -> JiraClien
         site = await vet_site(conn.site_url, runtime.settings.trusted_jira_hosts)
     except SiteRefused as refused:
         raise JiraError(JiraErrorKind.UNAVAILABLE, refused.message) from None
-    secret = runtime.box.open_json(conn.credentials_enc)
+    secret = _credentials(runtime, conn)
     auth = JiraAuth(basic=(conn.account_email or "", secret["api_token"]))
 
     async def unauthorized() -> JiraAuth | None:
@@ -98,7 +99,7 @@ async def _api_token_client(runtime: Runtime, conn: JiraConnection) -> JiraClien
 
 
 async def _oauth_client(runtime: Runtime, conn: JiraConnection) -> JiraClient:
-    access, generation = runtime.box.open_json(conn.credentials_enc)["access_token"], None
+    access, generation = _credentials(runtime, conn)["access_token"], None
     if _expiring(conn.access_expires_at):
         access, generation = await _fresh_token(runtime, conn.id, conn.credentials_generation)
     current = {"generation": conn.credentials_generation if generation is None else generation}
@@ -165,7 +166,7 @@ async def _refresh_locked(
                 if conn is None:
                     raise JiraError(JiraErrorKind.AUTH, messages.NOT_CONNECTED)
                 raise _revoked(conn.method)
-            secret = runtime.box.open_json(conn.credentials_enc)
+            secret = _credentials(runtime, conn)
             fresh = not _expiring(conn.access_expires_at)
             refreshed_meanwhile = (
                 seen_generation is not None and conn.credentials_generation != seen_generation
@@ -183,6 +184,21 @@ async def _refresh_locked(
                 return token["access_token"], conn.credentials_generation
     await mark_broken(runtime, *refused, "Atlassian refused to refresh the access token")
     raise _revoked(ConnectionMethod.OAUTH)
+
+
+def _credentials(runtime: Runtime, conn: JiraConnection) -> dict:
+    """The connection's credentials, unsealed. Credentials no key in ENCRYPTION_KEY opens
+    (a key dropped before `storage.rotate_keys` ran, a damaged row) fail as revoked ones
+    do: reconnecting stores new ones, and the operator's log says which workspace."""
+    try:
+        return runtime.box.open_json(conn.credentials_enc)
+    except SecretUnreadable:
+        logger.error(
+            "workspace %s: its Jira credentials cannot be decrypted with ENCRYPTION_KEY; "
+            "they work again once Jira is reconnected or the key is restored",
+            conn.workspace_id,
+        )
+        raise _revoked(conn.method) from None
 
 
 def _revoked(method: str) -> JiraError:

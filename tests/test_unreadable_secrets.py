@@ -1,8 +1,9 @@
-"""A workspace whose stored bot token cannot be decrypted (ENCRYPTION_KEY changed without
-the old key, or a damaged row): every Slack request from it is answered within Slack's 3
-seconds, never with a 500; the person is told what happened and who can mend it, where
-Slack can show it; the operator's log names the workspace, never a token; installing the
-app again mends it."""
+"""Secrets stored for a workspace that cannot be decrypted (ENCRYPTION_KEY changed without
+the old key, or a damaged row). Its bot token: every Slack request from it is answered
+within Slack's 3 seconds, never with a 500; the person is told what happened and who can
+mend it, where Slack can show it; the operator's log names the workspace, never a token;
+installing the app again mends it. Its Jira credentials: read as revoked ones (what
+mends them is the same, reconnecting), and the operator's log names the workspace."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ from cryptography.fernet import Fernet
 
 from bot.messages import slack_connection_lost
 from bot.views import retro_ids as ids
-from tests.flows_retro import click_for_modal, item_values, replies, retro_command, start_retro
+from tests.flows_jira import connect_with_token, open_settings, project_options
+from tests.flows_retro import (
+    click_for_modal,
+    item_values,
+    replies,
+    retro_command,
+    start_retro,
+)
 from tests.harness import install_workspace
 
 # A token sealed with a key the app no longer has, and a row that is not a token at all.
@@ -86,3 +94,19 @@ def test_a_slash_command_is_told_whichever_way_the_token_is_unreadable(
     reply = slack.command(team.team_id, team.admin, team.channel, "/jira", "status")
 
     assert (reply.status_code, reply.text) == (200, install_again_text(app))
+
+
+def test_jira_credentials_that_cannot_be_read_ask_for_a_reconnect(
+    app, slack, slack_emulator, db, team, site
+):
+    connect_with_token(slack, slack_emulator, team, site)
+    settings = open_settings(slack, slack_emulator, team)
+    db.execute(
+        "UPDATE jira_connections SET credentials_enc = :c WHERE workspace_id = :w",
+        c=SEALED_WITH_A_DROPPED_KEY,
+        w=team.workspace_id,
+    )
+
+    # The settings modal's project menu asks Jira: answered (no choices), never a 500.
+    assert project_options(slack, team, settings) == []
+    assert f"workspace {team.workspace_id}: its Jira credentials cannot be decrypted" in app.log()
