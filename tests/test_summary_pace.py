@@ -98,10 +98,14 @@ def test_a_lone_change_shows_at_once_and_a_quick_second_one_in_one_trailing_edit
     start_retro(slack, slack_emulator, team, title)
     ids = [add_item(slack, slack_emulator, team, name) for name in ("Alpha", "Bravo", "Charlie")]
     ts = summary_message(slack_emulator, team, title=title).ts
-    now, slept = [1000.0], []
+    now, slept, released = [1000.0], [], []
 
     async def sleep(seconds: float) -> None:
+        # The pace's wait ends only once the test's changes are in, as SUMMARY_EVERY of
+        # real time would: an instant sleep let the trailing edit render before the third
+        # change was committed, and that change then owed an edit of its own.
         slept.append(seconds)
+        await released[0].wait()
         now[0] += seconds
 
     async def complete(runtime, item_id: int) -> None:
@@ -112,6 +116,7 @@ def test_a_lone_change_shows_at_once_and_a_quick_second_one_in_one_trailing_edit
 
     async def changes(runtime):
         runtime.state.summary_pace = pace = SummaryPace(clock=lambda: now[0], sleep=sleep)
+        released.append(asyncio.Event())
         ws, edits = team.workspace_id, lambda: summary_edits(slack_emulator, ts)
         first = edits()
         await complete(runtime, ids[0])
@@ -122,6 +127,7 @@ def test_a_lone_change_shows_at_once_and_a_quick_second_one_in_one_trailing_edit
             await complete(runtime, item_id)
             await notifier.refresh_items(runtime, ws, [item_id], paced=True)
         assert edits() - first == 1  # both wait for their trailing edit
+        released[0].set()
         await asyncio.gather(*pace.tasks)
         return edits() - first, list(slept)
 
