@@ -282,7 +282,7 @@ async def refresh_owed_summaries(runtime: Runtime, *, limit: int = 200) -> int:
     """Scheduler job: render again the summaries whose refresh Slack kept refusing, so
     each ends up showing the truth. Returns how many were tried."""
     async with runtime.sessions() as session:
-        owed = await owed_summaries(session, limit)
+        owed = await owed_summaries(session, utcnow(), limit)
     for workspace_id, retro_id in owed:
         await refresh_paced(runtime, workspace_id, retro_id)
     return len(owed)

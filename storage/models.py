@@ -259,6 +259,15 @@ class Retro(Base):
             sqlite_where=text("phase != 'closed'"),
             postgresql_where=text("phase != 'closed'"),
         ),
+        # The owed-summary job, every minute in every process: the few summaries owed,
+        # not every retro ever held. Its query names the predicate as it is written here
+        # (SQLite uses a partial index only then).
+        Index(
+            "ix_retros_summary_owed",
+            "summary_owed_at",
+            sqlite_where=text("summary_owed_at IS NOT NULL"),
+            postgresql_where=text("summary_owed_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -285,8 +294,9 @@ class Retro(Base):
     commit_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # When its thread was told that every item is done (said once).
     all_done_at: Mapped[datetime | None] = mapped_column()
-    # Set while Slack keeps refusing the summary's refresh (after its retries): a later
-    # run of bot/notifier.refresh_owed_summaries renders it again, so it ends up true.
+    # Set while the summary owes a refresh: Slack kept refusing it (after its retries), or
+    # a trailing edit waits out the pace (bot/notifier.py). bot/notifier's owed-summary
+    # job renders one owed longer than OWED_AFTER again, so it ends up true.
     summary_owed_at: Mapped[datetime | None] = mapped_column()
 
     items: Mapped[list[ActionItem]] = relationship(
@@ -319,6 +329,15 @@ class ActionItem(Base):
             "jira_project_key",
             sqlite_where=text("status = 'open' AND jira_issue_id IS NOT NULL"),
             postgresql_where=text("status = 'open' AND jira_issue_id IS NOT NULL"),
+        ),
+        # The due-date reminder job, every minute in every process: the items due around
+        # today, not every item ever made (a range of due dates; most items have none).
+        Index(
+            "ix_action_items_due_date",
+            "due_date",
+            "id",
+            sqlite_where=text("due_date IS NOT NULL"),
+            postgresql_where=text("due_date IS NOT NULL"),
         ),
         {"postgresql_with": {"fillfactor": 90}},
     )

@@ -231,11 +231,14 @@ async def set_summary_owed(
     )
 
 
-async def owed_summaries(session: AsyncSession, limit: int) -> list[tuple[int, int]]:
-    """(workspace id, retro id) of summaries Slack refused to refresh, oldest first."""
+async def owed_summaries(
+    session: AsyncSession, owed_before: datetime, limit: int
+) -> list[tuple[int, int]]:
+    """(workspace id, retro id) of summaries owed a refresh since before `owed_before`,
+    oldest first. Through ix_retros_summary_owed: the query names its predicate."""
     rows = await session.execute(
         select(Retro.workspace_id, Retro.id)
-        .where(Retro.summary_owed_at.is_not(None))
+        .where(Retro.summary_owed_at.is_not(None), Retro.summary_owed_at < owed_before)
         .order_by(Retro.summary_owed_at)
         .limit(limit)
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import event, text
+from sqlalchemy import Date, DateTime, bindparam, event, text
 
 from bot.config import load_settings
 from bot.jira.errors import JiraError
@@ -703,3 +703,116 @@ def test_the_recovery_of_unapplied_deliveries_walks_their_partial_index(database
     plans = plans_of(database, recover)
     assert_indexed(plans, "webhook_deliveries")
     assert any("ix_webhook_deliveries_unapplied" in plan for _, plan in plans), plans
+
+
+# --- the jobs every process runs every minute ---------------------------------------------
+
+
+async def _history_of_retros(runtime: Runtime) -> None:
+    """A retro per item, nearly all closed long ago with their summaries up to date; one in
+    5,000 owed a refresh for a day (the owed-summary job's work)."""
+    async with runtime.engine.begin() as conn:
+        if await conn.scalar(text("SELECT count(*) FROM retros")) >= ITEMS:
+            return
+        await conn.execute(
+            text(
+                "INSERT INTO retros (workspace_id, channel_id, title, facilitator_user_id, "
+                "phase, created_at, commit_seq, summary_ts, summary_owed_at) "
+                "SELECT workspace_id, 'CR' || id, 'Retro ' || id, 'UBENCH', 'closed', :then, "
+                "1, '1700000000.' || id, CASE WHEN id % 5000 = 0 THEN :then END "
+                "FROM action_items"
+            ).bindparams(bindparam("then", type_=DateTime(timezone=True))),
+            {"then": NOW - timedelta(days=1)},
+        )
+        await conn.execute(text("ANALYZE retros"))
+
+
+def test_the_owed_summary_job_reads_the_owed_ones_by_their_partial_index(database):
+    """Every minute in every process: the few summaries owed, not every retro ever held."""
+    from storage.retro_queries import owed_summaries
+
+    found = []
+
+    async def owed(runtime):
+        async with runtime.sessions() as session:
+            found.extend(await owed_summaries(session, datetime.now(UTC), 200))
+
+    plans = plans_of(database, owed, prepare=_history_of_retros)
+    assert len(found) == ITEMS // 5000
+    assert_indexed(plans, "retros")
+    assert "ix_retros_summary_owed" in plans[0][1], plans
+
+
+async def _items_due_over_the_years(runtime: Runtime) -> None:
+    """Half the items had a due date, over the years; one in 500 is due today."""
+    async with runtime.engine.begin() as conn:
+        today = NOW.date()
+        await conn.execute(
+            text(
+                "UPDATE action_items SET assignee_user_id = 'UDUE', due_date = CASE "
+                "WHEN id % 500 = 0 THEN :today ELSE :long_ago END WHERE id % 2 = 0"
+            ).bindparams(bindparam("today", type_=Date()), bindparam("long_ago", type_=Date())),
+            {"today": today, "long_ago": today - timedelta(days=400)},
+        )
+        await conn.execute(text("ANALYZE action_items"))
+
+
+def test_the_due_reminder_job_reads_the_items_due_around_today_by_index(database):
+    """Every minute in every process: the items due around today, not every item."""
+    from bot.due_reminders import ITEMS_PER_RUN, UTC_SPREAD
+    from storage.item_queries import due_between
+
+    async def remind(runtime):  # the job's read, as the job asks it
+        now = datetime.now(UTC)
+        async with runtime.sessions() as session:
+            due = await due_between(
+                session, (now - UTC_SPREAD).date(), (now + UTC_SPREAD).date(), ITEMS_PER_RUN
+            )
+        assert due and all(item.due_date == NOW.date() for item in due)
+
+    plans = plans_of(database, remind, prepare=_items_due_over_the_years)
+    assert_indexed(plans, "action_items")
+    assert "ix_action_items_due_date" in plans[0][1], plans
+
+
+def test_the_owed_notice_job_reads_the_owed_ones_by_their_partial_index(database):
+    """Every minute in every process: the thread messages still owed, not every delivery
+    ever recorded."""
+    from bot.jira.deliveries import send_owed_notices
+
+    async def send(runtime):
+        assert await send_owed_notices(runtime) == 0
+
+    plans = plans_of(database, send)
+    assert_indexed(plans, "webhook_deliveries")
+    assert "ix_webhook_deliveries_owed" in plans[0][1], plans
+
+
+def test_the_webhook_upkeep_reads_a_workspaces_open_items_projects_by_their_index(database):
+    """Every hour, in every process, per workspace whose webhook the app registered: the
+    projects of the workspace's open items, not every item it ever had."""
+    from storage.item_queries import open_issue_projects
+
+    async def close_most(runtime):  # a workspace's history: all but 5 of its items done
+        async with runtime.engine.begin() as conn:
+            workspace_id = await conn.scalar(text("SELECT min(id) + 1 FROM workspaces"))
+            await conn.execute(
+                text(
+                    "UPDATE action_items SET status = 'complete' WHERE workspace_id = :w AND "
+                    "id > (SELECT min(id) + 4 FROM action_items WHERE workspace_id = :w)"
+                ),
+                {"w": workspace_id},
+            )
+            await conn.execute(text("ANALYZE action_items"))
+        found.append(workspace_id)
+
+    found = []
+
+    async def projects(runtime):
+        async with runtime.sessions() as session:
+            keys = await open_issue_projects(session, found[0], "https://plans.example.com")
+        assert keys == {"TEAM"}
+
+    plans = plans_of(database, projects, prepare=close_most)
+    assert_indexed(plans, "action_items")
+    assert "ix_action_items_open_projects" in plans[0][1], plans
