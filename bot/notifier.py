@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.runtime import Runtime
-from bot.slack_retry import until_accepted
+from bot.slack_retry import OWED_AFTER, until_accepted
 from bot.sync.targets import targets_for
 from bot.views.blocks import escape
 from bot.views.carry_over import NOTHING, CarriedItem, CarriedOver
@@ -279,10 +279,13 @@ async def _summary_owed(runtime: Runtime, workspace_id: int, retro_id: int, at) 
 
 
 async def refresh_owed_summaries(runtime: Runtime, *, limit: int = 200) -> int:
-    """Scheduler job: render again the summaries whose refresh Slack kept refusing, so
-    each ends up showing the truth. Returns how many were tried."""
+    """Scheduler job: render again the summaries whose refresh Slack kept refusing, or
+    whose deferred edit a dead process never sent, so each ends up showing the truth.
+    Only those owed for OWED_AFTER: a younger mark is a trailing edit still waiting out
+    its pace, and another process would edit the summary at once, beside it. Returns how
+    many were tried."""
     async with runtime.sessions() as session:
-        owed = await owed_summaries(session, utcnow(), limit)
+        owed = await owed_summaries(session, utcnow() - OWED_AFTER, limit)
     for workspace_id, retro_id in owed:
         await refresh_paced(runtime, workspace_id, retro_id)
     return len(owed)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import aiohttp
@@ -35,6 +36,11 @@ LONGEST_WAIT = 30.0
 # The longest Retry-After a single Web API call sleeps through itself; a longer one is
 # the caller's to wait for (or not).
 CALL_WAIT_MAX = 5.0
+# A message owed this long and still owed was left by a process that died (a notice's
+# claim then decides who sends it), or its sender, alive, is still waiting its turn (a
+# summary's trailing edit waits out the summary's pace, bot/summary_pace.py). Only then
+# does the message's job send it: another process knows nothing of a live sender's wait.
+OWED_AFTER = timedelta(seconds=60)
 # A 429 without a usable Retry-After (or one asking for none) waits this, as slack_sdk's
 # own handler does, plus up to a second of jitter.
 CALL_WAIT_MIN = 1.0

@@ -4,13 +4,18 @@ answers, the notice is marked sent only once Slack took it, and it is posted onc
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 from freezegun import freeze_time
+from sqlalchemy import text
 
 from bot import notifier
 from bot.jira.deliveries import OWED_AFTER, send_owed_notices
+from bot.runtime import Runtime
+from bot.summary_pace import SummaryPace
 from tests.flows_retro import add_item, start_retro, summary_message, wait_for_line
 from tests.flows_webhooks import (
     after_marker,
@@ -133,10 +138,74 @@ def test_a_summary_slack_refuses_past_the_retries_stays_owed_and_ends_up_true(
     owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
     assert db.scalar(owed, r=retro_id) is not None
     assert wait_for_line(slack_emulator, team, "Old wording")  # Slack still shows the old
+    # At once, the job leaves it: so young a mark may be a live edit's (the test below).
+    assert run_in_process(app, notifier.refresh_owed_summaries) == 0
 
-    run_in_process(app, notifier.refresh_owed_summaries)  # (or the app's own run of it)
+    # Later, on this process's clock only (see above).
+    with freeze_time(datetime.now(UTC) + OWED_AFTER * 1.5, tick=True):
+        assert run_in_process(app, notifier.refresh_owed_summaries) == 1
     wait_for_line(slack_emulator, team, "New wording")
     assert db.scalar(owed, r=retro_id) is None
+
+
+def _retro(slack, slack_emulator, db, team, *titles: str) -> tuple[int, str, list[int]]:
+    """A retro not sent to Jira (nothing else edits its summary), with these items: its id,
+    its summary's ts and the items' ids."""
+    title = "Retro " + uuid.uuid4().hex[:4]
+    start_retro(slack, slack_emulator, team, title)
+    ids = [add_item(slack, slack_emulator, team, name) for name in titles]
+    ts = summary_message(slack_emulator, team, title=title).ts
+    retro_id = db.scalar("SELECT retro_id FROM action_items WHERE id = :i", i=ids[0])
+    return retro_id, ts, ids
+
+
+def _summary_edits(slack_emulator, ts: str) -> int:
+    return sum(c.args.get("ts") == ts for c in slack_emulator.calls_to("chat.update"))
+
+
+def test_a_summary_owed_by_a_waiting_trailing_edit_is_left_to_that_edit(
+    app, slack, slack_emulator, db, team
+):
+    """A trailing edit marks its summary owed while it waits out the pace (for a process
+    that dies meanwhile). Another process's owed-summary job knows nothing of that wait:
+    it leaves so young a mark alone, and the summary is edited once, by the trailing
+    edit, not once more in the middle of the burst."""
+    retro_id, ts, ids = _retro(slack, slack_emulator, db, team, "Alpha", "Bravo")
+    owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
+    now, released = [1000.0], []
+
+    async def sleep(seconds: float) -> None:  # the pace's wait ends when the test says
+        await released[0].wait()
+        now[0] += seconds
+
+    async def complete(runtime, item_id: int) -> None:
+        async with runtime.sessions.begin() as session:
+            await session.execute(
+                text("UPDATE action_items SET status = 'complete' WHERE id = :i"), {"i": item_id}
+            )
+
+    async def burst(runtime):
+        runtime.state.summary_pace = pace = SummaryPace(clock=lambda: now[0], sleep=sleep)
+        released.append(asyncio.Event())
+        ws, first = team.workspace_id, _summary_edits(slack_emulator, ts)
+        for item_id in ids:  # the first edits at once, the second waits its turn
+            await complete(runtime, item_id)
+            await notifier.refresh_items(runtime, ws, [item_id], paced=True)
+        await slack_emulator.async_wait_for(
+            lambda: db.scalar(owed, r=retro_id) is not None, message="the summary owed"
+        )
+        other = Runtime.build(runtime.settings)  # another process, on the same database
+        try:
+            tried = await notifier.refresh_owed_summaries(other)
+        finally:
+            await other.close()
+        during = _summary_edits(slack_emulator, ts) - first
+        released[0].set()
+        await asyncio.gather(*pace.tasks)
+        return tried, during, _summary_edits(slack_emulator, ts) - first
+
+    assert run_in_process(app, burst) == (0, 1, 2)
+    assert db.scalar(owed, r=retro_id) is None  # the trailing edit was sent
 
 
 def _tries(slack_emulator, team, method: str, text: str, since: int) -> list:

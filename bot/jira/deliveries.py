@@ -49,6 +49,7 @@ from bot.jira.client import JiraClient
 from bot.jira.credentials import jira_client_for
 from bot.jira.errors import JiraError
 from bot.runtime import Runtime
+from bot.slack_retry import OWED_AFTER
 from bot.sync.pull import (
     Current,
     RowView,
@@ -95,9 +96,6 @@ LAST_DELIVERY_EVERY = timedelta(seconds=60)
 # Longer than a slow Jira search, so a live applier is rarely overtaken (when it is, the
 # apply's own claim still lets only one of them apply it).
 APPLY_LEASE = timedelta(seconds=30)
-# A notice still owed after this long was left by a process that died (or is about to be
-# sent by a live one: the claim decides).
-OWED_AFTER = timedelta(seconds=60)
 # A claimed notice is posted within this (Slack's retries and Retry-After waits included);
 # a claim older than that was left by a process that died while posting, and lapses.
 NOTICE_LEASE = timedelta(minutes=5)
