@@ -45,6 +45,7 @@ from storage.models import (
 )
 from storage.owner_notices import claim_all_done
 from storage.retro_queries import (
+    clear_summary_owed,
     open_retros_in_channels,
     owed_summaries,
     retro_by_id,
@@ -263,7 +264,10 @@ async def _render_retro(
         base_seconds=runtime.settings.slack_retry_base_seconds,
     )
     if retro.summary_owed_at is not None:
-        await _summary_owed(runtime, workspace_id, retro_id, None)
+        # Only the mark this render read: one written since (an edit deferred meanwhile,
+        # here or in another process) stays, for the job to send should that edit die.
+        async with runtime.sessions.begin() as session:
+            await clear_summary_owed(session, workspace_id, retro_id, retro.summary_owed_at)
     if retro.overflow_ts:
         # Earlier versions continued long retros in thread replies; the card now holds
         # them all (View all), so those replies say so once and are forgotten.

@@ -231,6 +231,24 @@ async def set_summary_owed(
     )
 
 
+async def clear_summary_owed(
+    session: AsyncSession, workspace_id: int, retro_id: int, seen: datetime
+) -> bool:
+    """Forgets the mark `seen` (the summary was shown as of a read that found it): a mark
+    written since, by an edit still to come, stays. True when it was cleared."""
+    result = await session.execute(
+        update(Retro)
+        .where(
+            Retro.workspace_id == workspace_id,
+            Retro.id == retro_id,
+            Retro.summary_owed_at == seen,
+        )
+        .values(summary_owed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
 async def owed_summaries(
     session: AsyncSession, owed_before: datetime, limit: int
 ) -> list[tuple[int, int]]:

@@ -208,6 +208,37 @@ def test_a_summary_owed_by_a_waiting_trailing_edit_is_left_to_that_edit(
     assert db.scalar(owed, r=retro_id) is None  # the trailing edit was sent
 
 
+def test_a_render_clears_the_owed_mark_it_read_and_not_a_newer_one(
+    app, slack, slack_emulator, db, team
+):
+    """A render that read its summary owed clears the mark once Slack took the edit, but
+    only the mark it read: one written while its chat.update was out (an edit deferred
+    meanwhile, in this process or another) stays, so should that edit's process die, the
+    job still sends it. Ordered by events: Slack answers the render only once the newer
+    mark is written."""
+    retro_id, ts, _ = _retro(slack, slack_emulator, db, team, "Alpha")
+    owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
+    mark = "UPDATE retros SET summary_owed_at = :t WHERE id = :r"
+    db.execute(mark, t=datetime.now(UTC), r=retro_id)  # young: the app's own job leaves it
+    edits = _summary_edits(slack_emulator, ts)
+    answer = slack_emulator.hold("chat.update", team_id=team.team_id)
+
+    async def render(runtime):
+        rendering = asyncio.create_task(
+            notifier.refresh_retro(runtime, team.workspace_id, retro_id)
+        )
+        await slack_emulator.async_wait_for(
+            lambda: _summary_edits(slack_emulator, ts) > edits, message="the render's edit"
+        )
+        # The render read the older mark and waits for Slack: a deferred edit marks anew.
+        await asyncio.to_thread(db.execute, mark, t=datetime.now(UTC), r=retro_id)
+        answer.set()
+        await rendering
+
+    run_in_process(app, render)
+    assert db.scalar(owed, r=retro_id) is not None
+
+
 def _tries(slack_emulator, team, method: str, text: str, since: int) -> list:
     return [
         c

@@ -53,6 +53,7 @@ from .models import (
 from .socket_mode import SocketModeHub
 
 T = TypeVar("T")
+HOLD_MAX = 30.0  # seconds a held answer waits at most (a test that failed never lets it go)
 
 
 def _any_call(call: Call) -> bool:
@@ -336,6 +337,15 @@ class SlackEmulator:
         with self._lock:
             self._faults.append(Fault(method, None, 200, None, times, seconds, team_id))
 
+    def hold(self, method: str, *, team_id: str | None = None) -> threading.Event:
+        """Take the next call to `method` as usual, but answer it only once the returned
+        event is set (at most HOLD_MAX later): a test orders what happens while the app
+        waits for Slack by events, not sleeps (the call is in `calls` once it came)."""
+        held = threading.Event()
+        with self._lock:
+            self._faults.append(Fault(method, None, 200, None, 1, team_id=team_id, held=held))
+        return held
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -559,16 +569,18 @@ class SlackEmulator:
         auth = request.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else args.pop("token", None)
         with self._lock:
-            status, answer, headers, delay = self._answer(
+            status, answer, headers, fault = self._answer(
                 method, request.method, args, token, dict(request.headers)
             )
-        if delay:
-            await asyncio.sleep(delay)
+        if fault and fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault and fault.held:
+            await asyncio.to_thread(fault.held.wait, HOLD_MAX)
         return JSONResponse(answer, status_code=status, headers=headers)
 
     def _answer(
         self, method: str, http_method: str, args: dict, token: str | None, headers: dict
-    ) -> tuple[int, dict, dict, float]:
+    ) -> tuple[int, dict, dict, Fault | None]:
         ws = self._by_token.get(token or "")
         call = Call(method, args, token, ws.team_id if ws else None, time.time(), http_method)
         self.calls.append(call)
@@ -595,7 +607,7 @@ class SlackEmulator:
             value = fault.retry_after
             extra_headers["Retry-After"] = value if isinstance(value, str) else str(int(value))
         call.response = answer
-        return call.status, answer, extra_headers, fault.delay if fault else 0.0
+        return call.status, answer, extra_headers, fault
 
     async def _serve_response_url(self, request: Request) -> JSONResponse:
         body = await request.body()

@@ -184,6 +184,7 @@ class Fault:
     times: int | None  # None: until cleared
     delay: float = 0.0
     team_id: str | None = None
+    held: Any = None  # a threading.Event: the answer waits until it is set
 
 
 @dataclass
