@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
 from bot.runtime import Runtime
-from bot.slack_retry import OWED_AFTER, until_accepted
+from bot.slack_retry import OWED_AFTER, until_accepted, worth_retrying
 from bot.sync.targets import targets_for
 from bot.views.blocks import escape
 from bot.views.carry_over import NOTHING, CarriedItem, CarriedOver
@@ -46,6 +46,7 @@ from storage.models import (
 from storage.owner_notices import claim_all_done
 from storage.retro_queries import (
     clear_summary_owed,
+    drop_summary_owed,
     open_retros_in_channels,
     owed_summaries,
     retro_by_id,
@@ -194,16 +195,29 @@ async def refresh_retro(
             if not wanted.get(key):
                 return False  # a render that started after this request showed its state
             wanted[key] = 0
+            began = utcnow()
             try:
                 return await _render_retro(runtime, workspace_id, retro_id, shared)
             except (SlackApiError, LookupError) as exc:
                 logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
-                if isinstance(exc, SlackApiError):  # still owed: refresh_owed_summaries
-                    await _summary_owed(runtime, workspace_id, retro_id, utcnow())
+                await _refused(runtime, workspace_id, retro_id, exc, began)
                 return False
     finally:
         if key not in renders:  # nobody waits to render this retro: forget its count
             wanted.pop(key, None)
+
+
+async def _refused(runtime: Runtime, workspace_id: int, retro_id: int, exc, began) -> None:
+    """A 5xx or 429 past its retries: still owed (refresh_owed_summaries). A refusal that
+    no retry can change (the message or its channel gone, the app uninstalled, a
+    LookupError): owed no more, or the job would try it every minute for ever, oldest
+    first, ahead of every summary owed after it. A mark written since the render began
+    (an edit deferred meanwhile) stays: that edit may yet be shown."""
+    if isinstance(exc, SlackApiError) and worth_retrying(exc):
+        await _summary_owed(runtime, workspace_id, retro_id, utcnow())
+        return
+    async with runtime.sessions.begin() as session:
+        await drop_summary_owed(session, workspace_id, retro_id, began)
 
 
 async def refresh_paced(

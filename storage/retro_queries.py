@@ -249,6 +249,23 @@ async def clear_summary_owed(
     return result.rowcount == 1
 
 
+async def drop_summary_owed(
+    session: AsyncSession, workspace_id: int, retro_id: int, before: datetime
+) -> None:
+    """Forgets a mark written before `before` (a summary no retry can show): one written
+    since, by an edit still to come, stays."""
+    await session.execute(
+        update(Retro)
+        .where(
+            Retro.workspace_id == workspace_id,
+            Retro.id == retro_id,
+            Retro.summary_owed_at < before,
+        )
+        .values(summary_owed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def owed_summaries(
     session: AsyncSession, owed_before: datetime, limit: int
 ) -> list[tuple[int, int]]:

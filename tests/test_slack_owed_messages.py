@@ -16,6 +16,7 @@ from bot import notifier
 from bot.jira.deliveries import OWED_AFTER, send_owed_notices
 from bot.runtime import Runtime
 from bot.summary_pace import SummaryPace
+from storage.retro_queries import retro_by_id, set_summary_owed
 from tests.flows_retro import add_item, start_retro, summary_message, wait_for_line
 from tests.flows_webhooks import (
     after_marker,
@@ -159,6 +160,19 @@ def _retro(slack, slack_emulator, db, team, *titles: str) -> tuple[int, str, lis
     return retro_id, ts, ids
 
 
+async def _mark_owed(runtime, team, retro_id: int) -> datetime:
+    """Marks the summary owed now, as the app marks it (so stored as the app stores it)."""
+    at = datetime.now(UTC)
+    async with runtime.sessions.begin() as session:
+        await set_summary_owed(session, team.workspace_id, retro_id, at)
+    return at
+
+
+async def _owed_at(runtime, team, retro_id: int) -> datetime | None:
+    async with runtime.sessions() as session:
+        return (await retro_by_id(session, team.workspace_id, retro_id)).summary_owed_at
+
+
 def _summary_edits(slack_emulator, ts: str) -> int:
     return sum(c.args.get("ts") == ts for c in slack_emulator.calls_to("chat.update"))
 
@@ -217,13 +231,11 @@ def test_a_render_clears_the_owed_mark_it_read_and_not_a_newer_one(
     job still sends it. Ordered by events: Slack answers the render only once the newer
     mark is written."""
     retro_id, ts, _ = _retro(slack, slack_emulator, db, team, "Alpha")
-    owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
-    mark = "UPDATE retros SET summary_owed_at = :t WHERE id = :r"
-    db.execute(mark, t=datetime.now(UTC), r=retro_id)  # young: the app's own job leaves it
     edits = _summary_edits(slack_emulator, ts)
     answer = slack_emulator.hold("chat.update", team_id=team.team_id)
 
     async def render(runtime):
+        older = await _mark_owed(runtime, team, retro_id)  # young: the app's job leaves it
         rendering = asyncio.create_task(
             notifier.refresh_retro(runtime, team.workspace_id, retro_id)
         )
@@ -231,12 +243,38 @@ def test_a_render_clears_the_owed_mark_it_read_and_not_a_newer_one(
             lambda: _summary_edits(slack_emulator, ts) > edits, message="the render's edit"
         )
         # The render read the older mark and waits for Slack: a deferred edit marks anew.
-        await asyncio.to_thread(db.execute, mark, t=datetime.now(UTC), r=retro_id)
+        newer = await _mark_owed(runtime, team, retro_id)
         answer.set()
         await rendering
+        return older, newer
 
-    run_in_process(app, render)
-    assert db.scalar(owed, r=retro_id) is not None
+    older, newer = run_in_process(app, render)
+    assert older < newer
+    assert run_in_process(app, _owed_at, team, retro_id) == newer  # as the app reads it
+
+
+@pytest.mark.parametrize("refusal", ["message_not_found", "uninstalled"])
+def test_a_summary_no_retry_can_show_is_owed_no_more(refusal, app, slack, slack_emulator, db, team):
+    """Slack refuses the summary's edit for good (its message deleted), or the app was
+    uninstalled: the summary is owed no more. It stayed owed, so the job tried it every
+    minute for ever (the uninstalled workspace's oldest first, ahead of every summary owed
+    after it, since its mark never moved)."""
+    retro_id, ts, _ = _retro(slack, slack_emulator, db, team, "Alpha")
+    owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
+    run_in_process(app, _mark_owed, team, retro_id)
+    edits = _summary_edits(slack_emulator, ts)
+    if refusal == "uninstalled":
+        db.execute("UPDATE workspaces SET bot_token_enc = NULL WHERE id = :w", w=team.workspace_id)
+    else:
+        slack_emulator.fail("chat.update", error=refusal, times=None, team_id=team.team_id)
+
+    async def refresh(runtime):
+        await notifier.refresh_retro(runtime, team.workspace_id, retro_id)
+
+    run_in_process(app, refresh)
+    assert db.scalar(owed, r=retro_id) is None
+    # Refused once, not retried (nothing was sent at all once uninstalled).
+    assert _summary_edits(slack_emulator, ts) - edits == (refusal != "uninstalled")
 
 
 def _tries(slack_emulator, team, method: str, text: str, since: int) -> list:
