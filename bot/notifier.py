@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -57,6 +58,8 @@ from storage.retro_queries import (
 
 logger = logging.getLogger(__name__)
 
+# What until_accepted raises when Slack could not be reached at all, its tries spent.
+UNREACHABLE = (aiohttp.ClientError, TimeoutError)
 NOTICE_LINES_PER_MESSAGE = 25  # status lines in one thread reply (Slack shows ~40k characters)
 
 
@@ -198,7 +201,7 @@ async def refresh_retro(
             began = utcnow()
             try:
                 return await _render_retro(runtime, workspace_id, retro_id, shared)
-            except (SlackApiError, LookupError) as exc:
+            except (SlackApiError, LookupError, *UNREACHABLE) as exc:
                 logger.warning("could not refresh retro %s: %s", retro_id, _error(exc))
                 await _refused(runtime, workspace_id, retro_id, exc, began)
                 return False
@@ -208,12 +211,14 @@ async def refresh_retro(
 
 
 async def _refused(runtime: Runtime, workspace_id: int, retro_id: int, exc, began) -> None:
-    """A 5xx or 429 past its retries: still owed (refresh_owed_summaries). A refusal that
+    """A 5xx or 429 past its retries, or Slack not reached: still owed
+    (refresh_owed_summaries). A refusal that
     no retry can change (the message or its channel gone, the app uninstalled, a
     LookupError): owed no more, or the job would try it every minute for ever, oldest
     first, ahead of every summary owed after it. A mark written since the render began
     (an edit deferred meanwhile) stays: that edit may yet be shown."""
-    if isinstance(exc, SlackApiError) and worth_retrying(exc):
+    still_owed = isinstance(exc, SlackApiError) and worth_retrying(exc)
+    if still_owed or isinstance(exc, UNREACHABLE):
         await _summary_owed(runtime, workspace_id, retro_id, utcnow())
         return
     async with runtime.sessions.begin() as session:

@@ -22,11 +22,13 @@ from tests.flows_webhooks import (
     after_marker,
     lines_about,
     run_in_process,
+    run_in_processes,
     status_notices,
     synced_items,
     token_webhook,
     wait_for_thread,
 )
+from tests.harness import free_port
 from tests.waiting import wait_until
 
 
@@ -275,6 +277,25 @@ def test_a_summary_no_retry_can_show_is_owed_no_more(refusal, app, slack, slack_
     assert db.scalar(owed, r=retro_id) is None
     # Refused once, not retried (nothing was sent at all once uninstalled).
     assert _summary_edits(slack_emulator, ts) - edits == (refusal != "uninstalled")
+
+
+def test_a_summary_whose_refresh_cannot_reach_slack_stays_owed(
+    app, slack, slack_emulator, db, team
+):
+    """Slack not reached at all (connection refused on every try): the refresh gives up
+    after its tries, logged, and the summary stays owed. The connection error used to be
+    raised out of the refresh, into the sync or webhook that asked for it, and the
+    summary was not marked owed: nothing would ever show the change."""
+    retro_id, _, _ = _retro(slack, slack_emulator, db, team, "Alpha")
+    owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
+    nowhere = f"http://127.0.0.1:{free_port()}/api/"  # nothing listens there
+
+    async def refresh(runtime):
+        return await notifier.refresh_retro(runtime, team.workspace_id, retro_id)
+
+    [shown] = run_in_processes(app, refresh, env={"SLACK_API_URL": nowhere})
+    assert shown is False
+    assert db.scalar(owed, r=retro_id) is not None
 
 
 def _tries(slack_emulator, team, method: str, text: str, since: int) -> list:
