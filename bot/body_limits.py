@@ -4,18 +4,19 @@ A client that streams gigabytes must cost us no more than the route's limit: the
 413 goes out as soon as the declared length or the bytes received pass it, and the rest of
 the body is never read. GET and HEAD carry no body at all; a route without a limit of its
 own gets the default. A client that sends its body slowly, or stops half-way, gets 408
-once REQUEST_READ_SECONDS have passed since its headers (bot/read_deadline.py).
+once REQUEST_READ_SECONDS have passed since its headers: the server's protocol keeps that
+deadline (bot/read_deadline.py) and marks the request; its reader here answers.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.read_deadline import body_late
+
 DEFAULT_BODY_MAX = 64 * 1024
-READ_SECONDS = 10.0
 _TOO_LARGE = b"Content Too Large"
 _TOO_SLOW = b"Request Timeout"
 
@@ -30,16 +31,10 @@ class BodyTooSlow(BodyTooLarge):
 
 class BodyLimits:
     def __init__(
-        self,
-        app: ASGIApp,
-        limits: Mapping[str, int],
-        default: int = DEFAULT_BODY_MAX,
-        read_seconds: float = READ_SECONDS,
+        self, app: ASGIApp, limits: Mapping[str, int], default: int = DEFAULT_BODY_MAX
     ) -> None:
-        """`limits` maps a path (or a prefix ending in "/") to its largest body in bytes;
-        `read_seconds` is how long the whole body may take to arrive."""
+        """`limits` maps a path (or a prefix ending in "/") to its largest body in bytes."""
         self.app, self.limits, self.default = app, dict(limits), default
-        self.read_seconds = read_seconds
 
     def limit_for(self, method: str, path: str) -> int:
         if method in ("GET", "HEAD"):
@@ -58,8 +53,7 @@ class BodyLimits:
         if (declared is not None and declared > limit) or (chunked and limit == 0):
             await refuse(send)
             return
-        deadline = asyncio.get_running_loop().time() + self.read_seconds
-        guard = _Guard(limit, deadline, receive, send)
+        guard = _Guard(scope, limit, receive, send)
         try:
             await self.app(scope, guard.receive, guard.send)
         except Exception:
@@ -68,28 +62,22 @@ class BodyLimits:
 
 
 class _Guard:
-    def __init__(self, limit: int, deadline: float, receive: Receive, send: Send) -> None:
-        self.limit, self.deadline, self._receive, self._send = limit, deadline, receive, send
+    def __init__(self, scope: Scope, limit: int, receive: Receive, send: Send) -> None:
+        self.scope, self.limit, self._receive, self._send = scope, limit, receive, send
         self.received = 0
-        self.body_read = False  # after the body, receive() waits for a disconnect: no deadline
         self.started = False
         self.refused = False
 
     async def receive(self) -> Message:
-        if self.body_read:
-            return await self._receive()
-        try:
-            async with asyncio.timeout_at(self.deadline):
-                message = await self._receive()
-        except TimeoutError:
-            await self._refuse(408, _TOO_SLOW)
-            raise BodyTooSlow from None
+        message = await self._receive()
         if message["type"] == "http.request":
             self.received += len(message.get("body", b""))
-            self.body_read = not message.get("more_body", False)
             if self.received > self.limit:
                 await self._refuse(413, _TOO_LARGE)
                 raise BodyTooLarge
+            if message.get("more_body", False) and body_late(self.scope):
+                await self._refuse(408, _TOO_SLOW)
+                raise BodyTooSlow
         return message
 
     async def _refuse(self, status: int, text: bytes) -> None:

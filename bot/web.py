@@ -113,13 +113,7 @@ def build_web_app(runtime: Runtime) -> ASGIApp:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[
-            Middleware(
-                BodyLimits,
-                limits=BODY_LIMITS,
-                read_seconds=runtime.settings.request_read_seconds,
-            )
-        ],
+        middleware=[Middleware(BodyLimits, limits=BODY_LIMITS)],
     )
     return WebhooksFirst(
         AccessLog(RequestMetrics(app, runtime.metrics)), functools.partial(jira_webhook, runtime)

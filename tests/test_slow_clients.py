@@ -5,6 +5,7 @@ that is late gets 408. Slowloris holds nothing for long."""
 from __future__ import annotations
 
 import re
+import select
 import socket
 import time
 import uuid
@@ -91,6 +92,34 @@ def test_a_webhook_delivery_that_stops_half_way_gets_408(sync_app, slack_emulato
     answer, took = answer_of(sock)
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert took < GIVE_UP
+
+
+def test_a_webhook_body_sent_a_byte_at_a_time_gets_408(sync_app, slack_emulator, jira_emulator):
+    """The body's deadline counts from its headers, however often its bytes come."""
+    site = jira_emulator.add_site("drip" + uuid.uuid4().hex[:8])
+    site.add_project("TEAM", "Team board")
+    team = install_workspace(sync_app.app, slack_emulator, sync_app.db)
+    hook = token_webhook(
+        sync_app.app, sync_app.slack, slack_emulator, sync_app.db, team, site, add_to_jira=False
+    )
+    body = b'{"webhookEvent": "jira:issue_updated", "issue": {"id": "1"}}' + b" " * 200
+    headers = "".join(f"{k}: {v}\r\n" for k, v in hub_headers(hook.secret, body).items())
+    sock = connect(sync_app)
+    sock.sendall(
+        f"POST {webhook_path(hook.token)} HTTP/1.1\r\nHost: unpack\r\n{headers}"
+        f"Content-Length: {len(body)}\r\n\r\n".encode()
+    )
+    started = time.monotonic()
+    try:
+        for byte in body:  # a byte every 50 ms, until answered: the whole would take 13 s
+            if select.select([sock], [], [], 0.05)[0]:
+                break
+            sock.sendall(bytes([byte]))
+    except OSError:  # closed under our feet
+        pass
+    answer, _ = answer_of(sock)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    assert time.monotonic() - started < GIVE_UP
 
 
 def one_answer(sock: socket.socket) -> bytes:

@@ -39,7 +39,7 @@ import jwt
 from starlette.types import Receive, Scope, Send
 
 from bot.access_log import log_request
-from bot.body_limits import BodyTooLarge, declared_body, refuse, refuse_slow
+from bot.body_limits import BodyTooLarge, BodyTooSlow, refuse, refuse_slow
 from bot.completion import JiraStatus
 from bot.jira import json_body
 from bot.jira.deliveries import (
@@ -50,6 +50,7 @@ from bot.jira.deliveries import (
 from bot.jira.times import jira_time
 from bot.logging_setup import log_workspace
 from bot.messages import person_from_jira
+from bot.read_deadline import body_late
 from bot.runtime import Runtime
 from storage.clock import CLOCK_SKEW, believable, utcnow
 from storage.connection_queries import webhook_endpoint
@@ -71,7 +72,9 @@ class MalformedDelivery(ValueError):
 PATH_PREFIX = "/jira/webhook/"
 BODY_MAX = 1024 * 1024  # Jira's deliveries are small; nobody makes us buffer more
 # What the route reads of a request's headers (uvicorn hands their names in lower case).
-HEADERS_READ = frozenset((b"authorization", b"x-hub-signature", b"x-atlassian-webhook-identifier"))
+HEADERS_READ = frozenset(
+    (b"authorization", b"x-hub-signature", b"x-atlassian-webhook-identifier", b"content-length")
+)
 ACCEPTED = b'{"status":"accepted"}'
 DUPLICATE = b'{"status":"duplicate"}'
 TOO_LARGE, TOO_SLOW = 413, 408
@@ -105,23 +108,21 @@ async def answer_delivery(
 ) -> tuple[int, bytes]:
     """(status, JSON answer) for one delivery; (0, b"") when the client went away before
     its body arrived (nothing to answer, nothing done)."""
-    declared, _chunked = declared_body(scope)
-    if declared is not None and declared > BODY_MAX:
+    headers = _headers(scope)
+    if _declared_length(headers) > BODY_MAX:
         return TOO_LARGE, b""  # before anything is read
     endpoint = await endpoint_for(runtime, token) if len(token) <= TOKEN_MAX else None
     if endpoint is None:
         return 404, b'{"error":"unknown webhook"}'
     log_workspace(endpoint.workspace_id)
     try:
-        async with asyncio.timeout(runtime.settings.request_read_seconds):
-            body = await _body(receive)
+        body = await _body(scope, receive)
+    except BodyTooSlow:  # a body dripped or stopped half-way (bot/read_deadline.py)
+        return TOO_SLOW, b""
     except BodyTooLarge:
         return TOO_LARGE, b""
-    except TimeoutError:  # a body dripped or stopped half-way (bot/read_deadline.py)
-        return TOO_SLOW, b""
     if body is None:
         return 0, b""
-    headers = _headers(scope)
     if not verified(runtime, endpoint, headers, body):
         return 401, b'{"error":"signature verification failed"}'
     try:
@@ -147,9 +148,19 @@ def _headers(scope: Scope) -> dict[str, str]:
     return found
 
 
-async def _body(receive: Receive) -> bytes | None:
+def _declared_length(headers: dict[str, str]) -> int:
+    """The body's Content-Length; 0 when there is none (chunked) or it is not a number:
+    what arrives is counted as it comes (`_body`)."""
+    try:
+        return int(headers.get("content-length") or 0)
+    except ValueError:
+        return 0
+
+
+async def _body(scope: Scope, receive: Receive) -> bytes | None:
     """The whole body, or None when the client disconnected first. BodyTooLarge past
-    BODY_MAX, declared or not (chunked): the rest is never read."""
+    BODY_MAX, declared or not (chunked): the rest is never read. BodyTooSlow once the
+    server's protocol marked it late (bot/read_deadline.py)."""
     chunks, received = [], 0
     while True:
         message = await receive()
@@ -162,6 +173,8 @@ async def _body(receive: Receive) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+        if body_late(scope):
+            raise BodyTooSlow
 
 
 async def _send(send: Send, status: int, body: bytes) -> None:
@@ -183,6 +196,8 @@ async def endpoint_for(runtime: Runtime, token: str) -> Endpoint | None:
     now, endpoints = time.monotonic(), runtime.state.webhook_endpoints
     kept = endpoints.get(token)
     if kept is not None and now - kept[0] < ENDPOINT_TTL:
+        if kept[1].done():  # its answer at once, no wrapping future (a burst asks hundreds)
+            return kept[1].result()
         return await asyncio.shield(kept[1])  # one request going away cancels no load
     # The load itself is kept: a burst's requests arriving together share one read and
     # one decryption instead of each making its own.
