@@ -66,6 +66,7 @@ async def serve(runtime, web_app) -> None:
     import uvicorn
 
     from bot.metrics import serving_metrics
+    from bot.one_write import answering_in_one_write
     from bot.read_deadline import with_header_deadline
 
     http = fastest_http_parser()
@@ -73,7 +74,10 @@ async def serve(runtime, web_app) -> None:
         web_app,
         host=HOST,
         port=runtime.settings.port,
-        http=with_header_deadline(http, runtime.settings.request_read_seconds),
+        # Slowloris bounded (bot/read_deadline.py); each answer in one write (bot/one_write.py).
+        http=answering_in_one_write(
+            with_header_deadline(http, runtime.settings.request_read_seconds)
+        ),
         log_config=uvicorn_log_config(runtime.settings.log_format),
         # The app writes its access lines itself (bot/access_log.py): one per request, but
         # one per recorded group of webhook deliveries.

@@ -2,8 +2,9 @@
 the app runs it. A bare Starlette endpoint with the body capped at 1 MiB, the
 X-Hub-Signature HMAC checked, the JSON parsed, and one grouped SQLite insert per burst
 (every delivery waiting is inserted in one transaction, and each request answers once it
-is committed), served as app.py serves (uvloop, httptools). No workspace lookup, no
-secret decryption, no item update.
+is committed), served as app.py serves (uvloop, httptools) on uvicorn's own protocol: no
+read deadlines (bot/read_deadline.py) and an answer's head and body in two writes (the app
+joins them, bot/one_write.py). No workspace lookup, no secret decryption, no item update.
 
     python bench/webhook_floor.py PORT DATABASE_FILE SECRET
 

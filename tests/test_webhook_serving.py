@@ -8,6 +8,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
@@ -64,3 +65,37 @@ def test_the_app_reads_sqlite_through_a_memory_map(app):
     mapped = {line.split()[-1] for line in maps.read_text().splitlines() if len(line.split()) > 5}
     # The database file itself (WAL's -shm file is mapped in any case).
     assert str(Path(url.database).resolve()) in mapped
+
+
+def loop_thread_writes(pid: int) -> int:
+    """Write system calls the app's event loop thread (its main thread) made so far."""
+    for line in Path(f"/proc/{pid}/task/{pid}/io").read_text().splitlines():
+        if line.startswith("syscw:"):
+            return int(line.split()[1])
+    raise AssertionError("no syscw")
+
+
+def test_each_answer_goes_out_in_one_write(app):
+    """uvicorn writes an answer's head and its body in two calls: two system calls and two
+    segments for each small answer. The app joins them (bot/one_write.py). Counted on the
+    event loop's thread, which also writes each answer's access line: 2 a request, not 3."""
+    if not Path(f"/proc/{app.proc.pid}/task/{app.proc.pid}/io").exists():
+        pytest.skip("needs Linux's /proc")
+    requests = 50
+    with httpx.Client(base_url=app.url) as client:  # one connection, kept alive
+        # A webhook URL answers GET 405 without a look at the database (whose client may
+        # write on this thread).
+        assert client.get(webhook_path("no-such-token")).status_code == 405
+        before = loop_thread_writes(app.proc.pid)
+        for _ in range(requests):
+            assert client.get(webhook_path("no-such-token")).status_code == 405
+        writes = loop_thread_writes(app.proc.pid) - before
+    assert writes <= 2.5 * requests, writes
+
+
+def test_an_answer_without_a_body_is_not_held(app):
+    """An answer to HEAD has a head and no body to join it with: it goes out as it is."""
+    with httpx.Client(base_url=app.url, timeout=5) as client:  # kept alive: never closed
+        answer = client.head("/healthz")
+    assert answer.status_code == 200
+    assert answer.content == b""
