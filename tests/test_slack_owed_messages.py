@@ -175,6 +175,14 @@ async def _owed_at(runtime, team, retro_id: int) -> datetime | None:
         return (await retro_by_id(session, team.workspace_id, retro_id)).summary_owed_at
 
 
+def _owed_since(db, retro_id: int) -> datetime | None:
+    """The summary's owed mark as a UTC datetime (SQLite hands back its text)."""
+    value = db.scalar("SELECT summary_owed_at FROM retros WHERE id = :r", r=retro_id)
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
 def _summary_edits(slack_emulator, ts: str) -> int:
     return sum(c.args.get("ts") == ts for c in slack_emulator.calls_to("chat.update"))
 
@@ -346,6 +354,7 @@ def test_a_retry_after_of_a_day_holds_no_sender_and_the_messages_stay_owed(
     for method in ("chat.postMessage", "chat.update"):
         slack_emulator.fail(method, status=429, retry_after="86400", team_id=team.team_id)
     posts = len(slack_emulator.calls_to("chat.postMessage"))
+    updates = len(slack_emulator.calls_to("chat.update"))
 
     site.transition(item.key, "Done", by=hook.jira_user)
 
@@ -360,7 +369,20 @@ def test_a_retry_after_of_a_day_holds_no_sender_and_the_messages_stay_owed(
     wait_until(lambda: db.scalar(given_back, w=team.workspace_id) == 1, "the claim given back")
     assert len(_tries(slack_emulator, team, "chat.postMessage", " finished ", posts)) == 1
     owed_summary = "SELECT summary_owed_at FROM retros WHERE id = :r"
-    wait_until(lambda: db.scalar(owed_summary, r=item.retro_id) is not None, "the summary owed")
+    # Owed by the refusal, not only by a trailing edit's wait before it (that mark, older,
+    # the trailing edit clears once it is sent: the refusal's would then stay, newer).
+    refused = wait_until(
+        lambda: next(
+            (c for c in slack_emulator.calls_to("chat.update")[updates:] if c.status == 429),
+            None,
+        ),
+        "the summary's edit refused",
+    )
+    refused_at = datetime.fromtimestamp(refused.time, UTC)
+    wait_until(
+        lambda: (_owed_since(db, item.retro_id) or refused_at) > refused_at,
+        "the summary owed since the refusal",
+    )
 
     # Later, on this process's clock only (see above): each job sends what is owed, once.
     with freeze_time(datetime.now(UTC) + OWED_AFTER * 1.5, tick=True):
