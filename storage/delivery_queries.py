@@ -9,31 +9,12 @@ import operator
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from storage.db import hold_write_lock
 from storage.models import ActionItem, WebhookDelivery
-
-_WRITE_OUTCOME = (
-    update(WebhookDelivery)
-    .where(WebhookDelivery.id == bindparam("delivery_pk"))
-    .values(
-        outcome=bindparam("outcome"),
-        item_id=bindparam("changed_item"),
-        notice=bindparam("owed_notice"),
-    )
-)
-_UNAPPLIED_OF = (
-    select(WebhookDelivery.id)
-    .where(
-        WebhookDelivery.id.in_(bindparam("pks", expanding=True)),
-        WebhookDelivery.outcome.is_(None),
-    )
-    .with_for_update()
-)
-
 
 # What a recorded delivery fills, in the order of its values in the INSERT.
 _RECORDED = (
@@ -101,14 +82,10 @@ def _insert_sql(paramstyle: str, count: int) -> str:
     """INSERT … VALUES (…), (…) … ON CONFLICT DO NOTHING RETURNING, for `count` rows, in
     the driver's placeholders (SQLite's `?`, asyncpg's `$1`)."""
     width = len(_RECORDED)
-    if paramstyle == "qmark":
-        rows = ", ".join(["(" + ", ".join("?" * width) + ")"] * count)
-    else:
-        numbers = range(1, width * count + 1)
-        rows = ", ".join(
-            "(" + ", ".join(f"${n}" for n in numbers[r * width : (r + 1) * width]) + ")"
-            for r in range(count)
-        )
+    rows = ", ".join(
+        f"({_placeholders(paramstyle, range(r * width + 1, (r + 1) * width + 1))})"
+        for r in range(count)
+    )
     columns = ", ".join(_RECORDED)
     insert = f"INSERT INTO {WebhookDelivery.__tablename__} ({columns}) VALUES "  # noqa: S608
     return (
@@ -123,13 +100,33 @@ async def claim_for_apply(conn: AsyncConnection, pks: list[int]) -> set[int]:
     lock is taken first; on PostgreSQL the rows are locked, and another applier of the
     same rows waits, then finds them applied. So a delivery is applied once, even by two
     processes at the same time. A read, not a write: the outcome write that ends the
-    transaction is the one write of these rows (built once: the ids are one expanding
-    parameter)."""
+    transaction is the one write of these rows.
+
+    Sent as the driver's own SQL, as the recorder's insert is: SQLAlchemy's expanding
+    IN re-renders the statement and processes each of a batch's ids in Python."""
     if not pks:
         return set()
     await hold_write_lock(conn)
-    result = await conn.execute(_UNAPPLIED_OF, {"pks": list(pks)})
-    return set(result.scalars())
+    sql = _unapplied_sql(conn.dialect.paramstyle, len(pks))
+    result = await conn.exec_driver_sql(sql, tuple(pks))
+    return {pk for (pk,) in result}
+
+
+@functools.lru_cache(maxsize=1024)
+def _unapplied_sql(paramstyle: str, count: int) -> str:
+    """SELECT … WHERE id IN (…) AND outcome IS NULL, for `count` ids, locked on
+    PostgreSQL (SQLite's lock is the write lock the caller took)."""
+    ids = _placeholders(paramstyle, range(1, count + 1))
+    table = WebhookDelivery.__tablename__
+    select_sql = f"SELECT id FROM {table} WHERE id IN ({ids}) AND outcome IS NULL"  # noqa: S608
+    return select_sql if paramstyle == "qmark" else select_sql + " FOR UPDATE"
+
+
+def _placeholders(paramstyle: str, numbers: range) -> str:
+    """`?, ?, …` (SQLite) or `$1, $2, …` (asyncpg) for these parameter numbers."""
+    if paramstyle == "qmark":
+        return ", ".join("?" * len(numbers))
+    return ", ".join(f"${n}" for n in numbers)
 
 
 async def claim_unapplied(
@@ -169,9 +166,24 @@ async def claim_unapplied(
 
 async def write_outcomes(conn: AsyncConnection, rows: list[dict]) -> None:
     """Each delivery's outcome and owed notice: rows of (delivery_pk, outcome,
-    changed_item, owed_notice)."""
+    changed_item, owed_notice). One executemany in the driver's own SQL: the values are
+    plain strings and integers, and SQLAlchemy's executemany would build and process
+    each row's parameters in Python (a batch writes up to APPLY_MAX of them)."""
     if rows:
-        await conn.execute(_WRITE_OUTCOME, rows)
+        values = [_OUTCOME_OF(row) for row in rows]
+        await conn.exec_driver_sql(_outcome_sql(conn.dialect.paramstyle), values)
+
+
+_OUTCOME_OF = operator.itemgetter("outcome", "changed_item", "owed_notice", "delivery_pk")
+
+
+@functools.cache
+def _outcome_sql(paramstyle: str) -> str:
+    marks = _placeholders(paramstyle, range(1, 5)).split(", ")
+    return (
+        f"UPDATE {WebhookDelivery.__tablename__} "  # noqa: S608
+        "SET outcome = {}, item_id = {}, notice = {} WHERE id = {}".format(*marks)
+    )
 
 
 async def claim_notices(
