@@ -303,3 +303,48 @@ def test_a_batch_writes_every_item_it_changed_in_one_update(sync_app, site, hook
     assert run_in_process(sync_app.app, one_batch) == [4]
     wait_applied(sync_app.db, team)
     each_took_its_field(sync_app.db, team, items, due)
+
+
+def test_deliveries_of_one_issue_in_one_batch_bring_it_in_step_once(sync_app, site, hooked):
+    """A burst's batch often holds several deliveries of one issue, all applied against one
+    read of it: the first brings the item in step (here its latest title and Done, with
+    the one thread line owed), and each later one changes nothing more, whoever acted;
+    so do the deliveries of an issue whose item was in step already."""
+    team, hook, items = hooked
+    alpha, bravo = items[0], items[1]
+    edits = [planned_edit(site, alpha.key, hook.jira_user, summary="Alpha, first")]
+    with site.emulator.lock:
+        edits += site.move(site.find_issue(alpha.key), "Done", hook.jira_user)
+    edits.append(planned_edit(site, alpha.key, hook.jira_user, summary="Alpha, last"))
+    edits += [planned_edit(site, bravo.key, hook.jira_user, summary="Bravo") for _ in range(3)]
+
+    async def one_batch(runtime):
+        endpoint = await endpoint_for(runtime, hook.token)
+        deliveries = [delivery_of(edit) for edit in edits]
+        pks = await record_group(runtime, [(endpoint, d) for d in deliveries])
+        batch = [
+            Recorded(pks[(endpoint.workspace_id, d.identifier)], endpoint, d) for d in deliveries
+        ]
+        owed, _ = await apply_recorded(runtime, batch)
+        return [r.pk for r in batch], owed
+
+    pks, owed = run_in_process(sync_app.app, one_batch)
+    outcomes = {
+        r["id"]: (r["outcome"], r["notice"])
+        for r in sync_app.db.rows(
+            "SELECT id, outcome, notice FROM webhook_deliveries WHERE workspace_id = :w",
+            w=team.workspace_id,
+        )
+    }
+    assert [outcomes[pk][0] for pk in pks] == ["completed"] + ["unchanged"] * 5
+    assert [pk for pk in pks if outcomes[pk][1]] == [pks[0]] == [o.delivery_pk for o in owed]
+    assert "Alpha, last" in owed[0].change.notice
+    rows = {
+        r["id"]: r
+        for r in sync_app.db.rows(
+            "SELECT id, title, status FROM action_items WHERE workspace_id = :w",
+            w=team.workspace_id,
+        )
+    }
+    assert (rows[alpha.id]["title"], rows[alpha.id]["status"]) == ("Alpha, last", "complete")
+    assert (rows[bravo.id]["title"], rows[bravo.id]["status"]) == ("Bravo", "open")

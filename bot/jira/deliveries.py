@@ -443,14 +443,8 @@ async def apply_group(
         mine = await claim_for_apply(conn, [r.pk for r in batch])
         todo = [r for r in batch if r.pk in mine]
         states, rows = await _items(conn, [(r.endpoint, r.delivery) for r in todo])
-        outcomes, changes, written = [], {}, []
         named_before = _status_names(states)
-        for r in todo:
-            outcome, change, entry = _apply(states, rows, r.endpoint, r.delivery, currents)
-            if entry is not None:
-                written.append(entry)
-            outcomes.append(_outcome_row(r.pk, outcome, change))
-            changes[r.pk] = change
+        outcomes, changes, written = _apply_all(states, rows, todo, currents)
         # The rows hold every change made above: all changed items go in one UPDATE.
         await write_items(conn, written, {row["id"]: row for row in rows.values()})
         await write_outcomes(conn, outcomes)
@@ -517,6 +511,32 @@ async def _items(conn, new: list) -> tuple[dict, dict]:
         rows[key] = dict(row)
         states[key] = ItemState.from_row(RowView(rows[key]))
     return states, rows
+
+
+def _apply_all(states: dict, rows: dict, todo: list[Recorded], currents: dict):
+    """_apply for each delivery in arrival order: (outcome rows, {pk: change}, the items'
+    changes to write).
+
+    A burst brings several deliveries of one issue into a batch, all applied against the
+    one read of it: once an apply of the issue changed nothing (no column, no Sync Log
+    line, no notice), its item and the read are as they were before it, so every later
+    delivery of the issue has that same outcome, and is not decided again. (Who acted
+    plays no part in an apply that changes nothing: it only names the person in a
+    completion or reopening.)"""
+    outcomes, changes, written = [], {}, []
+    settled: dict[tuple[int, str, str], str] = {}  # issue: the outcome that changed nothing
+    for r in todo:
+        key = (r.endpoint.workspace_id, r.endpoint.site_url, r.delivery.status.issue_id)
+        outcome, change = settled.get(key), None
+        if outcome is None:
+            outcome, change, entry = _apply(states, rows, r.endpoint, r.delivery, currents)
+            if entry is not None:
+                written.append(entry)
+            elif change is None:
+                settled[key] = outcome
+        outcomes.append(_outcome_row(r.pk, outcome, change))
+        changes[r.pk] = change
+    return outcomes, changes, written
 
 
 def _apply(states: dict, rows: dict, endpoint: Endpoint, delivery: Delivery, currents: dict):
