@@ -44,20 +44,49 @@ async def record_deliveries(conn: AsyncConnection, rows: list[dict]) -> dict[tup
     return {(workspace_id, delivery_id): pk for pk, workspace_id, delivery_id in result}
 
 
-async def record_committed(engine: AsyncEngine, rows: list[dict]) -> dict[tuple[int, str], int]:
-    """record_deliveries in a transaction of its own, committed when this returns. On
-    SQLite the insert, its rows and the commit are one call on the connection's thread
-    (storage/sqlite_driver.py): a burst commits a group every few milliseconds, and the
-    transaction's hand-overs cost the loop more than the insert."""
-    if not rows:
-        return {}
-    async with engine.connect() as conn:
-        if conn.dialect.name != "sqlite":
-            async with conn.begin():
+class GroupWriter:
+    """Commits groups of deliveries, each (record_deliveries) in a transaction of its own,
+    committed when `commit` returns: the recorder's, for its life.
+
+    On SQLite it holds one connection of the pool until `close`: a burst commits a group
+    every few milliseconds, and a checkout from the pool and its check-in cost the event
+    loop more than the insert. The insert, its rows and the commit are one call on the
+    connection's thread (storage/sqlite_driver.py). A group that fails gives the
+    connection back (the next takes a fresh one), in case the connection was what failed.
+    On PostgreSQL each group takes a pooled connection, checked at checkout
+    (storage/db.py), so one the server dropped is never used."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._held: AsyncConnection | None = None
+        self._sqlite = None  # the held connection's driver connection
+
+    async def __aenter__(self) -> GroupWriter:
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        await self.close()
+
+    async def commit(self, rows: list[dict]) -> dict[tuple[int, str], int]:
+        if not rows:
+            return {}
+        if self._engine.dialect.name != "sqlite":
+            async with self._engine.begin() as conn:
                 return await record_deliveries(conn, rows)
-        raw = await conn.get_raw_connection()
-        found = await raw.driver_connection.committed(*_insert(conn.dialect, rows))
-    return {(workspace_id, delivery_id): pk for pk, workspace_id, delivery_id in found}
+        if self._sqlite is None:
+            self._held = await self._engine.connect()
+            self._sqlite = (await self._held.get_raw_connection()).driver_connection
+        try:
+            found = await self._sqlite.committed(*_insert(self._engine.dialect, rows))
+        except BaseException:
+            await self.close()
+            raise
+        return {(workspace_id, delivery_id): pk for pk, workspace_id, delivery_id in found}
+
+    async def close(self) -> None:
+        held, self._held, self._sqlite = self._held, None, None
+        if held is not None:
+            await held.close()
 
 
 def _insert(dialect, rows: list[dict]) -> tuple[str, tuple]:

@@ -63,13 +63,13 @@ from bot.workspaces import workspace_client
 from storage.clock import utcnow
 from storage.connection_queries import connection_for, delivery_seen
 from storage.delivery_queries import (
+    GroupWriter,
     claim_for_apply,
     claim_notices,
     claim_unapplied,
     give_back_notices,
     notices_sent,
     owed_notices,
-    record_committed,
     record_deliveries,
     write_outcomes,
 )
@@ -237,19 +237,21 @@ class DeliveryPipeline:
             self._send_wake.set()
 
     async def _record_loop(self) -> None:
-        while True:
-            await self._record_wake.wait()
-            self._record_wake.clear()
-            while self._waiting:
-                # What arrives while a group is committed gathers into the next one.
-                group, self._waiting = self._waiting[:GROUP_MAX], self._waiting[GROUP_MAX:]
-                await self._record(group)
+        async with GroupWriter(self.runtime.engine) as writer:
+            while True:
+                await self._record_wake.wait()
+                self._record_wake.clear()
+                while self._waiting:
+                    # What arrives while a group is committed gathers into the next one.
+                    group = self._waiting[:GROUP_MAX]
+                    self._waiting = self._waiting[GROUP_MAX:]
+                    await self._record(group, writer)
 
-    async def _record(self, group: list[_Waiting]) -> None:
+    async def _record(self, group: list[_Waiting], writer: GroupWriter) -> None:
         items = [(w.endpoint, w.delivery) for w in group]
         begun = time.perf_counter()
         try:
-            new = await record_group(self.runtime, items)
+            new = await record_group(self.runtime, items, writer)
         except Exception as exc:
             logger.exception("recording %s webhook deliveries failed", len(group))
             for waiting in group:
@@ -352,17 +354,23 @@ def same_site(issue_self: str | None, site_url: str, cloud_id: str | None) -> bo
     return bool(cloud_id) and f"/ex/jira/{cloud_id.lower()}/" in link
 
 
-async def record_group(runtime: Runtime, items: list) -> dict[tuple[int, str], int]:
+async def record_group(
+    runtime: Runtime, items: list, writer: GroupWriter | None = None
+) -> dict[tuple[int, str], int]:
     """Inserts the deliveries not seen yet and commits: {(workspace, identifier): pk} of
     the new ones (a replay hits the unique key and is skipped). A delivery about another
-    site's issue is recorded as done (OTHER_SITE): there is nothing to apply."""
+    site's issue is recorded as done (OTHER_SITE): there is nothing to apply. `writer`:
+    the recorder's (a connection held for its life); else one for this group."""
     now = utcnow()
     rows = [_row(e, d, now) for e, d in _first_of_each(items).values()]
     stale = _stale_connections(runtime, items, now)
     # Core on a plain connection: no ORM objects here, and a group is on the hot path.
     async with _write_lock(runtime):
         if not stale:
-            return await record_committed(runtime.engine, rows)
+            if writer is not None:
+                return await writer.commit(rows)
+            async with GroupWriter(runtime.engine) as once:
+                return await once.commit(rows)
         async with runtime.engine.begin() as conn:  # at most once a minute per connection
             pks = await record_deliveries(conn, rows)
             await delivery_seen(conn, stale, now)
