@@ -10,12 +10,10 @@ from datetime import UTC, datetime
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import text
 
 from bot import notifier
 from bot.jira.deliveries import OWED_AFTER, send_owed_notices
 from bot.runtime import Runtime
-from bot.summary_pace import SummaryPace
 from storage.retro_queries import retro_by_id, set_summary_owed
 from tests.flows_retro import add_item, start_retro, summary_message, wait_for_line
 from tests.flows_webhooks import (
@@ -29,6 +27,7 @@ from tests.flows_webhooks import (
     wait_for_thread,
 )
 from tests.harness import free_port
+from tests.held_pace import HeldPace, complete_item, summary_edits
 from tests.waiting import wait_until
 
 
@@ -183,10 +182,6 @@ def _owed_since(db, retro_id: int) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _summary_edits(slack_emulator, ts: str) -> int:
-    return sum(c.args.get("ts") == ts for c in slack_emulator.calls_to("chat.update"))
-
-
 def test_a_summary_owed_by_a_waiting_trailing_edit_is_left_to_that_edit(
     app, slack, slack_emulator, db, team
 ):
@@ -196,24 +191,13 @@ def test_a_summary_owed_by_a_waiting_trailing_edit_is_left_to_that_edit(
     edit, not once more in the middle of the burst."""
     retro_id, ts, ids = _retro(slack, slack_emulator, db, team, "Alpha", "Bravo")
     owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
-    now, released = [1000.0], []
-
-    async def sleep(seconds: float) -> None:  # the pace's wait ends when the test says
-        await released[0].wait()
-        now[0] += seconds
-
-    async def complete(runtime, item_id: int) -> None:
-        async with runtime.sessions.begin() as session:
-            await session.execute(
-                text("UPDATE action_items SET status = 'complete' WHERE id = :i"), {"i": item_id}
-            )
+    held = HeldPace()
 
     async def burst(runtime):
-        runtime.state.summary_pace = pace = SummaryPace(clock=lambda: now[0], sleep=sleep)
-        released.append(asyncio.Event())
-        ws, first = team.workspace_id, _summary_edits(slack_emulator, ts)
+        pace = held.install(runtime)
+        ws, first = team.workspace_id, summary_edits(slack_emulator, ts)
         for item_id in ids:  # the first edits at once, the second waits its turn
-            await complete(runtime, item_id)
+            await complete_item(runtime, item_id)
             await notifier.refresh_items(runtime, ws, [item_id], paced=True)
         await slack_emulator.async_wait_for(
             lambda: db.scalar(owed, r=retro_id) is not None, message="the summary owed"
@@ -223,10 +207,10 @@ def test_a_summary_owed_by_a_waiting_trailing_edit_is_left_to_that_edit(
             tried = await notifier.refresh_owed_summaries(other)
         finally:
             await other.close()
-        during = _summary_edits(slack_emulator, ts) - first
-        released[0].set()
+        during = summary_edits(slack_emulator, ts) - first
+        held.release()
         await asyncio.gather(*pace.tasks)
-        return tried, during, _summary_edits(slack_emulator, ts) - first
+        return tried, during, summary_edits(slack_emulator, ts) - first
 
     assert run_in_process(app, burst) == (0, 1, 2)
     assert db.scalar(owed, r=retro_id) is None  # the trailing edit was sent
@@ -241,7 +225,7 @@ def test_a_render_clears_the_owed_mark_it_read_and_not_a_newer_one(
     job still sends it. Ordered by events: Slack answers the render only once the newer
     mark is written."""
     retro_id, ts, _ = _retro(slack, slack_emulator, db, team, "Alpha")
-    edits = _summary_edits(slack_emulator, ts)
+    edits = summary_edits(slack_emulator, ts)
     answer = slack_emulator.hold("chat.update", team_id=team.team_id)
 
     async def render(runtime):
@@ -250,7 +234,7 @@ def test_a_render_clears_the_owed_mark_it_read_and_not_a_newer_one(
             notifier.refresh_retro(runtime, team.workspace_id, retro_id)
         )
         await slack_emulator.async_wait_for(
-            lambda: _summary_edits(slack_emulator, ts) > edits, message="the render's edit"
+            lambda: summary_edits(slack_emulator, ts) > edits, message="the render's edit"
         )
         # The render read the older mark and waits for Slack: a deferred edit marks anew.
         newer = await _mark_owed(runtime, team, retro_id)
@@ -272,7 +256,7 @@ def test_a_summary_no_retry_can_show_is_owed_no_more(refusal, app, slack, slack_
     retro_id, ts, _ = _retro(slack, slack_emulator, db, team, "Alpha")
     owed = "SELECT summary_owed_at FROM retros WHERE id = :r"
     run_in_process(app, _mark_owed, team, retro_id)
-    edits = _summary_edits(slack_emulator, ts)
+    edits = summary_edits(slack_emulator, ts)
     if refusal == "uninstalled":
         db.execute("UPDATE workspaces SET bot_token_enc = NULL WHERE id = :w", w=team.workspace_id)
     else:
@@ -284,7 +268,7 @@ def test_a_summary_no_retry_can_show_is_owed_no_more(refusal, app, slack, slack_
     run_in_process(app, refresh)
     assert db.scalar(owed, r=retro_id) is None
     # Refused once, not retried (nothing was sent at all once uninstalled).
-    assert _summary_edits(slack_emulator, ts) - edits == (refusal != "uninstalled")
+    assert summary_edits(slack_emulator, ts) - edits == (refusal != "uninstalled")
 
 
 def test_a_summary_whose_refresh_cannot_reach_slack_stays_owed(

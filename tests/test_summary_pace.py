@@ -10,13 +10,14 @@ import time
 import uuid
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from bot import notifier
 from bot.summary_pace import SUMMARY_EVERY, UPDATES_AT_ONCE, SummaryPace
 from bot.workspaces import workspace_client
 from tests.flows_retro import add_item, item_lines, start_retro, summary_message
 from tests.flows_webhooks import notice_lines, run_in_process, synced_items, token_webhook
+from tests.held_pace import HeldPace, complete_item, summary_edits
 
 BURST = 10  # Jira changes to one retro, each in a send of its own
 
@@ -28,10 +29,6 @@ def hook(app, slack, slack_emulator, db, team, site):
 
 def summary_ts(db, retro_id: int) -> str:
     return db.scalar("SELECT summary_ts FROM retros WHERE id = :r", r=retro_id)
-
-
-def summary_edits(slack_emulator, ts: str) -> int:
-    return sum(c.args.get("ts") == ts for c in slack_emulator.calls_to("chat.update"))
 
 
 def done_ids(slack_emulator, team, retro_title: str) -> set[int]:
@@ -98,38 +95,23 @@ def test_a_lone_change_shows_at_once_and_a_quick_second_one_in_one_trailing_edit
     start_retro(slack, slack_emulator, team, title)
     ids = [add_item(slack, slack_emulator, team, name) for name in ("Alpha", "Bravo", "Charlie")]
     ts = summary_message(slack_emulator, team, title=title).ts
-    now, slept, released = [1000.0], [], []
-
-    async def sleep(seconds: float) -> None:
-        # The pace's wait ends only once the test's changes are in, as SUMMARY_EVERY of
-        # real time would: an instant sleep let the trailing edit render before the third
-        # change was committed, and that change then owed an edit of its own.
-        slept.append(seconds)
-        await released[0].wait()
-        now[0] += seconds
-
-    async def complete(runtime, item_id: int) -> None:
-        async with runtime.sessions.begin() as session:
-            await session.execute(
-                text("UPDATE action_items SET status = 'complete' WHERE id = :i"), {"i": item_id}
-            )
+    held = HeldPace()
 
     async def changes(runtime):
-        runtime.state.summary_pace = pace = SummaryPace(clock=lambda: now[0], sleep=sleep)
-        released.append(asyncio.Event())
+        pace = held.install(runtime)
         ws, edits = team.workspace_id, lambda: summary_edits(slack_emulator, ts)
         first = edits()
-        await complete(runtime, ids[0])
+        await complete_item(runtime, ids[0])
         await notifier.refresh_items(runtime, ws, [ids[0]], paced=True)
         lone = edits() - first  # edited before refresh_items returned, without a wait
-        assert (lone, slept) == (1, [])
+        assert (lone, held.slept) == (1, [])
         for item_id in ids[1:]:
-            await complete(runtime, item_id)
+            await complete_item(runtime, item_id)
             await notifier.refresh_items(runtime, ws, [item_id], paced=True)
         assert edits() - first == 1  # both wait for their trailing edit
-        released[0].set()
+        held.release()
         await asyncio.gather(*pace.tasks)
-        return edits() - first, list(slept)
+        return edits() - first, list(held.slept)
 
     edited, waited = run_in_process(app, changes)
 

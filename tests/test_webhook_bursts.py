@@ -276,6 +276,15 @@ def test_a_batch_that_took_long_is_followed_by_as_long_a_wait(
     assert set(titles(sync_app.db, items).values()) == {f"{i.title}, slowly" for i in items}
 
 
+async def recorded_batch(runtime, hook, edits) -> list[Recorded]:
+    """The deliveries Jira sends for `edits`, recorded as the route records one group,
+    ready for one apply batch (in the test's runtime)."""
+    endpoint = await endpoint_for(runtime, hook.token)
+    deliveries = [delivery_of(edit) for edit in edits]
+    pks = await record_group(runtime, [(endpoint, d) for d in deliveries])
+    return [Recorded(pks[(endpoint.workspace_id, d.identifier)], endpoint, d) for d in deliveries]
+
+
 def test_a_batch_writes_every_item_it_changed_in_one_update(sync_app, site, hooked):
     """Four deliveries changing four different fields of four items: one UPDATE for the
     four (each item's other columns written back as read under the lock, so nothing of
@@ -284,12 +293,7 @@ def test_a_batch_writes_every_item_it_changed_in_one_update(sync_app, site, hook
     edits, due = four_field_edits(site, team, hook, items)
 
     async def one_batch(runtime):
-        endpoint = await endpoint_for(runtime, hook.token)
-        deliveries = [delivery_of(edit) for edit in edits]
-        pks = await record_group(runtime, [(endpoint, d) for d in deliveries])
-        batch = [
-            Recorded(pks[(endpoint.workspace_id, d.identifier)], endpoint, d) for d in deliveries
-        ]
+        batch = await recorded_batch(runtime, hook, edits)
         updates = []
 
         def seen(conn, cursor, statement, parameters, context, executemany):
@@ -319,12 +323,7 @@ def test_deliveries_of_one_issue_in_one_batch_bring_it_in_step_once(sync_app, si
     edits += [planned_edit(site, bravo.key, hook.jira_user, summary="Bravo") for _ in range(3)]
 
     async def one_batch(runtime):
-        endpoint = await endpoint_for(runtime, hook.token)
-        deliveries = [delivery_of(edit) for edit in edits]
-        pks = await record_group(runtime, [(endpoint, d) for d in deliveries])
-        batch = [
-            Recorded(pks[(endpoint.workspace_id, d.identifier)], endpoint, d) for d in deliveries
-        ]
+        batch = await recorded_batch(runtime, hook, edits)
         owed, _ = await apply_recorded(runtime, batch)
         return [r.pk for r in batch], owed
 
